@@ -1,0 +1,170 @@
+"""Batches and the audit log.
+
+Every write belongs to a batch (one add, one edit, one bulk edit, one import, one delete,
+one undo). `audit_log` has a row per customer touched, with the values before and after
+(only the fields written; for a delete, the whole row and its contacts), so a batch can be
+undone exactly and a customer's history can be shown.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from .fields import FIELDS
+from .store import Store, utcnow
+
+#: The actions a batch records.
+BATCH_ACTIONS = ("add", "edit", "bulk_edit", "delete", "import", "undo")
+
+
+@dataclass
+class Batch:
+    """What a write did: its batch id and the customers it touched."""
+
+    batch_id: str
+    action: str
+    count: int
+    ids: list[int] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return f"{self.action}: {self.count} customer(s), batch {self.batch_id}"
+
+
+def new_batch_id() -> str:
+    """A short unique batch id that people can type: b-1a2b3c4d5e6f."""
+    return "b-" + uuid.uuid4().hex[:12]
+
+
+def open_batch(
+    cur: duckdb.DuckDBPyConnection,
+    action: str,
+    user: str,
+    description: str = "",
+    *,
+    undoes: str | None = None,
+) -> tuple[str, Any]:
+    """Record a batch (count filled in by `close_batch`); returns its id and timestamp."""
+    batch_id = new_batch_id()
+    at = utcnow()
+    cur.execute(
+        "INSERT INTO batches (batch_id, happened_at, user_name, action, description, customer_count, "
+        "undoes) VALUES (?, ?, ?, ?, ?, 0, ?)",
+        [batch_id, at, user, action, description, undoes],
+    )
+    return batch_id, at
+
+
+def close_batch(cur: duckdb.DuckDBPyConnection, batch_id: str) -> int:
+    """Set the batch's customer count from its audit rows; returns it."""
+    n = cur.execute(
+        "SELECT count(DISTINCT customer_id) FROM audit_log WHERE batch_id = ?", [batch_id]
+    ).fetchone()[0]
+    cur.execute("UPDATE batches SET customer_count = ? WHERE batch_id = ?", [n, batch_id])
+    return int(n)
+
+
+def record(
+    cur: duckdb.DuckDBPyConnection,
+    batch_id: str,
+    at: Any,
+    user: str,
+    action: str,
+    customer_id: int,
+    before: dict | None,
+    after: dict | None,
+) -> None:
+    """One audit row written from Python values (single-customer writes)."""
+    cur.execute(
+        "INSERT INTO audit_log (batch_id, happened_at, user_name, action, customer_id, before, after) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [batch_id, at, user, action, customer_id, _dump(before), _dump(after)],
+    )
+
+
+def _dump(values: dict | None) -> str | None:
+    if values is None:
+        return None
+    return json.dumps(values, default=_json_default, separators=(",", ":"))
+
+
+def _json_default(value: Any) -> Any:
+    from decimal import Decimal
+
+    if isinstance(value, Decimal):
+        return str(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat(sep=" ")
+    raise TypeError(f"cannot store {type(value).__name__} in the audit log")
+
+
+def batches(store: Store, limit: int = 50) -> pd.DataFrame:
+    """The most recent batches, newest first."""
+    return store.df(
+        "SELECT batch_id, happened_at, user_name, action, description, customer_count, undoes, "
+        "undone_by FROM batches ORDER BY happened_at DESC, batch_id LIMIT ?",
+        [limit],
+    )
+
+
+def batch(store: Store, batch_id: str) -> dict[str, Any] | None:
+    """One batch's record, or None."""
+    df = store.df("SELECT * FROM batches WHERE batch_id = ?", [batch_id])
+    return None if df.empty else df.iloc[0].to_dict()
+
+
+def history(store: Store, customer_id: int) -> pd.DataFrame:
+    """A customer's changes, newest first: one row per field changed (who, when, old, new)."""
+    raw = store.df(
+        "SELECT a.happened_at, a.user_name, a.action, b.action AS batch_action, a.batch_id, a.before, "
+        "a.after FROM audit_log a JOIN batches b USING (batch_id) WHERE a.customer_id = ? "
+        "ORDER BY a.happened_at DESC, a.id DESC",
+        [customer_id],
+    )
+    rows = []
+    for rec in raw.itertuples(index=False):
+        before = json.loads(rec.before) if rec.before else {}
+        after = json.loads(rec.after) if rec.after else {}
+        if rec.action == "delete":
+            before = before.get("customer", before)
+        names = [n for n in FIELDS if n in before or n in after] or ["contacts"]
+        if "contacts" in before or "contacts" in after:
+            names.append("contacts")
+        for name in dict.fromkeys(names):
+            old, new = before.get(name), after.get(name)
+            if rec.action == "update" and old == new:
+                continue
+            label = FIELDS[name].label if name in FIELDS else name.title()
+            rows.append(
+                {
+                    "at": rec.happened_at,
+                    "user": rec.user_name,
+                    "action": rec.batch_action,
+                    "field": label,
+                    "old": _show(old),
+                    "new": _show(new),
+                    "batch_id": rec.batch_id,
+                }
+            )
+    return pd.DataFrame(rows, columns=["at", "user", "action", "field", "old", "new", "batch_id"])
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        if value and isinstance(value[0], dict):
+            return "; ".join(
+                " ".join(str(c.get(k) or "") for k in ("name", "email", "mobile")).strip()
+                for c in value
+            )
+        return ", ".join(map(str, value))
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)

@@ -1,0 +1,293 @@
+"""`customer-dashboard`: the command line over the same service functions as the page.
+
+Exit status: 0 done, 1 bad input or refused (nothing written), 2 usage. A person's mistake
+is printed as one line per problem on stderr, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from . import customers, exports, query
+from .errors import UserError, ValidationError
+from .fields import FIELDS
+from .fields import field as get_field
+from .query import View
+from .store import Store, default_db_path
+
+_WHERE = re.compile(r"^\s*([a-z_][a-z0-9_]*)\s*(!=|<=|>=|=|<|>|~)(.*)$", re.S)
+_OPS = {"=": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">=", "~": "contains"}
+
+
+class UsageError(Exception):
+    """Bad command-line usage (exit 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse would exit itself; we decide the code
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def parse_where(items: Sequence[str] | None) -> list[dict[str, Any]]:
+    """`--where F=V` arguments as view filters, each compared with the field's own type.
+
+    F=V equals (for tags: has V), F!=V, F<V, F<=V, F>V, F>=V, F~V contains; V empty means
+    "is empty" with = and "is not empty" with !=.
+    """
+    filters = []
+    for item in items or []:
+        m = _WHERE.match(item)
+        if not m:
+            raise UserError(f"--where {item!r}: write it as FIELD=VALUE (or <, >, <=, >=, !=, ~)")
+        name, op, value = m.group(1), _OPS[m.group(2)], m.group(3).strip()
+        f = get_field(name)
+        if value == "" and op in ("=", "!="):
+            filters.append({"field": name, "op": "empty" if op == "=" else "not_empty"})
+            continue
+        if f.kind == "tags":
+            op = {"=": "any", "contains": "any"}.get(op, op)
+        elif op == "contains" and "contains" not in f.filter_ops:
+            op = "="
+        elif op == "=" and f.kind in ("choice", "country", "currency") and "," in value:
+            op = "in"
+        if op not in f.filter_ops:
+            raise UserError(f"--where {item!r}: {f.label} cannot be compared with {m.group(2)}")
+        filters.append({"field": name, "op": op, "value": value})
+    return filters
+
+
+def _target(args: argparse.Namespace) -> customers.Target:
+    if args.ids and args.where:
+        raise UsageError("give --ids or --where, not both")
+    if args.ids:
+        try:
+            return [int(x) for x in args.ids.split(",") if x.strip()]
+        except ValueError:
+            raise UserError(f"--ids {args.ids!r}: expected numbers like 1,2,3") from None
+    if args.where:
+        view = View(filters=parse_where(args.where))
+        view.check()
+        return view
+    raise UsageError("choose customers with --ids 1,2,3 or --where FIELD=VALUE")
+
+
+def _store(args: argparse.Namespace, *, write: bool) -> Store:
+    path = args.db or default_db_path()
+    if not write:
+        if not Path(path).exists():
+            raise UserError(f"no database at {path}; create it with `customer-dashboard init`")
+        return Store(path, read_only=True, user="cli")
+    return Store(path, user="cli")
+
+
+# --- commands ------------------------------------------------------------------------
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from .demo import add_demo_customers
+
+    with _store(args, write=True) as store:
+        print(f"database {store.path} is at schema {store.schema_version()}")
+        if args.demo:
+            n = add_demo_customers(store, args.demo, seed=args.seed)
+            print(f"added {n} demo customers")
+    return 0
+
+
+def cmd_pivot(args: argparse.Namespace) -> int:
+    rows = [r for r in (args.rows or "").split(",") if r]
+    values = [v for v in (args.values or "").split(",") if v]
+    if not values:
+        values = ["*:count"]
+    specs = []
+    for v in values:
+        fname, _, agg = v.partition(":")
+        if not agg:
+            raise UserError(f"--values {v!r}: write FIELD:AGGREGATE, e.g. credit:sum")
+        specs.append([fname, agg])
+    view = View(
+        groups=rows,
+        pivot=args.columns or None,
+        values=[s for s in specs if s[0] != "*"],
+        filters=parse_where(args.where),
+    )
+    view.check()
+    if not rows and not args.columns:
+        raise UsageError("give --rows and/or --columns")
+    with _store(args, write=False) as store:
+        result = query.run(store, view, paged=False)
+    table = result.table()
+    if args.format == "csv":
+        table.rename(columns={v: k for k, v in result.labels.items() if k in FIELDS}).to_csv(
+            sys.stdout, index=False
+        )
+    elif args.format == "json":
+        print(table.to_json(orient="records", default_handler=str))
+    else:
+        print(table.to_string(index=False))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    columns = [c for c in (args.columns or "").split(",") if c]
+    view = View(filters=parse_where(args.where), **({"columns": columns} if columns else {}))
+    if not columns:
+        view.columns = [f.name for f in FIELDS.values()]
+    view.check()
+    with _store(args, write=False) as store:
+        n = exports.export_view(store, view, args.out)
+    print(f"exported {n} customers to {args.out}")
+    return 0
+
+
+def cmd_edit(args: argparse.Namespace) -> int:
+    changes: dict[str, str] = {}
+    for item in args.set or []:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise UserError(f"--set {item!r}: write it as FIELD=VALUE")
+        name = name.strip()
+        # "channels+=5" arrives as name "channels+" and value "5": keep the operator
+        if name and name[-1] in "+-*":
+            name, value = (
+                name[:-1],
+                name[-1]
+                + ("=" if FIELDS.get(name[:-1]) and FIELDS[name[:-1]].kind == "tags" else "")
+                + value,
+            )
+        changes[name] = value
+    if not changes:
+        raise UsageError("give at least one --set FIELD=VALUE")
+    target = _target(args)
+    with _store(args, write=True) as store:
+        batch = customers.bulk_edit(store, target, changes, dry_run=args.dry_run)
+    if args.dry_run:
+        print(f"would change {batch.count} customers (dry run, nothing written)")
+    else:
+        print(f"changed {batch.count} customers; batch {batch.batch_id or '(none)'}")
+    for cid, name, label, old, new in batch.details.get("preview", [])[:10]:
+        print(f"  {name} (id {cid}): {label} {old} -> {new}")
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    target = _target(args)
+    with _store(args, write=True) as store:
+        n, names = customers.preview_targets(store, target)
+        if n == 0:
+            print("no customers match; nothing deleted")
+            return 0
+        if not args.yes:
+            shown = ", ".join(names) + (" ..." if n > len(names) else "")
+            if not sys.stdin.isatty():
+                raise UserError(f"would delete {n} customers ({shown}); add --yes to confirm")
+            answer = input(f"Delete {n} customers ({shown})? [y/N] ")
+            if answer.strip().lower() not in ("y", "yes"):
+                print("nothing deleted")
+                return 1
+        batch = customers.delete_customers(store, target)
+    print(f"deleted {batch.count} customers; batch {batch.batch_id}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="customer-dashboard", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def db(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--db", help=f"database file (default {default_db_path()})")
+
+    def select(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--ids", help="comma-separated customer ids")
+        sp.add_argument("--where", action="append", metavar="F=V",
+                        help="filter: F=V, F!=V, F<V, F>V, F<=V, F>=V, F~V (contains)")  # fmt: skip
+
+    sp = sub.add_parser("init", help="create or migrate the database")
+    db(sp)
+    sp.add_argument("--demo", type=int, default=0, metavar="N", help="add N demo customers")
+    sp.add_argument("--seed", type=int, default=42, help="demo data seed")
+    sp.set_defaults(func=cmd_init)
+
+    sp = sub.add_parser("pivot", help="group and pivot customers")
+    db(sp)
+    sp.add_argument("--rows", help="row fields, comma-separated")
+    sp.add_argument("--columns", help="field whose values become columns")
+    sp.add_argument("--values", help="FIELD:AGG[,FIELD:AGG]; AGG is count, count_distinct, "
+                    "sum, avg, min or max (default: count of customers)")  # fmt: skip
+    sp.add_argument("--where", action="append", metavar="F=V")
+    sp.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    sp.set_defaults(func=cmd_pivot)
+
+    sp = sub.add_parser("export", help="export customers (.csv, .xlsx, .parquet, .json)")
+    sp.add_argument("out")
+    db(sp)
+    sp.add_argument("--where", action="append", metavar="F=V")
+    sp.add_argument("--columns", help="fields, comma-separated (default: all)")
+    sp.set_defaults(func=cmd_export)
+
+    sp = sub.add_parser("edit", help="bulk edit customers")
+    db(sp)
+    select(sp)
+    sp.add_argument("--set", action="append", metavar="F=V",
+                    help='F=V sets; F=+5 adds, F=-5 subtracts, F=*1.2 multiplies, '
+                         'F="*1.2, at most 50" bounds; tags: tags+=a, tags-=a')  # fmt: skip
+    sp.add_argument("--dry-run", action="store_true", help="show what would change")
+    sp.set_defaults(func=cmd_edit)
+
+    sp = sub.add_parser("delete", help="delete customers and their contacts")
+    db(sp)
+    select(sp)
+    sp.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    sp.set_defaults(func=cmd_delete)
+
+    _add_later_commands(sub, db)
+    return p
+
+
+def _add_later_commands(sub: Any, db: Any) -> None:
+    """Commands whose code lives with the UI (serve); imported lazily so the core stays lean."""
+    sp = sub.add_parser("serve", help="serve the dashboard in a browser")
+    db(sp)
+    sp.add_argument("--port", type=int, default=5006)
+    sp.add_argument("--address", default="127.0.0.1")
+    sp.add_argument("--show", action="store_true", help="open a browser")
+    sp.add_argument("--demo", type=int, default=1000, metavar="N",
+                    help="demo customers to create when the database does not exist")  # fmt: skip
+    sp.set_defaults(func=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .ui.serve import serve
+
+    return serve(args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns (and exits with) its status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        return int(args.func(args) or 0)
+    except UsageError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    except ValidationError as exc:
+        for problem in exc.problems:
+            print(f"error: {problem.describe()}", file=sys.stderr)
+        return 1
+    except UserError as exc:
+        for line in str(exc).splitlines():
+            print(f"error: {line}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted; nothing more was written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,268 @@
+"""Realistic, deterministic demo customers, made in SQL (a million in seconds).
+
+Nothing here is a real person or company: names are combinations of word lists, emails use
+the reserved `.example` domain, and mobiles are drawn from ranges that libphonenumber accepts
+as valid mobiles. The same `seed` and count always give the same customers (for one DuckDB
+version: rows are derived from DuckDB's `hash`).
+
+Tests, the demo server, benchmarks and the docs all use this one generator.
+"""
+
+from __future__ import annotations
+
+from . import audit
+from .fields import STATUSES
+from .store import Store
+
+ADJECTIVES = (
+    "Blue",
+    "Red",
+    "Swift",
+    "Bright",
+    "North",
+    "South",
+    "East",
+    "West",
+    "Silver",
+    "Golden",
+    "Rapid",
+    "Clear",
+    "Prime",
+    "Nova",
+    "Apex",
+    "Summit",
+    "Harbor",
+    "River",
+    "Cedar",
+    "Maple",
+    "Falcon",
+    "Orbit",
+    "Vertex",
+    "Quantum",
+    "Polar",
+    "Coastal",
+    "Metro",
+    "Urban",
+    "Alpine",
+    "Crystal",
+    "Iron",
+    "Stone",
+    "Sky",
+    "Star",
+    "Sun",
+    "Moon",
+    "Ocean",
+    "Atlas",
+    "Zenith",
+    "Echo",
+    "Pioneer",
+    "Liberty",
+    "Unity",
+    "Vector",
+    "Pulse",
+    "Signal",
+    "Beacon",
+    "Arc",
+)
+NOUNS = (
+    "Wave",
+    "Link",
+    "Line",
+    "Path",
+    "Bridge",
+    "Gate",
+    "Point",
+    "Net",
+    "Voice",
+    "Call",
+    "Tel",
+    "Connect",
+    "Route",
+    "Stream",
+    "Port",
+    "Hub",
+    "Cloud",
+    "Fiber",
+    "Spark",
+    "Tower",
+    "Field",
+    "Circuit",
+    "Relay",
+    "Channel",
+    "Node",
+    "Grid",
+    "Axis",
+    "Core",
+    "Peak",
+    "Ridge",
+    "Bay",
+)
+KINDS = (
+    "Telecom",
+    "Communications",
+    "Networks",
+    "VoIP",
+    "Telephony",
+    "Carrier",
+    "Wholesale",
+    "Systems",
+    "Media",
+    "Solutions",
+    "Voice",
+    "Connect",
+)
+LEGAL = ("Ltd", "LLC", "Inc", "GmbH", "S.A.", "Pty Ltd", "B.V.", "Group", "Co")
+
+# country, currency, mobile prefix, digits after it, cities, region
+COUNTRIES = (
+    ("GB", "GBP", "+44783", 7, ("London", "Manchester", "Leeds"), "England"),
+    ("US", "USD", "+121255501", 2, ("New York", "Chicago", "Austin"), "NY"),
+    ("US", "USD", "+121255501", 2, ("Miami", "Denver", "Seattle"), "CA"),
+    ("DE", "EUR", "+49151", 8, ("Berlin", "Hamburg", "Munich"), "Bayern"),
+    ("FR", "EUR", "+3361", 7, ("Paris", "Lyon", "Lille"), "Île-de-France"),
+    ("ES", "EUR", "+346", 8, ("Madrid", "Valencia", "Seville"), "Madrid"),
+    ("NL", "EUR", "+3161", 7, ("Amsterdam", "Utrecht", "Rotterdam"), "Noord-Holland"),
+    ("IE", "EUR", "+35387", 7, ("Dublin", "Cork", "Galway"), "Leinster"),
+    ("IT", "EUR", "+39347", 7, ("Milan", "Rome", "Turin"), "Lombardia"),
+    ("AU", "AUD", "+6141", 7, ("Sydney", "Melbourne", "Perth"), "NSW"),
+    ("CA", "CAD", "+141655501", 2, ("Toronto", "Ottawa", "Calgary"), "Ontario"),
+    ("ZA", "ZAR", "+2782", 7, ("Johannesburg", "Cape Town", "Durban"), "Gauteng"),
+    ("BR", "BRL", "+55119", 8, ("São Paulo", "Campinas", "Santos"), "SP"),
+    ("IN", "INR", "+9198", 8, ("Mumbai", "Delhi", "Bengaluru"), "Maharashtra"),
+    ("SG", "SGD", "+6591", 6, ("Singapore",), ""),
+    ("AE", "AED", "+97150", 7, ("Dubai", "Abu Dhabi"), "Dubai"),
+    ("NG", "NGN", "+234803", 7, ("Lagos", "Abuja"), "Lagos"),
+    ("SE", "SEK", "+4670", 7, ("Stockholm", "Gothenburg"), "Stockholm"),
+    ("PL", "PLN", "+48501", 6, ("Warsaw", "Kraków"), "Mazowieckie"),
+    ("MX", "MXN", "+5255", 8, ("Mexico City", "Guadalajara"), "CDMX"),
+    ("JP", "JPY", "+81901", 7, ("Tokyo", "Osaka"), "Tokyo"),
+)
+TAGS = ("wholesale", "retail", "vip", "prepaid", "postpay", "reseller", "cli-verified",
+        "fraud-watch", "high-volume", "trial", "enterprise", "sip-trunk")  # fmt: skip
+STREETS = ("High Street", "Main Street", "Station Road", "Park Avenue", "Church Lane",
+           "Market Square", "Harbour Road", "Mill Lane", "King Street", "Queen's Road")  # fmt: skip
+FIRST = ("Alex", "Sam", "Jordan", "Taylor", "Morgan", "Casey", "Robin", "Jamie", "Avery",
+         "Riley", "Quinn", "Charlie", "Dana", "Elliot", "Frankie", "Harper", "Kai", "Logan",
+         "Noa", "Parker", "Reese", "Rowan", "Sasha", "Toni")  # fmt: skip
+LAST = ("Smith", "Garcia", "Müller", "Rossi", "Dubois", "Novak", "Silva", "Khan", "Kim",
+        "Ito", "Okafor", "Larsen", "Nowak", "Ivanova", "Cohen", "Patel", "Murphy", "Costa",
+        "Jensen", "Weber", "Moreau", "Santos", "Haddad", "Lopez")  # fmt: skip
+
+TOML_SAMPLES = (
+    '# Script Forge routing overrides\n[routing]\nmax_cps = 20\nprefer = "least-cost"\n',
+    '[billing]\ninvoice_day = 1  # first of the month\nterms = "net30"\n',
+    "# fraud limits set by the NOC\n[limits]\ndaily_spend = 500.0\nblock_premium = true\n",
+)
+
+
+def add_demo_customers(store: Store, n: int, *, seed: int = 42, user: str = "demo") -> int:
+    """Add `n` demo customers (with 1-3 contacts each) in one transaction; returns how many.
+
+    Names continue from the customers already there, so calling it twice adds new names.
+    """
+    if n <= 0:
+        return 0
+    combos = len(ADJECTIVES) * len(NOUNS) * len(KINDS) * len(LEGAL)
+    with store.transaction() as cur:
+        start = cur.execute("SELECT count(*) FROM customers").fetchone()[0]
+        batch_id, at = audit.open_batch(cur, "import", user, f"demo data: {n} customers")
+        cur.execute("DROP TABLE IF EXISTS temp._demo")
+        cur.execute(
+            f"""CREATE TEMP TABLE _demo AS
+WITH base AS (
+  SELECT i, (hash(i, ?) >> 1)::BIGINT AS h, (i * 7919 + ?) % {combos} AS j
+  FROM range(?, ?) r(i)
+), picked AS (
+  SELECT *, ?::STRUCT(code VARCHAR, ccy VARCHAR, prefix VARCHAR, digits INTEGER,
+                      cities VARCHAR[], region VARCHAR)[] AS countries
+  FROM base
+)
+SELECT
+  i,
+  (?::VARCHAR[])[1 + (j % {len(ADJECTIVES)})] AS adj,
+  (?::VARCHAR[])[1 + ((j // {len(ADJECTIVES)}) % {len(NOUNS)})] AS noun,
+  (?::VARCHAR[])[1 + ((j // {len(ADJECTIVES) * len(NOUNS)}) % {len(KINDS)})] AS kind,
+  (?::VARCHAR[])[1 + ((j // {len(ADJECTIVES) * len(NOUNS) * len(KINDS)}) % {len(LEGAL)})] AS legal,
+  i // {combos} AS round,
+  countries[1 + (h % len(countries))::INTEGER] AS ctry,
+  h
+FROM picked""",
+            [
+                seed, seed, start, start + n,
+                [dict(zip(("code", "ccy", "prefix", "digits", "cities", "region"), c, strict=True))
+                 for c in COUNTRIES],
+                list(ADJECTIVES), list(NOUNS), list(KINDS), list(LEGAL),
+            ],
+        )  # fmt: skip
+        cur.execute(
+            """INSERT INTO customers (name, name_key, status, channels, flow_speed, debit_limit,
+  minimum_payment, tax, currency, credit, paypal_email, website, portal_access, tags, toml,
+  address_line1, address_line2, city, region, postcode, country, approved_clis_only,
+  email_verification, mobile_verification, created_at, updated_at)
+SELECT
+  nm, lower(trim(nm)),
+  CASE WHEN h % 10 < 7 THEN ? WHEN h % 10 < 9 THEN ? ELSE ? END,
+  ([10, 20, 30, 50, 100, 200, 500])[1 + (h // 7) % 7],
+  ([1, 2, 5, 10, 20, 50])[1 + (h // 11) % 6]::DECIMAL(9,2),
+  (((h // 13) % 101) * 50)::DECIMAL(18,4),
+  ([0, 10, 25, 50, 100])[1 + (h // 17) % 5]::DECIMAL(18,4),
+  ([0, 5, 7.5, 10, 15, 20])[1 + (h // 19) % 6]::DECIMAL(7,4),
+  ctry.ccy,
+  ((((h // 23) % 2000000)::BIGINT - 300000) / 100)::DECIMAL(18,4),
+  CASE WHEN (h // 29) % 10 < 3 THEN 'accounts@' || domain END,
+  CASE WHEN (h // 31) % 10 < 6 THEN 'https://www.' || domain END,
+  (h // 37) % 20 <> 0,
+  list_filter(?::VARCHAR[], lambda x, k: hash(i, k, ?) % 6 = 0),
+  CASE WHEN (h // 41) % 10 = 0 THEN (?::VARCHAR[])[1 + (h // 43) % 3] END,
+  (1 + (h // 47) % 240)::VARCHAR || ' ' || (?::VARCHAR[])[1 + (h // 53) % 10],
+  CASE WHEN (h // 59) % 4 = 0 THEN 'Suite ' || (1 + (h // 61) % 900)::VARCHAR END,
+  ctry.cities[1 + ((h // 67) % len(ctry.cities))::INTEGER],
+  nullif(ctry.region, ''),
+  lpad(((h // 71) % 99999)::VARCHAR, 5, '0'),
+  ctry.code,
+  (h // 73) % 4 = 0,
+  (h // 79) % 3 = 0,
+  (h // 83) % 5 = 0,
+  created, created
+FROM (
+  SELECT *,
+    adj || ' ' || noun || ' ' || kind || ' ' || legal
+      || CASE WHEN round > 0 THEN ' ' || (round + 1)::VARCHAR ELSE '' END AS nm,
+    lower(adj || noun) || (CASE WHEN round > 0 THEN (round + 1)::VARCHAR ELSE '' END)
+      || '.example' AS domain,
+    TIMESTAMP '2023-01-02 09:00:00' + to_seconds(((h // 89) % 94000000)::BIGINT) AS created
+  FROM temp._demo
+)
+ORDER BY i
+ON CONFLICT DO NOTHING""",
+            [*STATUSES, list(TAGS), seed, list(TOML_SAMPLES), list(STREETS)],
+        )
+        cur.execute(
+            """INSERT INTO contacts (customer_id, position, name, email, mobile, sms_opt_out,
+  email_opt_out)
+SELECT c.id, k, f || ' ' || l,
+  lower(replace(replace(f, 'ü', 'u'), ' ', '')) || '.' ||
+    lower(replace(replace(l, 'ü', 'u'), ' ', '')) || k::VARCHAR || '@' ||
+    split_part(coalesce(c.website, 'https://www.' || lower(replace(split_part(c.name, ' ', 1)
+      || split_part(c.name, ' ', 2), '.', '')) || '.example'), 'www.', 2),
+  ctry.prefix || lpad((hash(c.id, k, ?) % (10 ** ctry.digits)::UBIGINT)::VARCHAR,
+    ctry.digits, '0'),
+  hash(c.id, k, ?) % 25 = 0,
+  hash(c.id, k, ?) % 30 = 0
+FROM (SELECT c.*, d.ctry, d.h FROM customers c JOIN temp._demo d
+        ON c.name_key = lower(trim(d.adj || ' ' || d.noun || ' ' || d.kind || ' ' || d.legal
+           || CASE WHEN d.round > 0 THEN ' ' || (d.round + 1)::VARCHAR ELSE '' END))) c,
+  range(3) r(k),
+  LATERAL (SELECT (?::VARCHAR[])[1 + (hash(c.id, k, 'f') % ?)::INTEGER] AS f,
+                  (?::VARCHAR[])[1 + (hash(c.id, k, 'l') % ?)::INTEGER] AS l)
+WHERE k < 1 + c.h % 3""",
+            [seed, seed + 1, seed + 2, list(FIRST), len(FIRST), list(LAST), len(LAST)],
+        )
+        added = cur.execute(
+            "SELECT count(*) FROM customers").fetchone()[0] - start  # fmt: skip
+        cur.execute(
+            "UPDATE batches SET customer_count = ?, description = ? WHERE batch_id = ?",
+            [added, f"demo data: {added} customers", batch_id],
+        )
+        cur.execute("DROP TABLE temp._demo")
+    return int(added)

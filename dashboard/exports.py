@@ -1,0 +1,149 @@
+"""Exports of customers or of any view's whole result: CSV, XLSX, Parquet, JSON.
+
+Row exports use canonical field names as headers so a file can be imported again. Text
+cells that a spreadsheet would run as a formula (starting with =, +, -, @, tab or CR) are
+neutralised with a leading apostrophe in CSV and XLSX (OWASP "CSV injection").
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from openpyxl import Workbook
+from openpyxl.styles import Font
+
+from . import query
+from .errors import UserError
+from .fields import FIELDS
+from .query import View
+from .store import Store
+
+FORMATS = ("csv", "xlsx", "parquet", "json")
+_FORMULA = re.compile(r"^[=+\-@\t\r]")
+#: Excel's row limit, less the header.
+XLSX_MAX_ROWS = 1_048_575
+
+
+def neutralise(value: Any) -> Any:
+    """A text cell made safe to open in a spreadsheet."""
+    if isinstance(value, str) and _FORMULA.match(value):
+        return "'" + value
+    return value
+
+
+def format_of(path: str | Path) -> str:
+    ext = Path(path).suffix.lower().lstrip(".")
+    if ext not in FORMATS:
+        raise UserError(f"cannot export to .{ext or '?'}: use one of .csv, .xlsx, .parquet, .json")
+    return ext
+
+
+def _export_select(view: View) -> query.Query:
+    """The rows query with text neutralised and tags flattened, for spreadsheet formats."""
+    q = query.compile_rows(view, paged=False)
+    cols = ["id", *[c for c in (view.columns or []) if c != "id"]]
+    exprs = []
+    for name in cols:
+        f = FIELDS[name]
+        col = f'"{name}"'
+        if f.kind == "tags":
+            exprs.append(f"array_to_string({col}, ', ') AS {col}")
+        elif f.kind in ("text", "email", "url", "toml", "phone", "choice"):
+            exprs.append(
+                f"CASE WHEN regexp_matches({col}, '^[=+\\-@\\t\\r]') THEN '''' || {col} "
+                f"ELSE {col} END AS {col}"
+            )
+        else:
+            exprs.append(col)
+    return query.Query(f"SELECT {', '.join(exprs)} FROM ({q.sql}) AS v", q.params)
+
+
+def _literal(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def export_view(store: Store, view: View, out: str | Path) -> int:
+    """Write every row, group or pivot row of `view` to `out`; returns rows written."""
+    out = Path(out)
+    fmt = format_of(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if view.mode != "rows":
+        result = query.run(store, view, paged=False)
+        table = result.table()
+        return write_frame(table, out)
+    if fmt in ("csv", "xlsx"):
+        q = _export_select(view)
+    else:
+        q = query.compile_rows(view, paged=False)
+    if fmt == "xlsx":
+        n = query.count(store, view)
+        if n > XLSX_MAX_ROWS:
+            raise UserError(f"{n} rows do not fit in an XLSX sheet; export to .csv or .parquet")
+        return _write_xlsx(store.batches(q.sql, q.params), out)
+    options = {
+        "csv": "FORMAT csv, HEADER true",
+        "parquet": "FORMAT parquet",
+        "json": "FORMAT json, ARRAY true",
+    }[fmt]
+    # COPY cannot bind its file name; the literal is quoted, and the query part is bound.
+    store.execute(f"COPY ({q.sql}) TO {_literal(out.resolve())} ({options})", q.params)
+    return query.count(store, view)
+
+
+def _write_xlsx(reader: Any, out: Path) -> int:
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet("Customers")
+    bold = Font(bold=True)
+    header_done = False
+    n = 0
+    for batch in reader:
+        if not header_done:
+            from openpyxl.cell import WriteOnlyCell
+
+            cells = []
+            for name in batch.schema.names:
+                cell = WriteOnlyCell(ws, value=name)
+                cell.font = bold
+                cells.append(cell)
+            ws.append(cells)
+            ws.freeze_panes = "A2"
+            header_done = True
+        for row in zip(*(col.to_pylist() for col in batch.columns), strict=True):
+            ws.append([_xlsx_value(v) for v in row])
+            n += 1
+    if not header_done:
+        ws.append(["id"])
+    wb.save(out)
+    return n
+
+
+def _xlsx_value(v: Any) -> Any:
+    from decimal import Decimal
+
+    if isinstance(v, Decimal):
+        return float(v) if abs(v) < 10**15 else str(v)
+    if isinstance(v, list):
+        return ", ".join(map(str, v))
+    return neutralise(v)
+
+
+def write_frame(frame, out: str | Path) -> int:
+    """Write a small DataFrame (a grouped or pivot result) in the format of `out`."""
+    out = Path(out)
+    fmt = format_of(out)
+    safe = frame.copy()
+    for col in safe.columns:
+        if safe[col].dtype == object or str(safe[col].dtype).startswith("str"):
+            safe[col] = safe[col].map(neutralise)
+    safe.columns = [str(neutralise(str(c))) for c in safe.columns]
+    if fmt == "csv":
+        safe.to_csv(out, index=False)
+    elif fmt == "xlsx":
+        safe.to_excel(out, index=False, engine="openpyxl")
+    elif fmt == "parquet":
+        frame.astype({c: str for c in frame.columns if frame[c].dtype == object}).to_parquet(out)
+    else:
+        safe.to_json(out, orient="records", default_handler=str)
+    return len(frame)

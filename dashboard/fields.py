@@ -1,0 +1,471 @@
+"""The one field registry.
+
+Every customer attribute (and every contact attribute) is declared here exactly once. The
+database schema, the grid's columns, the forms, the filters, bulk edit, import mapping and
+validation all read these lists; a customer field named anywhere else is a bug.
+
+Adding a field: append a `Field(..., since=N)` here and add `N` to `dashboard.migrations`
+(whose step for N adds the columns of the fields declared `since=N`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from . import types as t
+from .errors import Problem, ValidationError
+
+TABS = ("Basic", "Config", "Address", "Verification")
+STATUSES = ("Active", "Inactive", "Pending Approval")
+#: The field behind the page's "Active" quick filter.
+STATUS_FIELD = "status"
+
+
+@dataclass(frozen=True)
+class Field:
+    """One customer (or contact) attribute and every rule about it."""
+
+    name: str
+    label: str
+    type: t.FieldType
+    tab: str
+    required: bool = False
+    default: Any = None
+    editable: bool = True  # shown as an input in the Add/Edit form
+    bulk_editable: bool = False
+    importable: bool = True
+    immutable: bool = False  # may be set when the customer is created, never changed after
+    unique: bool = False  # unique after trimming, case-insensitively
+    aliases: tuple[str, ...] = ()
+    default_visible: bool = False  # a grid column before the user chooses
+    system: bool = False  # set by the store, read-only everywhere
+    doc: str = ""
+    since: int = 1  # the migration that created its column
+
+    @property
+    def sql_type(self) -> str:
+        return self.type.sql
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        """The allowed values of a choice field (empty for other kinds)."""
+        return getattr(self.type, "choices", ())
+
+    @property
+    def kind(self) -> str:
+        return self.type.kind
+
+    @property
+    def filter_ops(self) -> tuple[str, ...]:
+        return self.type.filter_ops
+
+    @property
+    def aggregates(self) -> tuple[str, ...]:
+        return self.type.aggregates
+
+    @property
+    def groupable(self) -> bool:
+        """Whether rows can be grouped (and pivoted) by this field's values."""
+        return self.kind in {"choice", "country", "currency", "bool", "text", "integer"} and (
+            not self.system
+        )
+
+    def parse(self, raw: Any) -> Any:
+        """Parse and check one value; raises ValueError with a message for a person."""
+        value = self.type.parse(raw)
+        if value is None or value == []:
+            if self.required:
+                raise ValueError("is required")
+            return [] if self.kind == "tags" else None
+        return value
+
+
+def _money(name, label, doc, minimum=None, **kw):
+    return Field(name, label, t.Money(minimum=minimum), "Basic", doc=doc, **kw)
+
+
+CUSTOMER_FIELDS: tuple[Field, ...] = (
+    # --- System ---------------------------------------------------------------------
+    Field(
+        "id",
+        "ID",
+        t.Identifier(),
+        "System",
+        editable=False,
+        importable=False,
+        system=True,
+        default_visible=True,
+        doc="Assigned by the system when the customer is created.",
+    ),
+    # --- Basic ----------------------------------------------------------------------
+    Field(
+        "name",
+        "Customer Name",
+        t.Text(max_length=120),
+        "Basic",
+        required=True,
+        unique=True,
+        aliases=("customer", "company", "company name", "account", "account name", "customer name"),
+        default_visible=True,
+        doc="A name or unique identifier for each customer.",
+    ),
+    Field(
+        "status",
+        "Status",
+        t.Choice(choices=STATUSES),
+        "Basic",
+        required=True,
+        default="Active",
+        bulk_editable=True,
+        aliases=("state", "account status"),
+        default_visible=True,
+        doc="Active: may pass calls. Inactive: disabled. Pending Approval: a new signup.",
+    ),
+    Field(
+        "channels",
+        "Channels",
+        t.Integer(minimum=0, maximum=1_000_000),
+        "Basic",
+        default=0,
+        bulk_editable=True,
+        aliases=("max channels", "concurrent calls", "max calls"),
+        default_visible=True,
+        doc="Maximum concurrent calls.",
+    ),
+    Field(
+        "flow_speed",
+        "Flow Speed (CPS)",
+        t.Number(sql="DECIMAL(9,2)", scale=2, minimum=Decimal(0), maximum=Decimal(100_000)),
+        "Basic",
+        default=Decimal(0),
+        bulk_editable=True,
+        aliases=("cps", "flow speed", "calls per second"),
+        default_visible=True,
+        doc="Calls per second.",
+    ),
+    _money(
+        "debit_limit",
+        "Debit Limit",
+        "The debit limit for postpay customers.",
+        default=Decimal(0),
+        bulk_editable=True,
+        aliases=("credit limit", "postpay limit"),
+        default_visible=True,
+    ),
+    _money(
+        "minimum_payment",
+        "Minimum Payment",
+        "The minimum payment to keep the account active.",
+        minimum=Decimal(0),
+        default=Decimal(0),
+        bulk_editable=True,
+        aliases=("min payment",),
+    ),
+    Field(
+        "tax",
+        "Tax",
+        t.Percent(),
+        "Basic",
+        default=Decimal(0),
+        bulk_editable=True,
+        aliases=("tax rate", "vat", "tax %"),
+        doc="Percentage charged on top of costs.",
+    ),
+    Field(
+        "currency",
+        "Currency",
+        t.Currency(),
+        "Basic",
+        required=True,
+        immutable=True,
+        aliases=("ccy", "currency code"),
+        default_visible=True,
+        doc="ISO 4217 code. Cannot be changed once the customer exists.",
+    ),
+    _money(
+        "credit",
+        "Balance",
+        "The account balance. Maintained by billing; read-only here.",
+        editable=False,
+        importable=True,
+        aliases=("credit", "account balance"),
+        default=Decimal(0),
+        default_visible=True,
+    ),
+    # --- Config ---------------------------------------------------------------------
+    Field(
+        "paypal_email",
+        "PayPal Email",
+        t.Email(),
+        "Config",
+        bulk_editable=False,
+        aliases=("paypal",),
+        doc="The customer's PayPal account, for payments via IPN.",
+    ),
+    Field("website", "Website", t.Url(), "Config", aliases=("web", "url", "web site")),
+    Field(
+        "portal_access",
+        "Portal Access",
+        t.YesNo(),
+        "Config",
+        default=True,
+        bulk_editable=True,
+        aliases=("portal",),
+        doc="Whether the customer may sign in to the Customer Portal.",
+    ),
+    Field(
+        "tags",
+        "Tags",
+        t.Tags(),
+        "Config",
+        default=(),
+        bulk_editable=True,
+        aliases=("labels", "tag"),
+        default_visible=True,
+        doc="Short labels (meta-data).",
+    ),
+    Field(
+        "toml",
+        "TOML",
+        t.Toml(),
+        "Config",
+        aliases=("config", "configuration"),
+        doc="Configuration for Script Forge, stored exactly as written.",
+    ),
+    # --- Address --------------------------------------------------------------------
+    Field(
+        "address_line1",
+        "Address Line 1",
+        t.Text(),
+        "Address",
+        aliases=("address", "address 1", "street"),
+    ),
+    Field("address_line2", "Address Line 2", t.Text(), "Address", aliases=("address 2",)),
+    Field(
+        "city", "City", t.Text(max_length=100), "Address", aliases=("town",), default_visible=True
+    ),
+    Field(
+        "region",
+        "Region",
+        t.Text(max_length=100),
+        "Address",
+        aliases=("state/province", "province", "county"),
+    ),
+    Field(
+        "postcode",
+        "Postcode",
+        t.Text(max_length=20),
+        "Address",
+        aliases=("zip", "zip code", "postal code", "post code"),
+    ),
+    Field(
+        "country",
+        "Country",
+        t.Country(),
+        "Address",
+        bulk_editable=True,
+        aliases=("country code", "nation"),
+        default_visible=True,
+        doc="ISO 3166-1 alpha-2 code (names are accepted and converted).",
+    ),
+    # --- Verification ---------------------------------------------------------------
+    Field(
+        "approved_clis_only",
+        "Approved CLI's Only",
+        t.YesNo(),
+        "Verification",
+        default=False,
+        bulk_editable=True,
+        aliases=("approved clis only", "approved cli only"),
+        doc="The customer must verify each CLI in the portal before using it.",
+    ),
+    Field(
+        "email_verification",
+        "Email Verification",
+        t.YesNo(),
+        "Verification",
+        default=False,
+        bulk_editable=True,
+        doc="The customer must verify their email in the portal to dial.",
+    ),
+    Field(
+        "mobile_verification",
+        "Mobile Verification",
+        t.YesNo(),
+        "Verification",
+        default=False,
+        bulk_editable=True,
+        doc="The customer must verify their mobile in the portal to dial.",
+    ),
+    # --- System ---------------------------------------------------------------------
+    Field(
+        "created_at",
+        "Created",
+        t.Timestamp(),
+        "System",
+        editable=False,
+        importable=False,
+        system=True,
+    ),
+    Field(
+        "updated_at",
+        "Updated",
+        t.Timestamp(),
+        "System",
+        editable=False,
+        importable=False,
+        system=True,
+    ),
+)
+
+CONTACT_FIELDS: tuple[Field, ...] = (
+    Field(
+        "name",
+        "Contact Name",
+        t.Text(max_length=120),
+        "Contacts",
+        aliases=("contact", "contact name", "contact person"),
+    ),
+    Field(
+        "email",
+        "Email",
+        t.Email(),
+        "Contacts",
+        aliases=("contact email", "email", "e-mail", "email address"),
+    ),
+    Field(
+        "mobile",
+        "Mobile",
+        t.Phone(),
+        "Contacts",
+        aliases=("contact mobile", "mobile", "phone", "cell", "mobile number", "contact phone"),
+    ),
+    Field(
+        "sms_opt_out", "Opted out of SMS", t.YesNo(), "Contacts", default=False, importable=False
+    ),
+    Field(
+        "email_opt_out",
+        "Opted out of email",
+        t.YesNo(),
+        "Contacts",
+        default=False,
+        importable=False,
+    ),
+)
+
+FIELDS: dict[str, Field] = {f.name: f for f in CUSTOMER_FIELDS}
+CONTACTS: dict[str, Field] = {f.name: f for f in CONTACT_FIELDS}
+
+#: The prefix that names a contact field where customer and contact fields share one list
+#: (import mapping targets: "contact.email").
+CONTACT_PREFIX = "contact."
+
+
+def field(name: str) -> Field:
+    """The customer field called `name`; a clear error for an unknown name."""
+    try:
+        return FIELDS[name]
+    except KeyError:
+        from .errors import UserError
+
+        raise UserError(f"unknown field {name!r}; fields are: {', '.join(FIELDS)}") from None
+
+
+def fields_on_tab(tab: str) -> list[Field]:
+    """The editable fields of a form tab, in registry order."""
+    return [f for f in CUSTOMER_FIELDS if f.tab == tab and f.editable]
+
+
+def bulk_editable() -> list[Field]:
+    """Fields offered by Bulk Edit (and accepted by the store's bulk edit)."""
+    return [f for f in CUSTOMER_FIELDS if f.bulk_editable]
+
+
+def importable() -> list[Field]:
+    """Customer fields a spreadsheet column may be mapped to."""
+    return [f for f in CUSTOMER_FIELDS if f.importable]
+
+
+def default_columns() -> list[str]:
+    """The grid's columns before a user chooses."""
+    return [f.name for f in CUSTOMER_FIELDS if f.default_visible]
+
+
+def searchable() -> list[Field]:
+    """Text fields the quick search looks in."""
+    return [f for f in CUSTOMER_FIELDS if f.type.searchable]
+
+
+def writable() -> list[Field]:
+    """Fields a person may give when adding a customer."""
+    return [f for f in CUSTOMER_FIELDS if not f.system]
+
+
+def normalise_header(text: str) -> str:
+    """A header reduced to what matters for matching: "Debit Limit ($)" -> "debitlimit"."""
+    text = re.sub(r"\((\$|€|£|%|[a-z]{3})\)", "", str(text).lower())
+    return re.sub(r"[^a-z0-9]+", "", text)
+
+
+def match_header(header: str) -> str | None:
+    """The import target for a spreadsheet header, guessed from names, labels and aliases.
+
+    Returns a customer field name, "contact.<name>" for a contact field, or None.
+    Customer fields win over contact fields on the same words (e.g. "Name").
+    """
+    key = normalise_header(header)
+    if not key:
+        return None
+    for f in importable():
+        if key in {normalise_header(x) for x in (f.name, f.label, *f.aliases)}:
+            return f.name
+    for f in CONTACT_FIELDS:
+        if f.importable and key in {normalise_header(x) for x in (f.label, *f.aliases)}:
+            return CONTACT_PREFIX + f.name
+    return None
+
+
+def validate(
+    values: dict[str, Any],
+    registry: dict[str, Field] = FIELDS,
+    *,
+    row: int | None = None,
+    columns: dict[str, str] | None = None,
+    partial: bool = False,
+) -> tuple[dict[str, Any], list[Problem]]:
+    """Parse every value of a record; return the clean values and every problem.
+
+    With `partial` (an edit), fields not given are left alone; otherwise required fields
+    must be present. `columns` names the source column of each field (imports).
+    """
+    clean: dict[str, Any] = {}
+    problems: list[Problem] = []
+    columns = columns or {}
+    for name, raw in values.items():
+        f = registry.get(name)
+        if f is None:
+            problems.append(Problem(name, raw, "is not a known field", row, columns.get(name)))
+            continue
+        if f.system:
+            problems.append(Problem(name, raw, "is set by the system", row, columns.get(name)))
+            continue
+        try:
+            clean[name] = f.parse(raw)
+        except ValueError as exc:
+            problems.append(Problem(name, raw, f"{f.label} {exc}", row, columns.get(name)))
+    if not partial:
+        for f in registry.values():
+            if f.required and f.name not in values:
+                problems.append(Problem(f.name, None, f"{f.label} is required", row))
+    return clean, problems
+
+
+def require_valid(values: dict[str, Any], **kw: Any) -> dict[str, Any]:
+    """`validate`, raising ValidationError with every problem when there is one."""
+    clean, problems = validate(values, **kw)
+    if problems:
+        raise ValidationError(problems)
+    return clean

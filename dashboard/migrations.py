@@ -1,0 +1,158 @@
+"""Ordered schema migrations, recorded in the database's `schema_migrations` table.
+
+A migration is applied once, in order, inside the transaction that records it, so a database
+file made by any earlier version opens in this one. Never edit a released step: add one.
+
+Design notes (DuckDB's limits):
+- No FOREIGN KEY from contacts to customers: DuckDB has no ON DELETE CASCADE and refuses some
+  updates of tables referenced by foreign keys; the store deletes contacts in the same
+  transaction as their customer instead.
+- Unique names are enforced by a UNIQUE index on `name_key` (the trimmed, lower-cased name).
+- `row_version` increases on every write to a customer: the card's optimistic lock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import duckdb
+
+from .fields import CONTACT_FIELDS, CUSTOMER_FIELDS
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    apply: Callable[[duckdb.DuckDBPyConnection], None]
+
+
+def _column(f) -> str:
+    if f.name == "id":
+        return "id BIGINT PRIMARY KEY DEFAULT nextval('customer_id_seq')"
+    null = " NOT NULL" if f.required else ""
+    return f'"{f.name}" {f.sql_type}{null}'
+
+
+def _fields_since(version: int, registry) -> list:
+    return [f for f in registry if f.since == version]
+
+
+def _v1_core(con: duckdb.DuckDBPyConnection) -> None:
+    customer_columns = ",\n  ".join(_column(f) for f in _fields_since(1, CUSTOMER_FIELDS))
+    contact_columns = ",\n  ".join(
+        f'"{f.name}" {f.sql_type}' for f in _fields_since(1, CONTACT_FIELDS)
+    )
+    con.execute("CREATE SEQUENCE customer_id_seq START 1")
+    con.execute("CREATE SEQUENCE contact_id_seq START 1")
+    con.execute("CREATE SEQUENCE audit_id_seq START 1")
+    con.execute(
+        f"""CREATE TABLE customers (
+  {customer_columns},
+  name_key VARCHAR NOT NULL,
+  row_version INTEGER NOT NULL DEFAULT 1
+)"""
+    )
+    con.execute("CREATE UNIQUE INDEX customers_name_key ON customers(name_key)")
+    con.execute(
+        f"""CREATE TABLE contacts (
+  id BIGINT PRIMARY KEY DEFAULT nextval('contact_id_seq'),
+  customer_id BIGINT NOT NULL,
+  position INTEGER NOT NULL,
+  {contact_columns}
+)"""
+    )
+    con.execute(
+        """CREATE TABLE batches (
+  batch_id VARCHAR PRIMARY KEY,
+  happened_at TIMESTAMP NOT NULL,
+  user_name VARCHAR NOT NULL,
+  action VARCHAR NOT NULL,
+  description VARCHAR,
+  customer_count BIGINT NOT NULL,
+  undoes VARCHAR,
+  undone_by VARCHAR
+)"""
+    )
+    # before/after hold only the fields that changed (the whole row and its contacts for a
+    # delete), so that a batch can be undone exactly.
+    con.execute(
+        """CREATE TABLE audit_log (
+  id BIGINT DEFAULT nextval('audit_id_seq'),
+  batch_id VARCHAR NOT NULL,
+  happened_at TIMESTAMP NOT NULL,
+  user_name VARCHAR NOT NULL,
+  action VARCHAR NOT NULL,
+  customer_id BIGINT,
+  before JSON,
+  after JSON
+)"""
+    )
+
+
+def _v2_saved_views(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        """CREATE TABLE saved_views (
+  name VARCHAR PRIMARY KEY,
+  view JSON NOT NULL,
+  user_name VARCHAR NOT NULL,
+  saved_at TIMESTAMP NOT NULL
+)"""
+    )
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "customers, contacts, audit log", _v1_core),
+    Migration(2, "saved views", _v2_saved_views),
+)
+
+LATEST = MIGRATIONS[-1].version
+
+
+def applied(con: duckdb.DuckDBPyConnection) -> list[int]:
+    """Versions already applied to this database, in order."""
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
+    ).fetchone()[0]
+    if not exists:
+        return []
+    return [
+        v
+        for (v,) in con.execute("SELECT version FROM schema_migrations ORDER BY version").fetchall()
+    ]
+
+
+def migrate(con: duckdb.DuckDBPyConnection, target: int | None = None) -> list[int]:
+    """Apply every pending migration up to `target` (default: all); return those applied."""
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations "
+        "(version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
+    )
+    done = set(applied(con))
+    newer = max(done, default=0)
+    if newer > LATEST:
+        from .errors import UserError
+
+        raise UserError(
+            f"this database was written by a newer customer-dashboard (schema {newer}); "
+            f"this version knows schema {LATEST}. Upgrade customer-dashboard."
+        )
+    ran = []
+    for m in MIGRATIONS:
+        if m.version in done or (target is not None and m.version > target):
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            m.apply(con)
+            con.execute(
+                "INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                [m.version, m.name, dt.datetime.now(dt.UTC).replace(tzinfo=None)],
+            )
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        ran.append(m.version)
+    return ran

@@ -1,0 +1,660 @@
+"""The query engine: a view state compiled to SQL and run in DuckDB.
+
+A `View` says what a person is looking at: columns, filters, quick search, the status quick
+filter, sort, page, row groups, aggregated values and a pivot field. It is a
+`param.Parameterized` (so the page builds its widgets from it) and a plain serialisable
+object (`to_dict`, `to_json`, `from_dict`, `to_query_string`).
+
+`compile_*` functions turn a view into a `Query` (SQL text plus bound parameters). Column
+names come only from the field registry; every value is a bound parameter; pivot labels are
+aliased as p0, p1, ... and renamed after the query, so no value ever becomes SQL.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urlencode
+
+import pandas as pd
+import param
+
+from . import types as t
+from .errors import UserError
+from .fields import FIELDS, STATUS_FIELD, STATUSES, Field, default_columns, searchable
+from .fields import field as get_field
+from .store import Store
+
+#: Most distinct values a pivot field may spread into columns.
+MAX_PIVOT_COLUMNS = 60
+#: The label of total rows and columns.
+TOTAL = "Total"
+BLANK = "(blank)"
+
+OP_LABELS = {
+    "contains": "contains",
+    "starts_with": "starts with",
+    "=": "=",
+    "!=": "≠",
+    "<": "<",
+    "<=": "≤",
+    ">": ">",
+    ">=": "≥",
+    "between": "between",
+    "in": "is one of",
+    "not_in": "is none of",
+    "any": "has any of",
+    "all": "has all of",
+    "empty": "is empty",
+    "not_empty": "is not empty",
+}
+
+
+@dataclass(frozen=True)
+class Query:
+    """SQL text and its bound parameters."""
+
+    sql: str
+    params: list[Any] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return self.sql
+
+    def run(self, store: Store) -> pd.DataFrame:
+        return store.df(self.sql, self.params)
+
+
+@dataclass(frozen=True)
+class Filter:
+    """One condition on one field."""
+
+    field: str
+    op: str
+    value: Any = None
+
+    @classmethod
+    def of(cls, spec: Filter | dict | list | tuple) -> Filter:
+        if isinstance(spec, Filter):
+            return spec
+        if isinstance(spec, dict):
+            return cls(spec["field"], spec["op"], spec.get("value"))
+        return cls(*spec)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"field": self.field, "op": self.op, "value": _jsonable(self.value)}
+
+    def describe(self) -> str:
+        f = FIELDS.get(self.field)
+        label = f.label if f else self.field
+        if self.op in t.NULLARY_OPS:
+            return f"{label} {OP_LABELS[self.op]}"
+        value = self.value
+        if isinstance(value, list | tuple):
+            value = (
+                " and ".join(map(str, value))
+                if self.op == "between"
+                else ", ".join(map(str, value))
+            )
+        elif isinstance(value, bool):
+            value = "yes" if value else "no"
+        return f"{label} {OP_LABELS.get(self.op, self.op)} {value}"
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+class View(param.Parameterized):
+    """What a person is looking at; compiles to one query."""
+
+    columns = param.List(
+        default=[], item_type=str, doc="Visible customer fields, in display order."
+    )
+    filters = param.List(
+        default=[], doc="Conditions, each {'field', 'op', 'value'}; all must hold."
+    )
+    search = param.String(default="", doc="Quick search across text fields and contacts.")
+    status = param.Selector(
+        default="All", objects=["All", *STATUSES], doc="The page's Active quick filter."
+    )
+    sort = param.List(
+        default=[], doc="Sort keys, each [column, 'asc'|'desc'], most significant first."
+    )
+    page = param.Integer(default=1, bounds=(1, None), doc="1-based page number.")
+    page_size = param.Integer(default=50, bounds=(1, 10_000), doc="Rows (or groups) a page.")
+    groups = param.List(default=[], item_type=str, doc="Row-group fields, outermost first.")
+    values = param.List(
+        default=[], doc="Aggregated values, each [field, aggregate] (count, sum, avg, ...)."
+    )
+    pivot = param.String(
+        default=None, allow_None=True, doc="Field whose values become the column labels."
+    )
+
+    _STATE = ("columns", "filters", "search", "status", "sort", "page", "page_size", "groups",
+              "values", "pivot")  # fmt: skip
+
+    def __init__(self, **params: Any):
+        if "filters" in params:
+            params["filters"] = [Filter.of(f).to_dict() for f in params["filters"]]
+        if "sort" in params:
+            params["sort"] = [_sort_key(s) for s in params["sort"]]
+        if "values" in params:
+            params["values"] = [_value_spec(v) for v in params["values"]]
+        params.setdefault("columns", default_columns())
+        super().__init__(**params)
+
+    # --- modes -----------------------------------------------------------------------
+
+    @property
+    def mode(self) -> str:
+        """'rows', 'groups' or 'pivot'."""
+        if self.pivot:
+            return "pivot"
+        if self.groups:
+            return "groups"
+        return "rows"
+
+    # --- serialisation ---------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """Only what differs from the defaults, JSON-friendly."""
+        out: dict[str, Any] = {}
+        for name in self._STATE:
+            value = getattr(self, name)
+            default = default_columns() if name == "columns" else self.param[name].default
+            if value != default:
+                out[name] = _jsonable(value)
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(",", ":"))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> View:
+        unknown = set(data) - set(cls._STATE)
+        if unknown:
+            raise UserError(f"unknown view settings: {', '.join(sorted(unknown))}")
+        view = cls(**data)
+        view.check()
+        return view
+
+    @classmethod
+    def from_json(cls, text: str) -> View:
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise UserError(f"not a view: {exc}") from None
+        if not isinstance(data, dict):
+            raise UserError("not a view: expected a JSON object")
+        return cls.from_dict(data)
+
+    def to_query_string(self) -> str:
+        """The view as a URL query string (?view=...), for links that reopen it."""
+        return urlencode({"view": self.to_json()})
+
+    @classmethod
+    def from_query_string(cls, query: str) -> View:
+        found = parse_qs(query.lstrip("?")).get("view")
+        return cls.from_json(found[0]) if found else cls()
+
+    def copy(self, **changes: Any) -> View:
+        data = {name: getattr(self, name) for name in self._STATE}
+        data.update(changes)
+        return View(**data)
+
+    def __repr__(self) -> str:
+        return f"View({', '.join(f'{k}={v!r}' for k, v in self.to_dict().items())})"
+
+    # --- checks ----------------------------------------------------------------------
+
+    def check(self) -> None:
+        """Raise UserError naming every setting that refers to nothing real."""
+        problems = []
+        for name in self.columns:
+            if name not in FIELDS:
+                problems.append(f"unknown column {name!r}")
+        for spec in self.filters:
+            try:
+                _compile_filter(Filter.of(spec))
+            except UserError as exc:
+                problems.append(str(exc))
+        for name in self.groups:
+            if name not in FIELDS:
+                problems.append(f"unknown group field {name!r}")
+        for fname, agg in self.values:
+            if fname != "*" and fname not in FIELDS:
+                problems.append(f"unknown value field {fname!r}")
+            elif fname != "*" and agg not in FIELDS[fname].aggregates:
+                allowed = ", ".join(FIELDS[fname].aggregates)
+                problems.append(f"{FIELDS[fname].label} cannot be aggregated by {agg} ({allowed})")
+        if self.pivot and self.pivot not in FIELDS:
+            problems.append(f"unknown pivot field {self.pivot!r}")
+        if self.pivot and self.pivot in self.groups:
+            problems.append("the pivot field cannot also be a row group")
+        if problems:
+            raise UserError("; ".join(problems))
+
+
+def _sort_key(spec: Any) -> list[str]:
+    if isinstance(spec, str):
+        return [spec.lstrip("-"), "desc" if spec.startswith("-") else "asc"]
+    name, direction = spec[0], (spec[1] if len(spec) > 1 else "asc")
+    direction = str(direction).lower()
+    if direction not in ("asc", "desc"):
+        raise UserError(f"sort direction must be asc or desc, not {direction!r}")
+    return [name, direction]
+
+
+def _value_spec(spec: Any) -> list[str]:
+    if isinstance(spec, str):
+        fname, _, agg = spec.partition(":")
+        return [fname, agg or "sum"]
+    return [spec[0], spec[1]]
+
+
+# --- SQL building blocks -------------------------------------------------------------
+
+
+def quote(name: str) -> str:
+    """A registry name as a SQL identifier. Refuses anything not in the registry."""
+    if name not in FIELDS:
+        raise UserError(f"unknown field {name!r}")
+    return f'"{name}"'
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _parse_operand(f: Field, op: str, value: Any) -> Any:
+    """A filter's value parsed by the field's own type, so "1,000" and "yes" work."""
+    if op in ("contains", "starts_with"):
+        return str(value)
+    if f.kind == "tags":
+        items = value if isinstance(value, list | tuple) else str(value).split(",")
+        return [s.strip() for s in items if str(s).strip()]
+    try:
+        if op in ("in", "not_in", "between"):
+            items = value if isinstance(value, list | tuple) else str(value).split(",")
+            parsed = [f.type.parse(v) for v in items]
+            if op == "between" and len(parsed) != 2:
+                raise ValueError("between needs two values")
+            return parsed
+        if f.kind in ("text", "email", "url", "phone", "toml"):
+            return str(value)
+        return f.type.parse(value)
+    except ValueError as exc:
+        raise UserError(f"filter on {f.label}: {value!r} {exc}") from None
+
+
+def _compile_filter(flt: Filter) -> tuple[str, list[Any]]:
+    f = get_field(flt.field)
+    if flt.op not in f.filter_ops:
+        raise UserError(
+            f"{f.label} cannot be filtered with {flt.op!r}; use one of {', '.join(f.filter_ops)}"
+        )
+    col = quote(f.name)
+    op = flt.op
+    text_like = f.kind in ("text", "email", "url", "toml", "phone")
+    if op == "empty":
+        if f.kind == "tags":
+            return f"({col} IS NULL OR len({col}) = 0)", []
+        if text_like:
+            return f"({col} IS NULL OR {col} = '')", []
+        return f"{col} IS NULL", []
+    if op == "not_empty":
+        if f.kind == "tags":
+            return f"len({col}) > 0", []
+        if text_like:
+            return f"({col} IS NOT NULL AND {col} <> '')", []
+        return f"{col} IS NOT NULL", []
+    if flt.value is None or flt.value == "" or flt.value == []:
+        raise UserError(f"filter on {f.label} {OP_LABELS.get(op, op)} needs a value")
+    value = _parse_operand(f, op, flt.value)
+    if op == "contains":
+        return f"{col} ILIKE ? ESCAPE '\\'", [f"%{_like_escape(value)}%"]
+    if op == "starts_with":
+        return f"{col} ILIKE ? ESCAPE '\\'", [f"{_like_escape(value)}%"]
+    if op == "any":
+        return f"list_has_any({col}, ?::VARCHAR[])", [value]
+    if op == "all":
+        return f"list_has_all({col}, ?::VARCHAR[])", [value]
+    if op == "between":
+        lo, hi = sorted(value) if None not in value else value
+        return f"{col} BETWEEN ? AND ?", [lo, hi]
+    if op in ("in", "not_in"):
+        marks = ", ".join("?" for _ in value)
+        if text_like:
+            marks = ", ".join("lower(?)" for _ in value)
+            expr = f"lower({col})"
+        else:
+            expr = col
+        neg = "NOT " if op == "not_in" else ""
+        return f"{expr} {neg}IN ({marks})", list(value)
+    if text_like and op in ("=", "!="):
+        return f"lower({col}) {'=' if op == '=' else '<>'} lower(?)", [value]
+    sql_op = {"=": "=", "!=": "IS DISTINCT FROM", "<": "<", "<=": "<=", ">": ">", ">=": ">="}[op]
+    return f"{col} {sql_op} ?", [value]
+
+
+def compile_where(view: View) -> tuple[str, list[Any]]:
+    """The WHERE clause (without the keyword) and its parameters; "TRUE" for no filter."""
+    parts: list[str] = []
+    params: list[Any] = []
+    if view.status != "All":
+        parts.append(f"{quote(STATUS_FIELD)} = ?")
+        params.append(view.status)
+    for spec in view.filters:
+        sql, p = _compile_filter(Filter.of(spec))
+        parts.append(sql)
+        params.extend(p)
+    text = view.search.strip()
+    if text:
+        pattern = f"%{_like_escape(text)}%"
+        cols = [f"{quote(f.name)} ILIKE ? ESCAPE '\\'" for f in searchable()]
+        # Operators look people up by a contact's email or mobile as often as by company.
+        contact = (
+            "id IN (SELECT customer_id FROM contacts WHERE name ILIKE ? ESCAPE '\\' "
+            "OR email ILIKE ? ESCAPE '\\' OR mobile ILIKE ? ESCAPE '\\')"
+        )
+        parts.append("(" + " OR ".join([*cols, contact]) + ")")
+        params.extend([pattern] * (len(cols) + 3))
+    return (" AND ".join(parts) or "TRUE"), params
+
+
+def _order_by(view: View, allowed: dict[str, str], default: list[str]) -> str:
+    keys = []
+    for name, direction in view.sort:
+        if name not in allowed:
+            raise UserError(f"cannot sort by {name!r} here")
+        keys.append(f"{allowed[name]} {direction.upper()} NULLS LAST")
+    return ", ".join(keys + default)
+
+
+def _select_list(view: View) -> str:
+    cols = view.columns or default_columns()
+    if "id" not in cols:
+        cols = ["id", *cols]  # selection, editing and stable paging need the id
+    return ", ".join(_display(get_field(c)) for c in cols)
+
+
+def _display(f: Field) -> str:
+    return quote(f.name)
+
+
+def compile_rows(view: View, *, paged: bool = True) -> Query:
+    """The customers matching the view, sorted, one page (or all with paged=False)."""
+    view.check()
+    where, params = compile_where(view)
+    allowed = {name: quote(name) for name in FIELDS}
+    order = _order_by(view, allowed, ['"id"'])
+    sql = f"SELECT {_select_list(view)} FROM customers WHERE {where} ORDER BY {order}"
+    if paged:
+        sql += " LIMIT ? OFFSET ?"
+        params = [*params, view.page_size, (view.page - 1) * view.page_size]
+    return Query(sql, params)
+
+
+def compile_count(view: View) -> Query:
+    """How many customers match the view's filters."""
+    where, params = compile_where(view)
+    return Query(f"SELECT count(*) FROM customers WHERE {where}", params)
+
+
+def compile_ids(view: View) -> Query:
+    """The ids of every customer matching the view ("select all that match")."""
+    where, params = compile_where(view)
+    return Query(f"SELECT id FROM customers WHERE {where} ORDER BY id", params)
+
+
+def aggregate_sql(fname: str, agg: str, where: str | None = None) -> str:
+    """SQL for one aggregate of one field, optionally restricted by a FILTER clause."""
+    filt = f" FILTER (WHERE {where})" if where else ""
+    if fname == "*":
+        return f"count(*){filt}"
+    f = get_field(fname)
+    if agg not in f.aggregates:
+        raise UserError(f"{f.label} cannot be aggregated by {agg}")
+    col = quote(fname)
+    if f.kind == "bool" and agg in ("sum", "avg"):
+        col = f"{col}::INTEGER"
+    if agg == "count_distinct":
+        return f"count(DISTINCT {col}){filt}"
+    return f"{agg}({col}){filt}"
+
+
+def value_column(fname: str, agg: str) -> str:
+    """The result column name of an aggregated value: "sum_credit", "count"."""
+    return "count" if fname == "*" else f"{agg}_{fname}"
+
+
+def value_label(fname: str, agg: str) -> str:
+    """A person's name for an aggregated value: "Sum of Balance"."""
+    if fname == "*":
+        return "Customers"
+    return f"{t.AGGREGATES[agg]} of {FIELDS[fname].label}"
+
+
+def _values(view: View) -> list[tuple[str, str]]:
+    return [("*", "count"), *[(f, a) for f, a in view.values]]
+
+
+def _group_order(view: View, groups: list[str]) -> str:
+    allowed = {g: quote(g) for g in groups}
+    for fname, agg in _values(view):
+        allowed[value_column(fname, agg)] = f'"{value_column(fname, agg)}"'
+    return _order_by(view, allowed, [quote(g) + " ASC NULLS LAST" for g in groups])
+
+
+def compile_groups(view: View, *, paged: bool = True) -> tuple[Query, Query, Query]:
+    """Group rows (one page), the grand total row, and the number of groups."""
+    view.check()
+    where, params = compile_where(view)
+    groups = view.groups
+    gcols = ", ".join(quote(g) for g in groups)
+    aggs = ", ".join(
+        f'{aggregate_sql(fname, agg)} AS "{value_column(fname, agg)}"'
+        for fname, agg in _values(view)
+    )
+    sql = (
+        f"SELECT {gcols}, {aggs} FROM customers WHERE {where} GROUP BY {gcols} "
+        f"ORDER BY {_group_order(view, groups)}"
+    )
+    page_params = list(params)
+    if paged:
+        sql += " LIMIT ? OFFSET ?"
+        page_params += [view.page_size, (view.page - 1) * view.page_size]
+    total = Query(f"SELECT {aggs} FROM customers WHERE {where}", list(params))
+    count = Query(
+        f"SELECT count(*) FROM (SELECT 1 FROM customers WHERE {where} GROUP BY {gcols})",
+        list(params),
+    )
+    return Query(sql, page_params), total, count
+
+
+def compile_pivot_values(view: View) -> Query:
+    """The distinct values of the pivot field under the view's filters (its column labels)."""
+    view.check()
+    where, params = compile_where(view)
+    col = quote(view.pivot)
+    return Query(
+        f"SELECT DISTINCT {col} FROM customers WHERE {where} ORDER BY {col} NULLS LAST LIMIT ?",
+        [*params, MAX_PIVOT_COLUMNS + 1],
+    )
+
+
+def compile_pivot(
+    view: View, labels: list[Any], *, paged: bool = True
+) -> tuple[Query, Query, Query]:
+    """Pivot rows (one page), the totals row and the number of row groups.
+
+    Cells are aliased p{i}_{value}; the caller renames them to the pivot labels.
+    """
+    view.check()
+    where, params = compile_where(view)
+    pcol = quote(view.pivot)
+    cells: list[str] = []
+    cell_params: list[Any] = []
+    for i, label in enumerate(labels):
+        cond = f"{pcol} IS NULL" if label is None else f"{pcol} = ?"
+        for fname, agg in _pivot_values(view):
+            cells.append(f'{aggregate_sql(fname, agg, cond)} AS "p{i}_{value_column(fname, agg)}"')
+            if label is not None:
+                cell_params.append(label)
+    for fname, agg in _pivot_values(view):
+        cells.append(f'{aggregate_sql(fname, agg)} AS "total_{value_column(fname, agg)}"')
+    select_cells = ", ".join(cells)
+    groups = view.groups
+    if groups:
+        gcols = ", ".join(quote(g) for g in groups)
+        allowed = {g: quote(g) for g in groups}
+        for fname, agg in _pivot_values(view):
+            allowed[value_column(fname, agg)] = f'"total_{value_column(fname, agg)}"'
+        order = _order_by(view, allowed, [quote(g) + " ASC NULLS LAST" for g in groups])
+        sql = (
+            f"SELECT {gcols}, {select_cells} FROM customers WHERE {where} "
+            f"GROUP BY {gcols} ORDER BY {order}"
+        )
+        page_params = [*cell_params, *params]
+        if paged:
+            sql += " LIMIT ? OFFSET ?"
+            page_params += [view.page_size, (view.page - 1) * view.page_size]
+        count = Query(
+            f"SELECT count(*) FROM (SELECT 1 FROM customers WHERE {where} GROUP BY {gcols})",
+            list(params),
+        )
+    else:
+        sql = f"SELECT {select_cells} FROM customers WHERE {where}"
+        page_params = [*cell_params, *params]
+        count = Query("SELECT 1", [])
+    total = Query(f"SELECT {select_cells} FROM customers WHERE {where}", [*cell_params, *params])
+    return Query(sql, page_params), total, count
+
+
+def _pivot_values(view: View) -> list[tuple[str, str]]:
+    return [tuple(v) for v in view.values] or [("*", "count")]
+
+
+# --- results -------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    """What the engine answers for a view.
+
+    `data` is the page (rows, groups or pivot rows); `totals` the grand-total row (groups
+    and pivot); `total` the number of matching customers (rows) or of groups; `labels`
+    maps result columns to a person's column titles.
+    """
+
+    data: pd.DataFrame
+    total: int
+    mode: str
+    totals: pd.DataFrame | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    queries: list[Query] = field(default_factory=list)
+    customers: int | None = None
+
+    @property
+    def sql(self) -> str:
+        return self.queries[0].sql if self.queries else ""
+
+    def table(self) -> pd.DataFrame:
+        """The page with its totals row appended and columns titled for people."""
+        frame = self.data
+        if self.totals is not None and len(self.totals):
+            tot = self.totals.copy()
+            key_cols = [c for c in frame.columns if c not in tot.columns]
+            for i, c in enumerate(key_cols):
+                tot[c] = TOTAL if i == 0 else ""
+            frame = pd.concat(
+                [frame.astype(object), tot[frame.columns].astype(object)], ignore_index=True
+            )
+        return frame.rename(columns=self.labels)
+
+
+def run(store: Store, view: View, *, paged: bool = True) -> Result:
+    """Run a view: rows, groups or pivot, by its mode."""
+    if view.mode == "pivot":
+        return run_pivot(store, view, paged=paged)
+    if view.mode == "groups":
+        return run_groups(store, view, paged=paged)
+    return run_rows(store, view, paged=paged)
+
+
+def run_rows(store: Store, view: View, *, paged: bool = True) -> Result:
+    q = compile_rows(view, paged=paged)
+    c = compile_count(view)
+    data = q.run(store)
+    total = int(store.scalar(c.sql, c.params))
+    labels = {name: FIELDS[name].label for name in data.columns if name in FIELDS}
+    return Result(data, total, "rows", labels=labels, queries=[q, c], customers=total)
+
+
+def run_groups(store: Store, view: View, *, paged: bool = True) -> Result:
+    q, tq, cq = compile_groups(view, paged=paged)
+    data = q.run(store)
+    totals = tq.run(store)
+    count = int(store.scalar(cq.sql, cq.params))
+    labels = {g: FIELDS[g].label for g in view.groups}
+    for fname, agg in _values(view):
+        labels[value_column(fname, agg)] = value_label(fname, agg)
+    customers = int(totals["count"].iloc[0]) if len(totals) else 0
+    return Result(data, count, "groups", totals, labels, [q, tq, cq], customers)
+
+
+def pivot_labels(store: Store, view: View) -> list[Any]:
+    """The pivot field's distinct values under the view's filters; refuses too many."""
+    pq = compile_pivot_values(view)
+    labels = [v for (v,) in store.rows(pq.sql, pq.params)]
+    if len(labels) > MAX_PIVOT_COLUMNS:
+        raise UserError(
+            f"{FIELDS[view.pivot].label} has more than {MAX_PIVOT_COLUMNS} values here; "
+            "filter first or pivot on another field"
+        )
+    return labels
+
+
+def run_pivot(store: Store, view: View, *, paged: bool = True) -> Result:
+    labels = pivot_labels(store, view)
+    q, tq, cq = compile_pivot(view, labels, paged=paged)
+    data = q.run(store)
+    totals = tq.run(store)
+    count = int(store.scalar(cq.sql, cq.params))
+    values = _pivot_values(view)
+    names: dict[str, str] = {}
+    single = len(values) == 1
+    for i, label in enumerate(labels):
+        text = BLANK if label is None else FIELDS[view.pivot].type.to_text(label)
+        for fname, agg in values:
+            vc = value_column(fname, agg)
+            names[f"p{i}_{vc}"] = text if single else f"{text} · {value_label(fname, agg)}"
+    for fname, agg in values:
+        vc = value_column(fname, agg)
+        names[f"total_{vc}"] = TOTAL if single else f"{TOTAL} · {value_label(fname, agg)}"
+    titles = {g: FIELDS[g].label for g in view.groups}
+    data = data.rename(columns=names)
+    totals = totals.rename(columns=names)
+    customers = int(store.scalar(*_count_args(view)))
+    return Result(data, count, "pivot", totals, titles, [q, tq, cq], customers)
+
+
+def _count_args(view: View) -> tuple[str, list[Any]]:
+    c = compile_count(view)
+    return c.sql, c.params
+
+
+def matching_ids(store: Store, view: View) -> list[int]:
+    """Every customer id the view's filters match (for "select all N that match")."""
+    q = compile_ids(view)
+    return [i for (i,) in store.rows(q.sql, q.params)]
+
+
+def count(store: Store, view: View) -> int:
+    """How many customers match the view's filters."""
+    return int(store.scalar(*_count_args(view)))

@@ -1,0 +1,222 @@
+"""The one gateway to DuckDB.
+
+`Store` owns the connection. Reads go through `execute`/`df`/`scalar` on a cursor of the
+calling thread (DuckDB cursors are per thread); writes go through `transaction()` or
+`execute_write`, serialised by a lock so that two sessions of one server never race inside
+DuckDB's optimistic concurrency. Every parameter is bound; SQL text is built only from the
+field registry's names.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import re
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from . import migrations
+from .errors import DatabaseBusyError, UserError
+
+#: Where the database lives unless --db / CUSTOMER_DASHBOARD_DB says otherwise.
+DEFAULT_DB = Path("data") / "customers.duckdb"
+
+
+def default_db_path() -> Path:
+    """The database path from CUSTOMER_DASHBOARD_DB, else data/customers.duckdb."""
+    return Path(os.environ.get("CUSTOMER_DASHBOARD_DB") or DEFAULT_DB)
+
+
+def server_file(path: str | os.PathLike) -> Path:
+    """The side file in which a running `serve` names itself (pid, address)."""
+    return Path(str(path) + ".server.json")
+
+
+def utcnow() -> dt.datetime:
+    """Naive UTC now: what every timestamp column holds."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class Rollback(Exception):  # noqa: N818 - a signal, not an error
+    """Raised inside `Store.transaction()` to roll back quietly (dry runs, previews)."""
+
+
+class Store:
+    """A DuckDB database of customers, opened once per process.
+
+    `path=":memory:"` gives a private in-memory database (tests, demos). `user` is the name
+    written into the audit log when a write does not name one.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike | None = None,
+        *,
+        read_only: bool = False,
+        user: str = "system",
+        migrate: bool = True,
+    ):
+        self.path = str(path if path is not None else default_db_path())
+        self.read_only = read_only
+        self.user = user
+        self._write_lock = threading.RLock()
+        self._local = threading.local()
+        self._cursors: list[duckdb.DuckDBPyConnection] = []
+        self._cursors_lock = threading.Lock()
+        if self.path != ":memory:" and not read_only:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._con = self._connect()
+        self._closed = False
+        if migrate and not read_only:
+            migrations.migrate(self._con)
+        elif read_only:
+            self._check_schema()
+
+    # --- connection ------------------------------------------------------------------
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        if self.read_only and self.path != ":memory:" and not Path(self.path).exists():
+            raise UserError(f"no database at {self.path}; create it with `customer-dashboard init`")
+        try:
+            return duckdb.connect(self.path, read_only=self.read_only)
+        except duckdb.IOException as exc:
+            raise DatabaseBusyError(self._busy_message(exc)) from None
+
+    def _busy_message(self, exc: Exception) -> str:
+        text = str(exc)
+        if "lock" not in text.lower():
+            return f"cannot open the database {self.path}: {text.splitlines()[0]}"
+        pid = re.search(r"PID (\d+)", text)
+        served = server_file(self.path)
+        who = f"another process (pid {pid.group(1)})" if pid else "another process"
+        try:
+            info = json.loads(served.read_text())
+            who = f"the dashboard server (pid {info['pid']}, {info['url']})"
+        except (OSError, ValueError, KeyError):
+            pass
+        return (
+            f"the database {self.path} is in use by {who}; stop it, or use the running "
+            "dashboard, to change data"
+        )
+
+    def _check_schema(self) -> None:
+        have = migrations.applied(self._con)
+        if max(have, default=0) < migrations.LATEST:
+            raise UserError(
+                f"the database {self.path} has schema {max(have, default=0)} but this version "
+                f"needs {migrations.LATEST}; open it once for writing to upgrade it"
+            )
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """This thread's cursor (DuckDB connections are not shared between threads)."""
+        if self._closed:
+            raise UserError("the database is closed")
+        cur = getattr(self._local, "cursor", None)
+        if cur is None:
+            cur = self._con.cursor()
+            self._local.cursor = cur
+            with self._cursors_lock:
+                self._cursors.append(cur)
+        return cur
+
+    def close(self) -> None:
+        """Close every cursor and the connection (checkpointing the file)."""
+        if self._closed:
+            return
+        self._closed = True
+        with self._cursors_lock:
+            for cur in self._cursors:
+                with contextlib.suppress(duckdb.Error):
+                    cur.close()
+            self._cursors.clear()
+        self._con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        mode = "read-only" if self.read_only else "read-write"
+        return f"<Store {self.path} ({mode})>"
+
+    # --- reads -----------------------------------------------------------------------
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> duckdb.DuckDBPyConnection:
+        """Run one statement with bound parameters on this thread's cursor."""
+        return self.cursor().execute(sql, list(params or []))
+
+    def df(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
+        """A query's result as a (small) DataFrame."""
+        return self.execute(sql, params).df()
+
+    def rows(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple]:
+        return self.execute(sql, params).fetchall()
+
+    def scalar(self, sql: str, params: Sequence[Any] | None = None) -> Any:
+        rows = self.execute(
+            sql, params
+        ).fetchall()  # fetch all: DuckDB 2 keeps a half-read result open
+        return rows[0][0] if rows else None
+
+    def batches(
+        self, sql: str, params: Sequence[Any] | None = None, size: int = 50_000
+    ) -> Iterator[Any]:
+        """Stream a large result as Arrow record batches on a cursor of its own."""
+        cur = self._con.cursor()
+        try:
+            reader = cur.sql(sql, params=list(params or [])).to_arrow_reader(size)
+            yield from reader
+        finally:
+            cur.close()
+
+    # --- writes ----------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One all-or-nothing transaction; yields the cursor to write with."""
+        if self.read_only:
+            raise UserError(f"the database {self.path} is open read-only")
+        with self._write_lock:
+            cur = self.cursor()
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                yield cur
+            except Rollback:
+                cur.execute("ROLLBACK")
+            except BaseException:
+                with contextlib.suppress(duckdb.Error):
+                    cur.execute("ROLLBACK")
+                raise
+            else:
+                cur.execute("COMMIT")
+
+    def execute_write(self, sql: str, params: Sequence[Any] | None = None) -> None:
+        """One write statement in its own transaction."""
+        with self.transaction() as cur:
+            cur.execute(sql, list(params or []))
+
+    # --- facts -----------------------------------------------------------------------
+
+    def schema_version(self) -> int:
+        return max(migrations.applied(self.cursor()), default=0)
+
+    def change_token(self) -> tuple:
+        """A cheap fingerprint of the customer data: changes whenever a batch is written.
+
+        The page polls this to show other sessions' changes without reloading rows.
+        """
+        return tuple(
+            self.execute(
+                "SELECT (SELECT count(*) FROM batches), (SELECT max(happened_at) FROM batches), "
+                "(SELECT count(*) FROM customers)"
+            ).fetchone()
+        )

@@ -1,0 +1,451 @@
+"""Value types of customer fields: how a value is parsed as people type it, stored, filtered
+and aggregated.
+
+A type knows nothing about a particular field; `dashboard.fields` pairs each field with one.
+`parse` accepts what people type in forms, spreadsheets and the CLI and returns the value to
+store, or raises `ValueError` with a message meant for that person.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import urlsplit
+
+import phonenumbers
+import pycountry
+import tomlkit
+from email_validator import EmailNotValidError, validate_email
+
+#: Aggregates the query engine knows, with the label the page shows.
+AGGREGATES = {
+    "count": "Count",
+    "count_distinct": "Count distinct",
+    "sum": "Sum",
+    "avg": "Average",
+    "min": "Min",
+    "max": "Max",
+}
+
+TEXT_OPS = ("contains", "starts_with", "=", "!=", "in", "empty", "not_empty")
+CHOICE_OPS = ("=", "!=", "in", "not_in", "empty", "not_empty")
+NUMBER_OPS = ("=", "!=", "<", "<=", ">", ">=", "between", "empty", "not_empty")
+BOOL_OPS = ("=",)
+TAG_OPS = ("any", "all", "empty", "not_empty")
+TIME_OPS = ("<", "<=", ">", ">=", "between", "empty", "not_empty")
+
+#: Operators that take no value.
+NULLARY_OPS = frozenset({"empty", "not_empty"})
+#: Operators that take a list of values.
+LIST_OPS = frozenset({"in", "not_in", "any", "all", "between"})
+
+
+def is_blank(raw: Any) -> bool:
+    """True for the values people mean as "nothing": None, empty or blank text, NaN."""
+    if raw is None:
+        return True
+    if isinstance(raw, str):
+        return raw.strip() == ""
+    if isinstance(raw, float) and math.isnan(raw):
+        return True
+    try:
+        import pandas as pd
+
+        return bool(pd.isna(raw)) if not isinstance(raw, list | tuple) else False
+    except (TypeError, ValueError):
+        return False
+
+
+@dataclass(frozen=True)
+class FieldType:
+    """Base of all field types."""
+
+    kind: str = "text"
+    sql: str = "VARCHAR"
+    filter_ops: tuple[str, ...] = TEXT_OPS
+    aggregates: tuple[str, ...] = ("count", "count_distinct", "min", "max")
+    numeric: bool = False
+    searchable: bool = False
+
+    def parse(self, raw: Any) -> Any:
+        """Return the stored value for `raw` (None for blank) or raise ValueError."""
+        if is_blank(raw):
+            return None
+        return self._parse(raw)
+
+    def _parse(self, raw: Any) -> Any:
+        return str(raw).strip()
+
+    def to_text(self, value: Any) -> str:
+        """The value as a person would type it back (CLI, exports of single values)."""
+        return "" if value is None else str(value)
+
+
+@dataclass(frozen=True)
+class Text(FieldType):
+    """Free text of bounded length."""
+
+    max_length: int = 200
+    searchable: bool = True
+
+    def _parse(self, raw: Any) -> str:
+        value = _text_of(raw).strip()
+        if len(value) > self.max_length:
+            raise ValueError(f"must be at most {self.max_length} characters (it has {len(value)})")
+        if any(ord(c) < 32 and c not in "\t" for c in value):
+            raise ValueError("must be a single line of text without control characters")
+        return value
+
+
+@dataclass(frozen=True)
+class Choice(FieldType):
+    """One of a fixed list; matched case- and spacing-insensitively."""
+
+    kind: str = "choice"
+    choices: tuple[str, ...] = ()
+    filter_ops: tuple[str, ...] = CHOICE_OPS
+
+    def _parse(self, raw: Any) -> str:
+        key = _squash(_text_of(raw))
+        for choice in self.choices:
+            if _squash(choice) == key:
+                return choice
+        raise ValueError(f"must be one of {', '.join(self.choices)}")
+
+
+@dataclass(frozen=True)
+class Integer(FieldType):
+    """A whole number within bounds."""
+
+    kind: str = "integer"
+    sql: str = "INTEGER"
+    minimum: int | None = 0
+    maximum: int | None = 2_000_000_000
+    filter_ops: tuple[str, ...] = NUMBER_OPS
+    aggregates: tuple[str, ...] = tuple(AGGREGATES)
+    numeric: bool = True
+
+    def _parse(self, raw: Any) -> int:
+        number = _number_of(raw)
+        if number != number.to_integral_value():
+            raise ValueError("must be a whole number")
+        value = int(number)
+        _check_range(value, self.minimum, self.maximum)
+        return value
+
+
+@dataclass(frozen=True)
+class Number(FieldType):
+    """An exact decimal number: money, percentages, rates. Never a float."""
+
+    kind: str = "decimal"
+    sql: str = "DECIMAL(18,4)"
+    scale: int = 4
+    minimum: Decimal | None = None
+    maximum: Decimal | None = None
+    filter_ops: tuple[str, ...] = NUMBER_OPS
+    aggregates: tuple[str, ...] = tuple(AGGREGATES)
+    numeric: bool = True
+
+    def _parse(self, raw: Any) -> Decimal:
+        number = _number_of(raw)
+        quantum = Decimal(1).scaleb(-self.scale)
+        if number != number.quantize(quantum):
+            raise ValueError(f"must have at most {self.scale} decimal places")
+        _check_range(number, self.minimum, self.maximum)
+        return number.quantize(quantum)
+
+    def to_text(self, value: Any) -> str:
+        return "" if value is None else format(Decimal(value).normalize(), "f")
+
+
+@dataclass(frozen=True)
+class Money(Number):
+    """An amount in the customer's currency."""
+
+    kind: str = "money"
+
+
+@dataclass(frozen=True)
+class Percent(Number):
+    """A percentage, 0 to 100 unless bounded otherwise."""
+
+    kind: str = "percent"
+    sql: str = "DECIMAL(7,4)"
+    minimum: Decimal | None = Decimal(0)
+    maximum: Decimal | None = Decimal(100)
+
+    def _parse(self, raw: Any) -> Decimal:
+        if isinstance(raw, str):
+            raw = raw.strip().removesuffix("%")
+        return super()._parse(raw)
+
+
+_TRUE = {"yes", "y", "true", "t", "1", "on", "x", "✓"}
+_FALSE = {"no", "n", "false", "f", "0", "off", ""}
+
+
+@dataclass(frozen=True)
+class YesNo(FieldType):
+    """A yes/no switch; accepts Yes/No, TRUE/FALSE, 1/0, on/off in any case."""
+
+    kind: str = "bool"
+    sql: str = "BOOLEAN"
+    filter_ops: tuple[str, ...] = BOOL_OPS
+    aggregates: tuple[str, ...] = ("count", "sum", "avg")
+
+    def _parse(self, raw: Any) -> bool:
+        if isinstance(raw, bool):
+            return raw
+        if isinstance(raw, int | float | Decimal) and raw in (0, 1):
+            return bool(raw)
+        key = _text_of(raw).strip().lower()
+        if key in _TRUE:
+            return True
+        if key in _FALSE:
+            return False
+        raise ValueError("must be yes or no")
+
+    def to_text(self, value: Any) -> str:
+        return "" if value is None else ("yes" if value else "no")
+
+
+@dataclass(frozen=True)
+class Tags(FieldType):
+    """A list of short labels; typed as "a, b; c" or given as a list."""
+
+    kind: str = "tags"
+    sql: str = "VARCHAR[]"
+    filter_ops: tuple[str, ...] = TAG_OPS
+    aggregates: tuple[str, ...] = ("count",)
+    max_tags: int = 20
+    max_length: int = 40
+
+    def parse(self, raw: Any) -> list[str] | None:
+        if isinstance(raw, list | tuple):
+            items = [str(x) for x in raw]
+        elif is_blank(raw):
+            return None
+        else:
+            items = re.split(r"[,;]", _text_of(raw))
+        out: list[str] = []
+        for item in items:
+            tag = item.strip()
+            if not tag:
+                continue
+            if len(tag) > self.max_length:
+                raise ValueError(f"tag {tag[:20]!r}... is longer than {self.max_length} characters")
+            if any(ord(c) < 32 for c in tag):
+                raise ValueError("tags cannot hold control characters")
+            if tag not in out:
+                out.append(tag)
+        if len(out) > self.max_tags:
+            raise ValueError(f"at most {self.max_tags} tags")
+        return out
+
+    def to_text(self, value: Any) -> str:
+        return "" if not value else ", ".join(value)
+
+
+@dataclass(frozen=True)
+class Toml(FieldType):
+    """TOML configuration text, checked with tomlkit and stored exactly as written."""
+
+    kind: str = "toml"
+    filter_ops: tuple[str, ...] = ("contains", "empty", "not_empty")
+    aggregates: tuple[str, ...] = ("count",)
+    max_length: int = 20_000
+
+    def _parse(self, raw: Any) -> str:
+        text = _text_of(raw)
+        if len(text) > self.max_length:
+            raise ValueError(f"must be at most {self.max_length} characters")
+        problem = toml_problem(text)
+        if problem:
+            raise ValueError(problem)
+        return text  # exactly as written: comments and layout are the author's
+
+
+def toml_problem(text: str) -> str | None:
+    """The parse error of TOML `text` with its line and column, or None when it parses."""
+    try:
+        tomlkit.parse(text)
+    except tomlkit.exceptions.ParseError as exc:
+        return f"invalid TOML at line {exc.line}, column {exc.col}: {_toml_reason(exc)}"
+    except Exception as exc:  # tomlkit raises a few non-ParseError types for bad input
+        return f"invalid TOML: {exc}"
+    return None
+
+
+def _toml_reason(exc: Exception) -> str:
+    return re.sub(r"\s+at line \d+ col \d+$", "", str(exc))
+
+
+@dataclass(frozen=True)
+class Email(FieldType):
+    """An email address (syntax only: no DNS lookups)."""
+
+    kind: str = "email"
+    searchable: bool = True
+
+    def _parse(self, raw: Any) -> str:
+        text = _text_of(raw).strip()
+        try:
+            return validate_email(text, check_deliverability=False).normalized
+        except EmailNotValidError as exc:
+            raise ValueError(f"is not a valid email address: {exc}") from None
+
+
+@dataclass(frozen=True)
+class Url(FieldType):
+    """A web address; "example.com" is taken as https://example.com."""
+
+    kind: str = "url"
+    searchable: bool = True
+
+    def _parse(self, raw: Any) -> str:
+        text = _text_of(raw).strip()
+        if "://" not in text:
+            text = "https://" + text
+        parts = urlsplit(text)
+        host = parts.hostname or ""
+        if parts.scheme not in ("http", "https") or "." not in host or " " in text:
+            raise ValueError("is not a valid web address (http or https)")
+        return text
+
+
+@dataclass(frozen=True)
+class Country(FieldType):
+    """ISO 3166-1 alpha-2 code; names and alpha-3 codes are accepted and converted."""
+
+    kind: str = "country"
+    filter_ops: tuple[str, ...] = CHOICE_OPS
+
+    def _parse(self, raw: Any) -> str:
+        text = _text_of(raw).strip()
+        try:
+            return pycountry.countries.lookup(text).alpha_2
+        except LookupError:
+            raise ValueError("is not an ISO 3166 country (use a code like GB or a name)") from None
+
+
+@dataclass(frozen=True)
+class Currency(FieldType):
+    """ISO 4217 currency code, any case."""
+
+    kind: str = "currency"
+    filter_ops: tuple[str, ...] = CHOICE_OPS
+
+    def _parse(self, raw: Any) -> str:
+        code = _text_of(raw).strip().upper()
+        if not re.fullmatch(r"[A-Z]{3}", code) or pycountry.currencies.get(alpha_3=code) is None:
+            raise ValueError("is not an ISO 4217 currency code (such as USD, EUR, GBP)")
+        return code
+
+
+@dataclass(frozen=True)
+class Phone(FieldType):
+    """A phone number stored in E.164; must be a valid number for its country."""
+
+    kind: str = "phone"
+    searchable: bool = True
+
+    def _parse(self, raw: Any, region: str | None = None) -> str:
+        text = _text_of(raw).strip()
+        if isinstance(raw, float | int) and not text.startswith("+"):
+            text = "+" + text.split(".")[0]  # spreadsheets drop the leading +
+        try:
+            number = phonenumbers.parse(text, region)
+        except phonenumbers.NumberParseException:
+            raise ValueError(
+                "is not a phone number (write it with its country code, e.g. +447911123456)"
+            ) from None
+        if not phonenumbers.is_valid_number(number):
+            raise ValueError("is not a valid phone number for its country")
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+@dataclass(frozen=True)
+class Timestamp(FieldType):
+    """A point in time (UTC)."""
+
+    kind: str = "timestamp"
+    sql: str = "TIMESTAMP"
+    filter_ops: tuple[str, ...] = TIME_OPS
+    aggregates: tuple[str, ...] = ("count", "min", "max")
+
+    def _parse(self, raw: Any) -> dt.datetime:
+        if isinstance(raw, dt.datetime):
+            return raw
+        if isinstance(raw, dt.date):
+            return dt.datetime(raw.year, raw.month, raw.day)
+        try:
+            return dt.datetime.fromisoformat(_text_of(raw).strip())
+        except ValueError:
+            raise ValueError("is not a date or time (use 2026-11-25 or 2026-11-25T14:30)") from None
+
+
+@dataclass(frozen=True)
+class Identifier(Integer):
+    """A system-assigned row id."""
+
+    kind: str = "id"
+    sql: str = "BIGINT"
+    minimum: int | None = 1
+    maximum: int | None = None
+    aggregates: tuple[str, ...] = ("count", "count_distinct", "min", "max")
+
+
+# --- helpers -------------------------------------------------------------------------
+
+
+def _text_of(raw: Any) -> str:
+    if isinstance(raw, float) and raw.is_integer():
+        return str(int(raw))
+    return str(raw)
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"[\s_\-]+", "", text).lower()
+
+
+_NUMBER_JUNK = re.compile(r"[\s,_$€£¥]|^[A-Za-z]{3}\s*|\s*[A-Za-z]{3}$")
+
+
+def _number_of(raw: Any) -> Decimal:
+    """Parse numbers the way people type them: "1,234.50", " 1E+3 ", "$12", 12.5."""
+    if isinstance(raw, bool):
+        raise ValueError("must be a number")
+    if isinstance(raw, int):
+        return Decimal(raw)
+    if isinstance(raw, float):
+        if not math.isfinite(raw):
+            raise ValueError("must be a finite number")
+        return Decimal(repr(raw))
+    if isinstance(raw, Decimal):
+        if not raw.is_finite():
+            raise ValueError("must be a finite number")
+        return raw
+    text = _NUMBER_JUNK.sub("", str(raw).strip())
+    if text.startswith("(") and text.endswith(")"):  # accounting negative
+        text = "-" + text[1:-1]
+    if not re.fullmatch(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d{1,3})?", text):
+        raise ValueError("must be a number")
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        raise ValueError("must be a number") from None
+    if abs(number) >= Decimal("1e14"):
+        raise ValueError("is too large")
+    return number
+
+
+def _check_range(value: Any, minimum: Any, maximum: Any) -> None:
+    if minimum is not None and value < minimum:
+        raise ValueError(f"must be at least {minimum}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"must be at most {maximum}")
