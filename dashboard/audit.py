@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import duckdb
 import pandas as pd
@@ -121,14 +121,14 @@ def batch(store: Store, batch_id: str) -> dict[str, Any] | None:
 
 def history(store: Store, customer_id: int) -> pd.DataFrame:
     """A customer's changes, newest first: one row per field changed (who, when, old, new)."""
-    raw = store.df(
-        "SELECT a.happened_at, a.user_name, a.action, b.action AS batch_action, a.batch_id, a.before, "
-        "a.after FROM audit_log a JOIN batches b USING (batch_id) WHERE a.customer_id = ? "
-        "ORDER BY a.happened_at DESC, a.id DESC",
+    raw = store.rows(
+        "SELECT a.happened_at, a.user_name, a.action, b.action AS batch_action, a.batch_id, "
+        "a.before, a.after FROM audit_log a JOIN batches b USING (batch_id) "
+        "WHERE a.customer_id = ? ORDER BY a.happened_at DESC, a.id DESC",
         [customer_id],
     )
     rows = []
-    for rec in raw.itertuples(index=False):
+    for rec in map(_Entry._make, raw):
         before = json.loads(rec.before) if rec.before else {}
         after = json.loads(rec.after) if rec.after else {}
         if rec.action == "delete":
@@ -153,6 +153,16 @@ def history(store: Store, customer_id: int) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows, columns=["at", "user", "action", "field", "old", "new", "batch_id"])
+
+
+class _Entry(NamedTuple):
+    happened_at: Any
+    user_name: str
+    action: str
+    batch_action: str
+    batch_id: str
+    before: str | None
+    after: str | None
 
 
 def _show(value: Any) -> str:

@@ -296,17 +296,17 @@ def _conflict(
     store: Store, customer_id: int, expected_version: int, current: dict[str, Any]
 ) -> ConflictError:
     """Describe what others changed since `expected_version` from the audit log."""
-    since = store.df(
-        "SELECT a.user_name, a.happened_at, a.before, a.after FROM audit_log a WHERE a.customer_id = ? "
-        "ORDER BY a.happened_at DESC, a.id DESC LIMIT ?",
+    since = store.rows(
+        "SELECT user_name, before, after FROM audit_log WHERE customer_id = ? "
+        "ORDER BY happened_at DESC, id DESC LIMIT ?",
         [customer_id, max(1, current["row_version"] - expected_version)],
     )
     changes: dict[str, Any] = {}
     who = []
-    for rec in since.itertuples(index=False):
-        who.append(rec.user_name)
-        before = json.loads(rec.before) if rec.before else {}
-        after = json.loads(rec.after) if rec.after else {}
+    for user_name, before_json, after_json in reversed(since):
+        who.append(user_name)
+        before = json.loads(before_json) if before_json else {}
+        after = json.loads(after_json) if after_json else {}
         for k, v in after.items():
             label = FIELDS[k].label if k in FIELDS else k.title()
             changes.setdefault(label, (before.get(k), v))

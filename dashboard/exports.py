@@ -95,6 +95,7 @@ def export_view(store: Store, view: View, out: str | Path) -> int:
 def _write_xlsx(reader: Any, out: Path) -> int:
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("Customers")
+    ws.freeze_panes = "A2"  # write-only sheets take it only before the first row
     bold = Font(bold=True)
     header_done = False
     n = 0
@@ -108,7 +109,6 @@ def _write_xlsx(reader: Any, out: Path) -> int:
                 cell.font = bold
                 cells.append(cell)
             ws.append(cells)
-            ws.freeze_panes = "A2"
             header_done = True
         for row in zip(*(col.to_pylist() for col in batch.columns), strict=True):
             ws.append([_xlsx_value(v) for v in row])

@@ -458,7 +458,7 @@ def validate(
             problems.append(Problem(name, raw, f"{f.label} {exc}", row, columns.get(name)))
     if not partial:
         for f in registry.values():
-            if f.required and f.name not in values:
+            if f.required and f.name not in values and f.default is None:
                 problems.append(Problem(f.name, None, f"{f.label} is required", row))
     return clean, problems
 

@@ -1,0 +1,119 @@
+"""The CLI as a user runs it: a real process, exit codes, one line per problem, no traceback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from dashboard import Store
+from dashboard.cli import parse_where
+
+
+def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "dashboard.cli", *args],
+        capture_output=True, text=True, input=stdin, timeout=120,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli") / "c.duckdb"
+    r = cli("init", "--db", str(path), "--demo", "300")
+    assert r.returncode == 0, r.stderr
+    assert "added 300 demo customers" in r.stdout
+    return path
+
+
+def rows(db, sql, params=()):
+    with Store(db, read_only=True) as s:
+        return s.rows(sql, list(params))
+
+
+def test_pivot_csv_is_machine_readable_with_totals_last(db):
+    r = cli("pivot", "--db", str(db), "--rows", "status", "--columns", "currency",
+            "--values", "credit:sum", "--format", "csv")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.strip().splitlines()
+    header = lines[0].split(",")
+    assert header[0] == "status" and header[-1] == "Total"
+    assert lines[-1].startswith("Total,")
+    total = float(lines[-1].split(",")[-1])
+    assert total == pytest.approx(float(rows(db, "SELECT sum(credit) FROM customers")[0][0]))
+
+
+def test_pivot_json_and_where(db):
+    r = cli("pivot", "--db", str(db), "--rows", "country", "--values", "channels:max",
+            "--where", "status=Active", "--format", "json")  # fmt: skip
+    data = json.loads(r.stdout)
+    want = dict(rows(db, "SELECT country, max(channels) FROM customers WHERE status = 'Active' GROUP BY 1"))
+    got = {d["Country"]: d["Max of Channels"] for d in data if d["Country"] != "Total"}
+    assert got == want
+
+
+def test_export_csv_round_trips_canonical_names(db, tmp_path):
+    out = tmp_path / "gb.csv"
+    r = cli("export", str(out), "--db", str(db), "--where", "country=GB", "--columns", "name,credit")
+    assert r.returncode == 0, r.stderr
+    df = pd.read_csv(out)
+    assert list(df.columns) == ["id", "name", "credit"]
+    assert len(df) == rows(db, "SELECT count(*) FROM customers WHERE country='GB'")[0][0]
+
+
+def test_edit_prints_its_batch_and_refuses_other_fields(db):
+    r = cli("edit", "--db", str(db), "--set", "channels=+1", "--where", "country=FR")
+    assert r.returncode == 0, r.stderr
+    assert "batch b-" in r.stdout
+    r = cli("edit", "--db", str(db), "--set", "currency=EUR", "--ids", "1")
+    assert r.returncode == 1
+    assert "cannot be bulk-edited" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_bad_input_exits_1_with_one_line_per_problem(db):
+    r = cli("edit", "--db", str(db), "--set", "tax=150", "--ids", "1,2")
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "Tax" in r.stderr and "at most 100" in r.stderr
+    r = cli("pivot", "--db", str(db), "--rows", "colour")
+    assert r.returncode == 1 and "unknown" in r.stderr and "Traceback" not in r.stderr
+    r = cli("export", "x.doc", "--db", str(db))
+    assert r.returncode == 1 and ".csv" in r.stderr
+
+
+def test_usage_errors_exit_2(db):
+    assert cli("frobnicate").returncode == 2
+    r = cli("edit", "--db", str(db), "--set", "channels=1")
+    assert r.returncode == 2 and "--ids" in r.stderr
+
+
+def test_delete_asks_for_yes_and_then_deletes(db):
+    before = rows(db, "SELECT count(*) FROM customers WHERE country='SE'")[0][0]
+    r = cli("delete", "--db", str(db), "--where", "country=SE", stdin="")
+    assert r.returncode == 1 and "--yes" in r.stderr
+    r = cli("delete", "--db", str(db), "--where", "country=SE", "--yes")
+    assert r.returncode == 0 and f"deleted {before} customers" in r.stdout
+    assert rows(db, "SELECT count(*) FROM customers WHERE country='SE'")[0][0] == 0
+
+
+def test_missing_database_for_reading_says_how_to_create_it(tmp_path):
+    r = cli("pivot", "--db", str(tmp_path / "none.duckdb"), "--rows", "status")
+    assert r.returncode == 1 and "customer-dashboard init" in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("arg", "expected"),
+    [
+        ("status=Active", {"field": "status", "op": "=", "value": "Active"}),
+        ("credit>100", {"field": "credit", "op": ">", "value": "100"}),
+        ("channels<=5", {"field": "channels", "op": "<=", "value": "5"}),
+        ("name~blue", {"field": "name", "op": "contains", "value": "blue"}),
+        ("tags=vip", {"field": "tags", "op": "any", "value": "vip"}),
+        ("country=GB,FR", {"field": "country", "op": "in", "value": "GB,FR"}),
+        ("paypal_email=", {"field": "paypal_email", "op": "empty"}),
+    ],
+)
+def test_where_is_typed_by_the_field(arg, expected):
+    assert parse_where([arg]) == [expected]
