@@ -1,0 +1,51 @@
+"""Building the page for a server session or a notebook cell."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import panel as pn
+import panel_material_ui as pmui
+
+from ..store import Store
+from .page import CustomersPage
+
+EXTENSIONS = ("tabulator",)
+
+
+def customers_page(store: Store, **params) -> CustomersPage:
+    """The Customers page over `store`; in a notebook, display the returned object.
+
+    >>> import panel as pn; pn.extension("tabulator")
+    >>> customers_page(Store("data/customers.duckdb"))
+    """
+    return CustomersPage(store=store, **params)
+
+
+def session_app(store: Store, user: str = "operator") -> pmui.Page:
+    """One browser session: the page in the product's frame, freed when the session ends."""
+    page = CustomersPage(store=store, user=user)
+    if pn.state.location is not None:
+        pn.state.location.sync(page, {"view_json": "view"})
+    page.start_polling()
+    pn.state.on_session_destroyed(lambda _ctx: page.stop_polling())
+    return pmui.Page(
+        title="Customers",
+        main=[page],
+        theme_toggle=False,
+        header=[pmui.Typography("Management › Customers", variant="subtitle1",
+                                styles={"color": "white"})],  # fmt: skip
+    )
+
+
+def guide_text() -> str:
+    return resources.files("dashboard").joinpath("docs/customers.md").read_text(encoding="utf-8")
+
+
+def guide_app() -> pmui.Page:
+    """The user guide for the page, served at /guide (the `?` button)."""
+    return pmui.Page(
+        title="Customers · User guide",
+        main=[pn.pane.Markdown(guide_text(), sizing_mode="stretch_width", max_width=900)],
+        theme_toggle=False,
+    )

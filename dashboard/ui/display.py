@@ -1,0 +1,129 @@
+"""Turning an engine `Result` into what the Tabulator shows: safe column keys, titles,
+formatters. No SQL here; only presentation of a page that is already small.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from ..fields import FIELDS
+from ..query import TOTAL, Result, View
+
+MONEY = {"type": "money", "decimal": ".", "thousand": ",", "precision": 2}
+NUMBER = {"type": "money", "decimal": ".", "thousand": ",", "precision": 2}
+INTEGER = {"type": "money", "decimal": ".", "thousand": ",", "precision": 0}
+YES_NO = {"type": "tickCross", "allowEmpty": True}
+
+
+@dataclass
+class Display:
+    """A page ready for Tabulator.
+
+    `frame` has safe column keys (Tabulator reads dots in names as paths); `titles` maps
+    keys to what people read; `keys` maps keys back to the result's own column names.
+    """
+
+    frame: pd.DataFrame
+    titles: dict[str, str] = field(default_factory=dict)
+    formatters: dict[str, Any] = field(default_factory=dict)
+    keys: dict[str, str] = field(default_factory=dict)
+    frozen: list[str] = field(default_factory=list)
+
+    @property
+    def align(self) -> dict[str, str]:
+        """Numbers right-aligned, as in any spreadsheet."""
+        return {k: "right" for k, fm in self.formatters.items() if fm.get("type") == "money"}
+
+
+def _formatter(name: str) -> dict[str, Any] | None:
+    f = FIELDS.get(name)
+    if f is None:
+        return None
+    if f.kind == "money":
+        return MONEY
+    if f.kind in ("decimal", "percent"):
+        return NUMBER
+    if f.kind == "integer":
+        return INTEGER
+    if f.kind == "bool":
+        return YES_NO
+    return None
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        return ", ".join(map(str, value))
+    if hasattr(value, "tolist") and not isinstance(value, str):  # numpy arrays of tags
+        return ", ".join(map(str, value.tolist()))
+    return value
+
+
+def rows_display(result: Result) -> Display:
+    frame = result.data.copy()
+    for col in frame.columns:
+        f = FIELDS.get(col)
+        if f is not None and f.kind == "tags":
+            frame[col] = frame[col].map(lambda v: "" if v is None else _cell(v))
+        elif f is not None and f.kind == "timestamp":
+            frame[col] = frame[col].astype(str).str.slice(0, 16).replace("NaT", "")
+    titles = {c: FIELDS[c].label for c in frame.columns if c in FIELDS}
+    formatters = {c: fm for c in frame.columns if (fm := _formatter(c))}
+    return Display(frame, titles, formatters, {c: c for c in frame.columns}, ["id", "name"])
+
+
+def aggregate_display(result: Result, view: View) -> Display:
+    """Groups or pivot: the page with its Total row, keys c0..cn, titles as shown."""
+    table = result.table() if result.totals is not None else result.data
+    if result.mode == "pivot":
+        names = list(result.data.columns)
+    else:
+        names = list(result.data.columns)
+    keys = {f"c{i}": name for i, name in enumerate(names)}
+    frame = table.copy()
+    frame.columns = list(keys)
+    titles = {}
+    formatters = {}
+    for key, name in keys.items():
+        titles[key] = result.labels.get(name, FIELDS[name].label if name in FIELDS else str(name))
+        if name in view.groups:
+            f = FIELDS[name]
+            frame[key] = frame[key].map(lambda v, f=f: _group_label(f, v))
+        else:
+            formatters[key] = _value_formatter(name, view)
+    return Display(frame, titles, formatters, keys, list(keys)[: len(view.groups)])
+
+
+def _group_label(f, value: Any) -> str:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return "(blank)"
+    if value in (TOTAL, ""):
+        return value
+    return f.type.to_text(value)
+
+
+def _value_formatter(name: str, view: View) -> dict[str, Any]:
+    """Counts as integers; other aggregates by the field's kind."""
+    if name == "count" or name.startswith("count"):
+        return INTEGER
+    for fname, agg in view.values:
+        if name.endswith(f"{agg}_{fname}") or (view.pivot and len(view.values) == 1):
+            if agg in ("count", "count_distinct"):
+                return INTEGER
+            f = FIELDS[fname]
+            return MONEY if f.kind == "money" else NUMBER
+    return INTEGER
+
+
+def group_filters(view: View, row: dict[str, Any]) -> list[dict[str, Any]]:
+    """Filters that select the customers of one group row (for opening a group)."""
+    out = []
+    for name in view.groups:
+        value = row.get(name)
+        if value is None or (isinstance(value, float) and pd.isna(value)):
+            out.append({"field": name, "op": "empty"})
+        else:
+            out.append({"field": name, "op": "=", "value": FIELDS[name].type.to_text(value)})
+    return out

@@ -1,0 +1,175 @@
+"""The Filters pop-out: quick search, a filter for any field by its type, active filters
+shown as chips with clear-one and clear-all."""
+
+from __future__ import annotations
+
+import panel as pn
+import panel_material_ui as pmui
+import param
+import pycountry
+
+from ..fields import CUSTOMER_FIELDS, FIELDS
+from ..query import OP_LABELS, Filter, View
+from ..types import LIST_OPS, NULLARY_OPS
+
+
+def choices_for(name: str) -> list[str]:
+    """The values offered for choice-like fields."""
+    f = FIELDS[name]
+    if f.kind == "choice":
+        return list(f.choices)
+    if f.kind == "country":
+        return sorted(c.alpha_2 for c in pycountry.countries)
+    if f.kind == "currency":
+        return sorted(c.alpha_3 for c in pycountry.currencies)
+    return []
+
+
+class FiltersPanel(pn.viewable.Viewer):
+    """Builds filters for a View; the page reloads when the view's filters change."""
+
+    view = param.ClassSelector(class_=View, doc="The view these filters edit.")
+    field = param.Selector(default="name", objects=[f.name for f in CUSTOMER_FIELDS], doc="Field to filter.")
+    op = param.Selector(default="contains", objects=list(FIELDS["name"].filter_ops), doc="How to compare.")
+    text = param.String(default="", doc="The value typed (numbers as people type them).")
+    text2 = param.String(default="", doc="The upper value of a 'between' filter.")
+    picks = param.List(default=[], doc="Values chosen for choice-like fields.")
+    yes = param.Selector(default="yes", objects=["yes", "no"], doc="A yes/no filter's value.")
+    add = param.Event(doc="Add the filter.")
+    clear_all = param.Event(doc="Remove every filter, the search and the status filter.")
+    error = param.String(default="", doc="Why the last filter could not be added.")
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        labels = {f.label: f.name for f in CUSTOMER_FIELDS}
+        self._field = pmui.Select.from_param(self.param.field, options=labels, label="Field",
+                                             sizing_mode="stretch_width", searchable=True)  # fmt: skip
+        self._op = pmui.Select.from_param(self.param.op, label="Condition", sizing_mode="stretch_width")
+        self._text = pmui.TextInput.from_param(self.param.text, label="Value", sizing_mode="stretch_width")
+        self._text2 = pmui.TextInput.from_param(self.param.text2, label="and", sizing_mode="stretch_width")
+        self._picks = pmui.MultiChoice.from_param(self.param.picks, label="Values", options=[],
+                                                  sizing_mode="stretch_width", searchable=True)  # fmt: skip
+        self._yes = pmui.RadioButtonGroup.from_param(self.param.yes, label="Value")
+        self._add = pmui.Button.from_param(self.param.add, label="Add filter", variant="contained",
+                                           icon="filter_alt")  # fmt: skip
+        self._clear = pmui.Button.from_param(self.param.clear_all, label="Clear all", variant="outlined",
+                                             icon="filter_alt_off")  # fmt: skip
+        self._search = pmui.TextInput.from_param(
+            self.view.param.search, label="Quick search", placeholder="Name, city, email, mobile...",
+            sizing_mode="stretch_width",
+        )  # fmt: skip
+        self._error = pmui.Alert(object="", severity="warning", visible=False, sizing_mode="stretch_width")
+        self._chips = pmui.Column(sizing_mode="stretch_width")
+        self._on_field()
+        self._render_chips()
+        self.view.param.watch(lambda *_: self._render_chips(), ["filters", "status", "search"])
+
+    @param.depends("field", watch=True)
+    def _on_field(self):
+        f = FIELDS[self.field]
+        ops = {OP_LABELS.get(o, o): o for o in f.filter_ops}
+        self.param.op.objects = list(f.filter_ops)
+        if self.op not in f.filter_ops:
+            self.op = f.filter_ops[0]
+        self._op.options = ops
+        self._picks.options = choices_for(self.field)
+        self._show_inputs()
+
+    @param.depends("op", watch=True)
+    def _show_inputs(self):
+        f = FIELDS[self.field]
+        nullary = self.op in NULLARY_OPS
+        choice_like = f.kind in ("choice", "country", "currency") and self.op in ("=", "!=", "in", "not_in")
+        self._picks.visible = choice_like and not nullary
+        self._yes.visible = f.kind == "bool"
+        self._text.visible = not (nullary or choice_like or f.kind == "bool")
+        self._text2.visible = self.op == "between"
+        self._text.placeholder = "comma-separated" if f.kind == "tags" else ""
+
+    def _value(self):
+        f = FIELDS[self.field]
+        if self.op in NULLARY_OPS:
+            return None
+        if f.kind == "bool":
+            return self.yes
+        if self._picks.visible:
+            if self.op in ("=", "!=") and len(self.picks) == 1:
+                return self.picks[0]
+            return list(self.picks)
+        if self.op == "between":
+            return [self.text, self.text2]
+        if self.op in LIST_OPS:
+            return [s.strip() for s in self.text.split(",") if s.strip()]
+        return self.text
+
+    @param.depends("add", watch=True)
+    def _add_filter(self):
+        from ..errors import UserError
+        from ..query import _compile_filter
+
+        op = self.op
+        value = self._value()
+        if isinstance(value, list) and op in ("=", "!="):
+            op = "in" if op == "=" else "not_in"
+        flt = Filter(self.field, op, value)
+        try:
+            _compile_filter(flt)  # parse the value with the field's own rules before applying
+        except UserError as exc:
+            self.error = str(exc)
+            self._error.param.update(object=str(exc), visible=True)
+            return
+        self.error = ""
+        self._error.visible = False
+        self.view.param.update(filters=[*self.view.filters, flt.to_dict()], page=1)
+        self.param.update(text="", text2="", picks=[])
+
+    @param.depends("clear_all", watch=True)
+    def _clear_all(self):
+        self.view.param.update(filters=[], search="", status="All", page=1)
+
+    def remove(self, index: int) -> None:
+        """Remove the filter at `index` (a chip's ×)."""
+        filters = list(self.view.filters)
+        if 0 <= index < len(filters):
+            del filters[index]
+            self.view.param.update(filters=filters, page=1)
+
+    def _render_chips(self):
+        chips = []
+        for i, spec in enumerate(self.view.filters):
+            chip = pmui.Chip(label=Filter.of(spec).describe() + "  ✕", color="primary", size="small",
+                             variant="outlined", description="Remove this filter")  # fmt: skip
+            chip.param.watch(lambda _e, i=i: self.remove(i), "clicks")
+            chips.append(chip)
+        if self.view.status != "All":
+            chips.append(pmui.Chip(label=f"Status: {self.view.status} (Active button)", size="small"))
+        if self.view.search:
+            chips.append(pmui.Chip(label=f"Search: {self.view.search}", size="small"))
+        if not chips:
+            chips = [pmui.Typography("No filters: every customer is shown.", variant="body2")]
+        self._chips.objects = chips
+
+    @property
+    def active_count(self) -> int:
+        return len(self.view.filters) + (self.view.status != "All") + bool(self.view.search)
+
+    def __panel__(self):
+        return pmui.Column(
+            pmui.Typography("Filters", variant="h6"),
+            self._search,
+            pmui.Divider(),
+            pmui.Typography("Active filters", variant="subtitle1"),
+            self._chips,
+            self._clear,
+            pmui.Divider(),
+            pmui.Typography("Add a filter", variant="subtitle1"),
+            self._field,
+            self._op,
+            self._picks,
+            self._yes,
+            self._text,
+            self._text2,
+            self._error,
+            self._add,
+            sizing_mode="stretch_width",
+        )
