@@ -17,7 +17,12 @@ def test_add_applies_defaults_and_parses_values(store):
     batch = add_customer(store, ACME, [{"name": "Ann", "email": "ann@acme.example",
                                          "mobile": "07911 123456"}])  # fmt: skip
     c = get_customer(store, batch.ids[0])
-    assert (c["name"], c["currency"], c["channels"], c["country"]) == ("Acme Telecom", "USD", 30, "GB")
+    assert (c["name"], c["currency"], c["channels"], c["country"]) == (
+        "Acme Telecom",
+        "USD",
+        30,
+        "GB",
+    )
     assert c["status"] == "Active" and c["portal_access"] is True and c["tags"] == []
     assert c["credit"] == Decimal("0") and c["created_at"] is not None
     assert c["contacts"][0]["mobile"] == "+447911123456"  # national number read in GB
@@ -45,7 +50,9 @@ def test_names_are_unique_trimmed_and_case_insensitively(store):
 
 def test_edit_changes_only_what_changed_and_audits_old_and_new(store):
     cid = add_customer(store, ACME).ids[0]
-    batch = update_customer(store, cid, {"channels": "45", "status": "Inactive", "name": "Acme Telecom"})
+    batch = update_customer(
+        store, cid, {"channels": "45", "status": "Inactive", "name": "Acme Telecom"}
+    )
     c = get_customer(store, cid)
     assert (c["channels"], c["status"], c["row_version"]) == (45, "Inactive", 2)
     entry = store.rows("SELECT before, after FROM audit_log WHERE batch_id = ?", [batch.batch_id])

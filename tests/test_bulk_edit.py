@@ -22,7 +22,10 @@ def test_set_a_field_for_a_view_changes_exactly_the_matching_customers(demo, fra
     assert set(after.loc[after.country == "GB", "status"]) == {"Inactive"}
     others = after[after.country != "GB"].reset_index(drop=True)
     assert others.status.tolist() == frame[frame.country != "GB"].status.tolist()
-    assert demo.scalar("SELECT count(*) FROM audit_log WHERE batch_id = ?", [batch.batch_id]) == batch.count
+    assert (
+        demo.scalar("SELECT count(*) FROM audit_log WHERE batch_id = ?", [batch.batch_id])
+        == batch.count
+    )
 
 
 def test_relative_numbers_with_a_bound(demo, frame):

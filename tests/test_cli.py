@@ -50,14 +50,18 @@ def test_pivot_json_and_where(db):
     r = cli("pivot", "--db", str(db), "--rows", "country", "--values", "channels:max",
             "--where", "status=Active", "--format", "json")  # fmt: skip
     data = json.loads(r.stdout)
-    want = dict(rows(db, "SELECT country, max(channels) FROM customers WHERE status = 'Active' GROUP BY 1"))
+    want = dict(
+        rows(db, "SELECT country, max(channels) FROM customers WHERE status = 'Active' GROUP BY 1")
+    )
     got = {d["Country"]: d["Max of Channels"] for d in data if d["Country"] != "Total"}
     assert got == want
 
 
 def test_export_csv_round_trips_canonical_names(db, tmp_path):
     out = tmp_path / "gb.csv"
-    r = cli("export", str(out), "--db", str(db), "--where", "country=GB", "--columns", "name,credit")
+    r = cli(
+        "export", str(out), "--db", str(db), "--where", "country=GB", "--columns", "name,credit"
+    )
     assert r.returncode == 0, r.stderr
     df = pd.read_csv(out)
     assert list(df.columns) == ["id", "name", "credit"]

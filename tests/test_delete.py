@@ -10,11 +10,23 @@ from dashboard.customers import preview_targets
 
 def test_delete_removes_customers_and_their_contacts_and_keeps_them_in_audit(demo):
     ids = [r[0] for r in demo.rows("SELECT id FROM customers ORDER BY id LIMIT 3")]
-    contacts = demo.scalar("SELECT count(*) FROM contacts WHERE customer_id IN (SELECT unnest(?::BIGINT[]))", [ids])
+    contacts = demo.scalar(
+        "SELECT count(*) FROM contacts WHERE customer_id IN (SELECT unnest(?::BIGINT[]))", [ids]
+    )
     batch = delete_customers(demo, ids)
     assert batch.count == 3 and sorted(batch.ids) == ids
-    assert demo.scalar("SELECT count(*) FROM customers WHERE id IN (SELECT unnest(?::BIGINT[]))", [ids]) == 0
-    assert demo.scalar("SELECT count(*) FROM contacts WHERE customer_id IN (SELECT unnest(?::BIGINT[]))", [ids]) == 0
+    assert (
+        demo.scalar(
+            "SELECT count(*) FROM customers WHERE id IN (SELECT unnest(?::BIGINT[]))", [ids]
+        )
+        == 0
+    )
+    assert (
+        demo.scalar(
+            "SELECT count(*) FROM contacts WHERE customer_id IN (SELECT unnest(?::BIGINT[]))", [ids]
+        )
+        == 0
+    )
     saved = [json.loads(b) for (b,) in demo.rows(
         "SELECT before FROM audit_log WHERE batch_id = ? ORDER BY customer_id", [batch.batch_id])]  # fmt: skip
     assert [s["customer"]["id"] for s in saved] == ids

@@ -22,7 +22,9 @@ def test_demo_covers_statuses_currencies_countries_and_contacts(demo):
         "Active", "Inactive", "Pending Approval"}  # fmt: skip
     assert demo.scalar("SELECT count(DISTINCT currency) FROM customers") >= 5
     assert demo.scalar("SELECT count(DISTINCT country) FROM customers") >= 10
-    per = demo.rows("SELECT min(n), max(n) FROM (SELECT count(*) n FROM contacts GROUP BY customer_id)")
+    per = demo.rows(
+        "SELECT min(n), max(n) FROM (SELECT count(*) n FROM contacts GROUP BY customer_id)"
+    )
     assert per == [(1, 3)]
     assert demo.scalar("SELECT count(*) FROM customers WHERE toml IS NOT NULL") > 0
     assert demo.scalar("SELECT count(DISTINCT name_key) FROM customers") == 400
@@ -33,7 +35,9 @@ def test_every_demo_value_passes_its_fields_validation(demo):
         c = get_customer(demo, cid)
         for name, f in FIELDS.items():
             if not f.system and c[name] is not None:
-                assert f.parse(c[name]) == c[name] or f.kind in ("decimal", "money", "percent"), name
+                assert f.parse(c[name]) == c[name] or f.kind in ("decimal", "money", "percent"), (
+                    name
+                )
         for contact in c["contacts"]:
             assert CONTACTS["email"].parse(contact["email"]) == contact["email"]
             assert CONTACTS["mobile"].parse(contact["mobile"]) == contact["mobile"]

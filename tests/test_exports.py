@@ -18,7 +18,7 @@ ALL = View(columns=["id", "name", "status", "credit", "tags", "city"])
 @pytest.fixture
 def evil(demo):
     cid = demo.scalar("SELECT min(id) FROM customers")
-    update_customer(demo, cid, {"city": "=HYPERLINK(\"http://x\")", "name": "@SUM(1+1)"})
+    update_customer(demo, cid, {"city": '=HYPERLINK("http://x")', "name": "@SUM(1+1)"})
     return cid
 
 

@@ -20,18 +20,36 @@ def ids_of(result) -> list[int]:
     ("flt", "expected"),
     [
         ({"field": "country", "op": "=", "value": "de"}, lambda f: f.country == "DE"),
-        ({"field": "country", "op": "in", "value": ["GB", "FR"]}, lambda f: f.country.isin(["GB", "FR"])),
+        (
+            {"field": "country", "op": "in", "value": ["GB", "FR"]},
+            lambda f: f.country.isin(["GB", "FR"]),
+        ),
         ({"field": "status", "op": "!=", "value": "Active"}, lambda f: f.status != "Active"),
         ({"field": "channels", "op": ">=", "value": "100"}, lambda f: f.channels >= 100),
-        ({"field": "channels", "op": "between", "value": [20, 50]}, lambda f: f.channels.between(20, 50)),
+        (
+            {"field": "channels", "op": "between", "value": [20, 50]},
+            lambda f: f.channels.between(20, 50),
+        ),
         ({"field": "credit", "op": "<", "value": "0"}, lambda f: f.credit < 0),
-        ({"field": "name", "op": "contains", "value": "blue"}, lambda f: f.name.str.lower().str.contains("blue")),
-        ({"field": "name", "op": "starts_with", "value": "Sw"}, lambda f: f.name.str.startswith("Sw")),
+        (
+            {"field": "name", "op": "contains", "value": "blue"},
+            lambda f: f.name.str.lower().str.contains("blue"),
+        ),
+        (
+            {"field": "name", "op": "starts_with", "value": "Sw"},
+            lambda f: f.name.str.startswith("Sw"),
+        ),
         ({"field": "portal_access", "op": "=", "value": "no"}, lambda f: ~f.portal_access),
-        ({"field": "tags", "op": "any", "value": ["vip", "trial"]},
-         lambda f: f.tags.map(lambda t: bool({"vip", "trial"} & set(t if t is not None else [])))),
-        ({"field": "tags", "op": "all", "value": ["vip", "trial"]},
-         lambda f: f.tags.map(lambda t: {"vip", "trial"} <= set(t if t is not None else []))),
+        (
+            {"field": "tags", "op": "any", "value": ["vip", "trial"]},
+            lambda f: f.tags.map(
+                lambda t: bool({"vip", "trial"} & set(t if t is not None else []))
+            ),
+        ),
+        (
+            {"field": "tags", "op": "all", "value": ["vip", "trial"]},
+            lambda f: f.tags.map(lambda t: {"vip", "trial"} <= set(t if t is not None else [])),
+        ),
         ({"field": "paypal_email", "op": "empty"}, lambda f: f.paypal_email.isna()),
         ({"field": "toml", "op": "not_empty"}, lambda f: f.toml.notna()),
     ],
@@ -79,7 +97,10 @@ def test_groups_count_and_aggregate_like_pandas(demo, frame):
         count=("id", "size"), sum_credit=("credit", "sum"), avg_channels=("channels", "mean"),
         count_distinct_country=("country", "nunique")).reset_index()  # fmt: skip
     got = result.data.sort_values(["status", "currency"]).reset_index(drop=True)
-    assert got[["status", "currency", "count"]].values.tolist() == want[["status", "currency", "count"]].values.tolist()
+    assert (
+        got[["status", "currency", "count"]].values.tolist()
+        == want[["status", "currency", "count"]].values.tolist()
+    )
     assert got.sum_credit.astype(float).round(4).tolist() == want.sum_credit.round(4).tolist()
     assert got.avg_channels.round(6).tolist() == want.avg_channels.round(6).tolist()
     assert got.count_distinct_country.tolist() == want.count_distinct_country.tolist()
@@ -105,7 +126,9 @@ def test_pivot_cells_row_totals_and_grand_total_match_pandas(demo, frame):
                 assert float(cell) == pytest.approx(value)
     assert got["Total"].astype(float).round(2).tolist() == want.sum(axis=1).round(2).tolist()
     assert float(result.totals["Total"].iloc[0]) == pytest.approx(frame.credit.sum())
-    assert float(result.totals["EUR"].iloc[0]) == pytest.approx(frame.loc[frame.currency == "EUR", "credit"].sum())
+    assert float(result.totals["EUR"].iloc[0]) == pytest.approx(
+        frame.loc[frame.currency == "EUR", "credit"].sum()
+    )
 
 
 def test_pivot_without_values_counts_customers(demo, frame):
@@ -118,7 +141,9 @@ def test_pivot_without_values_counts_customers(demo, frame):
 
 def test_pivot_labels_are_bound_parameters_not_sql(demo):
     cid = demo.scalar("SELECT min(id) FROM customers")
-    demo.execute_write("UPDATE customers SET city = ? WHERE id = ?", ["x'); DROP TABLE customers; --", cid])
+    demo.execute_write(
+        "UPDATE customers SET city = ? WHERE id = ?", ["x'); DROP TABLE customers; --", cid]
+    )
     result = run(demo, View(groups=["status"], pivot="city"))
     assert "x'); DROP TABLE customers; --" in result.data.columns
     assert demo.scalar("SELECT count(*) FROM customers") == 400
@@ -134,7 +159,9 @@ def test_unknown_names_are_refused_before_any_sql(demo):
 
 
 def test_filter_values_go_through_the_fields_parser(demo, frame):
-    view = View(filters=[{"field": "channels", "op": ">", "value": "1,00"}], columns=["id"], page_size=999)
+    view = View(
+        filters=[{"field": "channels", "op": ">", "value": "1,00"}], columns=["id"], page_size=999
+    )
     assert ids_of(run(demo, view)) == frame.loc[frame.channels > 100, "id"].tolist()
     with pytest.raises(UserError, match="Channels"):
         run(demo, View(filters=[{"field": "channels", "op": ">", "value": "lots"}]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -50,7 +51,7 @@ def test_a_database_held_by_another_process_is_named_not_a_traceback(db_path):
     try:
         assert holder.stdout.readline().strip() == "ready"
         server_file(db_path).write_text(
-            '{"pid": %d, "url": "http://127.0.0.1:5999"}' % holder.pid
+            json.dumps({"pid": holder.pid, "url": "http://127.0.0.1:5999"})
         )
         with pytest.raises(DatabaseBusyError) as info:
             Store(db_path)

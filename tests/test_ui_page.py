@@ -14,7 +14,12 @@ from dashboard.ui.filters import FiltersPanel
 
 @pytest.fixture
 def page(demo):
-    return customers_page(demo)
+    """The page rendered into a Bokeh document, so every update also updates its models."""
+    from bokeh.document import Document
+
+    p = customers_page(demo)
+    p.__panel__().get_root(Document())
+    return p
 
 
 def test_the_grid_holds_only_one_page(page, demo):
@@ -67,9 +72,10 @@ def test_select_all_matching_targets_the_view(page, frame):
 
 def test_groups_show_totals_and_open_a_group(page, frame):
     page.view.param.update(groups=["country"], values=[["credit", "sum"]])
-    shown = page._table.value
+    shown = page._agg_table.value
     assert shown.iloc[-1]["c0"] == "Total"
-    assert page._table.titles["c2"] == "Sum of Balance"
+    assert page._agg_table.titles["c2"] == "Sum of Balance"
+    assert page._agg_table.visible and not page._table.visible
     assert page._count.object.startswith(f"{frame.country.nunique()} groups")
     page._on_click(type("E", (), {"row": 0, "column": "c0"})())
     country = page._result.data.iloc[0]["country"]
@@ -85,7 +91,7 @@ def test_pivot_mode_from_the_columns_panel(page, frame):
     panel.pivot_field = "currency"
     panel.pivot_mode = True
     assert page.view.pivot == "currency"
-    titles = set(page._table.titles.values())
+    titles = set(page._agg_table.titles.values())
     assert {"Status", "EUR", "USD", "Total"} <= titles
 
 
@@ -124,11 +130,11 @@ def test_a_change_from_elsewhere_is_picked_up_by_polling(page, demo):
 
 def test_url_state_round_trip(page):
     page.view.param.update(groups=["status"], sort=[["count", "desc"]])
-    link = page.view_json
+    link = page.view_state
     other = customers_page(page.store)
-    other.view_json = link
+    other.view_state = link
     assert other.view.to_dict() == page.view.to_dict()
-    other.view_json = '{"columns": ["nope"]}'
+    other.view_state = {"columns": ["nope"]}
     assert "could not be opened" in other.message
 
 
@@ -139,7 +145,11 @@ def test_saved_views(page):
     fresh = customers_page(page.store)
     assert "Pending credit" in fresh.param.saved.objects
     fresh.saved = "Pending credit"
-    assert fresh.view.status == "Pending Approval" and fresh.view.columns == ["id", "name", "credit"]
+    assert fresh.view.status == "Pending Approval" and fresh.view.columns == [
+        "id",
+        "name",
+        "credit",
+    ]
 
 
 def test_delete_asks_then_deletes_the_selection(page, demo):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from importlib import resources
 
 import panel as pn
@@ -24,17 +25,21 @@ def customers_page(store: Store, **params) -> CustomersPage:
 
 def session_app(store: Store, user: str = "operator") -> pmui.Page:
     """One browser session: the page in the product's frame, freed when the session ends."""
-    page = CustomersPage(store=store, user=user)
+    poll_ms = int(os.environ.get("CUSTOMER_DASHBOARD_POLL_MS", "2000"))
+    page = CustomersPage(store=store, user=user, poll_ms=poll_ms)
     if pn.state.location is not None:
-        pn.state.location.sync(page, {"view_json": "view"})
+        pn.state.location.sync(page, {"view_state": "view"})
     page.start_polling()
     pn.state.on_session_destroyed(lambda _ctx: page.stop_polling())
     return pmui.Page(
         title="Customers",
         main=[page],
         theme_toggle=False,
-        header=[pmui.Typography("Management › Customers", variant="subtitle1",
-                                styles={"color": "white"})],  # fmt: skip
+        header=[
+            pmui.Typography(
+                "Management › Customers", variant="subtitle1", styles={"color": "white"}
+            )
+        ],  # fmt: skip
     )
 
 

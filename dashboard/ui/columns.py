@@ -8,7 +8,6 @@ import param
 
 from ..fields import CUSTOMER_FIELDS
 from ..query import View, value_label
-from ..types import AGGREGATES
 
 
 def column_options() -> dict[str, str]:
@@ -20,14 +19,23 @@ def group_options() -> dict[str, str]:
 
 
 def value_options() -> dict[str, str]:
-    """Every sensible (field, aggregate) pair, labelled "Sum of Balance"."""
+    """The (field, aggregate) pairs worth offering, labelled "Sum of Balance".
+
+    Numbers: sum, average, min, max. Choice-like fields: how many distinct values.
+    (Every aggregate the engine knows stays available to the API and the CLI.)
+    """
     out = {}
     for f in CUSTOMER_FIELDS:
-        if f.system and f.name != "id":
+        if f.system:
             continue
-        for agg in f.aggregates:
-            if agg in AGGREGATES and not (agg == "count" and f.kind != "bool" and not f.type.numeric):
-                out[value_label(f.name, agg)] = f"{f.name}:{agg}"
+        if f.type.numeric:
+            aggs = ("sum", "avg", "min", "max")
+        elif f.kind in ("choice", "country", "currency"):
+            aggs = ("count_distinct",)
+        else:
+            continue
+        for agg in aggs:
+            out[value_label(f.name, agg)] = f"{f.name}:{agg}"
     return out
 
 
@@ -37,7 +45,9 @@ class ColumnsPanel(pn.viewable.Viewer):
     view = param.ClassSelector(class_=View, doc="The view these controls edit.")
     aggregates = param.List(default=[], doc="Aggregated values as 'field:agg' strings.")
     pivot_mode = param.Boolean(default=False, doc="Spread a field's values across columns.")
-    pivot_field = param.Selector(default=None, objects=[None], doc="The field whose values become columns.")
+    pivot_field = param.Selector(
+        default=None, objects=[None], doc="The field whose values become columns."
+    )
     reset = param.Event(doc="Back to the default columns, no groups, no pivot.")
 
     def __init__(self, **params):
@@ -62,7 +72,9 @@ class ColumnsPanel(pn.viewable.Viewer):
             self.param.pivot_field, options=labels, label="Column labels from",
             sizing_mode="stretch_width",
         )  # fmt: skip
-        self._reset = pmui.Button.from_param(self.param.reset, label="Reset columns", variant="outlined")
+        self._reset = pmui.Button.from_param(
+            self.param.reset, label="Reset columns", variant="outlined"
+        )
         self.view.param.watch(self._from_view_event, ["values", "pivot"])
 
     def _from_view(self) -> None:
@@ -112,4 +124,3 @@ class ColumnsPanel(pn.viewable.Viewer):
             self._reset,
             sizing_mode="stretch_width",
         )
-

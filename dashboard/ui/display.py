@@ -30,7 +30,7 @@ class Display:
     titles: dict[str, str] = field(default_factory=dict)
     formatters: dict[str, Any] = field(default_factory=dict)
     keys: dict[str, str] = field(default_factory=dict)
-    frozen: list[str] = field(default_factory=list)
+    frozen: dict[str, str] = field(default_factory=dict)
 
     @property
     def align(self) -> dict[str, str]:
@@ -71,7 +71,8 @@ def rows_display(result: Result) -> Display:
             frame[col] = frame[col].astype(str).str.slice(0, 16).replace("NaT", "")
     titles = {c: FIELDS[c].label for c in frame.columns if c in FIELDS}
     formatters = {c: fm for c in frame.columns if (fm := _formatter(c))}
-    return Display(frame, titles, formatters, {c: c for c in frame.columns}, ["id", "name"])
+    frozen = {c: "left" for c in ("id", "name") if c in frame.columns}
+    return Display(frame, titles, formatters, {c: c for c in frame.columns}, frozen)
 
 
 def aggregate_display(result: Result, view: View) -> Display:
@@ -93,7 +94,13 @@ def aggregate_display(result: Result, view: View) -> Display:
             frame[key] = frame[key].map(lambda v, f=f: _group_label(f, v))
         else:
             formatters[key] = _value_formatter(name, view)
-    return Display(frame, titles, formatters, keys, list(keys)[: len(view.groups)])
+            # empty cells (no customer in that row and column) show blank, not NaN
+            frame[key] = frame[key].astype(object).where(frame[key].notna(), None)
+    frozen = {k: "left" for k in list(keys)[: len(view.groups)]}
+    if result.mode == "pivot":
+        # the row totals stay in sight however many pivot columns there are
+        frozen.update({k: "right" for k, name in keys.items() if str(name).startswith("Total")})
+    return Display(frame, titles, formatters, keys, frozen)
 
 
 def _group_label(f, value: Any) -> str:

@@ -29,8 +29,12 @@ class FiltersPanel(pn.viewable.Viewer):
     """Builds filters for a View; the page reloads when the view's filters change."""
 
     view = param.ClassSelector(class_=View, doc="The view these filters edit.")
-    field = param.Selector(default="name", objects=[f.name for f in CUSTOMER_FIELDS], doc="Field to filter.")
-    op = param.Selector(default="contains", objects=list(FIELDS["name"].filter_ops), doc="How to compare.")
+    field = param.Selector(
+        default="name", objects=[f.name for f in CUSTOMER_FIELDS], doc="Field to filter."
+    )
+    op = param.Selector(
+        default="contains", objects=list(FIELDS["name"].filter_ops), doc="How to compare."
+    )
     text = param.String(default="", doc="The value typed (numbers as people type them).")
     text2 = param.String(default="", doc="The upper value of a 'between' filter.")
     picks = param.List(default=[], doc="Values chosen for choice-like fields.")
@@ -44,9 +48,15 @@ class FiltersPanel(pn.viewable.Viewer):
         labels = {f.label: f.name for f in CUSTOMER_FIELDS}
         self._field = pmui.Select.from_param(self.param.field, options=labels, label="Field",
                                              sizing_mode="stretch_width", searchable=True)  # fmt: skip
-        self._op = pmui.Select.from_param(self.param.op, label="Condition", sizing_mode="stretch_width")
-        self._text = pmui.TextInput.from_param(self.param.text, label="Value", sizing_mode="stretch_width")
-        self._text2 = pmui.TextInput.from_param(self.param.text2, label="and", sizing_mode="stretch_width")
+        self._op = pmui.Select.from_param(
+            self.param.op, label="Condition", sizing_mode="stretch_width"
+        )
+        self._text = pmui.TextInput.from_param(
+            self.param.text, label="Value", sizing_mode="stretch_width"
+        )
+        self._text2 = pmui.TextInput.from_param(
+            self.param.text2, label="and", sizing_mode="stretch_width"
+        )
         self._picks = pmui.MultiChoice.from_param(self.param.picks, label="Values", options=[],
                                                   sizing_mode="stretch_width", searchable=True)  # fmt: skip
         self._yes = pmui.RadioButtonGroup.from_param(self.param.yes, label="Value")
@@ -58,7 +68,9 @@ class FiltersPanel(pn.viewable.Viewer):
             self.view.param.search, label="Quick search", placeholder="Name, city, email, mobile...",
             sizing_mode="stretch_width",
         )  # fmt: skip
-        self._error = pmui.Alert(object="", severity="warning", visible=False, sizing_mode="stretch_width")
+        self._error = pmui.Alert(
+            object="", severity="warning", visible=False, sizing_mode="stretch_width"
+        )
         self._chips = pmui.Column(sizing_mode="stretch_width")
         self._on_field()
         self._render_chips()
@@ -79,7 +91,12 @@ class FiltersPanel(pn.viewable.Viewer):
     def _show_inputs(self):
         f = FIELDS[self.field]
         nullary = self.op in NULLARY_OPS
-        choice_like = f.kind in ("choice", "country", "currency") and self.op in ("=", "!=", "in", "not_in")
+        choice_like = f.kind in ("choice", "country", "currency") and self.op in (
+            "=",
+            "!=",
+            "in",
+            "not_in",
+        )
         self._picks.visible = choice_like and not nullary
         self._yes.visible = f.kind == "bool"
         self._text.visible = not (nullary or choice_like or f.kind == "bool")
@@ -142,7 +159,9 @@ class FiltersPanel(pn.viewable.Viewer):
             chip.param.watch(lambda _e, i=i: self.remove(i), "clicks")
             chips.append(chip)
         if self.view.status != "All":
-            chips.append(pmui.Chip(label=f"Status: {self.view.status} (Active button)", size="small"))
+            chips.append(
+                pmui.Chip(label=f"Status: {self.view.status} (Active button)", size="small")
+            )
         if self.view.search:
             chips.append(pmui.Chip(label=f"Search: {self.view.search}", size="small"))
         if not chips:

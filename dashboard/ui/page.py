@@ -43,8 +43,10 @@ class CustomersPage(pn.viewable.Viewer):
     store = param.ClassSelector(class_=Store, doc="The database gateway (shared by the server).")
     view = param.ClassSelector(class_=View, doc="What the grid shows: one query.")
     user = param.String(default="operator", doc="Name written to the audit log.")
-    status = param.Selector(default="All", objects=STATUS_OPTIONS, doc="The Active button's filter.")
-    view_json = param.String(default="", doc="The view as JSON; synced with the URL's ?view=.")
+    status = param.Selector(
+        default="All", objects=STATUS_OPTIONS, doc="The Active button's filter."
+    )
+    view_state = param.Dict(default={}, doc="The view as a dict; synced with the URL's ?view=.")
     refresh = param.Event(doc="Reload from the database.")
     add = param.Event(doc="+ : add a customer.")
     upload = param.Event(doc="Bulk Upload a spreadsheet.")
@@ -87,15 +89,32 @@ class CustomersPage(pn.viewable.Viewer):
     def _build(self) -> None:
         button = dict(variant="outlined", size="small")
         self._buttons = {
-            "add": pmui.Button.from_param(self.param.add, label="+", description="Add a customer",
-                                          variant="contained", size="small"),  # fmt: skip
-            "upload": pmui.Button.from_param(self.param.upload, label="Bulk Upload", icon="upload_file", **button),
-            "bulk_edit": pmui.Button.from_param(self.param.bulk_edit, label="Bulk Edit", icon="edit_note", **button),
-            "refresh": pmui.Button.from_param(self.param.refresh, label="Refresh", icon="refresh", **button),
-            "delete": pmui.Button.from_param(self.param.delete, label="Delete", icon="delete",
-                                             color="error", **button),  # fmt: skip
-            "help": pmui.Button(label="?", href=GUIDE_URL, target="_blank", description="User guide for this page",
-                                **button),  # fmt: skip
+            "add": pmui.Button.from_param(
+                self.param.add,
+                label="+",
+                description="Add a customer",
+                variant="contained",
+                size="small",
+            ),  # fmt: skip
+            "upload": pmui.Button.from_param(
+                self.param.upload, label="Bulk Upload", icon="upload_file", **button
+            ),
+            "bulk_edit": pmui.Button.from_param(
+                self.param.bulk_edit, label="Bulk Edit", icon="edit_note", **button
+            ),
+            "refresh": pmui.Button.from_param(
+                self.param.refresh, label="Refresh", icon="refresh", **button
+            ),
+            "delete": pmui.Button.from_param(
+                self.param.delete, label="Delete", icon="delete", color="error", **button
+            ),  # fmt: skip
+            "help": pmui.Button(
+                label="?",
+                href=GUIDE_URL,
+                target="_blank",
+                description="User guide for this page",
+                **button,
+            ),  # fmt: skip
             "send": pmui.Button.from_param(self.param.send, label="Send", icon="send", **button),
         }
         self._status_box = pmui.Select.from_param(
@@ -110,26 +129,26 @@ class CustomersPage(pn.viewable.Viewer):
         self._columns_drawer = pmui.Drawer(
             self._columns_panel, self._saved_views_box(), anchor="right", size=380, open=False
         )
-        self._filters_drawer = pmui.Drawer(self._filters_panel, anchor="right", size=380, open=False)
+        self._filters_drawer = pmui.Drawer(
+            self._filters_panel, anchor="right", size=380, open=False
+        )
         self._search = pmui.TextInput.from_param(
             self.view.param.search, label="Search", placeholder="Name, city, email, mobile...",
             width=260, size="small",
         )  # fmt: skip
-        self._table = pn.widgets.Tabulator(
-            pd.DataFrame(),
-            selectable="checkbox",
-            show_index=False,
-            disabled=True,
-            pagination=None,
-            layout="fit_data_table",
-            sizing_mode="stretch_width",
-            height=600,
-            theme="materialize",
-            header_align="left",
+        grid = dict(show_index=False, disabled=True, pagination=None, layout="fit_data_table",
+                    sizing_mode="stretch_width", height=600, theme="materialize",
+                    header_align="left")  # fmt: skip
+        # Customers on one table (with tick boxes); groups and pivots on another, because
+        # a rendered Tabulator cannot switch its selection mode.
+        self._table = pn.widgets.Tabulator(pd.DataFrame(), selectable="checkbox", **grid)
+        self._agg_table = pn.widgets.Tabulator(
+            pd.DataFrame(), selectable=False, visible=False, **grid
         )
-        self._table.param.watch(self._on_sorters, "sorters")
+        for table in (self._table, self._agg_table):
+            table.param.watch(self._on_sorters, "sorters")
         self._table.param.watch(self._on_selection, "selection")
-        self._table.on_click(self._on_click)
+        self._agg_table.on_click(self._on_click)
         self._pager = pmui.Pagination(count=1, value=0, size="small", show_first_button=True,
                                       show_last_button=True)  # fmt: skip
         self._pager.param.watch(self._on_pager, "value")
@@ -173,10 +192,15 @@ class CustomersPage(pn.viewable.Viewer):
         return pmui.Column(
             pmui.Divider(),
             pmui.Typography("Saved views", variant="subtitle1"),
-            pmui.Select.from_param(self.param.saved, label="Open a saved view", sizing_mode="stretch_width"),
-            pmui.TextInput.from_param(self.param.view_name, label="Save this view as",
-                                      sizing_mode="stretch_width"),  # fmt: skip
-            pmui.Button.from_param(self.param.save_view, label="Save view", variant="outlined", icon="save"),
+            pmui.Select.from_param(
+                self.param.saved, label="Open a saved view", sizing_mode="stretch_width"
+            ),
+            pmui.TextInput.from_param(
+                self.param.view_name, label="Save this view as", sizing_mode="stretch_width"
+            ),  # fmt: skip
+            pmui.Button.from_param(
+                self.param.save_view, label="Save view", variant="outlined", icon="save"
+            ),
             sizing_mode="stretch_width",
         )
 
@@ -195,11 +219,15 @@ class CustomersPage(pn.viewable.Viewer):
             pmui.Typography("Export", variant="body2"), self._export_csv, self._export_xlsx,
             self._pager, sizing_mode="stretch_width",
         )  # fmt: skip
-        return pmui.Column(
-            self.toolbar(), self._alert, self._table, footer, self._group_box,
-            self._columns_drawer, self._filters_drawer, self._confirm,
+        # The pop-outs live apart from the parts whose visibility changes, so that a change of
+        # grid mode never re-mounts an open drawer.
+        main = pn.Column(
+            self.toolbar(), self._alert, self._table, self._agg_table, footer, self._group_box,
             sizing_mode="stretch_width",
         )  # fmt: skip
+        overlays = pn.Column(self._columns_drawer, self._filters_drawer, self._confirm,
+                             height=0, margin=0)  # fmt: skip
+        return pn.Column(main, overlays, sizing_mode="stretch_width")
 
     # --- loading ---------------------------------------------------------------------
 
@@ -225,37 +253,40 @@ class CustomersPage(pn.viewable.Viewer):
 
     def _load(self, *, quiet: bool = False) -> None:
         """Run the view and show its page (only the rows on screen)."""
-        self._table.loading = not quiet
+        table = self._table if self.view.mode == "rows" else self._agg_table
+        table.loading = not quiet
         try:
             result = query.run(self.store, self.view)
         except UserError as exc:
             self.notify(str(exc), "error")
             return
         finally:
-            self._table.loading = False
+            table.loading = False
         self._result = result
-        if result.mode == "rows":
-            display = rows_display(result)
-            selectable = "checkbox"
-        else:
-            display = aggregate_display(result, self.view)
-            selectable = False
+        display = (
+            rows_display(result) if result.mode == "rows" else aggregate_display(result, self.view)
+        )
         self._display = display
         self._syncing = True
         try:
-            self._table.param.update(
+            table.param.update(
                 value=display.frame, titles=display.titles, formatters=display.formatters,
-                text_align=display.align, frozen_columns=[c for c in display.frozen if c in display.frame.columns],
-                selectable=selectable,
+                text_align=display.align, visible=True,
+                frozen_columns=display.frozen,
             )  # fmt: skip
-            self._table.selection = self._page_selection()
+            (self._agg_table if table is self._table else self._table).visible = False
+            if table is self._agg_table:
+                # a few groups should not sit in a tall empty box
+                table.height = min(600, 48 + 33 * len(display.frame))
+            if table is self._table:
+                self._table.selection = self._page_selection()
             pages = max(1, math.ceil(result.total / self.view.page_size))
             self._pager.param.update(count=pages, value=min(self.view.page, pages) - 1)
         finally:
             self._syncing = False
         self.param.update(total=result.total, customers=result.customers or 0)
         self._update_texts()
-        self.view_json = self.view.to_json()
+        self.view_state = self.view.to_dict()
         self._token = self.store.change_token()
 
     def _update_texts(self) -> None:
@@ -339,7 +370,11 @@ class CustomersPage(pn.viewable.Viewer):
     def _on_click(self, event) -> None:
         if self._result is None or self._result.mode == "rows":
             return
-        row = self._result.data.iloc[event.row].to_dict() if event.row < len(self._result.data) else None
+        row = (
+            self._result.data.iloc[event.row].to_dict()
+            if event.row < len(self._result.data)
+            else None
+        )
         if row is None:
             return
         self._group_view = self.view.copy(
@@ -452,12 +487,12 @@ class CustomersPage(pn.viewable.Viewer):
         self._load()
         self.notify(f"Deleted {batch.count:,} customers (batch {batch.batch_id}).", "success")
 
-    @param.depends("view_json", watch=True)
+    @param.depends("view_state", watch=True)
     def _from_url(self) -> None:
-        if not self.view_json or self.view_json == self.view.to_json():
+        if self.view_state == self.view.to_dict():
             return
         try:
-            incoming = View.from_json(self.view_json)
+            incoming = View.from_dict(self.view_state)
         except UserError as exc:
             self.notify(f"The link's view could not be opened: {exc}", "error")
             return

@@ -1,0 +1,83 @@
+"""Helpers for browser tests: a real server subprocess and Debian's Chromium via Playwright."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SHOTS = Path(os.environ.get("SCREENSHOT_DIR", Path(__file__).resolve().parents[1] / "screenshots"))
+
+
+def require_chromium() -> None:
+    """Skip (saying why) where no Chromium can be had; under CI a missing browser fails."""
+    if Path(CHROMIUM).exists() or shutil.which("chromium"):
+        return
+    reason = f"no Chromium at {CHROMIUM}: install Debian's package with `apt-get install chromium`"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(reason + " (CI must run the browser tests)")
+    pytest.skip(reason)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def served(db: Path, *, demo: int = 300, poll_ms: int | None = None):
+    """Run `customer-dashboard serve` as a subprocess; yields its base URL."""
+    port = free_port()
+    env = dict(os.environ)
+    if poll_ms:
+        env["CUSTOMER_DASHBOARD_POLL_MS"] = str(poll_ms)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dashboard.cli", "serve", "--db", str(db), "--port", str(port),
+         "--demo", str(demo)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited: {proc.stdout.read()}")
+            try:
+                urllib.request.urlopen(url + "/guide", timeout=2).read()
+                break
+            except OSError:
+                time.sleep(0.3)
+        else:
+            raise RuntimeError("server did not start within 60 s")
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def shot(page, name: str) -> Path:
+    """Save a screenshot of the page's current state for people to look at."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / f"{name}.png"
+    page.screenshot(path=str(path))
+    return path

@@ -1,0 +1,237 @@
+"""The Customers page in a real Chromium against a real server, used as a person would."""
+
+from __future__ import annotations
+
+import csv
+import re
+
+import pytest
+
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, require_chromium, served, shot
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    require_chromium()
+    db = tmp_path_factory.mktemp("served") / "customers.duckdb"
+    with served(db, demo=300, poll_ms=700) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    context = browser.new_context(viewport={"width": 1500, "height": 1000}, accept_downloads=True)
+    pg = context.new_page()
+    pg.goto(server + "/")
+    pg.wait_for_selector(".tabulator-row")
+    button(pg, "Filters").first.wait_for()  # the toolbar has rendered
+    yield pg
+    context.close()
+
+
+def button(pg, text: str):
+    """A button by its visible text (pmui gives buttons their description as aria-label,
+    and an icon's ligature name comes before the label)."""
+    return pg.locator("button").filter(has_text=re.compile(f"(^|[a-z_]){re.escape(text)}\\s*$"))
+
+
+def count_text(pg) -> str:
+    return pg.get_by_text(re.compile(r"^[\d,]+ (customers|groups|rows)")).first.inner_text()
+
+
+def wait_count(pg, pattern: str) -> None:
+    pg.get_by_text(re.compile(pattern)).first.wait_for(timeout=15000)
+
+
+def cells(pg, field: str) -> list[str]:
+    return pg.locator(
+        f'.tabulator-row .tabulator-cell[tabulator-field="{field}"]'
+    ).all_inner_texts()
+
+
+def option(pg, text: str):
+    """An item of the open select or autocomplete list."""
+    return pg.locator("li").filter(has_text=re.compile(f"^{re.escape(text)}$")).first
+
+
+def open_select(pg, label: str) -> None:
+    pg.get_by_role("combobox", name=re.compile(f"^{re.escape(label)}")).first.click()
+    pg.wait_for_timeout(300)
+
+
+def close_menu(pg) -> None:
+    """Close an open select menu (a multi-select stays open after a pick)."""
+    listbox = pg.locator('[role="listbox"]')
+    for _ in range(5):
+        if not any(lb.is_visible() for lb in listbox.all()):
+            return
+        pg.keyboard.press("Escape")
+        pg.wait_for_timeout(400)
+    raise AssertionError("the select menu did not close")
+
+
+def choose(pg, label: str, text: str) -> None:
+    pg.get_by_role("combobox", name=re.compile(f"^{re.escape(label)}")).first.click()
+    option(pg, text).click()
+    pg.wait_for_timeout(300)
+
+
+def close_drawer(pg) -> None:
+    pg.mouse.click(200, 900)
+    pg.wait_for_timeout(400)
+
+
+def test_load_the_page_with_its_toolbar(page):
+    for label in ("+", "Bulk Upload", "Bulk Edit", "Refresh", "Delete", "Send", "Columns"):
+        button(page, label).first.wait_for(timeout=10000)
+    guide = page.locator('a[href="/guide"]')
+    assert guide.inner_text().strip() == "?" and guide.get_attribute("target") == "_blank"
+    assert count_text(page) == "300 customers"
+    # 300 customers, 50 a page: the grid holds one page and the pager offers six
+    assert page.get_by_role("button", name="Go to page 6").count() == 1
+    assert page.get_by_role("button", name="Go to page 7").count() == 0
+    shot(page, "browser-01-loaded")
+
+
+def test_active_filter_rearranges_the_grid(page):
+    choose(page, "Active", "Inactive")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.tabulator-cell[tabulator-field=status]')].every(c => c.innerText === 'Inactive')"
+    )
+    assert set(cells(page, "status")) == {"Inactive"}
+    assert count_text(page) != "300 customers"
+    shot(page, "browser-02-inactive")
+
+
+def test_sort_by_a_column_and_change_page(page):
+    page.locator('.tabulator-col[tabulator-field="name"] .tabulator-col-title').click()
+    page.wait_for_timeout(1200)
+    first = cells(page, "name")
+    assert first == sorted(first, key=str.casefold)
+    page.get_by_role("button", name="Go to page 2").click()
+    page.wait_for_timeout(1200)
+    second = cells(page, "name")
+    assert second[0].casefold() >= first[-1].casefold()
+    assert not set(first) & set(second)
+
+
+def test_quick_search_filters(page):
+    page.get_by_role("textbox", name="Search").fill("blue")
+    page.keyboard.press("Enter")
+    page.wait_for_timeout(1500)
+    names = cells(page, "name")
+    assert names and all("blue" in n.lower() for n in names)
+
+
+def test_filters_pop_out_adds_and_clears_a_filter(page):
+    button(page, "Filters").click()
+    choose(page, "Field", "Channels")
+    choose(page, "Condition", "≥")
+    page.get_by_role("textbox", name="Value").fill("200")
+    button(page, "Add filter").click()
+    page.wait_for_timeout(1200)
+    shot(page, "browser-03-filters")
+    assert page.get_by_text("Channels ≥ 200").count() >= 1
+    close_drawer(page)
+    assert all(int(v.replace(",", "")) >= 200 for v in cells(page, "channels"))
+    assert button(page, "Filters (1)").count() == 1
+
+
+def test_group_and_pivot_from_the_columns_pop_out(page):
+    button(page, "Columns").click()
+    open_select(page, "Row groups")
+    option(page, "Status").click()
+    close_menu(page)
+    page.wait_for_timeout(1200)
+    open_select(page, "Values")
+    option(page, "Sum of Balance").click()
+    close_menu(page)
+    page.wait_for_timeout(1200)
+    close_drawer(page)
+    shot(page, "browser-04-grouped")
+    assert count_text(page).startswith("3 groups")
+    assert cells(page, "c0") == ["Active", "Inactive", "Pending Approval", "Total"]
+    button(page, "Columns").click()
+    page.get_by_text("Pivot mode").click()
+    choose(page, "Column labels from", "Currency")
+    page.wait_for_timeout(1500)
+    close_drawer(page)
+    shot(page, "browser-05-pivot")
+    titles = page.locator(".tabulator-col-title").all_inner_texts()
+    assert {"Status", "EUR", "USD", "Total"} <= set(titles)
+    assert cells(page, "c0")[-1] == "Total"
+
+
+def test_open_a_group_shows_its_customers(page):
+    button(page, "Columns").click()
+    open_select(page, "Row groups")
+    option(page, "Country").click()
+    close_menu(page)
+    close_drawer(page)
+    page.wait_for_timeout(1200)
+    first_group = cells(page, "c0")[0]
+    page.locator('.tabulator-row .tabulator-cell[tabulator-field="c0"]').first.click()
+    page.get_by_text(re.compile(r"^Customers in country: .+ \(\d+\)$")).wait_for()
+    shot(page, "browser-06-group-opened")
+    countries = page.locator('.tabulator-cell[tabulator-field="country"]').all_inner_texts()
+    assert countries and set(countries) == {first_group}
+
+
+def test_export_downloads_the_whole_view(page, tmp_path):
+    choose(page, "Active", "Pending Approval")
+    page.wait_for_timeout(1200)
+    expected = int(count_text(page).split()[0].replace(",", ""))
+    with page.expect_download() as info:
+        button(page, "CSV").click()
+    path = tmp_path / "export.csv"
+    info.value.save_as(path)
+    rows = list(csv.DictReader(path.open()))
+    assert len(rows) == expected and {r["status"] for r in rows} == {"Pending Approval"}
+
+
+def test_a_view_reopens_from_its_url(page, browser):
+    choose(page, "Active", "Inactive")
+    page.get_by_role("textbox", name="Search").fill("net")
+    page.keyboard.press("Enter")
+    page.wait_for_timeout(1500)
+    page.wait_for_url(re.compile(r"view="))
+    link, expected = page.url, count_text(page)
+    other = browser.new_page(viewport={"width": 1500, "height": 1000})
+    other.goto(link)
+    other.wait_for_selector(".tabulator-row")
+    other.wait_for_timeout(1000)
+    assert count_text(other) == expected
+    assert set(cells(other, "status")) == {"Inactive"}
+    other.close()
+
+
+def test_a_change_in_another_session_appears_by_itself(page, browser):
+    before = int(count_text(page).split()[0].replace(",", ""))
+    other = browser.new_page(viewport={"width": 1500, "height": 1000})
+    other.goto(page.url)
+    other.wait_for_selector(".tabulator-row")
+    other.locator(".tabulator-row").first.get_by_role("checkbox").check()
+    button(other, "Delete").click()
+    other.get_by_text(re.compile("^Delete 1 customers")).wait_for()
+    other.get_by_role("button", name="Confirm the delete.").click()
+    other.get_by_text(re.compile("^Deleted 1 customers")).wait_for()
+    wait_count(page, f"^{before - 1:,} customers")
+    other.close()
+
+
+def test_the_guide_is_served(page, server):
+    page.goto(server + "/guide")
+    page.get_by_text("Customers: user guide").wait_for()
+    assert page.get_by_text("Select all N matching").count() >= 1
