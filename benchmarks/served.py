@@ -1,0 +1,114 @@
+"""The served page on N customers (default 1,000,000).
+
+    python benchmarks/served.py [--n 1000000] [--db /tmp/bench-1m.duckdb]
+
+Prints: the server time of each page action (filter, sort, page change, group, pivot),
+measured on the page object the server runs; the time from request to the grid showing
+rows in Chromium; and the server process's memory with one and with five open sessions.
+Needs Debian's Chromium at /usr/bin/chromium.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import psutil  # noqa: E402
+
+from dashboard import Store, add_demo_customers  # noqa: E402
+from dashboard.ui.app import customers_page  # noqa: E402
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, served  # noqa: E402
+
+
+def ensure_db(path: Path, n: int) -> None:
+    with Store(path) as store:
+        have = store.scalar("SELECT count(*) FROM customers")
+        if have < n:
+            add_demo_customers(store, n - have)
+
+
+def server_times(path: Path, repeat: int = 5) -> None:
+    from bokeh.document import Document
+
+    with Store(path) as store:
+        page = customers_page(store, poll_ms=0)
+        page.__panel__().get_root(Document())
+
+        def timed(label, change, reset):
+            samples = []
+            for _ in range(repeat):
+                reset()
+                t = time.perf_counter()
+                change()
+                samples.append(time.perf_counter() - t)
+            print(f"  {label:<44}{statistics.median(samples) * 1000:>8.1f} ms")
+
+        view = page.view
+        blank = dict(filters=[], status="All", sort=[], page=1, groups=[], values=[], pivot=None)
+        print("server time per action (median of 5):")
+        timed("filter: Active + country in GB, DE, US",
+              lambda: view.param.update(status="Active", filters=[
+                  {"field": "country", "op": "in", "value": ["GB", "DE", "US"]}]),
+              lambda: view.param.update(**blank))  # fmt: skip
+        timed("sort by Customer Name",
+              lambda: page._table.param.update(sorters=[{"field": "name", "dir": "asc"}]),
+              lambda: (page._table.param.update(sorters=[]), view.param.update(**blank)))  # fmt: skip
+        timed("page change (to page 2,000)", lambda: setattr(view, "page", 2000),
+              lambda: view.param.update(page=1))  # fmt: skip
+        timed("group by status, country; sum of balance",
+              lambda: view.param.update(groups=["status", "country"], values=[["credit", "sum"]]),
+              lambda: view.param.update(**blank))  # fmt: skip
+        timed("pivot status x currency; sum of balance",
+              lambda: view.param.update(groups=["status"], pivot="currency",
+                                        values=[["credit", "sum"]]),
+              lambda: view.param.update(**blank))  # fmt: skip
+
+
+def browser_figures(path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with served(path, demo=0) as url, sync_playwright() as p:
+        server = _server_process(path)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        times, pages = [], []
+        for i in range(5):
+            pg = browser.new_context(viewport={"width": 1500, "height": 1000}).new_page()
+            t = time.perf_counter()
+            pg.goto(url + "/")
+            pg.wait_for_selector(".tabulator-row")
+            times.append(time.perf_counter() - t)
+            pages.append(pg)
+            time.sleep(1.0)
+            rss = server.memory_info().rss / 2**20 if server else float("nan")
+            print(f"  sessions open: {i + 1}   server RSS {rss:,.0f} MB   "
+                  f"request to rows {times[-1] * 1000:,.0f} ms")  # fmt: skip
+        browser.close()
+
+
+def _server_process(path: Path):
+    for proc in psutil.process_iter(["cmdline"]):
+        cmd = proc.info.get("cmdline") or []
+        if "serve" in cmd and str(path) in cmd:
+            return proc
+    return None
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=1_000_000)
+    ap.add_argument("--db", type=Path, default=Path("/tmp/bench-1m.duckdb"))
+    args = ap.parse_args()
+    ensure_db(args.db, args.n)
+    print(f"{args.n:,} customers in {args.db}")
+    server_times(args.db)
+    print("served, in Chromium:")
+    browser_figures(args.db)
+
+
+if __name__ == "__main__":
+    main()
