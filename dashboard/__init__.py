@@ -26,11 +26,12 @@ from .exports import export_view
 from .fields import CONTACT_FIELDS, CUSTOMER_FIELDS, FIELDS
 from .query import Filter, Result, View, count, matching_ids, run
 from .store import Store
+from .undo import last_batch, undo
 
 __all__ = [
     "Batch", "CONTACT_FIELDS", "CUSTOMER_FIELDS", "ConflictError", "DatabaseBusyError", "FIELDS",
     "Filter", "Problem", "Result", "Store", "UserError", "ValidationError", "View",
     "add_customer", "add_demo_customers", "batches", "bulk_edit", "count", "delete_customers",
     "export_view", "find_by_name", "get_customer", "history", "matching_ids", "run",
-    "update_customer",
+    "last_batch", "undo", "update_customer",
 ]  # fmt: skip

@@ -95,7 +95,9 @@ def cmd_init(args: argparse.Namespace) -> int:
         print(f"database {store.path} is at schema {store.schema_version()}")
         if args.demo:
             n = add_demo_customers(store, args.demo, seed=args.seed)
-            print(f"added {n} demo customers")
+            from .undo import last_batch
+
+            print(f"added {n} demo customers; batch {last_batch(store)['batch_id']}")
     return 0
 
 
@@ -195,6 +197,30 @@ def cmd_delete(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_undo(args: argparse.Namespace) -> int:
+    from .undo import undo
+
+    with _store(args, write=True) as store:
+        batch = undo(store, args.batch_id)
+    print(f"undid {args.batch_id}: {batch.count} customers restored; batch {batch.batch_id}")
+    return 0
+
+
+def cmd_batches(args: argparse.Namespace) -> int:
+    from .audit import batches
+
+    with _store(args, write=False) as store:
+        frame = batches(store, args.limit)
+    if frame.empty:
+        print("no batches yet")
+        return 0
+    frame["happened_at"] = frame["happened_at"].astype(str).str.slice(0, 19)
+    cols = ["batch_id", "happened_at", "user_name", "action", "customer_count", "undone_by",
+            "description"]  # fmt: skip
+    print(frame[cols].fillna("").to_string(index=False, max_colwidth=60))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="customer-dashboard", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -244,6 +270,16 @@ def build_parser() -> argparse.ArgumentParser:
     select(sp)
     sp.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     sp.set_defaults(func=cmd_delete)
+
+    sp = sub.add_parser("undo", help="undo a batch (an add, edit, bulk edit, import or delete)")
+    sp.add_argument("batch_id")
+    db(sp)
+    sp.set_defaults(func=cmd_undo)
+
+    sp = sub.add_parser("batches", help="list recent batches (newest first)")
+    db(sp)
+    sp.add_argument("--limit", type=int, default=20)
+    sp.set_defaults(func=cmd_batches)
 
     _add_later_commands(sub, db)
     return p

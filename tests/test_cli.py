@@ -121,3 +121,18 @@ def test_missing_database_for_reading_says_how_to_create_it(tmp_path):
 )
 def test_where_is_typed_by_the_field(arg, expected):
     assert parse_where([arg]) == [expected]
+
+
+def test_undo_by_batch_id_and_list_batches(db):
+    before = rows(db, "SELECT id, tax FROM customers ORDER BY id")
+    r = cli("edit", "--db", str(db), "--set", "tax=3", "--where", "country=DE")
+    batch_id = r.stdout.split("batch ")[1].split()[0]
+    assert rows(db, "SELECT id, tax FROM customers ORDER BY id") != before
+    listed = cli("batches", "--db", str(db))
+    assert listed.returncode == 0 and batch_id in listed.stdout and "bulk_edit" in listed.stdout
+    r = cli("undo", batch_id, "--db", str(db))
+    assert r.returncode == 0, r.stderr
+    assert f"undid {batch_id}" in r.stdout and "batch b-" in r.stdout
+    assert rows(db, "SELECT id, tax FROM customers ORDER BY id") == before
+    again = cli("undo", batch_id, "--db", str(db))
+    assert again.returncode == 1 and "already undone" in again.stderr and "Traceback" not in again.stderr
