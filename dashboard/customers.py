@@ -59,6 +59,18 @@ def get_contacts(store: Store, customer_id: int) -> list[dict[str, Any]]:
     return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
 
+def known_tags(store: Store, limit: int = 500) -> list[str]:
+    """Tags in use, most used first (the tag editor offers them)."""
+    return [
+        r[0]
+        for r in store.rows(
+            "SELECT t, count(*) AS n FROM (SELECT unnest(tags) AS t FROM customers) "
+            "GROUP BY t ORDER BY n DESC, t LIMIT ?",
+            [limit],
+        )
+    ]
+
+
 def find_by_name(store: Store, name: str) -> int | None:
     """The id of the customer with this name (trimmed, case-insensitive), or None."""
     return store.scalar("SELECT id FROM customers WHERE name_key = ?", [name_key(name)])

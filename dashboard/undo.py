@@ -131,7 +131,9 @@ def _undo_updates(cur, batch_id: str, new_id: str, at, user: str) -> None:
         if name == "contacts":
             continue
         if name not in FIELDS or FIELDS[name].system:
-            raise UserError(f"batch {batch_id} holds an unknown field {name!r}; it cannot be undone")
+            raise UserError(
+                f"batch {batch_id} holds an unknown field {name!r}; it cannot be undone"
+            )
         extra = ", name_key = lower(trim(a.before->>'name'))" if name == "name" else ""
         cur.execute(
             f"UPDATE customers AS c SET {quote(name)} = {_value_sql(name, 'a.before')}{extra} "
@@ -215,4 +217,3 @@ def last_batch(store: Store, *, user: str | None = None) -> dict | None:
         return None
     keys = ("batch_id", "action", "description", "customer_count", "happened_at", "user_name")
     return dict(zip(keys, rows[0], strict=True))
-

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -81,3 +82,58 @@ def shot(page, name: str) -> Path:
     path = SHOTS / f"{name}.png"
     page.screenshot(path=str(path))
     return path
+
+
+# --- driving the page -----------------------------------------------------------
+
+
+def button(pg, text: str):
+    """A button by its visible text (pmui gives buttons their description as aria-label,
+    and an icon's ligature name comes before the label)."""
+    return pg.locator("button").filter(has_text=re.compile(f"(^|[a-z_]){re.escape(text)}\\s*$"))
+
+
+def count_text(pg) -> str:
+    return pg.get_by_text(re.compile(r"^[\d,]+ (customers?|groups?|rows?)")).first.inner_text()
+
+
+def wait_count(pg, pattern: str) -> None:
+    pg.get_by_text(re.compile(pattern)).first.wait_for(timeout=15000)
+
+
+def cells(pg, field: str) -> list[str]:
+    return pg.locator(
+        f'.tabulator-row .tabulator-cell[tabulator-field="{field}"]'
+    ).all_inner_texts()
+
+
+def option(pg, text: str):
+    """An item of the open select or autocomplete list."""
+    return pg.locator("li").filter(has_text=re.compile(f"^{re.escape(text)}$")).first
+
+
+def open_select(pg, label: str) -> None:
+    pg.get_by_role("combobox", name=re.compile(f"^{re.escape(label)}")).first.click()
+    pg.wait_for_timeout(300)
+
+
+def close_menu(pg) -> None:
+    """Close an open select menu (a multi-select stays open after a pick)."""
+    listbox = pg.locator('[role="listbox"]')
+    for _ in range(5):
+        if not any(lb.is_visible() for lb in listbox.all()):
+            return
+        pg.keyboard.press("Escape")
+        pg.wait_for_timeout(400)
+    raise AssertionError("the select menu did not close")
+
+
+def choose(pg, label: str, text: str) -> None:
+    pg.get_by_role("combobox", name=re.compile(f"^{re.escape(label)}")).first.click()
+    option(pg, text).click()
+    pg.wait_for_timeout(300)
+
+
+def close_drawer(pg) -> None:
+    pg.mouse.click(200, 900)
+    pg.wait_for_timeout(400)

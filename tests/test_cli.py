@@ -135,4 +135,8 @@ def test_undo_by_batch_id_and_list_batches(db):
     assert f"undid {batch_id}" in r.stdout and "batch b-" in r.stdout
     assert rows(db, "SELECT id, tax FROM customers ORDER BY id") == before
     again = cli("undo", batch_id, "--db", str(db))
-    assert again.returncode == 1 and "already undone" in again.stderr and "Traceback" not in again.stderr
+    assert (
+        again.returncode == 1
+        and "already undone" in again.stderr
+        and "Traceback" not in again.stderr
+    )

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from dashboard import (
-    View, add_customer, bulk_edit, delete_customers, get_customer, last_batch, undo,
+    View,
+    add_customer,
+    bulk_edit,
+    delete_customers,
+    get_customer,
+    last_batch,
+    undo,
     update_customer,
 )  # fmt: skip
 from dashboard.errors import ConflictError, UserError
@@ -32,7 +38,10 @@ def test_undo_a_multi_delete_restores_rows_and_contacts_with_their_ids(demo):
     undone = undo(demo, batch.batch_id, user="ops")
     assert undone.count == 3
     same(snapshot(demo), before)
-    assert demo.scalar("SELECT undone_by FROM batches WHERE batch_id = ?", [batch.batch_id]) == undone.batch_id
+    assert (
+        demo.scalar("SELECT undone_by FROM batches WHERE batch_id = ?", [batch.batch_id])
+        == undone.batch_id
+    )
 
 
 def test_undo_a_bulk_edit_of_several_fields_including_tags(demo):

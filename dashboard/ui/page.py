@@ -23,18 +23,23 @@ from ..exports import export_view
 from ..fields import STATUSES
 from ..query import View
 from ..store import Store
+from .card import CustomerCard
 from .columns import ColumnsPanel
 from .display import aggregate_display, group_filters, rows_display
 from .filters import FiltersPanel
 
 STATUS_OPTIONS = ["All", *STATUSES]
 LATER = {
-    "add": "+ (add a customer)",
     "upload": "Bulk Upload",
     "bulk_edit": "Bulk Edit",
     "send": "Send (email and SMS)",
 }
 GUIDE_URL = "/guide"
+
+
+def plural(n: int, noun: str) -> str:
+    """ "1 customer", "2,000 customers"."""
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
 
 
 class CustomersPage(pn.viewable.Viewer):
@@ -69,6 +74,8 @@ class CustomersPage(pn.viewable.Viewer):
     all_matching = param.Boolean(default=False, doc="Whether every matching customer is selected.")
     message = param.String(default="", doc="The last notice shown to the user.")
     poll_ms = param.Integer(default=2000, doc="How often to look for other sessions' changes.")
+    undo_last = param.Event(doc="Undo this session's last change.")
+    last_batch = param.String(default="", doc="This session's last batch that can be undone.")
 
     def __init__(self, **params):
         params.setdefault("view", View())
@@ -177,6 +184,11 @@ class CustomersPage(pn.viewable.Viewer):
             self._group_table, self._group_pager, visible=False, sizing_mode="stretch_width",
             margin=(10, 0),
         )  # fmt: skip
+        self._card = CustomerCard(store=self.store, user=self.user)
+        self._card.param.watch(self._on_saved, "saved_batch")
+        self._table.on_click(self._on_row_click)
+        self._undo = pmui.Button.from_param(self.param.undo_last, label="Undo", icon="undo",
+                                            variant="outlined", size="small", visible=False)  # fmt: skip
         self._confirm_text = pmui.Typography("", variant="body1")
         self._confirm = pmui.Dialog(
             self._confirm_text,
@@ -221,11 +233,12 @@ class CustomersPage(pn.viewable.Viewer):
         )  # fmt: skip
         # The pop-outs live apart from the parts whose visibility changes, so that a change of
         # grid mode never re-mounts an open drawer.
+        notice = pn.Row(self._alert, self._undo, sizing_mode="stretch_width")
         main = pn.Column(
-            self.toolbar(), self._alert, self._table, self._agg_table, footer, self._group_box,
+            self.toolbar(), notice, self._table, self._agg_table, footer, self._group_box,
             sizing_mode="stretch_width",
         )  # fmt: skip
-        overlays = pn.Column(self._columns_drawer, self._filters_drawer, self._confirm,
+        overlays = pn.Column(self._columns_drawer, self._filters_drawer, self._confirm, self._card,
                              height=0, margin=0)  # fmt: skip
         return pn.Column(main, overlays, sizing_mode="stretch_width")
 
@@ -294,11 +307,13 @@ class CustomersPage(pn.viewable.Viewer):
         if r is None:
             return
         if r.mode == "rows":
-            self._count.object = f"{r.total:,} customers"
+            self._count.object = plural(r.total, "customer")
         elif r.mode == "groups":
-            self._count.object = f"{r.total:,} groups · {self.customers:,} customers"
+            self._count.object = (
+                f"{plural(r.total, 'group')} · {plural(self.customers, 'customer')}"
+            )
         else:
-            self._count.object = f"{r.total:,} rows · {self.customers:,} customers"
+            self._count.object = f"{plural(r.total, 'row')} · {plural(self.customers, 'customer')}"
         n = self.selected_count
         self._selection.object = f"· {n:,} selected" if n else ""
         self._select_all.label = f"Select all {self.customers:,} matching"
@@ -441,7 +456,42 @@ class CustomersPage(pn.viewable.Viewer):
 
     @param.depends("add", watch=True)
     def _on_add(self) -> None:
-        self._not_yet("add")
+        self._card.new()
+
+    def _on_row_click(self, event) -> None:
+        """A click on a customer's name opens its card."""
+        if event.column != "name" or self._display is None:
+            return
+        frame = self._display.frame
+        if 0 <= event.row < len(frame):
+            self._card.open_customer(int(frame["id"].iloc[event.row]))
+
+    def _on_saved(self, event) -> None:
+        self._load()
+        self._remember(event.new)
+        self.notify(self._card.message, "success")
+
+    def _remember(self, batch_id: str) -> None:
+        self.last_batch = batch_id or ""
+        self._undo.visible = bool(batch_id)
+
+    @param.depends("undo_last", watch=True)
+    def _on_undo(self) -> None:
+        if not self.last_batch:
+            self.notify("Nothing to undo.", "info")
+            return
+        from ..undo import undo
+
+        try:
+            batch = undo(self.store, self.last_batch, user=self.user)
+        except UserError as exc:
+            self.notify(str(exc), "error")
+            return
+        done = self.last_batch
+        self._remember("")
+        self._load()
+        self.notify(f"Undid batch {done}: {batch.count:,} customers restored (batch {batch.batch_id}).",
+                    "success")  # fmt: skip
 
     @param.depends("upload", watch=True)
     def _on_upload(self) -> None:
@@ -466,7 +516,7 @@ class CustomersPage(pn.viewable.Viewer):
         n, names = service.preview_targets(self.store, self.selection_target())
         more = f" and {n - len(names):,} more" if n > len(names) else ""
         self._confirm_text.object = (
-            f"Delete {n:,} customers and their contacts: {', '.join(names)}{more}? "
+            f"Delete {plural(n, 'customer')} and their contacts: {', '.join(names)}{more}? "
             "The deletion is kept in the audit log."
         )
         self._confirm.open = True
@@ -485,7 +535,10 @@ class CustomersPage(pn.viewable.Viewer):
             return
         self.param.update(selected_ids=[], all_matching=False)
         self._load()
-        self.notify(f"Deleted {batch.count:,} customers (batch {batch.batch_id}).", "success")
+        self._remember(batch.batch_id)
+        self.notify(
+            f"Deleted {plural(batch.count, 'customer')} (batch {batch.batch_id}).", "success"
+        )
 
     @param.depends("view_state", watch=True)
     def _from_url(self) -> None:

@@ -1,0 +1,436 @@
+"""The customer card: Add (+) and Edit, with the Basic, Config, Address, Verification,
+Contacts and History tabs. Its form parameters and widgets are generated from the field
+registry; every value goes to the service layer as typed, where it is parsed and checked.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pandas as pd
+import panel as pn
+import panel_material_ui as pmui
+import param
+import pycountry
+
+from .. import audit
+from .. import customers as service
+from ..errors import ConflictError, UserError, ValidationError
+from ..fields import CONTACT_FIELDS, FIELDS, TABS, Field, fields_on_tab, writable
+from ..store import Store
+from ..types import toml_problem
+
+COUNTRIES = {
+    f"{c.alpha_2} — {c.name}": c.alpha_2
+    for c in sorted(pycountry.countries, key=lambda c: c.alpha_2)
+}
+CURRENCIES = {
+    f"{c.alpha_3} — {c.name}": c.alpha_3
+    for c in sorted(pycountry.currencies, key=lambda c: c.alpha_3)
+}
+
+
+def _text(f: Field, value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        return (
+            format(value.normalize(), "f")
+            if value == value.to_integral()
+            else format(value, "f").rstrip("0").rstrip(".")
+        )
+    return f.type.to_text(value)
+
+
+def _form_parameter(f: Field) -> param.Parameter:
+    doc = f.doc or f.label
+    if f.kind == "bool":
+        return param.Boolean(default=bool(f.default), doc=doc)
+    if f.kind == "tags":
+        return param.List(default=[], doc=doc)
+    if f.kind == "choice":
+        return param.Selector(default=f.default or f.choices[0], objects=list(f.choices), doc=doc)
+    if f.kind in ("country", "currency"):
+        codes = COUNTRIES if f.kind == "country" else CURRENCIES
+        return param.Selector(default=None, objects=[None, *codes.values()], doc=doc)
+    return param.String(default=_text(f, f.default), doc=doc)
+
+
+def form_key(field_name: str) -> str:
+    """The form parameter of a field: its own name, unless param reserves that name
+    (every Parameterized has a constant `name`), then with a trailing underscore."""
+    return field_name + "_" if field_name in param.Parameterized.param else field_name
+
+
+FORM_FIELDS = [f for f in writable() if f.editable]
+#: The form's state: one parameter per editable customer field, made from the registry.
+CustomerForm = param.parameterized_class(
+    "CustomerForm", {form_key(f.name): _form_parameter(f) for f in FORM_FIELDS}
+)
+
+CONTACT_COLUMNS = ["id", *[f.name for f in CONTACT_FIELDS]]
+
+
+def _contacts_frame(contacts: list[dict[str, Any]]) -> pd.DataFrame:
+    rows = [{k: c.get(k) for k in CONTACT_COLUMNS} for c in contacts]
+    frame = pd.DataFrame(rows, columns=CONTACT_COLUMNS).astype(object)
+    for f in CONTACT_FIELDS:
+        if f.kind == "bool":
+            frame[f.name] = frame[f.name].map(lambda v: bool(v) if v is not None else False)
+        else:
+            frame[f.name] = frame[f.name].map(lambda v: "" if v is None else str(v))
+    return frame
+
+
+class CustomerCard(pn.viewable.Viewer):
+    """Add or edit one customer and its contacts; shows its history."""
+
+    store = param.ClassSelector(class_=Store, doc="The database gateway.")
+    user = param.String(default="operator", doc="Name written to the audit log.")
+    customer_id = param.Integer(
+        default=None, allow_None=True, doc="The customer edited (None: a new one)."
+    )
+    row_version = param.Integer(
+        default=None, allow_None=True, doc="The version loaded (optimistic lock)."
+    )
+    save = param.Event(doc="Save the customer and its contacts in one transaction.")
+    cancel = param.Event(doc="Close without writing anything.")
+    reload = param.Event(doc="Load the customer's current values again.")
+    add_contact = param.Event(doc="Add an empty contact row.")
+    remove_contacts = param.Event(doc="Remove the ticked contacts.")
+    new_tag = param.String(default="", doc="A new tag to add (press Enter).")
+    saved_batch = param.String(default="", doc="The batch id of the last save.")
+    message = param.String(default="", doc="The last message shown in the card.")
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self.form = CustomerForm()
+        self._widgets: dict[str, Any] = {}
+        self._build()
+        self.form.param.watch(self._money_labels, form_key("currency"))
+        self._money_labels()
+
+    # --- building --------------------------------------------------------------------
+
+    def _widget(self, f: Field):
+        p = self.form.param[form_key(f.name)]
+        common = dict(label=f.label, sizing_mode="stretch_width")
+        if f.kind == "bool":
+            return pmui.Switch.from_param(p, label=f.label, description=f.doc or None)
+        if f.kind == "choice":
+            return pmui.Select.from_param(p, **common)
+        if f.kind == "country":
+            return pmui.Select.from_param(
+                p, options={"(none)": None, **COUNTRIES}, searchable=True, **common
+            )
+        if f.kind == "currency":
+            return pmui.Select.from_param(
+                p, options={"(choose)": None, **CURRENCIES}, searchable=True, **common
+            )
+        if f.kind == "tags":
+            return pmui.MultiChoice.from_param(p, options=[], searchable=True, **common)
+        if f.kind == "toml":
+            return pn.widgets.CodeEditor.from_param(
+                p, language="toml", height=180, sizing_mode="stretch_width", theme="chrome",
+                styles={"border": "1px solid #c4c4c4", "border-radius": "4px"},
+            )  # fmt: skip
+        if f.kind == "percent":
+            common["label"] = f"{f.label} (%)"
+        return pmui.TextInput.from_param(p, **common)
+
+    def _build(self) -> None:
+        for f in writable():
+            if f.editable:
+                self._widgets[f.name] = self._widget(f)
+        self._toml_error = pmui.Typography("", variant="caption", styles={"color": "#d32f2f"})
+        self._tag_input = pmui.TextInput.from_param(self.param.new_tag, label="Add a tag",
+                                                    placeholder="type and press Enter", width=220)  # fmt: skip
+        self._tag_input.param.watch(lambda e: self._add_tag(), "enter_pressed")
+        self._balance = pmui.Typography("", variant="body2")
+        self._system = pmui.Typography("", variant="caption")
+        tabs = []
+        for tab in TABS:
+            items = [self._widgets[f.name] for f in fields_on_tab(tab)]
+            if tab == "Basic":
+                items.append(self._balance)
+            if tab == "Config":
+                i = [f.name for f in fields_on_tab(tab)].index("tags")
+                items.insert(i + 1, self._tag_input)
+                items.append(pmui.Typography("TOML", variant="subtitle2"))
+                items.remove(self._widgets["toml"])
+                items += [self._widgets["toml"], self._toml_error]
+            tabs.append((tab, pmui.Column(*items, sizing_mode="stretch_width")))
+        self._contacts = pn.widgets.Tabulator(
+            _contacts_frame([]), show_index=False, selectable="checkbox", sizing_mode="stretch_width",
+            height=220, hidden_columns=["id"], layout="fit_data_stretch",
+            titles={f.name: f.label for f in CONTACT_FIELDS},
+            editors={f.name: ({"type": "tickCross"} if f.kind == "bool" else {"type": "input"})
+                     for f in CONTACT_FIELDS},  # fmt: skip
+            formatters={f.name: {"type": "tickCross"} for f in CONTACT_FIELDS if f.kind == "bool"},
+        )  # fmt: skip
+        self._contact_errors = pmui.Typography("", variant="body2", styles={"color": "#d32f2f"})
+        contacts = pmui.Column(
+            self._contacts,
+            pmui.Row(
+                pmui.Button.from_param(self.param.add_contact, label="Add contact", icon="person_add", variant="outlined", size="small"),
+                pmui.Button.from_param(self.param.remove_contacts, label="Remove ticked", icon="person_remove", variant="outlined", size="small"),
+            ),
+            pmui.Typography("Email goes to every contact's email; SMS to every contact's mobile "
+                            "(in E.164, e.g. +447911123456; a national number is read in the "
+                            "customer's country).", variant="caption"),
+            self._contact_errors, sizing_mode="stretch_width",
+        )  # fmt: skip
+        tabs.append(("Contacts", contacts))
+        self._history = pn.widgets.Tabulator(pd.DataFrame(), show_index=False, disabled=True, height=260,
+                                             sizing_mode="stretch_width", layout="fit_data_stretch")  # fmt: skip
+        tabs.append(("History", self._history))
+        self._tabs = pmui.Tabs(*tabs, sizing_mode="stretch_width")
+        self._alert = pmui.Alert(
+            object="", severity="error", visible=False, sizing_mode="stretch_width"
+        )
+        self._reload_btn = pmui.Button.from_param(
+            self.param.reload, label="Reload", visible=False, size="small"
+        )
+        self._actions = pmui.Row(
+            pmui.Button.from_param(self.param.cancel, label="Cancel", variant="outlined"),
+            pmui.Button.from_param(self.param.save, label="Save", variant="contained", icon="save"),
+        )  # fmt: skip
+        self._dialog = pmui.Dialog(
+            pmui.Column(self._alert, self._reload_btn, self._tabs, self._system, self._actions,
+                        sizing_mode="stretch_width", min_width=760),  # fmt: skip
+            title="Add customer", open=False, width_option="md",
+        )  # fmt: skip
+
+    def __panel__(self):
+        return self._dialog
+
+    def _money_labels(self, *_) -> None:
+        """Money is shown with its currency: "Debit Limit (EUR)"."""
+        ccy = getattr(self.form, form_key("currency"))
+        for f in FORM_FIELDS:
+            if f.kind == "money":
+                self._widgets[f.name].label = f"{f.label} ({ccy})" if ccy else f.label
+
+    # --- opening ---------------------------------------------------------------------
+
+    @property
+    def is_open(self) -> bool:
+        return self._dialog.open
+
+    def new(self) -> None:
+        """Open an empty form for a new customer."""
+        defaults = CustomerForm()
+        self.form.param.update(
+            **{form_key(f.name): getattr(defaults, form_key(f.name)) for f in FORM_FIELDS}
+        )
+        self.param.update(customer_id=None, row_version=None)
+        self._contacts.value = _contacts_frame([])
+        self._history.value = pd.DataFrame()
+        self._widgets["currency"].disabled = False
+        self._balance.object = ""
+        self._system.object = ""
+        self._refresh_tags([])
+        self._clear_problems()
+        self._dialog.param.update(title="Add customer", open=True)
+        self._tabs.active = 0
+
+    def open_customer(self, customer_id: int) -> None:
+        """Open the form on an existing customer."""
+        try:
+            record = service.get_customer(self.store, customer_id)
+        except UserError as exc:
+            self._show_error(str(exc))
+            return
+        self._load(record)
+        self._clear_problems()
+        self._dialog.param.update(title=f"Edit customer: {record['name']}", open=True)
+        self._tabs.active = 0
+
+    def _load(self, record: dict[str, Any]) -> None:
+        values = {}
+        for f in FORM_FIELDS:
+            name = form_key(f.name)
+            v = record[f.name]
+            if f.kind in ("bool",):
+                values[name] = bool(v)
+            elif f.kind == "tags":
+                values[name] = list(v or [])
+            elif f.kind in ("choice", "country", "currency"):
+                values[name] = v
+            else:
+                values[name] = _text(f, v)
+        self._refresh_tags(values.get(form_key("tags"), []))
+        self.form.param.update(**values)
+        self.param.update(customer_id=record["id"], row_version=record["row_version"])
+        self._contacts.value = _contacts_frame(record["contacts"])
+        self._widgets["currency"].disabled = True  # fixed once the customer exists
+        credit = FIELDS["credit"].type.to_text(record["credit"])
+        self._balance.object = (
+            f"Balance: {record['currency']} {Decimal(credit):,.2f} (maintained by billing)"
+        )
+        self._system.object = (
+            f"ID {record['id']} · created {str(record['created_at'])[:16]} · "
+            f"updated {str(record['updated_at'])[:16]}"
+        )
+        self._history.value = audit.history(self.store, record["id"]).assign(
+            at=lambda d: d["at"].astype(str).str.slice(0, 19)
+        )
+
+    def _refresh_tags(self, current: list[str]) -> None:
+        options = list(dict.fromkeys([*current, *service.known_tags(self.store)]))
+        self._widgets["tags"].options = options
+
+    def _add_tag(self) -> None:
+        tag = self.new_tag.strip()
+        if not tag:
+            return
+        widget = self._widgets["tags"]
+        if tag not in widget.options:
+            widget.options = [*widget.options, tag]
+        key = form_key("tags")
+        if tag not in getattr(self.form, key):
+            setattr(self.form, key, [*getattr(self.form, key), tag])
+        self.new_tag = ""
+
+    # --- contacts --------------------------------------------------------------------
+
+    @param.depends("add_contact", watch=True)
+    def _add_contact(self) -> None:
+        blank = {f.name: (False if f.kind == "bool" else "") for f in CONTACT_FIELDS}
+        self._contacts.value = pd.concat(
+            [self._contacts.value, pd.DataFrame([{"id": None, **blank}])], ignore_index=True
+        ).astype(object)
+
+    @param.depends("remove_contacts", watch=True)
+    def _remove_contacts(self) -> None:
+        keep = [
+            i for i in range(len(self._contacts.value)) if i not in set(self._contacts.selection)
+        ]
+        self._contacts.value = self._contacts.value.iloc[keep].reset_index(drop=True)
+        self._contacts.selection = []
+
+    def contacts(self) -> list[dict[str, Any]]:
+        """The contacts as edited (blank rows dropped)."""
+        out = []
+        for rec in self._contacts.value.to_dict("records"):
+            contact = {f.name: rec.get(f.name) for f in CONTACT_FIELDS}
+            for k, v in contact.items():
+                if isinstance(v, str) and not v.strip():
+                    contact[k] = None
+            if not any(contact.get(k) for k in ("name", "email", "mobile")):
+                continue
+            cid = rec.get("id")
+            if cid is not None and not pd.isna(cid):
+                contact["id"] = int(cid)
+            out.append(contact)
+        return out
+
+    # --- saving ----------------------------------------------------------------------
+
+    def values(self) -> dict[str, Any]:
+        """The form's values as typed, by field name."""
+        return {f.name: getattr(self.form, form_key(f.name)) for f in FORM_FIELDS}
+
+    @param.depends("save", watch=True)
+    def _save(self) -> None:
+        self._clear_problems()
+        values = self.values()
+        if self.customer_id is not None:
+            values.pop("currency", None)  # fixed once the customer exists
+        try:
+            if self.customer_id is None:
+                batch = service.add_customer(self.store, values, self.contacts(), user=self.user)
+                self.customer_id = batch.ids[0]
+            else:
+                batch = service.update_customer(
+                    self.store, self.customer_id, values, self.contacts(),
+                    expected_version=self.row_version, user=self.user,
+                )  # fmt: skip
+        except ValidationError as exc:
+            self._show_problems(exc)
+            return
+        except ConflictError as exc:
+            self._show_error(str(exc), conflict=True)
+            return
+        except UserError as exc:
+            self._show_error(str(exc))
+            return
+        self._dialog.open = False
+        self.message = f"Saved {values.get('name')}" + (
+            f" (batch {batch.batch_id})." if batch.batch_id else " (no changes)."
+        )
+        self.saved_batch = batch.batch_id or ""
+        self.param.trigger("saved_batch")
+
+    @param.depends("cancel", watch=True)
+    def _cancel(self) -> None:
+        self._dialog.open = False
+        self._clear_problems()
+
+    @param.depends("reload", watch=True)
+    def _reload(self) -> None:
+        if self.customer_id is not None:
+            self.open_customer(self.customer_id)
+
+    # --- problems --------------------------------------------------------------------
+
+    def _clear_problems(self) -> None:
+        for w in self._widgets.values():
+            if hasattr(w, "error_state"):
+                w.param.update(error_state=False, helper_text="")
+        self._widgets["toml"].annotations = []
+        self._toml_error.object = ""
+        self._contact_errors.object = ""
+        self._alert.visible = False
+        self._reload_btn.visible = False
+
+    def _show_problems(self, exc: ValidationError) -> None:
+        tabs = set()
+        contact_lines = []
+        for problem in exc.problems:
+            if problem.field.startswith("contacts"):
+                contact_lines.append(problem.message)
+                tabs.add("Contacts")
+                continue
+            f = FIELDS.get(problem.field)
+            widget = self._widgets.get(problem.field)
+            if f is None or widget is None:
+                contact_lines.append(problem.message)
+                continue
+            tabs.add(f.tab)
+            text = problem.message.removeprefix(f.label).strip()
+            if f.kind == "toml":
+                self._show_toml_problem(str(getattr(self.form, form_key(f.name))))
+            elif hasattr(widget, "error_state"):
+                widget.param.update(error_state=True, helper_text=text)
+        self._contact_errors.object = "\n\n".join(contact_lines)
+        n = len(exc.problems)
+        where = ", ".join(t for t in (*TABS, "Contacts") if t in tabs)
+        self._show_error(f"{n} problem{'s' if n > 1 else ''} to fix before saving (see {where}). "
+                         "Nothing was saved.")  # fmt: skip
+
+    def _show_toml_problem(self, text: str) -> None:
+        problem = toml_problem(text)
+        if not problem:
+            return
+        import re
+
+        m = re.search(r"line (\d+), column (\d+)", problem)
+        if m:
+            self._widgets["toml"].annotations = [
+                {
+                    "row": int(m.group(1)) - 1,
+                    "column": int(m.group(2)) - 1,
+                    "text": problem,
+                    "type": "error",
+                }
+            ]
+        self._toml_error.object = problem
+
+    def _show_error(self, text: str, *, conflict: bool = False) -> None:
+        self.message = text
+        self._alert.param.update(
+            object=text, severity="warning" if conflict else "error", visible=True
+        )
+        self._reload_btn.visible = conflict

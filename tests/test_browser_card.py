@@ -1,0 +1,125 @@
+"""The customer card in a real Chromium: add, edit, invalid input, delete three and undo."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    button,
+    cells,
+    count_text,
+    require_chromium,
+    served,
+    shot,
+)  # fmt: skip
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    require_chromium()
+    db = tmp_path_factory.mktemp("card") / "customers.duckdb"
+    with served(db, demo=200) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        pg = b.new_page(viewport={"width": 1500, "height": 1000})
+        pg.goto(server + "/")
+        pg.wait_for_selector(".tabulator-row")
+        button(pg, "Filters").first.wait_for()
+        yield pg
+        b.close()
+
+
+def textbox(pg, label: str):
+    return pg.get_by_role("textbox", name=re.compile(f"^{re.escape(label)}")).first
+
+
+def search(pg, text: str) -> None:
+    box = pg.get_by_role("textbox", name="Search")
+    box.fill(text)
+    box.press("Enter")
+    pg.wait_for_timeout(1200)
+
+
+def test_add_a_customer_through_the_form(page):
+    button(page, "+").first.click()
+    page.get_by_text("Add customer").wait_for()
+    textbox(page, "Customer Name").fill("Zebra Crossing Telecom")
+    textbox(page, "Channels").fill("40")
+    page.get_by_role("combobox", name=re.compile("^Currency")).click()
+    page.locator("li").filter(has_text=re.compile("^USD — US Dollar$")).first.click()
+    page.get_by_role("tab", name="Contacts").click()
+    button(page, "Add contact").click()
+    page.wait_for_timeout(800)
+    cell = page.locator('.tabulator-cell[tabulator-field="email"]').last
+    cell.click()
+    page.keyboard.type("noc@zebra.example")
+    page.keyboard.press("Enter")
+    page.wait_for_timeout(500)
+    shot(page, "browser-card-01-add")
+    button(page, "Save").click()
+    page.get_by_text(re.compile("^Saved Zebra Crossing Telecom")).wait_for()
+    search(page, "zebra")
+    assert cells(page, "name") == ["Zebra Crossing Telecom"]
+    assert cells(page, "currency") == ["USD"]
+
+
+def test_invalid_input_shows_the_message_and_writes_nothing(page):
+    before = count_text(page)
+    page.locator('.tabulator-row .tabulator-cell[tabulator-field="name"]').first.click()
+    page.get_by_text(re.compile("^Edit customer: Zebra")).wait_for()
+    textbox(page, "Tax").fill("150")
+    textbox(page, "Channels").fill("-3")
+    button(page, "Save").click()
+    page.get_by_text(re.compile("^2 problems to fix before saving")).wait_for()
+    assert page.get_by_text("must be at most 100").count() == 1
+    assert page.get_by_text("must be at least 0").count() == 1
+    shot(page, "browser-card-02-invalid")
+    button(page, "Cancel").click()
+    page.wait_for_timeout(800)
+    assert count_text(page) == before
+    assert cells(page, "channels") == ["40"]
+
+
+def test_edit_a_customer(page):
+    page.locator('.tabulator-row .tabulator-cell[tabulator-field="name"]').first.click()
+    page.get_by_text(re.compile("^Edit customer: Zebra")).wait_for()
+    assert (
+        page.get_by_role("combobox", name=re.compile("^Currency")).get_attribute("aria-disabled")
+        == "true"
+    )
+    textbox(page, "Channels").fill("75")
+    button(page, "Save").click()
+    page.get_by_text(re.compile("^Saved Zebra Crossing Telecom")).wait_for()
+    page.wait_for_timeout(800)
+    assert cells(page, "channels") == ["75"]
+
+
+def test_delete_three_and_undo(page):
+    search(page, "")
+    total = int(count_text(page).split()[0].replace(",", ""))
+    rows = page.locator(".tabulator-row")
+    for i in range(3):
+        rows.nth(i).get_by_role("checkbox").check()
+    page.get_by_text("· 3 selected").wait_for()
+    button(page, "Delete").first.click()
+    page.get_by_text(re.compile("^Delete 3 customers")).wait_for()
+    page.get_by_role("button", name="Confirm the delete.").click()
+    page.get_by_text(re.compile("^Deleted 3 customers")).wait_for()
+    page.get_by_text(f"{total - 3:,} customers", exact=True).wait_for()
+    shot(page, "browser-card-03-deleted")
+    button(page, "Undo").click()
+    page.get_by_text(re.compile("^Undid batch")).wait_for()
+    page.get_by_text(f"{total:,} customers", exact=True).wait_for()
