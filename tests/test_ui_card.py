@@ -19,7 +19,7 @@ def page(demo):
 
 @pytest.fixture
 def card(page):
-    return page._card
+    return page.card
 
 
 def fill(card, **values):

@@ -184,8 +184,8 @@ class CustomersPage(pn.viewable.Viewer):
             self._group_table, self._group_pager, visible=False, sizing_mode="stretch_width",
             margin=(10, 0),
         )  # fmt: skip
-        self._card = CustomerCard(store=self.store, user=self.user)
-        self._card.param.watch(self._on_saved, "saved_batch")
+        self._card: CustomerCard | None = None  # built on first use: a session may never open it
+        self._overlays = pn.Column(height=0, margin=0)
         self._table.on_click(self._on_row_click)
         self._undo = pmui.Button.from_param(self.param.undo_last, label="Undo", icon="undo",
                                             variant="outlined", size="small", visible=False)  # fmt: skip
@@ -238,9 +238,9 @@ class CustomersPage(pn.viewable.Viewer):
             self.toolbar(), notice, self._table, self._agg_table, footer, self._group_box,
             sizing_mode="stretch_width",
         )  # fmt: skip
-        overlays = pn.Column(self._columns_drawer, self._filters_drawer, self._confirm, self._card,
-                             height=0, margin=0)  # fmt: skip
-        return pn.Column(main, overlays, sizing_mode="stretch_width")
+        self._overlays.objects = [self._columns_drawer, self._filters_drawer, self._confirm,
+                                  *([self._card] if self._card else [])]  # fmt: skip
+        return pn.Column(main, self._overlays, sizing_mode="stretch_width")
 
     # --- loading ---------------------------------------------------------------------
 
@@ -454,9 +454,18 @@ class CustomersPage(pn.viewable.Viewer):
         self._columns_drawer.open = False
         self._filters_drawer.open = True
 
+    @property
+    def card(self) -> CustomerCard:
+        """The customer card (Add / Edit), made the first time it is needed."""
+        if self._card is None:
+            self._card = CustomerCard(store=self.store, user=self.user)
+            self._card.param.watch(self._on_saved, "saved_batch")
+            self._overlays.append(self._card)
+        return self._card
+
     @param.depends("add", watch=True)
     def _on_add(self) -> None:
-        self._card.new()
+        self.card.new()
 
     def _on_row_click(self, event) -> None:
         """A click on a customer's name opens its card."""
@@ -464,12 +473,12 @@ class CustomersPage(pn.viewable.Viewer):
             return
         frame = self._display.frame
         if 0 <= event.row < len(frame):
-            self._card.open_customer(int(frame["id"].iloc[event.row]))
+            self.card.open_customer(int(frame["id"].iloc[event.row]))
 
     def _on_saved(self, event) -> None:
         self._load()
         self._remember(event.new)
-        self.notify(self._card.message, "success")
+        self.notify(self.card.message, "success")
 
     def _remember(self, batch_id: str) -> None:
         self.last_batch = batch_id or ""
