@@ -7,6 +7,7 @@ is printed as one line per problem on stderr, never as a traceback.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 from collections.abc import Sequence
@@ -197,6 +198,77 @@ def cmd_delete(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    from . import importer
+
+    mapping_override = {}
+    for item in args.map or []:
+        header, sep, target = item.rpartition("=")
+        if not sep or not header:
+            raise UserError(f'--map {item!r}: write it as "Header=field" (or Header= to ignore)')
+        mapping_override[header] = target.strip() or None
+    set_values = {}
+    for item in args.set or []:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise UserError(f"--set {item!r}: write it as field=value (tags+=x adds a tag)")
+        if name.endswith("+"):
+            name, value = name[:-1], "+=" + value
+        set_values[name.strip()] = value
+    table = importer.read_table(args.file, sheet=args.sheet, header_row=args.header_row,
+                                encoding=args.encoding, delimiter=args.delimiter)  # fmt: skip
+    mapping = importer.guess_mapping(table.headers)
+    mapping.update(mapping_override)
+    plan = importer.Plan(mapping, set_values, args.on_duplicate)
+    fresh = args.dry_run and not Path(args.db or default_db_path()).exists()
+    # a dry run against a database that does not exist yet checks against an empty one
+    with Store(":memory:") if fresh else _store(args, write=not args.dry_run) as store:
+        try:
+            preview = importer.prepare(store, table, plan)
+        except ValidationError as exc:
+            if args.json:
+                print(
+                    json.dumps(
+                        {
+                            "written": False,
+                            "counts": {},
+                            "problems": [p.to_dict() for p in exc.problems],
+                        }
+                    )
+                )
+                return 1
+            raise
+        report = preview.report()
+        blocked = bool(preview.problems) and not args.valid_only
+        batch = None
+        if not args.dry_run and not blocked:
+            batch = importer.commit(store, preview, valid_only=args.valid_only)
+    written = batch is not None and bool(batch.batch_id)
+    if args.json:
+        report.update(written=written, batch_id=batch.batch_id if batch else None,
+                      mapping=mapping, sheet=table.sheet, header_row=table.header_row)  # fmt: skip
+        print(json.dumps(report, default=str))
+    else:
+        c = preview.counts
+        print(f"{c['rows']} rows: {c['new']} new, {c['updated']} updated, {c['unchanged']} unchanged, "
+              f"{c['skipped']} skipped, {c['invalid']} invalid")  # fmt: skip
+        mapped = ", ".join(f"{h} -> {t}" for h, t in mapping.items() if t)
+        print(f"columns: {mapped}")
+        for p in preview.problems[:50]:
+            print(f"  {p.describe()}", file=sys.stderr)
+        if len(preview.problems) > 50:
+            print(f"  ... and {len(preview.problems) - 50} more problems", file=sys.stderr)
+        if written:
+            print(f"imported; batch {batch.batch_id}")
+        elif args.dry_run:
+            print("dry run: nothing written" + ("" if not blocked else " (and problems remain)"))
+        elif blocked:
+            print("nothing written: fix the problems, or use --valid-only to import the valid rows")
+    if args.dry_run:
+        return 1 if blocked else 0
+    return 0 if written or not blocked else 1
+
+
 def cmd_undo(args: argparse.Namespace) -> int:
     from .undo import undo
 
@@ -270,6 +342,27 @@ def build_parser() -> argparse.ArgumentParser:
     select(sp)
     sp.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     sp.set_defaults(func=cmd_delete)
+
+    sp = sub.add_parser("import", help="import customers from .xlsx, .xlsm, .xls, .ods or .csv")
+    sp.add_argument("file")
+    db(sp)
+    sp.add_argument("--sheet", help="sheet name (default: the first)")
+    sp.add_argument(
+        "--header-row", type=int, help="1-based row of the column titles (default: found)"
+    )
+    sp.add_argument("--encoding", help="CSV encoding (default: detected; e.g. cp1252)")
+    sp.add_argument("--delimiter", help="CSV delimiter (default: detected)")
+    sp.add_argument("--map", action="append", metavar='"Header=field"',
+                    help="map a column to a field (contact.email for a contact); Header= ignores it")  # fmt: skip
+    sp.add_argument("--set", action="append", metavar="field=value",
+                    help="set a field for every row (tags+=x adds a tag)")  # fmt: skip
+    sp.add_argument("--on-duplicate", choices=("error", "skip", "update"), default="error")
+    sp.add_argument(
+        "--valid-only", action="store_true", help="import the valid rows, leave the rest"
+    )
+    sp.add_argument("--dry-run", action="store_true", help="report only; write nothing")
+    sp.add_argument("--json", action="store_true", help="print the report as JSON")
+    sp.set_defaults(func=cmd_import)
 
     sp = sub.add_parser("undo", help="undo a batch (an add, edit, bulk edit, import or delete)")
     sp.add_argument("batch_id")

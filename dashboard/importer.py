@@ -115,7 +115,13 @@ def read_table(
     max_bytes: int = MAX_BYTES,
 ) -> Table:
     """Read one sheet (or a CSV) safely; the header row is found when not given."""
-    data = Path(source).read_bytes() if not isinstance(source, bytes) else source
+    if isinstance(source, bytes):
+        data = source
+    else:
+        try:
+            data = Path(source).read_bytes()
+        except OSError as exc:
+            raise UserError(f"cannot read {source}: {exc.strerror or exc}") from None
     if len(data) == 0:
         raise UserError("the file is empty")
     if len(data) > max_bytes:
@@ -194,9 +200,20 @@ def find_header_row(rows: list[list[Any]]) -> int:
     width = max((sum(not is_blank(c) for c in r) for r in head), default=0)
     for i, row in enumerate(head):
         filled = [c for c in row if not is_blank(c)]
-        if len(filled) >= max(2, width // 2) and all(isinstance(c, str) for c in filled):
+        if len(filled) >= max(2, width // 2) and all(_is_title(c) for c in filled):
             return i + 1
     raise UserError("no header row found: the first rows should hold the column titles")
+
+
+def _is_title(cell: Any) -> bool:
+    """A cell that can be a column title: text that is not a number (CSV cells are all text)."""
+    if not isinstance(cell, str):
+        return False
+    try:
+        float(cell.replace(",", "").strip())
+    except ValueError:
+        return True
+    return False
 
 
 def _table_from_rows(rows: list[list[Any]], header_row: int | None) -> Table:
