@@ -23,6 +23,7 @@ from ..exports import export_view
 from ..fields import STATUSES
 from ..query import View
 from ..store import Store
+from .bulk_edit import BulkEditDialog
 from .card import CustomerCard
 from .columns import ColumnsPanel
 from .display import aggregate_display, group_filters, rows_display
@@ -31,7 +32,6 @@ from .filters import FiltersPanel
 STATUS_OPTIONS = ["All", *STATUSES]
 LATER = {
     "upload": "Bulk Upload",
-    "bulk_edit": "Bulk Edit",
     "send": "Send (email and SMS)",
 }
 GUIDE_URL = "/guide"
@@ -185,6 +185,7 @@ class CustomersPage(pn.viewable.Viewer):
             margin=(10, 0),
         )  # fmt: skip
         self._card: CustomerCard | None = None  # built on first use: a session may never open it
+        self._bulk: BulkEditDialog | None = None
         self._overlays = pn.Column(height=0, margin=0)
         self._table.on_click(self._on_row_click)
         self._undo = pmui.Button.from_param(self.param.undo_last, label="Undo", icon="undo",
@@ -239,7 +240,7 @@ class CustomersPage(pn.viewable.Viewer):
             sizing_mode="stretch_width",
         )  # fmt: skip
         self._overlays.objects = [self._columns_drawer, self._filters_drawer, self._confirm,
-                                  *([self._card] if self._card else [])]  # fmt: skip
+                                  *[d for d in (self._card, self._bulk) if d]]  # fmt: skip
         return pn.Column(main, self._overlays, sizing_mode="stretch_width")
 
     # --- loading ---------------------------------------------------------------------
@@ -506,9 +507,26 @@ class CustomersPage(pn.viewable.Viewer):
     def _on_upload(self) -> None:
         self._not_yet("upload")
 
+    @property
+    def bulk_dialog(self) -> BulkEditDialog:
+        """The Bulk Edit dialog, made the first time it is needed."""
+        if self._bulk is None:
+            self._bulk = BulkEditDialog(store=self.store, user=self.user)
+            self._bulk.param.watch(self._on_bulk_done, "done_batch")
+            self._overlays.append(self._bulk)
+        return self._bulk
+
     @param.depends("bulk_edit", watch=True)
     def _on_bulk_edit(self) -> None:
-        self._not_yet("bulk_edit")
+        if not self.selected_count:
+            self.notify("Tick the customers to change first (or Select all matching).", "warning")
+            return
+        self.bulk_dialog.open_for(self.selection_target(), self.selected_count)
+
+    def _on_bulk_done(self, event) -> None:
+        self._load()
+        self._remember(event.new)
+        self.notify(self.bulk_dialog.message, "success")
 
     @param.depends("send", watch=True)
     def _on_send(self) -> None:
