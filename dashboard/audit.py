@@ -65,7 +65,7 @@ def close_batch(cur: duckdb.DuckDBPyConnection, batch_id: str) -> int:
     """Set the batch's customer count from its audit rows; returns it."""
     n = cur.execute(
         "SELECT count(DISTINCT customer_id) FROM audit_log WHERE batch_id = ?", [batch_id]
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     cur.execute("UPDATE batches SET customer_count = ? WHERE batch_id = ?", [n, batch_id])
     return int(n)
 

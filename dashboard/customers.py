@@ -123,10 +123,10 @@ def validate_contacts(
 
 def _duplicate(store_or_cur: Any, name: str, exclude: int | None = None) -> int | None:
     found = store_or_cur.execute(
-        "SELECT id FROM customers WHERE name_key = ? AND id IS DISTINCT FROM ?",
+        "SELECT id FROM customers WHERE name_key = ? AND id IS DISTINCT FROM ? LIMIT 1",
         [name_key(name), exclude],
-    ).fetchone()
-    return None if found is None else found[0]
+    ).fetchall()
+    return found[0][0] if found else None
 
 
 def _constraint_to_problem(exc: duckdb.Error, name: str | None) -> ValidationError:
@@ -181,7 +181,7 @@ def add_customer(
             new_id = cur.execute(
                 f"INSERT INTO customers ({cols}, name_key) VALUES ({marks}, ?) RETURNING id",
                 [record[n] for n in names] + [name_key(record["name"])],
-            ).fetchone()[0]
+            ).fetchall()[0][0]
             saved = _write_contacts(cur, new_id, contact_rows)
             after = {n: record[n] for n in names if n not in ("created_at", "updated_at")}
             after["contacts"] = saved
@@ -215,7 +215,7 @@ def _write_contacts(
                 f"INSERT INTO contacts (customer_id, position, {cols}) VALUES (?, ?, {marks}) "
                 "RETURNING id",
                 [customer_id, pos, *values],
-            ).fetchone()[0]
+            ).fetchall()[0][0]
         saved.append({"id": cid, **{n: c.get(n) for n in names}})
     return saved
 
@@ -279,7 +279,7 @@ def update_customer(
             n = cur.execute(
                 f"UPDATE customers SET {', '.join(sets)} WHERE id = ? AND row_version = ?",
                 [*params, at, customer_id, current["row_version"]],
-            ).fetchone()[0]
+            ).fetchall()[0][0]
             if n != 1:
                 raise ConflictError("the customer changed while saving; reload and try again")
             before = {k: current[k] for k in changed}
@@ -350,7 +350,7 @@ def _stage(cur: duckdb.DuckDBPyConnection, target: Target, extra: str = "", para
         f"CREATE TEMP TABLE _target AS SELECT c.id{extra} FROM customers c WHERE c.id IN ({sub})",
         [*params, *sub_params],
     )
-    return cur.execute("SELECT count(*) FROM temp._target").fetchone()[0]
+    return cur.execute("SELECT count(*) FROM temp._target").fetchall()[0][0]
 
 
 def preview_targets(store: Store, target: Target, limit: int = SHOW_FIRST) -> tuple[int, list[str]]:
@@ -409,7 +409,7 @@ def bulk_edit(
         preview = _bulk_preview(cur, changes, differs)
         n = cur.execute(
             f"SELECT count(*) FROM temp._target t JOIN customers c USING (id) WHERE {differs}"
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         if dry_run or n == 0:
             result = audit.Batch("", "bulk_edit", int(n), details={"preview": preview})
             raise Rollback

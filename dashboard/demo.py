@@ -164,7 +164,7 @@ def add_demo_customers(store: Store, n: int, *, seed: int = 42, user: str = "dem
         return 0
     combos = len(ADJECTIVES) * len(NOUNS) * len(KINDS) * len(LEGAL)
     with store.transaction() as cur:
-        start = cur.execute("SELECT count(*) FROM customers").fetchone()[0]
+        start = cur.execute("SELECT count(*) FROM customers").fetchall()[0][0]
         batch_id, at = audit.open_batch(cur, "import", user, f"demo data: {n} customers")
         cur.execute("DROP TABLE IF EXISTS temp._demo")
         cur.execute(
@@ -259,7 +259,7 @@ WHERE k < 1 + c.h % 3""",
             [seed, seed + 1, seed + 2, list(FIRST), len(FIRST), list(LAST), len(LAST)],
         )
         added = cur.execute(
-            "SELECT count(*) FROM customers").fetchone()[0] - start  # fmt: skip
+            "SELECT count(*) FROM customers").fetchall()[0][0] - start  # fmt: skip
         cur.execute(
             "UPDATE batches SET customer_count = ?, description = ? WHERE batch_id = ?",
             [added, f"demo data: {added} customers", batch_id],

@@ -115,7 +115,7 @@ def applied(con: duckdb.DuckDBPyConnection) -> list[int]:
     """Versions already applied to this database, in order."""
     exists = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     if not exists:
         return []
     return [

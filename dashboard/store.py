@@ -151,7 +151,11 @@ class Store:
     # --- reads -----------------------------------------------------------------------
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> duckdb.DuckDBPyConnection:
-        """Run one statement with bound parameters on this thread's cursor."""
+        """Run one statement with bound parameters on this thread's cursor.
+
+        Read the result whole (fetchall, df): DuckDB 2 keeps a half-read result open and
+        then refuses other work on the cursor.
+        """
         return self.cursor().execute(sql, list(params or []))
 
     def df(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
@@ -215,8 +219,8 @@ class Store:
         The page polls this to show other sessions' changes without reloading rows.
         """
         return tuple(
-            self.execute(
+            self.rows(
                 "SELECT (SELECT count(*) FROM batches), (SELECT max(happened_at) FROM batches), "
                 "(SELECT count(*) FROM customers)"
-            ).fetchone()
+            )[0]
         )

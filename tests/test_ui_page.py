@@ -169,8 +169,8 @@ def test_export_downloads_the_whole_view(page, frame):
 
 
 def test_buttons_of_later_issues_say_so(page):
-    page.param.trigger("upload")
-    assert "Bulk Upload is not available yet" in page.message
+    page.param.trigger("send")
+    assert "Send (email and SMS) is not available yet" in page.message
 
 
 def test_value_options_only_offer_sensible_aggregates():

@@ -28,10 +28,10 @@ from .card import CustomerCard
 from .columns import ColumnsPanel
 from .display import aggregate_display, group_filters, rows_display
 from .filters import FiltersPanel
+from .upload import UploadWizard
 
 STATUS_OPTIONS = ["All", *STATUSES]
 LATER = {
-    "upload": "Bulk Upload",
     "send": "Send (email and SMS)",
 }
 GUIDE_URL = "/guide"
@@ -186,6 +186,7 @@ class CustomersPage(pn.viewable.Viewer):
         )  # fmt: skip
         self._card: CustomerCard | None = None  # built on first use: a session may never open it
         self._bulk: BulkEditDialog | None = None
+        self._upload: UploadWizard | None = None
         self._overlays = pn.Column(height=0, margin=0)
         self._table.on_click(self._on_row_click)
         self._undo = pmui.Button.from_param(self.param.undo_last, label="Undo", icon="undo",
@@ -240,7 +241,7 @@ class CustomersPage(pn.viewable.Viewer):
             sizing_mode="stretch_width",
         )  # fmt: skip
         self._overlays.objects = [self._columns_drawer, self._filters_drawer, self._confirm,
-                                  *[d for d in (self._card, self._bulk) if d]]  # fmt: skip
+                                  *[d for d in (self._card, self._bulk, self._upload) if d]]  # fmt: skip
         return pn.Column(main, self._overlays, sizing_mode="stretch_width")
 
     # --- loading ---------------------------------------------------------------------
@@ -503,9 +504,23 @@ class CustomersPage(pn.viewable.Viewer):
         self.notify(f"Undid batch {done}: {batch.count:,} customers restored (batch {batch.batch_id}).",
                     "success")  # fmt: skip
 
+    @property
+    def upload_wizard(self) -> UploadWizard:
+        """The Bulk Upload wizard, made the first time it is needed."""
+        if self._upload is None:
+            self._upload = UploadWizard(store=self.store, user=self.user)
+            self._upload.param.watch(self._on_upload_done, "done_batch")
+            self._overlays.append(self._upload)
+        return self._upload
+
     @param.depends("upload", watch=True)
     def _on_upload(self) -> None:
-        self._not_yet("upload")
+        self.upload_wizard.open()
+
+    def _on_upload_done(self, event) -> None:
+        self._load()
+        self._remember(event.new)
+        self.notify(self.upload_wizard.message, "success")
 
     @property
     def bulk_dialog(self) -> BulkEditDialog:

@@ -12,6 +12,7 @@ from pathlib import Path
 import panel as pn
 
 from ..demo import add_demo_customers
+from ..importer import MAX_BYTES
 from ..store import Store, default_db_path, server_file
 from .app import EXTENSIONS, guide_app, session_app
 
@@ -43,6 +44,8 @@ def serve(args) -> int:
         show=args.show,
         title="Customers",
         websocket_origin=sorted(set(origins)),
+        # uploads travel base64-encoded over the websocket; the importer enforces MAX_BYTES itself
+        websocket_max_message_size=int(MAX_BYTES * 1.5),
         threaded=False,
     )
     return 0
