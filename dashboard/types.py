@@ -413,7 +413,9 @@ def _squash(text: str) -> str:
     return re.sub(r"[\s_\-]+", "", text).lower()
 
 
-_NUMBER_JUNK = re.compile(r"[\s,_$€£¥]|^[A-Za-z]{3}\s*|\s*[A-Za-z]{3}$")
+_NUMBER_JUNK = re.compile(r"[\s_$€£¥]|^[A-Za-z]{3}\s*|\s*[A-Za-z]{3}$")
+_THOUSANDS = re.compile(r"[+-]?\(?\d{1,3}(,\d{3})+(\.\d*)?\)?")
+_DECIMAL_COMMA = re.compile(r"[+-]?\(?\d+,\d+\)?")
 
 
 def _number_of(raw: Any) -> Decimal:
@@ -431,6 +433,10 @@ def _number_of(raw: Any) -> Decimal:
             raise ValueError("must be a finite number")
         return raw
     text = _NUMBER_JUNK.sub("", str(raw).strip())
+    if _THOUSANDS.fullmatch(text):
+        text = text.replace(",", "")  # 1,234,567.89
+    elif _DECIMAL_COMMA.fullmatch(text):
+        text = text.replace(",", ".")  # 1,5 as written in most of Europe
     if text.startswith("(") and text.endswith(")"):  # accounting negative
         text = "-" + text[1:-1]
     if not re.fullmatch(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d{1,3})?", text):

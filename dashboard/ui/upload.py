@@ -52,6 +52,7 @@ class UploadWizard(pn.viewable.Viewer):
     def __init__(self, **params):
         super().__init__(**params)
         self._table: importer.Table | None = None
+        self._reading = False
         self._preview: importer.Preview | None = None
         self._sets: dict[str, str] = {}
         self._mapping_widgets: dict[str, pmui.Select] = {}
@@ -127,7 +128,7 @@ class UploadWizard(pn.viewable.Viewer):
 
     @param.depends("sheet", "header_row", "encoding", watch=True)
     def _reread(self) -> None:
-        if self.file:
+        if self.file and not self._reading:
             self._read()
 
     def load(self, data: bytes, filename: str = "") -> None:
@@ -148,10 +149,12 @@ class UploadWizard(pn.viewable.Viewer):
             return
         self._table = table
         self._alert.visible = False
-        with param.parameterized.discard_events(self):
+        self._reading = True  # showing what was found must not read the file again
+        try:
             self.param.sheet.objects = [None, *table.sheets]
-            self.sheet = table.sheet
-            self.header_row = table.header_row
+            self.param.update(sheet=table.sheet, header_row=table.header_row)
+        finally:
+            self._reading = False
         self._source.visible = True
         self._build_mapping(table)
 
