@@ -172,7 +172,13 @@ def test_import_headers_are_matched_from_labels_and_aliases(header, target):
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("1,234.50", "1234.5"), ("1,5", "1.5"), ("12,34", "12.34"), ("1,000", "1000"), ("$1,250.75", "1250.75")],
+    [
+        ("1,234.50", "1234.5"),
+        ("1,5", "1.5"),
+        ("12,34", "12.34"),
+        ("1,000", "1000"),
+        ("$1,250.75", "1250.75"),
+    ],
 )
 def test_commas_are_thousands_separators_only_where_they_group_thousands(raw, expected):
     assert FIELDS["debit_limit"].parse(raw) == Decimal(expected)

@@ -35,8 +35,12 @@ def test_preview_then_apply_to_all_matching_then_undo(page, demo, frame):
     assert first["Field"] == "Channels" and int(first["New"]) == min(int(first["Old"]) * 2, 300)
     dialog.param.trigger("apply")
     assert not dialog.is_open and "Changed" in page.message
-    got = demo.df("SELECT id, channels FROM customers WHERE status = 'Pending Approval' ORDER BY id")
-    want = frame[frame.status == "Pending Approval"].channels.map(lambda c: min(c * 2, 300)).tolist()
+    got = demo.df(
+        "SELECT id, channels FROM customers WHERE status = 'Pending Approval' ORDER BY id"
+    )
+    want = (
+        frame[frame.status == "Pending Approval"].channels.map(lambda c: min(c * 2, 300)).tolist()
+    )
     assert got.channels.tolist() == want
     page.param.trigger("undo_last")
     back = demo.df("SELECT channels FROM customers WHERE status = 'Pending Approval' ORDER BY id")
@@ -56,4 +60,9 @@ def test_out_of_bounds_and_choice_fields(page, demo):
     dialog.choice = "Inactive"
     dialog.param.trigger("apply")
     ids = page.selected_ids
-    assert {r[0] for r in demo.rows("SELECT status FROM customers WHERE id IN (SELECT unnest(?::BIGINT[]))", [ids])} == {"Inactive"}
+    assert {
+        r[0]
+        for r in demo.rows(
+            "SELECT status FROM customers WHERE id IN (SELECT unnest(?::BIGINT[]))", [ids]
+        )
+    } == {"Inactive"}

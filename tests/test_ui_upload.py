@@ -66,7 +66,11 @@ def test_wizard_maps_previews_and_refuses_until_problems_are_fixed(page, demo):
     batch = w.upload_now()
     assert batch.count == 1
     c = get_customer(demo, find_by_name(demo, "trade show one"))
-    assert (c["status"], c["tags"], c["contacts"][0]["email"]) == ("Pending Approval", ["trade-show"], "one@show.example")
+    assert (c["status"], c["tags"], c["contacts"][0]["email"]) == (
+        "Pending Approval",
+        ["trade-show"],
+        "one@show.example",
+    )
     assert "Imported 1 new" in page.message and page.total == before + 1
     page.param.trigger("undo_last")
     assert demo.scalar("SELECT count(*) FROM customers") == before

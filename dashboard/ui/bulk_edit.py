@@ -14,8 +14,8 @@ from ..fields import FIELDS, bulk_editable
 from ..store import Store
 
 HINTS = {
-    "number": "10 sets the value; +5 adds; -5 subtracts; *1.2 multiplies; add \", at most 50\" "
-    "or \", at least 1\" to bound the result; =-5 sets a negative number.",
+    "number": '10 sets the value; +5 adds; -5 subtracts; *1.2 multiplies; add ", at most 50" '
+    'or ", at least 1" to bound the result; =-5 sets a negative number.',
     "tags": "+=vip adds tags; -=trial removes them; a plain list (vip, wholesale) replaces them.",
     "other": "The new value for every selected customer.",
 }
@@ -43,12 +43,16 @@ class BulkEditDialog(pn.viewable.Viewer):
             self.param.field, options={f.label: f.name for f in bulk_editable()}, label="Field",
             sizing_mode="stretch_width",
         )  # fmt: skip
-        self._value = pmui.TextInput.from_param(self.param.value, label="Value", sizing_mode="stretch_width")
+        self._value = pmui.TextInput.from_param(
+            self.param.value, label="Value", sizing_mode="stretch_width"
+        )
         self._choice = pmui.Select.from_param(self.param.choice, label="Value", options=[""],
                                               sizing_mode="stretch_width")  # fmt: skip
         self._hint = pmui.Typography("", variant="caption")
         self._summary = pmui.Typography("", variant="body1")
-        self._alert = pmui.Alert(object="", severity="error", visible=False, sizing_mode="stretch_width")
+        self._alert = pmui.Alert(
+            object="", severity="error", visible=False, sizing_mode="stretch_width"
+        )
         self._table = pn.widgets.Tabulator(pd.DataFrame(), show_index=False, disabled=True, height=220,
                                            sizing_mode="stretch_width", visible=False,
                                            layout="fit_data_stretch")  # fmt: skip
@@ -135,9 +139,13 @@ class BulkEditDialog(pn.viewable.Viewer):
         if batch is None:
             return
         rows = batch.details.get("preview", [])
-        frame = pd.DataFrame(rows, columns=["ID", "Customer Name", "Field", "Old", "New"]).astype(str)
+        frame = pd.DataFrame(rows, columns=["ID", "Customer Name", "Field", "Old", "New"]).astype(
+            str
+        )
         self._table.param.update(value=frame, visible=bool(rows))
-        self._summary.object = f"{batch.count:,} customer{'s' if batch.count != 1 else ''} will change."
+        self._summary.object = (
+            f"{batch.count:,} customer{'s' if batch.count != 1 else ''} will change."
+        )
         self.message = self._summary.object
 
     @param.depends("apply", watch=True)

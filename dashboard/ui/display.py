@@ -38,6 +38,11 @@ class Display:
         return {k: "right" for k, fm in self.formatters.items() if fm.get("type") == "money"}
 
 
+def plural(n: int, noun: str) -> str:
+    """ "1 customer", "2,000 customers"."""
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
+
+
 def _formatter(name: str) -> dict[str, Any] | None:
     f = FIELDS.get(name)
     if f is None:

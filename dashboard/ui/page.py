@@ -26,7 +26,7 @@ from ..store import Store
 from .bulk_edit import BulkEditDialog
 from .card import CustomerCard
 from .columns import ColumnsPanel
-from .display import aggregate_display, group_filters, rows_display
+from .display import aggregate_display, group_filters, plural, rows_display
 from .filters import FiltersPanel
 from .upload import UploadWizard
 

@@ -17,6 +17,7 @@ from .. import importer
 from ..errors import UserError, ValidationError
 from ..fields import importable
 from ..store import Store
+from .display import plural
 
 IGNORE = "(ignore)"
 
@@ -26,7 +27,9 @@ class UploadWizard(pn.viewable.Viewer):
 
     store = param.ClassSelector(class_=Store, doc="The database gateway.")
     user = param.String(default="operator", doc="Name written to the audit log.")
-    max_bytes = param.Integer(default=importer.MAX_BYTES, doc="Largest file accepted (server side).")
+    max_bytes = param.Integer(
+        default=importer.MAX_BYTES, doc="Largest file accepted (server side)."
+    )
     file = param.Bytes(default=None, doc="The uploaded file's bytes.")
     filename = param.String(default="", doc="The uploaded file's name.")
     sheet = param.Selector(default=None, objects=[None], doc="The sheet to read.")
@@ -56,7 +59,9 @@ class UploadWizard(pn.viewable.Viewer):
         self._preview: importer.Preview | None = None
         self._sets: dict[str, str] = {}
         self._mapping_widgets: dict[str, pmui.Select] = {}
-        self._file = pmui.FileInput(accept=".xlsx,.xlsm,.xls,.ods,.csv", label="Choose a spreadsheet")
+        self._file = pmui.FileInput(
+            accept=".xlsx,.xlsm,.xls,.ods,.csv", label="Choose a spreadsheet"
+        )
         self._file.param.watch(self._on_file, "value")
         self._source = pmui.Row(
             pmui.Select.from_param(self.param.sheet, label="Sheet", width=220),
@@ -84,7 +89,9 @@ class UploadWizard(pn.viewable.Viewer):
                                           sizing_mode="stretch_width", layout="fit_data_table",
                                           visible=False)  # fmt: skip
         self._bar = pmui.LinearProgress(value=0, visible=False, sizing_mode="stretch_width")
-        self._alert = pmui.Alert(object="", severity="error", visible=False, sizing_mode="stretch_width")
+        self._alert = pmui.Alert(
+            object="", severity="error", visible=False, sizing_mode="stretch_width"
+        )
         self._rejected = pmui.FileDownload(callback=self._rejected_file, filename="rejected-rows.xlsx",
                                            label="Download rejected rows", visible=False, size="small")  # fmt: skip
         self._steps = pmui.Column(
@@ -172,7 +179,9 @@ class UploadWizard(pn.viewable.Viewer):
 
     def mapping(self) -> dict[str, str | None]:
         """The mapping as chosen in the page."""
-        return {h: (None if w.value == IGNORE else w.value) for h, w in self._mapping_widgets.items()}
+        return {
+            h: (None if w.value == IGNORE else w.value) for h, w in self._mapping_widgets.items()
+        }
 
     def set_mapping(self, header: str, target: str | None) -> None:
         self._mapping_widgets[header].value = target or IGNORE
@@ -230,8 +239,8 @@ class UploadWizard(pn.viewable.Viewer):
         if preview is None:
             return
         if preview.problems and not self.valid_only:
-            self._error(f"{len(preview.problems)} problems: fix them in the file, or switch on "
-                        "'Import only the valid rows'. Nothing was written.")  # fmt: skip
+            self._error(f"{plural(len(preview.problems), 'problem')}: fix them in the file, or "
+                        "switch on 'Import only the valid rows'. Nothing was written.")  # fmt: skip
             return
         self._bar.param.update(visible=True, value=0)
         state = {"value": 0}
@@ -240,8 +249,10 @@ class UploadWizard(pn.viewable.Viewer):
             state["value"] = int(fraction * 100)
 
         task = asyncio.get_running_loop().run_in_executor(
-            None, lambda: importer.commit(self.store, preview, valid_only=self.valid_only,
-                                          user=self.user, progress=report),  # fmt: skip
+            None,
+            lambda: importer.commit(
+                self.store, preview, valid_only=self.valid_only, user=self.user, progress=report
+            ),  # fmt: skip
         )
         while not task.done():
             self._bar.value = state["value"]
@@ -260,7 +271,7 @@ class UploadWizard(pn.viewable.Viewer):
         preview = self._check()
         if preview is None or (preview.problems and not self.valid_only):
             if preview is not None:
-                self._error(f"{len(preview.problems)} problems: nothing was written.")
+                self._error(f"{plural(len(preview.problems), 'problem')}: nothing was written.")
             return None
         batch = importer.commit(self.store, preview, valid_only=self.valid_only, user=self.user)
         self.finish(batch)
