@@ -37,10 +37,6 @@ LATER = {
 GUIDE_URL = "/guide"
 
 
-def plural(n: int, noun: str) -> str:
-    """ "1 customer", "2,000 customers"."""
-    return f"{n:,} {noun}" + ("" if n == 1 else "s")
-
 
 class CustomersPage(pn.viewable.Viewer):
     """Management > Customers, over one store."""
