@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 import duckdb
 import pandas as pd
 
-from .fields import FIELDS
+from .fields import CONTACT_IDENTITY, FIELDS
 from .store import Store, utcnow
 
 #: The actions a batch records.
@@ -171,8 +171,7 @@ def _show(value: Any) -> str:
     if isinstance(value, list):
         if value and isinstance(value[0], dict):
             return "; ".join(
-                " ".join(str(c.get(k) or "") for k in ("name", "email", "mobile")).strip()
-                for c in value
+                " ".join(str(c.get(k) or "") for k in CONTACT_IDENTITY).strip() for c in value
             )
         return ", ".join(map(str, value))
     if isinstance(value, bool):

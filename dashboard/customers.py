@@ -16,7 +16,18 @@ import duckdb
 from . import audit
 from .bulk import Change, change_sql, check_bulk_field, parse_change, range_sql
 from .errors import ConflictError, Problem, UserError, ValidationError
-from .fields import CONTACT_FIELDS, CONTACTS, CUSTOMER_FIELDS, FIELDS, validate, writable
+from .fields import (
+    CONTACT_FIELDS,
+    CONTACT_IDENTITY,
+    CONTACTS,
+    COUNTRY_FIELD,
+    CUSTOMER_FIELDS,
+    FIELDS,
+    KEY_FIELD,
+    MOBILE_FIELD,
+    validate,
+    writable,
+)  # fmt: skip
 from .query import View, compile_where, quote
 from .store import Rollback, Store, utcnow
 
@@ -95,23 +106,24 @@ def validate_contacts(
     for i, contact in enumerate(contacts, start=1):
         values = {k: v for k, v in contact.items() if k != "id"}
         clean, found = validate(values, CONTACTS, partial=True, row=row)
-        if region and "mobile" in values and found:
+        if region and MOBILE_FIELD in values and found:
             # A national number ("07911 123456") is read in the customer's country.
-            retry = [p for p in found if p.field == "mobile"]
+            retry = [p for p in found if p.field == MOBILE_FIELD]
             if retry:
                 try:
-                    clean["mobile"] = CONTACTS["mobile"].type._parse(values["mobile"], region)
-                    found = [p for p in found if p.field != "mobile"]
+                    clean[MOBILE_FIELD] = CONTACTS[MOBILE_FIELD].type._parse(
+                        values[MOBILE_FIELD], region
+                    )
+                    found = [p for p in found if p.field != MOBILE_FIELD]
                 except ValueError:
                     pass
         for p in found:
             problems.append(
                 Problem(f"contacts[{i}].{p.field}", p.value, f"Contact {i}: {p.message}", row)
             )
-        if not any(clean.get(k) for k in ("name", "email", "mobile")) and not found:
-            problems.append(
-                Problem(f"contacts[{i}]", None, f"Contact {i} needs a name, email or mobile", row)
-            )
+        if not any(clean.get(k) for k in CONTACT_IDENTITY) and not found:
+            needs = " or ".join(CONTACTS[k].label.lower() for k in CONTACT_IDENTITY)
+            problems.append(Problem(f"contacts[{i}]", None, f"Contact {i} needs a {needs}", row))
         for f in CONTACT_FIELDS:
             if clean.get(f.name) is None and f.default is not None:
                 clean[f.name] = f.default
@@ -129,11 +141,14 @@ def _duplicate(store_or_cur: Any, name: str, exclude: int | None = None) -> int 
     return found[0][0] if found else None
 
 
+def _taken(value: Any) -> Problem:
+    label = FIELDS[KEY_FIELD].label
+    return Problem(KEY_FIELD, value, f"{label} is already used by another customer")
+
+
 def _constraint_to_problem(exc: duckdb.Error, name: str | None) -> ValidationError:
     if "name_key" in str(exc) or "Duplicate key" in str(exc):
-        return ValidationError(
-            [Problem("name", name, "Customer Name is already used by another customer")]
-        )
+        return ValidationError([_taken(name)])
     raise exc
 
 
@@ -162,12 +177,10 @@ def add_customer(
             and not any(p.field == f.name for p in problems)
         ):
             problems.append(Problem(f.name, None, f"{f.label} is required"))
-    contact_rows, contact_problems = validate_contacts(contacts, region=record.get("country"))
+    contact_rows, contact_problems = validate_contacts(contacts, region=record.get(COUNTRY_FIELD))
     problems += contact_problems
-    if record.get("name") and _duplicate(store, record["name"]) is not None:
-        problems.append(
-            Problem("name", record["name"], "Customer Name is already used by another customer")
-        )
+    if record.get(KEY_FIELD) and _duplicate(store, record[KEY_FIELD]) is not None:
+        problems.append(_taken(record[KEY_FIELD]))
     if problems:
         raise ValidationError(problems)
     now = utcnow()
@@ -177,10 +190,10 @@ def add_customer(
     marks = ", ".join("?" for _ in names)
     try:
         with store.transaction() as cur:
-            batch_id, at = audit.open_batch(cur, "add", user, f"add {record['name']}")
+            batch_id, at = audit.open_batch(cur, "add", user, f"add {record[KEY_FIELD]}")
             new_id = cur.execute(
                 f"INSERT INTO customers ({cols}, name_key) VALUES ({marks}, ?) RETURNING id",
-                [record[n] for n in names] + [name_key(record["name"])],
+                [record[n] for n in names] + [name_key(record[KEY_FIELD])],
             ).fetchall()[0][0]
             saved = _write_contacts(cur, new_id, contact_rows)
             after = {n: record[n] for n in names if n not in ("created_at", "updated_at")}
@@ -188,7 +201,7 @@ def add_customer(
             audit.record(cur, batch_id, at, user, "add", new_id, None, after)
             audit.close_batch(cur, batch_id)
     except duckdb.ConstraintException as exc:
-        raise _constraint_to_problem(exc, record.get("name")) from None
+        raise _constraint_to_problem(exc, record.get(KEY_FIELD)) from None
     return audit.Batch(batch_id, "add", 1, [new_id])
 
 
@@ -249,13 +262,11 @@ def update_customer(
             )
         if f.required and value is None:
             problems.append(Problem(name, value, f"{f.label} is required"))
-    if clean.get("name") and _duplicate(store, clean["name"], customer_id) is not None:
-        problems.append(
-            Problem("name", clean["name"], "Customer Name is already used by another customer")
-        )
+    if clean.get(KEY_FIELD) and _duplicate(store, clean[KEY_FIELD], customer_id) is not None:
+        problems.append(_taken(clean[KEY_FIELD]))
     contact_rows = None
     if contacts is not None:
-        region = clean.get("country", current["country"])
+        region = clean.get(COUNTRY_FIELD, current[COUNTRY_FIELD])
         contact_rows, cp = validate_contacts(contacts, region=region)
         problems += cp
     if problems:
@@ -269,12 +280,12 @@ def update_customer(
         return audit.Batch("", "edit", 0, [])
     try:
         with store.transaction() as cur:
-            batch_id, at = audit.open_batch(cur, "edit", user, f"edit {current['name']}")
+            batch_id, at = audit.open_batch(cur, "edit", user, f"edit {current[KEY_FIELD]}")
             sets = [f"{quote(n)} = ?" for n in changed]
             params = list(changed.values())
-            if "name" in changed:
+            if KEY_FIELD in changed:
                 sets.append("name_key = ?")
-                params.append(name_key(changed["name"]))
+                params.append(name_key(changed[KEY_FIELD]))
             sets += ["updated_at = ?", "row_version = row_version + 1"]
             n = cur.execute(
                 f"UPDATE customers SET {', '.join(sets)} WHERE id = ? AND row_version = ?",
@@ -290,7 +301,7 @@ def update_customer(
             audit.record(cur, batch_id, at, user, "update", customer_id, before, after)
             audit.close_batch(cur, batch_id)
     except duckdb.ConstraintException as exc:
-        raise _constraint_to_problem(exc, changed.get("name")) from None
+        raise _constraint_to_problem(exc, changed.get(KEY_FIELD)) from None
     return audit.Batch(batch_id, "edit", 1, [customer_id], {"changed": sorted(after)})
 
 

@@ -359,6 +359,17 @@ CONTACT_FIELDS: tuple[Field, ...] = (
 FIELDS: dict[str, Field] = {f.name: f for f in CUSTOMER_FIELDS}
 CONTACTS: dict[str, Field] = {f.name: f for f in CONTACT_FIELDS}
 
+#: The field that identifies a customer to people (unique, trimmed, case-insensitive).
+KEY_FIELD: str = next(f.name for f in CUSTOMER_FIELDS if f.unique)
+#: The field that holds a customer's currency (money is shown in it).
+CURRENCY_FIELD: str = next(f.name for f in CUSTOMER_FIELDS if f.kind == "currency")
+#: Contact fields that identify a contact; a contact needs at least one of them.
+CONTACT_IDENTITY: tuple[str, ...] = tuple(f.name for f in CONTACT_FIELDS if f.type.searchable)
+#: The contact field holding a phone number that is read in the customer's country.
+MOBILE_FIELD: str = next(f.name for f in CONTACT_FIELDS if f.kind == "phone")
+#: The customer field that gives the country a national phone number is read in.
+COUNTRY_FIELD: str = next(f.name for f in CUSTOMER_FIELDS if f.kind == "country")
+
 #: The prefix that names a contact field where customer and contact fields share one list
 #: (import mapping targets: "contact.email").
 CONTACT_PREFIX = "contact."

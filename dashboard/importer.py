@@ -28,7 +28,17 @@ import pyarrow as pa
 from . import audit
 from .bulk import parse_change
 from .errors import Problem, UserError, ValidationError
-from .fields import CONTACT_FIELDS, CONTACT_PREFIX, CONTACTS, FIELDS, importable, match_header
+from .fields import (
+    CONTACT_FIELDS,
+    CONTACT_PREFIX,
+    CONTACTS,
+    COUNTRY_FIELD,
+    FIELDS,
+    KEY_FIELD,
+    MOBILE_FIELD,
+    importable,
+    match_header,
+)  # fmt: skip
 from .store import Store, utcnow
 from .types import is_blank
 
@@ -371,12 +381,12 @@ def prepare(store: Store, table: Table, plan: Plan) -> Preview:
     if tag_adds:
         current = records["tags"] if "tags" in records else pd.Series([[]] * n)
         records["tags"] = [list(dict.fromkeys([*(t or []), *tag_adds])) for t in current]
-    if "country" in records and f"{CONTACT_PREFIX}mobile" in records:
+    if COUNTRY_FIELD in records and f"{CONTACT_PREFIX}{MOBILE_FIELD}" in records:
         _retry_mobiles(frame, plan, records, problems, bad, rows)
     # required values
-    for fname in ("name", "currency"):
-        f = FIELDS[fname]
-        if fname in records:
+    for f in importable():
+        fname = f.name
+        if f.required and f.default is None and fname in records:
             missing = records[fname].isna() & ~bad
             for i in missing[missing].index:
                 bad[i] = True
@@ -385,7 +395,7 @@ def prepare(store: Store, table: Table, plan: Plan) -> Preview:
                         fname, None, f"{f.label} is required", int(rows[i]), _column_of(plan, fname)
                     )
                 )
-    records["_key"] = records["name"].map(
+    records["_key"] = records[KEY_FIELD].map(
         lambda v: v.strip().casefold() if isinstance(v, str) else None
     )
     dupes = records["_key"].duplicated(keep="first") & records["_key"].notna()
@@ -393,9 +403,9 @@ def prepare(store: Store, table: Table, plan: Plan) -> Preview:
     for i in dupes[dupes].index:
         bad[i] = True
         k = records["_key"].iat[i]
-        problems.append(Problem("name", records["name"].iat[i],
+        problems.append(Problem(KEY_FIELD, records[KEY_FIELD].iat[i],
                                 f"Customer Name appears twice in the file (also row {first_row[k]})",
-                                int(rows[i]), _column_of(plan, "name")))  # fmt: skip
+                                int(rows[i]), _column_of(plan, KEY_FIELD)))  # fmt: skip
     records["_status"] = "new"
     records["_id"] = pd.NA
     _match_existing(store, plan, records, problems, bad)
@@ -457,15 +467,17 @@ def _hashable(v: Any) -> Any:
 
 def _retry_mobiles(frame, plan, records, problems, bad, rows) -> None:
     """A mobile without its country code is read in the row's country."""
-    header = _column_of(plan, f"{CONTACT_PREFIX}mobile")
-    key = f"{CONTACT_PREFIX}mobile"
+    key = f"{CONTACT_PREFIX}{MOBILE_FIELD}"
+    header = _column_of(plan, key)
     keep = []
     for p in problems:
         if p.field == key and p.row is not None:
             i = int(p.row) - (int(rows.iat[0]) if len(rows) else 0)
-            country = records["country"].iat[i]
+            country = records[COUNTRY_FIELD].iat[i]
             try:
-                records.at[i, key] = CONTACTS["mobile"].type._parse(frame[header].iat[i], country)
+                records.at[i, key] = CONTACTS[MOBILE_FIELD].type._parse(
+                    frame[header].iat[i], country
+                )
                 continue
             except ValueError:
                 pass
@@ -499,7 +511,7 @@ def _match_existing(store: Store, plan: Plan, records: pd.DataFrame, problems, b
     if not existing:
         return
     by_key = {r[0]: r for r in existing}
-    column = _column_of(plan, "name")
+    column = _column_of(plan, KEY_FIELD)
     for i, k in records["_key"].items():
         if k not in by_key or bad[i]:
             continue
@@ -507,7 +519,7 @@ def _match_existing(store: Store, plan: Plan, records: pd.DataFrame, problems, b
         current = dict(zip(fields, by_key[k][2:], strict=True))
         if plan.on_duplicate == "error":
             bad[i] = True
-            problems.append(Problem("name", records.at[i, "name"],
+            problems.append(Problem(KEY_FIELD, records.at[i, KEY_FIELD],
                                     f"Customer Name already exists (id {cid}); choose skip or update",
                                     int(records.at[i, "_row"]), column))  # fmt: skip
             continue
@@ -630,7 +642,7 @@ def commit(
             say(0.7, "contacts written")
         if not upd.empty:
             fields_upd = [
-                n for n in upd.columns if n in FIELDS and not FIELDS[n].immutable and n != "name"
+                n for n in upd.columns if n in FIELDS and not FIELDS[n].immutable and n != KEY_FIELD
             ]
             table = _arrow(upd, fields_upd, FIELDS).append_column(
                 "id", pa.array(upd["_id"].astype("int64").tolist(), pa.int64())

@@ -22,7 +22,15 @@ import param
 
 from . import types as t
 from .errors import UserError
-from .fields import FIELDS, STATUS_FIELD, STATUSES, Field, default_columns, searchable
+from .fields import (
+    CONTACT_IDENTITY,
+    FIELDS,
+    STATUS_FIELD,
+    STATUSES,
+    Field,
+    default_columns,
+    searchable,
+)  # fmt: skip
 from .fields import field as get_field
 from .store import Store
 
@@ -360,12 +368,10 @@ def compile_where(view: View) -> tuple[str, list[Any]]:
         pattern = f"%{_like_escape(text)}%"
         cols = [f"{quote(f.name)} ILIKE ? ESCAPE '\\'" for f in searchable()]
         # Operators look people up by a contact's email or mobile as often as by company.
-        contact = (
-            "id IN (SELECT customer_id FROM contacts WHERE name ILIKE ? ESCAPE '\\' "
-            "OR email ILIKE ? ESCAPE '\\' OR mobile ILIKE ? ESCAPE '\\')"
-        )
+        contact = " OR ".join(f"\"{c}\" ILIKE ? ESCAPE '\\'" for c in CONTACT_IDENTITY)
+        contact = f"id IN (SELECT customer_id FROM contacts WHERE {contact})"
         parts.append("(" + " OR ".join([*cols, contact]) + ")")
-        params.extend([pattern] * (len(cols) + 3))
+        params.extend([pattern] * (len(cols) + len(CONTACT_IDENTITY)))
     return (" AND ".join(parts) or "TRUE"), params
 
 

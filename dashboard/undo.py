@@ -15,7 +15,7 @@ import duckdb
 
 from . import audit
 from .errors import ConflictError, UserError
-from .fields import CONTACT_FIELDS, CUSTOMER_FIELDS, FIELDS
+from .fields import CONTACT_FIELDS, CUSTOMER_FIELDS, FIELDS, KEY_FIELD
 from .query import quote
 from .store import Store
 
@@ -134,7 +134,7 @@ def _undo_updates(cur, batch_id: str, new_id: str, at, user: str) -> None:
             raise UserError(
                 f"batch {batch_id} holds an unknown field {name!r}; it cannot be undone"
             )
-        extra = ", name_key = lower(trim(a.before->>'name'))" if name == "name" else ""
+        extra = f", name_key = lower(trim(a.before->>'{KEY_FIELD}'))" if name == KEY_FIELD else ""
         cur.execute(
             f"UPDATE customers AS c SET {quote(name)} = {_value_sql(name, 'a.before')}{extra} "
             "FROM audit_log a WHERE a.batch_id = ? AND a.action = 'update' "
@@ -178,7 +178,7 @@ def _undo_deletes(cur, batch_id: str, new_id: str, at, user: str) -> None:
         return
     clash = cur.execute(
         "SELECT c.name FROM customers c JOIN audit_log a ON a.batch_id = ? AND a.action = 'delete' "
-        "AND lower(trim(a.before->'customer'->>'name')) = c.name_key LIMIT 3",
+        f"AND lower(trim(a.before->'customer'->>'{KEY_FIELD}')) = c.name_key LIMIT 3",
         [batch_id],
     ).fetchall()
     if clash:

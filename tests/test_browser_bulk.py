@@ -58,7 +58,7 @@ def test_bulk_upload_wizard(page, tmp_path):
     page.get_by_text("Contact: Email").first.wait_for()
     button(page, "Preview").click()
     page.get_by_text(re.compile(r"^2 rows: 1 new")).wait_for()
-    assert page.get_by_text("Flow Speed (CPS) must be a number").count() == 1
+    page.get_by_text("Flow Speed (CPS) must be a number").wait_for()
     shot(page, "browser-bulk-01-upload-preview")
     button(page, "Upload to Server").click()
     page.get_by_text(re.compile(r"problem: fix them in the file")).wait_for()

@@ -17,7 +17,16 @@ import pycountry
 from .. import audit
 from .. import customers as service
 from ..errors import ConflictError, UserError, ValidationError
-from ..fields import CONTACT_FIELDS, FIELDS, TABS, Field, fields_on_tab, writable
+from ..fields import (
+    CONTACT_FIELDS,
+    CONTACT_IDENTITY,
+    CURRENCY_FIELD,
+    FIELDS,
+    TABS,
+    Field,
+    fields_on_tab,
+    writable,
+)  # fmt: skip
 from ..store import Store
 from ..types import toml_problem
 
@@ -64,6 +73,8 @@ def form_key(field_name: str) -> str:
 
 
 FORM_FIELDS = [f for f in writable() if f.editable]
+#: Fields a person sees on the card but does not edit there.
+READ_ONLY = [f for f in writable() if not f.editable]
 #: The form's state: one parameter per editable customer field, made from the registry.
 CustomerForm = param.parameterized_class(
     "CustomerForm", {form_key(f.name): _form_parameter(f) for f in FORM_FIELDS}
@@ -108,7 +119,7 @@ class CustomerCard(pn.viewable.Viewer):
         self.form = CustomerForm()
         self._widgets: dict[str, Any] = {}
         self._build()
-        self.form.param.watch(self._money_labels, form_key("currency"))
+        self.form.param.watch(self._money_labels, form_key(CURRENCY_FIELD))
         self._money_labels()
 
     # --- building --------------------------------------------------------------------
@@ -207,7 +218,7 @@ class CustomerCard(pn.viewable.Viewer):
 
     def _money_labels(self, *_) -> None:
         """Money is shown with its currency: "Debit Limit (EUR)"."""
-        ccy = getattr(self.form, form_key("currency"))
+        ccy = getattr(self.form, form_key(CURRENCY_FIELD))
         for f in FORM_FIELDS:
             if f.kind == "money":
                 self._widgets[f.name].label = f"{f.label} ({ccy})" if ccy else f.label
@@ -227,7 +238,7 @@ class CustomerCard(pn.viewable.Viewer):
         self.param.update(customer_id=None, row_version=None)
         self._contacts.value = _contacts_frame([])
         self._history.value = pd.DataFrame()
-        self._widgets["currency"].disabled = False
+        self._widgets[CURRENCY_FIELD].disabled = False
         self._balance.object = ""
         self._system.object = ""
         self._refresh_tags([])
@@ -264,11 +275,14 @@ class CustomerCard(pn.viewable.Viewer):
         self.form.param.update(**values)
         self.param.update(customer_id=record["id"], row_version=record["row_version"])
         self._contacts.value = _contacts_frame(record["contacts"])
-        self._widgets["currency"].disabled = True  # fixed once the customer exists
-        credit = FIELDS["credit"].type.to_text(record["credit"])
-        self._balance.object = (
-            f"Balance: {record['currency']} {Decimal(credit):,.2f} (maintained by billing)"
-        )
+        for f in FORM_FIELDS:  # fixed once the customer exists
+            self._widgets[f.name].disabled = f.immutable
+        # fields shown but not edited here (the balance, kept by billing)
+        self._balance.object = " · ".join(
+            f"{f.label}: {record[CURRENCY_FIELD]} {Decimal(str(record[f.name] or 0)):,.2f}"
+            if f.kind == "money" else f"{f.label}: {f.type.to_text(record[f.name])}"
+            for f in READ_ONLY
+        )  # fmt: skip
         self._system.object = (
             f"ID {record['id']} · created {str(record['created_at'])[:16]} · "
             f"updated {str(record['updated_at'])[:16]}"
@@ -318,7 +332,7 @@ class CustomerCard(pn.viewable.Viewer):
             for k, v in contact.items():
                 if isinstance(v, str) and not v.strip():
                     contact[k] = None
-            if not any(contact.get(k) for k in ("name", "email", "mobile")):
+            if not any(contact.get(k) for k in CONTACT_IDENTITY):
                 continue
             cid = rec.get("id")
             if cid is not None and not pd.isna(cid):
@@ -337,7 +351,9 @@ class CustomerCard(pn.viewable.Viewer):
         self._clear_problems()
         values = self.values()
         if self.customer_id is not None:
-            values.pop("currency", None)  # fixed once the customer exists
+            for f in FORM_FIELDS:  # fixed once the customer exists
+                if f.immutable:
+                    values.pop(f.name, None)
         try:
             if self.customer_id is None:
                 batch = service.add_customer(self.store, values, self.contacts(), user=self.user)

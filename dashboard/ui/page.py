@@ -37,7 +37,6 @@ LATER = {
 GUIDE_URL = "/guide"
 
 
-
 class CustomersPage(pn.viewable.Viewer):
     """Management > Customers, over one store."""
 
