@@ -269,6 +269,33 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0 if written or not blocked else 1
 
 
+def cmd_send(args: argparse.Namespace) -> int:
+    from . import messaging
+    from .settings import Settings
+
+    target = _target(args)
+    settings = Settings.load(args.settings) if not args.dry_run or args.settings else None
+    with _store(args, write=True) as store:
+        batch_id, plan, counts = messaging.send(
+            store, target, args.channel, args.body, args.subject, settings=settings,
+            dry_run=args.dry_run,
+        )  # fmt: skip
+    ok = counts["failed"] == 0 and counts["queued"] == 0 and counts["retrying"] == 0
+    if args.json:
+        print(json.dumps({"batch_id": batch_id, "counts": counts, "skipped": [
+            {"customer_id": c, "name": n, "reason": r} for c, n, r in plan.skipped]}))  # fmt: skip
+    else:
+        print(plan.summary())
+        if plan.preview:
+            print(f"first message, to {plan.preview.recipient}:")
+            if plan.preview.subject:
+                print(f"  Subject: {plan.preview.subject}")
+            print("  " + plan.preview.body.replace("\n", "\n  "))
+        shown = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
+        print(f"{'dry run, nothing sent' if args.dry_run else 'done'}: {shown}; batch {batch_id}")
+    return 0 if ok else 1
+
+
 def cmd_undo(args: argparse.Namespace) -> int:
     from .undo import undo
 
@@ -363,6 +390,21 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--dry-run", action="store_true", help="report only; write nothing")
     sp.add_argument("--json", action="store_true", help="print the report as JSON")
     sp.set_defaults(func=cmd_import)
+
+    sp = sub.add_parser("send", help="email or SMS the selected customers")
+    db(sp)
+    select(sp)
+    sp.add_argument("--channel", choices=("email", "sms"), required=True)
+    sp.add_argument("--subject", help="email subject; placeholders such as {name} allowed")
+    sp.add_argument(
+        "--body", required=True, help="message text; placeholders such as {credit} allowed"
+    )
+    sp.add_argument("--settings", help="settings file (default data/settings.toml)")
+    sp.add_argument(
+        "--dry-run", action="store_true", help="record what would be sent; send nothing"
+    )
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=cmd_send)
 
     sp = sub.add_parser("undo", help="undo a batch (an add, edit, bulk edit, import or delete)")
     sp.add_argument("batch_id")

@@ -103,9 +103,37 @@ def _v2_saved_views(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def _v3_messages(con: duckdb.DuckDBPyConnection) -> None:
+    # One row per message: the send log, the resume point after a crash (idempotency_key),
+    # and the delivery status refreshed from the provider.
+    con.execute("CREATE SEQUENCE message_id_seq START 1")
+    con.execute(
+        """CREATE TABLE messages (
+  id BIGINT PRIMARY KEY DEFAULT nextval('message_id_seq'),
+  batch_id VARCHAR NOT NULL,
+  idempotency_key VARCHAR NOT NULL UNIQUE,
+  customer_id BIGINT NOT NULL,
+  contact_id BIGINT,
+  channel VARCHAR NOT NULL,
+  recipient VARCHAR NOT NULL,
+  subject VARCHAR,
+  body VARCHAR NOT NULL,
+  status VARCHAR NOT NULL,
+  provider_id VARCHAR,
+  error VARCHAR,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  user_name VARCHAR NOT NULL,
+  created_at TIMESTAMP NOT NULL,
+  sent_at TIMESTAMP,
+  updated_at TIMESTAMP NOT NULL
+)"""
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "customers, contacts, audit log", _v1_core),
     Migration(2, "saved views", _v2_saved_views),
+    Migration(3, "message log", _v3_messages),
 )
 
 LATEST = MIGRATIONS[-1].version

@@ -1,0 +1,535 @@
+"""Send: email and SMS to selected customers, with a message log.
+
+    plan = plan_send(store, target, "email", body="Dear {name}, your balance is {credit}.",
+                     subject="Your {currency} balance")
+    batch_id = queue(store, plan, user="ann")           # every message logged as queued
+    counts = deliver(store, batch_id, Settings.load())  # sends what is not yet accepted
+
+One email per customer, To every email of that customer's contacts (never another
+customer's); one SMS per contact mobile. Placeholders are customer fields by name only
+({name}, {credit}); anything else is refused before sending. Each message has an
+idempotency key: `deliver` on the same batch again (after a crash) sends only what the
+server has not yet accepted. Temporary failures (SMTP 4xx, Twilio 429 / 20429, timeouts) are
+retried with back-off; permanent ones (SMTP 5xx, Twilio 21211 / 21610 / 21614) are logged
+and not retried; 21610 marks the contact opted out of SMS.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import smtplib
+import ssl
+import string
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from email.message import EmailMessage
+from email.utils import make_msgid
+from typing import Any
+
+from . import audit
+from .customers import Target, _target_sql
+from .errors import UserError
+from .fields import CONTACTS, CURRENCY_FIELD, CUSTOMER_FIELDS, FIELDS, KEY_FIELD
+from .query import quote
+from .settings import Settings
+from .store import Store, utcnow
+
+CHANNELS = ("email", "sms")
+EMAIL_FIELD = next(f.name for f in CONTACTS.values() if f.kind == "email")
+PHONE_FIELD = next(f.name for f in CONTACTS.values() if f.kind == "phone")
+OPT_OUT = {"email": "email_opt_out", "sms": "sms_opt_out"}
+PERMANENT_TWILIO = {21211: "not a valid phone number", 21610: "the number has unsubscribed (STOP)",
+                    21614: "the number cannot receive SMS"}  # fmt: skip
+
+
+class TemporaryFailure(Exception):
+    """Worth trying again later."""
+
+
+class PermanentFailure(Exception):
+    """Will fail however often it is tried."""
+
+    def __init__(self, message: str, code: int | None = None):
+        self.code = code
+        super().__init__(message)
+
+
+# --- rendering -----------------------------------------------------------------------
+
+
+def placeholders(template: str) -> list[str]:
+    """The field names a template uses; refuses anything but plain {field} names."""
+    names = []
+    try:
+        parsed = list(string.Formatter().parse(template or ""))
+    except ValueError as exc:
+        raise UserError(f"the message has a broken placeholder: {exc}") from None
+    for _, name, spec, conv in parsed:
+        if name is None:
+            continue
+        if not name or not name.isidentifier() or spec or conv:
+            raise UserError(f"placeholder {{{name}{'!' + conv if conv else ''}{':' + spec if spec else ''}}} "
+                            "is not allowed: use a field name such as {name} or {credit}")  # fmt: skip
+        if name not in FIELDS:
+            raise UserError(f"unknown placeholder {{{name}}}; use one of: "
+                            + ", ".join("{" + f.name + "}" for f in CUSTOMER_FIELDS))  # fmt: skip
+        names.append(name)
+    return names
+
+
+def _shown(name: str, value: Any) -> str:
+    f = FIELDS[name]
+    if value is None:
+        return ""
+    if f.kind == "money":
+        return f"{Decimal(value):,.2f}"
+    return f.type.to_text(value)
+
+
+def render(template: str, record: dict[str, Any]) -> str:
+    """A template with the customer's own fields put in (nothing else can be reached)."""
+    placeholders(template)
+    out = []
+    for literal, name, _, _ in string.Formatter().parse(template or ""):
+        out.append(literal)
+        if name:
+            out.append(_shown(name, record.get(name)))
+    return "".join(out)
+
+
+# --- planning ------------------------------------------------------------------------
+
+
+@dataclass
+class Outgoing:
+    customer_id: int
+    customer: str
+    contact_id: int | None
+    recipient: str  # email: the customer's addresses joined by ", "; sms: one E.164 number
+    subject: str | None
+    body: str
+
+
+@dataclass
+class SendPlan:
+    channel: str
+    messages: list[Outgoing] = field(default_factory=list)
+    skipped: list[tuple[int, str, str]] = field(default_factory=list)  # id, name, why
+    opted_out: int = 0
+
+    @property
+    def preview(self) -> Outgoing | None:
+        return self.messages[0] if self.messages else None
+
+    def summary(self) -> str:
+        return (f"{len(self.messages):,} {self.channel} message(s); {len(self.skipped):,} customer(s) "
+                f"with no usable contact skipped; {self.opted_out:,} opted-out contact(s) skipped")  # fmt: skip
+
+
+def plan_send(
+    store: Store, target: Target, channel: str, body: str, subject: str | None = None
+) -> SendPlan:
+    """Render every message and list who is skipped and why; sends nothing."""
+    if channel not in CHANNELS:
+        raise UserError(f"channel must be email or sms, not {channel!r}")
+    if not (body or "").strip():
+        raise UserError("the message body is empty")
+    if channel == "email":
+        if not (subject or "").strip():
+            raise UserError("an email needs a subject")
+        if "\r" in subject or "\n" in subject:
+            raise UserError("the subject must be one line (no line breaks)")
+    names = set(placeholders(body)) | set(placeholders(subject or "")) | {KEY_FIELD, CURRENCY_FIELD}
+    sub, params = _target_sql(target)
+    cols = ", ".join(f"c.{quote(n)}" for n in sorted(names))
+    address = EMAIL_FIELD if channel == "email" else PHONE_FIELD
+    rows = store.execute(
+        f"SELECT c.id, {cols}, k.id, k.{address}, k.{OPT_OUT[channel]} FROM customers c "
+        f"LEFT JOIN contacts k ON k.customer_id = c.id WHERE c.id IN ({sub}) "
+        "ORDER BY c.id, k.position, k.id",
+        params,
+    ).fetchall()
+    plan = SendPlan(channel)
+    by_customer: dict[int, dict[str, Any]] = {}
+    for row in rows:
+        cid = row[0]
+        rec = by_customer.setdefault(cid, {"record": dict(zip(sorted(names), row[1:-3], strict=True)),
+                                           "contacts": []})  # fmt: skip
+        contact_id, addr, opted = row[-3], row[-2], row[-1]
+        if contact_id is None:
+            continue
+        if not addr:
+            continue
+        if opted:
+            plan.opted_out += 1
+            continue
+        rec["contacts"].append((contact_id, addr))
+    for cid, info in by_customer.items():
+        record = info["record"]
+        text = render(body, record)
+        subj = render(subject, record) if channel == "email" else None
+        if not info["contacts"]:
+            plan.skipped.append((cid, record[KEY_FIELD], f"no contact with a usable {address}"))
+            continue
+        if channel == "email":
+            emails = list(dict.fromkeys(a for _, a in info["contacts"]))
+            plan.messages.append(
+                Outgoing(cid, record[KEY_FIELD], None, ", ".join(emails), subj, text)
+            )
+        else:
+            for contact_id, number in dict.fromkeys(info["contacts"]):
+                plan.messages.append(
+                    Outgoing(cid, record[KEY_FIELD], contact_id, number, None, text)
+                )
+    return plan
+
+
+def queue(store: Store, plan: SendPlan, *, user: str | None = None, dry_run: bool = False) -> str:
+    """Log every message of the plan (queued, or dry-run) in one transaction; its batch id."""
+    user = user or store.user
+    if not plan.messages and not plan.skipped:
+        raise UserError("no customers selected")
+    status = "dry-run" if dry_run else "queued"
+    with store.transaction() as cur:
+        batch_id, at = audit.open_batch(cur, "send", user, f"send {plan.channel}: {plan.summary()}")
+        for m in plan.messages:
+            key = hashlib.sha256(
+                f"{batch_id}|{m.customer_id}|{m.contact_id}|{m.recipient}".encode()
+            ).hexdigest()
+            cur.execute(
+                "INSERT INTO messages (batch_id, idempotency_key, customer_id, contact_id, channel, "
+                "recipient, subject, body, status, user_name, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [batch_id, key, m.customer_id, m.contact_id, plan.channel, m.recipient, m.subject,
+                 m.body, status, user, at, at],
+            )  # fmt: skip
+        for cid, _name, why in plan.skipped:
+            key = hashlib.sha256(f"{batch_id}|{cid}|skipped".encode()).hexdigest()
+            cur.execute(
+                "INSERT INTO messages (batch_id, idempotency_key, customer_id, channel, recipient, "
+                "body, status, error, user_name, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, '', '', 'skipped', ?, ?, ?, ?)",
+                [batch_id, key, cid, plan.channel, why, user, at, at],
+            )
+    return batch_id
+
+
+# --- transports ----------------------------------------------------------------------
+
+
+class SmtpTransport:
+    """One SMTP connection, reused for a batch, reopened after a drop."""
+
+    def __init__(self, settings: Settings, timeout: float = 30):
+        self.s = settings
+        self.timeout = timeout
+        self.conn: smtplib.SMTP | None = None
+        self.note: str | None = None  # what the last accepted message did not reach
+
+    def _connect(self) -> smtplib.SMTP:
+        host, port = self.s.get("email", "host"), int(self.s.get("email", "port"))
+        security = self.s.get("email", "security")
+        if not host:
+            raise UserError("no SMTP server is set (Setup > Settings, [email] host)")
+        try:
+            if security == "tls":
+                conn = smtplib.SMTP_SSL(
+                    host, port, timeout=self.timeout, context=ssl.create_default_context()
+                )
+            else:
+                conn = smtplib.SMTP(host, port, timeout=self.timeout)
+                if security == "starttls":
+                    conn.starttls(context=ssl.create_default_context())
+            user = self.s.get("email", "username")
+            if user:
+                conn.login(user, self.s.secret("email", "password") or "")
+        except smtplib.SMTPAuthenticationError:
+            raise UserError(f"the SMTP server {host} refused the username or password") from None
+        except (OSError, smtplib.SMTPException) as exc:
+            raise UserError(f"cannot reach the SMTP server {host}:{port}: {exc}") from None
+        return conn
+
+    def send(self, m: dict[str, Any]) -> str:
+        if self.conn is None:
+            self.conn = self._connect()
+        msg = EmailMessage()
+        msg["From"] = self.s.get("email", "from")
+        msg["To"] = m["recipient"]
+        msg["Subject"] = m["subject"]
+        msg["Message-ID"] = make_msgid(
+            idstring=m["idempotency_key"][:16], domain="customer-dashboard"
+        )
+        msg.set_content(m["body"])
+        try:
+            refused = self.conn.send_message(msg)
+        except smtplib.SMTPRecipientsRefused as exc:
+            codes = [code for code, _ in exc.recipients.values()]
+            text = "; ".join(
+                f"{r}: {c} {t.decode(errors='replace')}" for r, (c, t) in exc.recipients.items()
+            )
+            if any(400 <= c < 500 for c in codes):
+                raise TemporaryFailure(text) from None
+            raise PermanentFailure(text) from None
+        except smtplib.SMTPResponseException as exc:
+            text = f"{exc.smtp_code} {exc.smtp_error.decode(errors='replace') if isinstance(exc.smtp_error, bytes) else exc.smtp_error}"
+            if 400 <= exc.smtp_code < 500:
+                self.close()
+                raise TemporaryFailure(text) from None
+            raise PermanentFailure(text, exc.smtp_code) from None
+        except (smtplib.SMTPServerDisconnected, TimeoutError, ConnectionError) as exc:
+            self.close()
+            raise TemporaryFailure(f"connection lost: {exc}") from None
+        if refused:
+            # accepted for the customer's other addresses: sending again would duplicate it
+            self.note = "not accepted for " + "; ".join(
+                f"{r} ({c})" for r, (c, _t) in refused.items())  # fmt: skip
+        return msg["Message-ID"]
+
+    def close(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.quit()
+            except (smtplib.SMTPException, OSError):
+                pass
+            self.conn = None
+
+
+class TwilioTransport:
+    """The real twilio client, pointed at settings' sms.api_url."""
+
+    def __init__(self, settings: Settings):
+        from twilio.http.http_client import TwilioHttpClient
+        from twilio.rest import Client
+
+        sid, token = settings.get("sms", "account_sid"), settings.secret("sms", "auth_token")
+        if not sid or not token:
+            raise UserError("the Twilio account SID (settings) and auth token "
+                            "(CUSTOMER_DASHBOARD_TWILIO_AUTH_TOKEN) must both be set")  # fmt: skip
+        if not settings.get("sms", "from"):
+            raise UserError("no SMS origination number is set (Setup > Settings, [sms] from)")
+        self.client = Client(sid, token, http_client=TwilioHttpClient(timeout=20))
+        self.client.api.base_url = settings.get("sms", "api_url").rstrip("/")
+        self.sender = settings.get("sms", "from")
+
+    def send(self, m: dict[str, Any]) -> str:
+        from twilio.base.exceptions import TwilioRestException
+
+        try:
+            msg = self.client.api.account.messages.create(
+                to=m["recipient"], from_=self.sender, body=m["body"]
+            )
+        except TwilioRestException as exc:
+            if exc.status == 429 or exc.code == 20429 or exc.status >= 500:
+                raise TemporaryFailure(f"{exc.status} {exc.code}: {exc.msg}") from None
+            reason = PERMANENT_TWILIO.get(exc.code, exc.msg)
+            raise PermanentFailure(f"Twilio {exc.code}: {reason}", exc.code) from None
+        except Exception as exc:  # requests' timeouts and connection errors
+            if (
+                "timeout" in type(exc).__name__.lower()
+                or "connection" in type(exc).__name__.lower()
+            ):
+                raise TemporaryFailure(f"{type(exc).__name__}: {exc}") from None
+            raise
+        return msg.sid
+
+    def status(self, sid: str) -> str:
+        return self.client.api.account.messages(sid).fetch().status
+
+    def close(self) -> None:
+        pass
+
+
+# --- delivering ----------------------------------------------------------------------
+
+
+def deliver(
+    store: Store,
+    batch_id: str,
+    settings: Settings,
+    *,
+    transport: Any = None,
+    sleep: Callable[[float], None] = time.sleep,
+    max_attempts: int = 4,
+    backoff: float = 1.0,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, int]:
+    """Send the batch's messages that the server has not accepted yet; returns the counts.
+
+    Safe to call again after a crash: sent messages are never sent twice.
+    """
+    pending = store.execute(
+        "SELECT id, idempotency_key, customer_id, contact_id, channel, recipient, subject, body, "
+        "attempts FROM messages WHERE batch_id = ? AND status IN ('queued', 'retrying') ORDER BY id",
+        [batch_id],
+    ).fetchall()
+    keys = (
+        "id",
+        "idempotency_key",
+        "customer_id",
+        "contact_id",
+        "channel",
+        "recipient",
+        "subject",
+        "body",
+        "attempts",
+    )
+    messages = [dict(zip(keys, r, strict=True)) for r in pending]
+    if messages:
+        channel = messages[0]["channel"]
+        if transport is None:
+            transport = SmtpTransport(settings) if channel == "email" else TwilioTransport(settings)
+        rate = float(settings.get(channel, "rate"))
+        gap = 1.0 / rate if rate > 0 else 0.0
+        last = 0.0
+        try:
+            for i, m in enumerate(messages, start=1):
+                attempts = m["attempts"]
+                while True:
+                    wait = last + gap - time.monotonic()
+                    if wait > 0:
+                        sleep(wait)
+                    last = time.monotonic()
+                    attempts += 1
+                    try:
+                        provider_id = transport.send(m)
+                    except TemporaryFailure as exc:
+                        if attempts >= max_attempts:
+                            _mark(
+                                store,
+                                m["id"],
+                                "failed",
+                                attempts,
+                                error=f"gave up after {attempts} attempts: {exc}",
+                            )
+                            break
+                        _mark(store, m["id"], "retrying", attempts, error=str(exc))
+                        sleep(min(backoff * 2 ** (attempts - 1), 60))
+                        continue
+                    except PermanentFailure as exc:
+                        _mark(store, m["id"], "failed", attempts, error=str(exc))
+                        if exc.code == 21610 and m["contact_id"] is not None:
+                            _opt_out(store, m["contact_id"])
+                        break
+                    note = getattr(transport, "note", None)
+                    _mark(store, m["id"], "sent", attempts, provider_id=provider_id, error=note)
+                    if note:
+                        transport.note = None
+                    break
+                if progress:
+                    progress(i, len(messages))
+        finally:
+            transport.close()
+    return counts(store, batch_id)
+
+
+def _mark(store: Store, message_id: int, status: str, attempts: int, *, error: str | None = None,
+          provider_id: str | None = None) -> None:  # fmt: skip
+    now = utcnow()
+    store.execute_write(
+        "UPDATE messages SET status = ?, attempts = ?, error = ?, provider_id = coalesce(?, provider_id), "
+        "updated_at = ?, sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END WHERE id = ?",
+        [status, attempts, error, provider_id, now, status, now, message_id],
+    )
+
+
+def _opt_out(store: Store, contact_id: int) -> None:
+    """Twilio 21610 (the number sent STOP): the contact is opted out of SMS, audited."""
+    with store.transaction() as cur:
+        row = cur.execute(
+            "SELECT customer_id, sms_opt_out FROM contacts WHERE id = ?", [contact_id]
+        ).fetchall()
+        if not row or row[0][1]:
+            return
+        batch_id, at = audit.open_batch(
+            cur, "edit", "twilio", "SMS opt-out reported by Twilio (21610)"
+        )
+        cur.execute("UPDATE contacts SET sms_opt_out = true WHERE id = ?", [contact_id])
+        audit.record(cur, batch_id, at, "twilio", "update", row[0][0],
+                     {"sms_opt_out": {"contact": contact_id, "value": False}},
+                     {"sms_opt_out": {"contact": contact_id, "value": True}})  # fmt: skip
+        audit.close_batch(cur, batch_id)
+
+
+def counts(store: Store, batch_id: str) -> dict[str, int]:
+    """How many messages of the batch are in each status."""
+    rows = store.rows(
+        "SELECT status, count(*) FROM messages WHERE batch_id = ? GROUP BY 1", [batch_id]
+    )
+    out = {
+        s: 0
+        for s in (
+            "queued",
+            "retrying",
+            "sent",
+            "failed",
+            "skipped",
+            "dry-run",
+            "delivered",
+            "undelivered",
+        )
+    }
+    out.update({s: int(n) for s, n in rows})
+    return out
+
+
+def refresh_status(
+    store: Store, batch_id: str, settings: Settings, *, transport: Any = None
+) -> dict[str, int]:
+    """Fetch each sent SMS's delivery status from Twilio (queued -> sent -> delivered...)."""
+    rows = store.rows(
+        "SELECT id, provider_id FROM messages WHERE batch_id = ? AND channel = 'sms' "
+        "AND provider_id IS NOT NULL AND status IN ('sent', 'queued', 'sending')",
+        [batch_id],
+    )
+    if rows:
+        transport = transport or TwilioTransport(settings)
+        for message_id, sid in rows:
+            status = transport.status(sid)
+            mapped = {
+                "delivered": "delivered",
+                "undelivered": "undelivered",
+                "failed": "failed",
+            }.get(status)
+            if mapped:
+                store.execute_write("UPDATE messages SET status = ?, updated_at = ? WHERE id = ?",
+                                    [mapped, utcnow(), message_id])  # fmt: skip
+    return counts(store, batch_id)
+
+
+def message_log(store: Store, *, batch_id: str | None = None, customer_id: int | None = None,
+                limit: int = 500) -> Any:  # fmt: skip
+    """The message log, newest first, optionally for one batch or one customer."""
+    where, params = ["TRUE"], []
+    if batch_id:
+        where.append("batch_id = ?")
+        params.append(batch_id)
+    if customer_id is not None:
+        where.append("customer_id = ?")
+        params.append(customer_id)
+    return store.df(
+        "SELECT id, batch_id, customer_id, contact_id, channel, recipient, subject, body, status, "
+        f"provider_id, error, attempts, user_name, created_at, sent_at FROM messages WHERE {' AND '.join(where)} "
+        "ORDER BY id DESC LIMIT ?",
+        [*params, limit],
+    )
+
+
+def send(store: Store, target: Target, channel: str, body: str, subject: str | None = None, *,
+         settings: Settings | None = None, dry_run: bool = False, user: str | None = None,
+         transport: Any = None) -> tuple[str, SendPlan, dict[str, int]]:  # fmt: skip
+    """Plan, log and (unless a dry run) deliver; returns the batch id, the plan and counts."""
+    plan = plan_send(store, target, channel, body, subject)
+    batch_id = queue(store, plan, user=user, dry_run=dry_run)
+    if dry_run:
+        return batch_id, plan, counts(store, batch_id)
+    return (
+        batch_id,
+        plan,
+        deliver(store, batch_id, settings or Settings.load(), transport=transport),
+    )
+
+
+__all__: Sequence[str] = ("plan_send", "queue", "deliver", "send", "counts", "message_log", "render",
+                          "placeholders", "refresh_status", "SmtpTransport", "TwilioTransport")  # fmt: skip
