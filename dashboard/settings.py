@@ -97,7 +97,7 @@ class Settings:
         if problems:
             raise ValidationError(problems)
         for section, values in changes.items():
-            for key, value in values.items():
+            for key in values:
                 self.doc[section][key] = merged[section][key]
 
     def save(self, path: str | Path | None = None) -> Path:
