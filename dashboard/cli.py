@@ -429,6 +429,7 @@ def _add_later_commands(sub: Any, db: Any) -> None:
     sp.add_argument("--show", action="store_true", help="open a browser")
     sp.add_argument("--demo", type=int, default=1000, metavar="N",
                     help="demo customers to create when the database does not exist")  # fmt: skip
+    sp.add_argument("--settings", help="settings file (default data/settings.toml)")
     sp.set_defaults(func=_serve)
 
 

@@ -516,6 +516,32 @@ def message_log(store: Store, *, batch_id: str | None = None, customer_id: int |
     )
 
 
+def send_test(settings: Settings, channel: str, to: str, *, transport: Any = None) -> str:
+    """Send one test message to an address or number the user typed; the server's answer.
+
+    Raises UserError with the server's words when it refuses (bad settings, credentials...).
+    """
+    from .types import Email, Phone
+
+    try:
+        recipient = Email().parse(to) if channel == "email" else Phone().parse(to)
+    except ValueError as exc:
+        raise UserError(f"{to!r} {exc}") from None
+    transport = transport or (
+        SmtpTransport(settings) if channel == "email" else TwilioTransport(settings)
+    )
+    m = {"recipient": recipient, "subject": "customer-dashboard test message", "idempotency_key": hashlib.sha256(
+        f"test|{recipient}|{time.time()}".encode()).hexdigest(),
+         "body": "This is a test message from customer-dashboard (Setup > Settings)."}  # fmt: skip
+    try:
+        provider_id = transport.send(m)
+    except (TemporaryFailure, PermanentFailure) as exc:
+        raise UserError(f"the server refused the test message: {exc}") from None
+    finally:
+        transport.close()
+    return f"accepted by the server ({provider_id})"
+
+
 def send(store: Store, target: Target, channel: str, body: str, subject: str | None = None, *,
          settings: Settings | None = None, dry_run: bool = False, user: str | None = None,
          transport: Any = None) -> tuple[str, SendPlan, dict[str, int]]:  # fmt: skip
@@ -531,5 +557,5 @@ def send(store: Store, target: Target, channel: str, body: str, subject: str | N
     )
 
 
-__all__: Sequence[str] = ("plan_send", "queue", "deliver", "send", "counts", "message_log", "render",
+__all__: Sequence[str] = ("plan_send", "queue", "deliver", "send", "send_test", "counts", "message_log", "render",
                           "placeholders", "refresh_status", "SmtpTransport", "TwilioTransport")  # fmt: skip

@@ -43,7 +43,9 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def served(db: Path, *, demo: int = 300, poll_ms: int | None = None):
+def served(
+    db: Path, *, demo: int = 300, poll_ms: int | None = None, extra: list[str] | None = None
+):
     """Run `customer-dashboard serve` as a subprocess; yields its base URL."""
     port = free_port()
     env = dict(os.environ)
@@ -51,7 +53,7 @@ def served(db: Path, *, demo: int = 300, poll_ms: int | None = None):
         env["CUSTOMER_DASHBOARD_POLL_MS"] = str(poll_ms)
     proc = subprocess.Popen(
         [sys.executable, "-m", "dashboard.cli", "serve", "--db", str(db), "--port", str(port),
-         "--demo", str(demo)],
+         "--demo", str(demo), *(extra or [])],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"

@@ -168,9 +168,9 @@ def test_export_downloads_the_whole_view(page, frame):
     assert len(data.strip().splitlines()) == int((frame.status == "Active").sum()) + 1
 
 
-def test_buttons_of_later_issues_say_so(page):
+def test_send_needs_a_selection(page):
     page.param.trigger("send")
-    assert "Send (email and SMS) is not available yet" in page.message
+    assert "Tick the customers to write to" in page.message
 
 
 def test_value_options_only_offer_sensible_aggregates():

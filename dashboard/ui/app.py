@@ -23,24 +23,37 @@ def customers_page(store: Store, **params) -> CustomersPage:
     return CustomersPage(store=store, **params)
 
 
-def session_app(store: Store, user: str = "operator") -> pmui.Page:
+def session_app(
+    store: Store, user: str = "operator", settings_path: str | None = None
+) -> pmui.Page:
     """One browser session: the page in the product's frame, freed when the session ends."""
     poll_ms = int(os.environ.get("CUSTOMER_DASHBOARD_POLL_MS", "2000"))
-    page = CustomersPage(store=store, user=user, poll_ms=poll_ms)
+    page = CustomersPage(store=store, user=user, poll_ms=poll_ms, settings_path=settings_path)
     if pn.state.location is not None:
         pn.state.location.sync(page, {"view_state": "view"})
     page.start_polling()
     pn.state.on_session_destroyed(lambda _ctx: page.stop_polling())
-    return pmui.Page(
-        title="Customers",
-        main=[page],
-        theme_toggle=False,
-        header=[
-            pmui.Typography(
-                "Management › Customers", variant="subtitle1", styles={"color": "white"}
-            )
-        ],  # fmt: skip
-    )
+    return _frame("Customers", page)
+
+
+def _frame(title: str, main) -> pmui.Page:
+    links = pmui.Row(*[pmui.Button(label=t, href=h, variant="text", styles={"color": "white"})
+                       for t, h in (("Customers", "/"), ("Messages", "/messages"), ("Setup › Settings", "/settings"))])  # fmt: skip
+    return pmui.Page(title=title, main=[main], theme_toggle=False, header=[links])
+
+
+def settings_app(settings_path: str | None = None) -> pmui.Page:
+    """Setup > Settings, served at /settings."""
+    from .setup import SettingsPage
+
+    return _frame("Setup › Settings", SettingsPage(path=settings_path))
+
+
+def messages_app(store: Store) -> pmui.Page:
+    """The message log, served at /messages."""
+    from .setup import MessagesPage
+
+    return _frame("Messages", MessagesPage(store=store))
 
 
 def guide_text() -> str:

@@ -28,12 +28,10 @@ from .card import CustomerCard
 from .columns import ColumnsPanel
 from .display import aggregate_display, group_filters, plural, rows_display
 from .filters import FiltersPanel
+from .send import SendDialog
 from .upload import UploadWizard
 
 STATUS_OPTIONS = ["All", *STATUSES]
-LATER = {
-    "send": "Send (email and SMS)",
-}
 GUIDE_URL = "/guide"
 
 
@@ -43,6 +41,9 @@ class CustomersPage(pn.viewable.Viewer):
     store = param.ClassSelector(class_=Store, doc="The database gateway (shared by the server).")
     view = param.ClassSelector(class_=View, doc="What the grid shows: one query.")
     user = param.String(default="operator", doc="Name written to the audit log.")
+    settings_path = param.String(
+        default=None, allow_None=True, doc="The settings file (Setup > Settings)."
+    )
     status = param.Selector(
         default="All", objects=STATUS_OPTIONS, doc="The Active button's filter."
     )
@@ -182,6 +183,7 @@ class CustomersPage(pn.viewable.Viewer):
         self._card: CustomerCard | None = None  # built on first use: a session may never open it
         self._bulk: BulkEditDialog | None = None
         self._upload: UploadWizard | None = None
+        self._send: SendDialog | None = None
         self._overlays = pn.Column(height=0, margin=0)
         self._table.on_click(self._on_row_click)
         self._undo = pmui.Button.from_param(self.param.undo_last, label="Undo", icon="undo",
@@ -196,6 +198,15 @@ class CustomersPage(pn.viewable.Viewer):
             ),
             title="Delete customers?", open=False,
         )  # fmt: skip
+
+    def _guide_url(self) -> str:
+        """The `?` link: Setup > Settings' documentation link, else the built-in guide."""
+        from ..settings import Settings
+
+        try:
+            return str(Settings.load(self.settings_path).get("docs", "url") or GUIDE_URL)
+        except UserError:
+            return GUIDE_URL
 
     def _saved_views_box(self):
         return pmui.Column(
@@ -236,7 +247,7 @@ class CustomersPage(pn.viewable.Viewer):
             sizing_mode="stretch_width",
         )  # fmt: skip
         self._overlays.objects = [self._columns_drawer, self._filters_drawer, self._confirm,
-                                  *[d for d in (self._card, self._bulk, self._upload) if d]]  # fmt: skip
+                                  *[d for d in (self._card, self._bulk, self._upload, self._send) if d]]  # fmt: skip
         return pn.Column(main, self._overlays, sizing_mode="stretch_width")
 
     # --- loading ---------------------------------------------------------------------
@@ -538,12 +549,26 @@ class CustomersPage(pn.viewable.Viewer):
         self._remember(event.new)
         self.notify(self.bulk_dialog.message, "success")
 
+    @property
+    def send_dialog(self) -> SendDialog:
+        """The Send dialog, made the first time it is needed."""
+        if self._send is None:
+            self._send = SendDialog(
+                store=self.store, user=self.user, settings_path=self.settings_path
+            )
+            self._send.param.watch(self._on_sent, "done_batch")
+            self._overlays.append(self._send)
+        return self._send
+
     @param.depends("send", watch=True)
     def _on_send(self) -> None:
-        self._not_yet("send")
+        if not self.selected_count:
+            self.notify("Tick the customers to write to first (or Select all matching).", "warning")
+            return
+        self.send_dialog.open_for(self.selection_target(), self.selected_count)
 
-    def _not_yet(self, name: str) -> None:
-        self.notify(f"{LATER[name]} is not available yet in this version.", "info")
+    def _on_sent(self, event) -> None:
+        self.notify(self.send_dialog.message, "success")
 
     @param.depends("delete", watch=True)
     def _ask_delete(self) -> None:

@@ -14,7 +14,7 @@ import panel as pn
 from ..demo import add_demo_customers
 from ..importer import MAX_BYTES
 from ..store import Store, default_db_path, server_file
-from .app import EXTENSIONS, guide_app, session_app
+from .app import EXTENSIONS, guide_app, messages_app, session_app, settings_app
 
 
 def serve(args) -> int:
@@ -38,7 +38,12 @@ def serve(args) -> int:
     origins = [f"{args.address}:{args.port}", f"localhost:{args.port}", f"127.0.0.1:{args.port}"]
     print(f"serving {path} at {url}", flush=True)
     pn.serve(
-        {"/": lambda: session_app(store), "/guide": guide_app},
+        {
+            "/": lambda: session_app(store, settings_path=args.settings),
+            "/guide": guide_app,
+            "/settings": lambda: settings_app(args.settings),
+            "/messages": lambda: messages_app(store),
+        },
         port=args.port,
         address=args.address,
         show=args.show,
