@@ -80,3 +80,15 @@ def test_settings_page_saves_keeping_comments_and_tests_email(settings_file, smt
     page.test_to = "+447831000001"
     page.param.trigger("test_sms")
     assert "Twilio" in page.message  # no account set: a clear message, not a traceback
+
+
+def test_a_customers_card_lists_its_messages(demo, smtp, settings_file):
+    page = customers_page(demo, settings_path=str(settings_file))
+    page._table.selection = [0]
+    cid = page.selected_ids[0]
+    page.param.trigger("send")
+    page.send_dialog.param.update(channel="email", subject="Hi {name}", body="Hello")
+    page.send_dialog.send_now()
+    page.card.open_customer(cid)
+    shown = page.card._messages.value
+    assert len(shown) == 1 and shown.iloc[0]["status"] == "sent" and shown.iloc[0]["subject"].startswith("Hi ")

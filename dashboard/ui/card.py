@@ -196,6 +196,9 @@ class CustomerCard(pn.viewable.Viewer):
         self._history = pn.widgets.Tabulator(pd.DataFrame(), show_index=False, disabled=True, height=260,
                                              sizing_mode="stretch_width", layout="fit_data_stretch")  # fmt: skip
         tabs.append(("History", self._history))
+        self._messages = pn.widgets.Tabulator(pd.DataFrame(), show_index=False, disabled=True, height=260,
+                                              sizing_mode="stretch_width", layout="fit_data_stretch")  # fmt: skip
+        tabs.append(("Messages", self._messages))
         self._tabs = pmui.Tabs(*tabs, sizing_mode="stretch_width")
         self._alert = pmui.Alert(
             object="", severity="error", visible=False, sizing_mode="stretch_width"
@@ -290,6 +293,11 @@ class CustomerCard(pn.viewable.Viewer):
         self._history.value = audit.history(self.store, record["id"]).assign(
             at=lambda d: d["at"].astype(str).str.slice(0, 19)
         )
+        from ..messaging import message_log
+
+        log = message_log(self.store, customer_id=record["id"], limit=200)
+        cols = ["created_at", "channel", "recipient", "subject", "status", "error"]
+        self._messages.value = log[cols].assign(created_at=lambda d: d["created_at"].astype(str).str.slice(0, 19))
 
     def _refresh_tags(self, current: list[str]) -> None:
         options = list(dict.fromkeys([*current, *service.known_tags(self.store)]))
