@@ -139,3 +139,19 @@ def choose(pg, label: str, text: str) -> None:
 def close_drawer(pg) -> None:
     pg.mouse.click(200, 900)
     pg.wait_for_timeout(400)
+
+
+def wait_cells(pg, field: str, check, timeout: float = 15.0) -> list[str]:
+    """Wait until the grid's `field` cells satisfy `check` (a list to equal, or a predicate);
+    return them. Grid updates arrive over the websocket a moment after the notice."""
+    import time as _time
+
+    deadline = _time.monotonic() + timeout
+    while True:
+        got = cells(pg, field)
+        ok = check(got) if callable(check) else got == check
+        if ok:
+            return got
+        if _time.monotonic() > deadline:
+            raise AssertionError(f"{field} cells are {got!r}, expected {check!r}")
+        pg.wait_for_timeout(200)

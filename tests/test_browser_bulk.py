@@ -16,6 +16,7 @@ from tests.browser import (
     require_chromium,
     served,
     shot,
+    wait_cells,
 )  # fmt: skip
 
 pytestmark = pytest.mark.browser
@@ -92,6 +93,9 @@ def test_bulk_edit_selected_customers(page):
     before = [int(v.replace(",", "")) for v in cells(page, "channels")[:2]]
     button(page, "Apply").click()
     page.get_by_text(re.compile(r"^Changed 2 customers")).wait_for()
-    page.wait_for_timeout(1000)
+    wait_cells(
+        page,
+        "channels",
+        lambda got: [int(v.replace(",", "")) for v in got[:2]] == [b + 7 for b in before],
+    )
     assert cells(page, "id")[:2] == ids
-    assert [int(v.replace(",", "")) for v in cells(page, "channels")[:2]] == [b + 7 for b in before]

@@ -21,6 +21,7 @@ from tests.browser import (
     require_chromium,
     served,
     shot,
+    wait_cells,
     wait_count,
 )  # fmt: skip
 
@@ -78,24 +79,34 @@ def test_active_filter_rearranges_the_grid(page):
     shot(page, "browser-02-inactive")
 
 
+def settled(pg, field: str) -> list[str]:
+    """The cells once the server's update has landed: two reads 700 ms apart agree."""
+    last = None
+    for _ in range(30):
+        got = cells(pg, field)
+        if got == last:
+            return got
+        last = got
+        pg.wait_for_timeout(700)
+    raise AssertionError(f"{field} cells kept changing")
+
+
 def test_sort_by_a_column_and_change_page(page):
     page.locator('.tabulator-col[tabulator-field="name"] .tabulator-col-title').click()
-    page.wait_for_timeout(1200)
-    first = cells(page, "name")
-    assert first == sorted(first, key=str.casefold)
+    first = settled(page, "name")
     page.get_by_role("button", name="Go to page 2").click()
-    page.wait_for_timeout(1200)
-    second = cells(page, "name")
-    assert second[0].casefold() >= first[-1].casefold()
+    page.wait_for_timeout(300)
+    second = settled(page, "name")
+    assert first == sorted(first, key=str.casefold)
+    assert second == sorted(second, key=str.casefold)
+    assert first[-1].casefold() <= second[0].casefold()
     assert not set(first) & set(second)
 
 
 def test_quick_search_filters(page):
     page.get_by_role("textbox", name="Search").fill("blue")
     page.keyboard.press("Enter")
-    page.wait_for_timeout(1500)
-    names = cells(page, "name")
-    assert names and all("blue" in n.lower() for n in names)
+    wait_cells(page, "name", lambda got: got and all("blue" in n.lower() for n in got))
 
 
 def test_filters_pop_out_adds_and_clears_a_filter(page):
@@ -106,10 +117,12 @@ def test_filters_pop_out_adds_and_clears_a_filter(page):
     button(page, "Add filter").click()
     page.wait_for_timeout(1200)
     shot(page, "browser-03-filters")
-    assert page.get_by_text("Channels ≥ 200").count() >= 1
+    page.get_by_text("Channels ≥ 200").first.wait_for()
     close_drawer(page)
-    assert all(int(v.replace(",", "")) >= 200 for v in cells(page, "channels"))
-    assert button(page, "Filters (1)").count() == 1
+    wait_cells(
+        page, "channels", lambda got: got and all(int(v.replace(",", "")) >= 200 for v in got)
+    )
+    button(page, "Filters (1)").first.wait_for()
 
 
 def test_group_and_pivot_from_the_columns_pop_out(page):

@@ -91,4 +91,8 @@ def test_a_customers_card_lists_its_messages(demo, smtp, settings_file):
     page.send_dialog.send_now()
     page.card.open_customer(cid)
     shown = page.card._messages.value
-    assert len(shown) == 1 and shown.iloc[0]["status"] == "sent" and shown.iloc[0]["subject"].startswith("Hi ")
+    assert (
+        len(shown) == 1
+        and shown.iloc[0]["status"] == "sent"
+        and shown.iloc[0]["subject"].startswith("Hi ")
+    )

@@ -297,7 +297,9 @@ class CustomerCard(pn.viewable.Viewer):
 
         log = message_log(self.store, customer_id=record["id"], limit=200)
         cols = ["created_at", "channel", "recipient", "subject", "status", "error"]
-        self._messages.value = log[cols].assign(created_at=lambda d: d["created_at"].astype(str).str.slice(0, 19))
+        self._messages.value = log[cols].assign(
+            created_at=lambda d: d["created_at"].astype(str).str.slice(0, 19)
+        )
 
     def _refresh_tags(self, current: list[str]) -> None:
         options = list(dict.fromkeys([*current, *service.known_tags(self.store)]))
