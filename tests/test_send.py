@@ -332,3 +332,38 @@ def test_cli_send_email_and_dry_run(tmp_path, smtp):
     r = cli("send", "--channel", "email", "--ids", "1", "--subject", "x", "--body", "{secret}",
             "--settings", str(settings))  # fmt: skip
     assert r.returncode == 1 and "unknown placeholder" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_wrong_smtp_credentials_are_a_clear_error(store, customers, tmp_path, monkeypatch):
+    from aiosmtpd.smtp import AuthResult
+
+    port = free_port()
+    c = Controller(Inbox(), hostname="127.0.0.1", port=port, auth_require_tls=False,
+                   authenticator=lambda *a: AuthResult(success=False, handled=False))  # fmt: skip
+    c.start()
+    try:
+        s = Settings.load(tmp_path / "s.toml")
+        s.update({"email": {"from": "a@b.example", "host": "127.0.0.1", "port": port, "security": "none",
+                            "username": "billing"}})  # fmt: skip
+        monkeypatch.setenv("CUSTOMER_DASHBOARD_SMTP_PASSWORD", "wrong")
+        batch_id = queue(store, plan_send(store, customers, "email", "x", "y"))
+        with pytest.raises(UserError, match="refused the username or password"):
+            deliver(store, batch_id, s)
+        assert counts(store, batch_id)["queued"] == 2  # nothing lost: a later send resumes
+    finally:
+        c.stop()
+
+
+def test_messages_page_refreshes_sms_delivery_status(store, customers, twilio, tmp_path):
+    from dashboard.ui.setup import MessagesPage
+
+    path = tmp_path / "settings.toml"
+    twilio.save(path)
+    batch_id, _, result = send(store, customers, "sms", "Hi {name}", settings=twilio)
+    page = MessagesPage(store=store, batch_id=batch_id, settings_path=str(path))
+    page.__panel__()
+    page.param.trigger("refresh_delivery")
+    assert "3 delivered" in page.message and set(page._table.value["status"]) == {
+        "delivered",
+        "skipped",
+    }

@@ -49,11 +49,11 @@ def settings_app(settings_path: str | None = None) -> pmui.Page:
     return _frame("Setup › Settings", SettingsPage(path=settings_path))
 
 
-def messages_app(store: Store) -> pmui.Page:
+def messages_app(store: Store, settings_path: str | None = None) -> pmui.Page:
     """The message log, served at /messages."""
     from .setup import MessagesPage
 
-    return _frame("Messages", MessagesPage(store=store))
+    return _frame("Messages", MessagesPage(store=store, settings_path=settings_path))
 
 
 def guide_text() -> str:

@@ -159,9 +159,15 @@ class MessagesPage(pn.viewable.Viewer):
                                                     "undelivered", "failed", "skipped", "dry-run"],
                             doc="Only this status.")  # fmt: skip
     refresh = param.Event(doc="Reload the log.")
+    refresh_delivery = param.Event(doc="Fetch the batch's SMS delivery statuses from Twilio.")
+    settings_path = param.String(default=None, allow_None=True, doc="The settings file.")
+    message = param.String(default="", doc="The last message shown.")
 
     def __init__(self, **params):
         super().__init__(**params)
+        self._alert = pmui.Alert(
+            object="", severity="info", visible=False, sizing_mode="stretch_width"
+        )
         self._table = pn.widgets.Tabulator(pd.DataFrame(), show_index=False, disabled=True, height=600,
                                            sizing_mode="stretch_width", layout="fit_data_table",
                                            pagination="local", page_size=50)  # fmt: skip
@@ -176,10 +182,32 @@ class MessagesPage(pn.viewable.Viewer):
             log[col] = log[col].astype(str).str.slice(0, 19).replace("NaT", "")
         self._table.value = log
 
+    @param.depends("refresh_delivery", watch=True)
+    def _refresh_delivery(self) -> None:
+        batch = self.batch_id.strip()
+        if not batch:
+            self._say("Enter the batch whose SMS delivery to check.", "warning")
+            return
+        try:
+            counts = messaging.refresh_status(self.store, batch, Settings.load(self.settings_path))
+        except UserError as exc:
+            self._say(str(exc), "error")
+            return
+        self._load()
+        self._say(
+            "Delivery: " + ", ".join(f"{v:,} {k}" for k, v in counts.items() if v) + ".", "success"
+        )
+
+    def _say(self, text: str, severity: str) -> None:
+        self.message = text
+        self._alert.param.update(object=text, severity=severity, visible=True)
+
     def __panel__(self):
         return pmui.Column(
             pmui.Row(pmui.TextInput.from_param(self.param.batch_id, label="Batch", width=220),
                      pmui.Select.from_param(self.param.status, label="Status", width=180),
-                     pmui.Button.from_param(self.param.refresh, label="Refresh", icon="refresh", variant="outlined")),
-            self._table, sizing_mode="stretch_width",
+                     pmui.Button.from_param(self.param.refresh, label="Refresh", icon="refresh", variant="outlined"),
+                     pmui.Button.from_param(self.param.refresh_delivery, label="Refresh SMS delivery status",
+                                            icon="sms", variant="outlined")),
+            self._alert, self._table, sizing_mode="stretch_width",
         )  # fmt: skip
