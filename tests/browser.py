@@ -51,17 +51,19 @@ def served(
     env = dict(os.environ)
     if poll_ms:
         env["CUSTOMER_DASHBOARD_POLL_MS"] = str(poll_ms)
+    log_path = Path(str(db) + ".server.log")
+    log = log_path.open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "dashboard.cli", "serve", "--db", str(db), "--port", str(port),
          "--demo", str(demo), *(extra or [])],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        stdout=log, stderr=subprocess.STDOUT, text=True, env=env,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 60
         while time.time() < deadline:
             if proc.poll() is not None:
-                raise RuntimeError(f"server exited: {proc.stdout.read()}")
+                raise RuntimeError(f"server exited: {log_path.read_text()}")
             try:
                 urllib.request.urlopen(url + "/guide", timeout=2).read()
                 break
@@ -76,6 +78,10 @@ def served(
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
+        log.close()
+        text = log_path.read_text()
+        if "Traceback" in text:  # a server-side error shows in the test output, not only the UI
+            print(f"--- server log ({log_path}) ---\n{text[-6000:]}")
 
 
 def shot(page, name: str) -> Path:
