@@ -137,9 +137,23 @@ def close_menu(pg) -> None:
 
 
 def choose(pg, label: str, text: str) -> None:
-    pg.get_by_role("combobox", name=re.compile(f"^{re.escape(label)}")).first.click()
-    option(pg, text).click()
-    pg.wait_for_timeout(300)
+    """Pick `text` in the select labelled `label`. Options can change on the server (a
+    filter's conditions follow its field), so reopen the menu until they have arrived."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for _ in range(8):
+        pg.get_by_role("combobox", name=re.compile(f"^{re.escape(label)}")).first.click()
+        item = option(pg, text)
+        try:
+            item.wait_for(timeout=2500)
+        except PlaywrightTimeout:
+            pg.keyboard.press("Escape")
+            pg.wait_for_timeout(500)
+            continue
+        item.click()
+        pg.wait_for_timeout(300)
+        return
+    raise AssertionError(f"{label!r} never offered {text!r}")
 
 
 def close_drawer(pg) -> None:
@@ -161,3 +175,31 @@ def wait_cells(pg, field: str, check, timeout: float = 15.0) -> list[str]:
         if _time.monotonic() > deadline:
             raise AssertionError(f"{field} cells are {got!r}, expected {check!r}")
         pg.wait_for_timeout(200)
+
+
+@contextlib.contextmanager
+def one_page(url: str, *, height: int = 1000):
+    """One Chromium page on the served dashboard, loaded and ready to use."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1500, "height": height})
+        page.goto(url + "/")
+        page.wait_for_selector(".tabulator-row")
+        button(page, "Filters").first.wait_for()  # the toolbar has rendered
+        try:
+            yield page
+        finally:
+            browser.close()
+
+
+@contextlib.contextmanager
+def served_page(tmp_dir: Path, *, demo: int, height: int = 1000):
+    """A fresh served database and one ready page on it (a module's shared fixture)."""
+    require_chromium()
+    with (
+        served(tmp_dir / "customers.duckdb", demo=demo) as url,
+        one_page(url, height=height) as page,
+    ):
+        yield page

@@ -7,13 +7,10 @@ import re
 import pytest
 
 from tests.browser import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     button,
     cells,
     count_text,
-    require_chromium,
-    served,
+    served_page,
     shot,
     wait_cells,
 )  # fmt: skip
@@ -22,25 +19,9 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    require_chromium()
-    db = tmp_path_factory.mktemp("card") / "customers.duckdb"
-    with served(db, demo=200) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def page(server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        pg = b.new_page(viewport={"width": 1500, "height": 1000})
-        pg.goto(server + "/")
-        pg.wait_for_selector(".tabulator-row")
-        button(pg, "Filters").first.wait_for()
+def page(tmp_path_factory):
+    with served_page(tmp_path_factory.mktemp("card"), demo=200, height=1000) as pg:
         yield pg
-        b.close()
 
 
 def textbox(pg, label: str):
