@@ -345,7 +345,7 @@ def _conflict(
 # --- many customers ------------------------------------------------------------------
 
 
-def _target_sql(target: Target) -> tuple[str, list[Any]]:
+def target_sql(target: Target) -> tuple[str, list[Any]]:
     """A subquery of customer ids: a list of ids, or every customer a view matches."""
     if isinstance(target, View):
         where, params = compile_where(target)
@@ -355,7 +355,7 @@ def _target_sql(target: Target) -> tuple[str, list[Any]]:
 
 
 def _stage(cur: duckdb.DuckDBPyConnection, target: Target, extra: str = "", params=()) -> int:
-    sub, sub_params = _target_sql(target)
+    sub, sub_params = target_sql(target)
     cur.execute("DROP TABLE IF EXISTS temp._target")
     cur.execute(
         f"CREATE TEMP TABLE _target AS SELECT c.id{extra} FROM customers c WHERE c.id IN ({sub})",
@@ -366,7 +366,7 @@ def _stage(cur: duckdb.DuckDBPyConnection, target: Target, extra: str = "", para
 
 def preview_targets(store: Store, target: Target, limit: int = SHOW_FIRST) -> tuple[int, list[str]]:
     """How many customers a target holds and the first names (for confirmations)."""
-    sub, params = _target_sql(target)
+    sub, params = target_sql(target)
     n = store.scalar(f"SELECT count(*) FROM customers WHERE id IN ({sub})", params)
     names = [
         r[0]

@@ -31,7 +31,7 @@ from typing import Any
 import pandas as pd
 
 from . import audit
-from .customers import Target, _target_sql
+from .customers import Target, target_sql
 from .errors import UserError
 from .fields import CONTACTS, CURRENCY_FIELD, CUSTOMER_FIELDS, FIELDS, KEY_FIELD
 from .query import quote
@@ -144,7 +144,7 @@ def plan_send(
         if "\r" in subject or "\n" in subject:
             raise UserError("the subject must be one line (no line breaks)")
     names = set(placeholders(body)) | set(placeholders(subject or "")) | {KEY_FIELD, CURRENCY_FIELD}
-    sub, params = _target_sql(target)
+    sub, params = target_sql(target)
     cols = ", ".join(f"c.{quote(n)}" for n in sorted(names))
     address = EMAIL_FIELD if channel == "email" else PHONE_FIELD
     rows = store.execute(

@@ -352,6 +352,12 @@ def _compile_filter(flt: Filter) -> tuple[str, list[Any]]:
     return f"{col} {sql_op} ?", [value]
 
 
+def check_filter(spec: Filter | dict) -> None:
+    """Raise UserError (naming the field) unless the filter's field, condition and value are
+    all valid; the Filters pop-out checks a filter this way before applying it."""
+    _compile_filter(Filter.of(spec))
+
+
 def compile_where(view: View) -> tuple[str, list[Any]]:
     """The WHERE clause (without the keyword) and its parameters; "TRUE" for no filter."""
     parts: list[str] = []

@@ -122,7 +122,7 @@ class FiltersPanel(pn.viewable.Viewer):
     @param.depends("add", watch=True)
     def _add_filter(self):
         from ..errors import UserError
-        from ..query import _compile_filter
+        from ..query import check_filter
 
         op = self.op
         value = self._value()
@@ -130,7 +130,7 @@ class FiltersPanel(pn.viewable.Viewer):
             op = "in" if op == "=" else "not_in"
         flt = Filter(self.field, op, value)
         try:
-            _compile_filter(flt)  # parse the value with the field's own rules before applying
+            check_filter(flt)  # parse the value with the field's own rules before applying
         except UserError as exc:
             self.error = str(exc)
             self._error.param.update(object=str(exc), visible=True)
