@@ -22,7 +22,8 @@ from dashboard import Store  # noqa: E402
 from dashboard.messaging import SmtpTransport, deliver, plan_send, queue  # noqa: E402
 from dashboard.settings import Settings  # noqa: E402
 from tests.browser import free_port  # noqa: E402
-from tests.test_send import SID, FakeTwilio, Inbox  # noqa: E402
+from tests.conftest import Inbox  # noqa: E402
+from tests.test_send import SID, FakeTwilio  # noqa: E402
 
 
 def customers(store: Store, n: int, channel: str) -> list[int]:

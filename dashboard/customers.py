@@ -24,7 +24,7 @@ from .fields import (
     CUSTOMER_FIELDS,
     FIELDS,
     KEY_FIELD,
-    MOBILE_FIELD,
+    TAGS_FIELD,
     validate,
     writable,
 )  # fmt: skip
@@ -54,7 +54,7 @@ def get_customer(store: Store, customer_id: int) -> dict[str, Any]:
     if not rows:
         raise UserError(f"there is no customer with id {customer_id}")
     record = dict(zip([f.name for f in CUSTOMER_FIELDS] + ["row_version"], rows[0], strict=True))
-    record["tags"] = list(record["tags"] or [])
+    record[TAGS_FIELD] = list(record[TAGS_FIELD] or [])
     record["contacts"] = get_contacts(store, customer_id)
     return record
 
@@ -105,18 +105,8 @@ def validate_contacts(
     clean_list, problems = [], []
     for i, contact in enumerate(contacts, start=1):
         values = {k: v for k, v in contact.items() if k != "id"}
-        clean, found = validate(values, CONTACTS, partial=True, row=row)
-        if region and MOBILE_FIELD in values and found:
-            # A national number ("07911 123456") is read in the customer's country.
-            retry = [p for p in found if p.field == MOBILE_FIELD]
-            if retry:
-                try:
-                    clean[MOBILE_FIELD] = CONTACTS[MOBILE_FIELD].type._parse(
-                        values[MOBILE_FIELD], region
-                    )
-                    found = [p for p in found if p.field != MOBILE_FIELD]
-                except ValueError:
-                    pass
+        # a national number ("07911 123456") is read in the customer's country
+        clean, found = validate(values, CONTACTS, partial=True, row=row, region=region)
         for p in found:
             problems.append(
                 Problem(f"contacts[{i}].{p.field}", p.value, f"Contact {i}: {p.message}", row)

@@ -73,9 +73,12 @@ class Field:
             not self.system
         )
 
-    def parse(self, raw: Any) -> Any:
-        """Parse and check one value; raises ValueError with a message for a person."""
-        value = self.type.parse(raw)
+    def parse(self, raw: Any, region: str | None = None) -> Any:
+        """Parse and check one value; raises ValueError with a message for a person.
+
+        `region` (the customer's country) is where a national phone number is read.
+        """
+        value = self.type.parse(raw, region)
         if value is None or value == []:
             if self.required:
                 raise ValueError("is required")
@@ -361,6 +364,8 @@ CONTACTS: dict[str, Field] = {f.name: f for f in CONTACT_FIELDS}
 
 #: The field that identifies a customer to people (unique, trimmed, case-insensitive).
 KEY_FIELD: str = next(f.name for f in CUSTOMER_FIELDS if f.unique)
+#: The customer's list of tags (tag editor, "Tags += x" in imports).
+TAGS_FIELD: str = next(f.name for f in CUSTOMER_FIELDS if f.kind == "tags")
 #: The field that holds a customer's currency (money is shown in it).
 CURRENCY_FIELD: str = next(f.name for f in CUSTOMER_FIELDS if f.kind == "currency")
 #: Contact fields that identify a contact; a contact needs at least one of them.
@@ -446,6 +451,7 @@ def validate(
     row: int | None = None,
     columns: dict[str, str] | None = None,
     partial: bool = False,
+    region: str | None = None,
 ) -> tuple[dict[str, Any], list[Problem]]:
     """Parse every value of a record; return the clean values and every problem.
 
@@ -464,7 +470,7 @@ def validate(
             problems.append(Problem(name, raw, "is set by the system", row, columns.get(name)))
             continue
         try:
-            clean[name] = f.parse(raw)
+            clean[name] = f.parse(raw, region)
         except ValueError as exc:
             problems.append(Problem(name, raw, f"{f.label} {exc}", row, columns.get(name)))
     if not partial:

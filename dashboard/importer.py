@@ -35,7 +35,7 @@ from .fields import (
     COUNTRY_FIELD,
     FIELDS,
     KEY_FIELD,
-    MOBILE_FIELD,
+    TAGS_FIELD,
     importable,
     match_header,
 )  # fmt: skip
@@ -360,29 +360,38 @@ def prepare(store: Store, table: Table, plan: Plan) -> Preview:
     bad = pd.Series(False, index=range(n))
     contact_columns: list[str] = []
     set_fields, tag_adds = _set_values(plan)
-    for header, target in plan.mapping.items():
-        if not target:
-            continue
-        is_contact = target.startswith(CONTACT_PREFIX)
-        f = CONTACTS[target[len(CONTACT_PREFIX) :]] if is_contact else FIELDS[target]
-        key = f"{CONTACT_PREFIX}{f.name}" if is_contact else f.name
-        parsed, errors = _parse_column(frame[header], f)
-        records[key] = parsed
-        if is_contact:
-            contact_columns.append(f.name)
-        for i in errors.index:
-            bad[i] = True
-            problems.append(
-                Problem(key, frame[header].iat[i], f"{f.label} {errors[i]}", int(rows[i]), header)
-            )
+
+    def parse_mapped(regional: bool) -> None:
+        regions = records[COUNTRY_FIELD] if regional and COUNTRY_FIELD in records else None
+        for header, target in plan.mapping.items():
+            if not target:
+                continue
+            is_contact = target.startswith(CONTACT_PREFIX)
+            f = CONTACTS[target[len(CONTACT_PREFIX) :]] if is_contact else FIELDS[target]
+            if f.type.regional != regional:
+                continue
+            key = f"{CONTACT_PREFIX}{f.name}" if is_contact else f.name
+            parsed, errors = _parse_column(frame[header], f, regions)
+            records[key] = parsed
+            if is_contact:
+                contact_columns.append(f.name)
+            for i in errors.index:
+                bad[i] = True
+                problems.append(
+                    Problem(
+                        key, frame[header].iat[i], f"{f.label} {errors[i]}", int(rows[i]), header
+                    )
+                )
+
+    parse_mapped(regional=False)
     # "Set fields for every row": the value replaces whatever the column held
     for name, value in set_fields.items():
         records[name] = [list(value) for _ in range(n)] if isinstance(value, list) else value
     if tag_adds:
-        current = records["tags"] if "tags" in records else pd.Series([[]] * n)
-        records["tags"] = [list(dict.fromkeys([*(t or []), *tag_adds])) for t in current]
-    if COUNTRY_FIELD in records and f"{CONTACT_PREFIX}{MOBILE_FIELD}" in records:
-        _retry_mobiles(frame, plan, records, problems, bad, rows)
+        current = records[TAGS_FIELD] if TAGS_FIELD in records else pd.Series([[]] * n)
+        records[TAGS_FIELD] = [list(dict.fromkeys([*(t or []), *tag_adds])) for t in current]
+    # phone numbers last: a national number is read in the row's country, once it is known
+    parse_mapped(regional=True)
     # required values
     for f in importable():
         fname = f.name
@@ -428,8 +437,8 @@ def _set_values(plan: Plan) -> tuple[dict[str, Any], list[str]]:
     out, tag_adds, problems = {}, [], []
     for name, raw in plan.set_values.items():
         try:
-            if name == "tags" and isinstance(raw, str) and raw.startswith("+="):
-                tag_adds = parse_change("tags", raw).value
+            if name == TAGS_FIELD and isinstance(raw, str) and raw.startswith("+="):
+                tag_adds = parse_change(TAGS_FIELD, raw).value
                 continue
             f = FIELDS.get(name)
             if f is None or not f.importable:
@@ -442,51 +451,33 @@ def _set_values(plan: Plan) -> tuple[dict[str, Any], list[str]]:
     return out, tag_adds
 
 
-def _parse_column(values: pd.Series, f) -> tuple[pd.Series, pd.Series]:
-    """Parse a column through its field, each distinct value once."""
+def _parse_column(
+    values: pd.Series, f, regions: pd.Series | None = None
+) -> tuple[pd.Series, pd.Series]:
+    """Parse a column through its field, each distinct value (and country, for phone
+    numbers read in the row's country) once."""
+    if regions is None:
+        keys = values.map(lambda v: (_hashable(v), None))
+    else:
+        keys = pd.Series(list(zip(values.map(_hashable), regions, strict=True)), index=values.index)
     cache: dict[Any, Any] = {}
     errors: dict[Any, str] = {}
-    for v in pd.unique(values.astype(object)):
-        hv = _hashable(v)
-        if is_blank(v):
-            cache[hv] = None
+    for key in pd.unique(keys):
+        value, region = key
+        if is_blank(value):
+            cache[key] = None
             continue
         try:
-            cache[hv] = f.type.parse(v)
+            cache[key] = f.type.parse(value, region)
         except ValueError as exc:
-            errors[hv] = str(exc)
-    keys = values.map(_hashable)
+            errors[key] = str(exc)
     parsed = keys.map(lambda k: cache.get(k))
-    errs = keys[keys.isin(list(errors))].map(errors)
+    errs = keys[keys.map(lambda k: k in errors)].map(errors)
     return parsed.astype(object), errs
 
 
 def _hashable(v: Any) -> Any:
     return tuple(v) if isinstance(v, list) else v
-
-
-def _retry_mobiles(frame, plan, records, problems, bad, rows) -> None:
-    """A mobile without its country code is read in the row's country."""
-    key = f"{CONTACT_PREFIX}{MOBILE_FIELD}"
-    header = _column_of(plan, key)
-    keep = []
-    for p in problems:
-        if p.field == key and p.row is not None:
-            i = int(p.row) - (int(rows.iat[0]) if len(rows) else 0)
-            country = records[COUNTRY_FIELD].iat[i]
-            try:
-                records.at[i, key] = CONTACTS[MOBILE_FIELD].type._parse(
-                    frame[header].iat[i], country
-                )
-                continue
-            except ValueError:
-                pass
-        keep.append(p)
-    problems[:] = keep
-    bad[:] = False
-    for p in problems:
-        if p.row is not None:
-            bad[int(p.row) - int(rows.iat[0])] = True
 
 
 def _match_existing(store: Store, plan: Plan, records: pd.DataFrame, problems, bad) -> None:
@@ -594,7 +585,9 @@ def commit(
     fields_new = [f.name for f in importable()]
     for name in fields_new:
         if name not in new:
-            new[name] = [defaults.get(name)] * len(new) if name == "tags" else defaults.get(name)
+            new[name] = (
+                [defaults.get(name)] * len(new) if name == TAGS_FIELD else defaults.get(name)
+            )
         elif name in defaults:
             d = defaults[name]
             new[name] = [

@@ -505,9 +505,12 @@ def refresh_status(
 
 
 def message_log(store: Store, *, batch_id: str | None = None, customer_id: int | None = None,
-                limit: int = 500) -> Any:  # fmt: skip
-    """The message log, newest first, optionally for one batch or one customer."""
+                status: str | None = None, limit: int = 500) -> Any:  # fmt: skip
+    """The message log, newest first, optionally for one batch, customer or status."""
     where, params = ["TRUE"], []
+    if status:
+        where.append("status = ?")
+        params.append(status)
     if batch_id:
         where.append("batch_id = ?")
         params.append(batch_id)

@@ -9,6 +9,7 @@ store, or raises `ValueError` with a message meant for that person.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import re
 from dataclasses import dataclass
@@ -71,11 +72,22 @@ class FieldType:
     numeric: bool = False
     searchable: bool = False
 
-    def parse(self, raw: Any) -> Any:
-        """Return the stored value for `raw` (None for blank) or raise ValueError."""
+    def parse(self, raw: Any, region: str | None = None) -> Any:
+        """Return the stored value for `raw` (None for blank) or raise ValueError.
+
+        `region` is the customer's country: a national phone number is read in it; the
+        other types ignore it.
+        """
         if is_blank(raw):
             return None
-        return self._parse(raw)
+        return self._parse(raw, region) if self.regional else self._parse(raw)
+
+    #: Whether parsing depends on the customer's country.
+    regional = False
+
+    def options(self) -> dict[str, str]:
+        """The values a person picks from, label -> stored value (empty: free input)."""
+        return {}
 
     def _parse(self, raw: Any) -> Any:
         return str(raw).strip()
@@ -108,6 +120,9 @@ class Choice(FieldType):
     kind: str = "choice"
     choices: tuple[str, ...] = ()
     filter_ops: tuple[str, ...] = CHOICE_OPS
+
+    def options(self) -> dict[str, str]:
+        return {c: c for c in self.choices}
 
     def _parse(self, raw: Any) -> str:
         key = _squash(_text_of(raw))
@@ -198,6 +213,9 @@ class YesNo(FieldType):
     filter_ops: tuple[str, ...] = BOOL_OPS
     aggregates: tuple[str, ...] = ("count", "sum", "avg")
 
+    def options(self) -> dict[str, str]:
+        return {"yes": "yes", "no": "no"}
+
     def _parse(self, raw: Any) -> bool:
         if isinstance(raw, bool):
             return raw
@@ -225,7 +243,7 @@ class Tags(FieldType):
     max_tags: int = 20
     max_length: int = 40
 
-    def parse(self, raw: Any) -> list[str] | None:
+    def parse(self, raw: Any, region: str | None = None) -> list[str] | None:
         if isinstance(raw, list | tuple):
             items = [str(x) for x in raw]
         elif is_blank(raw):
@@ -325,6 +343,9 @@ class Country(FieldType):
     kind: str = "country"
     filter_ops: tuple[str, ...] = CHOICE_OPS
 
+    def options(self) -> dict[str, str]:
+        return _iso_options(pycountry.countries, "alpha_2")
+
     def _parse(self, raw: Any) -> str:
         text = _text_of(raw).strip()
         try:
@@ -340,6 +361,9 @@ class Currency(FieldType):
     kind: str = "currency"
     filter_ops: tuple[str, ...] = CHOICE_OPS
 
+    def options(self) -> dict[str, str]:
+        return _iso_options(pycountry.currencies, "alpha_3")
+
     def _parse(self, raw: Any) -> str:
         code = _text_of(raw).strip().upper()
         if not re.fullmatch(r"[A-Z]{3}", code) or pycountry.currencies.get(alpha_3=code) is None:
@@ -353,6 +377,7 @@ class Phone(FieldType):
 
     kind: str = "phone"
     searchable: bool = True
+    regional = True
 
     def _parse(self, raw: Any, region: str | None = None) -> str:
         text = _text_of(raw).strip()
@@ -401,6 +426,13 @@ class Identifier(Integer):
 
 
 # --- helpers -------------------------------------------------------------------------
+
+
+@functools.cache
+def _iso_options(table: Any, attr: str) -> dict[str, str]:
+    """ISO codes labelled with their names, "GB — United Kingdom", sorted by code."""
+    entries = sorted(table, key=lambda e: getattr(e, attr))
+    return {f"{getattr(e, attr)} — {e.name}": getattr(e, attr) for e in entries}
 
 
 def _text_of(raw: Any) -> str:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from email import message_from_bytes
+
 import pandas as pd
 import pytest
+from aiosmtpd.controller import Controller
 
 from dashboard import Store, add_demo_customers
 
@@ -36,3 +39,37 @@ def all_customers(store: Store) -> pd.DataFrame:
 @pytest.fixture
 def frame(demo):
     return all_customers(demo)
+
+
+class Inbox:
+    """An aiosmtpd handler: keeps messages, refuses some recipients as told."""
+
+    def __init__(self):
+        self.messages = []
+        self.temp_fail: dict[str, int] = {}  # address -> how many 451s before accepting
+        self.reject: set[str] = set()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.reject:
+            return "550 5.1.1 no such user"
+        if self.temp_fail.get(address, 0) > 0:
+            self.temp_fail[address] -= 1
+            return "451 4.7.1 try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append((list(envelope.rcpt_tos), message_from_bytes(envelope.content)))
+        return "250 2.0.0 queued"
+
+
+@pytest.fixture
+def smtp():
+    inbox = Inbox()
+    from tests.browser import free_port
+
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield inbox, port
+    controller.stop()

@@ -8,7 +8,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, button, free_port, require_chromium, served, shot
-from tests.test_send import Inbox
+from tests.conftest import Inbox
 
 pytestmark = pytest.mark.browser
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import threading
 import urllib.parse
-from email import message_from_bytes
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -28,38 +27,7 @@ from dashboard.messaging import (
 )  # fmt: skip
 from dashboard.settings import Settings
 from tests.browser import free_port
-
-
-class Inbox:
-    """An aiosmtpd handler: keeps messages, refuses some recipients as told."""
-
-    def __init__(self):
-        self.messages = []
-        self.temp_fail: dict[str, int] = {}  # address -> how many 451s before accepting
-        self.reject: set[str] = set()
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if address in self.reject:
-            return "550 5.1.1 no such user"
-        if self.temp_fail.get(address, 0) > 0:
-            self.temp_fail[address] -= 1
-            return "451 4.7.1 try again later"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append((list(envelope.rcpt_tos), message_from_bytes(envelope.content)))
-        return "250 2.0.0 queued"
-
-
-@pytest.fixture
-def smtp():
-    inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield inbox, port
-    controller.stop()
+from tests.conftest import Inbox
 
 
 @pytest.fixture
@@ -367,3 +335,10 @@ def test_messages_page_refreshes_sms_delivery_status(store, customers, twilio, t
         "delivered",
         "skipped",
     }
+
+
+def test_message_log_filters_by_status_in_the_database(store, customers, smtp, settings):
+    batch_id, _, _ = send(store, customers, "email", "Hi", "Hi", settings=settings)
+    sent = message_log(store, batch_id=batch_id, status="sent")
+    assert set(sent.status) == {"sent"} and len(sent) == 2
+    assert len(message_log(store, batch_id=batch_id, status="skipped")) == 1

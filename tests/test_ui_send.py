@@ -3,22 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from aiosmtpd.controller import Controller
 from bokeh.document import Document
 
 from dashboard.ui.app import customers_page
 from dashboard.ui.setup import MessagesPage, SettingsPage
-from tests.browser import free_port
-from tests.test_send import Inbox
-
-
-@pytest.fixture
-def smtp():
-    inbox, port = Inbox(), free_port()
-    c = Controller(inbox, hostname="127.0.0.1", port=port)
-    c.start()
-    yield inbox, port
-    c.stop()
 
 
 @pytest.fixture

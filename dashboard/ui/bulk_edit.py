@@ -10,7 +10,7 @@ import param
 
 from .. import customers as service
 from ..errors import UserError, ValidationError
-from ..fields import FIELDS, bulk_editable
+from ..fields import FIELDS, STATUS_FIELD, bulk_editable
 from ..store import Store
 
 HINTS = {
@@ -26,7 +26,7 @@ class BulkEditDialog(pn.viewable.Viewer):
 
     store = param.ClassSelector(class_=Store, doc="The database gateway.")
     user = param.String(default="operator", doc="Name written to the audit log.")
-    field = param.Selector(default="status", objects=[f.name for f in bulk_editable()],
+    field = param.Selector(default=STATUS_FIELD, objects=[f.name for f in bulk_editable()],
                            doc="The field to change.")  # fmt: skip
     value = param.String(default="", doc="The new value, or a change such as +5 or *1.2.")
     choice = param.String(default="", doc="The new value of a choice field.")
@@ -92,7 +92,7 @@ class BulkEditDialog(pn.viewable.Viewer):
     @param.depends("field", watch=True)
     def _on_field(self) -> None:
         f = FIELDS[self.field]
-        options = self._choice_options(f)
+        options = f.type.options()
         self._choice.visible = bool(options)
         self._value.visible = not options
         if options:
@@ -101,18 +101,6 @@ class BulkEditDialog(pn.viewable.Viewer):
         kind = "number" if f.type.numeric else "tags" if f.kind == "tags" else "other"
         self._hint.object = HINTS[kind]
         self._table.visible = False
-
-    @staticmethod
-    def _choice_options(f) -> dict[str, str]:
-        if f.kind == "choice":
-            return {c: c for c in f.choices}
-        if f.kind == "bool":
-            return {"yes": "yes", "no": "no"}
-        if f.kind == "country":
-            from .card import COUNTRIES
-
-            return COUNTRIES
-        return {}
 
     def _change(self) -> dict[str, str]:
         raw = self.choice if self._choice.visible else self.value

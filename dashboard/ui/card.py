@@ -12,7 +12,6 @@ import pandas as pd
 import panel as pn
 import panel_material_ui as pmui
 import param
-import pycountry
 
 from .. import audit
 from .. import customers as service
@@ -23,21 +22,13 @@ from ..fields import (
     CURRENCY_FIELD,
     FIELDS,
     TABS,
+    TAGS_FIELD,
     Field,
     fields_on_tab,
     writable,
 )  # fmt: skip
 from ..store import Store
 from ..types import toml_problem
-
-COUNTRIES = {
-    f"{c.alpha_2} — {c.name}": c.alpha_2
-    for c in sorted(pycountry.countries, key=lambda c: c.alpha_2)
-}
-CURRENCIES = {
-    f"{c.alpha_3} — {c.name}": c.alpha_3
-    for c in sorted(pycountry.currencies, key=lambda c: c.alpha_3)
-}
 
 
 def _text(f: Field, value: Any) -> str:
@@ -61,8 +52,7 @@ def _form_parameter(f: Field) -> param.Parameter:
     if f.kind == "choice":
         return param.Selector(default=f.default or f.choices[0], objects=list(f.choices), doc=doc)
     if f.kind in ("country", "currency"):
-        codes = COUNTRIES if f.kind == "country" else CURRENCIES
-        return param.Selector(default=None, objects=[None, *codes.values()], doc=doc)
+        return param.Selector(default=None, objects=[None, *f.type.options().values()], doc=doc)
     return param.String(default=_text(f, f.default), doc=doc)
 
 
@@ -73,6 +63,8 @@ def form_key(field_name: str) -> str:
 
 
 FORM_FIELDS = [f for f in writable() if f.editable]
+#: The TOML field, edited in a code editor that marks a parse error at its line.
+TOML_FIELD = next(f.name for f in FORM_FIELDS if f.kind == "toml")
 #: Fields a person sees on the card but does not edit there.
 READ_ONLY = [f for f in writable() if not f.editable]
 #: The form's state: one parameter per editable customer field, made from the registry.
@@ -133,17 +125,17 @@ class CustomerCard(pn.viewable.Viewer):
             return pmui.Select.from_param(p, **common)
         if f.kind == "country":
             return pmui.Select.from_param(
-                p, options={"(none)": None, **COUNTRIES}, searchable=True, **common
+                p, options={"(none)": None, **f.type.options()}, searchable=True, **common
             )
         if f.kind == "currency":
             return pmui.Select.from_param(
-                p, options={"(choose)": None, **CURRENCIES}, searchable=True, **common
+                p, options={"(choose)": None, **f.type.options()}, searchable=True, **common
             )
         if f.kind == "tags":
             return pmui.MultiChoice.from_param(p, options=[], searchable=True, **common)
-        if f.kind == "toml":
+        if f.kind == TOML_FIELD:
             return pn.widgets.CodeEditor.from_param(
-                p, language="toml", height=180, sizing_mode="stretch_width", theme="chrome",
+                p, language=TOML_FIELD, height=180, sizing_mode="stretch_width", theme="chrome",
                 styles={"border": "1px solid #c4c4c4", "border-radius": "4px"},
             )  # fmt: skip
         if f.kind == "percent":
@@ -166,11 +158,11 @@ class CustomerCard(pn.viewable.Viewer):
             if tab == "Basic":
                 items.append(self._balance)
             if tab == "Config":
-                i = [f.name for f in fields_on_tab(tab)].index("tags")
+                i = [f.name for f in fields_on_tab(tab)].index(TAGS_FIELD)
                 items.insert(i + 1, self._tag_input)
                 items.append(pmui.Typography("TOML", variant="subtitle2"))
-                items.remove(self._widgets["toml"])
-                items += [self._widgets["toml"], self._toml_error]
+                items.remove(self._widgets[TOML_FIELD])
+                items += [self._widgets[TOML_FIELD], self._toml_error]
             tabs.append((tab, pmui.Column(*items, sizing_mode="stretch_width")))
         self._contacts = pn.widgets.Tabulator(
             _contacts_frame([]), show_index=False, selectable="checkbox", sizing_mode="stretch_width",
@@ -274,7 +266,7 @@ class CustomerCard(pn.viewable.Viewer):
                 values[name] = v
             else:
                 values[name] = _text(f, v)
-        self._refresh_tags(values.get(form_key("tags"), []))
+        self._refresh_tags(values.get(form_key(TAGS_FIELD), []))
         self.form.param.update(**values)
         self.param.update(customer_id=record["id"], row_version=record["row_version"])
         self._contacts.value = _contacts_frame(record["contacts"])
@@ -303,16 +295,16 @@ class CustomerCard(pn.viewable.Viewer):
 
     def _refresh_tags(self, current: list[str]) -> None:
         options = list(dict.fromkeys([*current, *service.known_tags(self.store)]))
-        self._widgets["tags"].options = options
+        self._widgets[TAGS_FIELD].options = options
 
     def _add_tag(self) -> None:
         tag = self.new_tag.strip()
         if not tag:
             return
-        widget = self._widgets["tags"]
+        widget = self._widgets[TAGS_FIELD]
         if tag not in widget.options:
             widget.options = [*widget.options, tag]
-        key = form_key("tags")
+        key = form_key(TAGS_FIELD)
         if tag not in getattr(self.form, key):
             setattr(self.form, key, [*getattr(self.form, key), tag])
         self.new_tag = ""
@@ -405,7 +397,7 @@ class CustomerCard(pn.viewable.Viewer):
         for w in self._widgets.values():
             if hasattr(w, "error_state"):
                 w.param.update(error_state=False, helper_text="")
-        self._widgets["toml"].annotations = []
+        self._widgets[TOML_FIELD].annotations = []
         self._toml_error.object = ""
         self._contact_errors.object = ""
         self._alert.visible = False
@@ -426,7 +418,7 @@ class CustomerCard(pn.viewable.Viewer):
                 continue
             tabs.add(f.tab)
             text = problem.message.removeprefix(f.label).strip()
-            if f.kind == "toml":
+            if f.kind == TOML_FIELD:
                 self._show_toml_problem(str(getattr(self.form, form_key(f.name))))
             elif hasattr(widget, "error_state"):
                 widget.param.update(error_state=True, helper_text=text)
@@ -444,7 +436,7 @@ class CustomerCard(pn.viewable.Viewer):
 
         m = re.search(r"line (\d+), column (\d+)", problem)
         if m:
-            self._widgets["toml"].annotations = [
+            self._widgets[TOML_FIELD].annotations = [
                 {
                     "row": int(m.group(1)) - 1,
                     "column": int(m.group(2)) - 1,

@@ -4,12 +4,14 @@ formatters. No SQL here; only presentation of a page that is already small.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
-from ..fields import FIELDS
+from ..fields import FIELDS, KEY_FIELD
 from ..query import TOTAL, Result, View
 
 MONEY = {"type": "money", "decimal": ".", "thousand": ",", "precision": 2}
@@ -36,6 +38,22 @@ class Display:
     def align(self) -> dict[str, str]:
         """Numbers right-aligned, as in any spreadsheet."""
         return {k: "right" for k, fm in self.formatters.items() if fm.get("type") == "money"}
+
+
+async def run_with_progress(work: Callable[[Callable[[float], None]], Any], bar: Any) -> Any:
+    """Run `work(report)` on a worker thread while the page stays usable; `report(fraction)`
+    moves the progress bar. Returns work's result, or raises what it raised."""
+    state = {"fraction": 0.0}
+    bar.param.update(visible=True, value=0)
+    task = asyncio.get_running_loop().run_in_executor(
+        None, lambda: work(lambda fraction: state.update(fraction=fraction))
+    )
+    while not task.done():
+        bar.value = int(100 * state["fraction"])
+        await asyncio.sleep(0.1)
+    result = task.result()
+    bar.value = 100
+    return result
 
 
 def plural(n: int, noun: str) -> str:
@@ -76,7 +94,7 @@ def rows_display(result: Result) -> Display:
             frame[col] = frame[col].astype(str).str.slice(0, 16).replace("NaT", "")
     titles = {c: FIELDS[c].label for c in frame.columns if c in FIELDS}
     formatters = {c: fm for c in frame.columns if (fm := _formatter(c))}
-    frozen = {c: "left" for c in ("id", "name") if c in frame.columns}
+    frozen = {c: "left" for c in ("id", KEY_FIELD) if c in frame.columns}
     return Display(frame, titles, formatters, {c: c for c in frame.columns}, frozen)
 
 

@@ -6,23 +6,15 @@ from __future__ import annotations
 import panel as pn
 import panel_material_ui as pmui
 import param
-import pycountry
 
-from ..fields import CUSTOMER_FIELDS, FIELDS
+from ..fields import CUSTOMER_FIELDS, FIELDS, KEY_FIELD
 from ..query import OP_LABELS, Filter, View
 from ..types import LIST_OPS, NULLARY_OPS
 
 
-def choices_for(name: str) -> list[str]:
-    """The values offered for choice-like fields."""
-    f = FIELDS[name]
-    if f.kind == "choice":
-        return list(f.choices)
-    if f.kind == "country":
-        return sorted(c.alpha_2 for c in pycountry.countries)
-    if f.kind == "currency":
-        return sorted(c.alpha_3 for c in pycountry.currencies)
-    return []
+def choices_for(name: str) -> dict[str, str]:
+    """The values offered for choice-like fields (label -> value), from the field's type."""
+    return FIELDS[name].type.options()
 
 
 class FiltersPanel(pn.viewable.Viewer):
@@ -30,7 +22,7 @@ class FiltersPanel(pn.viewable.Viewer):
 
     view = param.ClassSelector(class_=View, doc="The view these filters edit.")
     field = param.Selector(
-        default="name", objects=[f.name for f in CUSTOMER_FIELDS], doc="Field to filter."
+        default=KEY_FIELD, objects=[f.name for f in CUSTOMER_FIELDS], doc="Field to filter."
     )
     op = param.Selector(
         default="contains", objects=list(FIELDS["name"].filter_ops), doc="How to compare."

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pandas as pd
 import panel as pn
 import panel_material_ui as pmui
@@ -13,7 +11,7 @@ from .. import messaging
 from ..errors import UserError
 from ..settings import Settings
 from ..store import Store
-from .display import plural
+from .display import plural, run_with_progress
 
 
 class SendDialog(pn.viewable.Viewer):
@@ -127,20 +125,13 @@ class SendDialog(pn.viewable.Viewer):
         if self.dry_run:
             self.finish(batch_id, messaging.counts(self.store, batch_id))
             return
-        self._bar.param.update(visible=True, value=0)
-        state = {"done": 0, "total": max(1, len(plan.messages))}
-
-        def progress(i, n):
-            state.update(done=i, total=n)
-
-        task = asyncio.get_running_loop().run_in_executor(
-            None, lambda: messaging.deliver(self.store, batch_id, settings, progress=progress)
-        )
-        while not task.done():
-            self._bar.value = int(100 * state["done"] / state["total"])
-            await asyncio.sleep(0.2)
         try:
-            counts = task.result()
+            counts = await run_with_progress(
+                lambda report: messaging.deliver(
+                    self.store, batch_id, settings, progress=lambda i, n: report(i / max(n, 1))
+                ),
+                self._bar,
+            )
         except UserError as exc:
             self._error(
                 f"{exc} (the messages stay queued in batch {batch_id}; send again to resume)"

@@ -175,9 +175,10 @@ class MessagesPage(pn.viewable.Viewer):
 
     @param.depends("batch_id", "status", "refresh", watch=True)
     def _load(self) -> None:
-        log = messaging.message_log(self.store, batch_id=self.batch_id.strip() or None, limit=5000)
-        if self.status != "all":
-            log = log[log["status"] == self.status]
+        log = messaging.message_log(
+            self.store, batch_id=self.batch_id.strip() or None,
+            status=None if self.status == "all" else self.status, limit=5000,
+        )  # fmt: skip
         for col in ("created_at", "sent_at"):
             log[col] = log[col].astype(str).str.slice(0, 19).replace("NaT", "")
         self._table.value = log

@@ -3,7 +3,6 @@ row, preview with every problem, then `Upload to Server` in one transaction."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 import tempfile
 from pathlib import Path
@@ -17,7 +16,7 @@ from .. import importer
 from ..errors import UserError, ValidationError
 from ..fields import importable
 from ..store import Store
-from .display import plural
+from .display import plural, run_with_progress
 
 IGNORE = "(ignore)"
 
@@ -242,28 +241,18 @@ class UploadWizard(pn.viewable.Viewer):
             self._error(f"{plural(len(preview.problems), 'problem')}: fix them in the file, or "
                         "switch on 'Import only the valid rows'. Nothing was written.")  # fmt: skip
             return
-        self._bar.param.update(visible=True, value=0)
-        state = {"value": 0}
-
-        def report(fraction: float, _what: str) -> None:
-            state["value"] = int(fraction * 100)
-
-        task = asyncio.get_running_loop().run_in_executor(
-            None,
-            lambda: importer.commit(
-                self.store, preview, valid_only=self.valid_only, user=self.user, progress=report
-            ),  # fmt: skip
-        )
-        while not task.done():
-            self._bar.value = state["value"]
-            await asyncio.sleep(0.1)
         try:
-            batch = task.result()
+            batch = await run_with_progress(
+                lambda report: importer.commit(
+                    self.store, preview, valid_only=self.valid_only, user=self.user,
+                    progress=lambda fraction, _what: report(fraction),
+                ),
+                self._bar,
+            )  # fmt: skip
         except UserError as exc:
             self._error(str(exc))
             self._bar.visible = False
             return
-        self._bar.value = 100
         self.finish(batch)
 
     def upload_now(self):
