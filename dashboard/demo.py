@@ -155,16 +155,26 @@ TOML_SAMPLES = (
 )
 
 
-def add_demo_customers(store: Store, n: int, *, seed: int = 42, user: str = "demo") -> int:
+#: At most this many demo customers get daily usage (90 days each), so that a million
+#: customers still make a usage table of a few million rows.
+USAGE_CUSTOMERS = 20_000
+
+
+def add_demo_customers(
+    store: Store, n: int, *, seed: int = 42, user: str = "demo", usage_days: int = 90
+) -> int:
     """Add `n` demo customers (with 1-3 contacts each) in one transaction; returns how many.
 
     Names continue from the customers already there, so calling it twice adds new names.
+    Up to USAGE_CUSTOMERS of the new customers get `usage_days` days of daily usage ending
+    yesterday.
     """
     if n <= 0:
         return 0
     combos = len(ADJECTIVES) * len(NOUNS) * len(KINDS) * len(LEGAL)
     with store.transaction() as cur:
         start = cur.execute("SELECT count(*) FROM customers").fetchall()[0][0]
+        first_id = cur.execute("SELECT coalesce(max(id), 0) + 1 FROM customers").fetchall()[0][0]
         batch_id, at = audit.open_batch(cur, "import", user, f"demo data: {n} customers")
         cur.execute("DROP TABLE IF EXISTS temp._demo")
         cur.execute(
@@ -265,4 +275,38 @@ WHERE k < 1 + c.h % 3""",
             [added, f"demo data: {added} customers", batch_id],
         )
         cur.execute("DROP TABLE temp._demo")
+        if usage_days > 0:
+            _add_usage(cur, first_id, usage_days, seed, max(1, -(-added // USAGE_CUSTOMERS)))
     return int(added)
+
+
+def _add_usage(cur, first_id: int, days: int, seed: int, every: int) -> None:
+    """Daily usage for every `every`-th new customer: weekdays busier than weekends,
+    Active customers busier than the rest, each with its own ASR, ACD, rate and margin."""
+    cur.execute(
+        """INSERT INTO usage_daily (customer_id, "day", calls, connected, minutes, revenue, cost)
+SELECT id, "day", calls, connected, minutes,
+  round(minutes * rate, 4)::DECIMAL(18,4) AS revenue,
+  round(minutes * rate * cost_share, 4)::DECIMAL(18,4) AS cost
+FROM (
+  SELECT *, (calls * asr)::INTEGER AS connected,
+    round((calls * asr)::INTEGER * acd, 2)::DECIMAL(14,2) AS minutes
+  FROM (
+    SELECT c.id, d."day",
+      (c.channels * (2 + hash(c.id, ?) % 20)
+        * CASE WHEN dayofweek(d."day") IN (0, 6) THEN 0.4 ELSE 1 END
+        * (0.6 + (hash(c.id, d."day", ?) % 80) / 100.0)
+        * CASE c.status WHEN 'Active' THEN 1 WHEN 'Pending Approval' THEN 0.1 ELSE 0.02 END
+      )::INTEGER AS calls,
+      0.30 + (hash(c.id, ?, 'asr') % 45) / 100.0 AS asr,
+      1.2 + (hash(c.id, ?, 'acd') % 40) / 10.0 AS acd,
+      0.004 + (hash(c.id, ?, 'rate') % 30) / 1000.0 AS rate,
+      0.6 + (hash(c.id, ?, 'cost') % 30) / 100.0 AS cost_share
+    FROM customers c,
+      (SELECT (current_date - r.k::INTEGER)::DATE AS "day" FROM range(1, ? + 1) r(k)) d
+    WHERE c.id >= ? AND hash(c.id, ?) % ? = 0
+  )
+)
+WHERE calls > 0""",
+        [seed, seed, seed, seed, seed, seed, days, first_id, seed, every],
+    )

@@ -44,6 +44,18 @@ class Field:
     system: bool = False  # set by the store, read-only everywhere
     doc: str = ""
     since: int = 1  # the migration that created its column
+    #: Where the value lives: "customers" (a column), "usage" (the daily usage table, or an
+    #: expression over it), "metrics" (a per-customer aggregate of recent usage).
+    source: str = "customers"
+    #: SQL over stored columns for computed fields (never written, never typed in).
+    expr: str | None = None
+    #: (numerator, denominator, scale) for a rate: its group average is weighted,
+    #: scale * sum(numerator) / sum(denominator), not an average of daily rates.
+    ratio: tuple[str, str, int] | None = None
+    #: Aggregates offered for this field, when narrower than its type's.
+    aggs: tuple[str, ...] | None = None
+    #: Whether rows may be grouped or pivoted by it; None: decided by its kind.
+    dimension: bool | None = None
 
     @property
     def sql_type(self) -> str:
@@ -64,11 +76,18 @@ class Field:
 
     @property
     def aggregates(self) -> tuple[str, ...]:
-        return self.type.aggregates
+        return self.aggs if self.aggs is not None else self.type.aggregates
+
+    @property
+    def stored(self) -> bool:
+        """Whether the value is a column of its table (not computed)."""
+        return self.expr is None
 
     @property
     def groupable(self) -> bool:
         """Whether rows can be grouped (and pivoted) by this field's values."""
+        if self.dimension is not None:
+            return self.dimension
         return self.kind in {"choice", "country", "currency", "bool", "text", "integer"} and (
             not self.system
         )
@@ -359,7 +378,80 @@ CONTACT_FIELDS: tuple[Field, ...] = (
     ),
 )
 
+#: How many days of usage the per-customer figures in the grid (ASR, ACD, ...) cover.
+METRIC_DAYS = 30
+
+
+def _usage(name, label, ftype, doc, **kw):
+    return Field(name, label, ftype, "Usage", editable=False, importable=False, source="usage",
+                 doc=doc, since=4, **kw)  # fmt: skip
+
+
+def _metric(name, label, ftype, expr, doc, **kw):
+    return Field(name, label, ftype, "Usage", editable=False, importable=False, source="metrics",
+                 expr=expr, doc=doc, since=4, dimension=False, **kw)  # fmt: skip
+
+
+_MEASURE = {"dimension": False, "aggs": ("sum", "avg", "min", "max")}
+
+#: The daily usage table (one row per customer and day, fed by the switch's CDRs), and
+#: figures computed from it. A usage view joins each row to its customer, so customer
+#: fields group, filter and pivot usage ("revenue by country and month").
+USAGE_FIELDS: tuple[Field, ...] = (
+    _usage("day", "Day", t.Date(), "The day the calls were made (UTC).", dimension=True),
+    _usage("month", "Month", t.Month(), "The first day of the call's month.", dimension=True,
+           expr="date_trunc('month', \"day\")::DATE"),  # fmt: skip
+    _usage("calls", "Calls", t.Integer(), "Call attempts.", **_MEASURE),
+    _usage("connected", "Connected Calls", t.Integer(), "Answered calls.", **_MEASURE),
+    _usage("minutes", "Minutes", t.Number(sql="DECIMAL(14,2)", scale=2), "Billed minutes.",
+           **_MEASURE),  # fmt: skip
+    _usage("revenue", "Revenue", t.Money(), "Billed to the customer.", **_MEASURE),
+    _usage("cost", "Cost", t.Money(), "Paid to carriers for the same calls.", **_MEASURE),
+    _usage("margin", "Margin", t.Money(), "Revenue less cost.", expr='"revenue" - "cost"',
+           **_MEASURE),  # fmt: skip
+    _usage("asr", "ASR %", t.Percent(), "Answer-seizure ratio: connected / calls.",
+           expr='round(100.0 * "connected" / nullif("calls", 0), 2)',
+           ratio=("connected", "calls", 100), dimension=False, aggs=("avg", "min", "max")),
+    _usage("acd", "ACD (min)", t.Number(scale=2), "Average call duration of connected calls.",
+           expr='round("minutes" / nullif("connected", 0), 2)',
+           ratio=("minutes", "connected", 1), dimension=False, aggs=("avg", "min", "max")),
+)  # fmt: skip
+
+_NUMBER_AGGS = ("sum", "avg", "min", "max")
+
+#: Per-customer figures over the last METRIC_DAYS days: grid columns like any field
+#: (sort, filter, aggregate), computed from usage by one grouped join when shown.
+METRICS: tuple[Field, ...] = (
+    _metric("calls_30d", f"Calls ({METRIC_DAYS} d)", t.Integer(), 'sum("calls")',
+            "Call attempts in the last 30 days.", aggs=_NUMBER_AGGS),
+    _metric("minutes_30d", f"Minutes ({METRIC_DAYS} d)", t.Number(scale=2), 'sum("minutes")',
+            "Billed minutes in the last 30 days.", aggs=_NUMBER_AGGS),
+    _metric("revenue_30d", f"Revenue ({METRIC_DAYS} d)", t.Money(), 'sum("revenue")',
+            "Revenue in the last 30 days.", aggs=_NUMBER_AGGS),
+    _metric("asr_30d", f"ASR % ({METRIC_DAYS} d)", t.Percent(),
+            'round(100.0 * sum("connected") / nullif(sum("calls"), 0), 2)',
+            "Answer-seizure ratio over the last 30 days.", aggs=("avg", "min", "max")),
+    _metric("acd_30d", f"ACD min ({METRIC_DAYS} d)", t.Number(scale=2),
+            'round(sum("minutes") / nullif(sum("connected"), 0), 2)',
+            "Average call duration over the last 30 days.", aggs=("avg", "min", "max")),
+)  # fmt: skip
+
 FIELDS: dict[str, Field] = {f.name: f for f in CUSTOMER_FIELDS}
+USAGE: dict[str, Field] = {f.name: f for f in USAGE_FIELDS}
+#: Every name a view may use (customer fields, usage fields, metrics); names are unique.
+COLUMNS: dict[str, Field] = {f.name: f for f in (*CUSTOMER_FIELDS, *METRICS, *USAGE_FIELDS)}
+assert len(COLUMNS) == len(CUSTOMER_FIELDS) + len(METRICS) + len(USAGE_FIELDS), "names clash"
+
+#: What a view can read: one row per customer, or one per customer and day of usage.
+SOURCES: dict[str, str] = {"customers": "Customers", "usage": "Daily usage"}
+
+
+def columns_for(source: str = "customers") -> dict[str, Field]:
+    """The fields a view over `source` may show, filter, group, aggregate and sort by."""
+    if source == "usage":
+        return {f.name: f for f in (*USAGE_FIELDS, *CUSTOMER_FIELDS)}
+    return {f.name: f for f in (*CUSTOMER_FIELDS, *METRICS)}
+
 CONTACTS: dict[str, Field] = {f.name: f for f in CONTACT_FIELDS}
 
 #: The field that identifies a customer to people (unique, trimmed, case-insensitive).
@@ -381,13 +473,14 @@ CONTACT_PREFIX = "contact."
 
 
 def field(name: str) -> Field:
-    """The customer field called `name`; a clear error for an unknown name."""
+    """The field (customer, usage or metric) called `name`; a clear error for an unknown
+    name."""
     try:
-        return FIELDS[name]
-    except KeyError:
+        return COLUMNS[name]
+    except (KeyError, TypeError):
         from .errors import UserError
 
-        raise UserError(f"unknown field {name!r}; fields are: {', '.join(FIELDS)}") from None
+        raise UserError(f"unknown field {name!r}; fields are: {', '.join(COLUMNS)}") from None
 
 
 def fields_on_tab(tab: str) -> list[Field]:
@@ -405,8 +498,10 @@ def importable() -> list[Field]:
     return [f for f in CUSTOMER_FIELDS if f.importable]
 
 
-def default_columns() -> list[str]:
+def default_columns(source: str = "customers") -> list[str]:
     """The grid's columns before a user chooses."""
+    if source == "usage":
+        return ["day", KEY_FIELD, *[f.name for f in USAGE_FIELDS if not f.dimension]]
     return [f.name for f in CUSTOMER_FIELDS if f.default_visible]
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from .fields import CONTACT_FIELDS, CUSTOMER_FIELDS
+from .fields import CONTACT_FIELDS, CUSTOMER_FIELDS, USAGE_FIELDS
 
 
 @dataclass(frozen=True)
@@ -130,10 +130,27 @@ def _v3_messages(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def _v4_usage(con: duckdb.DuckDBPyConnection) -> None:
+    # Daily usage per customer (what the switch's CDRs sum to). Kept when a customer is
+    # deleted: it is billing history, and undoing the delete brings the customer back
+    # under the same id.
+    columns = ",\n  ".join(
+        f'"{f.name}" {f.sql_type} NOT NULL' for f in _fields_since(4, USAGE_FIELDS) if f.stored
+    )
+    con.execute(
+        f"""CREATE TABLE usage_daily (
+  customer_id BIGINT NOT NULL,
+  {columns},
+  PRIMARY KEY (customer_id, "day")
+)"""
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "customers, contacts, audit log", _v1_core),
     Migration(2, "saved views", _v2_saved_views),
     Migration(3, "message log", _v3_messages),
+    Migration(4, "daily usage", _v4_usage),
 )
 
 LATEST = MIGRATIONS[-1].version

@@ -23,11 +23,15 @@ import param
 from . import types as t
 from .errors import UserError
 from .fields import (
+    COLUMNS,
     CONTACT_IDENTITY,
-    FIELDS,
+    METRIC_DAYS,
+    METRICS,
+    SOURCES,
     STATUS_FIELD,
     STATUSES,
     Field,
+    columns_for,
     default_columns,
     searchable,
 )  # fmt: skip
@@ -93,7 +97,7 @@ class Filter:
         return {"field": self.field, "op": self.op, "value": _jsonable(self.value)}
 
     def describe(self) -> str:
-        f = FIELDS.get(self.field)
+        f = COLUMNS.get(self.field)
         label = f.label if f else self.field
         if self.op in t.NULLARY_OPS:
             return f"{label} {OP_LABELS[self.op]}"
@@ -119,9 +123,17 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
+#: Shares a pivot or group result can show instead of its values.
+PERCENTAGES = {"row": "% of row total", "column": "% of column total", "total": "% of grand total"}
+
+
 class View(param.Parameterized):
     """What a person is looking at; compiles to one query."""
 
+    source = param.Selector(
+        default="customers", objects=list(SOURCES),
+        doc="What one row is: a customer, or a customer's usage on one day.",
+    )  # fmt: skip
     columns = param.List(
         default=[], item_type=str, doc="Visible customer fields, in display order."
     )
@@ -144,9 +156,13 @@ class View(param.Parameterized):
     pivot = param.String(
         default=None, allow_None=True, doc="Field whose values become the column labels."
     )
+    percent = param.Selector(
+        default=None, objects=[None, *PERCENTAGES], allow_None=True,
+        doc="Show each value as a share of its row, its column or the grand total.",
+    )  # fmt: skip
 
-    _STATE = ("columns", "filters", "search", "status", "sort", "page", "page_size", "groups",
-              "values", "pivot")  # fmt: skip
+    _STATE = ("source", "columns", "filters", "search", "status", "sort", "page", "page_size",
+              "groups", "values", "pivot", "percent")  # fmt: skip
 
     def __init__(self, **params: Any):
         if "filters" in params:
@@ -155,7 +171,7 @@ class View(param.Parameterized):
             params["sort"] = [_sort_key(s) for s in params["sort"]]
         if "values" in params:
             params["values"] = [_value_spec(v) for v in params["values"]]
-        params.setdefault("columns", default_columns())
+        params.setdefault("columns", default_columns(params.get("source") or "customers"))
         super().__init__(**params)
 
     # --- modes -----------------------------------------------------------------------
@@ -176,7 +192,10 @@ class View(param.Parameterized):
         out: dict[str, Any] = {}
         for name in self._STATE:
             value = getattr(self, name)
-            default = default_columns() if name == "columns" else self.param[name].default
+            if name == "columns":
+                default = default_columns(self.source)
+            else:
+                default = self.param[name].default
             if value != default:
                 out[name] = _jsonable(value)
         return out
@@ -222,30 +241,50 @@ class View(param.Parameterized):
 
     # --- checks ----------------------------------------------------------------------
 
+    @property
+    def fields(self) -> dict[str, Field]:
+        """The fields this view's source offers."""
+        return columns_for(self.source)
+
+    def to_python(self) -> str:
+        """Python that rebuilds this view in a notebook."""
+        args = ", ".join(f"{k}={v!r}" for k, v in self.to_dict().items())
+        return f"View({args})"
+
     def check(self) -> None:
         """Raise UserError naming every setting that refers to nothing real."""
         problems = []
+        known = self.fields
+        where = SOURCES[self.source].lower()
         for name in self.columns:
-            if name not in FIELDS:
-                problems.append(f"unknown column {name!r}")
+            if name not in known:
+                problems.append(f"unknown column {name!r} in {where}")
         for spec in self.filters:
             try:
                 _compile_filter(Filter.of(spec))
             except UserError as exc:
                 problems.append(str(exc))
         for name in self.groups:
-            if name not in FIELDS:
-                problems.append(f"unknown group field {name!r}")
+            if name not in known:
+                problems.append(f"unknown group field {name!r} in {where}")
+            elif not known[name].groupable:
+                problems.append(f"rows cannot be grouped by {known[name].label}")
         for fname, agg in self.values:
-            if fname != "*" and fname not in FIELDS:
-                problems.append(f"unknown value field {fname!r}")
-            elif fname != "*" and agg not in FIELDS[fname].aggregates:
-                allowed = ", ".join(FIELDS[fname].aggregates)
-                problems.append(f"{FIELDS[fname].label} cannot be aggregated by {agg} ({allowed})")
-        if self.pivot and self.pivot not in FIELDS:
-            problems.append(f"unknown pivot field {self.pivot!r}")
+            if fname != "*" and fname not in known:
+                problems.append(f"unknown value field {fname!r} in {where}")
+            elif fname != "*" and agg not in known[fname].aggregates:
+                allowed = ", ".join(known[fname].aggregates)
+                problems.append(f"{known[fname].label} cannot be aggregated by {agg} ({allowed})")
+        if self.pivot and self.pivot not in known:
+            problems.append(f"unknown pivot field {self.pivot!r} in {where}")
+        elif self.pivot and not known[self.pivot].groupable:
+            problems.append(f"{known[self.pivot].label} cannot be pivoted")
         if self.pivot and self.pivot in self.groups:
             problems.append("the pivot field cannot also be a row group")
+        if self.percent and self.mode == "rows":
+            problems.append("percentages need row groups or a pivot")
+        if self.percent and any(a not in ("count", "sum") for _, a in self.values):
+            problems.append("percentages add up only for counts and sums; remove other values")
         if problems:
             raise UserError("; ".join(problems))
 
@@ -272,9 +311,34 @@ def _value_spec(spec: Any) -> list[str]:
 
 def quote(name: str) -> str:
     """A registry name as a SQL identifier. Refuses anything not in the registry."""
-    if name not in FIELDS:
+    if name not in COLUMNS:
         raise UserError(f"unknown field {name!r}")
     return f'"{name}"'
+
+
+def column_sql(name: str) -> str:
+    """The SQL for a field's value: its column, or its registry expression if computed."""
+    f = get_field(name)
+    if f.expr is not None and f.source == "usage":
+        return f"({f.expr})"
+    return quote(name)
+
+
+def _from(view: View) -> str:
+    """The FROM clause: customers (joined to recent usage when a metric is used), or daily
+    usage joined to its customer."""
+    if view.source == "usage":
+        return "usage_daily JOIN customers ON customers.id = usage_daily.customer_id"
+    used = {*view.columns, *view.groups, *(f for f, _ in view.values), view.pivot,
+            *(Filter.of(x).field for x in view.filters), *(k for k, _ in view.sort)}  # fmt: skip
+    if not used & {m.name for m in METRICS}:
+        return "customers"
+    cols = ", ".join(f'{m.expr} AS "{m.name}"' for m in METRICS)
+    return (
+        f"customers LEFT JOIN (SELECT customer_id, {cols} FROM usage_daily "
+        f'WHERE "day" >= current_date - {int(METRIC_DAYS)} GROUP BY customer_id) AS metrics '
+        "ON metrics.customer_id = customers.id"
+    )
 
 
 def _like_escape(text: str) -> str:
@@ -308,7 +372,7 @@ def _compile_filter(flt: Filter) -> tuple[str, list[Any]]:
         raise UserError(
             f"{f.label} cannot be filtered with {flt.op!r}; use one of {', '.join(f.filter_ops)}"
         )
-    col = quote(f.name)
+    col = column_sql(f.name)
     op = flt.op
     text_like = f.kind in ("text", "email", "url", "toml", "phone")
     if op == "empty":
@@ -391,23 +455,19 @@ def _order_by(view: View, allowed: dict[str, str], default: list[str]) -> str:
 
 
 def _select_list(view: View) -> str:
-    cols = view.columns or default_columns()
+    cols = view.columns or default_columns(view.source)
     if "id" not in cols:
         cols = ["id", *cols]  # selection, editing and stable paging need the id
-    return ", ".join(_display(get_field(c)) for c in cols)
-
-
-def _display(f: Field) -> str:
-    return quote(f.name)
+    return ", ".join(f"{column_sql(c)} AS {quote(c)}" for c in cols)
 
 
 def compile_rows(view: View, *, paged: bool = True) -> Query:
     """The customers matching the view, sorted, one page (or all with paged=False)."""
     view.check()
     where, params = compile_where(view)
-    allowed = {name: quote(name) for name in FIELDS}
-    order = _order_by(view, allowed, ['"id"'])
-    sql = f"SELECT {_select_list(view)} FROM customers WHERE {where} ORDER BY {order}"
+    allowed = {name: column_sql(name) for name in view.fields}
+    order = _order_by(view, allowed, ['"id"', '"day"'] if view.source == "usage" else ['"id"'])
+    sql = f"SELECT {_select_list(view)} FROM {_from(view)} WHERE {where} ORDER BY {order}"
     if paged:
         sql += " LIMIT ? OFFSET ?"
         params = [*params, view.page_size, (view.page - 1) * view.page_size]
@@ -417,24 +477,34 @@ def compile_rows(view: View, *, paged: bool = True) -> Query:
 def compile_count(view: View) -> Query:
     """How many customers match the view's filters."""
     where, params = compile_where(view)
-    return Query(f"SELECT count(*) FROM customers WHERE {where}", params)
+    return Query(f"SELECT count(*) FROM {_from(view)} WHERE {where}", params)
 
 
 def compile_ids(view: View) -> Query:
     """The ids of every customer matching the view ("select all that match")."""
     where, params = compile_where(view)
-    return Query(f"SELECT id FROM customers WHERE {where} ORDER BY id", params)
+    return Query(f"SELECT DISTINCT id FROM {_from(view)} WHERE {where} ORDER BY id", params)
 
 
-def aggregate_sql(fname: str, agg: str, where: str | None = None) -> str:
-    """SQL for one aggregate of one field, optionally restricted by a FILTER clause."""
+def aggregate_sql(fname: str, agg: str, where: str | None = None, source: str = "customers") -> str:
+    """SQL for one aggregate of one field, optionally restricted by a FILTER clause.
+
+    "*" counts customers (distinct ones, over usage). A rate's average is weighted by its
+    denominator (ASR of a month = its connected calls / its calls, not a mean of days).
+    """
     filt = f" FILTER (WHERE {where})" if where else ""
     if fname == "*":
-        return f"count(*){filt}"
+        return f'count(DISTINCT "customer_id"){filt}' if source == "usage" else f"count(*){filt}"
     f = get_field(fname)
     if agg not in f.aggregates:
         raise UserError(f"{f.label} cannot be aggregated by {agg}")
-    col = quote(fname)
+    if f.ratio and agg == "avg":
+        num, den, scale = f.ratio
+        return (
+            f"round({float(scale)} * sum({quote(num)}){filt} / "
+            f"nullif(sum({quote(den)}){filt}, 0), 2)"
+        )
+    col = column_sql(fname)
     if f.kind == "bool" and agg in ("sum", "avg"):
         col = f"{col}::INTEGER"
     if agg == "count_distinct":
@@ -451,7 +521,7 @@ def value_label(fname: str, agg: str) -> str:
     """A person's name for an aggregated value: "Sum of Balance"."""
     if fname == "*":
         return "Customers"
-    return f"{t.AGGREGATES[agg]} of {FIELDS[fname].label}"
+    return f"{t.AGGREGATES[agg]} of {COLUMNS[fname].label}"
 
 
 def _values(view: View) -> list[tuple[str, str]]:
@@ -465,27 +535,33 @@ def _group_order(view: View, groups: list[str]) -> str:
     return _order_by(view, allowed, [quote(g) + " ASC NULLS LAST" for g in groups])
 
 
+def _group_select(groups: list[str]) -> tuple[str, str]:
+    """The group columns as selected (aliased by name) and as grouped by."""
+    select = ", ".join(f"{column_sql(g)} AS {quote(g)}" for g in groups)
+    return select, ", ".join(column_sql(g) for g in groups)
+
+
 def compile_groups(view: View, *, paged: bool = True) -> tuple[Query, Query, Query]:
     """Group rows (one page), the grand total row, and the number of groups."""
     view.check()
     where, params = compile_where(view)
-    groups = view.groups
-    gcols = ", ".join(quote(g) for g in groups)
+    source = _from(view)
+    gselect, gby = _group_select(view.groups)
     aggs = ", ".join(
-        f'{aggregate_sql(fname, agg)} AS "{value_column(fname, agg)}"'
+        f'{aggregate_sql(fname, agg, source=view.source)} AS "{value_column(fname, agg)}"'
         for fname, agg in _values(view)
     )
     sql = (
-        f"SELECT {gcols}, {aggs} FROM customers WHERE {where} GROUP BY {gcols} "
-        f"ORDER BY {_group_order(view, groups)}"
+        f"SELECT {gselect}, {aggs} FROM {source} WHERE {where} GROUP BY {gby} "
+        f"ORDER BY {_group_order(view, view.groups)}"
     )
     page_params = list(params)
     if paged:
         sql += " LIMIT ? OFFSET ?"
         page_params += [view.page_size, (view.page - 1) * view.page_size]
-    total = Query(f"SELECT {aggs} FROM customers WHERE {where}", list(params))
+    total = Query(f"SELECT {aggs} FROM {source} WHERE {where}", list(params))
     count = Query(
-        f"SELECT count(*) FROM (SELECT 1 FROM customers WHERE {where} GROUP BY {gcols})",
+        f"SELECT count(*) FROM (SELECT 1 FROM {source} WHERE {where} GROUP BY {gby})",
         list(params),
     )
     return Query(sql, page_params), total, count
@@ -495,9 +571,10 @@ def compile_pivot_values(view: View) -> Query:
     """The distinct values of the pivot field under the view's filters (its column labels)."""
     view.check()
     where, params = compile_where(view)
-    col = quote(view.pivot)
+    col = column_sql(view.pivot)
     return Query(
-        f"SELECT DISTINCT {col} FROM customers WHERE {where} ORDER BY {col} NULLS LAST LIMIT ?",
+        f"SELECT DISTINCT {col} AS p FROM {_from(view)} WHERE {where} "
+        "ORDER BY p NULLS LAST LIMIT ?",
         [*params, MAX_PIVOT_COLUMNS + 1],
     )
 
@@ -511,42 +588,46 @@ def compile_pivot(
     """
     view.check()
     where, params = compile_where(view)
-    pcol = quote(view.pivot)
+    source = _from(view)
+    pcol = column_sql(view.pivot)
     cells: list[str] = []
     cell_params: list[Any] = []
     for i, label in enumerate(labels):
         cond = f"{pcol} IS NULL" if label is None else f"{pcol} = ?"
         for fname, agg in _pivot_values(view):
-            cells.append(f'{aggregate_sql(fname, agg, cond)} AS "p{i}_{value_column(fname, agg)}"')
+            sql = aggregate_sql(fname, agg, cond, view.source)
+            cells.append(f'{sql} AS "p{i}_{value_column(fname, agg)}"')
             if label is not None:
-                cell_params.append(label)
+                cell_params.extend([label] * sql.count("FILTER"))
     for fname, agg in _pivot_values(view):
-        cells.append(f'{aggregate_sql(fname, agg)} AS "total_{value_column(fname, agg)}"')
+        cells.append(
+            f'{aggregate_sql(fname, agg, source=view.source)} AS "total_{value_column(fname, agg)}"'
+        )
     select_cells = ", ".join(cells)
     groups = view.groups
     if groups:
-        gcols = ", ".join(quote(g) for g in groups)
+        gselect, gby = _group_select(groups)
         allowed = {g: quote(g) for g in groups}
         for fname, agg in _pivot_values(view):
             allowed[value_column(fname, agg)] = f'"total_{value_column(fname, agg)}"'
         order = _order_by(view, allowed, [quote(g) + " ASC NULLS LAST" for g in groups])
         sql = (
-            f"SELECT {gcols}, {select_cells} FROM customers WHERE {where} "
-            f"GROUP BY {gcols} ORDER BY {order}"
+            f"SELECT {gselect}, {select_cells} FROM {source} WHERE {where} "
+            f"GROUP BY {gby} ORDER BY {order}"
         )
         page_params = [*cell_params, *params]
         if paged:
             sql += " LIMIT ? OFFSET ?"
             page_params += [view.page_size, (view.page - 1) * view.page_size]
         count = Query(
-            f"SELECT count(*) FROM (SELECT 1 FROM customers WHERE {where} GROUP BY {gcols})",
+            f"SELECT count(*) FROM (SELECT 1 FROM {source} WHERE {where} GROUP BY {gby})",
             list(params),
         )
     else:
-        sql = f"SELECT {select_cells} FROM customers WHERE {where}"
+        sql = f"SELECT {select_cells} FROM {source} WHERE {where}"
         page_params = [*cell_params, *params]
         count = Query("SELECT 1", [])
-    total = Query(f"SELECT {select_cells} FROM customers WHERE {where}", [*cell_params, *params])
+    total = Query(f"SELECT {select_cells} FROM {source} WHERE {where}", [*cell_params, *params])
     return Query(sql, page_params), total, count
 
 
@@ -606,7 +687,7 @@ def run_rows(store: Store, view: View, *, paged: bool = True) -> Result:
     c = compile_count(view)
     data = q.run(store)
     total = int(store.scalar(c.sql, c.params))
-    labels = {name: FIELDS[name].label for name in data.columns if name in FIELDS}
+    labels = {name: COLUMNS[name].label for name in data.columns if name in COLUMNS}
     return Result(data, total, "rows", labels=labels, queries=[q, c], customers=total)
 
 
@@ -615,10 +696,14 @@ def run_groups(store: Store, view: View, *, paged: bool = True) -> Result:
     data = q.run(store)
     totals = tq.run(store)
     count = int(store.scalar(cq.sql, cq.params))
-    labels = {g: FIELDS[g].label for g in view.groups}
+    labels = {g: COLUMNS[g].label for g in view.groups}
     for fname, agg in _values(view):
         labels[value_column(fname, agg)] = value_label(fname, agg)
     customers = int(totals["count"].iloc[0]) if len(totals) else 0
+    if view.percent:
+        # a group's share of the grand total ("row" is the group itself: 100 % each)
+        cols = [value_column(f, a) for f, a in _values(view)]
+        data, totals = _shares(data, totals, {c: c for c in cols}, {c: c for c in cols}, view)
     return Result(data, count, "groups", totals, labels, [q, tq, cq], customers)
 
 
@@ -628,7 +713,7 @@ def pivot_labels(store: Store, view: View) -> list[Any]:
     labels = [v for (v,) in store.rows(pq.sql, pq.params)]
     if len(labels) > MAX_PIVOT_COLUMNS:
         raise UserError(
-            f"{FIELDS[view.pivot].label} has more than {MAX_PIVOT_COLUMNS} values here; "
+            f"{COLUMNS[view.pivot].label} has more than {MAX_PIVOT_COLUMNS} values here; "
             "filter first or pivot on another field"
         )
     return labels
@@ -641,21 +726,61 @@ def run_pivot(store: Store, view: View, *, paged: bool = True) -> Result:
     totals = tq.run(store)
     count = int(store.scalar(cq.sql, cq.params))
     values = _pivot_values(view)
+    if view.percent:
+        row_total = {}
+        for fname, agg in values:
+            vc = value_column(fname, agg)
+            row_total.update({f"p{i}_{vc}": f"total_{vc}" for i in range(len(labels))})
+            row_total[f"total_{vc}"] = f"total_{vc}"
+        data, totals = _shares(data, totals, row_total, {c: c for c in row_total}, view)
     names: dict[str, str] = {}
     single = len(values) == 1
     for i, label in enumerate(labels):
-        text = BLANK if label is None else FIELDS[view.pivot].type.to_text(label)
+        text = BLANK if label is None else COLUMNS[view.pivot].type.to_text(label)
         for fname, agg in values:
             vc = value_column(fname, agg)
             names[f"p{i}_{vc}"] = text if single else f"{text} · {value_label(fname, agg)}"
     for fname, agg in values:
         vc = value_column(fname, agg)
         names[f"total_{vc}"] = TOTAL if single else f"{TOTAL} · {value_label(fname, agg)}"
-    titles = {g: FIELDS[g].label for g in view.groups}
+    titles = {g: COLUMNS[g].label for g in view.groups}
     data = data.rename(columns=names)
     totals = totals.rename(columns=names)
     customers = int(store.scalar(*_count_args(view)))
     return Result(data, count, "pivot", totals, titles, [q, tq, cq], customers)
+
+
+def _shares(
+    data: pd.DataFrame,
+    totals: pd.DataFrame,
+    row_total: dict[str, str],
+    same: dict[str, str],
+    view: View,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Values as percentages of their row's total, their column's total or the grand total.
+
+    `row_total` maps each value column to the column holding its row's total. The totals
+    row comes from DuckDB over every group (not just this page), so shares on any page are
+    shares of the whole.
+    """
+    data, totals = data.copy(), totals.copy()
+    grand = totals.iloc[0] if len(totals) else None
+
+    def share(part, whole):
+        part = pd.to_numeric(part, errors="coerce").astype(float)
+        whole = pd.to_numeric(whole, errors="coerce").astype(float)
+        return (100.0 * part / whole.where(whole != 0)).round(2)
+
+    for frame in (data, totals):
+        base = frame.copy()
+        for col, tcol in row_total.items():
+            if view.percent == "row":
+                frame[col] = share(base[col], base[tcol])
+            else:
+                key = same[col] if view.percent == "column" else tcol
+                whole = grand[key] if grand is not None else None
+                frame[col] = share(base[col], pd.Series([whole] * len(base), index=base.index))
+    return data, totals
 
 
 def _count_args(view: View) -> tuple[str, list[Any]]:

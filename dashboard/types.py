@@ -415,6 +415,44 @@ class Timestamp(FieldType):
 
 
 @dataclass(frozen=True)
+class Date(FieldType):
+    """A calendar day."""
+
+    kind: str = "date"
+    sql: str = "DATE"
+    filter_ops: tuple[str, ...] = ("=", *TIME_OPS)
+    aggregates: tuple[str, ...] = ("count", "count_distinct", "min", "max")
+
+    def _parse(self, raw: Any) -> dt.date:
+        if isinstance(raw, dt.datetime):
+            return raw.date()
+        if isinstance(raw, dt.date):
+            return raw
+        text = _text_of(raw).strip()
+        try:
+            return dt.date.fromisoformat(text[:10] if len(text) > 10 else text)
+        except ValueError:
+            if re.fullmatch(r"\d{4}-\d{2}", text):  # a month, as pivots label it
+                return dt.date.fromisoformat(text + "-01")
+            raise ValueError("is not a date (use 2026-11-25)") from None
+
+    def to_text(self, value: Any) -> str:
+        if value is None:
+            return ""
+        return value.isoformat()[:10] if hasattr(value, "isoformat") else str(value)[:10]
+
+
+@dataclass(frozen=True)
+class Month(Date):
+    """A calendar month, stored as its first day and shown as 2026-11."""
+
+    kind: str = "month"
+
+    def to_text(self, value: Any) -> str:
+        return super().to_text(value)[:7]
+
+
+@dataclass(frozen=True)
 class Identifier(Integer):
     """A system-assigned row id."""
 
