@@ -16,7 +16,7 @@ from openpyxl.styles import Font
 
 from . import query
 from .errors import UserError
-from .fields import FIELDS
+from .fields import COLUMNS
 from .query import View
 from .store import Store
 
@@ -46,7 +46,7 @@ def _export_select(view: View) -> query.Query:
     cols = ["id", *[c for c in (view.columns or []) if c != "id"]]
     exprs = []
     for name in cols:
-        f = FIELDS[name]
+        f = COLUMNS[name]
         col = f'"{name}"'
         if f.kind == "tags":
             exprs.append(f"array_to_string({col}, ', ') AS {col}")
@@ -78,7 +78,7 @@ def export_view(store: Store, view: View, out: str | Path) -> int:
     else:
         q = query.compile_rows(view, paged=False)
     if fmt == "xlsx":
-        n = query.count(store, view)
+        n = _rows(store, view)
         if n > XLSX_MAX_ROWS:
             raise UserError(f"{n} rows do not fit in an XLSX sheet; export to .csv or .parquet")
         return _write_xlsx(store.batches(q.sql, q.params), out)
@@ -89,7 +89,12 @@ def export_view(store: Store, view: View, out: str | Path) -> int:
     }[fmt]
     # COPY cannot bind its file name; the literal is quoted, and the query part is bound.
     store.execute(f"COPY ({q.sql}) TO {_literal(out.resolve())} ({options})", q.params)
-    return query.count(store, view)
+    return _rows(store, view)
+
+
+def _rows(store: Store, view: View) -> int:
+    c = query.compile_count(view)
+    return int(store.scalar(c.sql, c.params))
 
 
 def _write_xlsx(reader: Any, out: Path) -> int:

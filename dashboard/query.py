@@ -246,6 +246,16 @@ class View(param.Parameterized):
         """The fields this view's source offers."""
         return columns_for(self.source)
 
+    def describe(self) -> list[str]:
+        """What restricts this view, in words: "Status = Active", "Search: acme"."""
+        out = []
+        if self.status != "All":
+            out.append(f"{COLUMNS[STATUS_FIELD].label} = {self.status}")
+        out.extend(Filter.of(f).describe() for f in self.filters)
+        if self.search.strip():
+            out.append(f"Search: {self.search.strip()}")
+        return out
+
     def to_python(self) -> str:
         """Python that rebuilds this view in a notebook."""
         args = ", ".join(f"{k}={v!r}" for k, v in self.to_dict().items())
@@ -688,7 +698,8 @@ def run_rows(store: Store, view: View, *, paged: bool = True) -> Result:
     data = q.run(store)
     total = int(store.scalar(c.sql, c.params))
     labels = {name: COLUMNS[name].label for name in data.columns if name in COLUMNS}
-    return Result(data, total, "rows", labels=labels, queries=[q, c], customers=total)
+    customers = total if view.source == "customers" else int(store.scalar(*_count_args(view)))
+    return Result(data, total, "rows", labels=labels, queries=[q, c], customers=customers)
 
 
 def run_groups(store: Store, view: View, *, paged: bool = True) -> Result:
@@ -784,7 +795,10 @@ def _shares(
 
 
 def _count_args(view: View) -> tuple[str, list[Any]]:
+    """How many customers match (distinct ones when a row is a day of usage)."""
     c = compile_count(view)
+    if view.source == "usage":
+        return c.sql.replace("count(*)", 'count(DISTINCT "customer_id")', 1), c.params
     return c.sql, c.params
 
 

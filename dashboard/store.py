@@ -171,6 +171,18 @@ class Store:
         ).fetchall()  # fetch all: DuckDB 2 keeps a half-read result open
         return rows[0][0] if rows else None
 
+    @contextlib.contextmanager
+    def private_cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor of its own, closed afterwards: for work that may be interrupted
+        (`cursor.interrupt()` stops only what runs on it)."""
+        if self._closed:
+            raise UserError("the database is closed")
+        cur = self._con.cursor()
+        try:
+            yield cur
+        finally:
+            cur.close()
+
     def batches(
         self, sql: str, params: Sequence[Any] | None = None, size: int = 50_000
     ) -> Iterator[Any]:

@@ -1,0 +1,118 @@
+"""Charts of a group or pivot result (Bokeh): bars of the totals, bars stacked by the pivot
+field, or a heatmap of the cells. Built from the small result the engine returns, so the
+notebook and the page draw the same figure.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from bokeh.models import ColumnDataSource, HoverTool, LinearColorMapper, NumeralTickFormatter
+from bokeh.palettes import Blues256, Category20
+from bokeh.plotting import figure
+from bokeh.transform import transform
+
+from . import query
+from .fields import COLUMNS
+from .query import Result, View
+
+KINDS = {"bar": "Bars", "stacked": "Stacked bars", "heatmap": "Heatmap"}
+
+
+def _row_labels(result: Result, view: View) -> list[str]:
+    labels = []
+    for _, row in result.data[view.groups].iterrows() if view.groups else []:
+        parts = []
+        for name in view.groups:
+            value = row[name]
+            blank = value is None or (isinstance(value, float) and pd.isna(value))
+            parts.append(query.BLANK if blank else COLUMNS[name].type.to_text(value))
+        labels.append(" · ".join(parts))
+    return labels or [query.TOTAL]
+
+
+def _numbers(series: pd.Series) -> list[float]:
+    return [0.0 if pd.isna(v) else float(v) for v in pd.to_numeric(series, errors="coerce")]
+
+
+def chart(result: Result, view: View, kind: str = "bar", **figure_options: Any):
+    """A Bokeh figure of `result` (the rows of one page of groups or pivot rows).
+
+    bar: the first value (the row total in a pivot) per row; stacked: each pivot column
+    stacked per row; heatmap: rows × pivot columns coloured by value.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"chart kind must be one of {', '.join(KINDS)}")
+    rows = _row_labels(result, view)
+    groups = len(view.groups)
+    value_cols = list(result.data.columns[groups:])
+    single = len(view.values) <= 1
+    if result.mode == "pivot" and single:
+        cells = [c for c in value_cols if c != query.TOTAL]
+        total = query.TOTAL
+    else:
+        cells, total = [], value_cols[0] if value_cols else None
+        if result.mode == "groups" and view.values:
+            total = value_cols[1]  # the first chosen value, not the customer count
+    unit = " (%)" if view.percent else ""
+    options = {"height": 360, "sizing_mode": "stretch_width", "toolbar_location": "above",
+               "tools": "pan,wheel_zoom,box_zoom,reset,save", **figure_options}  # fmt: skip
+    if kind == "heatmap" and cells:
+        return _heatmap(result, rows, cells, options, unit)
+    if kind == "stacked" and cells:
+        return _stacked(result, rows, cells, options, unit)
+    values = _numbers(result.data[total]) if total in result.data else []
+    source = ColumnDataSource({"row": rows, "value": values})
+    fig = figure(x_range=rows, title=result.labels.get(total, str(total)) + unit, **options)
+    fig.vbar(x="row", top="value", width=0.8, source=source, color="#1f6fb2")
+    fig.add_tools(HoverTool(tooltips=[("", "@row"), ("value", "@value{0,0.[00]}")]))
+    _style(fig)
+    return fig
+
+
+def _stacked(result, rows, cells, options, unit):
+    data = {"row": rows}
+    keys = [f"k{i}" for i in range(len(cells))]
+    for key, col in zip(keys, cells, strict=True):
+        data[key] = _numbers(result.data[col])
+    colors = (Category20[20] * 4)[: len(cells)] if len(cells) > 2 else ["#1f6fb2", "#ff7f0e"][
+        : len(cells)
+    ]
+    fig = figure(x_range=rows, title="By " + ", ".join(map(str, cells[:6])) + unit, **options)
+    renderers = fig.vbar_stack(keys, x="row", width=0.8, color=colors,
+                               source=ColumnDataSource(data),
+                               legend_label=[str(c) for c in cells])  # fmt: skip
+    for r, col in zip(renderers, cells, strict=True):
+        fig.add_tools(HoverTool(renderers=[r], tooltips=[(str(col), f"@{r.name}{{0,0.[00]}}")]))
+    fig.legend.location = "top_right"
+    fig.legend.click_policy = "hide"
+    fig.add_layout(fig.legend[0], "right")
+    _style(fig)
+    return fig
+
+
+def _heatmap(result, rows, cells, options, unit):
+    xs, ys, vs = [], [], []
+    for i, row in enumerate(rows):
+        for col in cells:
+            xs.append(str(col))
+            ys.append(row)
+            vs.append(_numbers(result.data[col].iloc[[i]])[0])
+    mapper = LinearColorMapper(palette=list(reversed(Blues256)), low=min(vs, default=0),
+                               high=max(vs, default=1))  # fmt: skip
+    fig = figure(x_range=[str(c) for c in cells], y_range=list(reversed(rows)),
+                 title="Heatmap" + unit, **options)  # fmt: skip
+    fig.rect(x="x", y="y", width=1, height=1, source=ColumnDataSource({"x": xs, "y": ys, "v": vs}),
+             fill_color=transform("v", mapper), line_color="white")  # fmt: skip
+    fig.add_tools(HoverTool(tooltips=[("", "@y · @x"), ("value", "@v{0,0.[00]}")]))
+    fig.grid.grid_line_color = None
+    fig.xaxis.major_label_orientation = 0.8
+    return fig
+
+
+def _style(fig) -> None:
+    fig.xgrid.grid_line_color = None
+    fig.y_range.start = 0
+    fig.yaxis.formatter = NumeralTickFormatter(format="0,0.[00]")
+    fig.xaxis.major_label_orientation = 0.8 if len(fig.x_range.factors) > 8 else 0

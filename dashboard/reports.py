@@ -1,0 +1,169 @@
+"""Pivot and group reports as people want to receive them: an XLSX sheet with a title, the
+filters used, bold headers with the page's column titles, number formats by field, frozen
+header and label columns, and a bold totals row; or the same table as CSV.
+
+The numbers come from the query engine (DuckDB); this module only lays them out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from openpyxl import Workbook
+from openpyxl.styles import Border, Font, PatternFill, Side
+from openpyxl.utils import get_column_letter
+
+from . import query
+from .errors import UserError
+from .exports import neutralise, write_frame
+from .fields import COLUMNS, SOURCES
+from .query import Result, View
+from .store import Store
+
+MONEY_FORMAT = "#,##0.00"
+DECIMAL_FORMAT = "#,##0.00"
+COUNT_FORMAT = "#,##0"
+PERCENT_FORMAT = '0.00"%"'  # the engine's shares are 0-100, not 0-1
+HEADER_FILL = PatternFill("solid", fgColor="DDE7F3")
+
+
+def title_of(view: View) -> str:
+    """ "Sum of Revenue by Country and Month" for a report's first line."""
+    values = [query.value_label(f, a) for f, a in view.values] or ["Customers"]
+    by = [COLUMNS[g].label for g in view.groups]
+    if view.pivot:
+        by.append(COLUMNS[view.pivot].label)
+    text = ", ".join(values)
+    if by:
+        text += " by " + " and ".join(by)
+    if view.percent:
+        text += f" ({query.PERCENTAGES[view.percent]})"
+    return text
+
+
+def number_formats(result: Result, view: View) -> list[str | None]:
+    """The Excel number format of each column of `result.data` (None: a label column)."""
+    groups = len(view.groups)
+    values = [tuple(v) for v in view.values]
+    if result.mode == "groups":
+        values = [("*", "count"), *values]
+    elif not values:
+        values = [("*", "count")]
+    formats: list[str | None] = [None] * groups
+    for k in range(len(result.data.columns) - groups):
+        fname, agg = values[k % len(values)]
+        formats.append(_format_of(fname, agg, view))
+    return formats
+
+
+def _format_of(fname: str, agg: str, view: View) -> str:
+    if view.percent:
+        return PERCENT_FORMAT
+    if fname == "*" or agg in ("count", "count_distinct"):
+        return COUNT_FORMAT
+    f = COLUMNS[fname]
+    if f.kind == "money":
+        return MONEY_FORMAT
+    if f.kind == "integer" and agg != "avg":
+        return COUNT_FORMAT
+    return DECIMAL_FORMAT
+
+
+def pivot_report(store: Store, view: View, out: str | Path, *, title: str | None = None) -> int:
+    """Write the whole group or pivot result of `view` to `out` (.xlsx or .csv).
+
+    Returns the number of rows written, not counting the totals row.
+    """
+    out = Path(out)
+    if view.mode == "rows":
+        raise UserError("a report needs row groups or a pivot; use export for customer rows")
+    ext = out.suffix.lower()
+    if ext not in (".xlsx", ".csv"):
+        raise UserError(f"a report is written to .xlsx or .csv, not {ext or 'no extension'}")
+    result = query.run(store, view, paged=False)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if ext == ".csv":
+        write_frame(_labelled(result, view), out)
+        return len(result.data)
+    _write_xlsx(result, view, out, title or title_of(view))
+    return len(result.data)
+
+
+def _labelled(result: Result, view: View) -> pd.DataFrame:
+    """The table as the page shows it: group values as text, totals row last."""
+    table = result.table()
+    for i, name in enumerate(view.groups):
+        f = COLUMNS[name]
+        col = table.columns[i]
+        table[col] = [
+            v if v in (query.TOTAL, "") else (query.BLANK if _blank(v) else f.type.to_text(v))
+            for v in table[col]
+        ]
+    return table
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NaT
+
+
+def _write_xlsx(result: Result, view: View, out: Path, title: str) -> None:
+    table = _labelled(result, view)
+    formats = number_formats(result, view)
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "Report"
+    ws.append([neutralise(title)])
+    ws["A1"].font = Font(bold=True, size=14)
+    filters = view.describe()
+    ws.append(["Filters: " + ("; ".join(neutralise(x) for x in filters) if filters else "none")])
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    ws.append([f"Source: {SOURCES[view.source]} · {result.customers or 0:,} customers · {stamp}"])
+    ws.append([])
+    ws.append([neutralise(str(c)) for c in table.columns])
+    header_row = ws.max_row
+    bold = Font(bold=True)
+    for cell in ws[header_row]:
+        cell.font = bold
+        cell.fill = HEADER_FILL
+    total_row = None
+    for i, row in enumerate(table.itertuples(index=False)):
+        is_total = result.totals is not None and i == len(table) - 1
+        ws.append([_cell(v) for v in row])
+        r = ws.max_row
+        for j, fmt in enumerate(formats, start=1):
+            if fmt:
+                ws.cell(r, j).number_format = fmt
+        if is_total:
+            total_row = r
+    if total_row:
+        line = Border(top=Side(style="thin"), bottom=Side(style="double"))
+        for cell in ws[total_row]:
+            cell.font = bold
+            cell.border = line
+    # the header and the group labels stay in sight while scrolling
+    ws.freeze_panes = ws.cell(header_row + 1, max(1, len(view.groups)) + 1)
+    for j, name in enumerate(table.columns, start=1):
+        longest = max([len(str(name))] + [len(_shown(v)) for v in table.iloc[:, j - 1]])
+        ws.column_dimensions[get_column_letter(j)].width = min(max(10, longest + 2), 48)
+    wb.save(out)
+
+
+def _cell(value: Any) -> Any:
+    from decimal import Decimal
+
+    if _blank(value):
+        return None
+    if isinstance(value, Decimal):
+        return float(value)
+    if hasattr(value, "item") and not isinstance(value, str):  # numpy scalars
+        return value.item()
+    return neutralise(value)
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    return "" if _blank(value) else str(value)

@@ -1,0 +1,100 @@
+"""Pivot reports written to XLSX and CSV and read back; charts of a result."""
+
+from __future__ import annotations
+
+import csv
+
+import openpyxl
+import pytest
+
+from dashboard import UserError, View, run, update_customer
+from dashboard.charts import chart
+from dashboard.reports import COUNT_FORMAT, MONEY_FORMAT, PERCENT_FORMAT, pivot_report
+
+
+def _sheet(path):
+    return openpyxl.load_workbook(path).active
+
+
+def test_xlsx_report_reads_back_as_sent(demo, tmp_path):
+    view = View(source="usage", status="Active", groups=["country"], pivot="month",
+                values=[["revenue", "sum"]], filters=[{"field": "currency", "op": "in",
+                "value": ["USD", "EUR"]}])  # fmt: skip
+    out = tmp_path / "report.xlsx"
+    n = pivot_report(demo, view, out)
+    result = run(demo, view, paged=False)
+    assert n == len(result.data)
+    ws = _sheet(out)
+    assert ws["A1"].value == "Sum of Revenue by Country and Month"
+    assert ws["A1"].font.bold
+    assert ws["A2"].value == "Filters: Status = Active; Currency is one of USD, EUR"
+    header = [c.value for c in ws[5]]
+    assert header[0] == "Country" and header[-1] == "Total"
+    assert all(c.font.bold for c in ws[5])
+    assert ws.freeze_panes == "B6"
+    first = [c.value for c in ws[6]]
+    assert first[0] == result.data["country"].iloc[0]
+    assert first[-1] == pytest.approx(float(result.data["Total"].iloc[0]))
+    assert ws.cell(6, 2).number_format == MONEY_FORMAT
+    last = ws[ws.max_row]
+    assert last[0].value == "Total" and last[0].font.bold
+    assert last[-1].value == pytest.approx(float(result.totals["Total"].iloc[0]))
+    assert ws.max_row == 5 + n + 1
+
+
+def test_percentage_and_count_formats(demo, tmp_path):
+    out = tmp_path / "share.xlsx"
+    pivot_report(demo, View(groups=["status"], pivot="currency", percent="row"), out)
+    ws = _sheet(out)
+    assert ws.cell(6, 2).number_format == PERCENT_FORMAT
+    assert ws.cell(6, ws.max_column).value == 100
+    out2 = tmp_path / "counts.xlsx"
+    pivot_report(demo, View(groups=["status", "country"]), out2)
+    ws2 = _sheet(out2)
+    assert ws2.freeze_panes == "C6"
+    assert ws2.cell(6, 3).number_format == COUNT_FORMAT
+    assert ws2.cell(6, 3).value == int(run(demo, View(groups=["status", "country"])).data
+                                       ["count"].iloc[0])  # fmt: skip
+
+
+def test_csv_report_has_page_titles_and_totals(demo, tmp_path):
+    out = tmp_path / "report.csv"
+    view = View(groups=["status"], values=[["credit", "sum"]])
+    pivot_report(demo, view, out)
+    rows = list(csv.reader(out.open()))
+    assert rows[0] == ["Status", "Customers", "Sum of Balance"]
+    assert rows[-1][0] == "Total"
+    assert int(rows[-1][1]) == 400
+
+
+def test_labels_that_look_like_formulas_are_neutralised(demo, tmp_path):
+    update_customer(demo, 1, {"city": "=HYPERLINK(\"http://x\")"})
+    out = tmp_path / "cities.xlsx"
+    pivot_report(demo, View(groups=["city"], filters=[{"field": "id", "op": "=", "value": 1}]),
+                 out)  # fmt: skip
+    ws = _sheet(out)
+    assert ws.cell(6, 1).value.startswith("'=")
+    assert ws.cell(6, 1).data_type == "s"
+
+
+def test_report_refuses_rows_and_unknown_formats(demo, tmp_path):
+    with pytest.raises(UserError, match="needs row groups or a pivot"):
+        pivot_report(demo, View(), tmp_path / "x.xlsx")
+    with pytest.raises(UserError, match=".xlsx or .csv"):
+        pivot_report(demo, View(groups=["status"]), tmp_path / "x.pdf")
+
+
+def test_charts_draw_the_result(demo):
+    view = View(groups=["status"], pivot="currency")
+    result = run(demo, view)
+    bars = chart(result, view, "bar")
+    data = bars.renderers[0].data_source.data
+    assert list(data["row"]) == list(result.data["status"])
+    assert list(data["value"]) == [float(x) for x in result.data["Total"]]
+    stacked = chart(result, view, "stacked")
+    currencies = [c for c in result.data.columns if c not in ("status", "Total")]
+    assert len(stacked.renderers) == len(currencies)
+    heat = chart(result, view, "heatmap")
+    assert len(heat.renderers[0].data_source.data["v"]) == len(currencies) * len(result.data)
+    with pytest.raises(ValueError, match="chart kind"):
+        chart(result, view, "pie")
