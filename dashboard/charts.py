@@ -76,9 +76,11 @@ def _stacked(result, rows, cells, options, unit):
     keys = [f"k{i}" for i in range(len(cells))]
     for key, col in zip(keys, cells, strict=True):
         data[key] = _numbers(result.data[col])
-    colors = (Category20[20] * 4)[: len(cells)] if len(cells) > 2 else ["#1f6fb2", "#ff7f0e"][
-        : len(cells)
-    ]
+    colors = (
+        (Category20[20] * 4)[: len(cells)]
+        if len(cells) > 2
+        else ["#1f6fb2", "#ff7f0e"][: len(cells)]
+    )
     fig = figure(x_range=rows, title="By " + ", ".join(map(str, cells[:6])) + unit, **options)
     renderers = fig.vbar_stack(keys, x="row", width=0.8, color=colors,
                                source=ColumnDataSource(data),

@@ -452,6 +452,7 @@ def columns_for(source: str = "customers") -> dict[str, Field]:
         return {f.name: f for f in (*USAGE_FIELDS, *CUSTOMER_FIELDS)}
     return {f.name: f for f in (*CUSTOMER_FIELDS, *METRICS)}
 
+
 CONTACTS: dict[str, Field] = {f.name: f for f in CONTACT_FIELDS}
 
 #: The field that identifies a customer to people (unique, trimmed, case-insensitive).

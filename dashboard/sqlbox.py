@@ -129,7 +129,9 @@ def run_sql(store: Store, sql: str, *, limit: int | None = MAX_ROWS) -> SqlResul
             timer.start()
             frame = cur.execute(wrapped, params).df()
         except duckdb.InterruptException:
-            raise UserError(f"the query ran longer than {TIME_LIMIT:.0f} s and was stopped") from None
+            raise UserError(
+                f"the query ran longer than {TIME_LIMIT:.0f} s and was stopped"
+            ) from None
         except duckdb.Error as exc:
             raise UserError(f"the query failed: {str(exc).splitlines()[0]}") from None
         finally:

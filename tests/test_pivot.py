@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from dashboard import UserError, View, run
-
 from tests.conftest import all_customers
 
 

@@ -58,8 +58,10 @@ def test_rows_are_capped(demo):
         ("SELECT * FROM '/etc/passwd'", "'/etc/passwd' cannot be read"),
         ("SELECT * FROM 'data/customers.duckdb'", "cannot be read"),
         ("SELECT * FROM glob('/*')", "glob"),
-        ("SELECT name FROM customers WHERE id IN (SELECT * FROM read_csv('/etc/passwd'))",
-         "read_csv"),
+        (
+            "SELECT name FROM customers WHERE id IN (SELECT * FROM read_csv('/etc/passwd'))",
+            "read_csv",
+        ),
         ("SELECT getenv('HOME')", "getenv"),
         ("SELECT current_setting('temp_directory')", "current_setting"),
         ("SELECT * FROM batches", "'batches' cannot be read"),

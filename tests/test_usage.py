@@ -86,7 +86,8 @@ def test_metric_filters_and_customers_without_usage(demo):
     result = run(demo, over, paged=False)
     check = demo.df(
         "SELECT customer_id FROM usage_daily WHERE day >= current_date - ? GROUP BY 1 "
-        "HAVING round(100.0 * sum(connected) / sum(calls), 2) >= 60", [METRIC_DAYS]
+        "HAVING round(100.0 * sum(connected) / sum(calls), 2) >= 60",
+        [METRIC_DAYS],
     )
     assert sorted(result.data["id"]) == sorted(check.customer_id)
 
