@@ -82,7 +82,10 @@ def _store(args: argparse.Namespace, *, write: bool) -> Store:
     if not write:
         if not Path(path).exists():
             raise UserError(f"no database at {path}; create it with `customer-dashboard init`")
-        return Store(path, read_only=True, user="cli")
+        from .snapshot import open_store
+
+        # while the dashboard serves the file, its snapshot (seconds old) is read instead
+        return open_store(path, user="cli")
     return Store(path, user="cli")
 
 

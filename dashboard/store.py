@@ -66,6 +66,8 @@ class Store:
         self.path = str(path if path is not None else default_db_path())
         self.read_only = read_only
         self.user = user
+        #: The database file this is a read-only snapshot of (None: the file itself).
+        self.snapshot_of: str | None = None
         self._write_lock = threading.RLock()
         self._local = threading.local()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
@@ -88,6 +90,12 @@ class Store:
             return duckdb.connect(self.path, read_only=self.read_only)
         except duckdb.IOException as exc:
             raise DatabaseBusyError(self._busy_message(exc)) from None
+        except duckdb.ConnectionException:
+            # DuckDB keeps one instance per file and process: a read-write Store is open here
+            raise DatabaseBusyError(
+                f"the database {self.path} is already open for writing in this process; "
+                "use that Store"
+            ) from None
 
     def _busy_message(self, exc: Exception) -> str:
         text = str(exc)
@@ -221,6 +229,10 @@ class Store:
             cur.execute(sql, list(params or []))
 
     # --- facts -----------------------------------------------------------------------
+
+    def database_name(self) -> str:
+        """The catalog name DuckDB gives this database (for COPY FROM DATABASE)."""
+        return str(self.scalar("SELECT current_database()"))
 
     def schema_version(self) -> int:
         return max(migrations.applied(self.cursor()), default=0)

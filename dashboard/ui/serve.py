@@ -13,6 +13,7 @@ import panel as pn
 
 from ..demo import add_demo_customers
 from ..importer import MAX_BYTES
+from ..snapshot import Publisher
 from ..store import Store, default_db_path, server_file
 from .app import EXTENSIONS, guide_app, messages_app, session_app, settings_app
 
@@ -28,8 +29,12 @@ def serve(args) -> int:
     marker = server_file(path)
     marker.write_text(json.dumps({"pid": os.getpid(), "url": url}))
 
+    # notebooks and the CLI read this copy while the server owns the file
+    publisher = Publisher(store).start()
+
     def cleanup(*_):
         marker.unlink(missing_ok=True)
+        publisher.stop()
         store.close()
 
     atexit.register(cleanup)

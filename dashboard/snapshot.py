@@ -1,0 +1,155 @@
+"""Reading a database while `customer-dashboard serve` owns it.
+
+DuckDB lets one process open a file for writing and then no other process may open it at
+all. So the server publishes a read-only copy next to the database
+(`customers.duckdb.snapshot`) and refreshes it a moment after every change; notebooks and
+the CLI's read-only commands open that copy when the database itself is locked.
+
+Each copy is written under a name of its own and then the link `...snapshot` is moved onto
+it with an atomic rename: a reader never sees half a snapshot, one that has an older copy
+open keeps reading it undisturbed, and opening the store again (even in the same process,
+where DuckDB reuses an open file's instance) gives the newest copy. Older copies are
+removed; a reader that still holds one keeps it until it closes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import threading
+import time
+from pathlib import Path
+
+import duckdb
+
+from .errors import DatabaseBusyError, UserError
+from .store import Store, default_db_path, server_file, utcnow
+
+#: How often the server looks for changes to publish (seconds).
+POLL_SECONDS = 1.0
+
+
+def snapshot_path(db: str | os.PathLike) -> Path:
+    """Where the served database's read-only copy lives."""
+    return Path(str(db) + ".snapshot")
+
+
+def publish(store: Store) -> Path:
+    """Write a consistent copy of `store` next to its file and move it into place."""
+    if store.path == ":memory:":
+        raise UserError("an in-memory database has no snapshot")
+    link = snapshot_path(store.path)
+    stamp = f"{time.time_ns()}"
+    target = link.with_name(f"{link.name}.{stamp}")
+    tmp = link.with_name(f"{link.name}.{stamp}.tmp")
+    alias = f"snapshot_{os.getpid()}_{threading.get_ident()}"
+    quoted = "'" + str(tmp).replace("'", "''") + "'"
+    with store.private_cursor() as cur:
+        cur.execute(f"ATTACH {quoted} AS {alias}")
+        try:
+            # one transaction: every table as of the same moment
+            cur.execute(f"COPY FROM DATABASE {store.database_name()} TO {alias}")
+            cur.execute(
+                f"CREATE TABLE {alias}.snapshot_info AS SELECT ?::TIMESTAMP AS taken_at, "
+                "?::VARCHAR AS source",
+                [utcnow(), str(Path(store.path).resolve())],
+            )
+        finally:
+            cur.execute(f"DETACH {alias}")
+    os.replace(tmp, target)
+    pointer = link.with_name(f"{link.name}.{stamp}.link")
+    os.symlink(target.name, pointer)
+    os.replace(pointer, link)
+    for old in link.parent.glob(f"{link.name}.*"):
+        if old != target and old.name[len(link.name) + 1 :].split(".")[0].isdigit():
+            if old.suffix != ".tmp" or old.stat().st_mtime < time.time() - 3600:
+                old.unlink(missing_ok=True)
+    return target
+
+
+def taken_at(store: Store) -> dt.datetime | None:
+    """When the snapshot `store` reads was taken (None if it is not a snapshot)."""
+    try:
+        return store.scalar("SELECT taken_at FROM snapshot_info")
+    except duckdb.Error:
+        return None
+
+
+def open_store(path: str | os.PathLike | None = None, *, user: str = "reader") -> Store:
+    """Open a database for reading: the file itself, or, while a dashboard server owns it,
+    the server's latest snapshot (a few seconds behind at most).
+
+    Open it again for newer data; `snapshot.taken_at(store)` says how old a snapshot is.
+    """
+    path = Path(path or default_db_path())
+    try:
+        return Store(path, read_only=True, user=user)
+    except DatabaseBusyError:
+        copy = snapshot_path(path)
+        if not copy.exists():
+            raise DatabaseBusyError(
+                f"the database {path} is in use by another process and has no snapshot "
+                "to read; run the dashboard with `customer-dashboard serve`, which publishes one"
+            ) from None
+        store = Store(copy.resolve(), read_only=True, user=user)
+        store.snapshot_of = str(path)
+        return store
+
+
+class Publisher:
+    """The server's background thread: publishes a snapshot at start and after changes.
+
+    Changes are seen through the store's cheap change token; a burst of writes gives one
+    snapshot once it settles (`POLL_SECONDS` later).
+    """
+
+    def __init__(self, store: Store, poll: float = POLL_SECONDS):
+        self.store = store
+        self.poll = poll
+        self.published = 0
+        self.last_error: str | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="snapshot", daemon=True)
+
+    def start(self) -> Publisher:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        seen = None
+        while not self._stop.is_set():
+            try:
+                token = self.store.change_token()
+                if token != seen:
+                    publish(self.store)
+                    seen = token
+                    self.published += 1
+                    self.last_error = None
+            except Exception as exc:  # noqa: BLE001 - keep serving; say why in the log
+                if self._stop.is_set():
+                    break
+                self.last_error = str(exc)
+                print(f"snapshot: {exc}", flush=True)
+            self._stop.wait(self.poll)
+
+
+def server_running(path: str | os.PathLike) -> bool:
+    """Whether a dashboard server names itself as the owner of `path`."""
+    return server_file(path).exists()
+
+
+def wait_for_snapshot(path: str | os.PathLike, after: float = 0.0, timeout: float = 30) -> Path:
+    """Wait until a snapshot newer than `after` (a time.time()) exists; for scripts."""
+    copy = snapshot_path(path)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            if copy.stat().st_mtime > after:
+                return copy
+        time.sleep(0.1)
+    raise UserError(f"no snapshot of {path} appeared within {timeout:.0f} s")

@@ -1,0 +1,141 @@
+"""Reading a database another process owns: the owner publishes a snapshot after each
+change; readers (this process, the CLI) open it. Real processes throughout."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from dashboard import DatabaseBusyError, View, run
+from dashboard.snapshot import open_store, snapshot_path, taken_at, wait_for_snapshot
+from tests.browser import served
+
+WRITER = """
+import sys
+from dashboard import Store, add_customer, add_demo_customers
+from dashboard.snapshot import Publisher
+store = Store(sys.argv[1])
+add_demo_customers(store, 200, seed=7)
+publisher = Publisher(store, poll=0.2).start() if sys.argv[2] == "publish" else None
+print("ready", flush=True)
+for line in sys.stdin:
+    if not line.strip():
+        break
+    add_customer(store, {"name": line.strip(), "status": "Pending Approval", "currency": "USD"})
+    print("added", flush=True)
+if publisher:
+    publisher.stop()
+store.close()
+"""
+
+
+class Writer:
+    def __init__(self, db, publish=True):
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(db), "publish" if publish else "no"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert self.proc.stdout.readline().strip() == "ready"
+
+    def add(self, name):
+        self.proc.stdin.write(name + "\n")
+        self.proc.stdin.flush()
+        assert self.proc.stdout.readline().strip() == "added"
+
+    def close(self):
+        self.proc.stdin.write("\n")
+        self.proc.stdin.flush()
+        self.proc.wait(timeout=30)
+
+
+def _names(db) -> set[str]:
+    with open_store(db) as store:
+        return {n for (n,) in store.rows("SELECT name FROM customers")}
+
+
+def _eventually(check, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.2)
+    return check()
+
+
+@pytest.fixture
+def db(tmp_path):
+    return tmp_path / "customers.duckdb"
+
+
+def test_reader_sees_the_owners_changes_within_seconds(db):
+    writer = Writer(db)
+    try:
+        wait_for_snapshot(db)
+        with open_store(db) as store:
+            assert store.snapshot_of == str(db)
+            assert store.scalar("SELECT count(*) FROM customers") == 200
+            assert taken_at(store) is not None
+            held = store.scalar("SELECT count(*) FROM customers")
+            writer.add("Snapshot Reader Test Ltd")
+            assert _eventually(lambda: "Snapshot Reader Test Ltd" in _names(db))
+            # a reader that kept the older copy open keeps reading it undisturbed
+            assert store.scalar("SELECT count(*) FROM customers") == held
+        with open_store(db) as fresh:
+            result = run(fresh, View(status="Pending Approval", search="Snapshot Reader"))
+            assert list(result.data["name"]) == ["Snapshot Reader Test Ltd"]
+    finally:
+        writer.close()
+    # once the owner is gone the file itself opens
+    with open_store(db) as store:
+        assert store.snapshot_of is None
+        assert store.scalar("SELECT count(*) FROM customers") == 201
+
+
+def test_cli_read_commands_use_the_snapshot(db, tmp_path):
+    writer = Writer(db)
+    try:
+        wait_for_snapshot(db)
+        writer.add("Cli Snapshot Carrier")
+        assert _eventually(lambda: "Cli Snapshot Carrier" in _names(db))
+        out = tmp_path / "pending.csv"
+        done = subprocess.run(
+            [sys.executable, "-m", "dashboard.cli", "export", str(out), "--db", str(db),
+             "--where", "name=Cli Snapshot Carrier"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert "Cli Snapshot Carrier" in out.read_text()
+        pivot = subprocess.run(
+            [sys.executable, "-m", "dashboard.cli", "pivot", "--db", str(db), "--rows", "status",
+             "--format", "csv"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert pivot.returncode == 0, pivot.stderr
+        with open_store(db) as store:
+            pending = store.scalar("SELECT count(*) FROM customers WHERE status = 'Pending Approval'")
+        assert f"Pending Approval,{pending}" in pivot.stdout
+    finally:
+        writer.close()
+
+
+def test_without_a_snapshot_the_message_says_what_to_do(db):
+    writer = Writer(db, publish=False)
+    try:
+        assert not snapshot_path(db).exists()
+        with pytest.raises(DatabaseBusyError, match="no snapshot to read"):
+            open_store(db)
+    finally:
+        writer.close()
+
+
+def test_the_dashboard_server_publishes_a_snapshot(tmp_path):
+    db = tmp_path / "served.duckdb"
+    with served(db, demo=150):
+        wait_for_snapshot(db)
+        with open_store(db) as store:
+            assert store.snapshot_of == str(db)
+            assert store.scalar("SELECT count(*) FROM customers") == 150
+            assert store.scalar("SELECT count(*) FROM usage_daily") > 0
