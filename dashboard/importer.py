@@ -691,3 +691,31 @@ def rejected_workbook(preview: Preview, out: str | Path) -> int:
         n += 1
     wb.save(out)
     return n
+
+
+def import_file(
+    store: Store,
+    path: str | Path,
+    *,
+    mapping: dict[str, str | None] | None = None,
+    set_values: dict[str, Any] | None = None,
+    on_duplicate: str = "error",
+    valid_only: bool = False,
+    dry_run: bool = False,
+    user: str | None = None,
+    **read_options: Any,
+) -> tuple[Preview, audit.Batch | None]:
+    """Bulk Upload in one call (what the page's wizard and `customer-dashboard import` do).
+
+    Columns are mapped by header (names, labels, aliases) with `mapping` overriding
+    ({"Header": "field"}, None to ignore). Returns the preview (counts, problems) and the
+    batch written, or None for a dry run or when problems remain (nothing is written then,
+    unless `valid_only`).
+    """
+    table = read_table(path, **read_options)
+    plan_mapping = guess_mapping(table.headers)
+    plan_mapping.update(mapping or {})
+    preview = prepare(store, table, Plan(plan_mapping, dict(set_values or {}), on_duplicate))
+    if dry_run or (preview.problems and not valid_only):
+        return preview, None
+    return preview, commit(store, preview, valid_only=valid_only, user=user)

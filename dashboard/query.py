@@ -208,6 +208,8 @@ class View(param.Parameterized):
         unknown = set(data) - set(cls._STATE)
         if unknown:
             raise UserError(f"unknown view settings: {', '.join(sorted(unknown))}")
+        if data.get("source", "customers") not in SOURCES:
+            raise UserError(f"unknown source {data['source']!r}; sources are: {', '.join(SOURCES)}")
         view = cls(**data)
         view.check()
         return view
@@ -225,6 +227,15 @@ class View(param.Parameterized):
     def to_query_string(self) -> str:
         """The view as a URL query string (?view=...), for links that reopen it."""
         return urlencode({"view": self.to_json()})
+
+    def url(self, base: str = "http://localhost:5006/") -> str:
+        """A link that opens the served dashboard on this view."""
+        return base.split("?", 1)[0] + "?" + self.to_query_string()
+
+    @classmethod
+    def from_url(cls, url: str) -> View:
+        """The view a dashboard link (or its query string) opens."""
+        return cls.from_query_string(url.split("?", 1)[1] if "?" in url else url)
 
     @classmethod
     def from_query_string(cls, query: str) -> View:
@@ -282,6 +293,9 @@ class View(param.Parameterized):
         for fname, agg in self.values:
             if fname != "*" and fname not in known:
                 problems.append(f"unknown value field {fname!r} in {where}")
+            elif fname != "*" and self.source == "usage" and known[fname].source != "usage":
+                problems.append(f"{known[fname].label} is a customer field: over daily usage it "
+                                "would be counted once a day; aggregate usage figures")  # fmt: skip
             elif fname != "*" and agg not in known[fname].aggregates:
                 allowed = ", ".join(known[fname].aggregates)
                 problems.append(f"{known[fname].label} cannot be aggregated by {agg} ({allowed})")
@@ -667,7 +681,13 @@ class Result:
 
     @property
     def sql(self) -> str:
+        """The SQL of the main query (parameters as ?; see `params`)."""
         return self.queries[0].sql if self.queries else ""
+
+    @property
+    def params(self) -> list[Any]:
+        """The values bound to the main query's ? placeholders, in order."""
+        return list(self.queries[0].params) if self.queries else []
 
     def table(self) -> pd.DataFrame:
         """The page with its totals row appended and columns titled for people."""
@@ -800,6 +820,20 @@ def _count_args(view: View) -> tuple[str, list[Any]]:
     if view.source == "usage":
         return c.sql.replace("count(*)", 'count(DISTINCT "customer_id")', 1), c.params
     return c.sql, c.params
+
+
+def to_arrow(store: Store, view: View, *, paged: bool = False) -> Any:
+    """The view's whole result (or one page) as an Arrow table.
+
+    Customer rows stream from DuckDB straight into Arrow; groups and pivots are small and
+    come from `run`.
+    """
+    import pyarrow as pa
+
+    if view.mode == "rows":
+        q = compile_rows(view, paged=paged)
+        return pa.Table.from_batches(list(store.batches(q.sql, q.params)))
+    return pa.Table.from_pandas(run(store, view, paged=paged).data, preserve_index=False)
 
 
 def matching_ids(store: Store, view: View) -> list[int]:

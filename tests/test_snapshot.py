@@ -115,7 +115,9 @@ def test_cli_read_commands_use_the_snapshot(db, tmp_path):
         )  # fmt: skip
         assert pivot.returncode == 0, pivot.stderr
         with open_store(db) as store:
-            pending = store.scalar("SELECT count(*) FROM customers WHERE status = 'Pending Approval'")
+            pending = store.scalar(
+                "SELECT count(*) FROM customers WHERE status = 'Pending Approval'"
+            )
         assert f"Pending Approval,{pending}" in pivot.stdout
     finally:
         writer.close()

@@ -6,30 +6,34 @@ import panel as pn
 import panel_material_ui as pmui
 import param
 
-from ..fields import CUSTOMER_FIELDS
-from ..query import View, value_label
+from ..fields import SOURCES, columns_for, default_columns
+from ..query import PERCENTAGES, Filter, View, value_label
 
 
-def column_options() -> dict[str, str]:
-    return {f.label: f.name for f in CUSTOMER_FIELDS}
+def column_options(source: str = "customers") -> dict[str, str]:
+    return {f.label: f.name for f in columns_for(source).values()}
 
 
-def group_options() -> dict[str, str]:
-    return {f.label: f.name for f in CUSTOMER_FIELDS if f.groupable}
+def group_options(source: str = "customers") -> dict[str, str]:
+    return {f.label: f.name for f in columns_for(source).values() if f.groupable}
 
 
-def value_options() -> dict[str, str]:
+def value_options(source: str = "customers") -> dict[str, str]:
     """The (field, aggregate) pairs worth offering, labelled "Sum of Balance".
 
-    Numbers: sum, average, min, max. Choice-like fields: how many distinct values.
-    (Every aggregate the engine knows stays available to the API and the CLI.)
+    Numbers: the aggregates the field allows (rates: their weighted average, min, max).
+    Choice-like fields: how many distinct values. Every aggregate the engine knows stays
+    available to the API and the CLI.
     """
     out = {}
-    for f in CUSTOMER_FIELDS:
+    fields = list(columns_for(source).values())
+    if source == "usage":  # a customer's fields would count once per day of usage
+        fields = [f for f in fields if f.source == "usage"]
+    for f in fields:
         if f.system:
             continue
         if f.type.numeric:
-            aggs = ("sum", "avg", "min", "max")
+            aggs = tuple(a for a in ("sum", "avg", "min", "max") if a in f.aggregates)
         elif f.kind in ("choice", "country", "currency"):
             aggs = ("count_distinct",)
         else:
@@ -43,6 +47,9 @@ class ColumnsPanel(pn.viewable.Viewer):
     """Edits a View's columns, groups, values and pivot; the page reloads on each change."""
 
     view = param.ClassSelector(class_=View, doc="The view these controls edit.")
+    source = param.Selector(
+        default="customers", objects=list(SOURCES), doc="One row per customer, or per day of usage."
+    )
     aggregates = param.List(default=[], doc="Aggregated values as 'field:agg' strings.")
     pivot_mode = param.Boolean(default=False, doc="Spread a field's values across columns.")
     pivot_field = param.Selector(
@@ -52,33 +59,44 @@ class ColumnsPanel(pn.viewable.Viewer):
 
     def __init__(self, **params):
         super().__init__(**params)
-        self.param.pivot_field.objects = [None, *group_options().values()]
+        self.param.pivot_field.objects = [None, *group_options(self.view.source).values()]
         self._from_view()
+        src = self.view.source
+        self._source = pmui.RadioButtonGroup.from_param(
+            self.param.source, options={v: k for k, v in SOURCES.items()}, label="Rows are",
+            size="small",
+        )  # fmt: skip
         self._columns = pmui.MultiChoice.from_param(
-            self.view.param.columns, options=column_options(), label="Columns (in order)",
+            self.view.param.columns, options=column_options(src), label="Columns (in order)",
             searchable=True, sizing_mode="stretch_width", delete_button=True,
         )  # fmt: skip
         self._groups = pmui.MultiChoice.from_param(
-            self.view.param.groups, options=group_options(), label="Row groups",
+            self.view.param.groups, options=group_options(src), label="Row groups",
             sizing_mode="stretch_width", placeholder="Group rows by...",
         )  # fmt: skip
         self._values = pmui.MultiChoice.from_param(
-            self.param.aggregates, options=value_options(), label="Values",
+            self.param.aggregates, options=value_options(src), label="Values",
             sizing_mode="stretch_width", placeholder="e.g. Sum of Balance",
         )  # fmt: skip
         self._pivot = pmui.Switch.from_param(self.param.pivot_mode, label="Pivot mode")
-        labels = {"(none)": None, **group_options()}
         self._pivot_field = pmui.Select.from_param(
-            self.param.pivot_field, options=labels, label="Column labels from",
-            sizing_mode="stretch_width",
+            self.param.pivot_field, options={"(none)": None, **group_options(src)},
+            label="Column labels from", sizing_mode="stretch_width",
+        )  # fmt: skip
+        self._percent = pmui.Select.from_param(
+            self.view.param.percent, options={"Values": None, **{v: k for k, v in PERCENTAGES.items()}},
+            label="Show", sizing_mode="stretch_width",
         )  # fmt: skip
         self._reset = pmui.Button.from_param(
             self.param.reset, label="Reset columns", variant="outlined"
         )
-        self.view.param.watch(self._from_view_event, ["values", "pivot"])
+        self.view.param.watch(self._from_view_event, ["values", "pivot", "source"])
 
     def _from_view(self) -> None:
+        if hasattr(self, "_columns") and self.source != self.view.source:
+            self._set_options(self.view.source)
         self.param.update(
+            source=self.view.source,
             aggregates=[f"{f}:{a}" for f, a in self.view.values],
             pivot_mode=bool(self.view.pivot),
             pivot_field=self.view.pivot,
@@ -86,6 +104,33 @@ class ColumnsPanel(pn.viewable.Viewer):
 
     def _from_view_event(self, *_):
         self._from_view()
+
+    def _set_options(self, source: str) -> None:
+        groups = group_options(source)
+        self.param.pivot_field.objects = [None, *groups.values()]
+        self._columns.options = column_options(source)
+        self._groups.options = groups
+        self._values.options = value_options(source)
+        self._pivot_field.options = {"(none)": None, **groups}
+
+    @param.depends("source", watch=True)
+    def _source_to_view(self):
+        """Switching between customers and usage keeps what still makes sense, in one update
+        (one query)."""
+        if self.source == self.view.source:
+            return
+        fields = columns_for(self.source)
+        values = value_options(self.source).values()
+        self.view.param.update(
+            source=self.source,
+            columns=default_columns(self.source),
+            groups=[g for g in self.view.groups if g in fields],
+            values=[v for v in self.view.values if f"{v[0]}:{v[1]}" in values],
+            pivot=self.view.pivot if self.view.pivot in fields else None,
+            filters=[f for f in self.view.filters if Filter.of(f).field in fields],
+            sort=[], percent=None, page=1,
+        )  # fmt: skip
+        self._set_options(self.source)
 
     @param.depends("aggregates", watch=True)
     def _values_to_view(self):
@@ -103,12 +148,13 @@ class ColumnsPanel(pn.viewable.Viewer):
 
     @param.depends("reset", watch=True)
     def _reset_view(self):
-        default = View()
-        self.view.param.update(columns=default.columns, groups=[], values=[], pivot=None, page=1)
+        self.view.param.update(columns=default_columns(self.view.source), groups=[], values=[],
+                               pivot=None, percent=None, page=1)  # fmt: skip
 
     def __panel__(self):
         return pmui.Column(
             pmui.Typography("Columns", variant="h6"),
+            self._source,
             self._columns,
             pmui.Typography(
                 "Pick columns in the order you want them; remove one with its ×.",
@@ -121,6 +167,7 @@ class ColumnsPanel(pn.viewable.Viewer):
             pmui.Divider(),
             self._pivot,
             self._pivot_field,
+            self._percent,
             self._reset,
             sizing_mode="stretch_width",
         )

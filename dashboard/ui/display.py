@@ -11,13 +11,15 @@ from typing import Any
 
 import pandas as pd
 
-from ..fields import FIELDS, KEY_FIELD
+from ..fields import COLUMNS, KEY_FIELD
 from ..query import TOTAL, Result, View
 
 MONEY = {"type": "money", "decimal": ".", "thousand": ",", "precision": 2}
 NUMBER = {"type": "money", "decimal": ".", "thousand": ",", "precision": 2}
 INTEGER = {"type": "money", "decimal": ".", "thousand": ",", "precision": 0}
 YES_NO = {"type": "tickCross", "allowEmpty": True}
+PERCENT = {"type": "money", "decimal": ".", "thousand": ",", "precision": 2, "symbol": " %",
+           "symbolAfter": True}  # fmt: skip
 
 
 @dataclass
@@ -62,11 +64,13 @@ def plural(n: int, noun: str) -> str:
 
 
 def _formatter(name: str) -> dict[str, Any] | None:
-    f = FIELDS.get(name)
+    f = COLUMNS.get(name)
     if f is None:
         return None
     if f.kind == "money":
         return MONEY
+    if f.kind == "percent" and f.source != "customers":
+        return PERCENT
     if f.kind in ("decimal", "percent"):
         return NUMBER
     if f.kind == "integer":
@@ -87,12 +91,14 @@ def _cell(value: Any) -> Any:
 def rows_display(result: Result) -> Display:
     frame = result.data.copy()
     for col in frame.columns:
-        f = FIELDS.get(col)
+        f = COLUMNS.get(col)
         if f is not None and f.kind == "tags":
             frame[col] = frame[col].map(lambda v: "" if v is None else _cell(v))
         elif f is not None and f.kind == "timestamp":
             frame[col] = frame[col].astype(str).str.slice(0, 16).replace("NaT", "")
-    titles = {c: FIELDS[c].label for c in frame.columns if c in FIELDS}
+        elif f is not None and f.kind in ("date", "month"):
+            frame[col] = frame[col].map(f.type.to_text)
+    titles = {c: COLUMNS[c].label for c in frame.columns if c in COLUMNS}
     formatters = {c: fm for c in frame.columns if (fm := _formatter(c))}
     frozen = {c: "left" for c in ("id", KEY_FIELD) if c in frame.columns}
     return Display(frame, titles, formatters, {c: c for c in frame.columns}, frozen)
@@ -111,9 +117,9 @@ def aggregate_display(result: Result, view: View) -> Display:
     titles = {}
     formatters = {}
     for key, name in keys.items():
-        titles[key] = result.labels.get(name, FIELDS[name].label if name in FIELDS else str(name))
+        titles[key] = result.labels.get(name, COLUMNS[name].label if name in COLUMNS else str(name))
         if name in view.groups:
-            f = FIELDS[name]
+            f = COLUMNS[name]
             frame[key] = frame[key].map(lambda v, f=f: _group_label(f, v))
         else:
             formatters[key] = _value_formatter(name, view)
@@ -135,14 +141,18 @@ def _group_label(f, value: Any) -> str:
 
 
 def _value_formatter(name: str, view: View) -> dict[str, Any]:
-    """Counts as integers; other aggregates by the field's kind."""
+    """Counts as integers; other aggregates by the field's kind; shares as percentages."""
+    if view.percent:
+        return PERCENT
     if name == "count" or name.startswith("count"):
         return INTEGER
     for fname, agg in view.values:
         if name.endswith(f"{agg}_{fname}") or (view.pivot and len(view.values) == 1):
             if agg in ("count", "count_distinct"):
                 return INTEGER
-            f = FIELDS[fname]
+            f = COLUMNS[fname]
+            if f.kind == "percent" and f.source != "customers":
+                return PERCENT
             return MONEY if f.kind == "money" else NUMBER
     return INTEGER
 
@@ -155,5 +165,5 @@ def group_filters(view: View, row: dict[str, Any]) -> list[dict[str, Any]]:
         if value is None or (isinstance(value, float) and pd.isna(value)):
             out.append({"field": name, "op": "empty"})
         else:
-            out.append({"field": name, "op": "=", "value": FIELDS[name].type.to_text(value)})
+            out.append({"field": name, "op": "=", "value": COLUMNS[name].type.to_text(value)})
     return out

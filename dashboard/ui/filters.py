@@ -7,25 +7,23 @@ import panel as pn
 import panel_material_ui as pmui
 import param
 
-from ..fields import CUSTOMER_FIELDS, FIELDS, KEY_FIELD
+from ..fields import COLUMNS, KEY_FIELD
 from ..query import OP_LABELS, Filter, View
 from ..types import LIST_OPS, NULLARY_OPS
 
 
 def choices_for(name: str) -> dict[str, str]:
     """The values offered for choice-like fields (label -> value), from the field's type."""
-    return FIELDS[name].type.options()
+    return COLUMNS[name].type.options()
 
 
 class FiltersPanel(pn.viewable.Viewer):
     """Builds filters for a View; the page reloads when the view's filters change."""
 
     view = param.ClassSelector(class_=View, doc="The view these filters edit.")
-    field = param.Selector(
-        default=KEY_FIELD, objects=[f.name for f in CUSTOMER_FIELDS], doc="Field to filter."
-    )
+    field = param.Selector(default=KEY_FIELD, objects=list(COLUMNS), doc="Field to filter.")
     op = param.Selector(
-        default="contains", objects=list(FIELDS["name"].filter_ops), doc="How to compare."
+        default="contains", objects=list(COLUMNS[KEY_FIELD].filter_ops), doc="How to compare."
     )
     text = param.String(default="", doc="The value typed (numbers as people type them).")
     text2 = param.String(default="", doc="The upper value of a 'between' filter.")
@@ -37,8 +35,7 @@ class FiltersPanel(pn.viewable.Viewer):
 
     def __init__(self, **params):
         super().__init__(**params)
-        labels = {f.label: f.name for f in CUSTOMER_FIELDS}
-        self._field = pmui.Select.from_param(self.param.field, options=labels, label="Field",
+        self._field = pmui.Select.from_param(self.param.field, options=self._labels(), label="Field",
                                              sizing_mode="stretch_width", searchable=True)  # fmt: skip
         self._op = pmui.Select.from_param(
             self.param.op, label="Condition", sizing_mode="stretch_width"
@@ -67,10 +64,20 @@ class FiltersPanel(pn.viewable.Viewer):
         self._on_field()
         self._render_chips()
         self.view.param.watch(lambda *_: self._render_chips(), ["filters", "status", "search"])
+        self.view.param.watch(self._on_source, "source")
+
+    def _labels(self) -> dict[str, str]:
+        """The fields of the view's source, by label (usage views add day, calls, ...)."""
+        return {f.label: f.name for f in self.view.fields.values()}
+
+    def _on_source(self, *_):
+        self._field.options = self._labels()
+        if self.field not in self.view.fields:
+            self.field = KEY_FIELD
 
     @param.depends("field", watch=True)
     def _on_field(self):
-        f = FIELDS[self.field]
+        f = COLUMNS[self.field]
         ops = {OP_LABELS.get(o, o): o for o in f.filter_ops}
         self.param.op.objects = list(f.filter_ops)
         if self.op not in f.filter_ops:
@@ -81,7 +88,7 @@ class FiltersPanel(pn.viewable.Viewer):
 
     @param.depends("op", watch=True)
     def _show_inputs(self):
-        f = FIELDS[self.field]
+        f = COLUMNS[self.field]
         nullary = self.op in NULLARY_OPS
         choice_like = f.kind in ("choice", "country", "currency") and self.op in (
             "=",
@@ -96,7 +103,7 @@ class FiltersPanel(pn.viewable.Viewer):
         self._text.placeholder = "comma-separated" if f.kind == "tags" else ""
 
     def _value(self):
-        f = FIELDS[self.field]
+        f = COLUMNS[self.field]
         if self.op in NULLARY_OPS:
             return None
         if f.kind == "bool":

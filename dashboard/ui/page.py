@@ -18,10 +18,12 @@ import param
 
 from .. import customers as service
 from .. import query, views
+from ..charts import KINDS, chart
 from ..errors import UserError
 from ..exports import export_view
 from ..fields import STATUSES
 from ..query import View
+from ..reports import pivot_report
 from ..store import Store
 from .bulk_edit import BulkEditDialog
 from .card import CustomerCard
@@ -29,6 +31,7 @@ from .columns import ColumnsPanel
 from .display import aggregate_display, group_filters, plural, rows_display
 from .filters import FiltersPanel
 from .send import SendDialog
+from .sql import SqlDialog, ViewCode
 from .upload import UploadWizard
 
 STATUS_OPTIONS = ["All", *STATUSES]
@@ -71,6 +74,10 @@ class CustomersPage(pn.viewable.Viewer):
     message = param.String(default="", doc="The last notice shown to the user.")
     poll_ms = param.Integer(default=2000, doc="How often to look for other sessions' changes.")
     undo_last = param.Event(doc="Undo this session's last change.")
+    chart_kind = param.Selector(default="bar", objects=list(KINDS),
+                                doc="How groups and pivots are charted beside the table.")  # fmt: skip
+    show_sql = param.Event(doc="SQL: run a read-only query over the customer tables.")
+    show_code = param.Event(doc="Use this view in a notebook (Python, JSON, link).")
     last_batch = param.String(default="", doc="This session's last batch that can be undone.")
 
     def __init__(self, **params):
@@ -119,6 +126,12 @@ class CustomersPage(pn.viewable.Viewer):
                 **button,
             ),  # fmt: skip
             "send": pmui.Button.from_param(self.param.send, label="Send", icon="send", **button),
+            "sql": pmui.Button.from_param(
+                self.param.show_sql, label="SQL", icon="terminal", **button
+            ),
+            "code": pmui.Button.from_param(
+                self.param.show_code, label="Code", icon="code", **button
+            ),
         }
         self._status_box = pmui.Select.from_param(
             self.param.status, options=STATUS_OPTIONS, label="Active", width=190, size="small"
@@ -180,6 +193,14 @@ class CustomersPage(pn.viewable.Viewer):
             self._group_table, self._group_pager, visible=False, sizing_mode="stretch_width",
             margin=(10, 0),
         )  # fmt: skip
+        self._chart = pn.pane.Bokeh(None, sizing_mode="stretch_width", min_height=380)
+        self._chart_box = pmui.Column(
+            pmui.RadioButtonGroup.from_param(self.param.chart_kind, options={v: k for k, v in KINDS.items()},
+                                             label="Chart", size="small"),  # fmt: skip
+            self._chart, visible=False, sizing_mode="stretch_width", min_width=380,
+        )  # fmt: skip
+        self._sql: SqlDialog | None = None
+        self._code: ViewCode | None = None
         self._card: CustomerCard | None = None  # built on first use: a session may never open it
         self._bulk: BulkEditDialog | None = None
         self._upload: UploadWizard | None = None
@@ -228,7 +249,8 @@ class CustomersPage(pn.viewable.Viewer):
         return pmui.Row(
             self._buttons["add"], self._buttons["upload"], self._buttons["bulk_edit"],
             self._buttons["refresh"], self._buttons["delete"], self._buttons["help"],
-            self._buttons["send"], pn.layout.HSpacer(), self._status_box, self._search,
+            self._buttons["send"], self._buttons["sql"], self._buttons["code"], pn.layout.HSpacer(),
+            self._status_box, self._search,
             self._columns_btn, self._filters_btn,
             sizing_mode="stretch_width",
         )  # fmt: skip
@@ -242,12 +264,14 @@ class CustomersPage(pn.viewable.Viewer):
         # The pop-outs live apart from the parts whose visibility changes, so that a change of
         # grid mode never re-mounts an open drawer.
         notice = pn.Row(self._alert, self._undo, sizing_mode="stretch_width")
+        aggregates = pn.Row(self._agg_table, self._chart_box, sizing_mode="stretch_width")
         main = pn.Column(
-            self.toolbar(), notice, self._table, self._agg_table, footer, self._group_box,
+            self.toolbar(), notice, self._table, aggregates, footer, self._group_box,
             sizing_mode="stretch_width",
         )  # fmt: skip
+        dialogs = (self._card, self._bulk, self._upload, self._send, self._sql, self._code)
         self._overlays.objects = [self._columns_drawer, self._filters_drawer, self._confirm,
-                                  *[d for d in (self._card, self._bulk, self._upload, self._send) if d]]  # fmt: skip
+                                  *[d for d in dialogs if d]]  # fmt: skip
         return pn.Column(main, self._overlays, sizing_mode="stretch_width")
 
     # --- loading ---------------------------------------------------------------------
@@ -305,6 +329,7 @@ class CustomersPage(pn.viewable.Viewer):
             self._pager.param.update(count=pages, value=min(self.view.page, pages) - 1)
         finally:
             self._syncing = False
+        self._draw_chart()
         self.param.update(total=result.total, customers=result.customers or 0)
         self._update_texts()
         self.view_state = self.view.to_dict()
@@ -637,11 +662,44 @@ class CustomersPage(pn.viewable.Viewer):
     def _refresh_saved(self) -> None:
         self.param.saved.objects = [None, *views.saved_views(self.store)]
 
+    @param.depends("chart_kind", watch=True)
+    def _draw_chart(self) -> None:
+        """The chart beside a group or pivot table, from the page already loaded."""
+        r = self._result
+        show = r is not None and r.mode != "rows" and len(r.data) > 0
+        if show:
+            self._chart.object = chart(r, self.view, self.chart_kind)
+        self._chart_box.visible = show
+
+    @param.depends("show_sql", watch=True)
+    def _open_sql(self) -> None:
+        if self._sql is None:
+            self._sql = SqlDialog(store=self.store)
+            self._overlays.append(self._sql)
+        self._sql.open()
+
+    @param.depends("show_code", watch=True)
+    def _open_code(self) -> None:
+        if self._code is None:
+            self._code = ViewCode()
+            self._overlays.append(self._code)
+        loc = pn.state.location
+        base = (
+            f"{loc.origin}{loc.pathname}"
+            if loc is not None and loc.origin
+            else "http://localhost:5006/"
+        )
+        view = self.view.copy(page=1)
+        self._code.show(view.to_python(), view.to_json(), view.url(base))
+
     def _export(self, fmt: str) -> io.BytesIO:
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / f"customers.{fmt}"
             try:
-                export_view(self.store, self.view.copy(page=1), out)
+                if self.view.mode == "rows":
+                    export_view(self.store, self.view.copy(page=1), out)
+                else:  # groups and pivots go out as a formatted report
+                    pivot_report(self.store, self.view.copy(page=1), out)
             except UserError as exc:
                 self.notify(str(exc), "error")
                 return io.BytesIO(b"")

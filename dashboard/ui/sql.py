@@ -1,0 +1,147 @@
+"""The SQL box: a read-only SELECT over the customer tables, its result in a grid, exportable.
+
+The checks and the run are `dashboard.sqlbox`'s; this is only the dialog around them.
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import panel as pn
+import panel_material_ui as pmui
+import param
+
+from .. import sqlbox
+from ..errors import UserError
+from ..exports import write_frame
+from ..store import Store
+from .display import plural
+
+EXAMPLE = (
+    "SELECT c.country, count(*) AS customers, sum(u.revenue) AS revenue\n"
+    "FROM customers c JOIN usage_daily u ON u.customer_id = c.id\n"
+    "WHERE c.status = 'Active'\nGROUP BY 1 ORDER BY revenue DESC"
+)
+
+
+class SqlDialog(pn.viewable.Viewer):
+    """Write a SELECT, run it, read the rows, download them."""
+
+    store = param.ClassSelector(class_=Store, doc="The database gateway.")
+    sql = param.String(
+        default=EXAMPLE, doc="One read-only SELECT over customers, contacts and usage_daily."
+    )
+    run = param.Event(doc="Run the query.")
+    close = param.Event(doc="Close the SQL box.")
+    message = param.String(default="", doc="What the last run said (rows, or why it was refused).")
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self._grid = pn.widgets.Tabulator(pd.DataFrame(), show_index=False, disabled=True, height=320,
+                                          pagination="local", page_size=100, layout="fit_data_table",
+                                          sizing_mode="stretch_width", theme="materialize")  # fmt: skip
+        self._alert = pmui.Alert(
+            object="", severity="info", visible=False, sizing_mode="stretch_width"
+        )
+        self._downloads = pmui.Row(
+            pmui.FileDownload(callback=lambda: self._download("csv"), label="CSV", filename="query.csv",
+                              icon="download", size="small"),
+            pmui.FileDownload(callback=lambda: self._download("xlsx"), label="XLSX", filename="query.xlsx",
+                              icon="download", size="small"),
+            visible=False,
+        )  # fmt: skip
+        self._dialog = pmui.Dialog(
+            pmui.Column(
+                pmui.Typography(f"Read-only: one SELECT over {', '.join(sqlbox.TABLES)}. "
+                                f"Up to {sqlbox.MAX_ROWS:,} rows are shown; downloads hold all.",
+                                variant="caption"),  # fmt: skip
+                pmui.TextAreaInput.from_param(self.param.sql, label="SQL", rows=7, sizing_mode="stretch_width",
+                                              styles={"font-family": "monospace"}),  # fmt: skip
+                pmui.Row(
+                    pmui.Button.from_param(self.param.run, label="Run", icon="play_arrow", variant="contained"),
+                    pmui.Button.from_param(self.param.close, label="Close", variant="outlined"),
+                    self._downloads,
+                ),
+                self._alert, self._grid, sizing_mode="stretch_width", width=900,
+            ),
+            title="SQL", open=False, width_option="lg",
+        )  # fmt: skip
+
+    def open(self) -> None:
+        self._dialog.open = True
+
+    @param.depends("close", watch=True)
+    def _close(self) -> None:
+        self._dialog.open = False
+
+    @param.depends("run", watch=True)
+    def _run(self) -> None:
+        try:
+            result = sqlbox.run_sql(self.store, self.sql)
+        except UserError as exc:
+            self._say(str(exc), "error")
+            self._downloads.visible = False
+            return
+        self._grid.value = result.data
+        more = f" (the first {sqlbox.MAX_ROWS:,}; download for all)" if result.truncated else ""
+        self._say(plural(len(result.data), "row") + more, "success")
+        self._downloads.visible = True
+
+    def _say(self, text: str, severity: str) -> None:
+        self.message = text
+        self._alert.param.update(object=text, severity=severity, visible=True)
+
+    def _download(self, fmt: str) -> io.BytesIO:
+        try:
+            data = sqlbox.run_sql(self.store, self.sql, limit=None).data
+        except UserError as exc:
+            self._say(str(exc), "error")
+            return io.BytesIO(b"")
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / f"query.{fmt}"
+            write_frame(data, out)  # text cells neutralised against formula injection
+            return io.BytesIO(out.read_bytes())
+
+    def __panel__(self):
+        return self._dialog
+
+
+class ViewCode(pn.viewable.Viewer):
+    """The current view as Python, as JSON and as a link: to take it to a notebook and back."""
+
+    python = param.String(default="", doc="Python that rebuilds the view.")
+    json = param.String(default="", doc="The view as JSON (View.from_json).")
+    link = param.String(default="", doc="A link that opens the dashboard on this view.")
+    close = param.Event(doc="Close.")
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        area = dict(
+            sizing_mode="stretch_width", disabled=False, styles={"font-family": "monospace"}
+        )
+        self._dialog = pmui.Dialog(
+            pmui.Column(
+                pmui.Typography("In a notebook: from dashboard import open_store, View, run; "
+                                "run(open_store(), view).data", variant="caption"),  # fmt: skip
+                pmui.TextAreaInput.from_param(self.param.python, label="Python", rows=4, **area),
+                pmui.TextAreaInput.from_param(self.param.json, label="JSON", rows=3, **area),
+                pmui.TextInput.from_param(self.param.link, label="Link", **area),
+                pmui.Button.from_param(self.param.close, label="Close", variant="outlined"),
+                sizing_mode="stretch_width", width=760,
+            ),
+            title="Use this view elsewhere", open=False, width_option="md",
+        )  # fmt: skip
+
+    def show(self, python: str, json: str, link: str) -> None:
+        self.param.update(python=python, json=json, link=link)
+        self._dialog.open = True
+
+    @param.depends("close", watch=True)
+    def _close(self) -> None:
+        self._dialog.open = False
+
+    def __panel__(self):
+        return self._dialog

@@ -1,0 +1,90 @@
+"""The page's analyst parts without a browser: usage source, percentages, the chart beside
+the table, the report export, the SQL box and the view-as-code dialog."""
+
+from __future__ import annotations
+
+import io
+
+import openpyxl
+import pytest
+from bokeh.document import Document
+
+from dashboard.query import View
+from dashboard.ui.app import customers_page
+from dashboard.ui.display import PERCENT
+
+
+@pytest.fixture
+def page(demo):
+    p = customers_page(demo)
+    p.__panel__().get_root(Document())
+    return p
+
+
+def test_chart_beside_groups_and_pivots_only(page):
+    assert not page._chart_box.visible
+    page.view.param.update(groups=["status"], pivot="currency")
+    assert page._chart_box.visible
+    bars = page._chart.object.renderers[0].data_source.data
+    assert list(bars["row"]) == list(page._result.data["status"])
+    page.chart_kind = "heatmap"
+    assert "v" in page._chart.object.renderers[0].data_source.data
+    page.view.param.update(groups=[], pivot=None)
+    assert not page._chart_box.visible
+
+
+def test_switching_to_usage_keeps_what_makes_sense(page, demo):
+    panel = page._columns_panel
+    page.view.param.update(groups=["country"], values=[["credit", "sum"]])
+    panel.source = "usage"
+    assert page.view.source == "usage"
+    assert page.view.groups == ["country"] and page.view.values == []
+    assert "Revenue" in panel._columns.options and "Sum of Revenue" in panel._values.options
+    assert "Month" in panel._groups.options
+    panel.aggregates = ["revenue:sum", "asr:avg"]
+    assert page._agg_table.titles["c2"] == "Sum of Revenue"
+    assert "Average of ASR %" in page._agg_table.titles.values()
+    assert "Revenue" in page._filters_panel._field.options
+    panel.source = "customers"
+    assert page.view.source == "customers" and page.view.values == []
+    assert "Revenue" not in page._filters_panel._field.options
+
+
+def test_percentages_are_formatted_as_such(page):
+    page.view.param.update(groups=["status"], pivot="currency", percent="row")
+    total_key = [k for k, t in page._agg_table.titles.items() if t == "Total"][0]
+    assert page._agg_table.formatters[total_key] == PERCENT
+    assert set(page._agg_table.value[total_key]) == {100.0}
+
+
+def test_pivot_export_is_a_formatted_report(page):
+    page.view.param.update(groups=["status"], pivot="currency", values=[["credit", "sum"]])
+    data = page._export("xlsx").getvalue()
+    ws = openpyxl.load_workbook(io.BytesIO(data)).active
+    assert ws["A1"].value == "Sum of Balance by Status and Currency"
+    assert ws.freeze_panes == "B6"
+    assert ws[ws.max_row][0].value == "Total"
+
+
+def test_sql_box_runs_reads_and_refuses(page):
+    page.show_sql = True
+    box = page._sql
+    assert box._dialog.open
+    box.sql = "SELECT status, count(*) AS n FROM customers GROUP BY 1 ORDER BY 1"
+    box.run = True
+    assert box.message == "3 rows"
+    assert list(box._grid.value.columns) == ["status", "n"]
+    csv = box._download("csv").getvalue().decode()
+    assert csv.splitlines()[0] == "status,n"
+    box.sql = "DELETE FROM customers"
+    box.run = True
+    assert box._alert.severity == "error" and "only a SELECT" in box.message
+    assert page.store.scalar("SELECT count(*) FROM customers") == 400
+
+
+def test_view_as_code(page):
+    page.view.param.update(groups=["status"], values=[["credit", "sum"]])
+    page.show_code = True
+    assert page._code.python == "View(groups=['status'], values=[['credit', 'sum']])"
+    assert View.from_json(page._code.json).groups == ["status"]
+    assert page._code.link.startswith("http://localhost:5006/?view=")
