@@ -16,7 +16,7 @@ from typing import Any
 
 from . import customers, exports, query
 from .errors import UserError, ValidationError
-from .fields import FIELDS
+from .fields import COLUMNS, FIELDS
 from .fields import field as get_field
 from .query import View
 from .store import Store, default_db_path
@@ -106,30 +106,39 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_pivot(args: argparse.Namespace) -> int:
-    rows = [r for r in (args.rows or "").split(",") if r]
-    values = [v for v in (args.values or "").split(",") if v]
-    if not values:
-        values = ["*:count"]
-    specs = []
-    for v in values:
-        fname, _, agg = v.partition(":")
-        if not agg:
-            raise UserError(f"--values {v!r}: write FIELD:AGGREGATE, e.g. credit:sum")
-        specs.append([fname, agg])
-    view = View(
-        groups=rows,
-        pivot=args.columns or None,
-        values=[s for s in specs if s[0] != "*"],
-        filters=parse_where(args.where),
-    )
+    if args.view:
+        view = View.from_json(args.view)  # a view copied from the page's Code dialog
+    else:
+        rows = [r for r in (args.rows or "").split(",") if r]
+        values = [v for v in (args.values or "").split(",") if v]
+        specs = []
+        for v in values or ["*:count"]:
+            fname, _, agg = v.partition(":")
+            if not agg:
+                raise UserError(f"--values {v!r}: write FIELD:AGGREGATE, e.g. credit:sum")
+            specs.append([fname, agg])
+        if not rows and not args.columns:
+            raise UsageError("give --rows and/or --columns (or --view)")
+        view = View(
+            source=args.source,
+            groups=rows,
+            pivot=args.columns or None,
+            values=[s for s in specs if s[0] != "*"],
+            filters=parse_where(args.where),
+            percent=args.percent,
+        )
     view.check()
-    if not rows and not args.columns:
-        raise UsageError("give --rows and/or --columns")
     with _store(args, write=False) as store:
+        if args.out:
+            from .reports import pivot_report
+
+            n = pivot_report(store, view, args.out)
+            print(f"wrote {n} rows and a totals row to {args.out}")
+            return 0
         result = query.run(store, view, paged=False)
     table = result.table()
     if args.format == "csv":
-        table.rename(columns={v: k for k, v in result.labels.items() if k in FIELDS}).to_csv(
+        table.rename(columns={v: k for k, v in result.labels.items() if k in COLUMNS}).to_csv(
             sys.stdout, index=False
         )
     elif args.format == "json":
@@ -139,11 +148,33 @@ def cmd_pivot(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sql(args: argparse.Namespace) -> int:
+    from .exports import write_frame
+    from .sqlbox import run_sql
+
+    text = sys.stdin.read() if args.query == "-" else args.query
+    with _store(args, write=False) as store:
+        result = run_sql(store, text, limit=None if args.out else args.limit)
+    if args.out:
+        write_frame(result.data, args.out)
+        print(f"wrote {len(result.data)} rows to {args.out}")
+    elif args.format == "csv":
+        result.data.to_csv(sys.stdout, index=False)
+    else:
+        print(result.data.to_string(index=False))
+        if result.truncated:
+            print(f"(the first {args.limit} rows; use --out FILE for all)", file=sys.stderr)
+    return 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     columns = [c for c in (args.columns or "").split(",") if c]
-    view = View(filters=parse_where(args.where), **({"columns": columns} if columns else {}))
-    if not columns:
-        view.columns = [f.name for f in FIELDS.values()]
+    if args.view:
+        view = View.from_json(args.view)  # a view copied from the page's Code dialog
+    else:
+        view = View(filters=parse_where(args.where), **({"columns": columns} if columns else {}))
+        if not columns:
+            view.columns = [f.name for f in FIELDS.values()]
     view.check()
     with _store(args, write=False) as store:
         n = exports.export_view(store, view, args.out)
@@ -348,14 +379,36 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--values", help="FIELD:AGG[,FIELD:AGG]; AGG is count, count_distinct, "
                     "sum, avg, min or max (default: count of customers)")  # fmt: skip
     sp.add_argument("--where", action="append", metavar="F=V")
+    sp.add_argument(
+        "--source",
+        choices=("customers", "usage"),
+        default="customers",
+        help="rows are customers, or days of usage (revenue, calls, asr, ...)",
+    )
+    sp.add_argument(
+        "--percent",
+        choices=("row", "column", "total"),
+        help="show shares of the row, column or grand total",
+    )
+    sp.add_argument("--view", help="a view's JSON, as the page's Code dialog shows it")
+    sp.add_argument("--out", help="write a report to .xlsx (formatted) or .csv")
     sp.add_argument("--format", choices=("table", "csv", "json"), default="table")
     sp.set_defaults(func=cmd_pivot)
+
+    sp = sub.add_parser("sql", help="run one read-only SELECT over the customer tables")
+    sp.add_argument("query", help="the SELECT (or - to read it from stdin)")
+    db(sp)
+    sp.add_argument("--limit", type=int, default=1000, help="rows printed at most")
+    sp.add_argument("--format", choices=("table", "csv"), default="table")
+    sp.add_argument("--out", help="write every row to .csv, .xlsx, .parquet or .json")
+    sp.set_defaults(func=cmd_sql)
 
     sp = sub.add_parser("export", help="export customers (.csv, .xlsx, .parquet, .json)")
     sp.add_argument("out")
     db(sp)
     sp.add_argument("--where", action="append", metavar="F=V")
     sp.add_argument("--columns", help="fields, comma-separated (default: all)")
+    sp.add_argument("--view", help="a view's JSON, as the page's Code dialog shows it")
     sp.set_defaults(func=cmd_export)
 
     sp = sub.add_parser("edit", help="bulk edit customers")

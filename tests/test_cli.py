@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from dashboard import Store
-from dashboard.cli import parse_where
+from dashboard.cli import main, parse_where
 
 
 def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
@@ -140,3 +140,45 @@ def test_undo_by_batch_id_and_list_batches(db):
         and "already undone" in again.stderr
         and "Traceback" not in again.stderr
     )
+
+
+def test_pivot_report_over_usage_to_xlsx(tmp_path):
+    import openpyxl
+
+    db = tmp_path / "c.duckdb"
+    assert main(["init", "--db", str(db), "--demo", "120"]) == 0
+    out = tmp_path / "revenue.xlsx"
+    code = main(["pivot", "--db", str(db), "--source", "usage", "--rows", "country",
+                 "--columns", "month", "--values", "revenue:sum", "--where", "status=Active",
+                 "--out", str(out)])  # fmt: skip
+    assert code == 0
+    ws = openpyxl.load_workbook(out).active
+    assert ws["A1"].value == "Sum of Revenue by Country and Month"
+    assert ws["A2"].value == "Filters: Status = Active"
+
+
+def test_pivot_and_export_take_a_view_from_the_page(tmp_path, capsys):
+    from dashboard import View
+
+    db = tmp_path / "c.duckdb"
+    assert main(["init", "--db", str(db), "--demo", "80"]) == 0
+    capsys.readouterr()
+    view = View(groups=["status"], percent="total")
+    assert main(["pivot", "--db", str(db), "--view", view.to_json(), "--format", "csv"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "status,Customers" and lines[-1] == "Total,100.0"
+    out = tmp_path / "active.csv"
+    rows = View(status="Active", columns=["id", "name"])
+    assert main(["export", str(out), "--db", str(db), "--view", rows.to_json()]) == 0
+    assert out.read_text().splitlines()[0] == "id,name"
+
+
+def test_sql_command_reads_and_refuses(tmp_path, capsys):
+    db = tmp_path / "c.duckdb"
+    assert main(["init", "--db", str(db), "--demo", "50"]) == 0
+    capsys.readouterr()
+    assert main(["sql", "SELECT count(*) AS n FROM customers", "--db", str(db),
+                 "--format", "csv"]) == 0  # fmt: skip
+    assert capsys.readouterr().out.splitlines() == ["n", "50"]
+    assert main(["sql", "DROP TABLE customers", "--db", str(db)]) == 1
+    assert "only a SELECT" in capsys.readouterr().err
