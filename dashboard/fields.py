@@ -422,7 +422,7 @@ _NUMBER_AGGS = ("sum", "avg", "min", "max")
 #: Per-customer figures over the last METRIC_DAYS days: grid columns like any field
 #: (sort, filter, aggregate), computed from usage by one grouped join when shown.
 METRICS: tuple[Field, ...] = (
-    _metric("calls_30d", f"Calls ({METRIC_DAYS} d)", t.Integer(), 'sum("calls")',
+    _metric("calls_30d", f"Calls ({METRIC_DAYS} d)", t.Integer(), 'sum("calls")::BIGINT',
             "Call attempts in the last 30 days.", aggs=_NUMBER_AGGS),
     _metric("minutes_30d", f"Minutes ({METRIC_DAYS} d)", t.Number(scale=2), 'sum("minutes")',
             "Billed minutes in the last 30 days.", aggs=_NUMBER_AGGS),
