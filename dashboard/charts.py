@@ -17,7 +17,16 @@ from . import query
 from .fields import COLUMNS
 from .query import Result, View
 
-KINDS = {"bar": "Bars", "stacked": "Stacked bars", "heatmap": "Heatmap"}
+KINDS = {"bar": "Bars", "stacked": "Stacked", "heatmap": "Heatmap"}
+
+
+def _title(view: View, spread: bool) -> str:
+    values = [query.value_label(f, a) for f, a in view.values[:1]] or ["Customers"]
+    by = [COLUMNS[g].label for g in view.groups]
+    if spread and view.pivot:
+        by.append(COLUMNS[view.pivot].label)
+    text = values[0] + (" by " + " and ".join(by) if by else "")
+    return text + (f" ({query.PERCENTAGES[view.percent]})" if view.percent else "")
 
 
 def _row_labels(result: Result, view: View) -> list[str]:
@@ -55,23 +64,23 @@ def chart(result: Result, view: View, kind: str = "bar", **figure_options: Any):
         cells, total = [], value_cols[0] if value_cols else None
         if result.mode == "groups" and view.values:
             total = value_cols[1]  # the first chosen value, not the customer count
-    unit = " (%)" if view.percent else ""
     options = {"height": 360, "sizing_mode": "stretch_width", "toolbar_location": "above",
                "tools": "pan,wheel_zoom,box_zoom,reset,save", **figure_options}  # fmt: skip
     if kind == "heatmap" and cells:
-        return _heatmap(result, rows, cells, options, unit)
+        return _heatmap(result, rows, cells, options, _title(view, True))
     if kind == "stacked" and cells:
-        return _stacked(result, rows, cells, options, unit)
+        return _stacked(result, rows, cells, options, _title(view, True))
     values = _numbers(result.data[total]) if total in result.data else []
     source = ColumnDataSource({"row": rows, "value": values})
-    fig = figure(x_range=rows, title=result.labels.get(total, str(total)) + unit, **options)
+    title = _title(view, False) if total == query.TOTAL or result.mode == "groups" else str(total)
+    fig = figure(x_range=rows, title=title, **options)
     fig.vbar(x="row", top="value", width=0.8, source=source, color="#1f6fb2")
     fig.add_tools(HoverTool(tooltips=[("", "@row"), ("value", "@value{0,0.[00]}")]))
     _style(fig)
     return fig
 
 
-def _stacked(result, rows, cells, options, unit):
+def _stacked(result, rows, cells, options, title):
     data = {"row": rows}
     keys = [f"k{i}" for i in range(len(cells))]
     for key, col in zip(keys, cells, strict=True):
@@ -81,7 +90,7 @@ def _stacked(result, rows, cells, options, unit):
         if len(cells) > 2
         else ["#1f6fb2", "#ff7f0e"][: len(cells)]
     )
-    fig = figure(x_range=rows, title="By " + ", ".join(map(str, cells[:6])) + unit, **options)
+    fig = figure(x_range=rows, title=title, **options)
     renderers = fig.vbar_stack(keys, x="row", width=0.8, color=colors,
                                source=ColumnDataSource(data),
                                legend_label=[str(c) for c in cells])  # fmt: skip
@@ -94,7 +103,7 @@ def _stacked(result, rows, cells, options, unit):
     return fig
 
 
-def _heatmap(result, rows, cells, options, unit):
+def _heatmap(result, rows, cells, options, title):
     xs, ys, vs = [], [], []
     for i, row in enumerate(rows):
         for col in cells:
@@ -104,7 +113,7 @@ def _heatmap(result, rows, cells, options, unit):
     mapper = LinearColorMapper(palette=list(reversed(Blues256)), low=min(vs, default=0),
                                high=max(vs, default=1))  # fmt: skip
     fig = figure(x_range=[str(c) for c in cells], y_range=list(reversed(rows)),
-                 title="Heatmap" + unit, **options)  # fmt: skip
+                 title=title, **options)  # fmt: skip
     fig.rect(x="x", y="y", width=1, height=1, source=ColumnDataSource({"x": xs, "y": ys, "v": vs}),
              fill_color=transform("v", mapper), line_color="white")  # fmt: skip
     fig.add_tools(HoverTool(tooltips=[("", "@y · @x"), ("value", "@v{0,0.[00]}")]))

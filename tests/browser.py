@@ -185,7 +185,7 @@ def one_page(url: str, *, height: int = 1000):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1500, "height": height})
-        page.goto(url + "/")
+        page.goto(url if "?" in url else url + "/")
         page.wait_for_selector(".tabulator-row")
         button(page, "Filters").first.wait_for()  # the toolbar has rendered
         try:

@@ -51,10 +51,14 @@ def test_switching_to_usage_keeps_what_makes_sense(page, demo):
 
 
 def test_percentages_are_formatted_as_such(page):
-    page.view.param.update(groups=["status"], pivot="currency", percent="row")
+    page.view.param.update(groups=["status"], pivot="currency")
+    page._columns_panel.show = "row"
+    assert page.view.percent == "row"
     total_key = [k for k, t in page._agg_table.titles.items() if t == "Total"][0]
     assert page._agg_table.formatters[total_key] == PERCENT
     assert set(page._agg_table.value[total_key]) == {100.0}
+    page.view.percent = None
+    assert page._columns_panel.show == "values"
 
 
 def test_pivot_export_is_a_formatted_report(page):

@@ -55,6 +55,8 @@ class ColumnsPanel(pn.viewable.Viewer):
     pivot_field = param.Selector(
         default=None, objects=[None], doc="The field whose values become columns."
     )
+    show = param.Selector(default="values", objects=["values", *PERCENTAGES],
+                          doc="Show values, or shares of the row, column or grand total.")  # fmt: skip
     reset = param.Event(doc="Back to the default columns, no groups, no pivot.")
 
     def __init__(self, **params):
@@ -84,13 +86,13 @@ class ColumnsPanel(pn.viewable.Viewer):
             label="Column labels from", sizing_mode="stretch_width",
         )  # fmt: skip
         self._percent = pmui.Select.from_param(
-            self.view.param.percent, options={"Values": None, **{v: k for k, v in PERCENTAGES.items()}},
+            self.param.show, options={"Values": "values", **{v: k for k, v in PERCENTAGES.items()}},
             label="Show", sizing_mode="stretch_width",
         )  # fmt: skip
         self._reset = pmui.Button.from_param(
             self.param.reset, label="Reset columns", variant="outlined"
         )
-        self.view.param.watch(self._from_view_event, ["values", "pivot", "source"])
+        self.view.param.watch(self._from_view_event, ["values", "pivot", "source", "percent"])
 
     def _from_view(self) -> None:
         if hasattr(self, "_columns") and self.source != self.view.source:
@@ -100,6 +102,7 @@ class ColumnsPanel(pn.viewable.Viewer):
             aggregates=[f"{f}:{a}" for f, a in self.view.values],
             pivot_mode=bool(self.view.pivot),
             pivot_field=self.view.pivot,
+            show=self.view.percent or "values",
         )
 
     def _from_view_event(self, *_):
@@ -131,6 +134,12 @@ class ColumnsPanel(pn.viewable.Viewer):
             sort=[], percent=None, page=1,
         )  # fmt: skip
         self._set_options(self.source)
+
+    @param.depends("show", watch=True)
+    def _show_to_view(self):
+        percent = None if self.show == "values" else self.show
+        if percent != self.view.percent:
+            self.view.param.update(percent=percent, page=1)
 
     @param.depends("aggregates", watch=True)
     def _values_to_view(self):

@@ -77,6 +77,8 @@ def _formatter(name: str) -> dict[str, Any] | None:
         return INTEGER
     if f.kind == "bool":
         return YES_NO
+    if f.kind == "id":
+        return {"type": "plaintext"}  # an id is a name, not a quantity: no thousands commas
     return None
 
 

@@ -134,7 +134,7 @@ class CustomersPage(pn.viewable.Viewer):
             ),
         }
         self._status_box = pmui.Select.from_param(
-            self.param.status, options=STATUS_OPTIONS, label="Active", width=190, size="small"
+            self.param.status, options=STATUS_OPTIONS, label="Active", width=150, size="small"
         )
         self._columns_panel = ColumnsPanel(view=self.view)
         self._filters_panel = FiltersPanel(view=self.view)
@@ -150,7 +150,7 @@ class CustomersPage(pn.viewable.Viewer):
         )
         self._search = pmui.TextInput.from_param(
             self.view.param.search, label="Search", placeholder="Name, city, email, mobile...",
-            width=260, size="small",
+            width=210, size="small",
         )  # fmt: skip
         grid = dict(show_index=False, disabled=True, pagination=None, layout="fit_data_table",
                     sizing_mode="stretch_width", height=600, theme="materialize",

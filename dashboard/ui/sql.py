@@ -65,7 +65,7 @@ class SqlDialog(pn.viewable.Viewer):
                     pmui.Button.from_param(self.param.close, label="Close", variant="outlined"),
                     self._downloads,
                 ),
-                self._alert, self._grid, sizing_mode="stretch_width", width=900,
+                self._alert, self._grid, sizing_mode="stretch_width", min_width=880,
             ),
             title="SQL", open=False, width_option="lg",
         )  # fmt: skip
@@ -130,7 +130,7 @@ class ViewCode(pn.viewable.Viewer):
                 pmui.TextAreaInput.from_param(self.param.json, label="JSON", rows=3, **area),
                 pmui.TextInput.from_param(self.param.link, label="Link", **area),
                 pmui.Button.from_param(self.param.close, label="Close", variant="outlined"),
-                sizing_mode="stretch_width", width=760,
+                sizing_mode="stretch_width", min_width=720,
             ),
             title="Use this view elsewhere", open=False, width_option="md",
         )  # fmt: skip
