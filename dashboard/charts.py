@@ -67,6 +67,7 @@ def chart(result: Result, view: View, kind: str = "bar", **figure_options: Any):
     options = {"height": 360, "sizing_mode": "stretch_width", "toolbar_location": "above",
                "tools": "pan,wheel_zoom,box_zoom,reset,save", **figure_options}  # fmt: skip
     if kind == "heatmap" and cells:
+        options["height"] = max(options["height"], 60 + 22 * len(rows))
         return _heatmap(result, rows, cells, options, _title(view, True))
     if kind == "stacked" and cells:
         return _stacked(result, rows, cells, options, _title(view, True))
@@ -118,7 +119,7 @@ def _heatmap(result, rows, cells, options, title):
              fill_color=transform("v", mapper), line_color="white")  # fmt: skip
     fig.add_tools(HoverTool(tooltips=[("", "@y · @x"), ("value", "@v{0,0.[00]}")]))
     fig.grid.grid_line_color = None
-    fig.xaxis.major_label_orientation = 0.8
+    fig.xaxis.major_label_orientation = 0.8 if len(cells) > 6 else 0
     return fig
 
 

@@ -187,7 +187,7 @@ def one_page(url: str, *, height: int = 1000):
         page = browser.new_page(viewport={"width": 1500, "height": height})
         page.goto(url if "?" in url else url + "/")
         page.wait_for_selector(".tabulator-row")
-        button(page, "Filters").first.wait_for()  # the toolbar has rendered
+        button(page, "Columns").first.wait_for()  # the toolbar has rendered
         try:
             yield page
         finally:
