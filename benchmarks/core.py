@@ -80,6 +80,34 @@ def main() -> None:
     row("pivot status, country x currency, sum credit", lambda: run(store, pivot),
         list(compile_pivot(pivot, labels)))  # fmt: skip
 
+    usage_rows = store.scalar("SELECT count(*) FROM usage_daily")
+    print(f"(daily usage: {usage_rows:,} rows)")
+    report = View(source="usage", status="Active", groups=["country"], pivot="month",
+                  values=[["revenue", "sum"]])  # fmt: skip
+    labels = pivot_labels(store, report)
+    row("usage: revenue by country x month, Active", lambda: run(store, report),
+        list(compile_pivot(report, labels)))  # fmt: skip
+    quality = View(source="usage", groups=["status"], values=[["asr", "avg"], ["acd", "avg"]])
+    row("usage: weighted ASR, ACD by status", lambda: run(store, quality),
+        list(compile_groups(quality)))  # fmt: skip
+    metrics = View(columns=["id", "name", "asr_30d", "acd_30d", "revenue_30d"],
+                   sort=[["revenue_30d", "desc"]])  # fmt: skip
+    row("page of 50 sorted by 30-day revenue (+count)", lambda: run(store, metrics),
+        [compile_rows(metrics), compile_count(metrics)])  # fmt: skip
+    from dashboard.sqlbox import run_sql
+
+    sql = "SELECT country, count(*) FROM customers WHERE status = 'Active' GROUP BY 1"
+    row("SQL box: checked + run in a rolled-back txn", lambda: run_sql(store, sql),
+        [_Raw(sql)])  # fmt: skip
+    if args.db != ":memory:":
+        from dashboard.snapshot import publish
+
+        t = time.perf_counter()
+        publish(store)
+        print(
+            f"{'snapshot for readers (whole database copy)':<46}{(time.perf_counter() - t) * 1000:>10.1f}"
+        )
+
     ids = [r[0] for r in store.rows("SELECT id FROM customers ORDER BY id LIMIT 100000")]
     t = time.perf_counter()
     batch = bulk_edit(store, ids, {"channels": "+1"})
@@ -94,6 +122,11 @@ def main() -> None:
           f"{e / r:>8.2f}   ({batch.count:,} changed)")  # fmt: skip
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak memory (RSS): {peak:,.0f} MB")
+
+
+class _Raw:
+    def __init__(self, sql):
+        self.sql, self.params = sql, []
 
 
 def _args(q):
