@@ -354,6 +354,71 @@ def cmd_batches(args: argparse.Namespace) -> int:
     return 0
 
 
+def _password(args: argparse.Namespace) -> str:
+    """The new password: one line of stdin with --password-stdin, else typed twice (never an
+    argument, where other users could read it in the process list)."""
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    import getpass
+
+    first = getpass.getpass(f"password for {args.name}: ")
+    if getpass.getpass("again: ") != first:
+        raise UserError("the two passwords differ; nothing was changed")
+    return first
+
+
+def cmd_users(args: argparse.Namespace) -> int:
+    from . import users
+
+    if args.users_command == "list":
+        with _store(args, write=False) as store:
+            found = users.list_users(store)
+        for u in found:
+            print(f"{u.name}\t{u.role}")
+        if not found:
+            print("no users (sign-in cannot be turned on until an admin exists)")
+        return 0
+    password = _password(args) if args.users_command in ("add", "passwd") else ""
+    with _store(args, write=True) as store:
+        if args.users_command == "add":
+            users.add_user(store, args.name, args.role, password)
+            print(f"added {args.name} ({args.role})")
+        elif args.users_command == "passwd":
+            users.set_password(store, args.name, password)
+            print(f"changed the password of {args.name}")
+        else:
+            users.remove_user(store, args.name)
+            print(f"removed {args.name}")
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from .backup import backup
+
+    path = args.db or default_db_path()
+    out = backup(path, args.out)
+    print(f"backed up {path} to {out}")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from .backup import restore
+
+    path = args.db or default_db_path()
+    if not args.yes:
+        answer = input(
+            f"replace {path} with {args.backup}? (the current file is kept aside) [y/N] "
+        )
+        if answer.strip().lower() not in ("y", "yes"):
+            print("nothing changed")
+            return 1
+    kept = restore(args.backup, path)
+    print(
+        f"restored {path} from {args.backup}" + (f"; the previous file is {kept}" if kept else "")
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="customer-dashboard", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -486,7 +551,51 @@ def _add_later_commands(sub: Any, db: Any) -> None:
     sp.add_argument("--demo", type=int, default=1000, metavar="N",
                     help="demo customers to create when the database does not exist")  # fmt: skip
     sp.add_argument("--settings", help="settings file (default data/settings.toml)")
+    sp.add_argument(
+        "--auth",
+        action="store_true",
+        help="require sign-in (users from the database; needs $CUSTOMER_DASHBOARD_COOKIE_SECRET)",
+    )
+    sp.add_argument(
+        "--allow-websocket-origin",
+        action="append",
+        metavar="HOST[:PORT]",
+        help="the public address of a proxy in front of the server",
+    )
     sp.set_defaults(func=_serve)
+
+    sp = sub.add_parser("users", help="manage who may sign in to the served dashboard")
+    users_sub = sp.add_subparsers(dest="users_command", required=True, parser_class=_Parser)
+    u = users_sub.add_parser("add", help="add a user")
+    u.add_argument("name")
+    u.add_argument("--role", choices=("viewer", "editor", "admin"), required=True)
+    u.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    db(u)
+    u.set_defaults(func=cmd_users)
+    u = users_sub.add_parser("passwd", help="change a user's password")
+    u.add_argument("name")
+    u.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    db(u)
+    u.set_defaults(func=cmd_users)
+    u = users_sub.add_parser("remove", help="remove a user")
+    u.add_argument("name")
+    db(u)
+    u.set_defaults(func=cmd_users)
+    u = users_sub.add_parser("list", help="list users and their roles")
+    db(u)
+    u.set_defaults(func=cmd_users)
+
+    sp = sub.add_parser(
+        "backup", help="write a consistent copy of the database (safe while served)"
+    )
+    sp.add_argument("out")
+    db(sp)
+    sp.set_defaults(func=cmd_backup)
+    sp = sub.add_parser("restore", help="replace the database with a backup (not while served)")
+    sp.add_argument("backup")
+    db(sp)
+    sp.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    sp.set_defaults(func=cmd_restore)
 
 
 def _serve(args: argparse.Namespace) -> int:

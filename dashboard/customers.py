@@ -14,6 +14,7 @@ from typing import Any
 import duckdb
 
 from . import audit
+from .access import require
 from .bulk import Change, change_sql, check_bulk_field, parse_change, range_sql
 from .errors import ConflictError, Problem, UserError, ValidationError
 from .fields import (
@@ -156,6 +157,7 @@ def add_customer(
 
     Every problem is reported at once as a ValidationError; nothing is written then.
     """
+    require(store, "add")
     user = user or store.user
     given = {k: v for k, v in values.items() if k != "contacts"}
     clean, problems = validate(given)
@@ -237,6 +239,7 @@ def update_customer(
     `expected_version` is the `row_version` the editor loaded: if the customer changed
     since, a ConflictError says what changed and nothing is written. Currency cannot change.
     """
+    require(store, "edit")
     user = user or store.user
     current = get_customer(store, customer_id)
     if expected_version is not None and current["row_version"] != expected_version:
@@ -383,6 +386,7 @@ def bulk_edit(
     results outside a field's bounds (naming the first customers affected).
     `details["preview"]` lists the first changes as (id, name, field, old, new).
     """
+    require(store, "bulk_edit")
     user = user or store.user
     if isinstance(changes, dict):
         changes = [parse_change(k, v) for k, v in changes.items()]
@@ -484,6 +488,7 @@ def _bulk_preview(cur, changes: Sequence[Change], differs: str) -> list[tuple]:
 
 def delete_customers(store: Store, target: Target, *, user: str | None = None) -> audit.Batch:
     """Delete customers and their contacts in one transaction, keeping them in the audit log."""
+    require(store, "delete")
     user = user or store.user
     with store.transaction() as cur:
         n = _stage(cur, target)

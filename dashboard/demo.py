@@ -11,6 +11,7 @@ Tests, the demo server, benchmarks and the docs all use this one generator.
 from __future__ import annotations
 
 from . import audit
+from .access import require
 from .fields import STATUSES
 from .store import Store
 
@@ -169,6 +170,7 @@ def add_demo_customers(
     Up to USAGE_CUSTOMERS of the new customers get `usage_days` days of daily usage ending
     yesterday.
     """
+    require(store, "import")
     if n <= 0:
         return 0
     combos = len(ADJECTIVES) * len(NOUNS) * len(KINDS) * len(LEGAL)

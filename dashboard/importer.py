@@ -26,6 +26,7 @@ import pandas as pd
 import pyarrow as pa
 
 from . import audit
+from .access import require
 from .bulk import parse_change
 from .errors import Problem, UserError, ValidationError
 from .fields import (
@@ -570,6 +571,7 @@ def commit(
 ) -> audit.Batch:
     """Write the prepared rows in one transaction; refuses while problems remain (unless
     `valid_only`, which writes the valid rows and leaves the invalid ones out)."""
+    require(store, "import")
     user = user or store.user
     say = progress or (lambda *_: None)
     if preview.problems and not valid_only:

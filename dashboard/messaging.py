@@ -31,6 +31,7 @@ from typing import Any
 import pandas as pd
 
 from . import audit
+from .access import require
 from .customers import Target, target_sql
 from .errors import UserError
 from .fields import CONTACTS, CURRENCY_FIELD, CUSTOMER_FIELDS, FIELDS, KEY_FIELD
@@ -190,6 +191,7 @@ def plan_send(
 
 def queue(store: Store, plan: SendPlan, *, user: str | None = None, dry_run: bool = False) -> str:
     """Log every message of the plan (queued, or dry-run) in one transaction; its batch id."""
+    require(store, "send")
     user = user or store.user
     if not plan.messages and not plan.skipped:
         raise UserError("no customers selected")
@@ -365,6 +367,7 @@ def deliver(
 
     Safe to call again after a crash: sent messages are never sent twice.
     """
+    require(store, "send")
     pending = store.execute(
         "SELECT id, idempotency_key, customer_id, contact_id, channel, recipient, subject, body, "
         "attempts FROM messages WHERE batch_id = ? AND status IN ('queued', 'retrying') ORDER BY id",
@@ -484,6 +487,7 @@ def refresh_status(
     store: Store, batch_id: str, settings: Settings, *, transport: Any = None
 ) -> dict[str, int]:
     """Fetch each sent SMS's delivery status from Twilio (queued -> sent -> delivered...)."""
+    require(store, "send")
     rows = store.rows(
         "SELECT id, provider_id FROM messages WHERE batch_id = ? AND channel = 'sms' "
         "AND provider_id IS NOT NULL AND status IN ('sent', 'queued', 'sending')",

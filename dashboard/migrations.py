@@ -146,11 +146,25 @@ def _v4_usage(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def _v5_users(con: duckdb.DuckDBPyConnection) -> None:
+    # sign-in for the served dashboard; only scrypt hashes, never passwords
+    con.execute(
+        """CREATE TABLE users (
+  name VARCHAR PRIMARY KEY,
+  role VARCHAR NOT NULL CHECK (role IN ('viewer', 'editor', 'admin')),
+  password_hash VARCHAR NOT NULL,
+  created_at TIMESTAMP NOT NULL,
+  updated_at TIMESTAMP NOT NULL
+)"""
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "customers, contacts, audit log", _v1_core),
     Migration(2, "saved views", _v2_saved_views),
     Migration(3, "message log", _v3_messages),
     Migration(4, "daily usage", _v4_usage),
+    Migration(5, "users", _v5_users),
 )
 
 LATEST = MIGRATIONS[-1].version

@@ -26,6 +26,8 @@ import duckdb
 from .errors import DatabaseBusyError, UserError
 from .store import Store, default_db_path, server_file, utcnow
 
+#: Tables readers never get: password hashes stay with the server.
+PRIVATE_TABLES = frozenset({"users"})
 #: How often the server looks for changes to publish (seconds).
 POLL_SECONDS = 1.0
 
@@ -45,16 +47,32 @@ def publish(store: Store) -> Path:
     tmp = link.with_name(f"{link.name}.{stamp}.tmp")
     alias = f"snapshot_{os.getpid()}_{threading.get_ident()}"
     quoted = "'" + str(tmp).replace("'", "''") + "'"
+    source = store.database_name()
     with store.private_cursor() as cur:
+        tables = [
+            t for (t,) in cur.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE database_name = ? "
+                "AND schema_name = 'main' AND NOT temporary ORDER BY table_name", [source],
+            ).fetchall() if t not in PRIVATE_TABLES
+        ]  # fmt: skip
         cur.execute(f"ATTACH {quoted} AS {alias}")
         try:
             # one transaction: every table as of the same moment
-            cur.execute(f"COPY FROM DATABASE {store.database_name()} TO {alias}")
+            cur.execute("BEGIN TRANSACTION")
+            for table in tables:
+                cur.execute(
+                    f'CREATE TABLE {alias}."{table}" AS SELECT * FROM "{source}".main."{table}"'
+                )
             cur.execute(
                 f"CREATE TABLE {alias}.snapshot_info AS SELECT ?::TIMESTAMP AS taken_at, "
                 "?::VARCHAR AS source",
                 [utcnow(), str(Path(store.path).resolve())],
             )
+            cur.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(duckdb.Error):
+                cur.execute("ROLLBACK")
+            raise
         finally:
             cur.execute(f"DETACH {alias}")
     os.replace(tmp, target)
@@ -124,6 +142,9 @@ class Publisher:
         seen = None
         while not self._stop.is_set():
             try:
+                from .backup import serve_requests
+
+                serve_requests(self.store)  # backups other processes asked for
                 token = self.store.change_token()
                 if token != seen:
                     publish(self.store)

@@ -10,6 +10,7 @@ field registry's names.
 from __future__ import annotations
 
 import contextlib
+import copy
 import datetime as dt
 import json
 import os
@@ -66,6 +67,9 @@ class Store:
         self.path = str(path if path is not None else default_db_path())
         self.read_only = read_only
         self.user = user
+        #: The acting user's role (see dashboard.access); a file opened here acts as admin.
+        self.role = "admin"
+        self._owner = True  # False for acting_as() copies, which must not close the connection
         #: The database file this is a read-only snapshot of (None: the file itself).
         self.snapshot_of: str | None = None
         self._write_lock = threading.RLock()
@@ -134,9 +138,21 @@ class Store:
                 self._cursors.append(cur)
         return cur
 
+    def acting_as(self, user: str, role: str) -> Store:
+        """This store as `user` with `role`: the same connection, cursors and write lock,
+        with every write recorded as that user and checked against that role. Closing it
+        does not close the connection."""
+        from .access import check_role
+
+        other = copy.copy(self)
+        other.user = user
+        other.role = check_role(role)
+        other._owner = False
+        return other
+
     def close(self) -> None:
         """Close every cursor and the connection (checkpointing the file)."""
-        if self._closed:
+        if not self._owner or self._closed:
             return
         self._closed = True
         with self._cursors_lock:

@@ -14,6 +14,7 @@ import json
 import duckdb
 
 from . import audit
+from .access import require
 from .errors import ConflictError, UserError
 from .fields import CONTACT_FIELDS, CUSTOMER_FIELDS, FIELDS, KEY_FIELD
 from .query import quote
@@ -47,6 +48,7 @@ def _value_sql(name: str, source: str) -> str:
 
 def undo(store: Store, batch_id: str, *, user: str | None = None) -> audit.Batch:
     """Undo batch `batch_id` in one transaction; returns the undo's own batch."""
+    require(store, "undo")
     user = user or store.user
     with store.transaction() as cur:
         found = cur.execute(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .access import require
 from .errors import UserError
 from .query import View
 from .store import Store, utcnow
@@ -9,6 +10,7 @@ from .store import Store, utcnow
 
 def save_view(store: Store, name: str, view: View, *, user: str | None = None) -> None:
     """Save (or replace) the view called `name`."""
+    require(store, "save_view")
     name = (name or "").strip()
     if not name or len(name) > 80:
         raise UserError("a saved view needs a name of 1 to 80 characters")

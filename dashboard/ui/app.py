@@ -8,6 +8,8 @@ from importlib import resources
 import panel as pn
 import panel_material_ui as pmui
 
+from .. import users
+from ..access import allowed
 from ..store import Store
 from .page import CustomersPage
 
@@ -23,37 +25,78 @@ def customers_page(store: Store, **params) -> CustomersPage:
     return CustomersPage(store=store, **params)
 
 
-def session_app(
-    store: Store, user: str = "operator", settings_path: str | None = None
-) -> pmui.Page:
+def signed_in(store: Store, auth: bool) -> Store | None:
+    """The store acting as this session's user: the signed-in user with their role, or
+    "operator" as admin when sign-in is off. None if the user no longer exists."""
+    if not auth:
+        return store.acting_as("operator", "admin")
+    name = pn.state.user
+    role = users.role_of(store, name)
+    return store.acting_as(name, role) if role else None
+
+
+def _refused() -> pmui.Page:
+    return _frame("Customers", pmui.Alert(object="You are not signed in as a known user.",
+                                          severity="error"))  # fmt: skip
+
+
+def session_app(store: Store, settings_path: str | None = None, *, auth: bool = False) -> pmui.Page:
     """One browser session: the page in the product's frame, freed when the session ends."""
+    acting = signed_in(store, auth)
+    if acting is None:
+        return _refused()
     poll_ms = int(os.environ.get("CUSTOMER_DASHBOARD_POLL_MS", "2000"))
-    page = CustomersPage(store=store, user=user, poll_ms=poll_ms, settings_path=settings_path)
+    page = CustomersPage(store=acting, user=acting.user, poll_ms=poll_ms,
+                         settings_path=settings_path)  # fmt: skip
     if pn.state.location is not None:
         pn.state.location.sync(page, {"view_state": "view"})
     page.start_polling()
     pn.state.on_session_destroyed(lambda _ctx: page.stop_polling())
-    return _frame("Customers", page)
+    return _frame("Customers", page, acting if auth else None)
 
 
-def _frame(title: str, main) -> pmui.Page:
-    links = pmui.Row(*[pmui.Button(label=t, href=h, variant="text", styles={"color": "white"})
-                       for t, h in (("Customers", "/"), ("Messages", "/messages"), ("Setup › Settings", "/settings"))])  # fmt: skip
-    return pmui.Page(title=title, main=[main], theme_toggle=False, header=[links])
+def _frame(title: str, main, who: Store | None = None) -> pmui.Page:
+    pages = [("Customers", "/"), ("Messages", "/messages")]
+    if who is None or allowed(who.role, "settings"):
+        pages.append(("Setup › Settings", "/settings"))
+    items = [
+        pmui.Button(label=t, href=h, variant="text", styles={"color": "white"}) for t, h in pages
+    ]
+    if who is not None:
+        items += [pmui.Typography(f"{who.user} · {who.role}", styles={"color": "white"},
+                                  margin=(12, 10)),
+                  pmui.Button(label="Sign out", href="/logout", variant="text",
+                              styles={"color": "white"})]  # fmt: skip
+    return pmui.Page(title=title, main=[main], theme_toggle=False, header=[pmui.Row(*items)])
 
 
-def settings_app(settings_path: str | None = None) -> pmui.Page:
-    """Setup > Settings, served at /settings."""
+def settings_app(
+    store: Store, settings_path: str | None = None, *, auth: bool = False
+) -> pmui.Page:
+    """Setup > Settings, served at /settings (admins only)."""
     from .setup import SettingsPage
 
-    return _frame("Setup › Settings", SettingsPage(path=settings_path))
+    acting = signed_in(store, auth)
+    if acting is None:
+        return _refused()
+    if not allowed(acting.role, "settings"):
+        return _frame("Setup › Settings", pmui.Alert(
+            object="Setup › Settings is for admins.", severity="warning"), acting)  # fmt: skip
+    return _frame("Setup › Settings", SettingsPage(path=settings_path, role=acting.role),
+                  acting if auth else None)  # fmt: skip
 
 
-def messages_app(store: Store, settings_path: str | None = None) -> pmui.Page:
+def messages_app(
+    store: Store, settings_path: str | None = None, *, auth: bool = False
+) -> pmui.Page:
     """The message log, served at /messages."""
     from .setup import MessagesPage
 
-    return _frame("Messages", MessagesPage(store=store, settings_path=settings_path))
+    acting = signed_in(store, auth)
+    if acting is None:
+        return _refused()
+    return _frame("Messages", MessagesPage(store=acting, settings_path=settings_path),
+                  acting if auth else None)  # fmt: skip
 
 
 def guide_text() -> str:

@@ -15,6 +15,7 @@ import param
 
 from .. import audit
 from .. import customers as service
+from ..access import allowed
 from ..errors import ConflictError, UserError, ValidationError
 from ..fields import (
     CONTACT_FIELDS,
@@ -198,9 +199,13 @@ class CustomerCard(pn.viewable.Viewer):
         self._reload_btn = pmui.Button.from_param(
             self.param.reload, label="Reload", visible=False, size="small"
         )
+        # a viewer reads the card; saving needs the editor role (the service checks it too)
+        can_write = allowed(self.store.role, "edit")
         self._actions = pmui.Row(
-            pmui.Button.from_param(self.param.cancel, label="Cancel", variant="outlined"),
-            pmui.Button.from_param(self.param.save, label="Save", variant="contained", icon="save"),
+            pmui.Button.from_param(self.param.cancel, label="Cancel" if can_write else "Close",
+                                   variant="outlined"),
+            pmui.Button.from_param(self.param.save, label="Save", variant="contained", icon="save",
+                                   visible=can_write),
         )  # fmt: skip
         self._dialog = pmui.Dialog(
             pmui.Column(self._alert, self._reload_btn, self._tabs, self._system, self._actions,

@@ -18,6 +18,7 @@ import param
 
 from .. import customers as service
 from .. import query, views
+from ..access import allowed
 from ..charts import KINDS, chart
 from ..errors import UserError
 from ..exports import export_view
@@ -133,6 +134,10 @@ class CustomersPage(pn.viewable.Viewer):
                 self.param.show_code, label="Code", icon="code", **button
             ),
         }
+        # a button the role may not use is not shown (and the service refuses it anyway)
+        for key, action in (("add", "add"), ("upload", "import"), ("bulk_edit", "bulk_edit"),
+                            ("delete", "delete"), ("send", "send")):  # fmt: skip
+            self._buttons[key].visible = allowed(self.store.role, action)
         self._status_box = pmui.Select.from_param(
             self.param.status, options=STATUS_OPTIONS, label="Active", width=150, size="small"
         )
@@ -515,7 +520,7 @@ class CustomersPage(pn.viewable.Viewer):
 
     def _remember(self, batch_id: str) -> None:
         self.last_batch = batch_id or ""
-        self._undo.visible = bool(batch_id)
+        self._undo.visible = bool(batch_id) and allowed(self.store.role, "undo")
 
     @param.depends("undo_last", watch=True)
     def _on_undo(self) -> None:

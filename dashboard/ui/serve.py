@@ -11,17 +11,53 @@ from pathlib import Path
 
 import panel as pn
 
+from .. import users
 from ..demo import add_demo_customers
+from ..errors import UserError
 from ..importer import MAX_BYTES
 from ..snapshot import Publisher
 from ..store import Store, default_db_path, server_file
 from .app import EXTENSIONS, guide_app, messages_app, session_app, settings_app
+from .auth import StoreAuthProvider
+
+#: Where the cookie-signing secret comes from when sign-in is on.
+COOKIE_SECRET_ENV = "CUSTOMER_DASHBOARD_COOKIE_SECRET"
+
+
+def _origins(args) -> list[str]:
+    """The websocket origins: the served address (and its loopback names), plus the public
+    host:port of a proxy given with --allow-websocket-origin. Never "*"."""
+    origins = {f"{args.address}:{args.port}", f"localhost:{args.port}", f"127.0.0.1:{args.port}"}
+    for extra in getattr(args, "allow_websocket_origin", None) or []:
+        if "*" in extra:
+            raise UserError("--allow-websocket-origin takes the public host[:port], never '*'")
+        origins.add(extra.strip())
+    return sorted(origins)
+
+
+def _auth_options(args, store: Store) -> dict:
+    """Panel server options for sign-in, or {} when it is off; refuses to start unsafely."""
+    if not getattr(args, "auth", False):
+        return {}
+    secret = os.environ.get(COOKIE_SECRET_ENV, "")
+    if len(secret) < 32:
+        raise UserError(
+            f"sign-in needs a cookie secret of at least 32 characters in ${COOKIE_SECRET_ENV} "
+            '(for example: export CUSTOMER_DASHBOARD_COOKIE_SECRET="$(python -c '
+            "'import secrets; print(secrets.token_urlsafe(48))')\")"
+        )
+    if not users.list_users(store):
+        raise UserError("sign-in is on but there are no users: add one with "
+                        "`customer-dashboard users add NAME --role admin`")  # fmt: skip
+    return {"auth_provider": StoreAuthProvider(store), "cookie_secret": secret}
 
 
 def serve(args) -> int:
     path = Path(args.db or default_db_path())
     fresh = not path.exists()
     store = Store(path, user="server")
+    auth = _auth_options(args, store)
+    origins = _origins(args)
     if fresh and args.demo:
         n = add_demo_customers(store, args.demo)
         print(f"created {path} with {n} demo customers", flush=True)
@@ -40,22 +76,24 @@ def serve(args) -> int:
     atexit.register(cleanup)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     pn.extension(*EXTENSIONS)
-    origins = [f"{args.address}:{args.port}", f"localhost:{args.port}", f"127.0.0.1:{args.port}"]
-    print(f"serving {path} at {url}", flush=True)
+    signed = bool(auth)
+    print(f"serving {path} at {url}" + (" (sign-in required)" if signed else ""), flush=True)
     pn.serve(
         {
-            "/": lambda: session_app(store, settings_path=args.settings),
+            "/": lambda: session_app(store, settings_path=args.settings, auth=signed),
             "/guide": guide_app,
-            "/settings": lambda: settings_app(args.settings),
-            "/messages": lambda: messages_app(store),
+            "/settings": lambda: settings_app(store, args.settings, auth=signed),
+            "/messages": lambda: messages_app(store, args.settings, auth=signed),
         },
         port=args.port,
         address=args.address,
         show=args.show,
         title="Customers",
-        websocket_origin=sorted(set(origins)),
+        websocket_origin=origins,
         # uploads travel base64-encoded over the websocket; the importer enforces MAX_BYTES itself
         websocket_max_message_size=int(MAX_BYTES * 1.5),
         threaded=False,
+        admin=False,  # Panel's /admin page shows every session's data: never served here
+        **auth,
     )
     return 0

@@ -8,6 +8,7 @@ import panel_material_ui as pmui
 import param
 
 from .. import messaging
+from ..access import ROLES, allowed
 from ..errors import UserError, ValidationError
 from ..settings import DEFAULTS, SECURITY, Settings
 from ..store import Store
@@ -45,6 +46,7 @@ class SettingsPage(pn.viewable.Viewer):
     """Edit the settings file; secrets stay in the environment and are never shown."""
 
     path = param.String(default=None, allow_None=True, doc="The settings file.")
+    role = param.Selector(default="admin", objects=list(ROLES), doc="The signed-in user's role.")
     save = param.Event(doc="Check and save the settings.")
     test_to = param.String(default="", doc="Where to send a test message.")
     test_email = param.Event(doc="Send a test email to test_to.")
@@ -117,6 +119,9 @@ class SettingsPage(pn.viewable.Viewer):
 
     @param.depends("save", watch=True)
     def _save(self) -> None:
+        if not allowed(self.role, "settings"):
+            self._say("Only admins may change the settings.", "error")
+            return
         try:
             self.settings.update(self.values())
             path = self.settings.save()
@@ -134,6 +139,9 @@ class SettingsPage(pn.viewable.Viewer):
         self._test("sms")
 
     def _test(self, channel: str) -> None:
+        if not allowed(self.role, "send"):
+            self._say("Only admins may send test messages.", "error")
+            return
         try:
             self.settings.update(self.values())
             answer = messaging.send_test(self.settings, channel, self.test_to)
@@ -208,7 +216,8 @@ class MessagesPage(pn.viewable.Viewer):
             pmui.Row(pmui.TextInput.from_param(self.param.batch_id, label="Batch", width=220),
                      pmui.Select.from_param(self.param.status, label="Status", width=180),
                      pmui.Button.from_param(self.param.refresh, label="Refresh", icon="refresh", variant="outlined"),
-                     pmui.Button.from_param(self.param.refresh_delivery, label="Refresh SMS delivery status",
+                     pmui.Button.from_param(self.param.refresh_delivery, visible=allowed(self.store.role, "send"),
+                                            label="Refresh SMS delivery status",
                                             icon="sms", variant="outlined")),
             self._alert, self._table, sizing_mode="stretch_width",
         )  # fmt: skip
