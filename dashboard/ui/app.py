@@ -64,7 +64,7 @@ def _frame(title: str, main, who: Store | None = None) -> pmui.Page:
     ]
     if who is not None:
         items += [pmui.Typography(f"{who.user} · {who.role}", styles={"color": "white"},
-                                  margin=(12, 10)),
+                                  margin=(10, 10)),
                   pmui.Button(label="Sign out", href="/logout", variant="text",
                               styles={"color": "white"})]  # fmt: skip
     return pmui.Page(title=title, main=[main], theme_toggle=False, header=[pmui.Row(*items)])

@@ -25,18 +25,20 @@ class StoreAuthProvider(BasicAuthProvider):
     """Panel's login page, with passwords checked against the users table of `store`."""
 
     def __init__(self, store: Store, **options):
-        super().__init__(**options)
         self._store = store
-        # a handler class of this server's own: no module-level state shared between servers
-        self._handler = type(
-            "LoginHandler",
-            (_StoreLoginHandler,),
-            {"store": store, "_login_endpoint": self._login_endpoint,
-             "_login_template": self._login_template},
-        )  # fmt: skip
+        self._handler = None
+        super().__init__(**options)
 
     @property
     def login_handler(self):
+        if self._handler is None:
+            # a handler class of this server's own: no module-level state between servers
+            self._handler = type(
+                "LoginHandler",
+                (_StoreLoginHandler,),
+                {"store": self._store, "_login_endpoint": self._login_endpoint,
+                 "_login_template": self._login_template},
+            )  # fmt: skip
         return self._handler
 
     @property
