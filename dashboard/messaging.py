@@ -365,9 +365,18 @@ def deliver(
 ) -> dict[str, int]:
     """Send the batch's messages that the server has not accepted yet; returns the counts.
 
-    Safe to call again after a crash: sent messages are never sent twice.
+    Safe to call again after a crash: sent messages are never sent twice. A message is
+    marked "sending" (committed) before it is handed to the server; one still "sending" when
+    delivery starts again was interrupted mid-handover (the process was killed), so it may
+    or may not have arrived: it is marked "unconfirmed" and not sent again, because a
+    duplicate is the worse outcome for a customer.
     """
     require(store, "send")
+    store.execute_write(
+        "UPDATE messages SET status = 'unconfirmed', updated_at = ?, error = ? "
+        "WHERE batch_id = ? AND status = 'sending'",
+        [utcnow(), UNCONFIRMED, batch_id],
+    )
     pending = store.execute(
         "SELECT id, idempotency_key, customer_id, contact_id, channel, recipient, subject, body, "
         "attempts FROM messages WHERE batch_id = ? AND status IN ('queued', 'retrying') ORDER BY id",
@@ -401,6 +410,7 @@ def deliver(
                         sleep(wait)
                     last = time.monotonic()
                     attempts += 1
+                    _mark(store, m["id"], "sending", attempts)
                     try:
                         provider_id = transport.send(m)
                     except TemporaryFailure as exc:
@@ -421,6 +431,10 @@ def deliver(
                         if exc.code == 21610 and m["contact_id"] is not None:
                             _opt_out(store, m["contact_id"])
                         break
+                    except BaseException:
+                        # the transport raised, so the server did not take it: send it later
+                        _mark(store, m["id"], "queued", attempts - 1)
+                        raise
                     note = getattr(transport, "note", None)
                     _mark(store, m["id"], "sent", attempts, provider_id=provider_id, error=note)
                     if note:
@@ -431,6 +445,10 @@ def deliver(
         finally:
             transport.close()
     return counts(store, batch_id)
+
+
+UNCONFIRMED = ("delivery stopped while this message was being handed to the server; it may "
+               "have been sent, so it is not sent again")
 
 
 def _mark(store: Store, message_id: int, status: str, attempts: int, *, error: str | None = None,
@@ -471,6 +489,8 @@ def counts(store: Store, batch_id: str) -> dict[str, int]:
         for s in (
             "queued",
             "retrying",
+            "sending",
+            "unconfirmed",
             "sent",
             "failed",
             "skipped",

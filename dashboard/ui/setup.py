@@ -163,7 +163,7 @@ class MessagesPage(pn.viewable.Viewer):
 
     store = param.ClassSelector(class_=Store, doc="The database gateway.")
     batch_id = param.String(default="", doc="Only this batch.")
-    status = param.Selector(default="all", objects=["all", "queued", "retrying", "sent", "delivered",
+    status = param.Selector(default="all", objects=["all", "queued", "retrying", "sending", "unconfirmed", "sent", "delivered",
                                                     "undelivered", "failed", "skipped", "dry-run"],
                             doc="Only this status.")  # fmt: skip
     refresh = param.Event(doc="Reload the log.")
