@@ -81,3 +81,7 @@ class ConflictError(UserError):
     def __init__(self, message: str, changes: dict[str, Any] | None = None):
         self.changes = changes or {}
         super().__init__(message)
+
+
+class StorageError(UserError):
+    """The database file could not be written (disk full, read-only); nothing was written."""

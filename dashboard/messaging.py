@@ -447,8 +447,10 @@ def deliver(
     return counts(store, batch_id)
 
 
-UNCONFIRMED = ("delivery stopped while this message was being handed to the server; it may "
-               "have been sent, so it is not sent again")
+UNCONFIRMED = (
+    "delivery stopped while this message was being handed to the server; it may "
+    "have been sent, so it is not sent again"
+)
 
 
 def _mark(store: Store, message_id: int, status: str, attempts: int, *, error: str | None = None,

@@ -24,7 +24,7 @@ import duckdb
 import pandas as pd
 
 from . import migrations
-from .errors import DatabaseBusyError, UserError
+from .errors import DatabaseBusyError, StorageError, UserError
 
 #: Where the database lives unless --db / CUSTOMER_DASHBOARD_DB says otherwise.
 DEFAULT_DB = Path("data") / "customers.duckdb"
@@ -103,7 +103,13 @@ class Store:
 
     def _busy_message(self, exc: Exception) -> str:
         text = str(exc)
-        if "lock" not in text.lower():
+        low = text.lower()
+        if any(w in low for w in ("permission denied", "not permitted", "read-only file")):
+            return (
+                f"the database {self.path} is read-only here, so nothing can be written to it "
+                f"({text.splitlines()[0]}); the read-only commands (pivot, export, sql) still work"
+            )
+        if "lock" not in low:
             return f"cannot open the database {self.path}: {text.splitlines()[0]}"
         pid = re.search(r"PID (\d+)", text)
         served = server_file(self.path)
@@ -232,12 +238,37 @@ class Store:
                 yield cur
             except Rollback:
                 cur.execute("ROLLBACK")
+            except duckdb.IOException as exc:
+                with contextlib.suppress(duckdb.Error):
+                    cur.execute("ROLLBACK")
+                raise StorageError(self._storage_message(exc)) from None
             except BaseException:
                 with contextlib.suppress(duckdb.Error):
                     cur.execute("ROLLBACK")
                 raise
             else:
-                cur.execute("COMMIT")
+                try:
+                    cur.execute("COMMIT")
+                except (duckdb.IOException, duckdb.TransactionException) as exc:
+                    with contextlib.suppress(duckdb.Error):
+                        cur.execute("ROLLBACK")
+                    if isinstance(exc, duckdb.IOException) or "write" in str(exc).lower():
+                        raise StorageError(self._storage_message(exc)) from None
+                    raise UserError(
+                        f"the change could not be saved and nothing was written "
+                        f"({str(exc).splitlines()[0]}); try again"
+                    ) from None
+
+    def _storage_message(self, exc: Exception) -> str:
+        text = str(exc).splitlines()[0]
+        low = text.lower()
+        if "no space" in low or "disk full" in low or "too large" in low or "quota" in low:
+            why = "the disk is full"
+        elif "permission" in low or "read-only" in low or "read only" in low:
+            why = "the file or its folder is read-only"
+        else:
+            why = "the file could not be written"
+        return f"nothing was written to {self.path}: {why} ({text})"
 
     def execute_write(self, sql: str, params: Sequence[Any] | None = None) -> None:
         """One write statement in its own transaction."""
