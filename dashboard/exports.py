@@ -22,14 +22,18 @@ from .store import Store
 
 FORMATS = ("csv", "xlsx", "parquet", "json")
 _FORMULA = re.compile(r"^[=+\-@\t\r]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 #: Excel's row limit, less the header.
 XLSX_MAX_ROWS = 1_048_575
 
 
 def neutralise(value: Any) -> Any:
-    """A text cell made safe to open in a spreadsheet."""
-    if isinstance(value, str) and _FORMULA.match(value):
-        return "'" + value
+    """A text cell made safe to open in a spreadsheet: no formula, no control characters
+    (which XLSX cannot hold at all)."""
+    if isinstance(value, str):
+        value = _CONTROL.sub("", value)
+        if _FORMULA.match(value):
+            return "'" + value
     return value
 
 

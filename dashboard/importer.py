@@ -109,6 +109,17 @@ def check_archive(data: bytes) -> None:
                     f"the spreadsheet looks like a zip bomb ({info.filename} expands "
                     f"{ratio:,.0f} times); it was not opened"
                 )
+        for info in z.infolist():
+            if info.filename.endswith((".xml", ".rels", ".vml")):
+                with z.open(info) as member:
+                    head = member.read(4096).upper()
+                # DTDs are how XML entity attacks (billion laughs, external entities) start;
+                # no spreadsheet program writes one
+                if b"<!DOCTYPE" in head or b"<!ENTITY" in head:
+                    raise UserError(
+                        f"the spreadsheet declares XML entities in {info.filename} (a known "
+                        "attack on XML readers); it was not opened"
+                    )
         if total > MAX_UNZIPPED:
             raise UserError(
                 f"the spreadsheet expands to {total / 2**20:,.0f} MB, over the "

@@ -53,11 +53,13 @@ def is_blank(raw: Any) -> bool:
         return raw.strip() == ""
     if isinstance(raw, float) and math.isnan(raw):
         return True
+    if isinstance(raw, Decimal):
+        return raw.is_nan()  # NaN and sNaN: what a spreadsheet's empty numeric cell becomes
     try:
         import pandas as pd
 
         return bool(pd.isna(raw)) if not isinstance(raw, list | tuple) else False
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, ArithmeticError):
         return False
 
 
@@ -493,15 +495,15 @@ def _number_of(raw: Any) -> Decimal:
     if isinstance(raw, bool):
         raise ValueError("must be a number")
     if isinstance(raw, int):
-        return Decimal(raw)
+        return _in_bounds(Decimal(raw))
     if isinstance(raw, float):
         if not math.isfinite(raw):
             raise ValueError("must be a finite number")
-        return Decimal(repr(raw))
+        return _in_bounds(Decimal(repr(raw)))
     if isinstance(raw, Decimal):
         if not raw.is_finite():
             raise ValueError("must be a finite number")
-        return raw
+        return _in_bounds(raw)
     text = _NUMBER_JUNK.sub("", str(raw).strip())
     if _THOUSANDS.fullmatch(text):
         text = text.replace(",", "")  # 1,234,567.89
@@ -515,6 +517,11 @@ def _number_of(raw: Any) -> Decimal:
         number = Decimal(text)
     except InvalidOperation:
         raise ValueError("must be a number") from None
+    return _in_bounds(number)
+
+
+def _in_bounds(number: Decimal) -> Decimal:
+    # past 14 digits a spreadsheet has already rounded the number: refuse, do not guess
     if abs(number) >= Decimal("1e14"):
         raise ValueError("is too large")
     return number
