@@ -562,6 +562,11 @@ def _add_later_commands(sub: Any, db: Any) -> None:
         metavar="HOST[:PORT]",
         help="the public address of a proxy in front of the server",
     )
+    sp.add_argument("--oauth-provider", metavar="NAME",
+                    help="sign in through Panel's OAuth provider NAME (github, google, azure, "
+                         "okta, auth0, gitlab, generic); id and secret from "
+                         "$CUSTOMER_DASHBOARD_OAUTH_KEY / _SECRET")  # fmt: skip
+    sp.add_argument("--oauth-redirect-uri", help="the public URL the provider returns to")
     sp.set_defaults(func=_serve)
 
     sp = sub.add_parser("users", help="manage who may sign in to the served dashboard")

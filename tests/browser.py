@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -42,6 +43,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class _Stay(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+_NO_REDIRECTS = urllib.request.build_opener(_Stay)
+
+
 @contextlib.contextmanager
 def served(
     db: Path, *, demo: int = 300, poll_ms: int | None = None, extra: list[str] | None = None
@@ -65,7 +74,11 @@ def served(
             if proc.poll() is not None:
                 raise RuntimeError(f"server exited: {log_path.read_text()}")
             try:
-                urllib.request.urlopen(url + "/guide", timeout=2).read()
+                # no redirects followed: a signed-in server answers 302 (to its login page or
+                # an OAuth provider, which must not be contacted), and that means it is up
+                _NO_REDIRECTS.open(url + "/guide", timeout=2).read()
+                break
+            except urllib.error.HTTPError:
                 break
             except OSError:
                 time.sleep(0.3)

@@ -37,7 +37,8 @@ def _origins(args) -> list[str]:
 
 def _auth_options(args, store: Store) -> dict:
     """Panel server options for sign-in, or {} when it is off; refuses to start unsafely."""
-    if not getattr(args, "auth", False):
+    provider = getattr(args, "oauth_provider", None)
+    if not getattr(args, "auth", False) and not provider:
         return {}
     secret = os.environ.get(COOKIE_SECRET_ENV, "")
     if len(secret) < 32:
@@ -49,6 +50,23 @@ def _auth_options(args, store: Store) -> dict:
     if not users.list_users(store):
         raise UserError("sign-in is on but there are no users: add one with "
                         "`customer-dashboard users add NAME --role admin`")  # fmt: skip
+    if provider:
+        # single sign-on through one of Panel's OAuth providers; roles still come from the
+        # users table, by the provider's user name
+        key = os.environ.get("CUSTOMER_DASHBOARD_OAUTH_KEY", "")
+        client_secret = os.environ.get("CUSTOMER_DASHBOARD_OAUTH_SECRET", "")
+        if not key or not client_secret:
+            raise UserError("--oauth-provider needs CUSTOMER_DASHBOARD_OAUTH_KEY and "
+                            "CUSTOMER_DASHBOARD_OAUTH_SECRET (the app's id and secret at the "
+                            "provider)")  # fmt: skip
+        options = {"oauth_provider": provider, "oauth_key": key, "oauth_secret": client_secret,
+                   "cookie_secret": secret}  # fmt: skip
+        encryption = os.environ.get("CUSTOMER_DASHBOARD_OAUTH_ENCRYPTION_KEY")
+        if encryption:
+            options["oauth_encryption_key"] = encryption
+        if getattr(args, "oauth_redirect_uri", None):
+            options["oauth_redirect_uri"] = args.oauth_redirect_uri
+        return options
     return {"auth_provider": StoreAuthProvider(store), "cookie_secret": secret}
 
 
@@ -76,7 +94,7 @@ def serve(args) -> int:
     atexit.register(cleanup)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     pn.extension(*EXTENSIONS)
-    signed = bool(auth)
+    signed = bool(auth)  # password or OAuth sign-in: the session's user is pn.state.user
     print(f"serving {path} at {url}" + (" (sign-in required)" if signed else ""), flush=True)
     pn.serve(
         {
