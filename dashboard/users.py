@@ -106,6 +106,23 @@ def set_password(store: Store, name: str, password: str) -> None:
                     [digest, utcnow(), name])  # fmt: skip
 
 
+def set_role(store: Store, name: str, role: str) -> None:
+    """Change a user's role (admins only); the last admin keeps theirs."""
+    require(store, "users")
+    role = check_role(role)
+    with store.transaction() as cur:
+        rows = cur.execute("SELECT role FROM users WHERE name = ?", [name]).fetchall()
+        if not rows:
+            raise UserError(f"no user {name!r}")
+        others = cur.execute(
+            "SELECT count(*) FROM users WHERE role = 'admin' AND name <> ?", [name]
+        ).fetchall()[0][0]
+        if rows[0][0] == "admin" and role != "admin" and others == 0:
+            raise UserError(f"{name!r} is the last admin; make another user admin first")
+        cur.execute("UPDATE users SET role = ?, updated_at = ? WHERE name = ?",
+                    [role, utcnow(), name])  # fmt: skip
+
+
 def list_users(store: Store) -> list[User]:
     """Every user with their role, by name."""
     return [User(n, r) for n, r in store.rows("SELECT name, role FROM users ORDER BY name")]

@@ -105,3 +105,29 @@ def test_readers_snapshot_holds_no_password_hashes(tmp_path):
         tables = {t for (t,) in snap.rows("SELECT table_name FROM duckdb_tables()")}
     assert "users" not in tables and "customers" in tables
     assert b"scrypt$" not in copy.read_bytes()
+
+
+def test_the_users_page_for_admins(store):
+    from bokeh.document import Document
+
+    from dashboard.ui.users_page import UsersPage
+
+    add_user(store, "ana", "admin", PASSWORD)
+    page = UsersPage(store=store.acting_as("ana", "admin"))
+    page.__panel__().get_root(Document())
+    page.param.update(name_="ed", role="editor", password="an editor's password")
+    page.add = True
+    assert page.message == "Added ed (editor)." and page.password == ""
+    assert list(page._table.value["Name"]) == ["ana", "ed"]
+    page.param.update(name_="ana", role="viewer")
+    page.change_role = True
+    assert "last admin" in page.message and role_of(store, "ana") == "admin"
+    page.param.update(name_="ed", role="admin")
+    page.change_role = True
+    assert role_of(store, "ed") == "admin"
+    page.param.update(name_="ed", password="short")
+    page.change_password = True
+    assert "at least 10" in page.message
+    # the service refuses a viewer whatever a page would offer
+    with pytest.raises(UserError, match="may not manage users"):
+        add_user(store.acting_as("vic", "viewer"), "x1", "viewer", PASSWORD)

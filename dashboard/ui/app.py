@@ -59,6 +59,8 @@ def _frame(title: str, main, who: Store | None = None) -> pmui.Page:
     pages = [("Customers", "/"), ("Messages", "/messages")]
     if who is None or allowed(who.role, "settings"):
         pages.append(("Setup › Settings", "/settings"))
+    if who is not None and allowed(who.role, "users"):
+        pages.append(("Setup › Users", "/users"))
     items = [
         pmui.Button(label=t, href=h, variant="text", styles={"color": "white"}) for t, h in pages
     ]
@@ -84,6 +86,19 @@ def settings_app(
             object="Setup › Settings is for admins.", severity="warning"), acting)  # fmt: skip
     return _frame("Setup › Settings", SettingsPage(path=settings_path, role=acting.role),
                   acting if auth else None)  # fmt: skip
+
+
+def users_app(store: Store, *, auth: bool = False) -> pmui.Page:
+    """Setup › Users, served at /users (admins only)."""
+    from .users_page import UsersPage
+
+    acting = signed_in(store, auth)
+    if acting is None:
+        return _refused()
+    if not allowed(acting.role, "users"):
+        return _frame("Setup › Users", pmui.Alert(
+            object="Setup › Users is for admins.", severity="warning"), acting)  # fmt: skip
+    return _frame("Setup › Users", UsersPage(store=acting), acting if auth else None)
 
 
 def messages_app(

@@ -17,7 +17,7 @@ from ..errors import UserError
 from ..importer import MAX_BYTES
 from ..snapshot import Publisher
 from ..store import Store, default_db_path, server_file
-from .app import EXTENSIONS, guide_app, messages_app, session_app, settings_app
+from .app import EXTENSIONS, guide_app, messages_app, session_app, settings_app, users_app
 from .auth import StoreAuthProvider
 
 #: Where the cookie-signing secret comes from when sign-in is on.
@@ -102,6 +102,7 @@ def serve(args) -> int:
             "/guide": guide_app,
             "/settings": lambda: settings_app(store, args.settings, auth=signed),
             "/messages": lambda: messages_app(store, args.settings, auth=signed),
+            "/users": lambda: users_app(store, auth=signed),
         },
         port=args.port,
         address=args.address,
