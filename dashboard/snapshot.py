@@ -72,17 +72,20 @@ def publish(store: Store) -> Path:
         except BaseException:
             with contextlib.suppress(duckdb.Error):
                 cur.execute("ROLLBACK")
+            with contextlib.suppress(duckdb.Error):
+                cur.execute(f"DETACH {alias}")
+            for part in (tmp, Path(str(tmp) + ".wal")):  # a failed copy leaves nothing behind
+                part.unlink(missing_ok=True)
             raise
-        finally:
-            cur.execute(f"DETACH {alias}")
+        cur.execute(f"DETACH {alias}")
     os.replace(tmp, target)
     pointer = link.with_name(f"{link.name}.{stamp}.link")
     os.symlink(target.name, pointer)
     os.replace(pointer, link)
+    # older copies go; a reader holding one keeps reading it until it closes (POSIX unlink)
     for old in link.parent.glob(f"{link.name}.*"):
         if old != target and old.name[len(link.name) + 1 :].split(".")[0].isdigit():
-            if old.suffix != ".tmp" or old.stat().st_mtime < time.time() - 3600:
-                old.unlink(missing_ok=True)
+            old.unlink(missing_ok=True)
     return target
 
 
