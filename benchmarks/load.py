@@ -15,7 +15,6 @@ prints the server's memory once the server has discarded them. Not a test: it me
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import re
@@ -125,7 +124,9 @@ def main() -> None:
             except OSError:
                 time.sleep(0.3)
         proc = psutil.Process(server.pid)
+        me = psutil.Process()
         base = proc.memory_info().rss / 2**20
+        cpu_server0, cpu_client0 = sum(proc.cpu_times()[:2]), sum(me.cpu_times()[:2])
         print(f"server up; RSS {base:,.0f} MB")
         results = {k: [] for k in ("open", "page", "search", "status", "open pivot")}
         errors: list[str] = []
@@ -149,8 +150,12 @@ def main() -> None:
             t.join()
         watcher.join()
         wall = time.perf_counter() - t0
+        cpu_server = sum(proc.cpu_times()[:2]) - cpu_server0
+        cpu_client = sum(me.cpu_times()[:2]) - cpu_client0
         print(f"{args.sessions} concurrent sessions x {args.rounds} rounds on {args.n:,} "
               f"customers, {wall:.1f} s wall; errors: {len(errors)}")  # fmt: skip
+        print(f"CPU: server {cpu_server:.0f} s, load generator {cpu_client:.0f} s "
+              f"(2 cores: {2 * wall:.0f} core-seconds available)")  # fmt: skip
         for e in errors[:5]:
             print("  ", e)
         print(f"{'action':<14}{'count':>7}{'p50 ms':>10}{'p95 ms':>10}{'max ms':>10}")
@@ -173,7 +178,6 @@ def main() -> None:
             print(f"{args.cycles} sessions opened and closed in {took:.0f} s: RSS {before:,.0f} MB "
                   f"before, {during:,.0f} MB right after, {after:,.0f} MB 40 s later "
                   f"({(after - before) / args.cycles * 1024:,.0f} KB per session kept)")  # fmt: skip
-        print(json.dumps({k: [round(x * 1000) for x in v] for k, v in results.items()})[:0])
     finally:
         server.terminate()
         server.wait(timeout=30)
