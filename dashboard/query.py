@@ -282,7 +282,10 @@ class View(param.Parameterized):
                 problems.append(f"unknown column {name!r} in {where}")
         for spec in self.filters:
             try:
-                _compile_filter(Filter.of(spec))
+                flt = Filter.of(spec)
+                if isinstance(flt.field, str) and flt.field in COLUMNS and flt.field not in known:
+                    raise UserError(f"{COLUMNS[flt.field].label} cannot filter {where}")
+                _compile_filter(flt)
             except UserError as exc:
                 problems.append(str(exc))
         for name in self.groups:

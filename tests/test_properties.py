@@ -6,6 +6,7 @@ name changes the SQL."""
 from __future__ import annotations
 
 import io
+import os
 import zipfile
 from decimal import Decimal
 
@@ -16,9 +17,10 @@ from hypothesis import strategies as st
 from dashboard import UserError, ValidationError, View, run, update_customer
 from dashboard.fields import COLUMNS, CONTACT_FIELDS, CUSTOMER_FIELDS, validate
 from dashboard.messaging import placeholders, render
-from dashboard.query import compile_where
+from dashboard.query import BLANK, compile_where
 
-FAST = settings(max_examples=60, deadline=None,
+# CI runs a fixed set of examples (a red build must be reproducible); local runs explore
+FAST = settings(max_examples=60, deadline=None, derandomize=bool(os.environ.get("CI")),
                 suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
 
 # what people (and attackers) type: text of every kind, numbers, odd objects
@@ -113,9 +115,10 @@ def test_pivot_labels_are_data_not_sql(demo, label):
     stored = demo.scalar("SELECT city FROM customers WHERE id = 1")
     view = View(groups=["status"], pivot="city", filters=[{"field": "id", "op": "<=", "value": 3}])
     result = run(demo, view, paged=False)
-    assert stored in result.data.columns
-    if len(stored) > 3:
-        assert stored not in " ".join(q.sql for q in result.queries)
+    assert (stored if stored is not None else BLANK) in result.data.columns
+    if stored is not None:  # the label travels as a bound parameter, never as SQL text
+        assert stored in result.queries[0].params
+        assert f"'{stored}'" not in result.queries[0].sql
     assert demo.scalar("SELECT count(*) FROM customers") == 400
 
 
@@ -169,9 +172,9 @@ def test_exports_neutralise_formulas_in_every_text_cell(demo, tmp_path_factory, 
     export_view(demo, view, out / "a.xlsx")
     cell = list(csv.reader((out / "a.csv").open(newline="")))[1][2]
     xcell = openpyxl.load_workbook(out / "a.xlsx").active.cell(2, 3).value
+    expected = "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
     for got in (cell, xcell):
-        assert got[:1] not in ("=", "+", "-", "@", "\t", "\r")
-        assert got.removeprefix("'") == text
+        assert got == expected
 
 
 def _xlsx_with(part: str, xml: bytes) -> bytes:
