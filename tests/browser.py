@@ -114,6 +114,24 @@ def button(pg, text: str):
     return pg.locator("button").filter(has_text=re.compile(f"(^|[a-z_]){re.escape(text)}\\s*$"))
 
 
+def click_until(pg, target, shown, attempts: int = 3, timeout: float = 10_000) -> None:
+    """Click `target` until `shown` (a locator) is visible. A click made while the page's
+    websocket is still busy with the first render can be lost; a person clicks again."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for i in range(attempts):
+        try:
+            target.click(timeout=5_000)
+        except PlaywrightTimeout:
+            pass  # covered: what the first click opened is on its way
+        try:
+            shown.wait_for(timeout=timeout)
+            return
+        except PlaywrightTimeout:
+            if i == attempts - 1:
+                raise
+
+
 def count_text(pg) -> str:
     return pg.get_by_text(re.compile(r"^[\d,]+ (customers?|groups?|rows?)")).first.inner_text()
 

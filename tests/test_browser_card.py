@@ -9,6 +9,7 @@ import pytest
 from tests.browser import (
     button,
     cells,
+    click_until,
     count_text,
     served_page,
     shot,
@@ -36,8 +37,7 @@ def search(pg, text: str) -> None:
 
 
 def test_add_a_customer_through_the_form(page):
-    button(page, "+").first.click()
-    page.get_by_text("Add customer").wait_for()
+    click_until(page, button(page, "+").first, page.get_by_text("Add customer"))
     textbox(page, "Customer Name").fill("Zebra Crossing Telecom")
     textbox(page, "Channels").fill("40")
     page.get_by_role("combobox", name=re.compile("^Currency")).click()
