@@ -438,6 +438,8 @@ METRICS: tuple[Field, ...] = (
 
 FIELDS: dict[str, Field] = {f.name: f for f in CUSTOMER_FIELDS}
 USAGE: dict[str, Field] = {f.name: f for f in USAGE_FIELDS}
+#: The usage field that names the day a usage row covers (its key, with the customer).
+USAGE_DAY: str = next(f.name for f in USAGE_FIELDS if f.kind == "date" and f.stored)
 #: Every name a view may use (customer fields, usage fields, metrics); names are unique.
 COLUMNS: dict[str, Field] = {f.name: f for f in (*CUSTOMER_FIELDS, *METRICS, *USAGE_FIELDS)}
 assert len(COLUMNS) == len(CUSTOMER_FIELDS) + len(METRICS) + len(USAGE_FIELDS), "names clash"
@@ -502,7 +504,7 @@ def importable() -> list[Field]:
 def default_columns(source: str = "customers") -> list[str]:
     """The grid's columns before a user chooses."""
     if source == "usage":
-        return ["day", KEY_FIELD, *[f.name for f in USAGE_FIELDS if not f.dimension]]
+        return [USAGE_DAY, KEY_FIELD, *[f.name for f in USAGE_FIELDS if not f.dimension]]
     return [f.name for f in CUSTOMER_FIELDS if f.default_visible]
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from .fields import CONTACT_FIELDS, CUSTOMER_FIELDS, USAGE_FIELDS
+from .fields import CONTACT_FIELDS, CUSTOMER_FIELDS, USAGE_DAY, USAGE_FIELDS
 
 
 @dataclass(frozen=True)
@@ -141,7 +141,7 @@ def _v4_usage(con: duckdb.DuckDBPyConnection) -> None:
         f"""CREATE TABLE usage_daily (
   customer_id BIGINT NOT NULL,
   {columns},
-  PRIMARY KEY (customer_id, "day")
+  PRIMARY KEY (customer_id, "{USAGE_DAY}")
 )"""
     )
 

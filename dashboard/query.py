@@ -30,6 +30,7 @@ from .fields import (
     SOURCES,
     STATUS_FIELD,
     STATUSES,
+    USAGE_DAY,
     Field,
     columns_for,
     default_columns,
@@ -363,7 +364,8 @@ def _from(view: View) -> str:
     cols = ", ".join(f'{m.expr} AS "{m.name}"' for m in METRICS)
     return (
         f"customers LEFT JOIN (SELECT customer_id, {cols} FROM usage_daily "
-        f'WHERE "day" >= current_date - {int(METRIC_DAYS)} GROUP BY customer_id) AS metrics '
+        f"WHERE {quote(USAGE_DAY)} >= current_date - {int(METRIC_DAYS)} "
+        "GROUP BY customer_id) AS metrics "
         "ON metrics.customer_id = customers.id"
     )
 
@@ -493,7 +495,9 @@ def compile_rows(view: View, *, paged: bool = True) -> Query:
     view.check()
     where, params = compile_where(view)
     allowed = {name: column_sql(name) for name in view.fields}
-    order = _order_by(view, allowed, ['"id"', '"day"'] if view.source == "usage" else ['"id"'])
+    order = _order_by(
+        view, allowed, ['"id"', quote(USAGE_DAY)] if view.source == "usage" else ['"id"']
+    )
     sql = f"SELECT {_select_list(view)} FROM {_from(view)} WHERE {where} ORDER BY {order}"
     if paged:
         sql += " LIMIT ? OFFSET ?"
@@ -501,10 +505,12 @@ def compile_rows(view: View, *, paged: bool = True) -> Query:
     return Query(sql, params)
 
 
-def compile_count(view: View) -> Query:
-    """How many customers match the view's filters."""
+def compile_count(view: View, *, customers: bool = False) -> Query:
+    """How many rows match the view's filters; with `customers`, how many customers (the
+    same number unless a row is a day of usage)."""
     where, params = compile_where(view)
-    return Query(f"SELECT count(*) FROM {_from(view)} WHERE {where}", params)
+    what = aggregate_sql("*", "count", source=view.source) if customers else "count(*)"
+    return Query(f"SELECT {what} FROM {_from(view)} WHERE {where}", params)
 
 
 def compile_ids(view: View) -> Query:
@@ -819,9 +825,7 @@ def _shares(
 
 def _count_args(view: View) -> tuple[str, list[Any]]:
     """How many customers match (distinct ones when a row is a day of usage)."""
-    c = compile_count(view)
-    if view.source == "usage":
-        return c.sql.replace("count(*)", 'count(DISTINCT "customer_id")', 1), c.params
+    c = compile_count(view, customers=True)
     return c.sql, c.params
 
 

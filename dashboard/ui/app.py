@@ -72,46 +72,44 @@ def _frame(title: str, main, who: Store | None = None) -> pmui.Page:
     return pmui.Page(title=title, main=[main], theme_toggle=False, header=[pmui.Row(*items)])
 
 
+def _guarded(store: Store, auth: bool, title: str, action: str, build) -> pmui.Page:
+    """A Setup page for the session's user: refused to strangers, a notice for a role that
+    may not use it, else `build(acting_store)` in the product's frame."""
+    acting = signed_in(store, auth)
+    if acting is None:
+        return _refused()
+    if not allowed(acting.role, action):
+        return _frame(title, pmui.Alert(object=f"{title} is for admins.", severity="warning"),
+                      acting)  # fmt: skip
+    return _frame(title, build(acting), acting if auth else None)
+
+
 def settings_app(
     store: Store, settings_path: str | None = None, *, auth: bool = False
 ) -> pmui.Page:
     """Setup > Settings, served at /settings (admins only)."""
     from .setup import SettingsPage
 
-    acting = signed_in(store, auth)
-    if acting is None:
-        return _refused()
-    if not allowed(acting.role, "settings"):
-        return _frame("Setup › Settings", pmui.Alert(
-            object="Setup › Settings is for admins.", severity="warning"), acting)  # fmt: skip
-    return _frame("Setup › Settings", SettingsPage(path=settings_path, role=acting.role),
-                  acting if auth else None)  # fmt: skip
+    return _guarded(store, auth, "Setup › Settings", "settings",
+                    lambda acting: SettingsPage(path=settings_path, role=acting.role))  # fmt: skip
 
 
 def users_app(store: Store, *, auth: bool = False) -> pmui.Page:
     """Setup › Users, served at /users (admins only)."""
     from .users_page import UsersPage
 
-    acting = signed_in(store, auth)
-    if acting is None:
-        return _refused()
-    if not allowed(acting.role, "users"):
-        return _frame("Setup › Users", pmui.Alert(
-            object="Setup › Users is for admins.", severity="warning"), acting)  # fmt: skip
-    return _frame("Setup › Users", UsersPage(store=acting), acting if auth else None)
+    return _guarded(store, auth, "Setup › Users", "users",
+                    lambda acting: UsersPage(store=acting))  # fmt: skip
 
 
 def messages_app(
     store: Store, settings_path: str | None = None, *, auth: bool = False
 ) -> pmui.Page:
-    """The message log, served at /messages."""
+    """The message log, served at /messages (every role reads it)."""
     from .setup import MessagesPage
 
-    acting = signed_in(store, auth)
-    if acting is None:
-        return _refused()
-    return _frame("Messages", MessagesPage(store=acting, settings_path=settings_path),
-                  acting if auth else None)  # fmt: skip
+    return _guarded(store, auth, "Messages", "read",
+                    lambda acting: MessagesPage(store=acting, settings_path=settings_path))  # fmt: skip
 
 
 def guide_text() -> str:

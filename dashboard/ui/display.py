@@ -63,13 +63,18 @@ def plural(n: int, noun: str) -> str:
     return f"{n:,} {noun}" + ("" if n == 1 else "s")
 
 
+def _is_rate(f) -> bool:
+    """A computed percentage (ASR): shown with "%"; a stored one (Tax) is a plain number."""
+    return f.kind == "percent" and f.source != "customers"
+
+
 def _formatter(name: str) -> dict[str, Any] | None:
     f = COLUMNS.get(name)
     if f is None:
         return None
     if f.kind == "money":
         return MONEY
-    if f.kind == "percent" and f.source != "customers":
+    if _is_rate(f):
         return PERCENT
     if f.kind in ("decimal", "percent"):
         return NUMBER
@@ -153,7 +158,7 @@ def _value_formatter(name: str, view: View) -> dict[str, Any]:
             if agg in ("count", "count_distinct"):
                 return INTEGER
             f = COLUMNS[fname]
-            if f.kind == "percent" and f.source != "customers":
+            if _is_rate(f):
                 return PERCENT
             return MONEY if f.kind == "money" else NUMBER
     return INTEGER
