@@ -3,13 +3,13 @@
     python benchmarks/load.py [--n 1000000] [--sessions 20] [--rounds 5] [--cycles 200]
 
 Starts `customer-dashboard serve` on a database of N demo customers, opens SESSIONS client
-sessions at once (each one a real server session: the page is built, queries run), and has
-each do ROUNDS of: change page, quick search, Active filter, open a pivot. A change is timed
-from setting the widget's value in the client document to the server's answer to a
-round-trip request sent right after it (the server handles a session's messages in order,
-so the answer comes once the query has run and its result was sent). Prints p50/p95 per
-action and the server's memory; then opens and closes CYCLES sessions one after another and
-prints the server's memory once the server has discarded them. Not a test: it measures.
+sessions at once (each one a real server session: the page is built, queries run, and the
+client says it is shown, as a browser does), and has each do ROUNDS of: change page, quick
+search, Active filter (then the search is cleared), and open pivot links. A change is timed
+from setting the widget's value in the client document until the grid's new rows have
+reached the client. Prints p50/p95 per action, the CPU split between server and load
+generator, and the server's memory; then opens and closes CYCLES sessions one after another
+and prints the server's memory once the server has discarded them. Not a test: it measures.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import re
 import subprocess
 import sys
 import tempfile
@@ -28,62 +27,45 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-# the client must know Panel's and Material UI's models to read the server's document
-import panel.models.esm  # noqa: E402,F401
-import panel.models.layout  # noqa: E402,F401
-import panel.models.location  # noqa: E402,F401
-import panel.models.markup  # noqa: E402,F401
-import panel.models.tabulator  # noqa: E402,F401
-import panel.models.widgets  # noqa: E402,F401
-import panel_material_ui  # noqa: E402,F401
 import psutil  # noqa: E402
-from bokeh.client import pull_session  # noqa: E402
 
 from dashboard import Store, View, add_demo_customers  # noqa: E402
+from tests.bokeh_client import GridWatch, change_and_wait, models, open_session  # noqa: E402
 
 WORDS = ["blue", "star", "telecom", "voice", "ridge", "cloud", "media", "gmbh", "ltd", "wave"]
 
 
-def _models(session, kind):
-    """Models of one kind: Material UI's are named with a number after them (Select1)."""
-    return [m for m in session.document.models if re.fullmatch(rf"{kind}\d*", type(m).__name__)]
-
-
 def _grid_rows(session):
-    return max(len(t.source.data.get("index", [])) for t in _models(session, "DataTabulator"))
-
-
-def timed(session, model, prop, value):
-    t = time.perf_counter()
-    setattr(model, prop, value)
-    session.force_roundtrip()
-    return time.perf_counter() - t
+    return max(len(t.source.data.get("index", [])) for t in models(session, "DataTabulator"))
 
 
 def worker(url, rounds, results, errors, start):
     try:
         start.wait()
         t = time.perf_counter()
-        session = pull_session(url=url + "/")
+        session = open_session(url + "/")
         results["open"].append(time.perf_counter() - t)
-        pager = [p for p in _models(session, "Pagination") if p.count > 1][0]
-        search = [m for m in _models(session, "TextInput") if m.label == "Search"][0]
-        status = [m for m in _models(session, "Select") if m.label == "Active"][0]
+        pager = [p for p in models(session, "Pagination") if p.count > 1][0]
+        search = [m for m in models(session, "TextInput") if m.label == "Search"][0]
+        status = [m for m in models(session, "Select") if m.label == "Active"][0]
+        watch = GridWatch(session)
         rnd = random.Random(id(session))
         for _ in range(rounds):
-            results["page"].append(timed(session, pager, "value", rnd.randrange(1, 200)))
-            results["search"].append(timed(session, search, "value", rnd.choice(WORDS)))
-            results["status"].append(timed(session, status, "value", rnd.choice(
-                ["Active", "Inactive", "Pending Approval"])))  # fmt: skip
-            timed(session, search, "value", "")
+            page = rnd.choice([p for p in range(1, 200) if p != pager.value])
+            results["page"].append(change_and_wait(session, watch, pager, "value", page))
+            results["search"].append(
+                change_and_wait(session, watch, search, "value", rnd.choice(WORDS))
+            )
+            results["status"].append(change_and_wait(session, watch, status, "value", rnd.choice(
+                [s for s in ("Active", "Inactive", "Pending Approval") if s != status.value])))  # fmt: skip
+            change_and_wait(session, watch, search, "value", "")
             assert _grid_rows(session) > 0
         session.close()
         # a pivot is opened from its link (a new session), as a report reader does
         view = View(groups=["status", "country"], pivot="currency", values=[["credit", "sum"]])
         for _ in range(max(1, rounds // 2)):
             t = time.perf_counter()
-            s = pull_session(url=url + "/", arguments={"view": view.to_json()})
-            s.force_roundtrip()
+            s = open_session(url + "/", view=view.to_json())
             results["open pivot"].append(time.perf_counter() - t)
             assert _grid_rows(s) > 1
             s.close()
@@ -103,6 +85,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--cycles", type=int, default=200)
     ap.add_argument("--db", help="an existing database (default: a new one in a temp folder)")
+    ap.add_argument("--profile", help="write the server's cProfile statistics to this file")
     args = ap.parse_args()
     db = Path(args.db) if args.db else Path(tempfile.mkdtemp()) / "customers.duckdb"
     if not db.exists():
@@ -110,10 +93,13 @@ def main() -> None:
         with Store(db) as store:
             add_demo_customers(store, args.n)
         print(f"{args.n:,} demo customers in {time.perf_counter() - t:.1f} s")
+    with Store(db) as store:
+        n = store.rows("SELECT count(*) FROM customers")[0][0]
     port = 5600 + os.getpid() % 300
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "CUSTOMER_DASHBOARD_POLL_MS": "2000"}
-    server = subprocess.Popen([sys.executable, "-m", "dashboard.cli", "serve", "--db", str(db),
+    profile = ["-m", "cProfile", "-o", args.profile] if args.profile else []
+    server = subprocess.Popen([sys.executable, *profile, "-m", "dashboard.cli", "serve", "--db", str(db),
                                "--port", str(port), "--demo", "0"], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
@@ -152,7 +138,7 @@ def main() -> None:
         wall = time.perf_counter() - t0
         cpu_server = sum(proc.cpu_times()[:2]) - cpu_server0
         cpu_client = sum(me.cpu_times()[:2]) - cpu_client0
-        print(f"{args.sessions} concurrent sessions x {args.rounds} rounds on {args.n:,} "
+        print(f"{args.sessions} concurrent sessions x {args.rounds} rounds on {n:,} "
               f"customers, {wall:.1f} s wall; errors: {len(errors)}")  # fmt: skip
         print(f"CPU: server {cpu_server:.0f} s, load generator {cpu_client:.0f} s "
               f"(2 cores: {2 * wall:.0f} core-seconds available)")  # fmt: skip
@@ -168,7 +154,7 @@ def main() -> None:
             before = proc.memory_info().rss / 2**20
             t = time.perf_counter()
             for _ in range(args.cycles):
-                s = pull_session(url=url + "/")
+                s = open_session(url + "/")
                 s.close()
             took = time.perf_counter() - t
             during = proc.memory_info().rss / 2**20

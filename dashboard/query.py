@@ -24,6 +24,7 @@ from . import types as t
 from .errors import UserError
 from .fields import (
     COLUMNS,
+    CONTACT_FIELDS,
     CONTACT_IDENTITY,
     METRIC_DAYS,
     METRICS,
@@ -464,14 +465,37 @@ def compile_where(view: View) -> tuple[str, list[Any]]:
         params.extend(p)
     text = view.search.strip()
     if text:
-        pattern = f"%{_like_escape(text)}%"
-        cols = [f"{quote(f.name)} ILIKE ? ESCAPE '\\'" for f in searchable()]
+        own, own_params = _search_terms(searchable(), text)
         # Operators look people up by a contact's email or mobile as often as by company.
-        contact = " OR ".join(f"\"{c}\" ILIKE ? ESCAPE '\\'" for c in CONTACT_IDENTITY)
-        contact = f"id IN (SELECT customer_id FROM contacts WHERE {contact})"
-        parts.append("(" + " OR ".join([*cols, contact]) + ")")
-        params.extend([pattern] * (len(cols) + len(CONTACT_IDENTITY)))
+        theirs, their_params = _search_terms(
+            [f for f in CONTACT_FIELDS if f.name in CONTACT_IDENTITY], text
+        )
+        if theirs:
+            own.append(f"id IN (SELECT customer_id FROM contacts WHERE {' OR '.join(theirs)})")
+            own_params.extend(their_params)
+        parts.append("(" + (" OR ".join(own) or "FALSE") + ")")
+        params.extend(own_params)
     return (" AND ".join(parts) or "TRUE"), params
+
+
+def _search_terms(fields: list[Field], text: str) -> tuple[list[str], list[str]]:
+    """`field ILIKE ?` for each field whose values could contain `text`, with patterns.
+
+    ESCAPE only when the term has a wildcard character: DuckDB runs a plain `ILIKE
+    '%term%'` as a substring search, about three times faster than one with ESCAPE."""
+    sql, params = [], []
+    for f in fields:
+        column = f'"{f.name}"'  # a registry name (customer or contact field), never typed
+        term = f.type.search_term(text)
+        if not term:
+            continue
+        if "%" in term or "_" in term:
+            sql.append(f"{column} ILIKE ? ESCAPE '\\'")
+            params.append(f"%{_like_escape(term)}%")
+        else:  # without ESCAPE a backslash is an ordinary character
+            sql.append(f"{column} ILIKE ?")
+            params.append(f"%{term}%")
+    return sql, params
 
 
 def _order_by(view: View, allowed: dict[str, str], default: list[str]) -> str:
@@ -712,23 +736,41 @@ class Result:
         return frame.rename(columns=self.labels)
 
 
-def run(store: Store, view: View, *, paged: bool = True) -> Result:
-    """Run a view: rows, groups or pivot, by its mode."""
+def run(store: Store, view: View, *, paged: bool = True, counts: Result | None = None) -> Result:
+    """Run a view: rows, groups or pivot, by its mode.
+
+    `counts`: an earlier result over unchanged data (the caller knows: the page compares
+    change tokens). When its count query is this view's (same source, filters, search and
+    status; only the page, sort or columns differ) its counts are reused instead of counted
+    again: paging a quick search over a million customers then costs one query, not two.
+    """
     if view.mode == "pivot":
         return run_pivot(store, view, paged=paged)
     if view.mode == "groups":
         return run_groups(store, view, paged=paged)
-    return run_rows(store, view, paged=paged)
+    return run_rows(store, view, paged=paged, counts=counts)
 
 
-def run_rows(store: Store, view: View, *, paged: bool = True) -> Result:
+def run_rows(
+    store: Store, view: View, *, paged: bool = True, counts: Result | None = None
+) -> Result:
     q = compile_rows(view, paged=paged)
     c = compile_count(view)
     data = q.run(store)
-    total = int(store.scalar(c.sql, c.params))
+    if _same_count(counts, c):
+        total, customers = counts.total, counts.customers
+    else:
+        total = int(store.scalar(c.sql, c.params))
+        customers = total if view.source == "customers" else int(store.scalar(*_count_args(view)))
     labels = {name: COLUMNS[name].label for name in data.columns if name in COLUMNS}
-    customers = total if view.source == "customers" else int(store.scalar(*_count_args(view)))
     return Result(data, total, "rows", labels=labels, queries=[q, c], customers=customers)
+
+
+def _same_count(earlier: Result | None, count: Query) -> bool:
+    if earlier is None or earlier.mode != "rows" or earlier.customers is None:
+        return False
+    was = earlier.queries[1]
+    return was.sql == count.sql and list(was.params) == list(count.params)
 
 
 def run_groups(store: Store, view: View, *, paged: bool = True) -> Result:

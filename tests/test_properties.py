@@ -222,3 +222,42 @@ def test_any_bytes_uploaded_are_read_or_refused_clearly(data):
         assert str(exc)
         return
     assert isinstance(table.headers, list)
+
+
+def _search_reference(customers, contacts, text: str) -> set[int]:
+    """Quick search as the guide states it, in pandas: any text field of the customer or a
+    contact's name or email contains `text` (any case); a contact's mobile contains the
+    digits typed, spaces, dashes, dots and brackets left out."""
+    from dashboard.fields import searchable
+
+    low = text.lower()
+    hit = set()
+    for f in searchable():
+        col = customers[f.name].astype("string").str.lower()
+        hit |= set(customers.loc[col.str.contains(low, regex=False).fillna(False), "id"])
+    for name in ("name", "email"):
+        col = contacts[name].astype("string").str.lower()
+        hit |= set(contacts.loc[col.str.contains(low, regex=False).fillna(False), "customer_id"])
+    digits = "".join(c for c in text if c not in " \t\n\r\f\v().-")
+    if (
+        digits
+        and digits.lstrip("+").isdigit()
+        and digits.count("+") <= 1
+        and ("+" not in digits or digits.startswith("+"))
+    ):
+        col = contacts["mobile"].astype("string")
+        hit |= set(contacts.loc[col.str.contains(digits, regex=False).fillna(False), "customer_id"])
+    return hit
+
+
+@FAST
+@given(text=st.one_of(
+    st.text(alphabet="aeilnorstuABC %_\\+0123456789 .-@()", min_size=1, max_size=6),
+    st.sampled_from(["star", "Ocean", ".example", "+44", "7700 900", "(0) 20", "50%", "a_b"]),
+))  # fmt: skip
+def test_quick_search_finds_exactly_what_the_guide_says(demo, frame, text):
+    assume(text.strip())
+    contacts = demo.df("SELECT customer_id, name, email, mobile FROM contacts")
+    view = View(search=text, columns=["id"], page_size=1000)
+    got = set(run(demo, view).data["id"])
+    assert got == _search_reference(frame, contacts, text.strip())

@@ -7,6 +7,8 @@ from importlib import resources
 
 import panel as pn
 import panel_material_ui as pmui
+import param
+from panel.util import edit_readonly
 
 from .. import users
 from ..access import allowed
@@ -55,6 +57,27 @@ def session_app(store: Store, settings_path: str | None = None, *, auth: bool = 
     return _frame("Customers", page, acting if auth else None)
 
 
+class _Idle(param.Parameterized):
+    """What a frame's `busy` follows instead of the process-wide `pn.state.busy`."""
+
+    busy = param.Boolean(default=False, doc="Never set: the grid shows its own spinner.")
+
+
+def frame_page(**params) -> pmui.Page:
+    """A Material UI Page that is not tied to the other sessions.
+
+    pmui's Page binds its `busy` (a progress bar) to the process-wide `pn.state.busy`.
+    Served, every open session's page is then updated, a walk of its whole model tree,
+    whenever any session runs a callback: O(sessions²) work that made 20 sessions unusable,
+    and the watcher on `pn.state` kept every closed session's page alive. Rebinding `busy` to
+    a flag of its own drops that watcher; the grid's own loading spinner shows work instead.
+    """
+    page = pmui.Page(busy_indicator=None, **params)
+    with edit_readonly(page):
+        page.busy = _Idle().param.busy
+    return page
+
+
 def _frame(title: str, main, who: Store | None = None) -> pmui.Page:
     pages = [("Customers", "/"), ("Messages", "/messages")]
     if who is None or allowed(who.role, "settings"):
@@ -69,7 +92,8 @@ def _frame(title: str, main, who: Store | None = None) -> pmui.Page:
                                   margin=(10, 10)),
                   pmui.Button(label="Sign out", href="/logout", variant="text",
                               styles={"color": "white"})]  # fmt: skip
-    return pmui.Page(title=title, main=[main], theme_toggle=False, header=[pmui.Row(*items)])
+    return frame_page(title=title, main=[main], theme_toggle=False,
+                      header=[pmui.Row(*items)])  # fmt: skip
 
 
 def _guarded(store: Store, auth: bool, title: str, action: str, build) -> pmui.Page:
@@ -118,7 +142,7 @@ def guide_text() -> str:
 
 def guide_app() -> pmui.Page:
     """The user guide for the page, served at /guide (the `?` button)."""
-    return pmui.Page(
+    return frame_page(
         title="Customers · User guide",
         main=[pn.pane.Markdown(guide_text(), sizing_mode="stretch_width", max_width=900)],
         theme_toggle=False,
