@@ -39,7 +39,7 @@ def _grid_rows(session):
     return max(len(t.source.data.get("index", [])) for t in models(session, "DataTabulator"))
 
 
-def worker(url, rounds, results, errors, start):
+def worker(url, rounds, think, results, errors, start):
     try:
         start.wait()
         t = time.perf_counter()
@@ -50,12 +50,20 @@ def worker(url, rounds, results, errors, start):
         status = [m for m in models(session, "Select") if m.label == "Active"][0]
         watch = GridWatch(session)
         rnd = random.Random(id(session))
+
+        def pause():  # a person looks at the grid before the next click
+            if think:
+                time.sleep(rnd.uniform(0.5, 1.5) * think)
+
         for _ in range(rounds):
+            pause()
             page = rnd.choice([p for p in range(1, 200) if p != pager.value])
             results["page"].append(change_and_wait(session, watch, pager, "value", page))
+            pause()
             results["search"].append(
                 change_and_wait(session, watch, search, "value", rnd.choice(WORDS))
             )
+            pause()
             results["status"].append(change_and_wait(session, watch, status, "value", rnd.choice(
                 [s for s in ("Active", "Inactive", "Pending Approval") if s != status.value])))  # fmt: skip
             change_and_wait(session, watch, search, "value", "")
@@ -64,6 +72,7 @@ def worker(url, rounds, results, errors, start):
         # a pivot is opened from its link (a new session), as a report reader does
         view = View(groups=["status", "country"], pivot="currency", values=[["credit", "sum"]])
         for _ in range(max(1, rounds // 2)):
+            pause()
             t = time.perf_counter()
             s = open_session(url + "/", view=view.to_json())
             results["open pivot"].append(time.perf_counter() - t)
@@ -84,6 +93,12 @@ def main() -> None:
     ap.add_argument("--sessions", type=int, default=20)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--cycles", type=int, default=200)
+    ap.add_argument(
+        "--think",
+        type=float,
+        default=0.0,
+        help="mean seconds a person waits between actions (0: none, a stress test)",
+    )
     ap.add_argument("--db", help="an existing database (default: a new one in a temp folder)")
     ap.add_argument("--profile", help="write the server's cProfile statistics to this file")
     args = ap.parse_args()
@@ -117,7 +132,7 @@ def main() -> None:
         results = {k: [] for k in ("open", "page", "search", "status", "open pivot")}
         errors: list[str] = []
         start = threading.Event()
-        threads = [threading.Thread(target=worker, args=(url, args.rounds, results, errors, start))
+        threads = [threading.Thread(target=worker, args=(url, args.rounds, args.think, results, errors, start))
                    for _ in range(args.sessions)]  # fmt: skip
         peak = [base]
 
@@ -139,7 +154,7 @@ def main() -> None:
         cpu_server = sum(proc.cpu_times()[:2]) - cpu_server0
         cpu_client = sum(me.cpu_times()[:2]) - cpu_client0
         print(f"{args.sessions} concurrent sessions x {args.rounds} rounds on {n:,} "
-              f"customers, {wall:.1f} s wall; errors: {len(errors)}")  # fmt: skip
+              f"customers (think {args.think:g} s), {wall:.1f} s wall; errors: {len(errors)}")  # fmt: skip
         print(f"CPU: server {cpu_server:.0f} s, load generator {cpu_client:.0f} s "
               f"(2 cores: {2 * wall:.0f} core-seconds available)")  # fmt: skip
         for e in errors[:5]:
@@ -165,8 +180,14 @@ def main() -> None:
                   f"before, {during:,.0f} MB right after, {after:,.0f} MB 40 s later "
                   f"({(after - before) / args.cycles * 1024:,.0f} KB per session kept)")  # fmt: skip
     finally:
+        t = time.perf_counter()
         server.terminate()
-        server.wait(timeout=30)
+        try:
+            server.wait(timeout=60)
+            print(f"server stopped {time.perf_counter() - t:.1f} s after SIGTERM")
+        except subprocess.TimeoutExpired:
+            server.kill()
+            print("server did not stop within 60 s of SIGTERM: killed")
 
 
 if __name__ == "__main__":

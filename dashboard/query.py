@@ -163,6 +163,12 @@ class View(param.Parameterized):
         doc="Show each value as a share of its row, its column or the grand total.",
     )  # fmt: skip
 
+    search_ids = param.Parameter(
+        default=None, precedence=-1,
+        doc="The ids the quick search matched, looked up once by `run` for a session (not "
+        "part of the view's state: never saved, linked or compared).",
+    )  # fmt: skip
+
     _STATE = ("source", "columns", "filters", "search", "status", "sort", "page", "page_size",
               "groups", "values", "pivot", "percent")  # fmt: skip
 
@@ -464,7 +470,10 @@ def compile_where(view: View) -> tuple[str, list[Any]]:
         parts.append(sql)
         params.extend(p)
     text = view.search.strip()
-    if text:
+    if text and view.search_ids is not None:
+        parts.append("customers.id IN (SELECT unnest(?::BIGINT[]))")
+        params.append(view.search_ids)
+    elif text:
         own, own_params = _search_terms(searchable(), text)
         # Operators look people up by a contact's email or mobile as often as by company.
         theirs, their_params = _search_terms(
@@ -711,6 +720,8 @@ class Result:
     labels: dict[str, str] = field(default_factory=dict)
     queries: list[Query] = field(default_factory=list)
     customers: int | None = None
+    #: (search text, ids it matched or None): what a later `run(earlier=...)` may reuse
+    search: tuple[str, list[int] | None] | None = None
 
     @property
     def sql(self) -> str:
@@ -736,24 +747,57 @@ class Result:
         return frame.rename(columns=self.labels)
 
 
-def run(store: Store, view: View, *, paged: bool = True, counts: Result | None = None) -> Result:
+def run(store: Store, view: View, *, paged: bool = True, earlier: Result | None = None) -> Result:
     """Run a view: rows, groups or pivot, by its mode.
 
-    `counts`: an earlier result over unchanged data (the caller knows: the page compares
-    change tokens). When its count query is this view's (same source, filters, search and
-    status; only the page, sort or columns differ) its counts are reused instead of counted
-    again: paging a quick search over a million customers then costs one query, not two.
+    `earlier`: a session's previous result over unchanged data (the caller knows: the page
+    compares change tokens). Then the quick search is looked up once and its matching ids
+    kept with the result, so paging, sorting or filtering the same search does not scan
+    every text column again; and when the count query is the same (only the page, sort or
+    columns differ) its counts are reused. At a million customers a search costs one scan
+    instead of two, and a filter or page change after it a few milliseconds.
     """
+    if earlier is not None:
+        view = _with_search_ids(store, view, earlier)
     if view.mode == "pivot":
-        return run_pivot(store, view, paged=paged)
-    if view.mode == "groups":
-        return run_groups(store, view, paged=paged)
-    return run_rows(store, view, paged=paged, counts=counts)
+        result = run_pivot(store, view, paged=paged)
+    elif view.mode == "groups":
+        result = run_groups(store, view, paged=paged)
+    else:
+        result = run_rows(store, view, paged=paged, counts=earlier)
+    result.search = (view.search.strip(), view.search_ids)
+    return result
+
+
+#: A quick search matching more customers than this is not kept as ids (a long list to bind)
+MAX_SEARCH_IDS = 100_000
+
+
+def _with_search_ids(store: Store, view: View, earlier: Result) -> View:
+    text = view.search.strip()
+    if not text:
+        return view
+    if earlier.search and earlier.search[0] == text:
+        ids = earlier.search[1]  # None: too many matched, the text is searched each time
+        if ids is None:
+            return view
+    else:
+        where, params = compile_where(View(search=text))
+        ids = [i for (i,) in store.rows(
+            f"SELECT id FROM customers WHERE {where} LIMIT {MAX_SEARCH_IDS + 1}", params
+        )]  # fmt: skip
+        if len(ids) > MAX_SEARCH_IDS:
+            return view
+    copy = view.copy()
+    copy.search_ids = ids
+    return copy
 
 
 def run_rows(
     store: Store, view: View, *, paged: bool = True, counts: Result | None = None
 ) -> Result:
+    """The rows of a view; `counts`: an earlier result whose counts hold if its count
+    query is this one."""
     q = compile_rows(view, paged=paged)
     c = compile_count(view)
     data = q.run(store)

@@ -299,10 +299,10 @@ class CustomersPage(pn.viewable.Viewer):
         table.loading = not quiet
         # the token is read before the query, so a write that lands during it is seen later
         token = self.store.change_token()
-        # nobody wrote since the last load: its counts hold if the filters are the same
-        counts = self._result if self._token == token and not fresh else None
+        # nobody wrote since the last load: its search matches and counts may be reused
+        earlier = self._result if self._token == token and not fresh else None
         try:
-            result = query.run(self.store, self.view, counts=counts)
+            result = query.run(self.store, self.view, earlier=earlier)
         except UserError as exc:
             self.notify(str(exc), "error")
             return
