@@ -198,6 +198,8 @@ class CustomersPage(pn.viewable.Viewer):
                                              label="Chart", size="small"),  # fmt: skip
             self._chart, visible=False, sizing_mode="stretch_width", min_width=380,
         )  # fmt: skip
+        # the group/pivot table and its chart, mounted the first time a view needs them
+        self._aggregates = pn.Row(sizing_mode="stretch_width")
         self._sql: SqlDialog | None = None
         self._code: ViewCode | None = None
         self._card: CustomerCard | None = None  # built on first use: a session may never open it
@@ -260,9 +262,8 @@ class CustomersPage(pn.viewable.Viewer):
         # The pop-outs live apart from the parts whose visibility changes, so that a change of
         # grid mode never re-mounts an open drawer.
         notice = pn.Row(self._alert, self._undo, sizing_mode="stretch_width")
-        aggregates = pn.Row(self._agg_table, self._chart_box, sizing_mode="stretch_width")
         main = pn.Column(
-            self.toolbar(), notice, self._table, aggregates, footer, self._group_box,
+            self.toolbar(), notice, self._table, self._aggregates, footer, self._group_box,
             sizing_mode="stretch_width",
         )  # fmt: skip
         dialogs = (self._card, self._bulk, self._upload, self._send, self._sql, self._code)
@@ -324,6 +325,7 @@ class CustomersPage(pn.viewable.Viewer):
             if table is self._agg_table:
                 # a few groups should not sit in a tall empty box
                 table.height = min(600, 48 + 33 * len(display.frame))
+                self._mount(self._aggregates, self._agg_table, self._chart_box)
             if table is self._table:
                 self._table.selection = self._page_selection()
             pages = max(1, math.ceil(result.total / self.view.page_size))
