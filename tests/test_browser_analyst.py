@@ -13,7 +13,16 @@ import pytest
 
 from dashboard import View, open_store, run
 from dashboard.snapshot import wait_for_snapshot
-from tests.browser import button, cells, one_page, require_chromium, served, shot, wait_cells
+from tests.browser import (
+    button,
+    cells,
+    click_until,
+    one_page,
+    require_chromium,
+    served,
+    shot,
+    wait_cells,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -47,8 +56,8 @@ def test_a_notebook_link_opens_a_usage_pivot_with_its_chart(server):
 def test_the_sql_box_runs_selects_and_refuses_the_rest(server):
     _db, url = server
     with one_page(url) as pg:
-        button(pg, "SQL").first.click()
         box = pg.get_by_role("textbox", name=re.compile("^SQL"))
+        click_until(pg, button(pg, "SQL").first, box)
         box.fill("DELETE FROM customers")
         button(pg, "Run").first.click()
         pg.get_by_text(re.compile("only a SELECT query can run here")).wait_for()

@@ -13,6 +13,7 @@ from tests.browser import (
     button,
     cells,
     choose,
+    click_until,
     close_drawer,
     close_menu,
     count_text,
@@ -158,8 +159,8 @@ def test_open_a_group_shows_its_customers(page):
     close_drawer(page)
     page.wait_for_timeout(1200)
     first_group = cells(page, "c0")[0]
-    page.locator('.tabulator-row .tabulator-cell[tabulator-field="c0"]').first.click()
-    page.get_by_text(re.compile(r"^Customers in country: .+ \(\d+\)$")).wait_for()
+    click_until(page, page.locator('.tabulator-row .tabulator-cell[tabulator-field="c0"]').first,
+                page.get_by_text(re.compile(r"^Customers in country: .+ \(\d+\)$")))  # fmt: skip
     shot(page, "browser-06-group-opened")
     countries = page.locator('.tabulator-cell[tabulator-field="country"]').all_inner_texts()
     assert countries and set(countries) == {first_group}
