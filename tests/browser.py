@@ -208,6 +208,23 @@ def wait_cells(pg, field: str, check, timeout: float = 15.0) -> list[str]:
         pg.wait_for_timeout(200)
 
 
+def goto_ready(page, url: str) -> None:
+    """Open the dashboard at `url` and wait until it can be used: its grid and toolbar are
+    drawn and the browser has told the server the page is ready (the page is drawn from
+    the HTML before its websocket is up, and a click made before that can be lost)."""
+    sent: list[str] = []
+    page.on("websocket", lambda ws: ws.on(
+        "framesent", lambda payload: sent.append(payload if isinstance(payload, str) else "")
+    ))  # fmt: skip
+    page.goto(url if "?" in url else url.rstrip("/") + "/")
+    page.wait_for_selector(".tabulator-row")
+    button(page, "Columns").first.wait_for()  # the toolbar has rendered
+    deadline = time.monotonic() + 30
+    while not any("document_ready" in frame for frame in sent):
+        assert time.monotonic() < deadline, "the page never told the server it was ready"
+        page.wait_for_timeout(50)
+
+
 @contextlib.contextmanager
 def one_page(url: str, *, height: int = 1000):
     """One Chromium page on the served dashboard, loaded and ready to use."""
@@ -216,9 +233,7 @@ def one_page(url: str, *, height: int = 1000):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1500, "height": height})
-        page.goto(url if "?" in url else url + "/")
-        page.wait_for_selector(".tabulator-row")
-        button(page, "Columns").first.wait_for()  # the toolbar has rendered
+        goto_ready(page, url)
         try:
             yield page
         finally:

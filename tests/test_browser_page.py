@@ -17,6 +17,7 @@ from tests.browser import (
     close_drawer,
     close_menu,
     count_text,
+    goto_ready,
     open_select,
     option,
     require_chromium,
@@ -51,9 +52,7 @@ def browser(server):
 def page(browser, server):
     context = browser.new_context(viewport={"width": 1500, "height": 1000}, accept_downloads=True)
     pg = context.new_page()
-    pg.goto(server + "/")
-    pg.wait_for_selector(".tabulator-row")
-    button(pg, "Filters").first.wait_for()  # the toolbar has rendered
+    goto_ready(pg, server)
     yield pg
     context.close()
 

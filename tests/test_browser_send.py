@@ -7,7 +7,16 @@ import re
 import pytest
 from aiosmtpd.controller import Controller
 
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, button, free_port, require_chromium, served, shot
+from tests.browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    button,
+    free_port,
+    goto_ready,
+    require_chromium,
+    served,
+    shot,
+)
 from tests.conftest import Inbox
 
 pytestmark = pytest.mark.browser
@@ -30,8 +39,7 @@ def test_send_email_to_two_ticked_customers(tmp_path):
         ):
             b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             pg = b.new_page(viewport={"width": 1500, "height": 1000})
-            pg.goto(url + "/")
-            pg.wait_for_selector(".tabulator-row")
+            goto_ready(pg, url)
             for i in range(2):
                 pg.locator(".tabulator-row").nth(i).get_by_role("checkbox").check()
             pg.get_by_text("· 2 selected").wait_for()
