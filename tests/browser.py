@@ -12,6 +12,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import weakref
 from pathlib import Path
 
 import pytest
@@ -208,10 +209,21 @@ def wait_cells(pg, field: str, check, timeout: float = 15.0) -> list[str]:
         pg.wait_for_timeout(200)
 
 
+_JS_ERRORS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def js_errors(page) -> list[str]:
+    """The JavaScript errors the page has logged since `goto_ready` opened it."""
+    return list(_JS_ERRORS.get(page, []))
+
+
 def goto_ready(page, url: str) -> None:
     """Open the dashboard at `url` and wait until it can be used: its grid and toolbar are
     drawn and the browser has told the server the page is ready (the page is drawn from
     the HTML before its websocket is up, and a click made before that can be lost)."""
+    errors = _JS_ERRORS.setdefault(page, [])
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
     sent: list[str] = []
     page.on("websocket", lambda ws: ws.on(
         "framesent", lambda payload: sent.append(payload if isinstance(payload, str) else "")

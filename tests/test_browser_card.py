@@ -11,6 +11,7 @@ from tests.browser import (
     cells,
     click_until,
     count_text,
+    js_errors,
     served_page,
     shot,
     wait_cells,
@@ -51,6 +52,9 @@ def test_add_a_customer_through_the_form(page):
     page.keyboard.press("Enter")
     page.wait_for_timeout(500)
     shot(page, "browser-card-01-add")
+    page.get_by_role("tab", name="Config").click()  # its TOML editor needs its own script
+    page.wait_for_timeout(500)
+    assert js_errors(page) == []
     button(page, "Save").click()
     page.get_by_text(re.compile("^Saved Zebra Crossing Telecom")).wait_for()
     search(page, "zebra")

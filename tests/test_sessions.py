@@ -11,7 +11,7 @@ import weakref
 
 import pytest
 
-from dashboard.ui.app import guide_app, session_app, settings_app
+from dashboard.ui.app import EXTENSIONS, guide_app, session_app, settings_app
 from dashboard.ui.page import CustomersPage
 from tests.bokeh_client import GridWatch, change_and_wait, customer_grid, models, open_session
 from tests.browser import free_port
@@ -37,7 +37,7 @@ def server(demo):
     ready: queue.Queue = queue.Queue()
 
     def run():
-        pn.extension("tabulator")
+        pn.extension(*EXTENSIONS)
         srv = pn.serve(
             {"/": track(lambda: session_app(demo)), "/guide": track(guide_app),
              "/settings": track(lambda: settings_app(demo))},

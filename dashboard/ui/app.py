@@ -16,13 +16,15 @@ from ..access import allowed
 from ..store import Store
 from .page import CustomersPage
 
-EXTENSIONS = ("tabulator",)
+#: Panel extensions whose JavaScript the page needs: the grid, and the card's TOML editor
+#: (without it the browser throws "ace is not defined" when the card renders)
+EXTENSIONS = ("tabulator", "codeeditor")
 
 
 def customers_page(store: Store, **params) -> CustomersPage:
     """The Customers page over `store`; in a notebook, display the returned object.
 
-    >>> import panel as pn; pn.extension("tabulator")
+    >>> import panel as pn; pn.extension(*EXTENSIONS)
     >>> customers_page(Store("data/customers.duckdb"))
     """
     return CustomersPage(store=store, **params)
