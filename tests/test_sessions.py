@@ -11,6 +11,7 @@ import weakref
 
 import pytest
 
+from dashboard.query import View
 from dashboard.ui.app import EXTENSIONS, guide_app, session_app, settings_app
 from dashboard.ui.page import CustomersPage
 from tests.bokeh_client import GridWatch, change_and_wait, customer_grid, models, open_session
@@ -117,3 +118,22 @@ def test_an_open_session_is_kept_and_answers_its_own_changes(server):
         first.close()
         second.close()
     assert _wait_until_freed(frames, on_server, baseline) == (0, 0)
+
+
+def test_a_link_opens_on_its_view_and_a_bad_link_says_why(server, demo):
+    url, _frames, _on_server = server
+    view = View(groups=["status"], values=[["credit", "sum"]])
+    session = open_session(url + "/", view=view.to_json())
+    try:
+        tables = [m for m in models(session, "DataTabulator") if "c0" in m.source.data]
+        want = sorted(s for (s,) in demo.rows("SELECT DISTINCT status FROM customers"))
+        assert tables and sorted(tables[0].source.data["c0"]) == sorted([*want, "Total"])
+    finally:
+        session.close()
+    bad = open_session(url + "/", view='{"groups": ["no_such_field"]}')
+    try:
+        alerts = [m.object for m in models(bad, "Alert")]
+        assert any("could not be opened" in (text or "") for text in alerts), alerts
+        assert len(customer_grid(bad).source.data["id"]) == 50  # the default grid instead
+    finally:
+        bad.close()

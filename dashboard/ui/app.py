@@ -13,6 +13,8 @@ from panel.util import edit_readonly
 
 from .. import users
 from ..access import allowed
+from ..errors import UserError
+from ..query import View
 from ..store import Store
 from .page import CustomersPage
 
@@ -51,8 +53,9 @@ def session_app(store: Store, settings_path: str | None = None, *, auth: bool = 
     if acting is None:
         return _refused()
     poll_ms = int(os.environ.get("CUSTOMER_DASHBOARD_POLL_MS", "2000"))
+    linked = _linked_view()
     page = CustomersPage(store=acting, user=acting.user, poll_ms=poll_ms,
-                         settings_path=settings_path)  # fmt: skip
+                         settings_path=settings_path, **({"view": linked} if linked else {}))  # fmt: skip
     if pn.state.location is not None:
         pn.state.location.sync(page, {"view_state": "view"})
     page.start_polling()
@@ -90,6 +93,19 @@ a { text-transform: uppercase; text-decoration: none; }
 a:hover { background: rgba(255, 255, 255, 0.12); }
 span { opacity: 0.9; margin: 0 6px; }
 """
+
+
+def _linked_view() -> View | None:
+    """The view a link (`?view=`) opens, so the page starts on it instead of loading the
+    default grid first and then the link's view; a bad link is reported by the page's own
+    URL sync, which then refuses it with a message."""
+    raw = (pn.state.session_args or {}).get("view")
+    if not raw:
+        return None
+    try:
+        return View.from_json(raw[0].decode("utf-8", "replace"))
+    except UserError:
+        return None
 
 
 def _frame(title: str, main, who: Store | None = None) -> pmui.Page:
