@@ -1,6 +1,7 @@
 """Load test: many concurrent dashboard sessions without a browser (Bokeh's client API).
 
     python benchmarks/load.py [--n 1000000] [--sessions 20] [--rounds 5] [--cycles 200]
+                              [--think SECONDS] [--db PATH] [--profile FILE]
 
 Starts `customer-dashboard serve` on a database of N demo customers, opens SESSIONS client
 sessions at once (each one a real server session: the page is built, queries run, and the
@@ -89,10 +90,10 @@ def pct(xs, p):
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--n", type=int, default=1_000_000)
-    ap.add_argument("--sessions", type=int, default=20)
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--cycles", type=int, default=200)
+    ap.add_argument("--n", type=int, default=1_000_000, help="demo customers to create")
+    ap.add_argument("--sessions", type=int, default=20, help="sessions working at once")
+    ap.add_argument("--rounds", type=int, default=5, help="page/search/filter rounds each")
+    ap.add_argument("--cycles", type=int, default=200, help="sessions opened and closed after")
     ap.add_argument(
         "--think",
         type=float,

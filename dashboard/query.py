@@ -774,6 +774,9 @@ MAX_SEARCH_IDS = 100_000
 
 
 def _with_search_ids(store: Store, view: View, earlier: Result) -> View:
+    """`view` with its quick search as matching ids: the earlier result's when it searched
+    the same text, else looked up now (customers only, whatever the source: a usage row
+    matches through its customer). Unchanged when there is no search or too many match."""
     text = view.search.strip()
     if not text:
         return view
