@@ -24,8 +24,8 @@ from . import types as t
 from .errors import UserError
 from .fields import (
     COLUMNS,
-    CONTACT_FIELDS,
     CONTACT_IDENTITY,
+    CONTACTS,
     METRIC_DAYS,
     METRICS,
     SOURCES,
@@ -476,9 +476,7 @@ def compile_where(view: View) -> tuple[str, list[Any]]:
     elif text:
         own, own_params = _search_terms(searchable(), text)
         # Operators look people up by a contact's email or mobile as often as by company.
-        theirs, their_params = _search_terms(
-            [f for f in CONTACT_FIELDS if f.name in CONTACT_IDENTITY], text
-        )
+        theirs, their_params = _search_terms([CONTACTS[k] for k in CONTACT_IDENTITY], text)
         if theirs:
             own.append(f"id IN (SELECT customer_id FROM contacts WHERE {' OR '.join(theirs)})")
             own_params.extend(their_params)
@@ -785,10 +783,8 @@ def _with_search_ids(store: Store, view: View, earlier: Result) -> View:
         if ids is None:
             return view
     else:
-        where, params = compile_where(View(search=text))
-        ids = [i for (i,) in store.rows(
-            f"SELECT id FROM customers WHERE {where} LIMIT {MAX_SEARCH_IDS + 1}", params
-        )]  # fmt: skip
+        q = compile_ids(View(search=text))
+        ids = [i for (i,) in store.rows(f"{q.sql} LIMIT ?", [*q.params, MAX_SEARCH_IDS + 1])]
         if len(ids) > MAX_SEARCH_IDS:
             return view
     copy = view.copy()
