@@ -11,6 +11,7 @@ from tests.browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
     button,
+    click_until,
     free_port,
     goto_ready,
     require_chromium,
@@ -43,8 +44,8 @@ def test_send_email_to_two_ticked_customers(tmp_path):
             for i in range(2):
                 pg.locator(".tabulator-row").nth(i).get_by_role("checkbox").check()
             pg.get_by_text("· 2 selected").wait_for()
-            button(pg, "Send").first.click()
-            pg.get_by_text("2 customers selected.", exact=False).wait_for()
+            click_until(pg, button(pg, "Send").first,
+                        pg.get_by_text("2 customers selected.", exact=False))  # fmt: skip
             pg.get_by_role("textbox", name=re.compile("^Subject")).fill("Your balance, {name}")
             pg.get_by_role("textbox", name=re.compile("^Message")).fill(
                 "Balance: {credit} {currency}"
