@@ -457,6 +457,8 @@ def columns_for(source: str = "customers") -> dict[str, Field]:
 
 CONTACTS: dict[str, Field] = {f.name: f for f in CONTACT_FIELDS}
 
+#: The customer's id: the key every other table refers to, and how the grid names a row.
+ID_FIELD: str = next(f.name for f in CUSTOMER_FIELDS if f.kind == "id")
 #: The field that identifies a customer to people (unique, trimmed, case-insensitive).
 KEY_FIELD: str = next(f.name for f in CUSTOMER_FIELDS if f.unique)
 #: The customer's list of tags (tag editor, "Tags += x" in imports).

@@ -216,9 +216,14 @@ class View(param.Parameterized):
         unknown = set(data) - set(cls._STATE)
         if unknown:
             raise UserError(f"unknown view settings: {', '.join(sorted(unknown))}")
+        _check_shapes(data)
         if data.get("source", "customers") not in SOURCES:
             raise UserError(f"unknown source {data['source']!r}; sources are: {', '.join(SOURCES)}")
-        view = cls(**data)
+        try:
+            view = cls(**data)
+        except (ValueError, TypeError, KeyError, IndexError) as exc:
+            # a link or a saved view is data from outside: whatever param refuses is one line
+            raise UserError(f"not a view: {str(exc).splitlines()[0]}") from None
         view.check()
         return view
 
@@ -322,6 +327,66 @@ class View(param.Parameterized):
             problems.append("percentages add up only for counts and sums; remove other values")
         if problems:
             raise UserError("; ".join(problems))
+
+
+#: What each view setting holds, for reading views from links, files and saved views.
+_SHAPES: dict[str, tuple[type | tuple[type, ...], str]] = {
+    "source": (str, "a source name"),
+    "columns": (list, "a list of field names"),
+    "filters": (list, "a list of {field, op, value} objects"),
+    "search": (str, "text"),
+    "status": (str, "a status"),
+    "sort": (list, 'a list of [field, "asc" | "desc"] pairs'),
+    "page": (int, "a page number from 1"),
+    "page_size": (int, "a number of rows from 1 to 10,000"),
+    "groups": (list, "a list of field names"),
+    "values": (list, 'a list of [field, aggregate] pairs or "field:aggregate" texts'),
+    "pivot": ((str, type(None)), "a field name or null"),
+    "percent": ((str, type(None)), 'null, "row", "column" or "total"'),
+}
+
+
+def _check_shapes(data: dict[str, Any]) -> None:
+    """Refuse a view whose settings have the wrong shape, naming the setting and what it
+    should hold ({"groups": "status"} is a link typed by hand, not a crash)."""
+    problems = []
+    for name, value in data.items():
+        kind, words = _SHAPES[name]
+        ok = isinstance(value, kind) and not (isinstance(value, bool) and kind is int)
+        if ok and name in ("columns", "groups"):
+            ok = all(isinstance(v, str) for v in value)
+        elif ok and name == "filters":
+            ok = all(
+                (isinstance(v, dict) and isinstance(v.get("field"), str) and isinstance(v.get("op"), str))
+                or (isinstance(v, list | tuple) and len(v) in (2, 3) and all(isinstance(x, str) for x in v[:2]))
+                for v in value
+            )  # fmt: skip
+        elif ok and name == "sort":
+            ok = all(
+                isinstance(v, str) and v.strip("-")
+                or (isinstance(v, list | tuple) and 1 <= len(v) <= 2
+                    and all(isinstance(x, str) for x in v) and v[0])
+                for v in value
+            )  # fmt: skip
+        elif ok and name == "values":
+            ok = all(
+                isinstance(v, str) and v
+                or (isinstance(v, list | tuple) and len(v) == 2 and all(isinstance(x, str) for x in v))
+                for v in value
+            )  # fmt: skip
+        elif ok and name == "page":
+            ok = value >= 1
+        elif ok and name == "status":
+            ok = value in ("All", *STATUSES)
+            words = f"one of {', '.join(('All', *STATUSES))}"
+        elif ok and name == "percent":
+            ok = value is None or value in PERCENTAGES
+        elif ok and name == "page_size":
+            ok = 1 <= value <= 10_000
+        if not ok:
+            problems.append(f"{name} should be {words}, not {json.dumps(value)[:60]}")
+    if problems:
+        raise UserError("not a view: " + "; ".join(problems))
 
 
 def _sort_key(spec: Any) -> list[str]:

@@ -63,6 +63,7 @@ def served(
         env["CUSTOMER_DASHBOARD_POLL_MS"] = str(poll_ms)
     log_path = Path(str(db) + ".server.log")
     log = log_path.open("w")
+    _LOGS[log_path] = 0
     proc = subprocess.Popen(
         [sys.executable, "-m", "dashboard.cli", "serve", "--db", str(db), "--port", str(port),
          "--demo", str(demo), *(extra or [])],
@@ -93,6 +94,7 @@ def served(
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+        _LOGS.pop(log_path, None)
         text = log_path.read_text()
         if "Traceback" in text:  # a server-side error shows in the test output, not only the UI
             print(f"--- server log ({log_path}) ---\n{text[-6000:]}")
@@ -130,6 +132,22 @@ def click_until(pg, target, shown, attempts: int = 3, timeout: float = 10_000) -
             return
         except PlaywrightTimeout:
             if i == attempts - 1:
+                raise
+
+
+def more(pg, item: str, shown) -> None:
+    """Choose `item` in the toolbar's More menu, until `shown` (a locator) is visible."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for attempt in range(3):
+        button(pg, "More").first.click()
+        try:
+            pg.get_by_role("menuitem", name=item).click(timeout=5_000)
+            shown.wait_for(timeout=10_000)
+            return
+        except PlaywrightTimeout:
+            pg.keyboard.press("Escape")
+            if attempt == 2:
                 raise
 
 
@@ -210,6 +228,27 @@ def wait_cells(pg, field: str, check, timeout: float = 15.0) -> list[str]:
 
 
 _JS_ERRORS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+#: Server logs of the running `served()` servers and how much of each was already checked.
+_LOGS: dict[Path, int] = {}
+
+
+def take_problems() -> list[str]:
+    """Every page error, console error and server traceback since the last call (the
+    `clean_browser` fixture fails a browser test on any of them)."""
+    problems = []
+    for page, errors in list(_JS_ERRORS.items()):
+        problems += [f"browser: {e}" for e in errors]
+        errors.clear()
+    for path, offset in list(_LOGS.items()):
+        try:
+            text = path.read_text(errors="replace")
+        except OSError:
+            continue
+        new = text[offset:]
+        _LOGS[path] = len(text)
+        if "Traceback" in new or "ERROR:" in new:
+            problems.append(f"server ({path.name}): {new[-3000:]}")
+    return problems
 
 
 def js_errors(page) -> list[str]:
@@ -217,13 +256,21 @@ def js_errors(page) -> list[str]:
     return list(_JS_ERRORS.get(page, []))
 
 
+def watch(page) -> list[str]:
+    """Collect the page's JavaScript errors (console errors and uncaught exceptions)."""
+    if page in _JS_ERRORS:
+        return _JS_ERRORS[page]
+    errors = _JS_ERRORS.setdefault(page, [])
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(f"{exc}"))
+    return errors
+
+
 def goto_ready(page, url: str) -> None:
     """Open the dashboard at `url` and wait until it can be used: its grid and toolbar are
     drawn and the browser has told the server the page is ready (the page is drawn from
     the HTML before its websocket is up, and a click made before that can be lost)."""
-    errors = _JS_ERRORS.setdefault(page, [])
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    watch(page)
     sent: list[str] = []
     page.on("websocket", lambda ws: ws.on(
         "framesent", lambda payload: sent.append(payload if isinstance(payload, str) else "")

@@ -11,6 +11,22 @@ from aiosmtpd.controller import Controller
 from dashboard import Store, add_demo_customers
 
 
+@pytest.fixture(autouse=True)
+def clean_browser(request):
+    """A browser test fails on any page error, console error or server traceback logged
+    while it ran, whatever it checked itself."""
+    if request.node.get_closest_marker("browser") is None:
+        yield
+        return
+    from tests.browser import take_problems
+
+    take_problems()  # what earlier tests (or a module's set-up) left is theirs
+    yield
+    problems = take_problems()
+    if problems:
+        pytest.fail("the page or the server reported errors:\n" + "\n".join(problems))
+
+
 @pytest.fixture
 def store():
     """An empty in-memory database at the latest schema."""

@@ -17,6 +17,7 @@ from tests.browser import (
     button,
     cells,
     click_until,
+    more,
     one_page,
     require_chromium,
     served,
@@ -57,7 +58,7 @@ def test_the_sql_box_runs_selects_and_refuses_the_rest(server):
     _db, url = server
     with one_page(url) as pg:
         box = pg.get_by_role("textbox", name=re.compile("^SQL"))
-        click_until(pg, button(pg, "SQL").first, box)
+        more(pg, "SQL", box)
         box.fill("DELETE FROM customers")
         button(pg, "Run").first.click()
         pg.get_by_text(re.compile("only a SELECT query can run here")).wait_for()
@@ -77,9 +78,9 @@ def test_a_change_in_the_page_reaches_notebooks_and_the_cli(server):
     with one_page(url) as pg:
         first = cells(pg, "name")[0]
         pg.locator(".tabulator-row").first.get_by_role("checkbox").check()
-        pg.get_by_text("· 1 selected").wait_for()
+        pg.get_by_text("1 customer selected").wait_for()
         button(pg, "Delete").first.click()
-        pg.get_by_role("button", name="Confirm the delete.").click()
+        pg.get_by_role("button", name="Delete the customers").click()
         pg.get_by_text(re.compile("^Deleted 1 customer")).wait_for()
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:

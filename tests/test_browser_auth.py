@@ -85,7 +85,7 @@ def test_an_admins_change_is_recorded_under_their_name(server, browser):
     page.get_by_text("ana · admin").wait_for()
     page.locator(".tabulator-row").first.get_by_role("checkbox").check()
     button(page, "Delete").first.click()
-    page.get_by_role("button", name="Confirm the delete.").click()
+    page.get_by_role("button", name="Delete the customers").click()
     page.get_by_text(re.compile("^Deleted 1 customer")).wait_for()
     deadline = time.monotonic() + 15
     who = None

@@ -61,7 +61,7 @@ def test_bulk_edit_selected_customers(page):
     rows = page.locator(".tabulator-row")
     for i in range(2):
         rows.nth(i).get_by_role("checkbox").check()
-    page.get_by_text("· 2 selected").wait_for()
+    page.get_by_text("2 customers selected").wait_for()
     ids = cells(page, "id")[:2]
     button(page, "Bulk Edit").first.click()
     page.get_by_text("2 customers selected.").wait_for()

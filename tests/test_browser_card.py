@@ -98,10 +98,10 @@ def test_delete_three_and_undo(page):
     rows = page.locator(".tabulator-row")
     for i in range(3):
         rows.nth(i).get_by_role("checkbox").check()
-    page.get_by_text("· 3 selected").wait_for()
+    page.get_by_text("3 customers selected").wait_for()
     button(page, "Delete").first.click()
     page.get_by_text(re.compile("^Delete 3 customers")).wait_for()
-    page.get_by_role("button", name="Confirm the delete.").click()
+    page.get_by_role("button", name="Delete the customers").click()
     page.get_by_text(re.compile("^Deleted 3 customers")).wait_for()
     page.get_by_text(f"{total - 3:,} customers", exact=True).wait_for()
     shot(page, "browser-card-03-deleted")

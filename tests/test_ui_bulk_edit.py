@@ -16,14 +16,14 @@ def page(demo):
 
 
 def test_bulk_edit_needs_a_selection(page):
-    page.param.trigger("bulk_edit")
+    page.toolbar.param.trigger("bulk_edit")
     assert "Tick the customers" in page.message
 
 
 def test_preview_then_apply_to_all_matching_then_undo(page, demo, frame):
-    page.status = "Pending Approval"
-    page.param.trigger("select_all")
-    page.param.trigger("bulk_edit")
+    page.view.status = "Pending Approval"
+    page.selection.param.trigger("select_all")
+    page.toolbar.param.trigger("bulk_edit")
     dialog = page.bulk_dialog
     n = int((frame.status == "Pending Approval").sum())
     assert dialog.is_open and f"{n} customers selected" in dialog._summary.object
@@ -42,14 +42,14 @@ def test_preview_then_apply_to_all_matching_then_undo(page, demo, frame):
         frame[frame.status == "Pending Approval"].channels.map(lambda c: min(c * 2, 300)).tolist()
     )
     assert got.channels.tolist() == want
-    page.param.trigger("undo_last")
+    page.notices.param.trigger("undo")
     back = demo.df("SELECT channels FROM customers WHERE status = 'Pending Approval' ORDER BY id")
     assert back.channels.tolist() == frame[frame.status == "Pending Approval"].channels.tolist()
 
 
 def test_out_of_bounds_and_choice_fields(page, demo):
-    page._table.selection = [0, 1]
-    page.param.trigger("bulk_edit")
+    page.grid.table.selection = [0, 1]
+    page.toolbar.param.trigger("bulk_edit")
     dialog = page.bulk_dialog
     dialog.field = "tax"
     dialog.value = "+200"
@@ -59,7 +59,7 @@ def test_out_of_bounds_and_choice_fields(page, demo):
     assert dialog._choice.visible and not dialog._value.visible
     dialog.choice = "Inactive"
     dialog.param.trigger("apply")
-    ids = page.selected_ids
+    ids = page.selection.ids
     assert {
         r[0]
         for r in demo.rows(

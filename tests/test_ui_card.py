@@ -30,7 +30,7 @@ def fill(card, **values):
 
 
 def test_add_through_the_form_shows_in_the_grid(page, card, demo):
-    page.param.trigger("add")
+    page.toolbar.param.trigger("add")
     assert card.is_open and card._dialog.title == "Add customer"
     fill(card, name="Aardvark Voice Ltd", currency="GBP", channels="1,000", tax="7.5",
          country="GB", tags=["vip"], toml="# routing\n[routing]\nmax_cps = 5\n")  # fmt: skip
@@ -51,15 +51,15 @@ def test_add_through_the_form_shows_in_the_grid(page, card, demo):
     )
     assert c["toml"] == "# routing\n[routing]\nmax_cps = 5\n"
     assert c["contacts"][0]["mobile"] == "+447911123456"
-    assert "Saved Aardvark Voice Ltd" in page.message and page._undo.visible
+    assert "Saved Aardvark Voice Ltd" in page.message and page.notices._undo.visible
     page.view.sort = [["name", "asc"]]
-    assert page._table.value["name"].iloc[0] == "Aardvark Voice Ltd"
+    assert page.grid.table.value["name"].iloc[0] == "Aardvark Voice Ltd"
 
 
 def test_every_invalid_input_is_shown_at_its_field_and_nothing_is_written(page, card, demo):
     existing = demo.scalar("SELECT name FROM customers ORDER BY id LIMIT 1")
     before = demo.scalar("SELECT count(*) FROM customers")
-    page.param.trigger("add")
+    page.toolbar.param.trigger("add")
     fill(card, name=f"  {existing.upper()} ", currency=None, tax="101", channels="-2",
          paypal_email="not-an-email", toml="[a]\nb = = 1\n")  # fmt: skip
     card.param.trigger("add_contact")
@@ -83,8 +83,8 @@ def test_every_invalid_input_is_shown_at_its_field_and_nothing_is_written(page, 
 
 def test_edit_from_a_click_on_the_name_keeps_currency_fixed(page, card, demo):
     page.view.sort = [["name", "asc"]]
-    page._on_row_click(type("E", (), {"row": 0, "column": "name"})())
-    cid = int(page._table.value["id"].iloc[0])
+    page.grid._on_click(type("E", (), {"row": 0, "column": "name"})())
+    cid = int(page.grid.table.value["id"].iloc[0])
     assert card.is_open and card.customer_id == cid and card._widgets["currency"].disabled
     page.view.page = 2  # the user's page and sort survive the save
     fill(card, channels="77", currency="XXX")
@@ -115,10 +115,38 @@ def test_a_second_editor_is_refused_and_can_reload(page, card, demo):
 
 def test_cancel_writes_nothing(page, card, demo):
     before = demo.scalar("SELECT count(*) FROM batches")
-    page.param.trigger("add")
+    page.toolbar.param.trigger("add")
     fill(card, name="Never Saved", currency="EUR")
     card.param.trigger("cancel")
+    # typed data is not thrown away without asking
+    assert card.is_open and card._discard_bar.visible
+    card.param.trigger("keep_editing")
+    assert card.is_open and not card._discard_bar.visible
+    card._dialog.open = False  # Escape or the close button, in the browser
+    assert card.is_open and card._discard_bar.visible
+    card.param.trigger("discard")
     assert not card.is_open and demo.scalar("SELECT count(*) FROM batches") == before
+
+
+def test_an_untouched_card_closes_at_once(page, card):
+    card.open_customer(1)
+    card._dialog.open = False  # Escape
+    assert not card.is_open and not card._discard_bar.visible
+    card.open_customer(1)
+    card.param.trigger("cancel")
+    assert not card.is_open
+
+
+def test_history_and_messages_tabs_have_their_columns_from_the_start(card, demo):
+    assert list(card._history.value.columns) == list(card._history.titles)
+    assert list(card._messages.value.columns) == list(card._messages.titles)
+    card.open_customer(1)
+    card.form.param.update(city="Elsewhere")
+    card.param.trigger("save")
+    card.open_customer(1)
+    history = card._history.value
+    assert list(history.columns) == ["at", "user", "action", "field", "old", "new", "batch_id"]
+    assert "Elsewhere" in history["new"].tolist()
 
 
 def test_remove_contacts_and_add_a_new_tag(card, demo):
@@ -135,10 +163,10 @@ def test_remove_contacts_and_add_a_new_tag(card, demo):
 
 def test_undo_from_the_page_after_a_delete(page, demo):
     before = demo.scalar("SELECT count(*) FROM customers")
-    page._table.selection = [0, 1, 2]
-    page.param.trigger("delete")
-    page.param.trigger("confirm_delete")
+    page.grid.table.selection = [0, 1, 2]
+    page.toolbar.param.trigger("delete")
+    page.delete_dialog.param.trigger("confirm")
     assert demo.scalar("SELECT count(*) FROM customers") == before - 3
-    page.param.trigger("undo_last")
+    page.notices.param.trigger("undo")
     assert demo.scalar("SELECT count(*) FROM customers") == before
     assert "Undid batch" in page.message and page.total == before

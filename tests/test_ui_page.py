@@ -23,87 +23,95 @@ def page(demo):
 
 
 def test_the_grid_holds_only_one_page(page, demo):
-    assert len(page._table.value) == 50
+    assert len(page.grid.table.value) == 50
     assert page.total == 400
-    assert page._count.object == "400 customers"
-    assert page._table.titles["name"] == "Customer Name"
-    assert page._pager.count == 8
+    assert page.footer.count_text == "400 customers"
+    assert page.grid.table.titles["name"] == "Customer Name"
+    assert page.footer._pager.count == 8
 
 
 def test_active_filters_and_resets_to_page_one(page, frame):
     page.view.page = 3
-    page.status = "Inactive"
-    assert page.view.status == "Inactive" and page.view.page == 1
+    page.view.status = "Inactive"
+    assert page.view.page == 1
     assert page.total == int((frame.status == "Inactive").sum())
-    assert set(page._table.value["status"]) == {"Inactive"}
+    assert set(page.grid.table.value["status"]) == {"Inactive"}
 
 
 def test_pager_and_sorters_drive_the_query(page, frame):
-    page._pager.value = 2
+    page.footer._pager.value = 2
     assert page.view.page == 3
-    page._table.sorters = [{"field": "credit", "dir": "desc"}]
+    page.grid.table.sorters = [{"field": "credit", "dir": "desc"}]
     assert page.view.sort == [["credit", "desc"]] and page.view.page == 1
     want = frame.sort_values(["credit", "id"], ascending=[False, True]).id.head(50).tolist()
-    assert page._table.value["id"].tolist() == want
+    assert page.grid.table.value["id"].tolist() == want
+    # shift-click adds a key: Panel holds Tabulator's sorters least significant first
+    page.grid.table.sorters = [{"field": "credit", "dir": "asc"}, {"field": "status", "dir": "asc"}]
+    assert page.view.sort == [["status", "asc"], ["credit", "asc"]]
+    want = frame.sort_values(["status", "credit", "id"]).id.head(50).tolist()
+    assert page.grid.table.value["id"].tolist() == want
 
 
 def test_selection_survives_paging_and_is_cleared_when_filters_change(page):
-    page._table.selection = [0, 2]
-    first = page._table.value["id"].iloc[[0, 2]].tolist()
-    assert page.selected_ids == first
-    page._pager.value = 1
-    page._table.selection = [1]
-    second = page._table.value["id"].iloc[1]
-    page._pager.value = 0
-    assert page._table.selection == [0, 2]
-    assert sorted(page.selected_ids) == sorted([*first, second])
+    table = page.grid.table
+    table.selection = [0, 2]
+    first = table.value["id"].iloc[[0, 2]].tolist()
+    assert page.selection.ids == first
+    page.footer._pager.value = 1
+    table.selection = [1]
+    second = table.value["id"].iloc[1]
+    page.footer._pager.value = 0
+    assert table.selection == [0, 2]
+    assert sorted(page.selection.ids) == sorted([*first, second])
     page.view.search = "blue"
-    assert page.selected_ids == [] and "selection was cleared" in page.message
+    assert page.selection.ids == [] and "selection was cleared" in page.message
 
 
 def test_select_all_matching_targets_the_view(page, frame):
-    page.status = "Active"
-    page.param.trigger("select_all")
-    assert page.selected_count == int((frame.status == "Active").sum())
-    target = page.selection_target()
+    page.view.status = "Active"
+    page.selection.param.trigger("select_all")
+    assert page.selection.count == int((frame.status == "Active").sum())
+    target = page.selection.target()
     assert isinstance(target, View) and target.status == "Active"
-    assert page._table.selection == list(range(50))
+    assert page.grid.table.selection == list(range(50))
 
 
 def test_groups_show_totals_and_open_a_group(page, frame):
     page.view.param.update(groups=["country"], values=[["credit", "sum"]])
-    shown = page._agg_table.value
+    agg = page.aggregates
+    shown = agg.table.value
     assert shown.iloc[-1]["c0"] == "Total"
-    assert page._agg_table.titles["c2"] == "Sum of Balance"
-    assert page._agg_table.visible and not page._table.visible
-    assert page._count.object.startswith(f"{frame.country.nunique()} groups")
-    page._on_click(type("E", (), {"row": 0, "column": "c0"})())
+    assert agg.table.titles["c2"] == "Sum of Balance"
+    assert page._body.objects[0] is not page.grid.table
+    assert page.footer.count_text.startswith(f"{frame.country.nunique()} groups")
+    agg._on_click(type("E", (), {"row": 0, "column": "c0"})())
     country = page._result.data.iloc[0]["country"]
-    assert page._group_box.visible
-    assert len(page._group_table.value) == min(50, int((frame.country == country).sum()))
-    assert set(page._group_table.value["country"]) == {country}
+    assert agg.group._box.visible
+    group = agg.group._table.value
+    assert len(group) == min(50, int((frame.country == country).sum()))
+    assert set(group["country"]) == {country}
 
 
 def test_pivot_mode_from_the_columns_panel(page, frame):
-    panel = page._columns_panel
+    panel = page.columns_panel
     page.view.groups = ["status"]
     panel.aggregates = ["credit:sum"]
     panel.pivot_field = "currency"
     panel.pivot_mode = True
     assert page.view.pivot == "currency"
-    titles = set(page._agg_table.titles.values())
+    titles = set(page.aggregates.table.titles.values())
     assert {"Status", "EUR", "USD", "Total"} <= titles
 
 
 def test_filters_panel_adds_typed_filters_and_refuses_bad_values(page, frame):
-    panel = page._filters_panel
+    panel = page.filters_panel
     panel.field = "channels"
     panel.op = ">="
     panel.text = "1E+2"
     panel.param.trigger("add")
     assert page.view.filters == [{"field": "channels", "op": ">=", "value": "1E+2"}]
     assert page.total == int((frame.channels >= 100).sum())
-    assert "Filters (1)" == page._filters_btn.label
+    assert "Filters (1)" == page.toolbar.buttons["filters"].label
     panel.text = "lots"
     panel.param.trigger("add")
     assert "Channels" in panel.error and len(page.view.filters) == 1
@@ -123,19 +131,23 @@ def test_a_change_from_elsewhere_is_picked_up_by_polling(page, demo):
     add_customer(demo, {"name": "Aaa First", "currency": "EUR"})
     assert page.poll() is True
     assert page.total == 401
-    bulk_edit(demo, [int(page._table.value["id"].iloc[0])], {"channels": 12345})
+    bulk_edit(demo, [int(page.grid.table.value["id"].iloc[0])], {"channels": 12345})
     page.poll()
-    assert 12345 in page._table.value["channels"].tolist()
+    assert 12345 in page.grid.table.value["channels"].tolist()
 
 
-def test_url_state_round_trip(page):
-    page.view.param.update(groups=["status"], sort=[["count", "desc"]])
-    link = page.view_state
-    other = customers_page(page.store)
-    other.view_state = link
+def test_a_view_round_trips_through_its_link(page):
+    page.view.param.update(groups=["status"], sort=[["count", "desc"]], page_size=25)
+    link = page.view.url("http://host/")
+    other = customers_page(page.store, view=View.from_url(link))
     assert other.view.to_dict() == page.view.to_dict()
-    other.view_state = {"columns": ["nope"]}
-    assert "could not be opened" in other.message
+    assert other.aggregates.table.value.iloc[0]["c0"] == page.aggregates.table.value.iloc[0]["c0"]
+
+
+def test_a_link_past_the_last_page_shows_the_last_page(demo):
+    page = customers_page(demo, view=View(page=99))
+    assert page.view.page == 8 and len(page.grid.table.value) == 400 - 7 * 50
+    assert page.footer._pager.value == 7
 
 
 def test_saved_views(page):
@@ -143,6 +155,8 @@ def test_saved_views(page):
     page.view_name = "Pending credit"
     page.param.trigger("save_view")
     fresh = customers_page(page.store)
+    fresh.toolbar.param.trigger("columns")  # the saved views are listed in the pop-out
+    assert fresh._columns_drawer.open
     assert "Pending credit" in fresh.param.saved.objects
     fresh.saved = "Pending credit"
     assert fresh.view.status == "Pending Approval" and fresh.view.columns == [
@@ -153,23 +167,25 @@ def test_saved_views(page):
 
 
 def test_delete_asks_then_deletes_the_selection(page, demo):
-    page.param.trigger("delete")
+    page.toolbar.param.trigger("delete")
     assert "Tick the customers" in page.message
-    page._table.selection = [0, 1, 2]
-    page.param.trigger("delete")
-    assert page._confirm.open and "Delete 3 customers" in page._confirm_text.object
-    page.param.trigger("confirm_delete")
+    page.grid.table.selection = [0, 1, 2]
+    page.toolbar.param.trigger("delete")
+    dialog = page.delete_dialog
+    assert dialog.is_open and "Delete 3 customers" in dialog._text.object
+    dialog.param.trigger("confirm")
     assert page.total == 397 and "Deleted 3 customers" in page.message
+    assert page.selection.count == 0 and page.notices._undo.visible
 
 
 def test_export_downloads_the_whole_view(page, frame):
-    page.status = "Active"
+    page.view.status = "Active"
     data = page._export("csv").getvalue().decode()
     assert len(data.strip().splitlines()) == int((frame.status == "Active").sum()) + 1
 
 
 def test_send_needs_a_selection(page):
-    page.param.trigger("send")
+    page.toolbar.param.trigger("send")
     assert "Tick the customers to write to" in page.message
 
 

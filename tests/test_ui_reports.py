@@ -22,19 +22,19 @@ def page(demo):
 
 
 def test_chart_beside_groups_and_pivots_only(page):
-    assert not page._chart_box.visible
+    assert page._body.objects == [page.grid.table]
     page.view.param.update(groups=["status"], pivot="currency")
-    assert page._chart_box.visible
-    bars = page._chart.object.renderers[0].data_source.data
+    charts = page.aggregates._chart
+    bars = charts.objects[0].object.renderers[0].data_source.data
     assert list(bars["row"]) == list(page._result.data["status"])
-    page.chart_kind = "heatmap"
-    assert "v" in page._chart.object.renderers[0].data_source.data
+    page.aggregates.chart_kind = "heatmap"
+    assert "v" in charts.objects[0].object.renderers[0].data_source.data
     page.view.param.update(groups=[], pivot=None)
-    assert not page._chart_box.visible
+    assert page._body.objects == [page.grid.table]
 
 
 def test_switching_to_usage_keeps_what_makes_sense(page, demo):
-    panel = page._columns_panel
+    panel = page.columns_panel
     page.view.param.update(groups=["country"], values=[["credit", "sum"]])
     panel.source = "usage"
     assert page.view.source == "usage"
@@ -42,23 +42,23 @@ def test_switching_to_usage_keeps_what_makes_sense(page, demo):
     assert "Revenue" in panel._columns.options and "Sum of Revenue" in panel._values.options
     assert "Month" in panel._groups.options
     panel.aggregates = ["revenue:sum", "asr:avg"]
-    assert page._agg_table.titles["c2"] == "Sum of Revenue"
-    assert "Average of ASR %" in page._agg_table.titles.values()
-    assert "Revenue" in page._filters_panel._field.options
+    assert page.aggregates.table.titles["c2"] == "Sum of Revenue"
+    assert "Average of ASR %" in page.aggregates.table.titles.values()
+    assert "Revenue" in page.filters_panel._field.options
     panel.source = "customers"
     assert page.view.source == "customers" and page.view.values == []
-    assert "Revenue" not in page._filters_panel._field.options
+    assert "Revenue" not in page.filters_panel._field.options
 
 
 def test_percentages_are_formatted_as_such(page):
     page.view.param.update(groups=["status"], pivot="currency")
-    page._columns_panel.show = "row"
+    page.columns_panel.show = "row"
     assert page.view.percent == "row"
-    total_key = [k for k, t in page._agg_table.titles.items() if t == "Total"][0]
-    assert page._agg_table.formatters[total_key] == PERCENT
-    assert set(page._agg_table.value[total_key]) == {100.0}
+    total_key = [k for k, t in page.aggregates.table.titles.items() if t == "Total"][0]
+    assert page.aggregates.table.formatters[total_key] == PERCENT
+    assert set(page.aggregates.table.value[total_key]) == {100.0}
     page.view.percent = None
-    assert page._columns_panel.show == "values"
+    assert page.columns_panel.show == "values"
 
 
 def test_pivot_export_is_a_formatted_report(page):
@@ -71,8 +71,8 @@ def test_pivot_export_is_a_formatted_report(page):
 
 
 def test_sql_box_runs_reads_and_refuses(page):
-    page.show_sql = True
-    box = page._sql
+    page.toolbar.param.trigger("sql")
+    box = page._dialogs["sql"]
     assert box._dialog.open
     box.sql = "SELECT status, count(*) AS n FROM customers GROUP BY 1 ORDER BY 1"
     box.run = True
@@ -88,7 +88,31 @@ def test_sql_box_runs_reads_and_refuses(page):
 
 def test_view_as_code(page):
     page.view.param.update(groups=["status"], values=[["credit", "sum"]])
-    page.show_code = True
-    assert page._code.python == "View(groups=['status'], values=[['credit', 'sum']])"
-    assert View.from_json(page._code.json).groups == ["status"]
-    assert page._code.link.startswith("http://localhost:5006/?view=")
+    page.toolbar.param.trigger("code")
+    code = page._dialogs["code"]
+    assert "view = View(groups=['status'], values=[['credit', 'sum']])" in code.python
+    assert View.from_json(code.json).groups == ["status"]
+    assert code.link.startswith("http://localhost:5006/?view=")
+
+
+def test_the_code_runs_when_pasted_alone(tmp_path):
+    import subprocess
+    import sys
+
+    from dashboard import Store, add_demo_customers
+    from dashboard.ui.page import code_for
+
+    db = tmp_path / "c.duckdb"
+    with Store(db) as store:
+        add_demo_customers(store, 120, seed=3)
+        want = store.df("SELECT status, sum(credit) AS s FROM customers GROUP BY 1 ORDER BY 1")
+    code = code_for(View(groups=["status"], values=[["credit", "sum"]]))
+    code += "print(result.table().to_csv(index=False))\n"
+    env = {**__import__("os").environ, "CUSTOMER_DASHBOARD_DB": str(db)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         check=True).stdout  # fmt: skip
+    lines = out.strip().splitlines()
+    assert lines[0] == "Status,Customers,Sum of Balance"
+    for (status, total), line in zip(want.itertuples(index=False), lines[1:], strict=False):
+        assert line.startswith(f"{status},") and line.endswith(f",{total}")
+    assert lines[-1].startswith("Total,120,")

@@ -21,9 +21,9 @@ def test_send_from_the_page_to_all_matching(demo, smtp, settings_file):
     inbox, _ = smtp
     page = customers_page(demo, user="ann", settings_path=str(settings_file))
     page.__panel__().get_root(Document())
-    page.status = "Pending Approval"
-    page.param.trigger("select_all")
-    page.param.trigger("send")
+    page.view.status = "Pending Approval"
+    page.selection.param.trigger("select_all")
+    page.toolbar.param.trigger("send")
     d = page.send_dialog
     assert d.is_open
     d.param.update(channel="email", subject="Account {name}", body="Balance {credit} {currency}")
@@ -40,8 +40,8 @@ def test_send_from_the_page_to_all_matching(demo, smtp, settings_file):
 
 def test_send_refuses_unknown_placeholders_before_sending(demo, settings_file, smtp):
     page = customers_page(demo, settings_path=str(settings_file))
-    page._table.selection = [0]
-    page.param.trigger("send")
+    page.grid.table.selection = [0]
+    page.toolbar.param.trigger("send")
     d = page.send_dialog
     d.param.update(channel="sms", body="Hi {password}")
     assert d.send_now() is None and "unknown placeholder" in d.message
@@ -72,9 +72,9 @@ def test_settings_page_saves_keeping_comments_and_tests_email(settings_file, smt
 
 def test_a_customers_card_lists_its_messages(demo, smtp, settings_file):
     page = customers_page(demo, settings_path=str(settings_file))
-    page._table.selection = [0]
-    cid = page.selected_ids[0]
-    page.param.trigger("send")
+    page.grid.table.selection = [0]
+    cid = page.selection.ids[0]
+    page.toolbar.param.trigger("send")
     page.send_dialog.param.update(channel="email", subject="Hi {name}", body="Hello")
     page.send_dialog.send_now()
     page.card.open_customer(cid)

@@ -39,7 +39,7 @@ def page(demo):
 
 
 def test_wizard_maps_previews_and_refuses_until_problems_are_fixed(page, demo):
-    page.param.trigger("upload")
+    page.toolbar.param.trigger("upload")
     w = page.upload_wizard
     assert w.is_open
     w.load(xlsx_bytes(ROWS), "leads.xlsx")
@@ -72,7 +72,7 @@ def test_wizard_maps_previews_and_refuses_until_problems_are_fixed(page, demo):
         "one@show.example",
     )
     assert "Imported 1 new" in page.message and page.total == before + 1
-    page.param.trigger("undo_last")
+    page.notices.param.trigger("undo")
     assert demo.scalar("SELECT count(*) FROM customers") == before
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from html import escape
 from importlib import resources
 
 import panel as pn
@@ -16,7 +15,9 @@ from ..access import allowed
 from ..errors import UserError
 from ..query import View
 from ..store import Store
+from .keys import KeyboardHelp
 from .page import CustomersPage
+from .safe import Markup, Notice, document, html, markup
 
 #: Panel extensions whose JavaScript the page needs: the grid, and the card's TOML editor
 #: (without it the browser throws "ace is not defined" when the card renders)
@@ -43,8 +44,8 @@ def signed_in(store: Store, auth: bool) -> Store | None:
 
 
 def _refused() -> pmui.Page:
-    return _frame("Customers", pmui.Alert(object="You are not signed in as a known user.",
-                                          severity="error"))  # fmt: skip
+    return _frame("Customers", Notice(object="You are not signed in as a known user.",
+                                     severity="error"))  # fmt: skip
 
 
 def session_app(store: Store, settings_path: str | None = None, *, auth: bool = False) -> pmui.Page:
@@ -53,11 +54,12 @@ def session_app(store: Store, settings_path: str | None = None, *, auth: bool = 
     if acting is None:
         return _refused()
     poll_ms = int(os.environ.get("CUSTOMER_DASHBOARD_POLL_MS", "2000"))
-    linked = _linked_view()
+    linked, problem = _linked_view()
     page = CustomersPage(store=acting, user=acting.user, poll_ms=poll_ms,
                          settings_path=settings_path, **({"view": linked} if linked else {}))  # fmt: skip
-    if pn.state.location is not None:
-        pn.state.location.sync(page, {"view_state": "view"})
+    if problem:
+        page.notify(f"The link's view could not be opened ({problem}); showing all customers.",
+                    "warning")  # fmt: skip
     page.start_polling()
     pn.state.on_session_destroyed(lambda _ctx: page.stop_polling())
     return _frame("Customers", page, acting if auth else None)
@@ -95,17 +97,17 @@ span { opacity: 0.9; margin: 0 6px; }
 """
 
 
-def _linked_view() -> View | None:
+def _linked_view() -> tuple[View | None, str]:
     """The view a link (`?view=`) opens, so the page starts on it instead of loading the
-    default grid first and then the link's view; a bad link is reported by the page's own
-    URL sync, which then refuses it with a message."""
+    default grid first; and, for a link that holds no valid view, why (the page then says
+    so and shows the default view)."""
     raw = (pn.state.session_args or {}).get("view")
     if not raw:
-        return None
+        return None, ""
     try:
-        return View.from_json(raw[0].decode("utf-8", "replace"))
-    except UserError:
-        return None
+        return View.from_json(raw[0].decode("utf-8", "replace")), ""
+    except UserError as exc:
+        return None, str(exc)
 
 
 def _frame(title: str, main, who: Store | None = None) -> pmui.Page:
@@ -116,12 +118,12 @@ def _frame(title: str, main, who: Store | None = None) -> pmui.Page:
         pages.append(("Setup › Users", "/users"))
     # one pane of links, not a Material UI button each: a session's start is what the
     # server spends most on with many sessions, and each button is a model to build
-    links = [f'<a href="{h}">{escape(t)}</a>' for t, h in pages]
+    links = [html('<a href="{h}">{t}</a>', h=h, t=t) for t, h in pages]
     if who is not None:
-        links += [f"<span>{escape(who.user)} · {escape(who.role)}</span>",
+        links += [html("<span>{user} · {role}</span>", user=who.user, role=who.role),
                   '<a href="/logout">Sign out</a>']  # fmt: skip
-    nav = pn.pane.HTML(f"<nav>{''.join(links)}</nav>", stylesheets=[_NAV_CSS], margin=0)
-    return frame_page(title=title, main=[main], theme_toggle=False, header=[nav])
+    nav = markup("<nav>{links}</nav>", stylesheets=[_NAV_CSS], links=Markup("".join(links)))
+    return frame_page(title=title, main=[main], theme_toggle=False, header=[nav, KeyboardHelp()])
 
 
 def _guarded(store: Store, auth: bool, title: str, action: str, build) -> pmui.Page:
@@ -131,7 +133,7 @@ def _guarded(store: Store, auth: bool, title: str, action: str, build) -> pmui.P
     if acting is None:
         return _refused()
     if not allowed(acting.role, action):
-        return _frame(title, pmui.Alert(object=f"{title} is for admins.", severity="warning"),
+        return _frame(title, Notice(object=f"{title} is for admins.", severity="warning"),
                       acting)  # fmt: skip
     return _frame(title, build(acting), acting if auth else None)
 
@@ -172,6 +174,6 @@ def guide_app() -> pmui.Page:
     """The user guide for the page, served at /guide (the `?` button)."""
     return frame_page(
         title="Customers · User guide",
-        main=[pn.pane.Markdown(guide_text(), sizing_mode="stretch_width", max_width=900)],
+        main=[document(guide_text(), sizing_mode="stretch_width", max_width=900)],
         theme_toggle=False,
     )

@@ -12,6 +12,8 @@ from .. import customers as service
 from ..errors import UserError, ValidationError
 from ..fields import FIELDS, STATUS_FIELD, bulk_editable
 from ..store import Store
+from .controls import Button
+from .safe import Grid, Notice, Text
 
 HINTS = {
     "number": '10 sets the value; +5 adds; -5 subtracts; *1.2 multiplies; add ", at most 50" '
@@ -48,12 +50,12 @@ class BulkEditDialog(pn.viewable.Viewer):
         )
         self._choice = pmui.Select.from_param(self.param.choice, label="Value", options=[""],
                                               sizing_mode="stretch_width")  # fmt: skip
-        self._hint = pmui.Typography("", variant="caption")
-        self._summary = pmui.Typography("", variant="body1")
-        self._alert = pmui.Alert(
+        self._hint = Text("", variant="caption")
+        self._summary = Text("", variant="body1")
+        self._alert = Notice(
             object="", severity="error", visible=False, sizing_mode="stretch_width"
         )
-        self._table = pn.widgets.Tabulator(pd.DataFrame(), show_index=False, disabled=True, height=220,
+        self._table = Grid(pd.DataFrame(), show_index=False, disabled=True, height=220,
                                            sizing_mode="stretch_width", visible=False,
                                            layout="fit_data_stretch")  # fmt: skip
         self._dialog = pmui.Dialog(
@@ -61,10 +63,10 @@ class BulkEditDialog(pn.viewable.Viewer):
                 self._summary, self._field, self._value, self._choice, self._hint, self._alert,
                 self._table,
                 pmui.Row(
-                    pmui.Button.from_param(self.param.cancel, label="Cancel", variant="outlined"),
-                    pmui.Button.from_param(self.param.preview, label="Preview", variant="outlined",
+                    Button.from_param(self.param.cancel, label="Cancel", variant="outlined"),
+                    Button.from_param(self.param.preview, label="Preview", variant="outlined",
                                            icon="visibility"),  # fmt: skip
-                    pmui.Button.from_param(self.param.apply, label="Apply", variant="contained",
+                    Button.from_param(self.param.apply, label="Apply", variant="contained",
                                            icon="done_all"),  # fmt: skip
                 ),
                 sizing_mode="stretch_width", min_width=640,

@@ -30,6 +30,8 @@ from ..fields import (
 )  # fmt: skip
 from ..store import Store
 from ..types import toml_problem
+from .controls import Button
+from .safe import Grid, Notice, Text
 
 
 def _text(f: Field, value: Any) -> str:
@@ -74,6 +76,18 @@ CustomerForm = param.parameterized_class(
 )
 
 CONTACT_COLUMNS = ["id", *[f.name for f in CONTACT_FIELDS]]
+#: The History tab's columns (dashboard.audit.history) and their titles.
+HISTORY_TITLES = {"at": "When", "user": "Who", "action": "Change", "field": "Field",
+                  "old": "Before", "new": "After", "batch_id": "Batch"}  # fmt: skip
+#: The Messages tab's columns (dashboard.messaging.message_log) and their titles.
+MESSAGE_TITLES = {"created_at": "When", "channel": "Channel", "recipient": "To",
+                  "subject": "Subject", "status": "Status", "error": "Problem"}  # fmt: skip
+
+
+def _empty(titles: dict[str, str]) -> pd.DataFrame:
+    """A table with these columns and no rows: a grid drawn in a hidden tab must know its
+    columns from the start (Tabulator cannot add them later: "reading 'setColumns'")."""
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in titles})
 
 
 def _contacts_frame(contacts: list[dict[str, Any]]) -> pd.DataFrame:
@@ -100,6 +114,8 @@ class CustomerCard(pn.viewable.Viewer):
     )
     save = param.Event(doc="Save the customer and its contacts in one transaction.")
     cancel = param.Event(doc="Close without writing anything.")
+    keep_editing = param.Event(label="Keep editing", doc="Go back to the form.")
+    discard = param.Event(label="Discard changes", doc="Close and forget what was typed.")
     reload = param.Event(doc="Load the customer's current values again.")
     add_contact = param.Event(doc="Add an empty contact row.")
     remove_contacts = param.Event(doc="Remove the ticked contacts.")
@@ -147,12 +163,12 @@ class CustomerCard(pn.viewable.Viewer):
         for f in writable():
             if f.editable:
                 self._widgets[f.name] = self._widget(f)
-        self._toml_error = pmui.Typography("", variant="caption", styles={"color": "#d32f2f"})
+        self._toml_error = Text("", variant="caption", styles={"color": "#d32f2f"})
         self._tag_input = pmui.TextInput.from_param(self.param.new_tag, label="Add a tag",
                                                     placeholder="type and press Enter", width=220)  # fmt: skip
         self._tag_input.param.watch(lambda e: self._add_tag(), "enter_pressed")
-        self._balance = pmui.Typography("", variant="body2")
-        self._system = pmui.Typography("", variant="caption")
+        self._balance = Text("", variant="body2")
+        self._system = Text("", variant="caption")
         tabs = []
         for tab in TABS:
             items = [self._widgets[f.name] for f in fields_on_tab(tab)]
@@ -161,11 +177,11 @@ class CustomerCard(pn.viewable.Viewer):
             if tab == "Config":
                 i = [f.name for f in fields_on_tab(tab)].index(TAGS_FIELD)
                 items.insert(i + 1, self._tag_input)
-                items.append(pmui.Typography("TOML", variant="subtitle2"))
+                items.append(Text("TOML", variant="subtitle2"))
                 items.remove(self._widgets[TOML_FIELD])
                 items += [self._widgets[TOML_FIELD], self._toml_error]
             tabs.append((tab, pmui.Column(*items, sizing_mode="stretch_width")))
-        self._contacts = pn.widgets.Tabulator(
+        self._contacts = Grid(
             _contacts_frame([]), show_index=False, selectable="checkbox", sizing_mode="stretch_width",
             height=220, hidden_columns=["id"], layout="fit_data_stretch",
             titles={f.name: f.label for f in CONTACT_FIELDS},
@@ -173,45 +189,62 @@ class CustomerCard(pn.viewable.Viewer):
                      for f in CONTACT_FIELDS},  # fmt: skip
             formatters={f.name: {"type": "tickCross"} for f in CONTACT_FIELDS if f.kind == "bool"},
         )  # fmt: skip
-        self._contact_errors = pmui.Typography("", variant="body2", styles={"color": "#d32f2f"})
+        self._contact_errors = Text("", variant="body2", styles={"color": "#d32f2f"})
         contacts = pmui.Column(
             self._contacts,
             pmui.Row(
-                pmui.Button.from_param(self.param.add_contact, label="Add contact", icon="person_add", variant="outlined", size="small"),
-                pmui.Button.from_param(self.param.remove_contacts, label="Remove ticked", icon="person_remove", variant="outlined", size="small"),
+                Button.from_param(self.param.add_contact, label="Add contact", icon="person_add", variant="outlined", size="small"),
+                Button.from_param(self.param.remove_contacts, label="Remove ticked", icon="person_remove", variant="outlined", size="small"),
             ),
-            pmui.Typography("Email goes to every contact's email; SMS to every contact's mobile "
+            Text("Email goes to every contact's email; SMS to every contact's mobile "
                             "(in E.164, e.g. +447911123456; a national number is read in the "
                             "customer's country).", variant="caption"),
             self._contact_errors, sizing_mode="stretch_width",
         )  # fmt: skip
         tabs.append(("Contacts", contacts))
-        self._history = pn.widgets.Tabulator(pd.DataFrame(), show_index=False, disabled=True, height=260,
-                                             sizing_mode="stretch_width", layout="fit_data_stretch")  # fmt: skip
+        self._history = Grid(_empty(HISTORY_TITLES), titles=HISTORY_TITLES, show_index=False,
+                             disabled=True, height=260, sizing_mode="stretch_width",
+                             layout="fit_data_stretch")  # fmt: skip
         tabs.append(("History", self._history))
-        self._messages = pn.widgets.Tabulator(pd.DataFrame(), show_index=False, disabled=True, height=260,
-                                              sizing_mode="stretch_width", layout="fit_data_stretch")  # fmt: skip
+        self._messages = Grid(_empty(MESSAGE_TITLES), titles=MESSAGE_TITLES, show_index=False,
+                              disabled=True, height=260, sizing_mode="stretch_width",
+                              layout="fit_data_stretch")  # fmt: skip
         tabs.append(("Messages", self._messages))
         self._tabs = pmui.Tabs(*tabs, sizing_mode="stretch_width")
-        self._alert = pmui.Alert(
+        self._alert = Notice(
             object="", severity="error", visible=False, sizing_mode="stretch_width"
         )
-        self._reload_btn = pmui.Button.from_param(
+        self._reload_btn = Button.from_param(
             self.param.reload, label="Reload", visible=False, size="small"
         )
         # a viewer reads the card; saving needs the editor role (the service checks it too)
         can_write = allowed(self.store.role, "edit")
         self._actions = pmui.Row(
-            pmui.Button.from_param(self.param.cancel, label="Cancel" if can_write else "Close",
+            Button.from_param(self.param.cancel, label="Cancel" if can_write else "Close",
                                    variant="outlined"),
-            pmui.Button.from_param(self.param.save, label="Save", variant="contained", icon="save",
+            Button.from_param(self.param.save, label="Save", variant="contained", icon="save",
                                    visible=can_write),
         )  # fmt: skip
-        self._dialog = pmui.Dialog(
-            pmui.Column(self._alert, self._reload_btn, self._tabs, self._system, self._actions,
-                        sizing_mode="stretch_width", min_width=760),  # fmt: skip
-            title="Add customer", open=False, width_option="md",
+        self._discard_bar = pmui.Row(
+            Notice(object="You have changes that are not saved.", severity="warning",
+                   sizing_mode="stretch_width"),  # fmt: skip
+            Button.from_param(self.param.keep_editing, variant="outlined",
+                                   description="Keep editing"),  # fmt: skip
+            Button.from_param(self.param.discard, color="warning", variant="contained",
+                                   description="Discard changes"),  # fmt: skip
+            visible=False, sizing_mode="stretch_width",
         )  # fmt: skip
+        # Escape and the close button close the card; unsaved typing is asked about first
+        self._dialog = pmui.Dialog(
+            pmui.Column(self._alert, self._reload_btn, self._tabs, self._system,
+                        self._discard_bar, self._actions, sizing_mode="stretch_width",
+                        min_width=320),  # fmt: skip
+            title="Add customer", open=False, width_option="md", close_on_click=True,
+            show_close_button=True, sizing_mode="stretch_width",
+        )  # fmt: skip
+        self._closing = False
+        self._snapshot: Any = None
+        self._dialog.param.watch(self._on_open, "open")
 
     def __panel__(self):
         return self._dialog
@@ -237,14 +270,14 @@ class CustomerCard(pn.viewable.Viewer):
         )
         self.param.update(customer_id=None, row_version=None)
         self._contacts.value = _contacts_frame([])
-        self._history.value = pd.DataFrame()
+        self._history.value = _empty(HISTORY_TITLES)
+        self._messages.value = _empty(MESSAGE_TITLES)
         self._widgets[CURRENCY_FIELD].disabled = False
         self._balance.object = ""
         self._system.object = ""
         self._refresh_tags([])
         self._clear_problems()
-        self._dialog.param.update(title="Add customer", open=True)
-        self._tabs.active = 0
+        self._show(title="Add customer")
 
     def open_customer(self, customer_id: int) -> None:
         """Open the form on an existing customer."""
@@ -255,8 +288,54 @@ class CustomerCard(pn.viewable.Viewer):
             return
         self._load(record)
         self._clear_problems()
-        self._dialog.param.update(title=f"Edit customer: {record['name']}", open=True)
+        self._show(title=f"Edit customer: {record['name']}")
+
+    def _show(self, title: str) -> None:
+        self._snapshot = self._state()
+        self._discard_bar.visible = False
         self._tabs.active = 0
+        self._dialog.param.update(title=title, open=True)
+
+    def _state(self) -> Any:
+        """What the person can change, to tell whether they changed anything."""
+        return (self.values(), self.contacts())
+
+    @property
+    def dirty(self) -> bool:
+        """Whether the form holds changes that are not saved."""
+        return self._snapshot is not None and self._state() != self._snapshot
+
+    def close(self) -> None:
+        """Close the card (nothing typed is kept)."""
+        self._closing = True
+        try:
+            self._dialog.open = False
+        finally:
+            self._closing = False
+        self._discard_bar.visible = False
+        self._clear_problems()
+
+    def _on_open(self, event) -> None:
+        # closed in the browser (Escape, the close button, a click beside the card) with
+        # unsaved changes: keep it open and ask
+        if not event.new and not self._closing and self.dirty:
+            self._discard_bar.visible = True
+            self._dialog.open = True
+
+    @param.depends("cancel", watch=True)
+    def _cancel(self) -> None:
+        if self.dirty:
+            self._discard_bar.visible = True
+            return
+        self.close()
+
+    @param.depends("keep_editing", watch=True)
+    def _keep_editing(self) -> None:
+        self._discard_bar.visible = False
+
+    @param.depends("discard", watch=True)
+    def _discard(self) -> None:
+        self.close()
 
     def _load(self, record: dict[str, Any]) -> None:
         values = {}
@@ -288,14 +367,16 @@ class CustomerCard(pn.viewable.Viewer):
             f"updated {str(record['updated_at'])[:16]}"
         )
         self._history.value = audit.history(self.store, record["id"]).assign(
-            at=lambda d: d["at"].astype(str).str.slice(0, 19)
-        )
+            at=lambda d: d["at"].astype(str).str.slice(0, 16)
+        )[list(HISTORY_TITLES)]
         from ..messaging import message_log
 
         log = message_log(self.store, customer_id=record["id"], limit=200)
-        cols = ["created_at", "channel", "recipient", "subject", "status", "error"]
-        self._messages.value = log[cols].assign(
-            created_at=lambda d: d["created_at"].astype(str).str.slice(0, 19)
+        self._messages.value = (
+            log[list(MESSAGE_TITLES)]
+            .assign(created_at=lambda d: d["created_at"].astype(str).str.slice(0, 16))
+            .astype(object)
+            .where(lambda d: d.notna(), "")
         )
 
     def _refresh_tags(self, current: list[str]) -> None:
@@ -379,17 +460,12 @@ class CustomerCard(pn.viewable.Viewer):
         except UserError as exc:
             self._show_error(str(exc))
             return
-        self._dialog.open = False
+        self.close()
         self.message = f"Saved {values.get('name')}" + (
             f" (batch {batch.batch_id})." if batch.batch_id else " (no changes)."
         )
         self.saved_batch = batch.batch_id or ""
         self.param.trigger("saved_batch")
-
-    @param.depends("cancel", watch=True)
-    def _cancel(self) -> None:
-        self._dialog.open = False
-        self._clear_problems()
 
     @param.depends("reload", watch=True)
     def _reload(self) -> None:

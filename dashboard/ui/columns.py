@@ -8,6 +8,8 @@ import param
 
 from ..fields import SOURCES, columns_for, default_columns
 from ..query import PERCENTAGES, Filter, View, value_label
+from .controls import Button
+from .safe import Text
 
 
 def column_options(source: str = "customers") -> dict[str, str]:
@@ -89,9 +91,7 @@ class ColumnsPanel(pn.viewable.Viewer):
             self.param.show, options={"Values": "values", **{v: k for k, v in PERCENTAGES.items()}},
             label="Show", sizing_mode="stretch_width",
         )  # fmt: skip
-        self._reset = pmui.Button.from_param(
-            self.param.reset, label="Reset columns", variant="outlined"
-        )
+        self._reset = Button.from_param(self.param.reset, label="Reset columns", variant="outlined")
         self.view.param.watch(self._from_view_event, ["values", "pivot", "source", "percent"])
 
     def _from_view(self) -> None:
@@ -162,15 +162,15 @@ class ColumnsPanel(pn.viewable.Viewer):
 
     def __panel__(self):
         return pmui.Column(
-            pmui.Typography("Columns", variant="h6"),
+            Text("Columns", variant="h6"),
             self._source,
             self._columns,
-            pmui.Typography(
+            Text(
                 "Pick columns in the order you want them; remove one with its ×.",
                 variant="caption",
             ),
             pmui.Divider(),
-            pmui.Typography("Groups and values", variant="subtitle1"),
+            Text("Groups and values", variant="subtitle1"),
             self._groups,
             self._values,
             pmui.Divider(),

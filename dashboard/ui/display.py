@@ -5,6 +5,7 @@ formatters. No SQL here; only presentation of a page that is already small.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +36,7 @@ class Display:
     formatters: dict[str, Any] = field(default_factory=dict)
     keys: dict[str, str] = field(default_factory=dict)
     frozen: dict[str, str] = field(default_factory=dict)
+    widths: dict[str, int] = field(default_factory=dict)
 
     @property
     def align(self) -> dict[str, str]:
@@ -108,7 +110,8 @@ def rows_display(result: Result) -> Display:
     titles = {c: COLUMNS[c].label for c in frame.columns if c in COLUMNS}
     formatters = {c: fm for c in frame.columns if (fm := _formatter(c))}
     frozen = {c: "left" for c in ("id", KEY_FIELD) if c in frame.columns}
-    return Display(frame, titles, formatters, {c: c for c in frame.columns}, frozen)
+    keys = {c: c for c in frame.columns}
+    return Display(frame, titles, formatters, keys, frozen, widths(frame, titles, formatters))
 
 
 def aggregate_display(result: Result, view: View) -> Display:
@@ -136,7 +139,7 @@ def aggregate_display(result: Result, view: View) -> Display:
     if result.mode == "pivot":
         # the row totals stay in sight however many pivot columns there are
         frozen.update({k: "right" for k, name in keys.items() if str(name).startswith("Total")})
-    return Display(frame, titles, formatters, keys, frozen)
+    return Display(frame, titles, formatters, keys, frozen, widths(frame, titles, formatters))
 
 
 def _group_label(f, value: Any) -> str:
@@ -173,4 +176,48 @@ def group_filters(view: View, row: dict[str, Any]) -> list[dict[str, Any]]:
             out.append({"field": name, "op": "empty"})
         else:
             out.append({"field": name, "op": "=", "value": COLUMNS[name].type.to_text(value)})
+    return out
+
+
+#: Pixels a character of the grid's font takes at most (Roboto 14 px: digits ~7.8 px), and
+#: what a cell and a header add around their text (padding, borders, the sort arrow).
+CHAR_PX, CELL_PAD_PX, HEADER_PAD_PX = 8.4, 28, 46
+#: Text columns wider than this are cut with an ellipsis and show their whole value on hover;
+#: numbers, ids and dates never are.
+MAX_TEXT_PX = 340
+
+
+def shown_text(value: Any, formatter: dict[str, Any] | None) -> str:
+    """The text Tabulator shows for `value` with `formatter` (for sizing columns)."""
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return ""
+    if formatter and formatter.get("type") == "money":
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            return str(value)
+        text = f"{number:,.{formatter.get('precision', 2)}f}"
+        return text + formatter.get("symbol", "") if formatter.get("symbolAfter") else text
+    if formatter and formatter.get("type") == "tickCross":
+        return "xx"
+    return str(value)
+
+
+def widths(
+    frame: pd.DataFrame, titles: dict[str, str], formatters: dict[str, Any]
+) -> dict[str, int]:
+    """A width in pixels for every column, from its title and the page's values as shown:
+    Tabulator measures widths once, when it first draws, so a later page (or a pivot with
+    longer numbers) would be cut ("7...", "33,..."); widths computed here for every page
+    never cut a number."""
+    out = {}
+    for col in frame.columns:
+        fm = formatters.get(col)
+        longest = max((len(shown_text(v, fm)) for v in frame[col].tolist()), default=0)
+        title = len(str(titles.get(col, col)))
+        px = max(longest * CHAR_PX + CELL_PAD_PX, title * CHAR_PX + HEADER_PAD_PX)
+        textual = fm is None  # ids carry a plaintext formatter: never cut
+        if textual and px > MAX_TEXT_PX:
+            px = max(MAX_TEXT_PX, title * CHAR_PX + HEADER_PAD_PX)
+        out[col] = int(math.ceil(px))
     return out

@@ -10,6 +10,8 @@ import param
 from ..fields import COLUMNS, KEY_FIELD
 from ..query import OP_LABELS, Filter, View
 from ..types import LIST_OPS, NULLARY_OPS
+from .controls import Button
+from .safe import Notice, Text
 
 
 def choices_for(name: str) -> dict[str, str]:
@@ -49,15 +51,15 @@ class FiltersPanel(pn.viewable.Viewer):
         self._picks = pmui.MultiChoice.from_param(self.param.picks, label="Values", options=[],
                                                   sizing_mode="stretch_width", searchable=True)  # fmt: skip
         self._yes = pmui.RadioButtonGroup.from_param(self.param.yes, label="Value")
-        self._add = pmui.Button.from_param(self.param.add, label="Add filter", variant="contained",
+        self._add = Button.from_param(self.param.add, label="Add filter", variant="contained",
                                            icon="filter_alt")  # fmt: skip
-        self._clear = pmui.Button.from_param(self.param.clear_all, label="Clear all", variant="outlined",
+        self._clear = Button.from_param(self.param.clear_all, label="Clear all", variant="outlined",
                                              icon="filter_alt_off")  # fmt: skip
         self._search = pmui.TextInput.from_param(
             self.view.param.search, label="Quick search", placeholder="Name, city, email, mobile...",
             sizing_mode="stretch_width",
         )  # fmt: skip
-        self._error = pmui.Alert(
+        self._error = Notice(
             object="", severity="warning", visible=False, sizing_mode="stretch_width"
         )
         self._chips = pmui.Column(sizing_mode="stretch_width")
@@ -164,7 +166,7 @@ class FiltersPanel(pn.viewable.Viewer):
         if self.view.search:
             chips.append(pmui.Chip(label=f"Search: {self.view.search}", size="small"))
         if not chips:
-            chips = [pmui.Typography("No filters: every customer is shown.", variant="body2")]
+            chips = [Text("No filters: every customer is shown.", variant="body2")]
         self._chips.objects = chips
 
     @property
@@ -173,14 +175,14 @@ class FiltersPanel(pn.viewable.Viewer):
 
     def __panel__(self):
         return pmui.Column(
-            pmui.Typography("Filters", variant="h6"),
+            Text("Filters", variant="h6"),
             self._search,
             pmui.Divider(),
-            pmui.Typography("Active filters", variant="subtitle1"),
+            Text("Active filters", variant="subtitle1"),
             self._chips,
             self._clear,
             pmui.Divider(),
-            pmui.Typography("Add a filter", variant="subtitle1"),
+            Text("Add a filter", variant="subtitle1"),
             self._field,
             self._op,
             self._picks,

@@ -11,7 +11,9 @@ from .. import messaging
 from ..errors import UserError
 from ..settings import Settings
 from ..store import Store
+from .controls import Button
 from .display import plural, run_with_progress
+from .safe import Grid, Notice, Text
 
 
 class SendDialog(pn.viewable.Viewer):
@@ -36,12 +38,12 @@ class SendDialog(pn.viewable.Viewer):
         self._subject = pmui.TextInput.from_param(
             self.param.subject, label="Subject", sizing_mode="stretch_width"
         )
-        self._summary = pmui.Typography("", variant="body1")
-        self._first = pmui.Typography("", variant="body2", styles={"white-space": "pre-wrap"})
-        self._skipped = pn.widgets.Tabulator(pd.DataFrame(), show_index=False, disabled=True, height=160,
+        self._summary = Text("", variant="body1")
+        self._first = Text("", variant="body2", styles={"white-space": "pre-wrap"})
+        self._skipped = Grid(pd.DataFrame(), show_index=False, disabled=True, height=160,
                                              sizing_mode="stretch_width", visible=False)  # fmt: skip
         self._bar = pmui.LinearProgress(value=0, visible=False, sizing_mode="stretch_width")
-        self._alert = pmui.Alert(
+        self._alert = Notice(
             object="", severity="error", visible=False, sizing_mode="stretch_width"
         )
         self._dialog = pmui.Dialog(
@@ -51,14 +53,14 @@ class SendDialog(pn.viewable.Viewer):
                                                  label="Send"),  # fmt: skip
                 self._subject,
                 pmui.TextAreaInput.from_param(self.param.body, label="Message", rows=5, sizing_mode="stretch_width"),
-                pmui.Typography("Placeholders: {name}, {credit}, {currency}, {status}, {channels} "
+                Text("Placeholders: {name}, {credit}, {currency}, {status}, {channels} "
                                 "and any other field name.", variant="caption"),  # fmt: skip
                 pmui.Switch.from_param(self.param.dry_run, label="Dry run (record, do not send)"),
                 self._alert, self._first, self._skipped, self._bar,
                 pmui.Row(
-                    pmui.Button.from_param(self.param.cancel, label="Cancel", variant="outlined"),
-                    pmui.Button.from_param(self.param.preview, label="Preview", variant="outlined", icon="visibility"),
-                    pmui.Button.from_param(self.param.send, label="Send", variant="contained", icon="send"),
+                    Button.from_param(self.param.cancel, label="Cancel", variant="outlined"),
+                    Button.from_param(self.param.preview, label="Preview", variant="outlined", icon="visibility"),
+                    Button.from_param(self.param.send, label="Send", variant="contained", icon="send"),
                 ),
                 sizing_mode="stretch_width", min_width=640,
             ),

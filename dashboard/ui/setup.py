@@ -12,6 +12,8 @@ from ..access import ROLES, allowed
 from ..errors import UserError, ValidationError
 from ..settings import DEFAULTS, SECURITY, Settings
 from ..store import Store
+from .controls import Button
+from .safe import Grid, Notice, Text
 
 LABELS = {
     ("email", "from"): "From address", ("email", "host"): "SMTP server", ("email", "port"): "Port",
@@ -60,9 +62,7 @@ class SettingsPage(pn.viewable.Viewer):
         self.form.param.update(
             **{f"{s}_{k}": v for s, d in self.settings.as_dict().items() for k, v in d.items()}
         )
-        self._alert = pmui.Alert(
-            object="", severity="info", visible=False, sizing_mode="stretch_width"
-        )
+        self._alert = Notice(object="", severity="info", visible=False, sizing_mode="stretch_width")
 
     def _section(self, section: str, title: str):
         widgets = []
@@ -78,7 +78,7 @@ class SettingsPage(pn.viewable.Viewer):
             else:
                 widgets.append(pmui.TextInput.from_param(p, label=label, width=300))
         return pmui.Column(
-            pmui.Typography(title, variant="h6"),
+            Text(title, variant="h6"),
             pmui.FlexBox(*widgets),
             sizing_mode="stretch_width",
         )
@@ -92,13 +92,13 @@ class SettingsPage(pn.viewable.Viewer):
             self._section("email", "Email (outbound server)"),
             self._section("sms", "SMS (Twilio)"),
             self._section("docs", "Documentation"),
-            pmui.Typography(secrets, variant="caption"),
-            pmui.Button.from_param(self.param.save, label="Save settings", variant="contained", icon="save"),
+            Text(secrets, variant="caption"),
+            Button.from_param(self.param.save, label="Save settings", variant="contained", icon="save"),
             pmui.Divider(),
             pmui.Row(
                 pmui.TextInput.from_param(self.param.test_to, label="Send a test to (email or +number)", width=320),
-                pmui.Button.from_param(self.param.test_email, label="Test Email", variant="outlined"),
-                pmui.Button.from_param(self.param.test_sms, label="Test SMS", variant="outlined"),
+                Button.from_param(self.param.test_email, label="Test Email", variant="outlined"),
+                Button.from_param(self.param.test_sms, label="Test SMS", variant="outlined"),
             ),
             sizing_mode="stretch_width", max_width=1100,
         )  # fmt: skip
@@ -173,10 +173,8 @@ class MessagesPage(pn.viewable.Viewer):
 
     def __init__(self, **params):
         super().__init__(**params)
-        self._alert = pmui.Alert(
-            object="", severity="info", visible=False, sizing_mode="stretch_width"
-        )
-        self._table = pn.widgets.Tabulator(pd.DataFrame(), show_index=False, disabled=True, height=600,
+        self._alert = Notice(object="", severity="info", visible=False, sizing_mode="stretch_width")
+        self._table = Grid(pd.DataFrame(), show_index=False, disabled=True, height=600,
                                            sizing_mode="stretch_width", layout="fit_data_table",
                                            pagination="local", page_size=50)  # fmt: skip
         self._load()
@@ -215,8 +213,8 @@ class MessagesPage(pn.viewable.Viewer):
         return pmui.Column(
             pmui.Row(pmui.TextInput.from_param(self.param.batch_id, label="Batch", width=220),
                      pmui.Select.from_param(self.param.status, label="Status", width=180),
-                     pmui.Button.from_param(self.param.refresh, label="Refresh", icon="refresh", variant="outlined"),
-                     pmui.Button.from_param(self.param.refresh_delivery, visible=allowed(self.store.role, "send"),
+                     Button.from_param(self.param.refresh, label="Refresh", icon="refresh", variant="outlined"),
+                     Button.from_param(self.param.refresh_delivery, visible=allowed(self.store.role, "send"),
                                             label="Refresh SMS delivery status",
                                             icon="sms", variant="outlined")),
             self._alert, self._table, sizing_mode="stretch_width",

@@ -16,7 +16,9 @@ from .. import importer
 from ..errors import UserError, ValidationError
 from ..fields import importable
 from ..store import Store
+from .controls import Button, Download
 from .display import plural, run_with_progress
+from .safe import Grid, Notice, Text
 
 IGNORE = "(ignore)"
 
@@ -69,40 +71,40 @@ class UploadWizard(pn.viewable.Viewer):
         )  # fmt: skip
         self._mapping = pmui.Column(sizing_mode="stretch_width")
         labels = {f.label: f.name for f in importable()}
-        self._sets_text = pmui.Typography("No fields set for every row.", variant="body2")
+        self._sets_text = Text("No fields set for every row.", variant="body2")
         self._set_row = pmui.Row(
             pmui.Select.from_param(self.param.set_field, options=labels, label="Set field", width=220),
             pmui.TextInput.from_param(self.param.set_value, label="to", width=220),
-            pmui.Button.from_param(self.param.add_set, label="Set for every row", variant="outlined", size="small"),
-            pmui.Button.from_param(self.param.clear_sets, label="Clear", variant="text", size="small"),
+            Button.from_param(self.param.add_set, label="Set for every row", variant="outlined", size="small"),
+            Button.from_param(self.param.clear_sets, label="Clear", variant="text", size="small"),
         )  # fmt: skip
         self._options = pmui.Row(
             pmui.RadioButtonGroup.from_param(self.param.on_duplicate, label="Existing customers (same name)"),
             pmui.Switch.from_param(self.param.valid_only, label="Import only the valid rows"),
         )  # fmt: skip
-        self._counts = pmui.Typography("", variant="subtitle1")
-        self._problems = pn.widgets.Tabulator(pd.DataFrame(), show_index=False, disabled=True, height=200,
+        self._counts = Text("", variant="subtitle1")
+        self._problems = Grid(pd.DataFrame(), show_index=False, disabled=True, height=200,
                                               sizing_mode="stretch_width", layout="fit_data_stretch",
                                               visible=False)  # fmt: skip
-        self._rows = pn.widgets.Tabulator(pd.DataFrame(), show_index=False, disabled=True, height=200,
+        self._rows = Grid(pd.DataFrame(), show_index=False, disabled=True, height=200,
                                           sizing_mode="stretch_width", layout="fit_data_table",
                                           visible=False)  # fmt: skip
         self._bar = pmui.LinearProgress(value=0, visible=False, sizing_mode="stretch_width")
-        self._alert = pmui.Alert(
+        self._alert = Notice(
             object="", severity="error", visible=False, sizing_mode="stretch_width"
         )
-        self._rejected = pmui.FileDownload(callback=self._rejected_file, filename="rejected-rows.xlsx",
+        self._rejected = Download(callback=self._rejected_file, filename="rejected-rows.xlsx",
                                            label="Download rejected rows", visible=False, size="small")  # fmt: skip
         self._steps = pmui.Column(
-            pmui.Typography("1. File", variant="subtitle1"), self._file, self._source,
-            pmui.Typography("2. Map columns to fields", variant="subtitle1"), self._mapping,
-            pmui.Typography("3. Set fields for every row", variant="subtitle1"), self._set_row, self._sets_text,
-            pmui.Typography("4. Check", variant="subtitle1"), self._options,
-            pmui.Row(pmui.Button.from_param(self.param.check, label="Preview", variant="outlined", icon="fact_check")),
+            Text("1. File", variant="subtitle1"), self._file, self._source,
+            Text("2. Map columns to fields", variant="subtitle1"), self._mapping,
+            Text("3. Set fields for every row", variant="subtitle1"), self._set_row, self._sets_text,
+            Text("4. Check", variant="subtitle1"), self._options,
+            pmui.Row(Button.from_param(self.param.check, label="Preview", variant="outlined", icon="fact_check")),
             self._alert, self._counts, self._problems, self._rows, self._bar, self._rejected,
             pmui.Row(
-                pmui.Button.from_param(self.param.cancel, label="Cancel", variant="outlined"),
-                pmui.Button.from_param(self.param.upload, label="Upload to Server", variant="contained",
+                Button.from_param(self.param.cancel, label="Cancel", variant="outlined"),
+                Button.from_param(self.param.upload, label="Upload to Server", variant="contained",
                                        icon="cloud_upload"),  # fmt: skip
             ),
             sizing_mode="stretch_width", min_width=900,

@@ -11,6 +11,8 @@ from .. import users
 from ..access import ROLES
 from ..errors import UserError
 from ..store import Store
+from .controls import Button
+from .safe import Grid, Notice, Text
 
 
 class UsersPage(pn.viewable.Viewer):
@@ -28,10 +30,10 @@ class UsersPage(pn.viewable.Viewer):
 
     def __init__(self, **params):
         super().__init__(**params)
-        self._table = pn.widgets.Tabulator(pd.DataFrame(), show_index=False, disabled=True,
+        self._table = Grid(pd.DataFrame(), show_index=False, disabled=True,
                                            sizing_mode="stretch_width", height=300,
                                            layout="fit_data_table")  # fmt: skip
-        self._alert = pmui.Alert(object="", severity="info", visible=False,
+        self._alert = Notice(object="", severity="info", visible=False,
                                  sizing_mode="stretch_width")  # fmt: skip
         self._load()
 
@@ -77,7 +79,7 @@ class UsersPage(pn.viewable.Viewer):
     def __panel__(self):
         button = dict(variant="outlined", size="small")
         return pmui.Column(
-            pmui.Typography("Users", variant="h6"),
+            Text("Users", variant="h6"),
             self._table,
             pmui.Row(
                 pmui.TextInput.from_param(self.param.name_, label="Name", width=200),
@@ -85,11 +87,11 @@ class UsersPage(pn.viewable.Viewer):
                 pmui.PasswordInput.from_param(self.param.password, label="Password", width=220),
             ),
             pmui.Row(
-                pmui.Button.from_param(self.param.add, label="Add user", variant="contained",
+                Button.from_param(self.param.add, label="Add user", variant="contained",
                                        icon="person_add", size="small"),
-                pmui.Button.from_param(self.param.change_role, label="Set role", **button),
-                pmui.Button.from_param(self.param.change_password, label="Set password", **button),
-                pmui.Button.from_param(self.param.remove, label="Remove", color="error", **button),
+                Button.from_param(self.param.change_role, label="Set role", **button),
+                Button.from_param(self.param.change_password, label="Set password", **button),
+                Button.from_param(self.param.remove, label="Remove", color="error", **button),
             ),
             self._alert,
             sizing_mode="stretch_width", max_width=900,

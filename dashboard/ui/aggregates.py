@@ -1,0 +1,189 @@
+"""Groups and pivots: the table of groups (with its Total row), its chart, and an opened
+group's customers."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+import pandas as pd
+import panel as pn
+import panel_material_ui as pmui
+import param
+
+from .. import query
+from ..charts import KINDS, chart
+from ..fields import COLUMNS
+from ..query import Result, View
+from ..store import Store
+from .controls import Button
+from .display import Display, aggregate_display, group_filters, plural, rows_display
+from .grid import grid_options, sort_from_sorters, sorters_from_sort
+from .safe import Grid, Text
+
+#: Height of one grid row and of the header, in pixels (GRID_CSS's padding, 14 px text):
+#: a table of a few groups is as tall as its rows, never a tall empty box.
+ROW_PX, HEADER_PX = 37, 44
+
+
+class OpenedGroup(pn.viewable.Viewer):
+    """The customers of one group row, paged, below the groups."""
+
+    store = param.ClassSelector(class_=Store, doc="The database gateway.")
+    view = param.ClassSelector(class_=View, default=None, allow_None=True,
+                               doc="The customers of the opened group.")  # fmt: skip
+    title = param.String(default="", doc="Which group is open, in words.")
+    close = param.Event(doc="Close the opened group.")
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self._title = Text("", variant="subtitle1")
+        self._table = Grid(pd.DataFrame(), **grid_options(height=300))
+        self._pager = pmui.Pagination(count=1, value=0, size="small")
+        self._pager.param.watch(self._on_page, "value")
+        self._close = Button.from_param(self.param.close, label="Close", size="small",
+                                             variant="text", description="Close the group")  # fmt: skip
+        self._box = pmui.Paper(
+            pmui.Row(self._title, self._close), self._table, self._pager,
+            visible=False, sizing_mode="stretch_width", margin=(10, 0),
+        )  # fmt: skip
+
+    def open(self, view: View, title: str) -> None:
+        """Show the customers `view` selects, under `title`."""
+        self.param.update(view=view, title=title)
+        self._pager.value = 0
+        self._box.visible = True
+        self.load()
+
+    def load(self) -> None:
+        """Query the opened group's current page."""
+        if self.view is None:
+            return
+        self.view.page = (self._pager.value or 0) + 1
+        result = query.run(self.store, self.view)
+        display = rows_display(result)
+        self._table.param.update(value=display.frame, titles=display.titles,
+                                 formatters=display.formatters, text_align=display.align,
+                                 widths=display.widths)  # fmt: skip
+        self._pager.count = max(1, math.ceil(result.total / self.view.page_size))
+        self._title.object = f"{self.title} ({plural(result.total, 'customer')})"
+
+    def _on_page(self, event) -> None:
+        if self.view is not None and event.new is not None:
+            self.load()
+
+    @param.depends("close", watch=True)
+    def shut(self) -> None:
+        """Close the opened group."""
+        self.view = None
+        self._box.visible = False
+
+    def __panel__(self):
+        return self._box
+
+
+class AggregatePanel(pn.viewable.Viewer):
+    """The group or pivot table of the view's current page, its chart, an opened group."""
+
+    store = param.ClassSelector(class_=Store, doc="The database gateway.")
+    view = param.ClassSelector(class_=View, doc="The view; header clicks sort it.")
+    chart_kind = param.Selector(default="bar", objects=list(KINDS),
+                                doc="How groups and pivots are charted beside the table.")  # fmt: skip
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self._result: Result | None = None
+        self._display: Display | None = None
+        self._syncing = False
+        self.table = Grid(pd.DataFrame(), selectable=False, **grid_options(height=200))
+        self.table.param.watch(self._on_sorters, "sorters")
+        self.table.on_click(self._on_click)
+        self.group = OpenedGroup(store=self.store)
+        self._kind = pmui.RadioButtonGroup.from_param(
+            self.param.chart_kind, options={v: k for k, v in KINDS.items()}, label="Chart",
+            size="small",
+        )  # fmt: skip
+        # a new chart replaces the pane that holds it: Bokeh's view of a figure swapped
+        # inside one pane can be redrawn after it was taken down ("reading 'top_panel'")
+        self._chart = pn.Column(sizing_mode="stretch_width", min_height=380)
+        self._chart_box = pmui.Column(self._kind, self._chart, sizing_mode="stretch_width",
+                                      min_width=380)  # fmt: skip
+
+    def show(self, result: Result) -> None:
+        """Show a page of groups or pivot rows, with its Total row, and chart it."""
+        display = aggregate_display(result, self.view)
+        self._result, self._display = result, display
+        self._syncing = True
+        try:
+            self.table.param.update(
+                value=display.frame, titles=display.titles, formatters=display.formatters,
+                text_align=display.align, frozen_columns=display.frozen, widths=display.widths,
+                sorters=sorters_from_sort(self._sort_keys(), display.keys),
+                height=HEADER_PX + ROW_PX * max(1, len(display.frame)) + 16,
+            )  # fmt: skip
+        finally:
+            self._syncing = False
+        self._draw()
+
+    def _sort_keys(self) -> list[list[str]]:
+        """The view's sort as the table's own columns (a pivot sorts by its row totals,
+        whose columns are "total_<value>")."""
+        if self.view.mode != "pivot":
+            return self.view.sort
+        names = set(self._display.keys.values()) if self._display else set()
+        return [[f"total_{n}" if f"total_{n}" in names else n, d] for n, d in self.view.sort]
+
+    def _on_sorters(self, event) -> None:
+        if self._syncing or self._display is None:
+            return
+        sort = []
+        for name, direction in sort_from_sorters(event.new, self._display.keys):
+            if self.view.mode == "pivot" and re.match(r"p\d+_", str(name)):
+                continue  # one pivot label's column is not a sort key the engine offers
+            sort.append([str(name).removeprefix("total_"), direction])
+        if sort != self.view.sort:
+            self.view.param.update(sort=sort, page=1)
+
+    def _on_click(self, event) -> None:
+        r = self._result
+        if r is None or not (0 <= event.row < len(r.data)):
+            return  # the Total row opens nothing
+        row = r.data.iloc[event.row].to_dict()
+        view = self.view.copy(
+            filters=[*self.view.filters, *group_filters(self.view, row)],
+            groups=[], pivot=None, values=[], page=1, sort=[], percent=None,
+        )  # fmt: skip
+        labels = []
+        for name in self.view.groups:
+            value = row.get(name)
+            blank = value is None or (isinstance(value, float) and pd.isna(value))
+            shown = query.BLANK if blank else COLUMNS[name].type.to_text(value)
+            labels.append(f"{COLUMNS[name].label}: {shown}")
+        self.group.open(view, "Customers with " + ", ".join(labels))
+
+    @param.depends("chart_kind", watch=True)
+    def _draw(self) -> None:
+        r = self._result
+        if r is None or r.mode == "rows" or len(r.data) == 0:
+            self._chart.objects = []
+            return
+        figure = chart(r, self.view, self.chart_kind, sizing_mode="stretch_width", height=360)
+        self._chart.objects = [pn.pane.Bokeh(figure, sizing_mode="stretch_width")]
+
+    def close_group(self) -> None:
+        """Close the opened group (the groups changed)."""
+        self.group.shut()
+
+    def __panel__(self) -> Any:
+        return pmui.Column(
+            pn.FlexBox(
+                self.table,
+                self._chart_box,
+                flex_wrap="wrap",
+                gap="16px",
+                sizing_mode="stretch_width",
+            ),  # fmt: skip
+            self.group,
+            sizing_mode="stretch_width",
+        )

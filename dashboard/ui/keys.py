@@ -1,0 +1,78 @@
+"""Keyboard use where the components fall short, in one small script for the whole page.
+
+- Material UI selects as Panel wraps them open on a click only: Enter, Space and ArrowDown
+  on a focused select open it here, as they do in any Material UI app.
+- Tabulator makes every cell a tab stop (hundreds per page, so Tab never got past the grid
+  to the pager and Export) and its column headers none (sorting was mouse-only). Here cells
+  leave the tab order, headers join it, say how they sort (`aria-sort`), and Enter or Space
+  sorts (Shift adds a sort key, as Shift-click does).
+"""
+
+from __future__ import annotations
+
+from panel.custom import JSComponent
+
+_SCRIPT = r"""
+function deepAll(root, selector, out) {
+  out = out || [];
+  root.querySelectorAll(selector).forEach((el) => out.push(el));
+  root.querySelectorAll("*").forEach((el) => { if (el.shadowRoot) deepAll(el.shadowRoot, selector, out); });
+  return out;
+}
+
+function tidyGrids() {
+  for (const table of deepAll(document, ".tabulator")) {
+    table.querySelectorAll(".tabulator-cell[tabindex='0']").forEach((c) => c.setAttribute("tabindex", "-1"));
+    table.querySelectorAll(".tabulator-col.tabulator-sortable").forEach((col) => {
+      if (col.getAttribute("tabindex") !== "0") col.setAttribute("tabindex", "0");
+      const sort = col.getAttribute("aria-sort");
+      const wanted = sort === "ascending" || sort === "descending" ? sort : "none";
+      if (sort !== wanted) col.setAttribute("aria-sort", wanted);
+    });
+  }
+}
+
+function install() {
+  if (window.__cdKeys) return;
+  window.__cdKeys = true;
+  document.addEventListener("keydown", (e) => {
+    const target = e.composedPath()[0];
+    if (!(target instanceof Element)) return;
+    const select = target.closest("[role='combobox']");
+    if (select && select.tagName !== "INPUT" && select.getAttribute("aria-expanded") !== "true"
+        && (e.key === "Enter" || e.key === " " || e.key === "ArrowDown" || e.key === "ArrowUp")) {
+      e.preventDefault();
+      e.stopPropagation();
+      select.dispatchEvent(new MouseEvent("click", {bubbles: true, composed: true}));
+      return;
+    }
+    const header = target.closest(".tabulator-col.tabulator-sortable");
+    if (header && (e.key === "Enter" || e.key === " ")) {
+      e.preventDefault();
+      const title = header.querySelector(".tabulator-col-title") || header;
+      title.dispatchEvent(new MouseEvent("click", {bubbles: true, composed: true, shiftKey: e.shiftKey}));
+    }
+  }, true);
+  // grids are redrawn at every page, sort and view: keep them tidy
+  let pending = false;
+  const schedule = () => {
+    if (pending) return;
+    pending = true;
+    setTimeout(() => { pending = false; tidyGrids(); }, 150);
+  };
+  document.addEventListener("focusin", schedule, true);
+  setInterval(tidyGrids, 1000);
+  schedule();
+}
+
+export function render({ el }) {
+  install();
+  el.style.display = "none";
+}
+"""
+
+
+class KeyboardHelp(JSComponent):
+    """An invisible part of the page that installs the keyboard fixes above (once)."""
+
+    _esm = _SCRIPT

@@ -1,0 +1,148 @@
+"""The toolbar of the carrier's Customers page: +, Bulk Upload, Bulk Edit, Refresh, Delete,
+?, Send and the Active filter, then quick search, Columns and Filters; the analyst's SQL and
+Code under More.
+
+It wraps instead of running off the screen: at 1280 px it is one line, narrower it takes
+two, on a phone the writing actions are left out (the phone layout is read-only).
+"""
+
+from __future__ import annotations
+
+import panel as pn
+import panel_material_ui as pmui
+import param
+
+from ..access import allowed
+from ..fields import STATUSES
+from ..query import View
+from .controls import Button, Menu
+
+STATUS_OPTIONS = ["All", *STATUSES]
+GUIDE_URL = "/guide"
+
+#: Which toolbar actions each role may use (the services refuse the others anyway).
+ROLE_ACTIONS = {"add": "add", "upload": "import", "bulk_edit": "bulk_edit",
+                "delete": "delete", "send": "send"}  # fmt: skip
+
+#: On a phone the page is for looking customers up: writing actions are left out.
+PHONE_CSS = """
+@media (max-width: 700px) { :host(.writes) { display: none !important; } }
+"""
+
+
+def action_button(event: param.Parameter, label: str, help_text: str, **options) -> pmui.Button:
+    """A toolbar button whose accessible name starts with its visible label (screen readers
+    and voice control find it by what it says), with the longer help after it."""
+    options = {"variant": "outlined", "size": "small", "margin": (4, 3), **options}
+    return Button.from_param(event, label=label, description=f"{label}: {help_text}",
+                                  **options)  # fmt: skip
+
+
+class Toolbar(pn.viewable.Viewer):
+    """The page's actions; each is an event the page acts on."""
+
+    view = param.ClassSelector(class_=View, doc="The view whose status and search it edits.")
+    role = param.String(default="admin", doc="The signed-in user's role: which actions show.")
+    guide_url = param.String(default=GUIDE_URL, doc="Where `?` leads (Setup › Settings).")
+    add = param.Event(doc="+ : add a customer.")
+    upload = param.Event(doc="Bulk Upload a spreadsheet.")
+    bulk_edit = param.Event(doc="Bulk Edit the selected customers.")
+    refresh = param.Event(doc="Reload from the database.")
+    delete = param.Event(doc="Delete the selected customers (asks first).")
+    send = param.Event(doc="Send email or SMS to the selected customers.")
+    sql = param.Event(doc="Run a read-only SQL query over the customer tables.")
+    code = param.Event(doc="Use this view in a notebook (Python, JSON, link).")
+    changes = param.Event(doc="Recent changes, each with Undo.")
+    columns = param.Event(doc="Open the Columns pop-out.")
+    filters = param.Event(doc="Open the Filters pop-out.")
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        b = action_button
+        self.buttons = {
+            "add": b(
+                self.param.add, "+", "add a customer", variant="contained", sx={"minWidth": "44px"}
+            ),
+            "upload": b(
+                self.param.upload,
+                "Bulk Upload",
+                "add or update customers from a spreadsheet",
+                icon="upload_file",
+            ),  # fmt: skip
+            "bulk_edit": b(
+                self.param.bulk_edit,
+                "Bulk Edit",
+                "change one field of the selected customers",
+                icon="edit_note",
+            ),  # fmt: skip
+            "refresh": b(
+                self.param.refresh, "Refresh", "reload from the database", icon="refresh"
+            ),  # fmt: skip
+            "delete": b(
+                self.param.delete,
+                "Delete",
+                "delete the selected customers",
+                icon="delete",
+                color="error",
+            ),  # fmt: skip
+            "send": b(
+                self.param.send, "Send", "email or SMS the selected customers", icon="send"
+            ),  # fmt: skip
+            "columns": b(
+                self.param.columns, "Columns", "choose, group and pivot columns", icon="view_column"
+            ),  # fmt: skip
+            "filters": b(
+                self.param.filters, "Filters", "filter the customers", icon="filter_list"
+            ),  # fmt: skip
+        }
+        self.buttons["help"] = Button(
+            label="?", href=self.guide_url, target="_blank", variant="outlined", size="small",
+            description="? User guide for this page (opens in a new tab)", margin=(4, 3),
+            sx={"minWidth": "40px"},
+        )  # fmt: skip
+        self._more = Menu(
+            label="More", icon="more_vert", variant="outlined", size="small", margin=(4, 3),
+            description="More: SQL, code for notebooks, recent changes",
+            items=[{"label": "SQL", "icon": "terminal"},
+                   {"label": "Code", "icon": "code"},
+                   {"label": "Changes", "icon": "history"}],
+        )  # fmt: skip
+        self._more.on_click(self._on_more)
+        for key, action in ROLE_ACTIONS.items():
+            self.buttons[key].visible = allowed(self.role, action)
+            self.buttons[key].css_classes = ["writes"]
+            self.buttons[key].stylesheets = [PHONE_CSS]
+        self._status = pmui.Select.from_param(
+            self.view.param.status, options=STATUS_OPTIONS, label="Active", width=140,
+            size="small", description="", margin=(4, 3),
+        )  # fmt: skip
+        self._search = pmui.TextInput.from_param(
+            self.view.param.search, label="Search", placeholder="Name, city, email, mobile...",
+            width=170, size="small", description="", margin=(4, 3),
+        )  # fmt: skip
+
+    def _on_more(self, item) -> None:
+        label = item["label"] if isinstance(item, dict) else str(item)
+        self.param.trigger({"SQL": "sql", "Code": "code", "Changes": "changes"}[label])
+
+    def show_filters(self, active: int) -> None:
+        """Say on the Filters button how many filters are in force."""
+        label = f"Filters ({active})" if active else "Filters"
+        self.buttons["filters"].param.update(
+            label=label, variant="contained" if active else "outlined",
+            description=f"{label}: filter the customers",
+        )  # fmt: skip
+
+    def __panel__(self):
+        b = self.buttons
+        actions = pn.Row(
+            b["add"], b["upload"], b["bulk_edit"], b["refresh"], b["delete"], b["help"],
+            b["send"], self._more, align="center", margin=0,
+        )  # fmt: skip
+        finding = pn.Row(
+            self._status, self._search, b["columns"], b["filters"], align="center", margin=0
+        )
+        return pn.FlexBox(
+            actions, finding, justify_content="space-between", align_items="center",
+            flex_wrap="wrap", sizing_mode="stretch_width", margin=(4, 0),
+        )  # fmt: skip
