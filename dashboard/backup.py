@@ -6,6 +6,9 @@ owns the database no other process can open it, so the backup asks the server fo
 drops a request file next to the database, and the server's snapshot thread writes the
 backup with its own connection and answers. Restoring refuses while a server runs, checks
 the backup first, and keeps the file it replaces.
+
+A backup never replaces an existing file (also not one named in a request), and it gets the
+database file's permissions, never wider than 0600 when it holds users (password hashes).
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -30,24 +35,52 @@ def request_dir(db: str | os.PathLike) -> Path:
     return Path(str(db) + ".requests")
 
 
+def backup_mode(store: Store) -> int:
+    """The permission bits a backup of `store` gets: the database file's, never wider than
+    0600 when the users table holds anyone (0600 for an in-memory database)."""
+    try:
+        mode = stat.S_IMODE(os.stat(store.path).st_mode)
+    except OSError:
+        mode = 0o600
+    has_users = store.scalar("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'users'")
+    if has_users and store.scalar("SELECT count(*) FROM users"):
+        mode &= 0o600
+    return mode
+
+
 def write_copy(store: Store, out: str | os.PathLike) -> Path:
-    """Copy the whole database behind `store` to `out` (consistent; atomic rename)."""
+    """Copy the whole database behind `store` to `out` (consistent; appears whole, with
+    `backup_mode` permissions); refuses when `out` exists."""
     out = Path(out).resolve()
-    tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex}.tmp")
+    if out.exists():
+        raise UserError(f"{out} exists; choose a new file name for the backup")
+    mode = backup_mode(store)
+    # written in a private (0700) folder beside `out`: DuckDB creates the file with the
+    # process's umask, and nobody may read it before its mode is set
+    private = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    tmp = private / "backup.duckdb"
     quoted = "'" + str(tmp).replace("'", "''") + "'"
     alias = f"backup_{uuid.uuid4().hex[:12]}"
     try:
         with store.private_cursor() as cur:
             cur.execute(f"ATTACH {quoted} AS {alias}")
             try:
-                cur.execute(f"COPY FROM DATABASE {store.database_name()} TO {alias}")
+                # quoted: the catalog is named after the file ("no-users" for no-users.duckdb)
+                source = '"' + store.database_name().replace('"', '""') + '"'
+                cur.execute(f"COPY FROM DATABASE {source} TO {alias}")
             finally:
                 cur.execute(f"DETACH {alias}")
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        Path(str(tmp) + ".wal").unlink(missing_ok=True)
-        raise
+        os.chmod(tmp, mode)
+        try:
+            os.link(tmp, out)  # never replaces: fails if `out` appeared meanwhile
+        except FileExistsError:
+            raise UserError(f"{out} exists; choose a new file name for the backup") from None
+        except OSError:  # a file system without hard links
+            if out.exists():
+                raise UserError(f"{out} exists; choose a new file name for the backup") from None
+            os.replace(tmp, out)
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
     return out
 
 
@@ -75,7 +108,7 @@ def backup(db: str | os.PathLike, out: str | os.PathLike) -> Path:
 
 def _ask_server(db: Path, out: Path) -> Path:
     folder = request_dir(db)
-    folder.mkdir(exist_ok=True)
+    folder.mkdir(mode=0o700, exist_ok=True)
     rid = uuid.uuid4().hex
     request = folder / f"{rid}.backup.json"
     tmp = folder / f".{rid}.tmp"

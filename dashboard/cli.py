@@ -567,6 +567,12 @@ def _add_later_commands(sub: Any, db: Any) -> None:
                          "okta, auth0, gitlab, generic); id and secret from "
                          "$CUSTOMER_DASHBOARD_OAUTH_KEY / _SECRET")  # fmt: skip
     sp.add_argument("--oauth-redirect-uri", help="the public URL the provider returns to")
+    sp.add_argument("--trust-proxy", action="store_true",
+                    help="behind a TLS proxy on this machine: take the scheme and client "
+                         "address from its X-Forwarded-Proto / X-Real-Ip headers (Secure "
+                         "cookies, sign-in throttling per client)")  # fmt: skip
+    sp.add_argument("--secure-cookies", action="store_true",
+                    help="always mark sign-in cookies Secure (https only)")  # fmt: skip
     sp.set_defaults(func=_serve)
 
     sp = sub.add_parser("users", help="manage who may sign in to the served dashboard")

@@ -36,7 +36,7 @@ from .customers import Target, target_sql
 from .errors import UserError
 from .fields import CONTACTS, CURRENCY_FIELD, CUSTOMER_FIELDS, FIELDS, KEY_FIELD
 from .query import quote
-from .settings import Settings
+from .settings import Settings, api_url_problem
 from .store import Store, utcnow
 
 CHANNELS = ("email", "sms")
@@ -317,6 +317,9 @@ class TwilioTransport:
                             "(CUSTOMER_DASHBOARD_TWILIO_AUTH_TOKEN) must both be set")  # fmt: skip
         if not settings.get("sms", "from"):
             raise UserError("no SMS origination number is set (Setup > Settings, [sms] from)")
+        why = api_url_problem(settings.get("sms", "api_url"))
+        if why:  # checked here too: a hand-edited file is never validated on save
+            raise UserError(f"the Twilio API address {settings.get('sms', 'api_url')!r} {why}")
         self.client = Client(sid, token, http_client=TwilioHttpClient(timeout=20))
         self.client.api.base_url = settings.get("sms", "api_url").rstrip("/")
         self.sender = settings.get("sms", "from")
@@ -551,13 +554,18 @@ def message_log(store: Store, *, batch_id: str | None = None, customer_id: int |
     )
 
 
-def send_test(settings: Settings, channel: str, to: str, *, transport: Any = None) -> str:
+def send_test(
+    settings: Settings, channel: str, to: str, *, by: Any = None, transport: Any = None
+) -> str:
     """Send one test message to an address or number the user typed; the server's answer.
 
-    Raises UserError with the server's words when it refuses (bad settings, credentials...).
+    `by` (the acting Store or Actor; None: the local operator) needs the "send" role: a test
+    SMS costs money and a test message shows the settings work. Raises UserError with the
+    server's words when it refuses (bad settings, credentials...).
     """
     from .types import Email, Phone
 
+    require(by, "send")
     try:
         recipient = Email().parse(to) if channel == "email" else Phone().parse(to)
     except ValueError as exc:

@@ -159,12 +159,21 @@ def _v5_users(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def _v6_user_generation(con: duckdb.DuckDBPyConnection) -> None:
+    # a user's sign-in generation, in their session cookie: a password change, role change
+    # or removal moves it on, and every session signed in before ends. Existing users start
+    # at 0; sessions from before this step carry no generation and must sign in again.
+    con.execute("ALTER TABLE users ADD COLUMN generation INTEGER DEFAULT 0")
+    con.execute("UPDATE users SET generation = 0")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "customers, contacts, audit log", _v1_core),
     Migration(2, "saved views", _v2_saved_views),
     Migration(3, "message log", _v3_messages),
     Migration(4, "daily usage", _v4_usage),
     Migration(5, "users", _v5_users),
+    Migration(6, "user sign-in generation", _v6_user_generation),
 )
 
 LATEST = MIGRATIONS[-1].version

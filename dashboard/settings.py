@@ -5,18 +5,26 @@ person's comments and layout survive every save.
 Secrets never live in this file: the SMTP password and the Twilio auth token come from
 CUSTOMER_DASHBOARD_SMTP_PASSWORD and CUSTOMER_DASHBOARD_TWILIO_AUTH_TOKEN, or from a secrets
 file (same keys, TOML, outside the repository) named by CUSTOMER_DASHBOARD_SECRETS.
+
+Saving needs the "settings" role (admins): `save(by=...)` names who saves (a session's
+acting Store or an `access.Actor`; None is the local operator). The Twilio API address must
+be https unless it is a loopback address (a local test server): the auth token travels in
+every request.
 """
 
 from __future__ import annotations
 
 import copy
+import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import tomlkit
 
+from .access import require
 from .errors import Problem, UserError, ValidationError
 from .types import Email, Phone
 
@@ -100,8 +108,10 @@ class Settings:
             for key in values:
                 self.doc[section][key] = merged[section][key]
 
-    def save(self, path: str | Path | None = None) -> Path:
-        """Write the file, keeping the person's comments and layout."""
+    def save(self, path: str | Path | None = None, *, by=None) -> Path:
+        """Write the file, keeping the person's comments and layout; `by` (the acting Store
+        or Actor; None: the local operator) needs the "settings" role."""
+        require(by, "settings")
         p = Path(path) if path else self.path or default_path()
         p.parent.mkdir(parents=True, exist_ok=True)
         tmp = p.with_suffix(p.suffix + ".tmp")
@@ -159,6 +169,30 @@ def validate(values: dict[str, dict[str, Any]]) -> list[Problem]:
                 "a Twilio account SID starts with AC and has 34 characters",
             )
         )
-    if not str(s["api_url"]).startswith(("http://", "https://")):
-        problems.append(Problem("sms.api_url", s["api_url"], "must be an http(s) address"))
+    why = api_url_problem(s["api_url"])
+    if why:
+        problems.append(Problem("sms.api_url", s["api_url"], why))
     return problems
+
+
+def api_url_problem(url: str) -> str | None:
+    """Why the Twilio API address `url` may not be used (None: it may): the auth token goes
+    with every request, so plain http is allowed only to this machine (a test server)."""
+    url = str(url or "")
+    if url.startswith("https://"):
+        return None
+    if not url.startswith("http://"):
+        return "must be an https:// address"
+    if _loopback(urlsplit(url).hostname or ""):
+        return None
+    return ("must be https:// (plain http would send the Twilio auth token in clear); "
+            "http:// is allowed only to this machine (127.0.0.1, ::1, localhost)")  # fmt: skip
+
+
+def _loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -69,6 +69,8 @@ class Store:
         self.user = user
         #: The acting user's role (see dashboard.access); a file opened here acts as admin.
         self.role = "admin"
+        #: The signed-in session's user generation (None: not a session; see access.require).
+        self.generation: int | None = None
         self._owner = True  # False for acting_as() copies, which must not close the connection
         #: The database file this is a read-only snapshot of (None: the file itself).
         self.snapshot_of: str | None = None
@@ -90,8 +92,9 @@ class Store:
     def _connect(self) -> duckdb.DuckDBPyConnection:
         if self.read_only and self.path != ":memory:" and not Path(self.path).exists():
             raise UserError(f"no database at {self.path}; create it with `customer-dashboard init`")
+        self._refuse_foreign_file()
         try:
-            return duckdb.connect(self.path, read_only=self.read_only)
+            con = duckdb.connect(self.path, read_only=self.read_only)
         except duckdb.IOException as exc:
             raise DatabaseBusyError(self._busy_message(exc)) from None
         except duckdb.ConnectionException:
@@ -100,6 +103,35 @@ class Store:
                 f"the database {self.path} is already open for writing in this process; "
                 "use that Store"
             ) from None
+        if self.path != ":memory:":
+            # DuckDB opens an existing .csv/.parquet/.json path as an in-memory database with
+            # a view over the file: everything "written" would be lost at exit
+            where = con.execute(
+                "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
+            ).fetchall()
+            if not where or not where[0][0]:
+                con.close()
+                raise UserError(self._foreign_message())
+        return con
+
+    def _refuse_foreign_file(self) -> None:
+        """A file that exists but is not a DuckDB database is refused before DuckDB opens it."""
+        if self.path == ":memory:":
+            return
+        try:
+            with open(self.path, "rb") as f:
+                head = f.read(12)
+        except (FileNotFoundError, IsADirectoryError, PermissionError):
+            return  # created fresh, or DuckDB's own message says why it cannot be opened
+        if head[8:12] != b"DUCK":  # the magic bytes after the header's checksum
+            raise UserError(self._foreign_message())
+
+    def _foreign_message(self) -> str:
+        return (
+            f"{self.path} is not a DuckDB database (it exists and holds something else); "
+            "give --db a customer-dashboard database, or a new file name to create one "
+            "(to load a spreadsheet, use `customer-dashboard import FILE`)"
+        )
 
     def _busy_message(self, exc: Exception) -> str:
         text = str(exc)
@@ -144,15 +176,17 @@ class Store:
                 self._cursors.append(cur)
         return cur
 
-    def acting_as(self, user: str, role: str) -> Store:
+    def acting_as(self, user: str, role: str, generation: int | None = None) -> Store:
         """This store as `user` with `role`: the same connection, cursors and write lock,
-        with every write recorded as that user and checked against that role. Closing it
-        does not close the connection."""
+        with every write recorded as that user and checked against that role. A signed-in
+        session passes its `generation`: writes stop as soon as the user's password, role or
+        account changes. Closing it does not close the connection."""
         from .access import check_role
 
         other = copy.copy(self)
         other.user = user
         other.role = check_role(role)
+        other.generation = generation
         other._owner = False
         return other
 

@@ -5,6 +5,10 @@ back the values from before; a delete by re-inserting the rows and contacts (sam
 in the audit log. The undo is a batch of its own, audited like any other. It refuses, with a
 clear message, when a later change touched the same customers (undo that one first), when
 the batch was undone already, or when a restored name is now used by another customer.
+
+Who may undo what is `access.require_undo`: the reversal needs the role of what it does
+(deleting what an add or import added needs admin unless it is one's own batch; re-creating
+deleted customers needs admin).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import json
 import duckdb
 
 from . import audit
-from .access import require
+from .access import require, require_undo
 from .errors import ConflictError, UserError
 from .fields import CONTACT_FIELDS, CUSTOMER_FIELDS, FIELDS, KEY_FIELD
 from .query import quote
@@ -52,11 +56,15 @@ def undo(store: Store, batch_id: str, *, user: str | None = None) -> audit.Batch
     user = user or store.user
     with store.transaction() as cur:
         found = cur.execute(
-            "SELECT action, undone_by, description FROM batches WHERE batch_id = ?", [batch_id]
+            "SELECT action, undone_by, description, user_name FROM batches WHERE batch_id = ?",
+            [batch_id],
         ).fetchall()
         if not found:
             raise UserError(f"there is no batch {batch_id!r}")
-        action, undone_by, description = found[0]
+        action, undone_by, description, made_by = found[0]
+        kinds = {k for (k,) in cur.execute(
+            "SELECT DISTINCT action FROM audit_log WHERE batch_id = ?", [batch_id]).fetchall()}  # fmt: skip
+        require_undo(store, batch_id, action, made_by, kinds)
         if undone_by:
             raise UserError(f"batch {batch_id} was already undone (by batch {undone_by})")
         if action == "undo":

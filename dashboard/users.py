@@ -1,8 +1,15 @@
-"""Users of the served dashboard: names, roles and slow, salted password hashes.
+"""Users of the served dashboard: names, roles, slow salted password hashes, and the
+sign-in generation that ends sessions.
 
-Passwords are hashed with scrypt (memory-hard, from the standard library) under a random
-16-byte salt; only the hash is stored, and it is compared in constant time. The users table
-is never copied into the readers' snapshot.
+Passwords are hashed with argon2id at OWASP's recommended cost (19 MiB, 2 passes, 1 lane)
+under a random 16-byte salt; only the hash is stored. Hashes written by earlier versions
+(scrypt) still verify and are replaced by argon2id at the user's next good sign-in. The
+users table is never copied into the readers' snapshot.
+
+Each user has a generation, written into their session cookie at sign-in; changing their
+password or role, or removing them, moves it on, which ends every session signed in before.
+A new user starts at a random generation, so a removed and re-added name does not bring an
+old cookie back to life. `LoginThrottle` slows down password guessing.
 """
 
 from __future__ import annotations
@@ -12,14 +19,21 @@ import hashlib
 import hmac
 import re
 import secrets
-from dataclasses import dataclass
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from argon2 import PasswordHasher, Type
+from argon2.exceptions import InvalidHashError, VerificationError
 
 from .access import ROLES, check_role, require
 from .errors import UserError
 from .store import Store, utcnow
 
-#: scrypt cost: 2**14 x 8 x 1 (about 50 ms and 16 MB per check on this machine).
-SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+#: argon2id at OWASP's recommendation (Password Storage Cheat Sheet): m=19 MiB, t=2, p=1.
+ARGON2 = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1, hash_len=32,
+                        salt_len=16, type=Type.ID)  # fmt: skip
 MIN_PASSWORD = 10
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 
@@ -28,19 +42,38 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 class User:
     name: str
     role: str
+    generation: int = 0
 
 
 def hash_password(password: str) -> str:
-    """ "scrypt$N$r$p$salt$hash" for `password` under a fresh random salt."""
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P,
-                            maxmem=64 * 1024 * 1024, dklen=32)  # fmt: skip
-    b64 = base64.b64encode
-    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${b64(salt).decode()}${b64(digest).decode()}"
+    """The argon2id hash ("$argon2id$v=19$m=19456,t=2,p=1$salt$hash") of `password`."""
+    return ARGON2.hash(password)
 
 
 def check_password(password: str, stored: str) -> bool:
-    """Whether `password` matches the stored hash (constant-time comparison)."""
+    """Whether `password` matches the stored hash (argon2id, or an earlier version's scrypt)."""
+    stored = stored or ""
+    if stored.startswith("$argon2"):
+        try:
+            return ARGON2.verify(stored, password)
+        except (VerificationError, InvalidHashError):
+            return False
+    return _check_scrypt(password, stored)
+
+
+def needs_rehash(stored: str) -> bool:
+    """Whether a hash should be replaced at the next good sign-in (scrypt, or weaker
+    argon2 parameters than today's)."""
+    if not stored.startswith("$argon2"):
+        return True
+    try:
+        return ARGON2.check_needs_rehash(stored)
+    except InvalidHashError:
+        return True
+
+
+def _check_scrypt(password: str, stored: str) -> bool:
+    """The scrypt hashes of earlier versions: "scrypt$N$r$p$salt$hash"."""
     try:
         scheme, n, r, p, salt, digest = stored.split("$")
         if scheme != "scrypt":
@@ -76,12 +109,17 @@ def add_user(store: Store, name: str, role: str, password: str) -> User:
         if cur.execute("SELECT 1 FROM users WHERE name = ?", [name]).fetchall():
             raise UserError(f"user {name!r} exists; use passwd to change the password")
         now = utcnow()
-        cur.execute("INSERT INTO users VALUES (?, ?, ?, ?, ?)", [name, role, digest, now, now])
-    return User(name, role)
+        generation = secrets.randbelow(2**30)  # see the module's docstring
+        cur.execute(
+            "INSERT INTO users (name, role, password_hash, created_at, updated_at, generation) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [name, role, digest, now, now, generation],
+        )
+    return User(name, role, generation)
 
 
 def remove_user(store: Store, name: str) -> None:
-    """Remove a user (admins only); their sessions end at their next request."""
+    """Remove a user (admins only); their sessions end at once."""
     require(store, "users")
     with store.transaction() as cur:
         if not cur.execute("SELECT 1 FROM users WHERE name = ?", [name]).fetchall():
@@ -96,18 +134,18 @@ def remove_user(store: Store, name: str) -> None:
 
 
 def set_password(store: Store, name: str, password: str) -> None:
-    """Change a user's password (admins only)."""
+    """Change a user's password (admins only); their sessions end."""
     require(store, "users")
     digest = hash_password(_check_password(password))
     with store.transaction() as cur:
         if not cur.execute("SELECT 1 FROM users WHERE name = ?", [name]).fetchall():
             raise UserError(f"no user {name!r}")
-        cur.execute("UPDATE users SET password_hash = ?, updated_at = ? WHERE name = ?",
-                    [digest, utcnow(), name])  # fmt: skip
+        cur.execute("UPDATE users SET password_hash = ?, updated_at = ?, "
+                    "generation = generation + 1 WHERE name = ?", [digest, utcnow(), name])  # fmt: skip
 
 
 def set_role(store: Store, name: str, role: str) -> None:
-    """Change a user's role (admins only); the last admin keeps theirs."""
+    """Change a user's role (admins only); their sessions end; the last admin keeps theirs."""
     require(store, "users")
     role = check_role(role)
     with store.transaction() as cur:
@@ -119,8 +157,8 @@ def set_role(store: Store, name: str, role: str) -> None:
         ).fetchall()[0][0]
         if rows[0][0] == "admin" and role != "admin" and others == 0:
             raise UserError(f"{name!r} is the last admin; make another user admin first")
-        cur.execute("UPDATE users SET role = ?, updated_at = ? WHERE name = ?",
-                    [role, utcnow(), name])  # fmt: skip
+        cur.execute("UPDATE users SET role = ?, updated_at = ?, generation = generation + 1 "
+                    "WHERE name = ?", [role, utcnow(), name])  # fmt: skip
 
 
 def list_users(store: Store) -> list[User]:
@@ -136,14 +174,95 @@ def role_of(store: Store, name: str | None) -> str | None:
     return rows[0][0] if rows and rows[0][0] in ROLES else None
 
 
+def current(store: Store, name: str | None) -> User | None:
+    """The existing user called `name`, with their role and generation (None: no such user)."""
+    if not name:
+        return None
+    rows = store.rows("SELECT role, generation FROM users WHERE name = ?", [name])
+    if not rows or rows[0][0] not in ROLES:
+        return None
+    return User(name, rows[0][0], rows[0][1])
+
+
 def verify(store: Store, name: str, password: str) -> User | None:
-    """The user if `password` is theirs; None otherwise (unknown names cost as much time)."""
-    rows = store.rows("SELECT role, password_hash FROM users WHERE name = ?", [name or ""])
+    """The user (with their generation) if `password` is theirs; None otherwise. Unknown
+    names cost as much time. A good password's old or weaker hash is replaced by today's."""
+    rows = store.rows("SELECT role, password_hash, generation FROM users WHERE name = ?",
+                      [name or ""])  # fmt: skip
     if not rows:
         check_password(password or "", _DUMMY)  # same work either way: no name probing
         return None
-    role, stored = rows[0]
-    return User(name, role) if check_password(password or "", stored) else None
+    role, stored, generation = rows[0]
+    if not check_password(password or "", stored):
+        return None
+    if needs_rehash(stored):
+        # the same password, so the generation stays (no session ends); only if the hash is
+        # still the one checked (a password change meanwhile wins)
+        store.execute_write("UPDATE users SET password_hash = ? WHERE name = ? AND "
+                            "password_hash = ?", [hash_password(password), name, stored])  # fmt: skip
+    return User(name, role, generation)
 
 
 _DUMMY = hash_password("not-a-real-password-at-all")
+
+
+@dataclass
+class _Failures:
+    count: int = 0
+    last: float = 0.0
+    locked_until: float = 0.0
+
+
+@dataclass
+class LoginThrottle:
+    """Failed sign-ins per user name and per address, in one server process.
+
+    After `free` failures with no `window` seconds of quiet between them, each further
+    failure locks the name (and the address) for twice as long as the one before: 2, 4, 8 s
+    ... up to `longest`. A locked name or address is refused without checking the password.
+    Every name counts, known or not, so that the lock does not tell which names exist; the
+    oldest entries are dropped past `max_entries` (a flood of made-up names cannot fill
+    memory). A good sign-in clears its name and address.
+    """
+
+    free: int = 5
+    window: float = 15 * 60
+    longest: float = 15 * 60
+    max_entries: int = 10_000
+    clock: Callable[[], float] = time.monotonic
+    _seen: dict = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def wait(self, name: str, address: str) -> int:
+        """Seconds until `name` from `address` may try again (0: now)."""
+        now = self.clock()
+        with self._lock:
+            left = [self._seen[k].locked_until - now for k in self._keys(name, address)
+                    if k in self._seen]  # fmt: skip
+        return max([0, *[int(x) + 1 for x in left if x > 0]])
+
+    def attempt(self, name: str, address: str) -> None:
+        """Count an attempt as failed before its password is checked (so parallel guesses
+        are counted too); `succeeded` takes it back."""
+        now = self.clock()
+        with self._lock:
+            for key in self._keys(name, address):
+                f = self._seen.pop(key, None) or _Failures()
+                if now - f.last > self.window:
+                    f = _Failures()
+                f.count, f.last = f.count + 1, now
+                if f.count >= self.free:
+                    f.locked_until = now + min(2.0 ** (f.count - self.free + 1), self.longest)
+                self._seen[key] = f  # re-inserted: the dict stays in least-recent order
+            while len(self._seen) > self.max_entries:
+                self._seen.pop(next(iter(self._seen)))
+
+    def succeeded(self, name: str, address: str) -> None:
+        """A good password: forget the name's and the address's failures."""
+        with self._lock:
+            for key in self._keys(name, address):
+                self._seen.pop(key, None)
+
+    @staticmethod
+    def _keys(name: str, address: str) -> tuple[tuple[str, str], ...]:
+        return (("name", (name or "").strip().lower()), ("address", address or ""))

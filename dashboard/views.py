@@ -1,8 +1,12 @@
-"""Named, saved views: a person's columns, filters, sort, groups and pivot, reopened by name."""
+"""Named, saved views: a person's columns, filters, sort, groups and pivot, reopened by name.
+
+Every role may save views; a view someone else saved may be replaced or deleted only by an
+admin (the "views" action), so nobody's saved work disappears under them.
+"""
 
 from __future__ import annotations
 
-from .access import require
+from .access import allowed, require
 from .errors import UserError
 from .query import View
 from .store import Store, utcnow
@@ -16,6 +20,7 @@ def save_view(store: Store, name: str, view: View, *, user: str | None = None) -
         raise UserError("a saved view needs a name of 1 to 80 characters")
     view.check()
     with store.transaction() as cur:
+        _require_owner(store, cur, name)
         cur.execute("DELETE FROM saved_views WHERE name = ?", [name])
         cur.execute(
             "INSERT INTO saved_views (name, view, user_name, saved_at) VALUES (?, ?, ?, ?)",
@@ -37,5 +42,18 @@ def load_view(store: Store, name: str) -> View:
 
 
 def delete_view(store: Store, name: str) -> None:
-    """Forget the saved view called `name`."""
-    store.execute_write("DELETE FROM saved_views WHERE name = ?", [name])
+    """Forget the saved view called `name` (its owner, or an admin)."""
+    require(store, "save_view")
+    with store.transaction() as cur:
+        if not _require_owner(store, cur, name):
+            raise UserError(f"there is no saved view called {name!r}")
+        cur.execute("DELETE FROM saved_views WHERE name = ?", [name])
+
+
+def _require_owner(store: Store, cur, name: str) -> bool:
+    """Whether the view exists; refuses when someone else saved it and the acting user is
+    not an admin."""
+    found = cur.execute("SELECT user_name FROM saved_views WHERE name = ?", [name]).fetchall()
+    if found and found[0][0] != store.user and not allowed(store.role, "views"):
+        require(store, "views")
+    return bool(found)

@@ -75,3 +75,41 @@ def test_backup_while_served_and_restore_refused(db, tmp_path, capsys):
         assert main(["restore", str(out), "--db", str(db), "--yes"]) == 1
         assert "stop it, restore" in capsys.readouterr().err
     assert _facts(out) == _facts(db)
+
+
+def test_a_backup_gets_the_database_files_mode_never_wider_than_0600_with_users(db, tmp_path):
+    import os
+    import stat
+
+    def mode(p):
+        return stat.S_IMODE(os.stat(p).st_mode)
+
+    os.chmod(db, 0o640)
+    backup(db, tmp_path / "with-users.duckdb")
+    assert mode(tmp_path / "with-users.duckdb") == 0o600  # the users table: owner only
+    os.chmod(db, 0o600)
+    backup(db, tmp_path / "private.duckdb")
+    assert mode(tmp_path / "private.duckdb") == 0o600
+    plain = tmp_path / "no-users.duckdb"
+    with Store(plain) as store:
+        add_demo_customers(store, 5, seed=1, usage_days=0)
+    os.chmod(plain, 0o640)
+    backup(plain, tmp_path / "no-users-copy.duckdb")
+    assert mode(tmp_path / "no-users-copy.duckdb") == 0o640
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # nothing left over
+
+
+def test_a_backup_request_never_overwrites_a_file(db, tmp_path):
+    import json
+
+    from dashboard.backup import request_dir, serve_requests
+
+    victim = tmp_path / "precious.txt"
+    victim.write_text("keep me")
+    folder = request_dir(db)
+    folder.mkdir()
+    (folder / "r1.backup.json").write_text(json.dumps({"out": str(victim)}))
+    with Store(db) as store:
+        assert serve_requests(store) == 1
+    answer = json.loads((folder / "r1.done.json").read_text())
+    assert "exists" in answer["error"] and victim.read_text() == "keep me"

@@ -58,3 +58,17 @@ def test_read_only_store_refuses_an_old_schema(db_path):
     con.close()
     with pytest.raises(UserError, match="open it once for writing"):
         Store(db_path, read_only=True)
+
+
+def test_users_of_a_schema_5_database_get_a_generation_and_still_sign_in(db_path):
+    from dashboard.users import hash_password, verify
+
+    con = duckdb.connect(str(db_path))
+    migrations.migrate(con, target=5)
+    con.execute("INSERT INTO users VALUES ('ana', 'admin', ?, now()::TIMESTAMP, "
+                "now()::TIMESTAMP)", [hash_password("ana's long password")])  # fmt: skip
+    con.close()
+    with Store(db_path) as s:
+        assert s.schema_version() == migrations.LATEST >= 6
+        assert s.rows("SELECT name, generation FROM users") == [("ana", 0)]
+        assert verify(s, "ana", "ana's long password").generation == 0

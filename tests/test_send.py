@@ -229,6 +229,24 @@ def test_sms_to_each_contact_mobile_with_the_real_twilio_client(store, customers
     assert refresh_status(store, batch_id, twilio)["delivered"] == 3
 
 
+@pytest.mark.parametrize("url", ["http://api.example.com", "http://10.0.0.5:8080",
+                                 "http://127.0.0.1.evil.example", "http://[::ffff:10.0.0.1]",
+                                 "http://u@127.0.0.1@evil.example/", "ftp://api.twilio.com"])  # fmt: skip
+def test_the_twilio_api_must_be_https_unless_on_this_machine(tmp_path, twilio, url, store,
+                                                              customers):  # fmt: skip
+    s = Settings.load(tmp_path / "other.toml")
+    with pytest.raises(UserError, match="api_url.*https://"):
+        s.update({"sms": {"api_url": url}})
+    for fine in ("https://api.twilio.com", "http://127.0.0.1:9", "http://127.8.0.1",
+                 "http://[::1]:8080", "http://localhost:9"):  # fmt: skip
+        s.update({"sms": {"api_url": fine}})
+    # a hand-edited file is refused when it is used, before the token goes anywhere
+    twilio.doc["sms"]["api_url"] = url
+    with pytest.raises(UserError, match="Twilio API address.*https://"):
+        send(store, customers, "sms", "Hi {name}", settings=twilio)
+    assert FakeTwilio.received == []
+
+
 def test_sms_permanent_errors_429_retry_and_stop_opts_out(store, customers, twilio):
     FakeTwilio.script = {"+447831000001": [(429, 20429), (201, None)],
                          "+447831000002": [(400, 21610)], "+447831000003": [(400, 21211)]}  # fmt: skip

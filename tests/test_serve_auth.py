@@ -1,10 +1,18 @@
 """`serve` refuses to start sign-in unsafely, never allows every origin, and can hand sign-in
-to an OAuth provider (checked up to the redirect: no network beyond loopback)."""
+to an OAuth provider (checked up to the redirect: no network beyond loopback). Password
+sign-in against real servers: throttled, hashing off the event loop, Secure cookies behind
+TLS, and sessions that end when the user's password, role or account changes."""
 
 from __future__ import annotations
 
 import argparse
+import http.cookiejar
+import queue
+import statistics
+import threading
+import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -12,8 +20,8 @@ import pytest
 from dashboard import Store, UserError, add_demo_customers
 from dashboard.cli import main
 from dashboard.ui.serve import _origins
-from dashboard.users import add_user
-from tests.browser import served
+from dashboard.users import add_user, remove_user, set_password, set_role
+from tests.browser import free_port, served
 
 SECRET = "x" * 40
 
@@ -34,10 +42,16 @@ def test_sign_in_needs_a_long_cookie_secret(db, monkeypatch, capsys):
     assert main(["serve", "--auth", "--db", str(db), "--port", "0"]) == 1
 
 
-def test_sign_in_needs_a_user(db, monkeypatch, capsys):
+def test_sign_in_needs_an_admin(db, monkeypatch, capsys):
     monkeypatch.setenv("CUSTOMER_DASHBOARD_COOKIE_SECRET", SECRET)
     assert main(["serve", "--auth", "--db", str(db), "--port", "0"]) == 1
-    assert "there are no users" in capsys.readouterr().err
+    assert "there is no admin user" in capsys.readouterr().err
+    with Store(db) as store:
+        add_user(store, "vic", "viewer", "vic's long password")
+        add_user(store, "ed", "editor", "ed's long password!")
+    assert main(["serve", "--auth", "--db", str(db), "--port", "0"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "there is no admin user" in err
 
 
 def test_origins_are_the_served_address_and_never_everyone():
@@ -76,6 +90,7 @@ def test_signed_in_server_sends_strangers_to_the_login_page(db, monkeypatch):
 def test_oauth_hands_sign_in_to_the_provider(db, monkeypatch):
     with Store(db) as store:
         add_user(store, "octocat", "viewer", "unused random password")
+        add_user(store, "monalisa", "admin", "another unused password")
     monkeypatch.setenv("CUSTOMER_DASHBOARD_COOKIE_SECRET", SECRET)
     monkeypatch.setenv("CUSTOMER_DASHBOARD_OAUTH_KEY", "test-client-id")
     monkeypatch.setenv("CUSTOMER_DASHBOARD_OAUTH_SECRET", "test-client-secret")
@@ -86,3 +101,224 @@ def test_oauth_hands_sign_in_to_the_provider(db, monkeypatch):
         assert code == 302
         assert where.startswith("https://github.com/login/oauth/authorize")
         assert "client_id=test-client-id" in where
+
+
+# --- password sign-in against real servers ----------------------------------------------
+
+PASSWORDS = {"ana": "ana's long password", "vic": "vic's long password",
+             "ed": "ed's long password!"}  # fmt: skip
+
+
+def _login(url, name, password, headers=None):
+    """POST the login form, redirects not followed: (status, Location, Set-Cookie headers)."""
+    data = urllib.parse.urlencode({"username": name, "password": password}).encode()
+    request = urllib.request.Request(url + "/login", data=data, headers=headers or {})
+    try:
+        urllib.request.build_opener(_NoRedirect).open(request, timeout=30)
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers.get("Location", ""), exc.headers.get_all("Set-Cookie") or []
+    raise AssertionError("the login form did not redirect")
+
+
+def _error(location):
+    return urllib.parse.parse_qs(urllib.parse.urlsplit(location).query).get("error", [""])[0]
+
+
+@pytest.fixture(scope="module")
+def signed(tmp_path_factory):
+    """A served database with sign-in, behind a (pretend) TLS proxy: --trust-proxy."""
+    db = tmp_path_factory.mktemp("signed") / "customers.duckdb"
+    with Store(db) as store:
+        add_demo_customers(store, 20, seed=3, usage_days=0)
+        for name, role in (("ana", "admin"), ("vic", "viewer"), ("ed", "editor")):
+            add_user(store, name, role, PASSWORDS[name])
+        for i in range(8):  # eight people signing in at once
+            add_user(store, f"clerk{i}", "viewer", f"clerk {i}'s password")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("CUSTOMER_DASHBOARD_COOKIE_SECRET", SECRET)
+    try:
+        with served(db, demo=0, extra=["--auth", "--trust-proxy"]) as url:
+            yield url
+    finally:
+        mp.undo()
+
+
+def test_guessing_is_throttled_per_name_and_per_address(signed):
+    url = signed
+    client = {"X-Forwarded-For": "203.0.113.7"}
+    for _ in range(5):
+        code, where, _ = _login(url, "vic", "a wrong guess!", client)
+        assert code == 302 and _error(where) == "Invalid username or password!"
+    code, where, _ = _login(url, "vic", "a wrong guess!", client)  # the sixth
+    assert "Too many attempts; try again in" in _error(where)
+    code, where, cookies = _login(url, "vic", PASSWORDS["vic"], client)
+    assert "Too many attempts; try again in" in _error(where) and not cookies
+    # the name is locked from another address too, and the address for another name
+    assert "try again in" in _error(_login(url, "vic", PASSWORDS["vic"],
+                                           {"X-Forwarded-For": "198.51.100.1"})[1])  # fmt: skip
+    assert "try again in" in _error(_login(url, "ed", PASSWORDS["ed"], client)[1])
+    # names nobody has count per address as well
+    other = {"X-Forwarded-For": "203.0.113.99"}
+    for i in range(5):
+        _login(url, f"nobody-{i}", "a wrong guess!", other)
+    assert "try again in" in _error(_login(url, "ana", PASSWORDS["ana"], other)[1])
+    # the page says it
+    page = urllib.request.urlopen(url + "/login?error=" + urllib.parse.quote(_error(where)),
+                                  timeout=10).read().decode()  # fmt: skip
+    assert "Too many attempts; try again in" in page
+
+
+def _get_ms(url) -> float:
+    start = time.perf_counter()
+    urllib.request.urlopen(url + "/login", timeout=30).read()
+    return (time.perf_counter() - start) * 1000
+
+
+def test_password_checks_leave_the_event_loop_free(signed):
+    url = signed
+    idle = [_get_ms(url) for _ in range(5)]
+    stop = threading.Event()
+    done: queue.Queue = queue.Queue()
+
+    def sign_in_again_and_again(i):
+        n = 0
+        while not stop.is_set():
+            code, where, cookies = _login(url, f"clerk{i}", f"clerk {i}'s password",
+                                          {"X-Forwarded-For": f"192.0.2.{i}"})  # fmt: skip
+            assert code == 302 and cookies and not _error(where)
+            n += 1
+        done.put(n)
+
+    threads = [threading.Thread(target=sign_in_again_and_again, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(0.5)  # every thread is hashing by now
+        busy = []
+        for _ in range(20):
+            busy.append(_get_ms(url))
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=60)
+    signed_in = sum(done.get_nowait() for _ in threads)
+    print(
+        f"GET /login: idle median {statistics.median(idle):.1f} ms; while 8 clients sign "
+        f"in ({signed_in} sign-ins): median {statistics.median(busy):.1f} ms, "
+        f"max {max(busy):.1f} ms"
+    )
+    assert signed_in >= 8
+    assert max(busy) < 100
+
+
+def _secure(cookies) -> dict[str, bool]:
+    return {c.split("=", 1)[0]: "secure" in c.lower() for c in cookies}
+
+
+def test_cookies_are_secure_behind_a_tls_proxy(signed):
+    url = signed
+    code, _, cookies = _login(url, "ed", PASSWORDS["ed"],
+                              {"X-Forwarded-Proto": "https", "X-Forwarded-For": "192.0.2.50"})  # fmt: skip
+    flags = _secure(cookies)
+    assert code == 302 and {"user", "dashboard_session"} <= set(flags) and all(flags.values())
+    assert all("httponly" in c.lower() and "samesite=lax" in c.lower() for c in cookies
+               if c.startswith(("user=", "dashboard_session=")))  # fmt: skip
+    code, _, cookies = _login(url, "ed", PASSWORDS["ed"], {"X-Forwarded-For": "192.0.2.50"})
+    assert code == 302 and not any(_secure(cookies).values())  # plain http: no Secure
+
+
+def test_secure_cookies_flag_and_an_untrusted_proxy_header(db, monkeypatch):
+    with Store(db) as store:
+        add_user(store, "ana", "admin", PASSWORDS["ana"])
+    monkeypatch.setenv("CUSTOMER_DASHBOARD_COOKIE_SECRET", SECRET)
+    with served(db, demo=0, extra=["--auth"]) as url:
+        # without --trust-proxy anyone could send the header: it changes nothing
+        _, _, cookies = _login(url, "ana", PASSWORDS["ana"], {"X-Forwarded-Proto": "https"})
+        assert cookies and not any(_secure(cookies).values())
+    with served(db, demo=0, extra=["--auth", "--secure-cookies"]) as url:
+        _, _, cookies = _login(url, "ana", PASSWORDS["ana"])
+        flags = _secure(cookies)
+        assert {"user", "dashboard_session"} <= set(flags) and all(flags.values())
+
+
+@pytest.fixture
+def in_process(tmp_path):
+    """The dashboard with password sign-in on Panel's server in a thread of this process, so
+    that the test changes users in the very store the server uses (as Setup > Users does)."""
+    import panel as pn
+    from panel.config import config
+
+    from dashboard.ui.app import EXTENSIONS, session_app
+    from dashboard.ui.auth import StoreAuthProvider
+
+    store = Store(tmp_path / "customers.duckdb", user="server")
+    add_demo_customers(store, 20, seed=4, usage_days=0)
+    for name, role in (("ana", "admin"), ("ed", "editor")):
+        add_user(store, name, role, PASSWORDS[name])
+    provider = StoreAuthProvider(store)
+    port, ready = free_port(), queue.Queue()
+    old_secret = config.cookie_secret
+
+    def run():
+        pn.extension(*EXTENSIONS)
+        srv = pn.serve({"/": lambda: session_app(store, auth=provider)}, port=port,
+                       address="127.0.0.1", show=False, start=False,
+                       websocket_origin=[f"127.0.0.1:{port}"], auth_provider=provider,
+                       cookie_secret=SECRET)  # fmt: skip
+        ready.put(srv)
+        srv.start()
+        srv.io_loop.start()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    srv = ready.get(timeout=30)
+    try:
+        yield f"http://127.0.0.1:{port}", store
+    finally:
+        srv.io_loop.add_callback(srv.io_loop.stop)
+        thread.join(timeout=30)
+        provider.pool.shutdown()
+        config.cookie_secret = old_secret
+        store.close()
+
+
+def _browser(url, name):
+    """A client with its own cookie jar, signed in as `name`."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), _NoRedirect)
+    data = urllib.parse.urlencode({"username": name, "password": PASSWORDS[name]}).encode()
+    try:
+        opener.open(url + "/login", data=data, timeout=30)
+    except urllib.error.HTTPError as exc:
+        assert exc.code == 302 and not _error(exc.headers["Location"])
+    assert {c.name for c in jar} >= {"user", "dashboard_session"}
+    return opener
+
+
+def _status(opener, url):
+    try:
+        response = opener.open(url + "/", timeout=60)
+        return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers.get("Location", "")
+
+
+def test_a_password_change_role_change_or_removal_ends_the_session(in_process):
+    url, store = in_process
+    admin = store.acting_as("ana", "admin")
+    changes = [("password", lambda: set_password(admin, "ed", PASSWORDS["ed"])),
+               ("role", lambda: set_role(admin, "ed", "viewer")),
+               ("removal", lambda: remove_user(admin, "ed"))]  # fmt: skip
+    for what, change in changes:
+        ed = _browser(url, "ed")
+        code, body = _status(ed, url)
+        assert code == 200 and "not signed in" not in body, what
+        change()
+        code, where = _status(ed, url)
+        assert code == 302 and "login" in where, what
+    # another user's session goes on, until they sign out
+    ana = _browser(url, "ana")
+    assert _status(ana, url)[0] == 200
+    ana.open(url + "/logout", timeout=30).read()
+    assert _status(ana, url)[0] == 302

@@ -78,3 +78,19 @@ def test_cursors_are_per_thread(store):
     t.start()
     t.join()
     assert seen[0] is not store.cursor()
+
+
+@pytest.mark.parametrize(("name", "content"), [("customers.csv", b"Company,Currency\nA,EUR\n"),
+                                               ("data.duckdb", b"not a database" * 20),
+                                               ("empty.duckdb", b"")])  # fmt: skip
+def test_db_that_is_not_a_duckdb_file_is_refused_by_the_cli(tmp_path, name, content):
+    path = tmp_path / name
+    path.write_bytes(content)
+    for args in (["init", "--demo", "3"], ["batches"], ["users", "list"]):
+        done = subprocess.run([sys.executable, "-m", "dashboard.cli", *args, "--db", str(path)],
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert done.returncode == 1, (args, done.stdout, done.stderr)
+        assert "is not a DuckDB database" in done.stderr and "Traceback" not in done.stderr
+    assert path.read_bytes() == content
+    with pytest.raises(UserError, match="not a DuckDB database"):
+        Store(path)

@@ -1,5 +1,6 @@
-"""Users: scrypt hashes, verification, the last admin, the CLI (passwords never as
-arguments), and the snapshot keeping hashes away from readers."""
+"""Users: argon2id hashes (old scrypt ones upgraded), verification, generations that end
+sessions, the sign-in throttle, the last admin, the CLI (passwords never as arguments), and
+the snapshot keeping hashes away from readers."""
 
 from __future__ import annotations
 
@@ -25,13 +26,95 @@ from dashboard.users import (
 PASSWORD = "correct horse battery"
 
 
-def test_hashes_are_salted_scrypt_and_never_the_password():
+def _scrypt(password: str) -> str:
+    """A hash as versions before argon2id wrote it."""
+    import base64
+    import hashlib
+    import secrets
+
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1,
+                            maxmem=64 * 1024 * 1024, dklen=32)  # fmt: skip
+    b64 = base64.b64encode
+    return f"scrypt$16384$8$1${b64(salt).decode()}${b64(digest).decode()}"
+
+
+def test_hashes_are_salted_argon2id_at_owasp_cost_and_never_the_password():
     a, b = hash_password(PASSWORD), hash_password(PASSWORD)
-    assert a != b and a.startswith("scrypt$16384$8$1$")
+    assert a != b and a.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
     assert PASSWORD not in a
     assert check_password(PASSWORD, a) and check_password(PASSWORD, b)
     assert not check_password(PASSWORD + "!", a)
     assert not check_password(PASSWORD, "md5$abc") and not check_password(PASSWORD, "")
+
+
+def test_an_old_scrypt_hash_verifies_and_is_upgraded_at_the_next_good_sign_in(store):
+    add_user(store, "ana", "admin", PASSWORD)
+    store.execute_write("UPDATE users SET password_hash = ? WHERE name = 'ana'",
+                        [_scrypt(PASSWORD)])  # fmt: skip
+    generation = store.scalar("SELECT generation FROM users WHERE name = 'ana'")
+    assert check_password(PASSWORD, store.scalar("SELECT password_hash FROM users"))
+    assert verify(store, "ana", "wrong password!") is None
+    assert store.scalar("SELECT password_hash FROM users").startswith("scrypt$")
+    assert verify(store, "ana", PASSWORD).role == "admin"
+    upgraded = store.scalar("SELECT password_hash FROM users WHERE name = 'ana'")
+    assert upgraded.startswith("$argon2id$") and check_password(PASSWORD, upgraded)
+    # the same password: the upgrade ends no session
+    assert store.scalar("SELECT generation FROM users WHERE name = 'ana'") == generation
+
+
+def test_a_password_change_role_change_or_removal_moves_the_generation_on(store):
+    from dashboard.users import current, set_role
+
+    add_user(store, "ana", "admin", PASSWORD)
+    ed = add_user(store, "ed", "editor", "an editor's password")
+    seen = [current(store, "ed").generation]
+    assert seen[0] == ed.generation == verify(store, "ed", "an editor's password").generation
+    set_password(store, "ed", "a brand new secret")
+    seen.append(current(store, "ed").generation)
+    set_role(store, "ed", "viewer")
+    seen.append(current(store, "ed").generation)
+    assert len(set(seen)) == 3
+    remove_user(store, "ed")
+    assert current(store, "ed") is None
+    # a removed and re-added name does not bring back old cookies' generations
+    again = add_user(store, "ed", "editor", "an editor's password")
+    assert again.generation not in seen
+
+
+def test_the_throttle_locks_a_name_and_an_address_for_growing_times():
+    from dashboard.users import LoginThrottle
+
+    now = [1000.0]
+    t = LoginThrottle(clock=lambda: now[0])
+    for _ in range(4):
+        assert t.wait("ana", "10.0.0.1") == 0
+        t.attempt("ana", "10.0.0.1")
+    assert t.wait("ana", "10.0.0.1") == 0  # four failures are free
+    t.attempt("ana", "10.0.0.1")
+    assert t.wait("ana", "10.0.0.1") == 3  # the fifth: 2 s (rounded up)
+    assert t.wait("ana", "10.0.0.2") > 0  # the name is locked from everywhere
+    assert t.wait("bob", "10.0.0.1") > 0  # and the address for every name
+    assert t.wait("bob", "10.0.0.2") == 0
+    now[0] += 3
+    t.attempt("ana", "10.0.0.1")
+    assert t.wait("ana", "10.0.0.9") == 5  # the sixth: 4 s
+    for _ in range(20):
+        now[0] += 60  # within the 15-minute window of the last failure
+        t.attempt("ana", "10.0.0.1")
+    assert t.wait("ana", "10.0.0.1") == 15 * 60 + 1  # at most 15 minutes
+    t.succeeded("ana", "10.0.0.1")
+    assert t.wait("ana", "10.0.0.1") == 0
+    # names nobody has count too (the lock does not tell who exists), in bounded memory
+    small = LoginThrottle(clock=lambda: now[0], max_entries=50)
+    for i in range(200):
+        small.attempt(f"made-up-{i}", "10.0.0.3")
+    assert len(small._seen) <= 50 and small.wait("made-up-199", "10.0.0.4") == 0
+    assert small.wait("x", "10.0.0.3") > 0
+    # after 15 quiet minutes the count starts again
+    now[0] += 15 * 60 + 1 + 2**20
+    small.attempt("x", "10.0.0.3")
+    assert small.wait("x", "10.0.0.3") == 0
 
 
 def test_add_verify_passwd_remove(store):
@@ -104,7 +187,7 @@ def test_readers_snapshot_holds_no_password_hashes(tmp_path):
     with Store(copy, read_only=True) as snap:
         tables = {t for (t,) in snap.rows("SELECT table_name FROM duckdb_tables()")}
     assert "users" not in tables and "customers" in tables
-    assert b"scrypt$" not in copy.read_bytes()
+    assert b"$argon2id$" not in copy.read_bytes()
 
 
 def test_the_users_page_for_admins(store):

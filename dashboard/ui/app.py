@@ -33,11 +33,21 @@ def customers_page(store: Store, **params) -> CustomersPage:
     return CustomersPage(store=store, **params)
 
 
-def signed_in(store: Store, auth: bool) -> Store | None:
+def signed_in(store: Store, auth) -> Store | None:
     """The store acting as this session's user: the signed-in user with their role, or
-    "operator" as admin when sign-in is off. None if the user no longer exists."""
+    "operator" as admin when sign-in is off. None if the user no longer exists.
+
+    `auth` is False (no sign-in), True (OAuth: the user is pn.state.user), or the password
+    sign-in's StoreAuthProvider, which also checks that the sign-in is still current (no
+    password change, role change or removal since); the store then carries the generation,
+    and every service function refuses it once that moves on."""
+    from .auth import StoreAuthProvider
+
     if not auth:
         return store.acting_as("operator", "admin")
+    if isinstance(auth, StoreAuthProvider):
+        user = auth.session_user(pn.state.cookies)
+        return store.acting_as(user.name, user.role, user.generation) if user else None
     name = pn.state.user
     role = users.role_of(store, name)
     return store.acting_as(name, role) if role else None
@@ -48,7 +58,7 @@ def _refused() -> pmui.Page:
                                      severity="error"))  # fmt: skip
 
 
-def session_app(store: Store, settings_path: str | None = None, *, auth: bool = False) -> pmui.Page:
+def session_app(store: Store, settings_path: str | None = None, *, auth=False) -> pmui.Page:
     """One browser session: the page in the product's frame, freed when the session ends."""
     acting = signed_in(store, auth)
     if acting is None:
@@ -126,7 +136,7 @@ def _frame(title: str, main, who: Store | None = None) -> pmui.Page:
     return frame_page(title=title, main=[main], theme_toggle=False, header=[nav, KeyboardHelp()])
 
 
-def _guarded(store: Store, auth: bool, title: str, action: str, build) -> pmui.Page:
+def _guarded(store: Store, auth, title: str, action: str, build) -> pmui.Page:
     """A Setup page for the session's user: refused to strangers, a notice for a role that
     may not use it, else `build(acting_store)` in the product's frame."""
     acting = signed_in(store, auth)
@@ -138,17 +148,16 @@ def _guarded(store: Store, auth: bool, title: str, action: str, build) -> pmui.P
     return _frame(title, build(acting), acting if auth else None)
 
 
-def settings_app(
-    store: Store, settings_path: str | None = None, *, auth: bool = False
-) -> pmui.Page:
+def settings_app(store: Store, settings_path: str | None = None, *, auth=False) -> pmui.Page:
     """Setup > Settings, served at /settings (admins only)."""
     from .setup import SettingsPage
 
     return _guarded(store, auth, "Setup › Settings", "settings",
-                    lambda acting: SettingsPage(path=settings_path, role=acting.role))  # fmt: skip
+                    lambda acting: SettingsPage(path=settings_path, role=acting.role,
+                                                store=acting))  # fmt: skip
 
 
-def users_app(store: Store, *, auth: bool = False) -> pmui.Page:
+def users_app(store: Store, *, auth=False) -> pmui.Page:
     """Setup › Users, served at /users (admins only)."""
     from .users_page import UsersPage
 
@@ -156,9 +165,7 @@ def users_app(store: Store, *, auth: bool = False) -> pmui.Page:
                     lambda acting: UsersPage(store=acting))  # fmt: skip
 
 
-def messages_app(
-    store: Store, settings_path: str | None = None, *, auth: bool = False
-) -> pmui.Page:
+def messages_app(store: Store, settings_path: str | None = None, *, auth=False) -> pmui.Page:
     """The message log, served at /messages (every role reads it)."""
     from .setup import MessagesPage
 

@@ -47,8 +47,8 @@ def _auth_options(args, store: Store) -> dict:
             '(for example: export CUSTOMER_DASHBOARD_COOKIE_SECRET="$(python -c '
             "'import secrets; print(secrets.token_urlsafe(48))')\")"
         )
-    if not users.list_users(store):
-        raise UserError("sign-in is on but there are no users: add one with "
+    if not any(u.role == "admin" for u in users.list_users(store)):
+        raise UserError("sign-in is on but there is no admin user: add one with "
                         "`customer-dashboard users add NAME --role admin`")  # fmt: skip
     if provider:
         # single sign-on through one of Panel's OAuth providers; roles still come from the
@@ -67,7 +67,8 @@ def _auth_options(args, store: Store) -> dict:
         if getattr(args, "oauth_redirect_uri", None):
             options["oauth_redirect_uri"] = args.oauth_redirect_uri
         return options
-    return {"auth_provider": StoreAuthProvider(store), "cookie_secret": secret}
+    provider = StoreAuthProvider(store, secure_cookies=getattr(args, "secure_cookies", False))
+    return {"auth_provider": provider, "cookie_secret": secret}
 
 
 def serve(args) -> int:
@@ -94,7 +95,9 @@ def serve(args) -> int:
     atexit.register(cleanup)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     pn.extension(*EXTENSIONS)
-    signed = bool(auth)  # password or OAuth sign-in: the session's user is pn.state.user
+    # password sign-in: the provider also checks the session's generation at its start;
+    # OAuth: the session's user is pn.state.user
+    signed = auth.get("auth_provider") if "auth_provider" in auth else bool(auth)
     print(f"serving {path} at {url}" + (" (sign-in required)" if signed else ""), flush=True)
     pn.serve(
         {
@@ -113,6 +116,9 @@ def serve(args) -> int:
         websocket_max_message_size=int(MAX_BYTES * 1.5),
         threaded=False,
         admin=False,  # Panel's /admin page shows every session's data: never served here
+        # behind a proxy: the scheme (Secure cookies) and client address (sign-in throttling)
+        # come from its X-Forwarded-Proto / X-Real-Ip headers; never trusted otherwise
+        use_xheaders=bool(getattr(args, "trust_proxy", False)),
         **auth,
     )
     return 0

@@ -8,7 +8,7 @@ import panel_material_ui as pmui
 import param
 
 from .. import messaging
-from ..access import ROLES, allowed
+from ..access import ROLES, Actor, allowed
 from ..errors import UserError, ValidationError
 from ..settings import DEFAULTS, SECURITY, Settings
 from ..store import Store
@@ -49,6 +49,9 @@ class SettingsPage(pn.viewable.Viewer):
 
     path = param.String(default=None, allow_None=True, doc="The settings file.")
     role = param.Selector(default="admin", objects=list(ROLES), doc="The signed-in user's role.")
+    store = param.ClassSelector(class_=Store, default=None, allow_None=True,
+                                doc="The store acting as the signed-in user (None: the "
+                                    "local operator with `role`).")  # fmt: skip
     save = param.Event(doc="Check and save the settings.")
     test_to = param.String(default="", doc="Where to send a test message.")
     test_email = param.Event(doc="Send a test email to test_to.")
@@ -124,11 +127,18 @@ class SettingsPage(pn.viewable.Viewer):
             return
         try:
             self.settings.update(self.values())
-            path = self.settings.save()
+            path = self.settings.save(by=self._actor())
         except ValidationError as exc:
             self._say("; ".join(p.describe() for p in exc.problems), "error")
             return
+        except UserError as exc:
+            self._say(str(exc), "error")
+            return
         self._say(f"Saved to {path}.", "success")
+
+    def _actor(self):
+        """Who the service functions check: the session's store, else the local operator."""
+        return self.store if self.store is not None else Actor("operator", self.role)
 
     @param.depends("test_email", watch=True)
     def _test_email(self) -> None:
@@ -144,7 +154,7 @@ class SettingsPage(pn.viewable.Viewer):
             return
         try:
             self.settings.update(self.values())
-            answer = messaging.send_test(self.settings, channel, self.test_to)
+            answer = messaging.send_test(self.settings, channel, self.test_to, by=self._actor())
         except ValidationError as exc:
             self._say("; ".join(p.describe() for p in exc.problems), "error")
             return
