@@ -29,7 +29,7 @@ from ..store import Store
 from .bulk_edit import BulkEditDialog
 from .card import CustomerCard
 from .columns import ColumnsPanel
-from .display import aggregate_display, group_filters, plural, rows_display
+from .display import aggregate_display, group_filters, plural, rows_display, sort_keys
 from .filters import FiltersPanel
 from .send import SendDialog
 from .sql import SqlDialog, ViewCode
@@ -83,6 +83,7 @@ class CustomersPage(pn.viewable.Viewer):
 
     def __init__(self, **params):
         params.setdefault("view", View())
+        params.setdefault("status", params["view"].status)  # the Active select shows the view's
         super().__init__(**params)
         self._syncing = False
         self._result: query.Result | None = None
@@ -303,7 +304,8 @@ class CustomersPage(pn.viewable.Viewer):
         # nobody wrote since the last load: its search matches and counts may be reused
         earlier = self._result if self._token == token and not fresh else None
         try:
-            result = query.run(self.store, self.view, earlier=earlier)
+            # key: ticking rows and opening a customer's card need its id
+            result = query.run(self.store, self.view, earlier=earlier, key=True)
         except UserError as exc:
             self.notify(str(exc), "error")
             return
@@ -389,17 +391,7 @@ class CustomersPage(pn.viewable.Viewer):
     def _on_sorters(self, event) -> None:
         if self._syncing or self._display is None:
             return
-        keys = self._display.keys
-        sort = []
-        for s in event.new or []:
-            name = keys.get(s.get("field"))
-            if name is None:
-                continue
-            if self.view.mode == "pivot" and name.startswith("p"):
-                continue  # sorting by one pivot label column is not offered
-            if self.view.mode == "pivot" and name.startswith("total_"):
-                name = name.removeprefix("total_")
-            sort.append([name, s.get("dir", "asc")])
+        sort = sort_keys(self._display, self.view, event.new or [])
         if sort != self.view.sort:
             self.view.param.update(sort=sort, page=1)
 
