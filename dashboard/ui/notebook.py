@@ -4,12 +4,13 @@ outputs (the same components as the served page).
 `setup()` (`dashboard.notebook()`) loads Bokeh, Panel, Tabulator and Material UI into the
 notebook once, from this machine and never from a CDN, so a notebook behind a proxy that
 blocks CDNs renders too. Bokeh and Panel go inline in the setup cell's output (Panel's own
-inline mode). Material UI's bundle (1.4 MB) would go inline into every one of the ~30 Material
-UI components of each page shown (about 45 MB an output); when the kernel was started by a
-Jupyter server that runs Panel's server extension (JupyterLab, Notebook 7: installed with
-Panel), the components load it once from that server (`/panel-preview/static/extensions/`)
-instead, and the icon font comes from there too. Without such a server (VS Code) both go
-inline, which works offline but makes large outputs.
+inline mode, about 9 MB once), and the icon font (0.4 MB, inline in the same cell: a font
+declared inside a component's shadow root is ignored by browsers). Material UI's bundle
+(1.4 MB) would go inline into every one of the ~30 Material UI components of each page shown
+(about 45 MB an output); when the kernel was started by a Jupyter server that runs Panel's
+server extension (JupyterLab and Notebook 7 get it with Panel), the components load it
+once from that server instead (`/panel-preview/components/...`), which keeps an output of
+`show()` small. Without such a server (VS Code) it goes inline: offline still, but large.
 """
 
 from __future__ import annotations
@@ -32,9 +33,11 @@ from .app import EXTENSIONS
 from .display import aggregate_display, plural, rows_display, sort_keys
 from .page import CustomersPage
 
-#: Panel's Jupyter server extension serves every Bokeh extension's static files here.
-EXTENSION_PATH = "panel-preview/static/extensions/panel-material-ui/"
-_BUNDLE = "panel-material-ui.bundle.js"
+#: Where Panel's Jupyter server extension serves a component's listed resources: Material
+#: UI's bundle and its stylesheet (under the Jupyter server's base URL).
+COMPONENTS = "panel-preview/components/panel_material_ui.base/MaterialComponent/"
+BUNDLE_JS = COMPONENTS + "_bundle_path/dist/panel-material-ui.bundle.js"
+BUNDLE_CSS = COMPONENTS + "_bundle_css/dist/panel-material-ui.bundle.css"
 
 
 class _Kernel:
@@ -55,7 +58,7 @@ def _jupyter_base_url() -> str | None:
     info_file = Path(jupyter_runtime_dir()) / f"jpserver-{os.getppid()}.json"
     try:
         info = json.loads(info_file.read_text(encoding="utf-8"))
-        probe = urllib.request.Request(info["url"] + EXTENSION_PATH + _BUNDLE, method="HEAD")
+        probe = urllib.request.Request(info["url"] + BUNDLE_JS, method="HEAD")
         with urllib.request.urlopen(probe, timeout=3) as answer:  # a local server
             if answer.status != 200:
                 return None
@@ -64,14 +67,13 @@ def _jupyter_base_url() -> str | None:
     return info.get("base_url") or "/"
 
 
-def _font_css(base_url: str | None) -> str:
+def _font_css() -> str:
     """@font-face rules for Material UI's icon fonts and Roboto at the document level (a font
-    declared inside a component's shadow root is ignored by browsers)."""
+    declared inside a component's shadow root is ignored by browsers), the fonts inline: the
+    server extension does not serve them."""
     import panel_material_ui
 
     dist = Path(panel_material_ui.__file__).parent / "dist"
-    if base_url is not None:
-        return f'<link rel="stylesheet" href="{base_url}{EXTENSION_PATH}material-icons.css">'
     faces = []
     for family, pattern, weight in (
         ("Material Icons", "material-icons-[A-Z0-9]*.woff2", 400),
@@ -109,7 +111,7 @@ def setup(*, force: bool = False) -> None:
         return  # a plain script: nothing to display into
     base_url = _jupyter_base_url()
     pn.extension(*EXTENSIONS, inline=True)
-    display(HTML(_font_css(base_url)))
+    display(HTML(_font_css()))
     # a bare Bokeh figure (dashboard.chart(...)) displays as the chart, not as its repr
     from bokeh.models import LayoutDOM
 
@@ -124,10 +126,10 @@ def _bundle_from_server(root) -> None:
         return
     from panel.models.esm import ReactComponent
 
-    url = f"{_Kernel.base_url}{EXTENSION_PATH}{_BUNDLE}"
+    js, css = _Kernel.base_url + BUNDLE_JS, _Kernel.base_url + BUNDLE_CSS
     for model in root.select({"type": ReactComponent}):
         if model.bundle not in (None, "url") and len(model.esm or "") > 100_000:
-            model.update(bundle="url", esm=url, css_bundle=url.replace(".js", ".css"))
+            model.update(bundle="url", esm=js, css_bundle=css)
 
 
 class _Output(pn.Column):
