@@ -7,11 +7,13 @@ The Python API, in three lines::
     result = run(store, View(groups=["country"], values=[["credit", "sum"]]))
     result.data, result.sql                          # a DataFrame and the SQL behind it
 
-Everything the page does is a function here: `add_customer`, `update_customer`,
-`bulk_edit`, `delete_customers`, `import_file`, `send`, `undo` (open a writable `Store` for
-those), `export_view`, `pivot_report`, `chart`, `run_sql`. `show(store, view)` and
-`grid(store, view)` put the page or its grid inline in a notebook; `View.url()` and
-`View.from_url()` carry a view between the notebook and the served dashboard.
+`field_list("customers" | "usage")` lists the field names a view takes. Everything the page
+does is a function here: `add_customer`, `update_customer`, `bulk_edit`, `delete_customers`,
+`import_file`, `send`, `undo` (open a writable `Store` for those), `export_view`,
+`pivot_report`, `chart`, `run_sql`. In a notebook, `dashboard.notebook()` (once, first) loads
+what the page needs, then `show(store, view)`, `grid(store, view)` and `chart(...)` display
+inline; `View.url()` and `View.from_url()` carry a view between the notebook and the served
+dashboard.
 """
 
 from __future__ import annotations
@@ -34,7 +36,17 @@ from .exports import export_view
 from .fields import COLUMNS, CONTACT_FIELDS, CUSTOMER_FIELDS, FIELDS, METRICS, USAGE_FIELDS
 from .importer import import_file
 from .messaging import send
-from .query import PERCENTAGES, Filter, Result, View, count, matching_ids, run, to_arrow
+from .query import (
+    PERCENTAGES,
+    Filter,
+    Result,
+    View,
+    count,
+    field_list,
+    matching_ids,
+    run,
+    to_arrow,
+)
 from .reports import pivot_report
 from .snapshot import open_store
 from .sqlbox import run_sql
@@ -42,15 +54,31 @@ from .store import Store
 from .undo import last_batch, undo
 
 
+def notebook(*, force: bool = False) -> None:
+    """Set up this notebook for the dashboard: run `dashboard.notebook()` once, first.
+
+    Loads Bokeh, Panel, Tabulator, Material UI and the icon font from this machine (never
+    from a CDN: it works offline and behind proxies), so that `show`, `grid` and `chart`
+    display inline. Calling it again does nothing (reloading the scripts would blank the
+    outputs above); `force=True` loads them again, after reloading the browser tab.
+    """
+    from .ui.notebook import setup
+
+    setup(force=force)
+
+
 def show(store: Store, view: View | None = None, **options: Any):
-    """The Customers page inline in a notebook (Panel), opened on `view`."""
+    """The Customers page inline in a notebook, opened on a copy of `view` (default: all
+    customers, 50 a page); the returned page's `.view` follows what you do in it."""
     from .ui.notebook import app
 
     return app(store, view, **options)
 
 
 def grid(store: Store, view: View | None = None, **options: Any):
-    """One page of `view` as the dashboard's grid shows it, inline in a notebook."""
+    """One page of `view` (50 rows or groups unless `page_size` says otherwise) as the
+    dashboard's grid shows it, inline in a notebook, with Previous / Next, "Page 1 of N" and
+    the count; a header click sorts the whole result. `height=` sets its height (500 px)."""
     from .ui.notebook import grid as _grid
 
     return _grid(store, view, **options)
@@ -61,7 +89,7 @@ __all__ = [
     "DatabaseBusyError", "FIELDS", "Filter", "METRICS", "PERCENTAGES", "Problem", "Result",
     "Store", "USAGE_FIELDS", "UserError", "ValidationError", "View", "add_customer",
     "add_demo_customers", "batches", "bulk_edit", "chart", "count", "delete_customers",
-    "export_view", "find_by_name", "get_customer", "grid", "history", "import_file",
-    "last_batch", "matching_ids", "open_store", "pivot_report", "run", "run_sql", "send",
-    "show", "to_arrow", "undo", "update_customer",
+    "export_view", "field_list", "find_by_name", "get_customer", "grid", "history",
+    "import_file", "last_batch", "matching_ids", "notebook", "open_store", "pivot_report",
+    "run", "run_sql", "send", "show", "to_arrow", "undo", "update_customer",
 ]  # fmt: skip

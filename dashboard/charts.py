@@ -14,6 +14,7 @@ from bokeh.plotting import figure
 from bokeh.transform import transform
 
 from . import query
+from .errors import UserError
 from .fields import COLUMNS
 from .query import Result, View
 
@@ -46,13 +47,24 @@ def _numbers(series: pd.Series) -> list[float]:
 
 
 def chart(result: Result, view: View, kind: str = "bar", **figure_options: Any):
-    """A Bokeh figure of `result` (the rows of one page of groups or pivot rows).
+    """A Bokeh figure of `result`, the result of `run(store, view)` for a group or pivot
+    view (one page of it: 50 rows unless `page_size` says otherwise).
 
     bar: the first value (the row total in a pivot) per row; stacked: each pivot column
-    stacked per row; heatmap: rows × pivot columns coloured by value.
+    stacked per row; heatmap: rows × pivot columns coloured by value. In a notebook set up
+    with `dashboard.notebook()`, the figure displays itself.
     """
-    if kind not in KINDS:
-        raise ValueError(f"chart kind must be one of {', '.join(KINDS)}")
+    if not isinstance(kind, str) or kind.lower() not in KINDS:
+        raise UserError(f"chart kind must be one of {', '.join(map(repr, KINDS))}; not {kind!r}")
+    kind = kind.lower()
+    if result.mode == "rows" or view.mode == "rows":
+        raise UserError(
+            "a chart needs a group or pivot view: add groups=[...] (and values=[...] or "
+            "pivot=...), e.g. View(groups=['country'], values=[['credit', 'sum']])"
+        )
+    if result.mode != view.mode:
+        raise UserError(f"this result is a {result.mode} result but the view is a {view.mode} "
+                        "view: chart a result with the view that produced it")  # fmt: skip
     rows = _row_labels(result, view)
     groups = len(view.groups)
     value_cols = list(result.data.columns[groups:])

@@ -46,7 +46,7 @@ def format_of(path: str | Path) -> str:
 
 def _export_select(view: View) -> query.Query:
     """The rows query with text neutralised and tags flattened, for spreadsheet formats."""
-    q = query.compile_rows(view, paged=False)
+    q = query.compile_rows(view, paged=False, key=True)
     cols = ["id", *[c for c in (view.columns or []) if c != "id"]]
     exprs = []
     for name in cols:
@@ -80,7 +80,7 @@ def export_view(store: Store, view: View, out: str | Path) -> int:
     if fmt in ("csv", "xlsx"):
         q = _export_select(view)
     else:
-        q = query.compile_rows(view, paged=False)
+        q = query.compile_rows(view, paged=False, key=True)
     if fmt == "xlsx":
         n = _rows(store, view)
         if n > XLSX_MAX_ROWS:

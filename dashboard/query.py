@@ -12,6 +12,7 @@ aliased as p0, p1, ... and renamed after the query, so no value ever becomes SQL
 
 from __future__ import annotations
 
+import difflib
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -91,9 +92,14 @@ class Filter:
     def of(cls, spec: Filter | dict | list | tuple) -> Filter:
         if isinstance(spec, Filter):
             return spec
-        if isinstance(spec, dict):
-            return cls(spec["field"], spec["op"], spec.get("value"))
-        return cls(*spec)
+        if isinstance(spec, dict) and "field" in spec and "op" in spec:
+            return cls(spec["field"], _op_name(spec["op"]), spec.get("value"))
+        if isinstance(spec, list | tuple) and len(spec) in (2, 3):
+            return cls(spec[0], _op_name(spec[1]), *spec[2:])
+        raise UserError(
+            "a filter is {'field': ..., 'op': ..., 'value': ...} or [field, op, value], "
+            f"e.g. {{'field': 'channels', 'op': '>=', 'value': 100}}; got {spec!r}"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {"field": self.field, "op": self.op, "value": _jsonable(self.value)}
@@ -130,7 +136,33 @@ PERCENTAGES = {"row": "% of row total", "column": "% of column total", "total": 
 
 
 class View(param.Parameterized):
-    """What a person is looking at; compiles to one query."""
+    """What a person is looking at: the settings of the page's grid, compiled to one query.
+
+    `run(store, view)` answers it (one page, 50 rows or groups by default). Every setting
+    is optional; `dashboard.field_list(source)` lists the field names to use, with their
+    labels, aggregates and filter operators.
+
+    - source: "customers" (a row is a customer) or "usage" (a customer's usage on one day)
+    - columns: field names to show, in order, e.g. ["name", "country", "credit"]
+    - filters: conditions that must all hold, each {"field", "op", "value"} or
+      [field, op, value]: ["channels", ">=", 100], ["status", "in", ["Active", "Inactive"]]
+      (operators: = != < <= > >= between in not_in contains starts_with any all empty
+      not_empty; which ones a field takes is in field_list)
+    - search: quick search text (names, addresses, contacts' emails and mobiles)
+    - status: "All", "Active", "Inactive" or "Pending Approval" (any case)
+    - sort: [[key, "asc" | "desc"], ...] or ["-credit", "name"]; keys are fields, or in a
+      group or pivot view the value columns ("count", "sum_revenue")
+    - page, page_size: which page of how many rows (or groups); 1 and 50 by default
+    - groups: row-group fields, e.g. ["status", "country"]
+    - values: aggregated values, each [field, aggregate] or "field:aggregate", e.g.
+      [["revenue", "sum"], ["asr", "avg"]]; aggregates: count, count_distinct, sum, avg,
+      min, max; a result column is named "<aggregate>_<field>", plus "count" (customers)
+    - pivot: the field whose values become columns, e.g. "month"
+    - percent: "row", "column" or "total": values as shares of that total
+
+    >>> View(source="usage", status="Active", groups=["country"], pivot="month",
+    ...      values=[["revenue", "sum"]], sort=[["sum_revenue", "desc"]])
+    """
 
     source = param.Selector(
         default="customers", objects=list(SOURCES),
@@ -173,12 +205,19 @@ class View(param.Parameterized):
               "groups", "values", "pivot", "percent")  # fmt: skip
 
     def __init__(self, **params: Any):
+        for name, choices in (("status", ["All", *STATUSES]), ("source", list(SOURCES)),
+                              ("percent", list(PERCENTAGES))):  # fmt: skip
+            if isinstance(params.get(name), str):
+                params[name] = _choice(name, params[name], choices)
+        for name in ("columns", "groups", "sort"):
+            if isinstance(params.get(name), str):
+                params[name] = [params[name]]  # one name for a list of one
         if "filters" in params:
-            params["filters"] = [Filter.of(f).to_dict() for f in params["filters"]]
+            params["filters"] = [Filter.of(f).to_dict() for f in _listed("filters", params)]
         if "sort" in params:
-            params["sort"] = [_sort_key(s) for s in params["sort"]]
+            params["sort"] = [_sort_key(s) for s in _listed("sort", params)]
         if "values" in params:
-            params["values"] = [_value_spec(v) for v in params["values"]]
+            params["values"] = [_value_spec(v) for v in _value_list(params["values"])]
         params.setdefault("columns", default_columns(params.get("source") or "customers"))
         super().__init__(**params)
 
@@ -292,31 +331,37 @@ class View(param.Parameterized):
         where = SOURCES[self.source].lower()
         for name in self.columns:
             if name not in known:
-                problems.append(f"unknown column {name!r} in {where}")
+                problems.append(f"unknown column {name!r} in {where}{self._hint(name)}")
         for spec in self.filters:
             try:
                 flt = Filter.of(spec)
                 if isinstance(flt.field, str) and flt.field in COLUMNS and flt.field not in known:
-                    raise UserError(f"{COLUMNS[flt.field].label} cannot filter {where}")
+                    raise UserError(f"{COLUMNS[flt.field].label} cannot filter {where}"
+                                    f"{self._hint(flt.field)}")  # fmt: skip
+                if not isinstance(flt.field, str) or flt.field not in COLUMNS:
+                    raise UserError(f"unknown filter field {flt.field!r}{self._hint(flt.field)}")
                 _compile_filter(flt)
             except UserError as exc:
                 problems.append(str(exc))
         for name in self.groups:
             if name not in known:
-                problems.append(f"unknown group field {name!r} in {where}")
+                problems.append(f"unknown group field {name!r} in {where}{self._hint(name)}")
             elif not known[name].groupable:
                 problems.append(f"rows cannot be grouped by {known[name].label}")
         for fname, agg in self.values:
             if fname != "*" and fname not in known:
-                problems.append(f"unknown value field {fname!r} in {where}")
+                problems.append(f"unknown value field {fname!r} in {where}{self._hint(fname)}")
             elif fname != "*" and self.source == "usage" and known[fname].source != "usage":
                 problems.append(f"{known[fname].label} is a customer field: over daily usage it "
                                 "would be counted once a day; aggregate usage figures")  # fmt: skip
             elif fname != "*" and agg not in known[fname].aggregates:
                 allowed = ", ".join(known[fname].aggregates)
-                problems.append(f"{known[fname].label} cannot be aggregated by {agg} ({allowed})")
+                problems.append(f"{known[fname].label} cannot be aggregated by {agg!r}; "
+                                f"use one of: {allowed}")  # fmt: skip
         if self.pivot and self.pivot not in known:
-            problems.append(f"unknown pivot field {self.pivot!r} in {where}")
+            problems.append(
+                f"unknown pivot field {self.pivot!r} in {where}{self._hint(self.pivot)}"
+            )
         elif self.pivot and not known[self.pivot].groupable:
             problems.append(f"{known[self.pivot].label} cannot be pivoted")
         if self.pivot and self.pivot in self.groups:
@@ -327,6 +372,57 @@ class View(param.Parameterized):
             problems.append("percentages add up only for counts and sums; remove other values")
         if problems:
             raise UserError("; ".join(problems))
+
+    def _hint(self, name: str) -> str:
+        """What a name that is not a field here probably meant ("" if nothing is close)."""
+        hints = []
+        other = "usage" if self.source == "customers" else "customers"
+        if name in columns_for(other) and name not in self.fields:
+            hints.append(f"it is a {SOURCES[other].lower()} field: add source={other!r}")
+        near = nearest(name, self.fields)
+        if near:
+            hints.append("did you mean " + " or ".join(
+                f"{n!r} ({COLUMNS[n].label})" for n in near) + "?")  # fmt: skip
+        hints.append("dashboard.field_list() lists the names")
+        return " (" + "; ".join(hints) + ")"
+
+
+def nearest(name: Any, names: dict[str, Field] | list[str], n: int = 2) -> list[str]:
+    """The valid names closest to `name`, matched on names, labels and aliases: "balance"
+    gives "credit" (labelled Balance), "revenue" gives "revenue_30d" or "sum_revenue"."""
+    word = str(name).strip().lower()
+    texts: dict[str, str] = {}
+    for key in names:
+        texts.setdefault(key.lower(), key)
+        f = COLUMNS.get(key) if isinstance(names, dict) else None
+        if f is not None:
+            for text in (f.label, *f.aliases):
+                texts.setdefault(text.lower(), key)
+    if word in texts:
+        return [texts[word]]
+    found = [texts[t] for t in difflib.get_close_matches(word, list(texts), n=n, cutoff=0.6)]
+    found += [key for text, key in texts.items() if word and word in text.split("_")]
+    return list(dict.fromkeys(found))[:n]
+
+
+def _choice(name: str, value: str, choices: list[str]) -> str:
+    """A setting's value matched to its choices case- and spacing-insensitively."""
+    key = " ".join(value.split()).lower()
+    for choice in choices:
+        if choice.lower() == key:
+            return choice
+    raise UserError(f"{name} must be one of {', '.join(map(repr, choices))}; not {value!r}")
+
+
+def _listed(name: str, params: dict[str, Any]) -> list[Any]:
+    value = params[name]
+    if not isinstance(value, list | tuple):
+        raise UserError(f"{name} takes a list, not {type(value).__name__} {value!r}")
+    return list(value)
+
+
+def _op_name(op: Any) -> Any:
+    return op.strip().lower() if isinstance(op, str) else op
 
 
 #: What each view setting holds, for reading views from links, files and saved views.
@@ -392,6 +488,8 @@ def _check_shapes(data: dict[str, Any]) -> None:
 def _sort_key(spec: Any) -> list[str]:
     if isinstance(spec, str):
         return [spec.lstrip("-"), "desc" if spec.startswith("-") else "asc"]
+    if not isinstance(spec, list | tuple) or not spec or not isinstance(spec[0], str):
+        raise UserError(f"a sort key is [name, 'asc' | 'desc'] or 'name' / '-name'; got {spec!r}")
     name, direction = spec[0], (spec[1] if len(spec) > 1 else "asc")
     direction = str(direction).lower()
     if direction not in ("asc", "desc"):
@@ -399,11 +497,27 @@ def _sort_key(spec: Any) -> list[str]:
     return [name, direction]
 
 
+def _value_list(values: Any) -> list[Any]:
+    """The values setting as a list of specs, refusing a flat [field, aggregate]."""
+    if not isinstance(values, list | tuple):
+        raise UserError(f"values takes a list of [field, aggregate] pairs, not {values!r}")
+    flat = [v for v in values if isinstance(v, str)]
+    if len(flat) == len(values) and any(v.strip().lower() in t.AGGREGATES for v in flat):
+        pairs = [list(values[i : i + 2]) for i in range(0, len(values), 2)]
+        raise UserError(
+            f"values takes a list of [field, aggregate] pairs: values={pairs!r} (or "
+            f"{[':'.join(p) for p in pairs]!r}), not the flat list {list(values)!r}"
+        )
+    return list(values)
+
+
 def _value_spec(spec: Any) -> list[str]:
     if isinstance(spec, str):
         fname, _, agg = spec.partition(":")
-        return [fname, agg or "sum"]
-    return [spec[0], spec[1]]
+        return [fname.strip(), agg.strip().lower() or "sum"]
+    if not isinstance(spec, list | tuple) or len(spec) != 2:
+        raise UserError(f"a value is [field, aggregate], e.g. ['revenue', 'sum']; got {spec!r}")
+    return [spec[0], str(spec[1]).strip().lower()]
 
 
 # --- SQL building blocks -------------------------------------------------------------
@@ -574,27 +688,32 @@ def _order_by(view: View, allowed: dict[str, str], default: list[str]) -> str:
     keys = []
     for name, direction in view.sort:
         if name not in allowed:
-            raise UserError(f"cannot sort by {name!r} here")
+            near = nearest(name, list(allowed))
+            guess = f"did you mean {' or '.join(map(repr, near))}? " if near else ""
+            raise UserError(
+                f"cannot sort by {name!r} here ({guess}this view sorts by: {', '.join(allowed)})"
+            )
         keys.append(f"{allowed[name]} {direction.upper()} NULLS LAST")
     return ", ".join(keys + default)
 
 
-def _select_list(view: View) -> str:
+def _select_list(view: View, key: bool = False) -> str:
     cols = view.columns or default_columns(view.source)
-    if "id" not in cols:
-        cols = ["id", *cols]  # selection, editing and stable paging need the id
+    if key and "id" not in cols:
+        cols = ["id", *cols]  # the page's selection and editing need the id
     return ", ".join(f"{column_sql(c)} AS {quote(c)}" for c in cols)
 
 
-def compile_rows(view: View, *, paged: bool = True) -> Query:
-    """The customers matching the view, sorted, one page (or all with paged=False)."""
+def compile_rows(view: View, *, paged: bool = True, key: bool = False) -> Query:
+    """The customers matching the view, sorted, one page (or all with paged=False); with
+    `key`, the customer id too when the view's columns do not include it."""
     view.check()
     where, params = compile_where(view)
     allowed = {name: column_sql(name) for name in view.fields}
     order = _order_by(
         view, allowed, ['"id"', quote(USAGE_DAY)] if view.source == "usage" else ['"id"']
     )
-    sql = f"SELECT {_select_list(view)} FROM {_from(view)} WHERE {where} ORDER BY {order}"
+    sql = f"SELECT {_select_list(view, key)} FROM {_from(view)} WHERE {where} ORDER BY {order}"
     if paged:
         sql += " LIMIT ? OFFSET ?"
         params = [*params, view.page_size, (view.page - 1) * view.page_size]
@@ -764,6 +883,15 @@ def _pivot_values(view: View) -> list[tuple[str, str]]:
     return [tuple(v) for v in view.values] or [("*", "count")]
 
 
+def pivot_total_keys(view: View) -> dict[str, str]:
+    """A pivot result's row-total column titles ("Total", "Total · Sum of Revenue") and the
+    sort key each sorts by ("count", "sum_revenue")."""
+    values = _pivot_values(view)
+    if len(values) == 1:
+        return {TOTAL: value_column(*values[0])}
+    return {f"{TOTAL} · {value_label(f, a)}": value_column(f, a) for f, a in values}
+
+
 # --- results -------------------------------------------------------------------------
 
 
@@ -797,21 +925,38 @@ class Result:
         return list(self.queries[0].params) if self.queries else []
 
     def table(self) -> pd.DataFrame:
-        """The page with its totals row appended and columns titled for people."""
+        """The page with its totals row appended and columns titled for people; numbers
+        keep numeric dtypes (the label columns hold text)."""
         frame = self.data
         if self.totals is not None and len(self.totals):
             tot = self.totals.copy()
             key_cols = [c for c in frame.columns if c not in tot.columns]
             for i, c in enumerate(key_cols):
                 tot[c] = TOTAL if i == 0 else ""
+            numbers = [c for c in frame.columns if c not in key_cols]
             frame = pd.concat(
                 [frame.astype(object), tot[frame.columns].astype(object)], ignore_index=True
             )
+            for c in numbers:
+                frame[c] = pd.to_numeric(frame[c])
         return frame.rename(columns=self.labels)
 
 
-def run(store: Store, view: View, *, paged: bool = True, earlier: Result | None = None) -> Result:
-    """Run a view: rows, groups or pivot, by its mode.
+def run(
+    store: Store,
+    view: View,
+    *,
+    paged: bool = True,
+    earlier: Result | None = None,
+    key: bool = False,
+) -> Result:
+    """Run a view: rows, groups or pivot, by its mode. Returns a `Result`: `.data` (a
+    DataFrame), `.total` (matching rows or groups, all pages), `.totals` (the grand-total
+    row of a group or pivot), `.table()` (titled, with the totals row), `.sql`, `.params`.
+
+    One page: `view.page_size` rows or groups (50 unless set), page `view.page`;
+    `paged=False` returns all of them. Rows hold the view's columns (`key=True` adds the
+    customer id when they lack it, as the page does for its selection).
 
     `earlier`: a session's previous result over unchanged data (the caller knows: the page
     compares change tokens). Then the quick search is looked up once and its matching ids
@@ -827,7 +972,7 @@ def run(store: Store, view: View, *, paged: bool = True, earlier: Result | None 
     elif view.mode == "groups":
         result = run_groups(store, view, paged=paged)
     else:
-        result = run_rows(store, view, paged=paged, counts=earlier)
+        result = run_rows(store, view, paged=paged, counts=earlier, key=key)
     result.search = (view.search.strip(), view.search_ids)
     return result
 
@@ -858,11 +1003,16 @@ def _with_search_ids(store: Store, view: View, earlier: Result) -> View:
 
 
 def run_rows(
-    store: Store, view: View, *, paged: bool = True, counts: Result | None = None
+    store: Store,
+    view: View,
+    *,
+    paged: bool = True,
+    counts: Result | None = None,
+    key: bool = False,
 ) -> Result:
     """The rows of a view; `counts`: an earlier result whose counts hold if its count
-    query is this one."""
-    q = compile_rows(view, paged=paged)
+    query is this one; `key`: add the customer id (see `run`)."""
+    q = compile_rows(view, paged=paged, key=key)
     c = compile_count(view)
     data = q.run(store)
     if _same_count(counts, c):
@@ -1002,3 +1152,23 @@ def matching_ids(store: Store, view: View) -> list[int]:
 def count(store: Store, view: View) -> int:
     """How many customers match the view's filters."""
     return int(store.scalar(*_count_args(view)))
+
+
+#: Where a field's value comes from, in words (field_list's "from" column).
+_ORIGINS = {"customers": "customer", "metrics": f"last {METRIC_DAYS} days", "usage": "daily usage"}
+
+
+def field_list(source: str = "customers") -> pd.DataFrame:
+    """Every field a view over `source` ("customers" or "usage") can use, one row each:
+    its name (what a view takes), label (what the page shows), type, where the value comes
+    from, whether rows can be grouped or pivoted by it, its aggregates (for `values`) and
+    its filter operators (for `filters`), and what it means."""
+    source = _choice("source", source, list(SOURCES))
+    rows = []
+    for f in columns_for(source).values():
+        rows.append({
+            "name": f.name, "label": f.label, "type": f.kind, "from": _ORIGINS[f.source],
+            "group": f.groupable, "aggregates": ", ".join(f.aggregates),
+            "filters": " ".join(f.filter_ops), "description": f.doc,
+        })  # fmt: skip
+    return pd.DataFrame(rows)

@@ -15,6 +15,8 @@ from pathlib import Path
 import dashboard
 from dashboard import Store, View, add_demo_customers, open_store, run
 
+dashboard.notebook()  # once: the grid, the page and charts display inline (offline too)
+
 # Your database if there is one (read-only, and readable while `customer-dashboard serve`
 # runs on it); otherwise a fresh demo database in a temporary folder.
 path = Path("../data/customers.duckdb")
@@ -36,6 +38,14 @@ what you are looking at (columns, filters, sort, groups, values, pivot); `run` t
 one DuckDB query and returns a DataFrame *and* the SQL behind it.""",
         ),
         ("code", SETUP),
+        (
+            "md",
+            """## The fields
+
+Every name a view takes, with its label in the page, its type, its aggregates and its filter
+operators (`source="usage"` for the daily usage fields):""",
+        ),
+        ("code", """dashboard.field_list()"""),
         ("md", "## Rows: filter, search, sort, page"),
         (
             "code",
@@ -96,7 +106,11 @@ print(link)
 assert View.from_url(link).to_dict() == by_country.to_dict()
 print(by_country.to_python())""",
         ),
-        ("md", "The dashboard itself, or just its grid, inline (needs a live kernel to interact):"),
+        (
+            "md",
+            "Its grid inline: a header click sorts the whole result, Next shows the next page "
+            "(with a live kernel); `dashboard.show(store, view)` is the whole page.",
+        ),
         ("code", """dashboard.grid(store, by_country, height=300)"""),
     ],
     "02-pivot-reporting": [
@@ -142,11 +156,8 @@ run(store, quality).table()""",
         ("md", "## A chart of the result (Bokeh), as the page draws it"),
         (
             "code",
-            """from bokeh.io import output_notebook, show
-
-output_notebook(hide_banner=True)
-top = report.copy(page_size=12)
-show(dashboard.chart(run(store, top), top, "stacked"))""",
+            """top = report.copy(page_size=12)
+dashboard.chart(run(store, top), top, "stacked")""",
         ),
         (
             "md",
@@ -192,6 +203,7 @@ from pathlib import Path
 import dashboard
 from dashboard import Store, View, add_demo_customers, run
 
+dashboard.notebook()
 scratch = Path(tempfile.mkdtemp())
 store = Store(scratch / "customers.duckdb", user="analyst")
 add_demo_customers(store, 2_000, seed=11)

@@ -16,6 +16,7 @@ from bokeh.document import Document
 import dashboard
 from dashboard import (
     Store,
+    UserError,
     View,
     add_demo_customers,
     bulk_edit,
@@ -108,10 +109,121 @@ def test_import_file_dry_run_writes_nothing(demo, tmp_path):
 
 def test_notebook_helpers_render(demo):
     grid = dashboard.grid(demo, View(groups=["status"], values=[["credit", "sum"]]))
-    assert grid.value.iloc[-1].tolist()[0] == "Total"
-    assert list(grid.titles.values())[:2] == ["Status", "Customers"]
+    assert grid.table.value.iloc[-1].tolist()[0] == "Total"
+    assert list(grid.table.titles.values())[:2] == ["Status", "Customers"]
     page = dashboard.show(demo, View(status="Inactive"))
     assert page.total == demo.scalar("SELECT count(*) FROM customers WHERE status = 'Inactive'")
+    assert page.status == "Inactive"  # the Active select shows the view's status
+
+
+def test_the_grid_pages_and_sorts_the_whole_result_through_the_engine(demo):
+    grid = dashboard.grid(demo, View(columns=["name", "credit"], page_size=20))
+    assert grid.pages == 20 and grid.total == 400  # 400 demo customers
+    assert "Page 1 of 20 · 400 customers" in grid._info.object
+    grid.param.trigger("next")
+    assert grid.view.page == 2 and "Page 2 of 20" in grid._info.object
+    # a header click: the engine sorts all 400, and the grid shows page 1 of that order
+    key = next(k for k, name in grid._display.keys.items() if name == "credit")
+    grid.table.sorters = [{"field": key, "dir": "desc"}]
+    top = demo.df("SELECT name FROM customers ORDER BY credit DESC, id LIMIT 20")
+    assert grid.view.page == 1
+    assert grid.table.value["name"].tolist() == top["name"].tolist()
+
+
+def test_a_pivot_grid_keeps_its_total_row_last_when_sorted(demo):
+    grid = dashboard.grid(demo, View(groups=["country"], pivot="status"))
+    key = next(k for k, name in grid._display.keys.items() if name == "Total")
+    grid.table.sorters = [{"field": key, "dir": "desc"}]
+    assert grid.view.sort == [["count", "desc"]]
+    labels = grid.table.value[next(iter(grid._display.keys))].tolist()
+    assert labels[-1] == "Total"
+    counts = grid.table.value[key].tolist()[:-1]
+    assert counts == sorted(counts, reverse=True)
+    # Tabulator leaves sorting to the server, which keeps the engine's order
+    assert grid.table._sort_df(grid.table.value).equals(grid.table.value)
+
+
+def test_missing_numbers_show_blank_in_the_grid(demo):
+    demo.execute_write("DELETE FROM usage_daily WHERE customer_id = 1")
+    grid = dashboard.grid(demo, View(columns=["id", "revenue_30d"], sort=[["id", "asc"]]))
+    assert grid.table.value["revenue_30d"].iloc[0] is None
+
+
+def test_field_list_names_labels_types_aggregates_and_operators():
+    customers = dashboard.field_list()
+    credit = customers.set_index("name").loc["credit"]
+    assert credit["label"] == "Balance" and credit["type"] == "money"
+    assert "sum" in credit["aggregates"] and ">=" in credit["filters"].split()
+    assert "revenue_30d" in set(customers["name"]) and "revenue" not in set(customers["name"])
+    usage = dashboard.field_list("Usage")
+    assert {"revenue", "asr", "month", "country"} <= set(usage["name"])
+    assert usage.set_index("name").loc["month", "group"]
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        (dict(columns=["balance"]), r"did you mean 'credit' \(Balance\)"),
+        (dict(columns=["revenue"]), "add source='usage'"),
+        (dict(groups=["Country"]), "did you mean 'country'"),
+        (
+            dict(
+                source="usage",
+                groups=["country"],
+                values=[["revenue", "sum"]],
+                sort=[["revenue", "desc"]],
+            ),
+            "did you mean 'sum_revenue'",
+        ),  # fmt: skip
+        (dict(values=["revenue", "sum"]), r"values=\[\['revenue', 'sum'\]\]"),
+        (dict(values=[["credit", "median"]]), "use one of: count, count_distinct, sum"),
+        (dict(status="actve"), "status must be one of 'All', 'Active'"),
+        (dict(filters=[{"field": "credit", ">": 5}]), "a filter is"),
+        (dict(filters=[["balanse", ">", 5]]), "did you mean 'credit'"),
+        (dict(sort=[5]), "a sort key is"),
+    ],
+)
+def test_errors_name_what_is_valid_and_suggest_the_nearest(demo, settings, expected):
+    with pytest.raises(UserError, match=expected):
+        run(demo, View(**settings))
+
+
+def test_choice_values_are_case_insensitive_everywhere(demo):
+    active = run(demo, View(status="active", source="Customers")).total
+    assert active == run(demo, View(filters=[["status", "=", "ACTIVE"]])).total
+    assert active == demo.scalar("SELECT count(*) FROM customers WHERE status = 'Active'")
+    shares = run(demo, View(groups=["status"], values=["credit:SUM"], percent="Column"))
+    assert shares.data.columns.tolist() == ["status", "count", "sum_credit"]
+
+
+def test_table_keeps_numbers_numeric(demo):
+    table = run(demo, View(groups=["country"], values=[["credit", "sum"]])).table()
+    assert table.iloc[-1, 0] == "Total"
+    assert str(table["Customers"].dtype) == "int64"
+    assert table["Sum of Balance"].dtype.kind == "f"
+
+
+def test_rows_hold_only_the_columns_asked_for(demo):
+    assert run(demo, View(columns=["name", "credit"])).data.columns.tolist() == ["name", "credit"]
+    with_key = run(demo, View(columns=["name"]), key=True)
+    assert with_key.data.columns.tolist() == ["id", "name"]
+
+
+def test_a_chart_of_a_rows_view_is_refused_and_a_pivot_chart_is_a_figure(demo):
+    rows = View(columns=["name", "credit"])
+    with pytest.raises(UserError, match="a chart needs a group or pivot view"):
+        dashboard.chart(run(demo, rows), rows)
+    pivot = View(groups=["status"], pivot="currency")
+    fig = dashboard.chart(run(demo, pivot), pivot, "Stacked")
+    assert fig.title.text == "Customers by Status and Currency"
+
+
+def test_docstrings_say_what_run_returns_and_how_many_rows():
+    assert "50" in run.__doc__ and ".data" in run.__doc__ and "paged=False" in run.__doc__
+    doc = View.__doc__
+    for word in ("field_list", "count_distinct", "not_empty", "sum_revenue", "percent"):
+        assert word in doc
+    assert doc.index("source") < doc.index("search_ids") if "search_ids" in doc else True
 
 
 def test_core_modules_never_import_panel():

@@ -96,5 +96,5 @@ def test_charts_draw_the_result(demo):
     assert len(stacked.renderers) == len(currencies)
     heat = chart(result, view, "heatmap")
     assert len(heat.renderers[0].data_source.data["v"]) == len(currencies) * len(result.data)
-    with pytest.raises(ValueError, match="chart kind"):
+    with pytest.raises(UserError, match="chart kind"):
         chart(result, view, "pie")

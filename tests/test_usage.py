@@ -97,7 +97,7 @@ def test_usage_rows_and_their_count(demo):
                 "value": "West Wave Telecom Ltd"}], sort=[["day", "desc"]])  # fmt: skip
     result = run(demo, view)
     assert result.total == 90
-    assert list(result.data.columns[:3]) == ["id", "day", "name"]
+    assert list(result.data.columns[:2]) == ["day", "name"]  # no id unless asked for
     assert result.data["day"].is_monotonic_decreasing
 
 

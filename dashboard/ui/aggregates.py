@@ -4,7 +4,6 @@ group's customers."""
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
 import pandas as pd
@@ -18,8 +17,16 @@ from ..fields import COLUMNS
 from ..query import Result, View
 from ..store import Store
 from .controls import Button
-from .display import Display, aggregate_display, group_filters, plural, rows_display
-from .grid import grid_options, sort_from_sorters, sorters_from_sort
+from .display import (
+    Display,
+    aggregate_display,
+    group_filters,
+    plural,
+    rows_display,
+    sort_keys,
+    sorters_for,
+)
+from .grid import grid_options
 from .safe import Grid, Text
 
 #: Height of one grid row and of the header, in pixels (GRID_CSS's padding, 14 px text):
@@ -61,7 +68,7 @@ class OpenedGroup(pn.viewable.Viewer):
         if self.view is None:
             return
         self.view.page = (self._pager.value or 0) + 1
-        result = query.run(self.store, self.view)
+        result = query.run(self.store, self.view, key=True)
         display = rows_display(result)
         self._table.param.update(value=display.frame, titles=display.titles,
                                  formatters=display.formatters, text_align=display.align,
@@ -119,29 +126,17 @@ class AggregatePanel(pn.viewable.Viewer):
             self.table.param.update(
                 value=display.frame, titles=display.titles, formatters=display.formatters,
                 text_align=display.align, frozen_columns=display.frozen, widths=display.widths,
-                sorters=sorters_from_sort(self._sort_keys(), display.keys),
+                sorters=sorters_for(display, self.view),
                 height=HEADER_PX + ROW_PX * max(1, len(display.frame)) + 16,
             )  # fmt: skip
         finally:
             self._syncing = False
         self._draw()
 
-    def _sort_keys(self) -> list[list[str]]:
-        """The view's sort as the table's own columns (a pivot sorts by its row totals,
-        whose columns are "total_<value>")."""
-        if self.view.mode != "pivot":
-            return self.view.sort
-        names = set(self._display.keys.values()) if self._display else set()
-        return [[f"total_{n}" if f"total_{n}" in names else n, d] for n, d in self.view.sort]
-
     def _on_sorters(self, event) -> None:
         if self._syncing or self._display is None:
             return
-        sort = []
-        for name, direction in sort_from_sorters(event.new, self._display.keys):
-            if self.view.mode == "pivot" and re.match(r"p\d+_", str(name)):
-                continue  # one pivot label's column is not a sort key the engine offers
-            sort.append([str(name).removeprefix("total_"), direction])
+        sort = sort_keys(self._display, self.view, event.new)
         if sort != self.view.sort:
             self.view.param.update(sort=sort, page=1)
 

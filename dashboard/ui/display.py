@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from ..fields import COLUMNS, KEY_FIELD
-from ..query import TOTAL, Result, View
+from ..query import TOTAL, Result, View, pivot_total_keys
 
 MONEY = {"type": "money", "decimal": ".", "thousand": ",", "precision": 2}
 NUMBER = {"type": "money", "decimal": ".", "thousand": ",", "precision": 2}
@@ -101,6 +101,9 @@ def rows_display(result: Result) -> Display:
     frame = result.data.copy()
     for col in frame.columns:
         f = COLUMNS.get(col)
+        if frame[col].dtype.kind == "f":
+            # a missing number (a customer without usage) shows blank, not NaN
+            frame[col] = frame[col].astype(object).where(frame[col].notna(), None)
         if f is not None and f.kind == "tags":
             frame[col] = frame[col].map(lambda v: "" if v is None else _cell(v))
         elif f is not None and f.kind == "timestamp":
@@ -165,6 +168,40 @@ def _value_formatter(name: str, view: View) -> dict[str, Any]:
                 return PERCENT
             return MONEY if f.kind == "money" else NUMBER
     return INTEGER
+
+
+def sort_keys(display: Display, view: View, sorters: list[dict]) -> list[list[str]]:
+    """The view's sort keys (most significant first) for the grid's header sorters:
+    customer fields, group fields and value columns ("sum_credit"); in a pivot also the row
+    totals. Pivot label columns (one month, one currency) are not sort keys and are left
+    out. Panel holds Tabulator's sorters least significant first (a shift-click puts the
+    new key in front), so they are read from the end."""
+    totals = pivot_total_keys(view) if view.mode == "pivot" else {}
+    sort = []
+    for s in reversed(sorters or []):
+        name = display.keys.get(s.get("field"))
+        if name is None or s.get("dir") not in ("asc", "desc"):
+            continue
+        if view.mode == "pivot":
+            if name in totals:
+                name = totals[name]
+            elif name not in view.groups:
+                continue
+        sort.append([name, s["dir"]])
+    return sort
+
+
+def sorters_for(display: Display, view: View) -> list[dict[str, str]]:
+    """The view's sort as Tabulator's sorters: the arrows in the headers (the inverse of
+    `sort_keys`)."""
+    totals = {k: t for t, k in pivot_total_keys(view).items()} if view.mode == "pivot" else {}
+    back = {name: key for key, name in display.keys.items()}
+    out = []
+    for name, direction in reversed(view.sort):
+        column = totals.get(name, name)
+        if column in back:
+            out.append({"field": back[column], "dir": direction})
+    return out
 
 
 def group_filters(view: View, row: dict[str, Any]) -> list[dict[str, Any]]:

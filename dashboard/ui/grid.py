@@ -19,7 +19,7 @@ from .. import customers as service
 from ..fields import ID_FIELD, KEY_FIELD
 from ..query import View
 from .controls import Button
-from .display import Display, plural
+from .display import Display, plural, sort_keys, sorters_for
 from .safe import Grid, Text
 
 #: Tabulator sorts the rows it holds whenever a header is clicked. Rows arrive sorted by
@@ -53,23 +53,6 @@ def grid_options(**extra: Any) -> dict[str, Any]:
     )  # fmt: skip
     options.update(extra)
     return options
-
-
-def sort_from_sorters(sorters: list[dict[str, Any]], keys: dict[str, str]) -> list[list[str]]:
-    """Tabulator's sorters (least significant first, as Panel holds them) as the view's sort
-    keys (most significant first), with the grid's column keys read back to field names."""
-    out = []
-    for s in reversed(sorters or []):
-        name = keys.get(s.get("field"))
-        if name is not None and s.get("dir") in ("asc", "desc"):
-            out.append([name, s["dir"]])
-    return out
-
-
-def sorters_from_sort(sort: list[list[str]], keys: dict[str, str]) -> list[dict[str, str]]:
-    """The view's sort keys as Tabulator's sorters (the arrows shown in the headers)."""
-    back = {name: key for key, name in keys.items()}
-    return [{"field": back[n], "dir": d} for n, d in reversed(sort) if n in back]
 
 
 class Selection(pn.viewable.Viewer):
@@ -167,7 +150,7 @@ class CustomerGrid(pn.viewable.Viewer):
             self.table.param.update(
                 value=display.frame, titles=display.titles, formatters=display.formatters,
                 text_align=display.align, frozen_columns=display.frozen, widths=display.widths,
-                sorters=sorters_from_sort(self.view.sort, display.keys),
+                sorters=sorters_for(display, self.view),
                 selection=self._ticked(),
             )  # fmt: skip
         finally:
@@ -192,7 +175,7 @@ class CustomerGrid(pn.viewable.Viewer):
     def _on_sorters(self, event) -> None:
         if self._syncing or self._display is None:
             return
-        sort = sort_from_sorters(event.new, self._display.keys)
+        sort = sort_keys(self._display, self.view, event.new)
         if sort != self.view.sort:
             self.view.param.update(sort=sort, page=1)
 

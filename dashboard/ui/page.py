@@ -277,7 +277,8 @@ class CustomersPage(pn.viewable.Viewer):
         # nobody wrote since the last load: its search matches and counts may be reused
         earlier = self._result if self._token == token and not fresh else None
         try:
-            result = query.run(self.store, self.view, earlier=earlier)
+            # key: ticking rows and opening a customer's card need its id
+            result = query.run(self.store, self.view, earlier=earlier, key=True)
             pages = max(1, -(-result.total // self.view.page_size))
             if self.view.page > pages:
                 # a link or a reload past the end (the data shrank): the last page instead
