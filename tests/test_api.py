@@ -59,12 +59,14 @@ def test_a_page_view_recreated_in_a_notebook(demo):
     page.__panel__().get_root(Document())
     page.view.param.update(source="usage", groups=["country"], pivot="month",
                            values=[["revenue", "sum"]], status="Active", percent="column")  # fmt: skip
-    page._open_code()
-    code = page._code.python
+    page.toolbar.param.trigger("code")
+    dialog = page._dialogs["code"]
+    line = next(x for x in dialog.python.splitlines() if x.startswith("view = "))
+    code = line.removeprefix("view = ")
     rebuilt = eval(compile(ast.parse(code, mode="eval"), "<view>", "eval"), {"View": View})
     assert rebuilt.to_dict() == page.view.copy(page=1).to_dict()
-    assert View.from_json(page._code.json).to_dict() == rebuilt.to_dict()
-    assert View.from_url(page._code.link).to_dict() == rebuilt.to_dict()
+    assert View.from_json(dialog.json).to_dict() == rebuilt.to_dict()
+    assert View.from_url(dialog.link).to_dict() == rebuilt.to_dict()
     assert run(demo, rebuilt).data.equals(page._result.data)
 
 
@@ -72,13 +74,8 @@ def test_a_notebook_view_opens_in_the_page_by_its_url(demo):
     view = View(groups=["status"], pivot="currency", percent="row", filters=[
         {"field": "channels", "op": ">=", "value": 50}])  # fmt: skip
     url = view.url("http://127.0.0.1:5006/")
-    query = url.split("?", 1)[1]
-    import json
-    from urllib.parse import parse_qs
-
-    page = customers_page(demo)
+    page = customers_page(demo, view=View.from_url(url))  # what a served session opens
     page.__panel__().get_root(Document())
-    page.view_state = json.loads(parse_qs(query)["view"][0])  # what Location.sync delivers
     assert page.view.to_dict() == view.to_dict()
     assert page._result.mode == "pivot"
     assert page._result.data.equals(run(demo, view).data)
@@ -113,7 +110,7 @@ def test_notebook_helpers_render(demo):
     assert list(grid.table.titles.values())[:2] == ["Status", "Customers"]
     page = dashboard.show(demo, View(status="Inactive"))
     assert page.total == demo.scalar("SELECT count(*) FROM customers WHERE status = 'Inactive'")
-    assert page.status == "Inactive"  # the Active select shows the view's status
+    assert page.toolbar._status.value == "Inactive"  # the Active select shows the view's
 
 
 def test_the_grid_pages_and_sorts_the_whole_result_through_the_engine(demo):

@@ -255,4 +255,6 @@ class NotebookPage(CustomersPage):
 def app(store: Store, view: View | None = None, *, user: str = "analyst") -> CustomersPage:
     """The whole Customers page on `store`, opened on `view`; its `.view` follows the page."""
     setup()
-    return NotebookPage(store=store, view=(view or View()).copy(), user=user, poll_ms=0)
+    # a notebook output has no window height to fill: the page is given one
+    return NotebookPage(store=store, view=(view or View()).copy(), user=user, poll_ms=0,
+                        height=720)  # fmt: skip
