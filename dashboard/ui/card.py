@@ -204,13 +204,17 @@ class CustomerCard(pn.viewable.Viewer):
         tabs.append(("Contacts", contacts))
         self._history = Grid(_empty(HISTORY_TITLES), titles=HISTORY_TITLES, show_index=False,
                              disabled=True, height=260, sizing_mode="stretch_width",
-                             layout="fit_data_stretch")  # fmt: skip
+                             layout="fit_data_stretch",
+                             configuration={"placeholder": "No changes recorded yet."})  # fmt: skip
         tabs.append(("History", self._history))
         self._messages = Grid(_empty(MESSAGE_TITLES), titles=MESSAGE_TITLES, show_index=False,
                               disabled=True, height=260, sizing_mode="stretch_width",
-                              layout="fit_data_stretch")  # fmt: skip
+                              layout="fit_data_stretch",
+                              configuration={"placeholder": "No messages sent yet."})  # fmt: skip
         tabs.append(("Messages", self._messages))
-        self._tabs = pmui.Tabs(*tabs, sizing_mode="stretch_width")
+        # only the open tab is drawn: a grid drawn in a hidden tab has no size, and Tabulator
+        # then fails on later updates ("reading 'rowManager'")
+        self._tabs = pmui.Tabs(*tabs, sizing_mode="stretch_width", dynamic=True)
         self._alert = Notice(
             object="", severity="error", visible=False, sizing_mode="stretch_width"
         )

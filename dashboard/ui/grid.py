@@ -42,14 +42,16 @@ GRID_CSS = """
 """
 
 
-def grid_options(**extra: Any) -> dict[str, Any]:
-    """The Tabulator settings every grid of the page shares."""
+def grid_options(empty: str = "Nothing to show.", **extra: Any) -> dict[str, Any]:
+    """The Tabulator settings every grid of the page shares; `empty` is what an empty grid
+    says instead of being blank."""
     options = dict(
         show_index=False, disabled=True, pagination=None, layout="fit_data_table",
         sizing_mode="stretch_width", theme="materialize", header_align="left",
         stylesheets=[GRID_CSS],
         configuration={"columnDefaults": {"sorter": _KEEP_ORDER, "tooltip": True,
-                                          "headerSortTristate": True}},
+                                          "headerSortTristate": True},
+                       "placeholder": empty},
     )  # fmt: skip
     options.update(extra)
     return options
@@ -128,8 +130,9 @@ class CustomerGrid(pn.viewable.Viewer):
         super().__init__(**params)
         self._display: Display | None = None
         self._syncing = False
-        self.table = Grid(pd.DataFrame(), selectable="checkbox",
-                          **grid_options(sizing_mode="stretch_both", min_height=200))  # fmt: skip
+        self.table = Grid(pd.DataFrame(), selectable="checkbox", **grid_options(
+            "No customer matches: change the filters or the search.",
+            sizing_mode="stretch_both", min_height=200))  # fmt: skip
         self.table.param.watch(self._on_sorters, "sorters")
         self.table.param.watch(self._on_ticks, "selection")
         self.table.on_click(self._on_click)
