@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -948,29 +949,32 @@ def _parse_column(
     """Parse a column through its field, each distinct value (and country, for phone
     numbers read in the row's country) once; numbers written as text are read with the
     column's `decimal` mark when it is known."""
+    keys = np.empty(len(values), dtype=object)
     if regions is None:
-        keys = values.map(lambda v: (_hashable(v), None))
+        keys[:] = values.map(_hashable).tolist()
     else:
-        keys = pd.Series(list(zip(values.map(_hashable), regions, strict=True)), index=values.index)
-    cache: dict[Any, Any] = {}
-    errors: dict[Any, str] = {}
-    for key in pd.unique(keys):
-        value, region = key
+        keys[:] = list(zip(values.map(_hashable), regions, strict=True))
+    # each row's distinct value by number, so results are spread back in one take
+    codes, uniques = pd.factorize(keys, use_na_sentinel=False)
+    results = np.empty(len(uniques), dtype=object)
+    errors: dict[int, str] = {}
+    for j, key in enumerate(uniques):
+        value, region = key if regions is not None else (key, None)
         if is_blank(value):
-            cache[key] = None
             continue
         try:
             if decimal and isinstance(value, str):
                 value = with_decimal_point(value, decimal)
-            cache[key] = f.type.parse(value, region)
+            results[j] = f.type.parse(value, region)
         except ValueError as exc:
-            errors[key] = str(exc)
+            errors[j] = str(exc)
         except Exception:  # a parser broke on odd input: a row problem, never a traceback
             log.warning("a field parser failed on an uploaded value", exc_info=True)
-            errors[key] = "could not be read"
-    parsed = keys.map(lambda k: cache.get(k))
-    errs = keys[keys.map(lambda k: k in errors)].map(errors)
-    return parsed.astype(object), errs
+            errors[j] = "could not be read"
+    parsed = pd.Series(results[codes], index=values.index, dtype=object)
+    failed = np.isin(codes, list(errors)) if errors else np.zeros(len(codes), dtype=bool)
+    errs = pd.Series([errors[c] for c in codes[failed]], index=values.index[failed], dtype=object)
+    return parsed, errs
 
 
 def _hashable(v: Any) -> Any:
