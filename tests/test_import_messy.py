@@ -205,6 +205,15 @@ def test_a_doctype_after_4kb_of_padding_in_any_part_is_refused(tmp_path, part):
     assert_clear_failure(r, "declares XML entities", part)
 
 
+def test_a_doctype_in_an_opendocument_sheet_is_refused_too():
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet")
+        z.writestr("content.xml", PADDED_DOCTYPE)
+    with pytest.raises(UserError, match="declares XML entities in content.xml"):
+        read_table(buf.getvalue())
+
+
 @pytest.mark.parametrize("xml", [
     b"<worksheet><sheetData><row><c><v>1</v></row></sheetData>",  # unclosed tags
     b"\x00\x01\x02 not xml at all",
