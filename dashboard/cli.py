@@ -253,7 +253,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                                 encoding=args.encoding, delimiter=args.delimiter)  # fmt: skip
     mapping = importer.guess_mapping(table.headers)
     mapping.update(mapping_override)
-    plan = importer.Plan(mapping, set_values, args.on_duplicate)
+    plan = importer.Plan(mapping, set_values, args.on_duplicate, args.decimal)
     fresh = args.dry_run and not Path(args.db or default_db_path()).exists()
     # a dry run against a database that does not exist yet checks against an empty one
     with Store(":memory:") if fresh else _store(args, write=not args.dry_run) as store:
@@ -267,6 +267,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                             "written": False,
                             "counts": {},
                             "problems": [p.to_dict() for p in exc.problems],
+                            "warnings": [w.to_dict() for w in table.warnings],
                         }
                     )
                 )
@@ -280,7 +281,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     written = batch is not None and bool(batch.batch_id)
     if args.json:
         report.update(written=written, batch_id=batch.batch_id if batch else None,
-                      mapping=mapping, sheet=table.sheet, header_row=table.header_row)  # fmt: skip
+                      mapping=mapping, sheet=table.sheet, header_row=table.header_row,
+                      encoding=table.encoding, delimiter=table.delimiter)  # fmt: skip
         print(json.dumps(report, default=str))
     else:
         c = preview.counts
@@ -288,6 +290,8 @@ def cmd_import(args: argparse.Namespace) -> int:
               f"{c['skipped']} skipped, {c['invalid']} invalid")  # fmt: skip
         mapped = ", ".join(f"{h} -> {t}" for h, t in mapping.items() if t)
         print(f"columns: {mapped}")
+        for w in preview.warnings:
+            print(f"warning: {w.describe()}", file=sys.stderr)
         for p in preview.problems[:50]:
             print(f"  {p.describe()}", file=sys.stderr)
         if len(preview.problems) > 50:
@@ -500,6 +504,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sp.add_argument("--encoding", help="CSV encoding (default: detected; e.g. cp1252)")
     sp.add_argument("--delimiter", help="CSV delimiter (default: detected)")
+    sp.add_argument("--decimal", choices=(",", "."),
+                    help="the decimal mark of numbers written as text (default: detected per column)")  # fmt: skip
     sp.add_argument("--map", action="append", metavar='"Header=field"',
                     help="map a column to a field (contact.email for a contact); Header= ignores it")  # fmt: skip
     sp.add_argument("--set", action="append", metavar="field=value",

@@ -121,7 +121,7 @@ class Text(FieldType):
         value = _text_of(raw).strip()
         if len(value) > self.max_length:
             raise ValueError(f"must be at most {self.max_length} characters (it has {len(value)})")
-        if any(ord(c) < 32 and c not in "\t" for c in value):
+        if _CONTROL.search(value):
             raise ValueError("must be a single line of text without control characters")
         return value
 
@@ -503,6 +503,8 @@ def _squash(text: str) -> str:
     return re.sub(r"[\s_\-]+", "", text).lower()
 
 
+#: Control characters (C0 but tab, DEL, C1): never part of a name or a line of text.
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 _NUMBER_JUNK = re.compile(r"[\s_$€£¥]|^[A-Za-z]{3}\s*|\s*[A-Za-z]{3}$")
 _THOUSANDS = re.compile(r"[+-]?\(?\d{1,3}(,\d{3})+(\.\d*)?\)?")
 _DECIMAL_COMMA = re.compile(r"[+-]?\(?\d+,\d+\)?")
@@ -536,6 +538,34 @@ def _number_of(raw: Any) -> Decimal:
     except InvalidOperation:
         raise ValueError("must be a number") from None
     return _in_bounds(number)
+
+
+_NUMBER_RUN = re.compile(r"[\d.,]*\d[\d.,]*")
+_GROUPED = {
+    ",": re.compile(r"(\d{1,3}(\.\d{3})+|\d+)(,\d*)?|,\d+"),
+    ".": re.compile(r"(\d{1,3}(,\d{3})+|\d+)(\.\d*)?|\.\d+"),
+}
+_WRITTEN_LIKE = {",": "1.234,50", ".": "1,234.50"}
+
+
+def with_decimal_point(text: str, decimal: str) -> str:
+    """`text` with its number rewritten for the parsers: `decimal` ("," or ".") is the
+    decimal mark and the other one separates thousands, so "€1.234,50" with "," becomes
+    "€1234.50". Raises ValueError when the number is not written that way."""
+    group = "." if decimal == "," else ","
+
+    def rewrite(m: re.Match) -> str:
+        run = m.group()
+        if group not in run and decimal not in run:
+            return run
+        if not _GROUPED[decimal].fullmatch(run):
+            raise ValueError(
+                f"must be a number written like {_WRITTEN_LIKE[decimal]} "
+                f"({decimal!r} as the decimal mark)"
+            )
+        return run.replace(group, "").replace(decimal, ".")
+
+    return _NUMBER_RUN.sub(rewrite, text)
 
 
 def _in_bounds(number: Decimal) -> Decimal:

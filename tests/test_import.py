@@ -94,7 +94,7 @@ def test_every_problem_names_row_column_field_value_and_nothing_is_written(store
     dup = [p for p in preview.problems if p.row == 4]
     assert dup and "appears twice in the file (also row 2)" in dup[0].message
     assert preview.counts == {"new": 1, "updated": 0, "unchanged": 0, "skipped": 0, "invalid": 2,
-                              "rows": 3, "problems": len(preview.problems)}  # fmt: skip
+                              "rows": 3, "problems": len(preview.problems), "blank_rows": 0}  # fmt: skip
     with pytest.raises(ValidationError):
         commit(store, preview)
     assert store.scalar("SELECT count(*) FROM customers") == 0
