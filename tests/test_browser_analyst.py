@@ -16,7 +16,6 @@ from dashboard.snapshot import wait_for_snapshot
 from tests.browser import (
     button,
     cells,
-    click_until,
     more,
     one_page,
     require_chromium,

@@ -74,7 +74,10 @@ def test_invalid_input_shows_the_message_and_writes_nothing(page):
     page.get_by_text("must be at least 0").first.wait_for()
     shot(page, "browser-card-02-invalid")
     button(page, "Cancel").click()
-    page.wait_for_timeout(800)
+    # typed changes are not thrown away without asking
+    page.get_by_text("You have changes that are not saved.").wait_for()
+    button(page, "Discard changes").click()
+    page.get_by_role("dialog").wait_for(state="hidden")
     assert count_text(page) == before
     wait_cells(page, "channels", ["40"])
 

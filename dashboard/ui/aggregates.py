@@ -26,7 +26,7 @@ from .display import (
     sort_keys,
     sorters_for,
 )
-from .grid import grid_options
+from .grid import grid_options, show_sorters
 from .safe import Grid, Text
 
 #: Height of one grid row and of the header, in pixels (GRID_CSS's padding, 14 px text):
@@ -47,6 +47,8 @@ class OpenedGroup(pn.viewable.Viewer):
         super().__init__(**params)
         self._title = Text("", variant="subtitle1")
         self._table = Grid(pd.DataFrame(), **grid_options(height=300))
+        self._table.param.watch(self._on_sorters, "sorters")
+        self._display: Display | None = None
         self._pager = pmui.Pagination(count=1, value=0, size="small")
         self._pager.param.watch(self._on_page, "value")
         self._close = Button.from_param(self.param.close, label="Close", size="small",
@@ -70,6 +72,8 @@ class OpenedGroup(pn.viewable.Viewer):
         self.view.page = (self._pager.value or 0) + 1
         result = query.run(self.store, self.view, key=True)
         display = rows_display(result)
+        self._display = display
+        show_sorters(self._table, sorters_for(display, self.view))
         self._table.param.update(value=display.frame, titles=display.titles,
                                  formatters=display.formatters, text_align=display.align,
                                  widths=display.widths)  # fmt: skip
@@ -78,6 +82,15 @@ class OpenedGroup(pn.viewable.Viewer):
 
     def _on_page(self, event) -> None:
         if self.view is not None and event.new is not None:
+            self.load()
+
+    def _on_sorters(self, event) -> None:
+        if self.view is None or self._display is None:
+            return
+        sort = sort_keys(self._display, self.view, event.new)
+        if sort != self.view.sort:
+            self.view.sort = sort
+            self._pager.value = 0
             self.load()
 
     @param.depends("close", watch=True)
@@ -123,10 +136,10 @@ class AggregatePanel(pn.viewable.Viewer):
         self._result, self._display = result, display
         self._syncing = True
         try:
+            show_sorters(self.table, sorters_for(display, self.view))
             self.table.param.update(
                 value=display.frame, titles=display.titles, formatters=display.formatters,
                 text_align=display.align, frozen_columns=display.frozen, widths=display.widths,
-                sorters=sorters_for(display, self.view),
                 height=HEADER_PX + ROW_PX * max(1, len(display.frame)) + 16,
             )  # fmt: skip
         finally:

@@ -13,7 +13,6 @@ import pandas as pd
 import panel as pn
 import panel_material_ui as pmui
 import param
-from panel.io.model import JSCode
 
 from .. import customers as service
 from ..fields import ID_FIELD, KEY_FIELD
@@ -22,11 +21,11 @@ from .controls import Button
 from .display import Display, plural, sort_keys, sorters_for
 from .safe import Grid, Text
 
-#: Tabulator sorts the rows it holds whenever a header is clicked. Rows arrive sorted by
-#: the database (which sorts the whole result, not one page, and by the same rules in the
-#: CSV and in notebooks), so its own sort must keep their order: a comparator that calls
-#: every pair equal, under Tabulator's stable sort, does.
-_KEEP_ORDER = JSCode("function(){ return 0; }")
+#: Tabulator sorts the rows it holds whenever a header is clicked or data arrives. Rows come
+#: sorted by the database (which sorts the whole result, not one page, by the same rules as
+#: the CSV and the notebook, with the Total row last), so the grid sorts nothing itself: in
+#: Tabulator's "remote" sort mode a header click only reports the new sort keys.
+SORT_REMOTELY = {"sortMode": "remote"}
 
 #: The grid's look: denser rows than the Material theme's (more customers on a laptop's
 #: screen), and no stray dot beside the tick boxes (the resize handle Tabulator puts in every row
@@ -49,12 +48,18 @@ def grid_options(empty: str = "Nothing to show.", **extra: Any) -> dict[str, Any
         show_index=False, disabled=True, pagination=None, layout="fit_data_table",
         sizing_mode="stretch_width", theme="materialize", header_align="left",
         stylesheets=[GRID_CSS],
-        configuration={"columnDefaults": {"sorter": _KEEP_ORDER, "tooltip": True,
-                                          "headerSortTristate": True},
-                       "placeholder": empty},
+        configuration={**SORT_REMOTELY, "placeholder": empty,
+                       "columnDefaults": {"tooltip": True, "headerSortTristate": True}},
     )  # fmt: skip
     options.update(extra)
     return options
+
+
+def show_sorters(table: pn.widgets.Tabulator, sorters: list[dict[str, str]]) -> None:
+    """Put the sort arrows in the headers. Before the rows: in remote sort mode a change of
+    sorters empties the table until rows arrive, so the rows must come after it."""
+    if sorters != table.sorters:
+        table.sorters = sorters
 
 
 class Selection(pn.viewable.Viewer):
@@ -150,10 +155,10 @@ class CustomerGrid(pn.viewable.Viewer):
         self._display = display
         self._syncing = True
         try:
+            show_sorters(self.table, sorters_for(display, self.view))
             self.table.param.update(
                 value=display.frame, titles=display.titles, formatters=display.formatters,
                 text_align=display.align, frozen_columns=display.frozen, widths=display.widths,
-                sorters=sorters_for(display, self.view),
                 selection=self._ticked(),
             )  # fmt: skip
         finally:

@@ -131,21 +131,20 @@ class CustomersPage(pn.viewable.Viewer):
         self._columns_drawer = pmui.Drawer(anchor="right", size=380, open=False)
         self._filters_drawer = pmui.Drawer(anchor="right", size=380, open=False)
         self._body = pn.Column(self.grid, sizing_mode="stretch_both", margin=0)
-        self._overlays = pn.Column(self._columns_drawer, self._filters_drawer, height=0,
-                                   margin=0)  # fmt: skip
+        self._overlays = pn.Column(self._columns_drawer, self._filters_drawer, margin=0)
         self._wire()
         self._load()
 
     def _wire(self) -> None:
         tb = self.toolbar
         on = {
-            "add": lambda: self.card.new(),
-            "upload": lambda: self.upload_wizard.open(),
+            "add": lambda: self._with("card", lambda card: card.new()),
+            "upload": lambda: self._with("upload", lambda wizard: wizard.open()),
             "bulk_edit": self._on_bulk_edit,
             "refresh": self._on_refresh,
             "delete": self._on_delete,
             "send": self._on_send,
-            "sql": lambda: self._dialog("sql").open(),
+            "sql": lambda: self._with("sql", lambda box: box.open()),
             "code": self._on_code,
             "changes": self._on_changes,
             "columns": self._open_columns,
@@ -154,14 +153,17 @@ class CustomersPage(pn.viewable.Viewer):
         for name, action in on.items():
             tb.param.watch(lambda _e, action=action: action(), name)
         self.view.param.watch(self._on_view, list(View._STATE))
-        self.grid.param.watch(lambda e: self.card.open_customer(e.new), "opened")
+        self.grid.param.watch(
+            lambda e: self._with("card", lambda card: card.open_customer(e.new)), "opened"
+        )
         self.selection.param.watch(self._on_select_all, "all_matching")
         self.notices.param.watch(lambda _e: self._undo(), "undo")
 
     # --- the parts made on first use ------------------------------------------------
 
-    def _dialog(self, name: str):
-        """The dialog called `name`, made (and mounted) the first time it is needed."""
+    def _dialog(self, name: str, *, mount: bool = True):
+        """The dialog called `name`, made (and mounted, unless `mount` is false) the first
+        time it is needed."""
         if name not in self._dialogs:
             s, u = self.store, self.user
             made = {
@@ -178,8 +180,21 @@ class CustomersPage(pn.viewable.Viewer):
             if done:
                 made.param.watch(lambda e, d=made: self._on_done(d, e.new), done)
             self._dialogs[name] = made
-            self._overlays.append(made)
+            if mount:
+                self._overlays.append(made)
         return self._dialogs[name]
+
+    def _with(self, name: str, action) -> None:
+        """`action(dialog)` (which opens it) for the dialog called `name`. A dialog made
+        just now is put on the page only after it was opened: its first state must reach
+        the browser with the model. Opened in a later update, Material UI's dialog missed
+        it now and then (the change arrived before the component listened for changes) and
+        never showed, however often + was clicked."""
+        new = name not in self._dialogs
+        dialog = self._dialog(name, mount=False)
+        action(dialog)
+        if new:
+            self._overlays.append(dialog)
 
     @property
     def card(self) -> CustomerCard:
@@ -323,15 +338,18 @@ class CustomersPage(pn.viewable.Viewer):
 
     def _on_bulk_edit(self) -> None:
         if self._need_selection("change"):
-            self.bulk_dialog.open_for(self.selection.target(), self.selection.count)
+            target, n = self.selection.target(), self.selection.count
+            self._with("bulk", lambda dialog: dialog.open_for(target, n))
 
     def _on_send(self) -> None:
         if self._need_selection("write to"):
-            self.send_dialog.open_for(self.selection.target(), self.selection.count)
+            target, n = self.selection.target(), self.selection.count
+            self._with("send", lambda dialog: dialog.open_for(target, n))
 
     def _on_delete(self) -> None:
         if self._need_selection("delete"):
-            self.delete_dialog.ask(self.selection.target())
+            target = self.selection.target()
+            self._with("delete", lambda dialog: dialog.ask(target))
 
     def _on_done(self, dialog, batch_id: str) -> None:
         """A dialog wrote something: show it, and offer Undo for what can be undone."""
@@ -411,7 +429,8 @@ class CustomersPage(pn.viewable.Viewer):
 
     def _on_code(self) -> None:
         view = self.view.copy(page=1)
-        self._dialog("code").show(code_for(view), view.to_json(), view.url(self.base_url()))
+        link = view.url(self.base_url())
+        self._with("code", lambda dialog: dialog.show(code_for(view), view.to_json(), link))
 
     @staticmethod
     def base_url() -> str:
