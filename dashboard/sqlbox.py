@@ -55,6 +55,8 @@ MAX_ROWS = 10_000
 #: Seconds a query may spend in the database before it is stopped (writing a download's
 #: file is not counted).
 TIME_LIMIT = 30.0
+#: Characters a query may have.
+MAX_SQL_CHARS = 100_000
 #: Characters a shown text cell holds at most; longer ones end in CUT.
 CELL_CHARS = 1_000
 CUT = "…"
@@ -109,6 +111,15 @@ def check_sql(store: Store, sql: str) -> str:
     text = (sql or "").strip().rstrip(";").strip()
     if not text:
         raise UserError("write a SELECT query first")
+    if len(text) > MAX_SQL_CHARS:
+        raise UserError(f"the query is longer than {MAX_SQL_CHARS:,} characters; shorten it")
+    try:
+        return _check(store, text)
+    except RecursionError:
+        raise UserError("the query is nested too deeply to be checked; simplify it") from None
+
+
+def _check(store: Store, text: str) -> str:
     tree = _sandbox(store).parse(text)
     if tree.get("error"):
         message = tree.get("error_message", "")
@@ -464,7 +475,11 @@ class _Copy:
         self.spill = spill
         self.token = token
         self.workers: list[_Worker] = []  # started on this copy and not yet ended
+        self.starting = 0  # workers being started on it: its files must stay
         self.retired = False
+
+    def unused(self) -> bool:
+        return not self.workers and not self.starting
 
     def remove(self) -> None:
         for part in (self.path, Path(f"{self.path}.wal")):
@@ -565,6 +580,8 @@ class _Worker:
             message = self._answers.recv_bytes()
         except (EOFError, OSError):
             self.stop()
+            if starting:
+                raise UserError("the SQL box's worker did not start") from None
             raise UserError(
                 "the query stopped the SQL box's worker (most likely it needed more memory "
                 "than the SQL box allows); narrow it (fewer rows or columns, a LIMIT, an "
@@ -641,10 +658,10 @@ class Sandbox:
 
     def parse(self, text: str) -> dict:
         """DuckDB's parse tree of `text` (json_serialize_sql), as a dict."""
-        with self._lock:
-            if self._closed:
-                raise UserError("the database is closed")
+        try:
             cur = self._parser.cursor()
+        except duckdb.Error:
+            raise UserError("the database is closed") from None
         try:
             raw = cur.execute("SELECT json_serialize_sql(?::VARCHAR)", [text]).fetchone()[0]
         finally:
@@ -671,13 +688,21 @@ class Sandbox:
                 self._lock.wait()
             if idle is not None:
                 self._idle.remove(idle)
+            else:
+                copy.starting += 1
             self._busy += 1
         worker = idle
         try:
             if worker is None:
-                worker = _Worker(copy)
-                with self._lock:
-                    copy.workers.append(worker)
+                try:
+                    worker = _Worker(copy)
+                finally:
+                    with self._lock:
+                        copy.starting -= 1
+                        if worker is not None:
+                            copy.workers.append(worker)
+                        elif copy.retired and copy.unused():
+                            copy.remove()
             worker.left = TIME_LIMIT
             yield worker
         finally:
@@ -735,7 +760,7 @@ class Sandbox:
         for worker in [w for w in self._idle if w.copy is copy]:
             self._idle.remove(worker)
             self._end(worker)
-        if not copy.workers:
+        if copy.unused():
             copy.remove()
 
     def _end(self, worker: _Worker) -> None:
@@ -746,7 +771,7 @@ class Sandbox:
         copy = worker.copy
         if worker in copy.workers:
             copy.workers.remove(worker)
-        if copy.retired and not copy.workers:
+        if copy.retired and copy.unused():
             copy.remove()
         if self._closed and self._busy == 0 and self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)

@@ -31,7 +31,10 @@ def main(argv: list[str]) -> None:
         import resource
 
         cap = int(settings["address_space"])
-        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+        try:
+            resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+        except (ValueError, OSError):  # a system that will not lower it: DuckDB's limit only
+            pass
 
     from multiprocessing.connection import Connection
 

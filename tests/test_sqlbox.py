@@ -89,6 +89,19 @@ def test_anything_else_is_refused(demo, sql, message):
     assert demo.rows("SELECT count(*), sum(credit) FROM customers") == before
 
 
+@pytest.mark.parametrize(
+    ("sql", "message"),
+    [
+        ("SELECT " + "abs(" * 600 + "1" + ")" * 600, "nested too deeply"),
+        ("SELECT '" + "x" * 100_001 + "' AS x", "longer than 100,000 characters"),
+    ],
+    ids=["deep", "long"],
+)
+def test_monster_queries_are_refused_with_a_message(demo, sql, message):
+    with pytest.raises(UserError, match=message):
+        run_sql(demo, sql)
+
+
 def test_runtime_errors_are_messages_not_tracebacks(demo):
     with pytest.raises(UserError, match="the query failed: .*no_such_column"):
         run_sql(demo, "SELECT no_such_column FROM customers")
