@@ -536,7 +536,11 @@ class _Worker:
             if tag == b"D":  # a statement ran, not a query: no rows
                 done = True
                 return
-            schema = pa.ipc.read_schema(pa.py_buffer(body))
+            try:
+                schema = pa.ipc.read_schema(pa.py_buffer(body))
+            except (pa.ArrowException, ValueError):
+                self.stop()
+                raise UserError("the SQL box's worker sent a broken answer") from None
             some = False
             while True:
                 tag, body = self._receive()
@@ -544,14 +548,19 @@ class _Worker:
                 if tag == b"D":
                     done = True
                     break
-                batch = pa.ipc.read_record_batch(pa.py_buffer(body), schema)
-                batch.validate(full=True)  # the worker's bytes are checked, never trusted
+                try:
+                    batch = pa.ipc.read_record_batch(pa.py_buffer(body), schema)
+                    batch.validate(full=True)  # the worker's bytes are checked, not trusted
+                except (pa.ArrowException, ValueError):
+                    self.stop()
+                    raise UserError("the SQL box's worker sent a broken answer") from None
                 some = True
                 yield batch
             if not some:  # one empty batch, so that readers still learn the columns
                 yield pa.RecordBatch.from_pylist([], schema=schema)
         except UserError:
-            done = done or not self.broken  # an error answer leaves the worker ready
+            # an error answer (E) leaves the worker ready for the next query
+            done = done or not self.broken
             raise
         finally:
             if not done:
