@@ -729,7 +729,8 @@ class Sandbox:
         `token` was read before the copy, so that a change during it shows as a newer
         token next time rather than being missed."""
         if self._dir is None:
-            self._dir = Path(tempfile.mkdtemp(prefix="customer-dashboard-sql-"))  # 0700
+            _sweep()
+            self._dir = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-"))  # 0700
             # a store never closed still leaves no copy behind when the process ends
             weakref.finalize(self, shutil.rmtree, str(self._dir), True)
         self._made += 1
@@ -802,6 +803,26 @@ class Sandbox:
             with contextlib.suppress(duckdb.Error):
                 self._parser.close()
             self._lock.notify_all()
+
+
+_PREFIX = "customer-dashboard-sql-"
+
+
+def _sweep() -> None:
+    """Remove the copies left by processes that ended without cleaning up (killed, say):
+    the folders of ours whose process is gone."""
+    if os.name != "posix":  # (os.kill would end the process there, not look for it)
+        return
+    for folder in Path(tempfile.gettempdir()).glob(f"{_PREFIX}*-*"):
+        pid = folder.name[len(_PREFIX) :].split("-")[0]
+        try:
+            if not pid.isdigit() or folder.stat().st_uid != os.getuid():
+                continue
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except OSError:
+            pass  # alive, or not ours to judge
 
 
 def _can_cap() -> bool:

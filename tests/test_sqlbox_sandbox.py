@@ -5,6 +5,11 @@ snapshot, stops long queries, and goes away with the store."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
 import pytest
 
 from dashboard import Store, UserError, add_customer, add_demo_customers, sqlbox
@@ -144,3 +149,13 @@ def test_a_long_query_is_stopped_and_the_next_one_runs(demo, monkeypatch):
     with pytest.raises(UserError, match="ran longer than"):
         run_sql(demo, "SELECT count(*) AS n FROM usage_daily a, usage_daily b, usage_daily c")
     assert run_sql(demo, "SELECT count(*) AS n FROM customers").data.n[0] == 400
+
+
+def test_a_killed_process_leaves_no_copy_behind(demo):
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    stale = Path(tempfile.mkdtemp(prefix=f"customer-dashboard-sql-{gone.pid}-"))
+    (stale / "tables-1.duckdb").write_bytes(b"copy of the customer tables")
+    run_sql(demo, "SELECT 1 AS x")  # a new sandbox sweeps up after dead processes
+    assert not stale.exists()
+    assert sqlbox._sandbox(demo)._dir.exists()
