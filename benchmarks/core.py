@@ -94,10 +94,20 @@ def main() -> None:
                    sort=[["revenue_30d", "desc"]])  # fmt: skip
     row("page of 50 sorted by 30-day revenue (+count)", lambda: run(store, metrics),
         [compile_rows(metrics), compile_count(metrics)])  # fmt: skip
+    from dashboard import sqlbox
     from dashboard.sqlbox import run_sql
 
     sql = "SELECT country, count(*) FROM customers WHERE status = 'Active' GROUP BY 1"
-    row("SQL box: checked + run in a rolled-back txn", lambda: run_sql(store, sql),
+    box = sqlbox._sandbox(store)  # the benchmark's own look at the sandbox's parts
+    t = time.perf_counter()
+    box._copy(store, store.change_token()).remove()
+    print(f"{'SQL box: copy of the 3 tables (after a change)':<46}"
+          f"{(time.perf_counter() - t) * 1000:>10.1f}")  # fmt: skip
+    t = time.perf_counter()
+    run_sql(store, sql)
+    print(f"{'SQL box: first query (copy + worker start)':<46}"
+          f"{(time.perf_counter() - t) * 1000:>10.1f}")  # fmt: skip
+    row("SQL box: checked + run in the sandbox worker", lambda: run_sql(store, sql),
         [_Raw(sql)])  # fmt: skip
     if args.db != ":memory:":
         from dashboard.snapshot import publish

@@ -149,21 +149,21 @@ def cmd_pivot(args: argparse.Namespace) -> int:
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
-    from .exports import write_frame
-    from .sqlbox import run_sql
+    from .sqlbox import export_sql, run_sql
 
     text = sys.stdin.read() if args.query == "-" else args.query
     with _store(args, write=False) as store:
-        result = run_sql(store, text, limit=None if args.out else args.limit)
-    if args.out:
-        write_frame(result.data, args.out)
-        print(f"wrote {len(result.data)} rows to {args.out}")
-    elif args.format == "csv":
+        if args.out:  # streamed to the file: every row, whole cells
+            n = export_sql(store, text, args.out)
+            print(f"wrote {n} rows to {args.out}")
+            return 0
+        result = run_sql(store, text, limit=args.limit)
+    if args.format == "csv":
         result.data.to_csv(sys.stdout, index=False)
     else:
         print(result.data.to_string(index=False))
-        if result.truncated:
-            print(f"(the first {args.limit} rows; use --out FILE for all)", file=sys.stderr)
+    if result.notice:
+        print(f"({result.notice}; use --out FILE for all)", file=sys.stderr)
     return 0
 
 

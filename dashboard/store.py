@@ -16,7 +16,7 @@ import json
 import os
 import re
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,10 @@ def server_file(path: str | os.PathLike) -> Path:
 def utcnow() -> dt.datetime:
     """Naive UTC now: what every timestamp column holds."""
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+#: Marks a closed store's helpers (`Store.attached`), which its acting_as copies share.
+_CLOSED = object()
 
 
 class Rollback(Exception):  # noqa: N818 - a signal, not an error
@@ -78,6 +82,9 @@ class Store:
         self._local = threading.local()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._cursors_lock = threading.Lock()
+        #: Helpers kept per database by other modules (the SQL box's sandbox): shared by
+        #: acting_as copies, closed with the store. See `attached`.
+        self._attached: dict[str, Any] = {}
         if self.path != ":memory:" and not read_only:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._con = self._connect()
@@ -190,11 +197,32 @@ class Store:
         other._owner = False
         return other
 
+    def attached(self, key: str, make: Callable[[], Any]) -> Any:
+        """The helper kept on this database under `key`, made by `make()` on first use.
+
+        One per database, whichever acting_as copy asks; its `close()` runs when the store
+        closes (the SQL box keeps its sandbox here, so that no module holds it).
+        """
+        with self._cursors_lock:
+            if self._closed or _CLOSED in self._attached:  # (an acting_as copy of a closed store)
+                raise UserError("the database is closed")
+            helper = self._attached.get(key)
+            if helper is None:
+                helper = self._attached[key] = make()
+            return helper
+
     def close(self) -> None:
         """Close every cursor and the connection (checkpointing the file)."""
         if not self._owner or self._closed:
             return
-        self._closed = True
+        with self._cursors_lock:
+            self._closed = True
+            helpers = list(self._attached.values())
+            self._attached.clear()
+            self._attached[_CLOSED] = None
+        for helper in helpers:
+            with contextlib.suppress(Exception):
+                helper.close()  # best effort: the connection must close regardless
         with self._cursors_lock:
             for cur in self._cursors:
                 with contextlib.suppress(duckdb.Error):

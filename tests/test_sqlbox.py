@@ -1,12 +1,19 @@
 """The SQL box: read-only SELECTs over the customer tables run; everything else is refused
-with a clear message and changes nothing."""
+with a clear message and changes nothing, and what runs is bounded in time and memory."""
 
 from __future__ import annotations
 
+import json
+import re
+import subprocess
+import sys
+
+import pandas as pd
 import pytest
 
-from dashboard import UserError
-from dashboard.sqlbox import MAX_ROWS, run_sql
+from dashboard import UserError, sqlbox
+from dashboard.sqlbox import CELL_CHARS, MAX_ROWS, export_sql, run_sql
+from dashboard.users import add_user
 
 
 def test_a_select_runs_and_matches_the_engine(demo):
@@ -82,6 +89,220 @@ def test_anything_else_is_refused(demo, sql, message):
     assert demo.rows("SELECT count(*), sum(credit) FROM customers") == before
 
 
+@pytest.mark.parametrize(
+    ("sql", "message"),
+    [
+        ("SELECT " + "abs(" * 600 + "1" + ")" * 600, "nested too deeply"),
+        ("SELECT '" + "x" * 100_001 + "' AS x", "longer than 100,000 characters"),
+    ],
+    ids=["deep", "long"],
+)
+def test_monster_queries_are_refused_with_a_message(demo, sql, message):
+    with pytest.raises(UserError, match=message):
+        run_sql(demo, sql)
+
+
 def test_runtime_errors_are_messages_not_tracebacks(demo):
     with pytest.raises(UserError, match="the query failed: .*no_such_column"):
         run_sql(demo, "SELECT no_such_column FROM customers")
+
+
+# --- what attackers found: each of these ran on the deny-list version --------------------
+
+PASSWORD = "a long enough password"
+
+
+@pytest.fixture
+def with_user(demo):
+    """The demo database with a user, so that there is a password hash to steal."""
+    add_user(demo, "alice", "admin", PASSWORD)
+    return demo
+
+
+@pytest.mark.parametrize("role", ["admin", "viewer"])
+@pytest.mark.parametrize(
+    "sql",
+    [
+        # a WITH inside a subquery named the table read outside it
+        "SELECT name, role, password_hash FROM (WITH users AS (SELECT 1) SELECT 1) a, users",
+        "SELECT (WITH users AS (SELECT 1 AS x) SELECT x FROM users), "
+        "(SELECT max(password_hash) FROM users)",
+        # a body does not see its own name (non-recursive) or a name defined after it
+        "WITH users AS (SELECT * FROM users) SELECT * FROM users",
+        "WITH a AS (SELECT * FROM users), users AS (SELECT 1) SELECT * FROM a",
+        # a recursive body sees its own name only in its recursive part
+        "WITH RECURSIVE users AS (SELECT * FROM users UNION ALL "
+        "SELECT * FROM users WHERE false) SELECT * FROM users",
+        # DuckDB folds ASCII case only: 'ſ' is not 's'
+        'WITH "uſers" AS (SELECT 1) SELECT * FROM users',
+        "WITH users AS (SELECT 1) SELECT * FROM main.users",
+    ],
+)
+def test_a_with_name_counts_only_where_it_is_in_scope(with_user, sql, role):
+    store = with_user.acting_as("bob", role)
+    with pytest.raises(UserError, match="'(main.)?users' cannot be read here"):
+        run_sql(store, sql)
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "WITH a AS (SELECT id FROM customers), b AS (SELECT id FROM a) SELECT count(*) AS n FROM b",
+        "WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t WHERE n < 5) "
+        "SELECT max(n) AS n FROM t",
+        "WITH a AS (SELECT id FROM customers) SELECT count(*) AS n FROM (SELECT * FROM (FROM a))",
+        "WITH customers AS (SELECT * FROM customers WHERE status = 'Active') "
+        "SELECT count(*) AS n FROM customers",
+        "SELECT count(*) AS n FROM (WITH x AS (SELECT 1 AS v) SELECT v FROM x) q, customers",
+    ],
+)
+def test_with_names_work_where_they_are_in_scope(demo, sql):
+    result = run_sql(demo, sql)
+    assert len(result.data) == 1 and result.data.n[0] > 0
+
+
+@pytest.mark.parametrize("suffix", ["csv", "json"])
+def test_a_with_name_cannot_open_a_file(demo, tmp_path, suffix):
+    secret = tmp_path / f"secret.{suffix}"
+    secret.write_text(
+        "token\nTOP-SECRET-42\n" if suffix == "csv" else '[{"token": "TOP-SECRET-42"}]'
+    )
+    sql = f'SELECT * FROM (WITH "{secret}" AS (SELECT 1) SELECT 1) a, "{secret}"'
+    with pytest.raises(UserError, match="cannot be read here"):
+        run_sql(demo, sql)
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT * FROM (SHOW ALL TABLES)",
+        "SELECT * FROM (SHOW 'users')",
+        "SELECT * FROM (DESCRIBE users)",
+        "SELECT * FROM (SUMMARIZE users)",
+        "SELECT * FROM (DESCRIBE customers)",
+        "SELECT name FROM customers WHERE name IN (SELECT column_name FROM (DESCRIBE users))",
+        "SHOW TABLES",
+        "DESCRIBE customers",
+        "SUMMARIZE customers",
+    ],
+)
+def test_show_describe_and_summarize_are_refused(with_user, sql):
+    with pytest.raises(UserError, match="(SHOW|DESCRIBE|SUMMARIZE) cannot be used here"):
+        run_sql(with_user, sql)
+
+
+def _last_value(store):
+    return store.scalar(
+        "SELECT last_value FROM duckdb_sequences() WHERE sequence_name = 'customer_id_seq'"
+    )
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT nextval('customer_id_seq') AS n",
+        "SELECT currval('customer_id_seq') AS n",
+        "SELECT name FROM customers WHERE id = nextval('customer_id_seq')",
+    ],
+)
+def test_sequences_are_refused_and_do_not_move(demo, sql):
+    before = _last_value(demo)
+    with pytest.raises(UserError, match="cannot be used here"):
+        run_sql(demo, sql)
+    assert _last_value(demo) == before
+
+
+def test_long_text_is_cut_for_showing_and_whole_in_a_download(demo, tmp_path):
+    sql = "SELECT id, repeat('ab', 20000 + id % 3) AS s, '=1+1' AS f FROM customers"
+    result = run_sql(demo, sql)
+    assert len(result.data) == 400
+    assert {len(s) for s in result.data.s} == {CELL_CHARS}
+    assert all(s.endswith("…") for s in result.data.s)
+    assert "cut" in result.notice
+    out = tmp_path / "all.csv"
+    assert export_sql(demo, sql, out) == 400
+    written = pd.read_csv(out)
+    assert written.s.str.len().min() >= 40_000
+    assert set(written.f) == {"'=1+1"}  # a formula is neutralised
+
+
+def test_the_grid_holds_a_bounded_number_of_bytes(demo, monkeypatch):
+    monkeypatch.setattr(sqlbox, "DISPLAY_BYTES", 2**20)
+    result = run_sql(
+        demo, "SELECT customer_id, repeat('x', 900 + customer_id % 3) AS s FROM usage_daily"
+    )
+    assert 0 < len(result.data) < MAX_ROWS and result.truncated
+    assert "at most 1 MB" in result.notice
+    assert result.data.memory_usage(deep=True).sum() < 2 * 2**20
+
+
+def test_downloads_stream_every_row_and_stop_at_a_size(demo, tmp_path):
+    rows = demo.scalar("SELECT count(*) FROM usage_daily")
+    assert rows > MAX_ROWS
+    assert export_sql(demo, "SELECT * FROM usage_daily", tmp_path / "u.csv") == rows
+    assert len(pd.read_csv(tmp_path / "u.csv")) == rows
+    assert export_sql(demo, "SELECT * FROM usage_daily", tmp_path / "u.xlsx") == rows
+    assert export_sql(demo, "SELECT * FROM usage_daily", tmp_path / "u.parquet") == rows
+    assert len(pd.read_parquet(tmp_path / "u.parquet")) == rows
+    with pytest.raises(UserError, match="too large to download"):
+        export_sql(demo, "SELECT * FROM usage_daily", tmp_path / "big.csv", max_bytes=2**16)
+    assert not (tmp_path / "big.csv").exists()
+
+
+HUGE = [
+    # the reported attack: 1,000 rows of 3 MB each
+    "SELECT u.customer_id, repeat('x', 3000000 + u.customer_id % 7) AS s "
+    "FROM usage_daily u LIMIT 1000",
+    # and without a LIMIT: DuckDB's memory limit alone does not see these values
+    "SELECT u.customer_id, repeat('x', 3000000 + u.customer_id % 7) AS s FROM usage_daily u",
+]
+MEASURE = """
+import json, sys, threading, time
+import psutil
+from dashboard import Store, UserError, add_demo_customers
+from dashboard.sqlbox import run_sql
+store = Store(":memory:")
+add_demo_customers(store, 400, seed=7)
+run_sql(store, "SELECT 1 AS x FROM customers LIMIT 1")
+me = psutil.Process()
+base = me.memory_info().rss
+peak = {"server": 0, "all": 0}
+def watch():
+    while True:
+        rss = me.memory_info().rss
+        kids = 0
+        for kid in me.children(recursive=True):
+            try:
+                kids += kid.memory_info().rss
+            except psutil.Error:
+                pass
+        peak["server"] = max(peak["server"], rss - base)
+        peak["all"] = max(peak["all"], rss - base + kids)
+        time.sleep(0.01)
+threading.Thread(target=watch, daemon=True).start()
+try:
+    result = run_sql(store, sys.argv[1])
+    outcome = f"{len(result.data)} rows; {getattr(result, 'notice', '')}"
+except UserError as exc:
+    outcome = str(exc)
+time.sleep(0.1)
+print(json.dumps({"server_mb": peak["server"] / 2**20, "all_mb": peak["all"] / 2**20,
+                  "outcome": outcome}))
+"""
+
+
+@pytest.mark.parametrize("sql", HUGE)
+def test_a_huge_result_keeps_memory_bounded(sql):
+    done = subprocess.run([sys.executable, "-c", MEASURE, sql], capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    measured = json.loads(done.stdout.strip().splitlines()[-1])
+    # the server itself stays small; the sandbox's worker is held to its address space
+    assert measured["server_mb"] < 512, measured
+    assert measured["all_mb"] < sqlbox.ADDRESS_SPACE / 2**20 + 512, measured
+    assert re.search(r"memory|ran longer|is cut", measured["outcome"]), measured
+
+
+def test_the_sql_box_is_for_every_role(with_user):
+    viewer = with_user.acting_as("vera", "viewer")
+    assert len(run_sql(viewer, "SELECT id FROM customers").data) == 400

@@ -1,11 +1,15 @@
 """The SQL box: a read-only SELECT over the customer tables, its result in a grid, exportable.
 
-The checks and the run are `dashboard.sqlbox`'s; this is only the dialog around them.
+The checks, the sandbox and the run are `dashboard.sqlbox`'s; this is only the dialog around
+them. Every text from the query (column names, error messages quoting it) is shown as
+text: `as_text` escapes it where it enters HTML.
 """
 
 from __future__ import annotations
 
+import html
 import io
+import re
 import tempfile
 from pathlib import Path
 
@@ -16,15 +20,29 @@ import param
 
 from .. import sqlbox
 from ..errors import UserError
-from ..exports import write_frame
 from ..store import Store
 from .display import plural
+
+#: A download travels to the browser in memory (base64 in the page's websocket), so the
+#: page offers files up to this size; the CLI writes larger ones.
+DOWNLOAD_BYTES = 100 * 2**20
 
 EXAMPLE = (
     "SELECT c.country, count(*) AS customers, sum(u.revenue) AS revenue\n"
     "FROM customers c JOIN usage_daily u ON u.customer_id = c.id\n"
     "WHERE c.status = 'Active'\nGROUP BY 1 ORDER BY revenue DESC"
 )
+
+
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|~])")
+
+
+def as_text(text: str, *, markdown: bool = False) -> str:
+    """`text` as HTML that shows it literally: HTML escaped (a Tabulator title is HTML) and,
+    for a component that renders Markdown first (an Alert), Markdown punctuation too."""
+    if markdown:
+        text = _MARKDOWN.sub(r"\\\1", text)
+    return html.escape(text)
 
 
 class SqlDialog(pn.viewable.Viewer):
@@ -55,9 +73,9 @@ class SqlDialog(pn.viewable.Viewer):
         )  # fmt: skip
         self._dialog = pmui.Dialog(
             pmui.Column(
-                pmui.Typography(f"Read-only: one SELECT over {', '.join(sqlbox.TABLES)}. "
-                                f"Up to {sqlbox.MAX_ROWS:,} rows are shown; downloads hold all.",
-                                variant="caption"),  # fmt: skip
+                pmui.Typography(f"Read-only: one SELECT over {', '.join(sqlbox.TABLES)}, run on a "
+                                f"private copy of them. Up to {sqlbox.MAX_ROWS:,} rows are shown; "
+                                "downloads hold all.", variant="caption"),  # fmt: skip
                 pmui.TextAreaInput.from_param(self.param.sql, label="SQL", rows=7, sizing_mode="stretch_width",
                                               styles={"font-family": "monospace"}),  # fmt: skip
                 pmui.Row(
@@ -85,24 +103,28 @@ class SqlDialog(pn.viewable.Viewer):
             self._say(str(exc), "error")
             self._downloads.visible = False
             return
-        self._grid.value = result.data
-        more = f" (the first {sqlbox.MAX_ROWS:,}; download for all)" if result.truncated else ""
-        self._say(plural(len(result.data), "row") + more, "success")
+        data = result.data
+        # Tabulator puts titles into the page as HTML: the query's own names, escaped
+        self._grid.param.update(value=data, titles={c: as_text(str(c)) for c in data.columns})
+        more = f" ({result.notice}; download for all)" if result.notice else ""
+        self._say(plural(len(data), "row") + more, "success")
         self._downloads.visible = True
 
     def _say(self, text: str, severity: str) -> None:
         self.message = text
-        self._alert.param.update(object=text, severity=severity, visible=True)
+        self._alert.param.update(
+            object=as_text(text, markdown=True), severity=severity, visible=True
+        )
 
     def _download(self, fmt: str) -> io.BytesIO:
-        try:
-            data = sqlbox.run_sql(self.store, self.sql, limit=None).data
-        except UserError as exc:
-            self._say(str(exc), "error")
-            return io.BytesIO(b"")
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / f"query.{fmt}"
-            write_frame(data, out)  # text cells neutralised against formula injection
+            try:
+                # streamed from the sandbox to the file; formulas neutralised
+                sqlbox.export_sql(self.store, self.sql, out, max_bytes=DOWNLOAD_BYTES)
+            except UserError as exc:
+                self._say(str(exc), "error")
+                return io.BytesIO(b"")
             return io.BytesIO(out.read_bytes())
 
     def __panel__(self):
