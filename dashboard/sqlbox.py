@@ -141,17 +141,25 @@ def _fold(name: Any) -> str:
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
-def _walk(node: Any, ctes: frozenset[str]) -> None:
+#: How deep a parse tree may go: deeper than any query a person writes, and well inside
+#: Python's own recursion limit, so a query is refused the same way whatever that limit is.
+MAX_TREE_DEPTH = 400
+
+
+def _walk(node: Any, ctes: frozenset[str], depth: int = 0) -> None:
     """Check every table, function and subquery under `node`; `ctes` are the WITH names in
     scope there."""
+    if depth > MAX_TREE_DEPTH:
+        raise RecursionError
+    depth += 1
     if isinstance(node, list):
         for item in node:
-            _walk(item, ctes)
+            _walk(item, ctes, depth)
         return
     if not isinstance(node, dict):
         return
     if isinstance(node.get("cte_map"), dict):
-        ctes = _walk_with(node["cte_map"], ctes)
+        ctes = _walk_with(node["cte_map"], ctes, depth)
     kind = node.get("type")
     if "class" not in node:  # a table reference or a query node, not an expression
         if kind == "TABLE_FUNCTION":
@@ -175,10 +183,10 @@ def _walk(node: Any, ctes: frozenset[str]) -> None:
             raise UserError(f"the function {name}() cannot be used here")
     for key, value in node.items():
         if key != "cte_map":
-            _walk(value, ctes)
+            _walk(value, ctes, depth)
 
 
-def _walk_with(cte_map: dict, outer: frozenset[str]) -> frozenset[str]:
+def _walk_with(cte_map: dict, outer: frozenset[str], depth: int = 0) -> frozenset[str]:
     """Check a WITH's bodies, each seeing only the names defined before it (DuckDB reads a
     name defined later, or a non-recursive body's own name, as a real table), and a
     recursive body its own name only in its recursive part. Returns the names in scope
@@ -191,13 +199,13 @@ def _walk_with(cte_map: dict, outer: frozenset[str]) -> frozenset[str]:
         if body.get("type") == "RECURSIVE_CTE_NODE" and _fold(body.get("cte_name")) == name:
             inner = scope
             if isinstance(body.get("cte_map"), dict):
-                inner = _walk_with(body["cte_map"], inner)
+                inner = _walk_with(body["cte_map"], inner, depth + 1)
             for key, part in body.items():
                 if key != "cte_map":
-                    _walk(part, inner | {name} if key == "right" else inner)
+                    _walk(part, inner | {name} if key == "right" else inner, depth + 1)
         else:
-            _walk(body, scope)
-        _walk({k: v for k, v in value.items() if k != "query_node"}, scope)
+            _walk(body, scope, depth + 1)
+        _walk({k: v for k, v in value.items() if k != "query_node"}, scope, depth + 1)
         scope = scope | {name}
     return scope
 
