@@ -8,10 +8,10 @@ import io
 import pandas as pd
 import pytest
 from bokeh.document import Document
-from panel.pane import Markdown
 
 from dashboard.sqlbox import MAX_ROWS
-from dashboard.ui.sql import SqlDialog, as_text
+from dashboard.ui.sql import SqlDialog
+from tests.test_safe import rendered
 
 MARKUP = "<img src=x onerror=alert(1)>"
 
@@ -23,29 +23,29 @@ def dialog(demo):
     return d
 
 
-def _shown(alert_text: str) -> str:
-    """The HTML the browser puts into the Alert: pmui renders its text as Markdown."""
-    return Markdown._get_parser("markdown-it", ()).render(alert_text)
-
-
 def test_a_column_name_with_markup_is_a_title_not_html(dialog):
     dialog.sql = f'SELECT name AS "{MARKUP}" FROM customers LIMIT 2'
     dialog.param.trigger("run")
     assert list(dialog._grid.value.columns) == [MARKUP]
-    assert dialog._grid.titles[MARKUP] == "&lt;img src=x onerror=alert(1)&gt;"
+    model = dialog._grid.get_root(Document())
+    assert [c.title for c in model.columns if c.field == MARKUP] == [
+        "&lt;img src=x onerror=alert(1)&gt;"
+    ]
 
 
 def test_an_error_quoting_markup_is_shown_as_text(dialog):
     dialog.sql = f'SELECT "{MARKUP}" FROM customers'
     dialog.param.trigger("run")
     assert MARKUP in dialog.message  # the message itself is the error's text
-    shown = _shown(dialog._alert.object)
+    shown = rendered(dialog._alert)
     assert "<img" not in shown and "&lt;img src=x onerror=alert(1)&gt;" in shown
 
 
 def test_markdown_in_a_message_stays_text():
+    from dashboard.ui.safe import Notice
+
     text = "bad [link](javascript:alert(1)) *not bold* `code` # no heading <b>x</b> a\\b"
-    shown = _shown(as_text(text, markdown=True))
+    shown = rendered(Notice(object=text))
     assert "<a" not in shown and "<em>" not in shown and "<code>" not in shown
     assert "<b>" not in shown and "<h1>" not in shown
     assert "[link](javascript:alert(1)) *not bold* `code` # no heading" in shown

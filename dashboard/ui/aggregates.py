@@ -26,8 +26,8 @@ from .display import (
     sort_keys,
     sorters_for,
 )
-from .grid import grid_options, show_sorters
-from .safe import Grid, Text
+from .grid import EngineGrid, grid_options, show_sorters
+from .safe import Text
 
 #: Height of one grid row and of the header, in pixels (GRID_CSS's padding, 14 px text):
 #: a table of a few groups is as tall as its rows, never a tall empty box.
@@ -46,7 +46,7 @@ class OpenedGroup(pn.viewable.Viewer):
     def __init__(self, **params):
         super().__init__(**params)
         self._title = Text("", variant="subtitle1")
-        self._table = Grid(pd.DataFrame(), **grid_options(height=300))
+        self._table = EngineGrid(pd.DataFrame(), **grid_options(height=300))
         self._table.param.watch(self._on_sorters, "sorters")
         self._display: Display | None = None
         self._pager = pmui.Pagination(count=1, value=0, size="small")
@@ -116,7 +116,7 @@ class AggregatePanel(pn.viewable.Viewer):
         self._result: Result | None = None
         self._display: Display | None = None
         self._syncing = False
-        self.table = Grid(pd.DataFrame(), selectable=False, **grid_options(height=200))
+        self.table = EngineGrid(pd.DataFrame(), selectable=False, **grid_options(height=200))
         self.table.param.watch(self._on_sorters, "sorters")
         self.table.on_click(self._on_click)
         self.group = OpenedGroup(store=self.store)

@@ -55,7 +55,15 @@ def grid_options(empty: str = "Nothing to show.", **extra: Any) -> dict[str, Any
     return options
 
 
-def show_sorters(table: pn.widgets.Tabulator, sorters: list[dict[str, str]]) -> None:
+class EngineGrid(Grid):
+    """A grid over a page the engine sorted: neither the browser nor Panel sorts its rows
+    (Panel would sort the frame in pandas for `current_view` and selections)."""
+
+    def _sort_df(self, df):
+        return df
+
+
+def show_sorters(table: Grid, sorters: list[dict[str, str]]) -> None:
     """Put the sort arrows in the headers. Before the rows: in remote sort mode a change of
     sorters empties the table until rows arrive, so the rows must come after it."""
     if sorters != table.sorters:
@@ -135,7 +143,7 @@ class CustomerGrid(pn.viewable.Viewer):
         super().__init__(**params)
         self._display: Display | None = None
         self._syncing = False
-        self.table = Grid(pd.DataFrame(), selectable="checkbox", **grid_options(
+        self.table = EngineGrid(pd.DataFrame(), selectable="checkbox", **grid_options(
             "No customer matches: change the filters or the search.",
             sizing_mode="stretch_both", min_height=200))  # fmt: skip
         self.table.param.watch(self._on_sorters, "sorters")

@@ -30,8 +30,10 @@ from .. import query
 from ..query import View
 from ..store import Store
 from .app import EXTENSIONS
-from .display import aggregate_display, plural, rows_display, sort_keys
+from .display import aggregate_display, plural, rows_display, sort_keys, sorters_for
+from .grid import EngineGrid, grid_options, show_sorters
 from .page import CustomersPage
+from .safe import Text
 
 #: Where Panel's Jupyter server extension serves a component's listed resources: Material
 #: UI's bundle and its stylesheet (under the Jupyter server's base URL).
@@ -149,16 +151,6 @@ class _Output(pn.Column):
 # --- the grid ------------------------------------------------------------------------
 
 
-class EngineTabulator(pn.widgets.Tabulator):
-    """A Tabulator whose header clicks only ask: the engine sorts the whole result (and a
-    Total row stays last), not the browser or pandas sorting the rows on screen."""
-
-    def _sort_df(self, df):
-        return df
-
-
-#: The grid's own pager is the notebook's; Tabulator's (always one page here) is hidden.
-_NO_FOOTER = ".tabulator-footer { display: none; }"
 
 
 class NotebookGrid(pn.viewable.Viewer):
@@ -175,13 +167,10 @@ class NotebookGrid(pn.viewable.Viewer):
     def __init__(self, **params: Any):
         super().__init__(**params)
         self._display = None
-        self.table = EngineTabulator(
-            show_index=False, disabled=True, pagination="remote", layout="fit_data_table",
-            height=self.height, sizing_mode="stretch_width", theme="materialize",
-            header_align="left", stylesheets=[_NO_FOOTER],
-        )  # fmt: skip
+        # the page's grid settings: the engine sorts the whole result, the grid nothing
+        self.table = EngineGrid(**grid_options(height=self.height))
         self.table.param.watch(self._on_sorters, "sorters")
-        self._info = pn.pane.Markdown("", margin=(0, 10))
+        self._info = Text("", margin=(0, 10))
         self._prev = pn.widgets.Button.from_param(self.param.previous, name="‹ Previous", width=100)
         self._next = pn.widgets.Button.from_param(self.param.next, name="Next ›", width=100)
         self.load()
@@ -196,11 +185,10 @@ class NotebookGrid(pn.viewable.Viewer):
         self._display = display
         self.pages = max(1, math.ceil(result.total / self.view.page_size))
         self.total = result.total
-        frame = display.frame
+        show_sorters(self.table, sorters_for(display, self.view))
         self.table.param.update(
-            value=frame, page_size=max(1, len(frame)), page=1, titles=display.titles,
-            formatters=display.formatters, text_align=display.align,
-            frozen_columns=display.frozen,
+            value=display.frame, titles=display.titles, formatters=display.formatters,
+            text_align=display.align, frozen_columns=display.frozen, widths=display.widths,
         )  # fmt: skip
         noun = {"rows": "customer", "groups": "group"}.get(result.mode, "row")
         if result.mode == "rows" and self.view.source == "usage":

@@ -74,11 +74,12 @@ class Text(pmui.Typography):
 
 
 class Notice(pmui.Alert):
-    """Material UI Alert showing plain text (its `object` is put into the page as HTML)."""
+    """Material UI Alert showing plain text (it renders its `object` as Markdown, then puts
+    the result into the page as HTML)."""
 
     def _process_param_change(self, params: dict[str, Any]) -> dict[str, Any]:
         if "object" in params:
-            params = {**params, "object": escape(params["object"])}
+            params = {**params, "object": markdown_text(params["object"])}
         return super()._process_param_change(params)
 
 

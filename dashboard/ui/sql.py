@@ -2,14 +2,12 @@
 
 The checks, the sandbox and the run are `dashboard.sqlbox`'s; this is only the dialog around
 them. Every text from the query (column names, error messages quoting it) is shown as
-text: `as_text` escapes it where it enters HTML.
+text, through the page's one escaping path (dashboard/ui/safe.py).
 """
 
 from __future__ import annotations
 
-import html
 import io
-import re
 import tempfile
 from pathlib import Path
 
@@ -21,7 +19,9 @@ import param
 from .. import sqlbox
 from ..errors import UserError
 from ..store import Store
+from .controls import Button, Download
 from .display import plural
+from .safe import Grid, Notice, Text
 
 #: A download travels to the browser in memory (base64 in the page's websocket), so the
 #: page offers files up to this size; the CLI writes larger ones.
@@ -32,17 +32,6 @@ EXAMPLE = (
     "FROM customers c JOIN usage_daily u ON u.customer_id = c.id\n"
     "WHERE c.status = 'Active'\nGROUP BY 1 ORDER BY revenue DESC"
 )
-
-
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|~])")
-
-
-def as_text(text: str, *, markdown: bool = False) -> str:
-    """`text` as HTML that shows it literally: HTML escaped (a Tabulator title is HTML) and,
-    for a component that renders Markdown first (an Alert), Markdown punctuation too."""
-    if markdown:
-        text = _MARKDOWN.sub(r"\\\1", text)
-    return html.escape(text)
 
 
 class SqlDialog(pn.viewable.Viewer):
@@ -58,29 +47,29 @@ class SqlDialog(pn.viewable.Viewer):
 
     def __init__(self, **params):
         super().__init__(**params)
-        self._grid = pn.widgets.Tabulator(pd.DataFrame(), show_index=False, disabled=True, height=320,
+        self._grid = Grid(pd.DataFrame(), show_index=False, disabled=True, height=320,
                                           pagination="local", page_size=100, layout="fit_data_table",
                                           sizing_mode="stretch_width", theme="materialize")  # fmt: skip
-        self._alert = pmui.Alert(
+        self._alert = Notice(
             object="", severity="info", visible=False, sizing_mode="stretch_width"
         )
         self._downloads = pmui.Row(
-            pmui.FileDownload(callback=lambda: self._download("csv"), label="CSV", filename="query.csv",
+            Download(callback=lambda: self._download("csv"), label="CSV", filename="query.csv",
                               icon="download", size="small"),
-            pmui.FileDownload(callback=lambda: self._download("xlsx"), label="XLSX", filename="query.xlsx",
+            Download(callback=lambda: self._download("xlsx"), label="XLSX", filename="query.xlsx",
                               icon="download", size="small"),
             visible=False,
         )  # fmt: skip
         self._dialog = pmui.Dialog(
             pmui.Column(
-                pmui.Typography(f"Read-only: one SELECT over {', '.join(sqlbox.TABLES)}, run on a "
+                Text(f"Read-only: one SELECT over {', '.join(sqlbox.TABLES)}, run on a "
                                 f"private copy of them. Up to {sqlbox.MAX_ROWS:,} rows are shown; "
                                 "downloads hold all.", variant="caption"),  # fmt: skip
                 pmui.TextAreaInput.from_param(self.param.sql, label="SQL", rows=7, sizing_mode="stretch_width",
                                               styles={"font-family": "monospace"}),  # fmt: skip
                 pmui.Row(
-                    pmui.Button.from_param(self.param.run, label="Run", icon="play_arrow", variant="contained"),
-                    pmui.Button.from_param(self.param.close, label="Close", variant="outlined"),
+                    Button.from_param(self.param.run, label="Run", icon="play_arrow", variant="contained"),
+                    Button.from_param(self.param.close, label="Close", variant="outlined"),
                     self._downloads,
                 ),
                 self._alert, self._grid, sizing_mode="stretch_width", min_width=880,
@@ -104,17 +93,14 @@ class SqlDialog(pn.viewable.Viewer):
             self._downloads.visible = False
             return
         data = result.data
-        # Tabulator puts titles into the page as HTML: the query's own names, escaped
-        self._grid.param.update(value=data, titles={c: as_text(str(c)) for c in data.columns})
+        self._grid.param.update(value=data, titles={c: str(c) for c in data.columns})
         more = f" ({result.notice}; download for all)" if result.notice else ""
         self._say(plural(len(data), "row") + more, "success")
         self._downloads.visible = True
 
     def _say(self, text: str, severity: str) -> None:
         self.message = text
-        self._alert.param.update(
-            object=as_text(text, markdown=True), severity=severity, visible=True
-        )
+        self._alert.param.update(object=text, severity=severity, visible=True)
 
     def _download(self, fmt: str) -> io.BytesIO:
         with tempfile.TemporaryDirectory() as tmp:
@@ -146,12 +132,12 @@ class ViewCode(pn.viewable.Viewer):
         )
         self._dialog = pmui.Dialog(
             pmui.Column(
-                pmui.Typography("In a notebook: from dashboard import open_store, View, run; "
+                Text("In a notebook: from dashboard import open_store, View, run; "
                                 "run(open_store(), view).data", variant="caption"),  # fmt: skip
                 pmui.TextAreaInput.from_param(self.param.python, label="Python", rows=4, **area),
                 pmui.TextAreaInput.from_param(self.param.json, label="JSON", rows=3, **area),
                 pmui.TextInput.from_param(self.param.link, label="Link", **area),
-                pmui.Button.from_param(self.param.close, label="Close", variant="outlined"),
+                Button.from_param(self.param.close, label="Close", variant="outlined"),
                 sizing_mode="stretch_width", min_width=720,
             ),
             title="Use this view elsewhere", open=False, width_option="md",
