@@ -18,6 +18,7 @@ import pandas as pd
 
 from .fields import CONTACT_IDENTITY, FIELDS
 from .store import Store, utcnow
+from .words import plural
 
 #: The actions a batch records.
 BATCH_ACTIONS = ("add", "edit", "bulk_edit", "delete", "import", "undo")
@@ -34,7 +35,7 @@ class Batch:
     details: dict[str, Any] = field(default_factory=dict)
 
     def __str__(self) -> str:
-        return f"{self.action}: {self.count} customer(s), batch {self.batch_id}"
+        return f"{self.action}: {plural(self.count, 'customer')}, batch {self.batch_id}"
 
 
 def new_batch_id() -> str:

@@ -20,6 +20,7 @@ from .fields import COLUMNS, FIELDS
 from .fields import field as get_field
 from .query import View
 from .store import Store, default_db_path
+from .words import plural
 
 _WHERE = re.compile(r"^\s*([a-z_][a-z0-9_]*)\s*(!=|<=|>=|=|<|>|~)(.*)$", re.S)
 _OPS = {"=": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">=", "~": "contains"}
@@ -178,7 +179,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     view.check()
     with _store(args, write=False) as store:
         n = exports.export_view(store, view, args.out)
-    print(f"exported {n} customers to {args.out}")
+    print(f"exported {plural(n, 'customer')} to {args.out}")
     return 0
 
 
@@ -222,13 +223,13 @@ def cmd_delete(args: argparse.Namespace) -> int:
         if not args.yes:
             shown = ", ".join(names) + (" ..." if n > len(names) else "")
             if not sys.stdin.isatty():
-                raise UserError(f"would delete {n} customers ({shown}); add --yes to confirm")
-            answer = input(f"Delete {n} customers ({shown})? [y/N] ")
+                raise UserError(f"would delete {plural(n, 'customer')} ({shown}); add --yes to confirm")
+            answer = input(f"Delete {plural(n, 'customer')} ({shown})? [y/N] ")
             if answer.strip().lower() not in ("y", "yes"):
                 print("nothing deleted")
                 return 1
         batch = customers.delete_customers(store, target)
-    print(f"deleted {batch.count} customers; batch {batch.batch_id}")
+    print(f"deleted {plural(batch.count, 'customer')}; batch {batch.batch_id}")
     return 0
 
 
@@ -339,7 +340,7 @@ def cmd_undo(args: argparse.Namespace) -> int:
 
     with _store(args, write=True) as store:
         batch = undo(store, args.batch_id)
-    print(f"undid {args.batch_id}: {batch.count} customers restored; batch {batch.batch_id}")
+    print(f"undid {args.batch_id}: {plural(batch.count, 'customer')} restored; batch {batch.batch_id}")
     return 0
 
 

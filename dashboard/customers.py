@@ -31,6 +31,7 @@ from .fields import (
 )  # fmt: skip
 from .query import View, compile_where, quote
 from .store import Rollback, Store, utcnow
+from .words import plural
 
 #: Customers listed by name in a message about many (a confirmation, a refusal).
 SHOW_FIRST = 5
@@ -465,7 +466,7 @@ def _bulk_range_problems(
                 Problem(
                     f.name,
                     ch.describe(),
-                    f"{total} customer(s) would get a {f.label} outside {lo}..{hi}: {shown}. "
+                    f"{plural(total, 'customer')} would get a {f.label} outside {lo}..{hi}: {shown}. "
                     "Add a bound (at least / at most) or choose fewer customers.",
                 )
             )

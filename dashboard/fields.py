@@ -41,6 +41,7 @@ class Field:
     unique: bool = False  # unique after trimming, case-insensitively
     aliases: tuple[str, ...] = ()
     default_visible: bool = False  # a grid column before the user chooses
+    on_phone: bool = False  # one of the few grid columns a phone-sized screen shows
     system: bool = False  # set by the store, read-only everywhere
     doc: str = ""
     since: int = 1  # the migration that created its column
@@ -132,6 +133,7 @@ CUSTOMER_FIELDS: tuple[Field, ...] = (
         unique=True,
         aliases=("customer", "company", "company name", "account", "account name", "customer name"),
         default_visible=True,
+        on_phone=True,
         doc="A name or unique identifier for each customer.",
     ),
     Field(
@@ -144,6 +146,7 @@ CUSTOMER_FIELDS: tuple[Field, ...] = (
         bulk_editable=True,
         aliases=("state", "account status"),
         default_visible=True,
+        on_phone=True,
         doc="Active: may pass calls. Inactive: disabled. Pending Approval: a new signup.",
     ),
     Field(
@@ -216,6 +219,7 @@ CUSTOMER_FIELDS: tuple[Field, ...] = (
         aliases=("credit", "account balance"),
         default=Decimal(0),
         default_visible=True,
+        on_phone=True,
     ),
     # --- Config ---------------------------------------------------------------------
     Field(

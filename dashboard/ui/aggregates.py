@@ -16,12 +16,11 @@ from ..charts import KINDS, chart
 from ..fields import COLUMNS
 from ..query import Result, View
 from ..store import Store
+from ..words import plural
 from .controls import Button
 from .display import (
     Display,
     aggregate_display,
-    group_filters,
-    plural,
     rows_display,
     sort_keys,
     sorters_for,
@@ -110,6 +109,8 @@ class AggregatePanel(pn.viewable.Viewer):
     view = param.ClassSelector(class_=View, doc="The view; header clicks sort it.")
     chart_kind = param.Selector(default="bar", objects=list(KINDS),
                                 doc="How groups and pivots are charted beside the table.")  # fmt: skip
+    opened = param.Dict(default=None, allow_None=True,
+                        doc="The open group: each group field's value as text (None: blank).")  # fmt: skip
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -120,6 +121,7 @@ class AggregatePanel(pn.viewable.Viewer):
         self.table.param.watch(self._on_sorters, "sorters")
         self.table.on_click(self._on_click)
         self.group = OpenedGroup(store=self.store)
+        self.group.param.watch(lambda _e: setattr(self, "opened", None), "close")
         self._kind = pmui.RadioButtonGroup.from_param(
             self.param.chart_kind, options={v: k for k, v in KINDS.items()}, label="Chart",
             size="small",
@@ -158,17 +160,27 @@ class AggregatePanel(pn.viewable.Viewer):
         if r is None or not (0 <= event.row < len(r.data)):
             return  # the Total row opens nothing
         row = r.data.iloc[event.row].to_dict()
-        view = self.view.copy(
-            filters=[*self.view.filters, *group_filters(self.view, row)],
-            groups=[], pivot=None, values=[], page=1, sort=[], percent=None,
-        )  # fmt: skip
-        labels = []
+        key = {}
         for name in self.view.groups:
             value = row.get(name)
             blank = value is None or (isinstance(value, float) and pd.isna(value))
-            shown = query.BLANK if blank else COLUMNS[name].type.to_text(value)
-            labels.append(f"{COLUMNS[name].label}: {shown}")
-        self.group.open(view, "Customers with " + ", ".join(labels))
+            key[name] = None if blank else COLUMNS[name].type.to_text(value)
+        self.open_group(key)
+
+    def open_group(self, key: dict[str, str | None]) -> None:
+        """List the customers of the group whose fields have these values (as text; None:
+        blank), e.g. from a link."""
+        key = {k: v for k, v in key.items() if k in self.view.groups}
+        if not key:
+            return
+        filters = [{"field": k, "op": "empty"} if v is None else {"field": k, "op": "=", "value": v}
+                   for k, v in key.items()]  # fmt: skip
+        view = self.view.copy(filters=[*self.view.filters, *filters], groups=[], pivot=None,
+                              values=[], page=1, sort=[], percent=None)  # fmt: skip
+        words = ", ".join(f"{COLUMNS[k].label}: {query.BLANK if v is None else v}"
+                          for k, v in key.items())  # fmt: skip
+        self.group.open(view, "Customers with " + words)
+        self.opened = key
 
     @param.depends("chart_kind", watch=True)
     def _draw(self) -> None:
@@ -182,6 +194,7 @@ class AggregatePanel(pn.viewable.Viewer):
     def close_group(self) -> None:
         """Close the opened group (the groups changed)."""
         self.group.shut()
+        self.opened = None
 
     def __panel__(self) -> Any:
         return pmui.Column(

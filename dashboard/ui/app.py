@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from importlib import resources
 
@@ -65,8 +66,12 @@ def session_app(store: Store, settings_path: str | None = None, *, auth=False) -
         return _refused()
     poll_ms = int(os.environ.get("CUSTOMER_DASHBOARD_POLL_MS", "2000"))
     linked, problem = _linked_view()
+    chart, group = _linked_extras()
     page = CustomersPage(store=acting, user=acting.user, poll_ms=poll_ms,
-                         settings_path=settings_path, **({"view": linked} if linked else {}))  # fmt: skip
+                         settings_path=settings_path, linked_group=group,
+                         **({"view": linked} if linked else {}))  # fmt: skip
+    if chart:
+        page.aggregates.chart_kind = chart
     if problem:
         page.notify(f"The link's view could not be opened ({problem}); showing all customers.",
                     "warning")  # fmt: skip
@@ -118,6 +123,27 @@ def _linked_view() -> tuple[View | None, str]:
         return View.from_json(raw[0].decode("utf-8", "replace")), ""
     except UserError as exc:
         return None, str(exc)
+
+
+def _linked_extras() -> tuple[str | None, dict | None]:
+    """What a link keeps beside its view: the chart kind and the open group (ignored when
+    malformed: they are conveniences, the view is what matters)."""
+    from ..charts import KINDS
+
+    args = pn.state.session_args or {}
+    chart = (args.get("chart") or [b""])[0].decode("utf-8", "replace") or None
+    group = None
+    raw = (args.get("group") or [b""])[0].decode("utf-8", "replace")
+    if raw:
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            data = None
+        if isinstance(data, dict) and all(
+            isinstance(k, str) and (v is None or isinstance(v, str)) for k, v in data.items()
+        ):
+            group = data
+    return (chart if chart in KINDS else None), group
 
 
 def _frame(title: str, main, who: Store | None = None) -> pmui.Page:

@@ -9,8 +9,8 @@ import param
 from .. import customers as service
 from ..errors import UserError
 from ..store import Store
+from ..words import plural
 from .controls import Button
-from .display import plural
 from .safe import Notice, Text
 
 

@@ -14,6 +14,7 @@ import pandas as pd
 
 from ..fields import COLUMNS, KEY_FIELD
 from ..query import TOTAL, Result, View, pivot_total_keys
+from ..words import plural as plural  # the dialogs' older import path
 
 MONEY = {"type": "money", "decimal": ".", "thousand": ",", "precision": 2}
 NUMBER = {"type": "money", "decimal": ".", "thousand": ",", "precision": 2}
@@ -58,11 +59,6 @@ async def run_with_progress(work: Callable[[Callable[[float], None]], Any], bar:
     result = task.result()
     bar.value = 100
     return result
-
-
-def plural(n: int, noun: str) -> str:
-    """ "1 customer", "2,000 customers"."""
-    return f"{n:,} {noun}" + ("" if n == 1 else "s")
 
 
 def _is_rate(f) -> bool:

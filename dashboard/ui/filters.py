@@ -7,7 +7,7 @@ import panel as pn
 import panel_material_ui as pmui
 import param
 
-from ..fields import COLUMNS, KEY_FIELD
+from ..fields import COLUMNS, KEY_FIELD, STATUS_FIELD
 from ..query import OP_LABELS, Filter, View
 from ..types import LIST_OPS, NULLARY_OPS
 from .controls import Button
@@ -138,7 +138,13 @@ class FiltersPanel(pn.viewable.Viewer):
             return
         self.error = ""
         self._error.visible = False
-        self.view.param.update(filters=[*self.view.filters, flt.to_dict()], page=1)
+        one = value[0] if isinstance(value, list) and len(value) == 1 else value
+        if self.field == STATUS_FIELD and op in ("=", "in") and isinstance(one, str):
+            # the Active drop-down is the status filter: one place shows it, never "All"
+            # beside a chip that says otherwise
+            self.view.param.update(status=one, page=1)
+        else:
+            self.view.param.update(filters=[*self.view.filters, flt.to_dict()], page=1)
         self.param.update(text="", text2="", picks=[])
 
     @param.depends("clear_all", watch=True)

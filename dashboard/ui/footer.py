@@ -12,8 +12,8 @@ import panel_material_ui as pmui
 import param
 
 from ..query import Result, View
+from ..words import plural
 from .controls import Download
-from .display import plural
 from .safe import Text
 
 #: Page sizes offered in the footer (a link may hold another).

@@ -15,10 +15,11 @@ import panel_material_ui as pmui
 import param
 
 from .. import customers as service
-from ..fields import ID_FIELD, KEY_FIELD
+from ..fields import COLUMNS, ID_FIELD, KEY_FIELD
 from ..query import View
+from ..words import plural
 from .controls import Button
-from .display import Display, plural, sort_keys, sorters_for
+from .display import Display, sort_keys, sorters_for
 from .safe import Grid, Text
 
 #: Tabulator sorts the rows it holds whenever a header is clicked or data arrives. Rows come
@@ -138,6 +139,8 @@ class CustomerGrid(pn.viewable.Viewer):
     selection = param.ClassSelector(class_=Selection, doc="The selection the tick boxes edit.")
     opened = param.Integer(default=None, allow_None=True,
                            doc="The id of the customer whose name was clicked.")  # fmt: skip
+    compact = param.Boolean(default=False,
+                            doc="A phone-sized screen: only the fields marked on_phone show.")  # fmt: skip
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -166,11 +169,24 @@ class CustomerGrid(pn.viewable.Viewer):
             show_sorters(self.table, sorters_for(display, self.view))
             self.table.param.update(
                 value=display.frame, titles=display.titles, formatters=display.formatters,
-                text_align=display.align, frozen_columns=display.frozen, widths=display.widths,
-                selection=self._ticked(),
+                text_align=display.align, widths=display.widths, selection=self._ticked(),
+                frozen_columns={} if self.compact else display.frozen,
+                hidden_columns=self._hidden(display),
             )  # fmt: skip
         finally:
             self._syncing = False
+
+    def _hidden(self, display: Display) -> list[str]:
+        if not self.compact:
+            return []
+        return [c for c in display.frame.columns if not (c in COLUMNS and COLUMNS[c].on_phone)]
+
+    @param.depends("compact", watch=True)
+    def _on_compact(self) -> None:
+        if self._display is not None:
+            self.table.hidden_columns = self._hidden(self._display)
+            # a phone's grid has no room for frozen columns
+            self.table.frozen_columns = {} if self.compact else self._display.frozen
 
     def _ticked(self) -> list[int]:
         ids = self.ids

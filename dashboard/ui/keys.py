@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import param
 from panel.custom import JSComponent
 
 _SCRIPT = r"""
@@ -76,3 +77,28 @@ class KeyboardHelp(JSComponent):
     """An invisible part of the page that installs the keyboard fixes above (once)."""
 
     _esm = _SCRIPT
+
+
+_VIEWPORT = r"""
+export function render({ model, el }) {
+  el.style.display = "none";
+  let timer = null;
+  const report = () => {
+    const width = Math.round(window.innerWidth);
+    if (model.width !== width) model.width = width;
+  };
+  report();
+  const onResize = () => { clearTimeout(timer); timer = setTimeout(report, 200); };
+  window.addEventListener("resize", onResize);
+  model.on("remove", () => window.removeEventListener("resize", onResize));
+}
+"""
+
+
+class Viewport(JSComponent):
+    """Tells the server how wide the browser window is (and when it changes), so that the
+    page can lay itself out for a phone: CSS alone cannot choose a grid's columns."""
+
+    width = param.Integer(default=0, doc="The window's width in CSS pixels (0: not known yet).")
+
+    _esm = _VIEWPORT

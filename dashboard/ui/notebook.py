@@ -29,8 +29,9 @@ import param
 from .. import query
 from ..query import View
 from ..store import Store
+from ..words import plural
 from .app import EXTENSIONS
-from .display import aggregate_display, plural, rows_display, sort_keys, sorters_for
+from .display import aggregate_display, rows_display, sort_keys, sorters_for
 from .grid import EngineGrid, grid_options, show_sorters
 from .page import CustomersPage
 from .safe import Text
@@ -149,8 +150,6 @@ class _Output(pn.Column):
 
 
 # --- the grid ------------------------------------------------------------------------
-
-
 
 
 class NotebookGrid(pn.viewable.Viewer):

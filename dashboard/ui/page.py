@@ -14,6 +14,7 @@ result to the part that shows it. One page per browser session (or notebook cell
 from __future__ import annotations
 
 import io
+import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from ..exports import export_view
 from ..query import View
 from ..reports import pivot_report
 from ..store import Store
+from ..words import plural
 from .aggregates import AggregatePanel
 from .bulk_edit import BulkEditDialog
 from .card import CustomerCard
@@ -39,6 +41,7 @@ from .display import rows_display
 from .filters import FiltersPanel
 from .footer import Footer
 from .grid import CustomerGrid, Selection
+from .keys import Viewport
 from .safe import Notice, Text
 from .send import SendDialog
 from .sql import SqlDialog, ViewCode
@@ -46,6 +49,10 @@ from .toolbar import GUIDE_URL, STATUS_OPTIONS, Toolbar
 from .upload import UploadWizard
 
 __all__ = ["CustomersPage", "GUIDE_URL", "STATUS_OPTIONS"]
+
+#: Narrower than this (CSS pixels) the page is laid out for a phone: the grid shows only
+#: the fields marked `on_phone`, and the writing actions are left out (toolbar.PHONE_CSS).
+PHONE_PX = 700
 
 
 def code_for(view: View) -> str:
@@ -104,6 +111,8 @@ class CustomersPage(pn.viewable.Viewer):
     poll_ms = param.Integer(default=2000, doc="How often to look for other sessions' changes.")
     height = param.Integer(default=None, allow_None=True,
                            doc="Fixed height in pixels (notebooks); None fills the window.")  # fmt: skip
+    linked_group = param.Dict(default=None, allow_None=True,
+                              doc="A group to open once the view has loaded (from a link).")  # fmt: skip
     last_batch = param.String(default="", doc="This session's last batch that can be undone.")
     view_name = param.String(default="", label="Save this view as",
                              doc="Name to save the current view under.")  # fmt: skip
@@ -123,6 +132,7 @@ class CustomersPage(pn.viewable.Viewer):
         self.grid = CustomerGrid(view=self.view, selection=self.selection)
         self.aggregates = AggregatePanel(store=self.store, view=self.view)
         self.footer = Footer(self.selection, self._export, view=self.view)
+        self.viewport = Viewport()
         self.columns_panel = ColumnsPanel(view=self.view)
         self.filters_panel = FiltersPanel(view=self.view)
         self._dialogs: dict[str, Any] = {}
@@ -134,6 +144,8 @@ class CustomersPage(pn.viewable.Viewer):
         self._overlays = pn.Column(self._columns_drawer, self._filters_drawer, margin=0)
         self._wire()
         self._load()
+        if self.linked_group and self.view.mode != "rows":
+            self.aggregates.open_group(self.linked_group)
 
     def _wire(self) -> None:
         tb = self.toolbar
@@ -158,6 +170,11 @@ class CustomersPage(pn.viewable.Viewer):
         )
         self.selection.param.watch(self._on_select_all, "all_matching")
         self.notices.param.watch(lambda _e: self._undo(), "undo")
+        self.viewport.param.watch(self._on_width, "width")
+        # page state a link keeps beside the view: the chart and the open group
+        self.aggregates.param.watch(lambda _e: self._to_url(), ["chart_kind", "opened"])
+        # a notice about the selection is stale once the selection changes again
+        self.selection.param.watch(self._on_selection_change, ["ids", "all_matching"])
 
     # --- the parts made on first use ------------------------------------------------
 
@@ -264,9 +281,16 @@ class CustomersPage(pn.viewable.Viewer):
         sizing = {"height": self.height, "sizing_mode": "stretch_width"} if self.height else {
             "sizing_mode": "stretch_both"}  # fmt: skip
         return pn.Column(
-            self.toolbar, self.notices, self._body, self.footer, self._overlays,
+            self.toolbar, self.notices, self._body, self.footer, self._overlays, self.viewport,
             margin=0, **sizing,
         )  # fmt: skip
+
+    def _on_width(self, event) -> None:
+        self.grid.compact = 0 < event.new < PHONE_PX
+
+    def _on_selection_change(self, *_) -> None:
+        if self.notices.message.startswith("The filters changed, so the selection"):
+            self.notices.clear()
 
     # --- loading ---------------------------------------------------------------------
 
@@ -380,7 +404,7 @@ class CustomersPage(pn.viewable.Viewer):
         self.last_batch = ""
         self.notices.offer_undo(False)
         self._load()
-        self.notices.say(f"Undid batch {done}: {batch.count:,} customers restored "
+        self.notices.say(f"Undid batch {done}: {plural(batch.count, 'customer')} restored "
                          f"(batch {batch.batch_id}).", "success")  # fmt: skip
 
     def _on_changes(self) -> None:
@@ -390,12 +414,20 @@ class CustomersPage(pn.viewable.Viewer):
     # --- views, links, code ----------------------------------------------------------
 
     def _to_url(self) -> None:
-        """Keep the address bar on the view, so a reload or a copied link reopens it."""
+        """Keep the address bar on the view (and the chart and open group beside it), so a
+        reload or a copied link reopens what is on screen."""
         loc = pn.state.location
         if loc is None:
             return
         state = self.view.to_dict()
-        loc.update_query(view=View(**state).to_json() if state else None)
+        agg = self.aggregates
+        grouped = self.view.mode != "rows"
+        chart = (
+            agg.chart_kind if grouped and agg.chart_kind != agg.param.chart_kind.default else None
+        )
+        opened = json.dumps(agg.opened, separators=(",", ":")) if grouped and agg.opened else None
+        loc.update_query(view=View(**state).to_json() if state else None, chart=chart,
+                         group=opened)  # fmt: skip
 
     def open_view(self, incoming: View) -> None:
         """Show `incoming` (a saved view, a link's view) in one load."""

@@ -19,8 +19,8 @@ import param
 from .. import sqlbox
 from ..errors import UserError
 from ..store import Store
+from ..words import plural
 from .controls import Button, Download
-from .display import plural
 from .safe import Grid, Notice, Text
 
 #: A download travels to the browser in memory (base64 in the page's websocket), so the
@@ -50,9 +50,7 @@ class SqlDialog(pn.viewable.Viewer):
         self._grid = Grid(pd.DataFrame(), show_index=False, disabled=True, height=320,
                                           pagination="local", page_size=100, layout="fit_data_table",
                                           sizing_mode="stretch_width", theme="materialize")  # fmt: skip
-        self._alert = Notice(
-            object="", severity="info", visible=False, sizing_mode="stretch_width"
-        )
+        self._alert = Notice(object="", severity="info", visible=False, sizing_mode="stretch_width")
         self._downloads = pmui.Row(
             Download(callback=lambda: self._download("csv"), label="CSV", filename="query.csv",
                               icon="download", size="small"),
