@@ -2,6 +2,9 @@
 
 - Material UI selects as Panel wraps them open on a click only: Enter, Space and ArrowDown
   on a focused select open it here, as they do in any Material UI app.
+- Screen readers: Tabulator's scroll box sits between the grid and its rows as a focusable
+  box (an invalid grid); Material UI's page bar is a progress bar without a name; a field's
+  help icon is a span with a label but no role; number fields' -/+ buttons have no name.
 - Tabulator makes every cell a tab stop (hundreds per page, so Tab never got past the grid
   to the pager and Export) and its column headers none (sorting was mouse-only). Here cells
   leave the tab order, headers join it, say how they sort (`aria-sort`), and Enter or Space
@@ -22,7 +25,24 @@ function deepAll(root, selector, out) {
 }
 
 function tidyGrids() {
+  // a progress bar needs a name (Material UI's page bar has none)
+  for (const bar of deepAll(document, "[role='progressbar']:not([aria-label])")) {
+    bar.setAttribute("aria-label", "Activity");
+  }
+  // a field's (i) help icon is a span carrying the help as aria-label: an image with a name
+  for (const icon of deepAll(document, "label span[aria-label]:not([role])")) {
+    icon.setAttribute("role", "img");
+  }
+  // number fields' - and + buttons have no name
+  for (const b of deepAll(document, ".MuiIconButton-root:not([aria-label])")) {
+    const d = (b.querySelector("path") || {getAttribute: () => ""}).getAttribute("d") || "";
+    if (d.startsWith("M19 13H5")) b.setAttribute("aria-label", "Decrease");
+    else if (d.startsWith("M19 13h-6v6")) b.setAttribute("aria-label", "Increase");
+  }
   for (const table of deepAll(document, ".tabulator")) {
+    // a grid holds rows, not a focusable box (the rows' tick boxes take the focus)
+    const holder = table.querySelector(".tabulator-tableholder[tabindex]");
+    if (holder) holder.removeAttribute("tabindex");
     table.querySelectorAll(".tabulator-cell[tabindex='0']").forEach((c) => c.setAttribute("tabindex", "-1"));
     table.querySelectorAll(".tabulator-col.tabulator-sortable").forEach((col) => {
       if (col.getAttribute("tabindex") !== "0") col.setAttribute("tabindex", "0");

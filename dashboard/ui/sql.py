@@ -47,9 +47,11 @@ class SqlDialog(pn.viewable.Viewer):
 
     def __init__(self, **params):
         super().__init__(**params)
+        # no pager inside the grid (its buttons would sit in the grid's rows for a screen
+        # reader): Tabulator draws only the rows in sight as the box scrolls
         self._grid = Grid(pd.DataFrame(), show_index=False, disabled=True, height=320,
-                                          pagination="local", page_size=100, layout="fit_data_table",
-                                          sizing_mode="stretch_width", theme="materialize")  # fmt: skip
+                          pagination=None, layout="fit_data_table", sizing_mode="stretch_width",
+                          theme="materialize")  # fmt: skip
         self._alert = Notice(object="", severity="info", visible=False, sizing_mode="stretch_width")
         self._downloads = pmui.Row(
             Download(callback=lambda: self._download("csv"), label="CSV", filename="query.csv",
