@@ -39,11 +39,11 @@ class Footer(pn.viewable.Viewer):
         self._csv = Download(callback=lambda: export("csv"), label="CSV",
                                       filename="customers.csv", icon="download", size="small",
                                       margin=(2, 3),
-                                      description="Export CSV: the whole view as CSV")  # fmt: skip
+                                      description="the whole view as CSV")  # fmt: skip
         self._xlsx = Download(callback=lambda: export("xlsx"), label="XLSX",
                                        filename="customers.xlsx", icon="download", size="small",
                                        margin=(2, 3),
-                                       description="Export XLSX: the whole view as a workbook")  # fmt: skip
+                                       description="the whole view as an Excel workbook")  # fmt: skip
         self._size = pmui.Select.from_param(self.param.page_size, width=110, size="small",
                                             label="Rows per page", description="",
                                             margin=(6, 8, 2, 8))  # fmt: skip

@@ -27,6 +27,11 @@ from .safe import Grid, Text
 #: the CSV and the notebook, with the Total row last), so the grid sorts nothing itself: in
 #: Tabulator's "remote" sort mode a header click only reports the new sort keys.
 SORT_REMOTELY = {"sortMode": "remote"}
+#: A page holds at most a few hundred rows: all of them are drawn. Tabulator's virtual
+#: rendering drew only those near the screen and redrew rows while the focus moved down the
+#: tick boxes, dropping the focus to the page's body half-way: the keyboard never reached
+#: the pager or Export.
+DRAW_EVERY_ROW = {"renderVertical": "basic"}
 
 #: The grid's look: denser rows than the Material theme's (more customers on a laptop's
 #: screen), and no stray dot beside the tick boxes (the resize handle Tabulator puts in every row
@@ -49,7 +54,7 @@ def grid_options(empty: str = "Nothing to show.", **extra: Any) -> dict[str, Any
         show_index=False, disabled=True, pagination=None, layout="fit_data_table",
         sizing_mode="stretch_width", theme="materialize", header_align="left",
         stylesheets=[GRID_CSS],
-        configuration={**SORT_REMOTELY, "placeholder": empty,
+        configuration={**SORT_REMOTELY, **DRAW_EVERY_ROW, "placeholder": empty,
                        "columnDefaults": {"tooltip": True, "headerSortTristate": True}},
     )  # fmt: skip
     options.update(extra)

@@ -5,6 +5,7 @@
 - Screen readers: Tabulator's scroll box sits between the grid and its rows as a focusable
   box (an invalid grid); Material UI's page bar is a progress bar without a name; a field's
   help icon is a span with a label but no role; number fields' -/+ buttons have no name.
+- Focus goes back to the button that opened a dialog when it closes.
 - Tabulator makes every cell a tab stop (hundreds per page, so Tab never got past the grid
   to the pager and Export) and its column headers none (sorting was mouse-only). Here cells
   leave the tab order, headers join it, say how they sort (`aria-sort`), and Enter or Space
@@ -15,6 +16,8 @@ from __future__ import annotations
 
 import param
 from panel.custom import JSComponent
+
+from ..fields import KEY_FIELD
 
 _SCRIPT = r"""
 function deepAll(root, selector, out) {
@@ -40,6 +43,15 @@ function tidyGrids() {
     else if (d.startsWith("M19 13h-6v6")) b.setAttribute("aria-label", "Increase");
   }
   for (const table of deepAll(document, ".tabulator")) {
+    // a tick box says whose it is ("Select Acme Telecom", not 50 times "Select Row")
+    table.querySelectorAll(".tabulator-row").forEach((row) => {
+      const box = row.querySelector("input[type='checkbox']");
+      const name = row.querySelector(`.tabulator-cell[tabulator-field='${window.__cdRowName}']`);
+      if (box && name) {
+        const label = "Select " + name.innerText.trim();
+        if (box.getAttribute("aria-label") !== label) box.setAttribute("aria-label", label);
+      }
+    });
     // a grid holds rows, not a focusable box (the rows' tick boxes take the focus)
     const holder = table.querySelector(".tabulator-tableholder[tabindex]");
     if (holder) holder.removeAttribute("tabindex");
@@ -56,24 +68,84 @@ function tidyGrids() {
 function install() {
   if (window.__cdKeys) return;
   window.__cdKeys = true;
-  document.addEventListener("keydown", (e) => {
+  const closedSelect = (e) => {
     const target = e.composedPath()[0];
-    if (!(target instanceof Element)) return;
+    if (!(target instanceof Element)) return null;
     const select = target.closest("[role='combobox']");
-    if (select && select.tagName !== "INPUT" && select.getAttribute("aria-expanded") !== "true"
-        && (e.key === "Enter" || e.key === " " || e.key === "ArrowDown" || e.key === "ArrowUp")) {
+    return select && select.tagName !== "INPUT" && select.getAttribute("aria-expanded") !== "true"
+      ? select : null;
+  };
+  const open = (select) => select.dispatchEvent(new MouseEvent("click", {bubbles: true, composed: true}));
+  let spaceOn = null;
+  document.addEventListener("keydown", (e) => {
+    const select = closedSelect(e);
+    if (select && (e.key === "Enter" || e.key === "ArrowDown" || e.key === "ArrowUp")) {
       e.preventDefault();
       e.stopPropagation();
-      select.dispatchEvent(new MouseEvent("click", {bubbles: true, composed: true}));
+      open(select);
       return;
     }
-    const header = target.closest(".tabulator-col.tabulator-sortable");
+    if (select && e.key === " ") {
+      // opened when the key comes up: opened now, the key's release would pick the first
+      // option (Material UI's menu items act on Space's keyup) and close the menu at once
+      e.preventDefault();
+      e.stopPropagation();
+      spaceOn = select;
+      return;
+    }
+    const target = e.composedPath()[0];
+    const header = target instanceof Element && target.closest(".tabulator-col.tabulator-sortable");
     if (header && (e.key === "Enter" || e.key === " ")) {
       e.preventDefault();
       const title = header.querySelector(".tabulator-col-title") || header;
       title.dispatchEvent(new MouseEvent("click", {bubbles: true, composed: true, shiftKey: e.shiftKey}));
     }
   }, true);
+  document.addEventListener("keyup", (e) => {
+    if (e.key === " " && spaceOn) {
+      e.preventDefault();
+      e.stopPropagation();
+      const select = spaceOn;
+      spaceOn = null;
+      open(select);
+    }
+  }, true);
+  // focus back to what opened a dialog when it closes: Material UI gives it back to what
+  // had the focus when the dialog opened, which inside the page's shadow roots is a box
+  // around the button, so the focus fell to the page's body
+  let activator = null, beforeMenu = null, wasOpen = false;
+  const remember = (e) => {
+    const path = e.composedPath();
+    if (path.some((n) => n instanceof Element && n.getAttribute("role") === "dialog")) return;
+    const el = path.find((n) => n instanceof Element &&
+      n.matches("button, a[href], [role='button'], [role='menuitem']"));
+    if (!el) return;
+    if (el.getAttribute("role") === "menuitem") {
+      beforeMenu = beforeMenu || activator;  // the menu's own button opened the dialog
+    } else {
+      beforeMenu = null;
+    }
+    activator = el;
+  };
+  document.addEventListener("click", remember, true);
+  document.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" || e.key === " ") remember(e);
+  }, true);
+  const deepActive = () => {
+    let el = document.activeElement;
+    while (el && el.shadowRoot && el.shadowRoot.activeElement) el = el.shadowRoot.activeElement;
+    return el;
+  };
+  const shown = (el) => el && el.isConnected && (el.checkVisibility ? el.checkVisibility() : true);
+  setInterval(() => {
+    const open = deepAll(document, "[role='dialog']").some(shown);
+    if (wasOpen && !open) {
+      const back = shown(activator) ? activator : (shown(beforeMenu) ? beforeMenu : null);
+      const now = deepActive();
+      if (back && (!now || now === document.body)) back.focus();
+    }
+    wasOpen = open;
+  }, 300);
   // grids are redrawn at every page, sort and view: keep them tidy
   let pending = false;
   const schedule = () => {
@@ -86,7 +158,8 @@ function install() {
   schedule();
 }
 
-export function render({ el }) {
+export function render({ model, el }) {
+  window.__cdRowName = model.row_name_field;
   install();
   el.style.display = "none";
 }
@@ -95,6 +168,9 @@ export function render({ el }) {
 
 class KeyboardHelp(JSComponent):
     """An invisible part of the page that installs the keyboard fixes above (once)."""
+
+    row_name_field = param.String(default=KEY_FIELD,
+                                  doc="The grid column that names a row (for its tick box).")  # fmt: skip
 
     _esm = _SCRIPT
 

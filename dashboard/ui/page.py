@@ -18,6 +18,7 @@ import json
 import tempfile
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import panel as pn
 import panel_material_ui as pmui
@@ -426,8 +427,11 @@ class CustomersPage(pn.viewable.Viewer):
             agg.chart_kind if grouped and agg.chart_kind != agg.param.chart_kind.default else None
         )
         opened = json.dumps(agg.opened, separators=(",", ":")) if grouped and agg.opened else None
-        loc.update_query(view=View(**state).to_json() if state else None, chart=chart,
-                         group=opened)  # fmt: skip
+        query = {"view": View(**state).to_json() if state else None, "chart": chart,
+                 "group": opened}
+        search = urlencode({k: v for k, v in query.items() if v is not None})
+        if loc.search.lstrip("?") != search:
+            loc.search = f"?{search}" if search else ""
 
     def open_view(self, incoming: View) -> None:
         """Show `incoming` (a saved view, a link's view) in one load."""

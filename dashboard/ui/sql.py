@@ -74,7 +74,7 @@ class SqlDialog(pn.viewable.Viewer):
                 ),
                 self._alert, self._grid, sizing_mode="stretch_width", min_width=880,
             ),
-            title="SQL", open=False, width_option="lg",
+            title="SQL", open=False, close_on_click=True, show_close_button=True, width_option="lg",
         )  # fmt: skip
 
     def open(self) -> None:
@@ -140,7 +140,7 @@ class ViewCode(pn.viewable.Viewer):
                 Button.from_param(self.param.close, label="Close", variant="outlined"),
                 sizing_mode="stretch_width", min_width=720,
             ),
-            title="Use this view elsewhere", open=False, width_option="md",
+            title="Use this view elsewhere", open=False, close_on_click=True, show_close_button=True, width_option="md",
         )  # fmt: skip
 
     def show(self, python: str, json: str, link: str) -> None:
