@@ -223,7 +223,9 @@ def cmd_delete(args: argparse.Namespace) -> int:
         if not args.yes:
             shown = ", ".join(names) + (" ..." if n > len(names) else "")
             if not sys.stdin.isatty():
-                raise UserError(f"would delete {plural(n, 'customer')} ({shown}); add --yes to confirm")
+                raise UserError(
+                    f"would delete {plural(n, 'customer')} ({shown}); add --yes to confirm"
+                )
             answer = input(f"Delete {plural(n, 'customer')} ({shown})? [y/N] ")
             if answer.strip().lower() not in ("y", "yes"):
                 print("nothing deleted")
@@ -340,7 +342,9 @@ def cmd_undo(args: argparse.Namespace) -> int:
 
     with _store(args, write=True) as store:
         batch = undo(store, args.batch_id)
-    print(f"undid {args.batch_id}: {plural(batch.count, 'customer')} restored; batch {batch.batch_id}")
+    print(
+        f"undid {args.batch_id}: {plural(batch.count, 'customer')} restored; batch {batch.batch_id}"
+    )
     return 0
 
 

@@ -301,7 +301,9 @@ def test_links_reopen_page_size_page_chart_and_group(browser, server):
     page.reload()
     page.get_by_text(re.compile(r"^Customers with Country: ")).wait_for()
     assert "chart=stacked" in page.url
-    assert re.search(r"25", page.get_by_role("combobox", name=re.compile("^Rows per page")).inner_text())
+    assert re.search(
+        r"25", page.get_by_role("combobox", name=re.compile("^Rows per page")).inner_text()
+    )
     page.context.close()
 
 

@@ -427,8 +427,11 @@ class CustomersPage(pn.viewable.Viewer):
             agg.chart_kind if grouped and agg.chart_kind != agg.param.chart_kind.default else None
         )
         opened = json.dumps(agg.opened, separators=(",", ":")) if grouped and agg.opened else None
-        query = {"view": View(**state).to_json() if state else None, "chart": chart,
-                 "group": opened}
+        query = {
+            "view": View(**state).to_json() if state else None,
+            "chart": chart,
+            "group": opened,
+        }
         search = urlencode({k: v for k, v in query.items() if v is not None})
         if loc.search.lstrip("?") != search:
             loc.search = f"?{search}" if search else ""
