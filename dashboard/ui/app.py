@@ -109,6 +109,10 @@ a, span { color: white; font-size: 0.875rem; font-weight: 500; letter-spacing: 0
 a { text-transform: uppercase; text-decoration: none; }
 a:hover { background: rgba(255, 255, 255, 0.12); }
 span { opacity: 0.9; margin: 0 6px; }
+@media (max-width: 700px) {
+  nav { flex-wrap: wrap; gap: 0; }
+  a, span { font-size: 0.75rem; padding: 4px 5px; }
+}
 """
 
 

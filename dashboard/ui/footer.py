@@ -102,9 +102,10 @@ class Footer(pn.viewable.Viewer):
 
     def __panel__(self):
         left = pn.Row(self._count, self._selection, align="center", margin=0)
-        right = pn.Row(
+        right = pn.FlexBox(
             Text("Export", variant="body2", margin=(0, 4), align="center"), self._csv,
-            self._xlsx, self._size, self._pager, align="center", margin=0,
+            self._xlsx, self._size, self._pager, align_items="center", flex_wrap="wrap",
+            margin=0, stylesheets=[":host { width: auto !important; }"],
         )  # fmt: skip
         return pn.FlexBox(
             left, right, justify_content="space-between", align_items="center",

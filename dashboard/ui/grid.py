@@ -61,6 +61,10 @@ def grid_options(empty: str = "Nothing to show.", **extra: Any) -> dict[str, Any
     return options
 
 
+#: Column widths on a phone: the name, and each of the other few columns.
+PHONE_NAME_PX, PHONE_COLUMN_PX = 130, 100
+
+
 class EngineGrid(Grid):
     """A grid over a page the engine sorted: neither the browser nor Panel sorts its rows
     (Panel would sort the frame in pandas for `current_view` and selections)."""
@@ -84,6 +88,7 @@ class Selection(pn.viewable.Viewer):
     ids = param.List(default=[], doc="Ids ticked by hand, kept across pages.")
     all_matching = param.Boolean(default=False, doc="Whether every matching customer is selected.")
     matching = param.Integer(default=0, doc="How many customers match the view.")
+    rows = param.Boolean(default=True, doc="Whether customers are shown (not groups).")
     select_all = param.Event(label="Select all matching", doc="Select every matching customer.")
     clear = param.Event(label="Clear selection", doc="Select nobody.")
 
@@ -121,7 +126,7 @@ class Selection(pn.viewable.Viewer):
             self.param.update(all_matching=False, ids=[])
         return had
 
-    @param.depends("ids", "all_matching", "matching", watch=True)
+    @param.depends("ids", "all_matching", "matching", "rows", watch=True)
     def _show(self) -> None:
         n = self.count
         self._text.object = f"{plural(n, 'customer')} selected" if n else ""
@@ -129,7 +134,7 @@ class Selection(pn.viewable.Viewer):
         self._all.param.update(
             label=f"Select all {self.matching:,} matching",
             description=f"Select all {self.matching:,} matching customers",
-            visible=not self.all_matching and self.matching > 0,
+            visible=self.rows and not self.all_matching and self.matching > 0,
         )
         self._clear.visible = n > 0
 
@@ -174,7 +179,7 @@ class CustomerGrid(pn.viewable.Viewer):
             show_sorters(self.table, sorters_for(display, self.view))
             self.table.param.update(
                 value=display.frame, titles=display.titles, formatters=display.formatters,
-                text_align=display.align, widths=display.widths, selection=self._ticked(),
+                text_align=display.align, widths=self._widths(display), selection=self._ticked(),
                 frozen_columns={} if self.compact else display.frozen,
                 hidden_columns=self._hidden(display),
             )  # fmt: skip
@@ -186,10 +191,19 @@ class CustomerGrid(pn.viewable.Viewer):
             return []
         return [c for c in display.frame.columns if not (c in COLUMNS and COLUMNS[c].on_phone)]
 
+    def _widths(self, display: Display) -> dict[str, int]:
+        if not self.compact:
+            return display.widths
+        # a phone: text is cut to leave room (its whole value shows on a tap); numbers never
+        numbers = {c for c, fm in display.formatters.items() if fm.get("type") == "money"}
+        return {c: w if c in numbers else min(w, PHONE_NAME_PX if c == KEY_FIELD else PHONE_COLUMN_PX)
+                for c, w in display.widths.items()}  # fmt: skip
+
     @param.depends("compact", watch=True)
     def _on_compact(self) -> None:
         if self._display is not None:
-            self.table.hidden_columns = self._hidden(self._display)
+            self.table.param.update(hidden_columns=self._hidden(self._display),
+                                    widths=self._widths(self._display))  # fmt: skip
             # a phone's grid has no room for frozen columns
             self.table.frozen_columns = {} if self.compact else self._display.frozen
 

@@ -338,7 +338,7 @@ class CustomersPage(pn.viewable.Viewer):
             self.aggregates.show(result)
             self._body.objects = [pn.Column(self.aggregates, scroll=True, margin=0,
                                             sizing_mode="stretch_both")]  # fmt: skip
-        self.selection.matching = customers
+        self.selection.param.update(matching=customers, rows=result.mode == "rows")
         self.footer.show(result, customers)
         self.toolbar.show_filters(self.filters_panel.active_count)
         self._to_url()

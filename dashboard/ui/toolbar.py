@@ -139,9 +139,10 @@ class Toolbar(pn.viewable.Viewer):
             b["add"], b["upload"], b["bulk_edit"], b["refresh"], b["delete"], b["help"],
             b["send"], self._more, align="center", margin=0,
         )  # fmt: skip
-        finding = pn.Row(
-            self._status, self._search, b["columns"], b["filters"], align="center", margin=0
-        )
+        finding = pn.FlexBox(
+            self._status, self._search, b["columns"], b["filters"], align_items="center",
+            flex_wrap="wrap", margin=0, stylesheets=[":host { width: auto !important; }"],
+        )  # fmt: skip
         return pn.FlexBox(
             actions, finding, justify_content="space-between", align_items="center",
             flex_wrap="wrap", sizing_mode="stretch_width", margin=(4, 0),
