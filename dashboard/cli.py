@@ -314,6 +314,10 @@ def cmd_send(args: argparse.Namespace) -> int:
     from . import messaging
     from .settings import Settings
 
+    if args.resume or args.discard:
+        return _send_again(args)
+    if not args.channel or args.body is None:
+        raise UsageError("send: give --channel and --body (or --resume BATCH / --discard BATCH)")
     target = _target(args)
     settings = Settings.load(args.settings) if not args.dry_run or args.settings else None
     with _store(args, write=True) as store:
@@ -321,10 +325,10 @@ def cmd_send(args: argparse.Namespace) -> int:
             store, target, args.channel, args.body, args.subject, settings=settings,
             dry_run=args.dry_run,
         )  # fmt: skip
-    ok = counts["failed"] == 0 and counts["queued"] == 0 and counts["retrying"] == 0
     if args.json:
-        print(json.dumps({"batch_id": batch_id, "counts": counts, "skipped": [
-            {"customer_id": c, "name": n, "reason": r} for c, n, r in plan.skipped]}))  # fmt: skip
+        print(json.dumps({"batch_id": batch_id, "counts": counts, "warnings": plan.warnings,
+                          "skipped": [{"customer_id": c, "name": n, "reason": r}
+                                      for c, n, r in plan.skipped]}))  # fmt: skip
     else:
         print(plan.summary())
         if plan.preview:
@@ -334,7 +338,44 @@ def cmd_send(args: argparse.Namespace) -> int:
             print("  " + plan.preview.body.replace("\n", "\n  "))
         shown = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
         print(f"{'dry run, nothing sent' if args.dry_run else 'done'}: {shown}; batch {batch_id}")
-    return 0 if ok else 1
+    for warning in plan.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return _send_status(batch_id, counts, args.json)
+
+
+def _send_status(batch_id: str, counts: dict[str, int], quiet: bool) -> int:
+    """0 when nothing is left to send and nothing failed; else 1, saying how to go on."""
+    if counts["failed"] == 0 and counts["queued"] == 0 and counts["retrying"] == 0:
+        return 0
+    if (counts["queued"] or counts["retrying"]) and not quiet:
+        print(f"left to send: resume with `customer-dashboard send --resume {batch_id}`, or "
+              f"give up with --discard {batch_id}", file=sys.stderr)  # fmt: skip
+    return 1
+
+
+def _send_again(args: argparse.Namespace) -> int:
+    """`send --resume BATCH` (send what it has not sent) or `send --discard BATCH`."""
+    from . import messaging
+    from .settings import Settings
+
+    given = [
+        n for n in ("ids", "where", "channel", "subject", "body", "dry_run") if getattr(args, n)
+    ]
+    if given:
+        option = "--" + given[0].replace("_", "-")
+        raise UsageError(f"send: --resume and --discard act on a batch as it is; drop {option}")
+    batch_id = args.resume or args.discard
+    with _store(args, write=True) as store:
+        if args.resume:
+            counts = messaging.resume(store, batch_id, Settings.load(args.settings))
+        else:
+            counts = messaging.discard(store, batch_id)
+    if args.json:
+        print(json.dumps({"batch_id": batch_id, "counts": counts}))
+    else:
+        shown = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
+        print(f"{'done' if args.resume else 'discarded'}: {shown}; batch {batch_id}")
+    return _send_status(batch_id, counts, args.json) if args.resume else 0
 
 
 def cmd_undo(args: argparse.Namespace) -> int:
@@ -523,14 +564,19 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true", help="print the report as JSON")
     sp.set_defaults(func=cmd_import)
 
-    sp = sub.add_parser("send", help="email or SMS the selected customers")
+    sp = sub.add_parser(
+        "send", help="email or SMS the selected customers; resume or discard a batch"
+    )
     db(sp)
     select(sp)
-    sp.add_argument("--channel", choices=("email", "sms"), required=True)
+    sp.add_argument("--channel", choices=("email", "sms"))
     sp.add_argument("--subject", help="email subject; placeholders such as {name} allowed")
-    sp.add_argument(
-        "--body", required=True, help="message text; placeholders such as {credit} allowed"
-    )
+    sp.add_argument("--body", help="message text; placeholders such as {credit} allowed")
+    again = sp.add_mutually_exclusive_group()
+    again.add_argument("--resume", metavar="BATCH",
+                       help="send what batch BATCH has not sent yet (queued, failed temporarily)")  # fmt: skip
+    again.add_argument("--discard", metavar="BATCH",
+                       help="mark what batch BATCH has left as discarded; nothing is sent")  # fmt: skip
     sp.add_argument("--settings", help="settings file (default data/settings.toml)")
     sp.add_argument(
         "--dry-run", action="store_true", help="record what would be sent; send nothing"

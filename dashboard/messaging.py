@@ -10,8 +10,13 @@ customer's); one SMS per contact mobile. Placeholders are customer fields by nam
 ({name}, {credit}); anything else is refused before sending. Each message has an
 idempotency key: `deliver` on the same batch again (after a crash) sends only what the
 server has not yet accepted. Temporary failures (SMTP 4xx, Twilio 429 / 20429, timeouts) are
-retried with back-off; permanent ones (SMTP 5xx, Twilio 21211 / 21610 / 21614) are logged
-and not retried; 21610 marks the contact opted out of SMS.
+retried with back-off, and left "failed temporarily" for a later resume when they persist;
+permanent ones (SMTP 5xx, Twilio 21211 / 21610 / 21614) are logged and not retried; 21610
+marks the contact opted out of SMS.
+
+A batch that stopped (no server, a crash, temporary failures) keeps what it did not send:
+`resume` sends it (each message still at most once), `discard` marks it discarded and sends
+nothing. `channel_problem` says what is missing before anything is queued.
 """
 
 from __future__ import annotations
@@ -20,8 +25,10 @@ import hashlib
 import smtplib
 import ssl
 import string
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from email.message import EmailMessage
@@ -29,12 +36,14 @@ from email.utils import make_msgid
 from typing import Any
 
 import pandas as pd
+import phonenumbers
+import pycountry
 
 from . import audit
 from .access import require
 from .customers import Target, target_sql
 from .errors import UserError
-from .fields import CONTACTS, CURRENCY_FIELD, CUSTOMER_FIELDS, FIELDS, KEY_FIELD
+from .fields import CONTACTS, CURRENCY_FIELD, CUSTOMER_FIELDS, FIELDS, ID_FIELD, KEY_FIELD
 from .query import quote
 from .settings import Settings, api_url_problem
 from .store import Store, utcnow
@@ -45,6 +54,32 @@ PHONE_FIELD = next(f.name for f in CONTACTS.values() if f.kind == "phone")
 OPT_OUT = {"email": "email_opt_out", "sms": "sms_opt_out"}
 PERMANENT_TWILIO = {21211: "not a valid phone number", 21610: "the number has unsubscribed (STOP)",
                     21614: "the number cannot receive SMS"}  # fmt: skip
+
+#: SMS destinations (ISO 3166 codes) where the carrier's documentation reports delivery
+#: problems, with what it says: Send's preview warns and counts the SMS going there.
+SMS_PROBLEM_COUNTRIES = {
+    "IN": "there are some reports of issues with SMS being delivered to numbers in India",
+}
+
+#: Every message status, in words for people (the log, its filter, the Send dialog).
+STATUSES = {
+    "queued": "Queued",
+    "retrying": "Failed temporarily",
+    "sending": "Sending",
+    "unconfirmed": "Unconfirmed",
+    "sent": "Sent",
+    "delivered": "Delivered",
+    "undelivered": "Undelivered",
+    "failed": "Failed",
+    "skipped": "Skipped",
+    "dry-run": "Dry run",
+    "discarded": "Discarded",
+}
+#: Never accepted by the server: what `resume` sends.
+RESUMABLE = ("queued", "retrying")
+#: What keeps a batch open (to resume or discard): unsent, or maybe sent ("unconfirmed",
+#: never sent again), or caught mid-handover by a crash ("sending", turned "unconfirmed").
+LEFT = ("queued", "retrying", "unconfirmed", "sending")
 
 
 class TemporaryFailure(Exception):
@@ -121,6 +156,7 @@ class SendPlan:
     messages: list[Outgoing] = field(default_factory=list)
     skipped: list[tuple[int, str, str]] = field(default_factory=list)  # id, name, why
     opted_out: int = 0
+    warnings: list[str] = field(default_factory=list)  # e.g. SMS to a problem country
 
     @property
     def preview(self) -> Outgoing | None:
@@ -186,7 +222,64 @@ def plan_send(
                 plan.messages.append(
                     Outgoing(cid, record[KEY_FIELD], contact_id, number, None, text)
                 )
+    if channel == "sms":
+        plan.warnings = problem_country_warnings(m.recipient for m in plan.messages)
     return plan
+
+
+def sms_country(number: str) -> str | None:
+    """The ISO 3166 code of the country an E.164 number belongs to (None: unknown)."""
+    try:
+        return phonenumbers.region_code_for_number(phonenumbers.parse(number))
+    except phonenumbers.NumberParseException:
+        return None
+
+
+def problem_country_warnings(numbers) -> list[str]:
+    """One warning per country of SMS_PROBLEM_COUNTRIES that some of `numbers` are in,
+    with how many SMS go there."""
+    found: dict[str, int] = {}
+    for number in numbers:
+        code = sms_country(number)
+        if code in SMS_PROBLEM_COUNTRIES:
+            found[code] = found.get(code, 0) + 1
+    out = []
+    for code, n in found.items():
+        country = pycountry.countries.get(alpha_2=code)
+        name = country.name if country else code
+        out.append(f"{n:,} SMS go to {name}: the carrier's documentation says "
+                   f"{SMS_PROBLEM_COUNTRIES[code]}.")  # fmt: skip
+    return out
+
+
+def channel_problem(settings: Settings, channel: str) -> str | None:
+    """What keeps `channel` from sending with these settings, in words (None: it is set up).
+
+    Email needs an SMTP server and a From address; SMS an origination number, the Twilio
+    account SID, the auth token (a secret, from the environment or the secrets file) and an
+    API address the token may travel to.
+    """
+    missing = []
+    if channel == "email":
+        if not settings.get("email", "host"):
+            missing.append("no SMTP server")
+        if not settings.get("email", "from"):
+            missing.append("no From address")
+        what = "Email"
+    else:
+        if not settings.get("sms", "from"):
+            missing.append("no SMS origination number")
+        if not settings.get("sms", "account_sid"):
+            missing.append("no Twilio account SID")
+        if not settings.secret("sms", "auth_token"):
+            missing.append("no Twilio auth token (CUSTOMER_DASHBOARD_TWILIO_AUTH_TOKEN)")
+        why = api_url_problem(settings.get("sms", "api_url"))
+        if why:
+            missing.append(f"the Twilio API address {settings.get('sms', 'api_url')!r} {why}")
+        what = "SMS"
+    if not missing:
+        return None
+    return f"{what} is not set up: {', '.join(missing)} (Setup › Settings)"
 
 
 def queue(store: Store, plan: SendPlan, *, user: str | None = None, dry_run: bool = False) -> str:
@@ -231,6 +324,9 @@ class SmtpTransport:
     """One SMTP connection, reused for a batch, reopened after a drop."""
 
     def __init__(self, settings: Settings, timeout: float = 30):
+        problem = channel_problem(settings, "email")
+        if problem:
+            raise UserError(problem)
         self.s = settings
         self.timeout = timeout
         self.conn: smtplib.SMTP | None = None
@@ -239,8 +335,6 @@ class SmtpTransport:
     def _connect(self) -> smtplib.SMTP:
         host, port = self.s.get("email", "host"), int(self.s.get("email", "port"))
         security = self.s.get("email", "security")
-        if not host:
-            raise UserError("no SMTP server is set (Setup > Settings, [email] host)")
         try:
             if security == "tls":
                 conn = smtplib.SMTP_SSL(
@@ -311,15 +405,11 @@ class TwilioTransport:
         from twilio.http.http_client import TwilioHttpClient
         from twilio.rest import Client
 
+        # the API address is checked here too: a hand-edited file is never validated on save
+        problem = channel_problem(settings, "sms")
+        if problem:
+            raise UserError(problem)
         sid, token = settings.get("sms", "account_sid"), settings.secret("sms", "auth_token")
-        if not sid or not token:
-            raise UserError("the Twilio account SID (settings) and auth token "
-                            "(CUSTOMER_DASHBOARD_TWILIO_AUTH_TOKEN) must both be set")  # fmt: skip
-        if not settings.get("sms", "from"):
-            raise UserError("no SMS origination number is set (Setup > Settings, [sms] from)")
-        why = api_url_problem(settings.get("sms", "api_url"))
-        if why:  # checked here too: a hand-edited file is never validated on save
-            raise UserError(f"the Twilio API address {settings.get('sms', 'api_url')!r} {why}")
         self.client = Client(sid, token, http_client=TwilioHttpClient(timeout=20))
         self.client.api.base_url = settings.get("sms", "api_url").rstrip("/")
         self.sender = settings.get("sms", "from")
@@ -355,6 +445,63 @@ class TwilioTransport:
 # --- delivering ----------------------------------------------------------------------
 
 
+class DeliveryStopped(UserError):
+    """Delivery stopped before the batch was through (no server, bad credentials...); what
+    was not sent stays in the log, to resume or discard."""
+
+
+class _Deliveries:
+    """The batches this process is delivering now, kept on the database (`Store.attached`).
+
+    One loop at a time per batch: a second one (Resume clicked while Send still runs) would
+    take the first one's message in hand for one interrupted by a crash. DuckDB lets one
+    process write a file, so the process that holds the database is the only deliverer."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.batches: set[str] = set()
+
+    def close(self) -> None:
+        pass
+
+
+def _deliveries(store: Store) -> _Deliveries:
+    return store.attached("messaging.deliveries", _Deliveries)
+
+
+def being_sent(store: Store, batch_id: str) -> bool:
+    """Whether this process is delivering the batch right now."""
+    d = _deliveries(store)
+    with d.lock:
+        return batch_id in d.batches
+
+
+@contextmanager
+def _delivering(store: Store, batch_id: str) -> Iterator[None]:
+    d = _deliveries(store)
+    with d.lock:
+        if batch_id in d.batches:
+            raise UserError(f"batch {batch_id} is being sent right now; wait until it is done")
+        d.batches.add(batch_id)
+    try:
+        yield
+    finally:
+        with d.lock:
+            d.batches.discard(batch_id)
+
+
+def _settle_interrupted(cur_or_store: Any, batch_id: str) -> None:
+    """Messages still "sending" when nobody is delivering them were caught mid-handover by a
+    crash: they may have arrived, so they become "unconfirmed" and are never sent again."""
+    sql = ("UPDATE messages SET status = 'unconfirmed', updated_at = ?, error = ? "
+           "WHERE batch_id = ? AND status = 'sending'")  # fmt: skip
+    params = [utcnow(), UNCONFIRMED, batch_id]
+    if isinstance(cur_or_store, Store):
+        cur_or_store.execute_write(sql, params)
+    else:
+        cur_or_store.execute(sql, params)
+
+
 def deliver(
     store: Store,
     batch_id: str,
@@ -372,81 +519,189 @@ def deliver(
     marked "sending" (committed) before it is handed to the server; one still "sending" when
     delivery starts again was interrupted mid-handover (the process was killed), so it may
     or may not have arrived: it is marked "unconfirmed" and not sent again, because a
-    duplicate is the worse outcome for a customer.
+    duplicate is the worse outcome for a customer. A message failing temporarily
+    `max_attempts` times in a row is left "retrying" (failed temporarily) for a later
+    resume. Raises DeliveryStopped (saying what is left and where to resume) when the
+    server cannot be used at all.
     """
     require(store, "send")
-    store.execute_write(
-        "UPDATE messages SET status = 'unconfirmed', updated_at = ?, error = ? "
-        "WHERE batch_id = ? AND status = 'sending'",
-        [utcnow(), UNCONFIRMED, batch_id],
-    )
+    with _delivering(store, batch_id):
+        _settle_interrupted(store, batch_id)
+        return _deliver(store, batch_id, settings, transport=transport, sleep=sleep,
+                        max_attempts=max_attempts, backoff=backoff, progress=progress)  # fmt: skip
+
+
+def _deliver(store: Store, batch_id: str, settings: Settings, *, transport: Any,
+             sleep: Callable[[float], None], max_attempts: int, backoff: float,
+             progress: Callable[[int, int], None] | None) -> dict[str, int]:  # fmt: skip
     pending = store.execute(
         "SELECT id, idempotency_key, customer_id, contact_id, channel, recipient, subject, body, "
-        "attempts FROM messages WHERE batch_id = ? AND status IN ('queued', 'retrying') ORDER BY id",
+        f"attempts FROM messages WHERE batch_id = ? AND status IN {_in(RESUMABLE)} ORDER BY id",
         [batch_id],
     ).fetchall()
-    keys = (
-        "id",
-        "idempotency_key",
-        "customer_id",
-        "contact_id",
-        "channel",
-        "recipient",
-        "subject",
-        "body",
-        "attempts",
-    )
+    keys = ("id", "idempotency_key", "customer_id", "contact_id", "channel", "recipient",
+            "subject", "body", "attempts")  # fmt: skip
     messages = [dict(zip(keys, r, strict=True)) for r in pending]
-    if messages:
-        channel = messages[0]["channel"]
-        if transport is None:
-            transport = SmtpTransport(settings) if channel == "email" else TwilioTransport(settings)
-        rate = float(settings.get(channel, "rate"))
-        gap = 1.0 / rate if rate > 0 else 0.0
-        last = 0.0
+    if not messages:
+        return counts(store, batch_id)
+    channel = messages[0]["channel"]
+    if transport is None:
         try:
-            for i, m in enumerate(messages, start=1):
-                attempts = m["attempts"]
-                while True:
-                    wait = last + gap - time.monotonic()
-                    if wait > 0:
-                        sleep(wait)
-                    last = time.monotonic()
-                    attempts += 1
-                    _mark(store, m["id"], "sending", attempts)
-                    try:
-                        provider_id = transport.send(m)
-                    except TemporaryFailure as exc:
-                        if attempts >= max_attempts:
-                            _mark(
-                                store,
-                                m["id"],
-                                "failed",
-                                attempts,
-                                error=f"gave up after {attempts} attempts: {exc}",
-                            )
-                            break
-                        _mark(store, m["id"], "retrying", attempts, error=str(exc))
-                        sleep(min(backoff * 2 ** (attempts - 1), 60))
-                        continue
-                    except PermanentFailure as exc:
-                        _mark(store, m["id"], "failed", attempts, error=str(exc))
-                        if exc.code == 21610 and m["contact_id"] is not None:
-                            _opt_out(store, m["contact_id"])
+            transport = SmtpTransport(settings) if channel == "email" else TwilioTransport(settings)
+        except UserError as exc:
+            raise _stopped(store, batch_id, exc) from None
+    rate = float(settings.get(channel, "rate"))
+    gap = 1.0 / rate if rate > 0 else 0.0
+    last = 0.0
+    try:
+        for i, m in enumerate(messages, start=1):
+            attempts, tries = m["attempts"], 0
+            while True:
+                wait = last + gap - time.monotonic()
+                if wait > 0:
+                    sleep(wait)
+                last = time.monotonic()
+                if not _claim(store, m["id"], attempts + 1):
+                    break  # discarded meanwhile: not sent
+                attempts, tries = attempts + 1, tries + 1
+                try:
+                    provider_id = transport.send(m)
+                except TemporaryFailure as exc:
+                    if tries >= max_attempts:
+                        _mark(store, m["id"], "retrying", attempts,
+                              error=f"gave up for now after {tries} attempts: {exc}; "
+                                    "resume the batch to try again")  # fmt: skip
                         break
-                    except BaseException:
-                        # the transport raised, so the server did not take it: send it later
-                        _mark(store, m["id"], "queued", attempts - 1)
-                        raise
-                    note = getattr(transport, "note", None)
-                    _mark(store, m["id"], "sent", attempts, provider_id=provider_id, error=note)
-                    if note:
-                        transport.note = None
+                    _mark(store, m["id"], "retrying", attempts, error=str(exc))
+                    sleep(min(backoff * 2 ** (tries - 1), 60))
+                    continue
+                except PermanentFailure as exc:
+                    _mark(store, m["id"], "failed", attempts, error=str(exc))
+                    if exc.code == 21610 and m["contact_id"] is not None:
+                        _opt_out(store, m["contact_id"])
                     break
-                if progress:
-                    progress(i, len(messages))
-        finally:
-            transport.close()
+                except UserError as exc:
+                    # the server cannot be used at all (unreachable, refused the login):
+                    # it did not take this message, nor will it take the rest
+                    _mark(store, m["id"], "queued", attempts - 1)
+                    raise _stopped(store, batch_id, exc) from None
+                except BaseException:
+                    # the transport raised, so the server did not take it: send it later
+                    _mark(store, m["id"], "queued", attempts - 1)
+                    raise
+                note = getattr(transport, "note", None)
+                _mark(store, m["id"], "sent", attempts, provider_id=provider_id, error=note)
+                if note:
+                    transport.note = None
+                break
+            if progress:
+                progress(i, len(messages))
+    finally:
+        transport.close()
+    return counts(store, batch_id)
+
+
+def _stopped(store: Store, batch_id: str, exc: Exception) -> DeliveryStopped:
+    left = sum(n for s, n in counts(store, batch_id).items() if s in RESUMABLE)
+    what = str(exc).rstrip(".")
+    return DeliveryStopped(
+        f"{what}. Nothing more was sent: {left:,} message(s) of batch {batch_id} are left to "
+        f"send. Resume or discard them on the Messages page (/messages), or with "
+        f"`customer-dashboard send --resume {batch_id}` (or --discard)."
+    )
+
+
+def _claim(store: Store, message_id: int, attempts: int) -> bool:
+    """Mark a message "sending" unless it was sent, discarded or taken meanwhile; whether
+    it was (one conditional update, so no message is ever handed over twice)."""
+    with store.transaction() as cur:
+        got = cur.execute(
+            "UPDATE messages SET status = 'sending', attempts = ?, updated_at = ? "
+            f"WHERE id = ? AND status IN {_in(RESUMABLE)} RETURNING id",
+            [attempts, utcnow(), message_id],
+        ).fetchall()
+    return bool(got)
+
+
+def _in(statuses: Sequence[str]) -> str:
+    """A SQL list of status constants (never data)."""
+    unknown = [s for s in statuses if s not in STATUSES]
+    if unknown:
+        raise ValueError(f"not message statuses: {unknown}")
+    return "(" + ", ".join(f"'{s}'" for s in statuses) + ")"
+
+
+def _left(found: dict[str, int]) -> str:
+    return describe_counts({s: n for s, n in found.items() if s in LEFT})
+
+
+def resume(
+    store: Store,
+    batch_id: str,
+    settings: Settings,
+    *,
+    user: str | None = None,
+    transport: Any = None,
+    sleep: Callable[[float], None] = time.sleep,
+    max_attempts: int = 4,
+    backoff: float = 1.0,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, int]:
+    """Send what batch `batch_id` has not sent yet (queued, or failed temporarily); returns
+    the counts. Each message is still sent at most once: sent ones are not sent again, and
+    "unconfirmed" ones (maybe sent before a crash) never are. The other arguments are
+    `deliver`'s."""
+    require(store, "send")
+    user = user or store.user
+    channel = store.scalar("SELECT any_value(channel) FROM messages WHERE batch_id = ?",
+                           [batch_id])  # fmt: skip
+    if channel is None:
+        raise UserError(f"there is no send batch {batch_id!r}")
+    with _delivering(store, batch_id):
+        _settle_interrupted(store, batch_id)
+        found = counts(store, batch_id)
+        if not any(found[s] for s in RESUMABLE):
+            maybe = found["unconfirmed"]
+            raise UserError(
+                f"batch {batch_id} has nothing left to send"
+                + (f" ({maybe:,} unconfirmed: they may have been sent, so they are never sent "
+                   "again; discard them to close the batch)" if maybe else "")
+            )  # fmt: skip
+        problem = channel_problem(settings, channel)
+        if problem:
+            raise UserError(f"{problem}; batch {batch_id} was not resumed")
+        with store.transaction() as cur:
+            audit.open_batch(cur, "resume", user, f"resume send batch {batch_id}: {_left(found)}")
+        return _deliver(store, batch_id, settings, transport=transport, sleep=sleep,
+                        max_attempts=max_attempts, backoff=backoff, progress=progress)  # fmt: skip
+
+
+def discard(store: Store, batch_id: str, *, user: str | None = None) -> dict[str, int]:
+    """Mark what batch `batch_id` has left (queued, failed temporarily, unconfirmed) as
+    "discarded": nothing more of it is sent. Returns the counts. A delivery running now
+    stops before its next message (the message in hand is finished)."""
+    require(store, "send")
+    user = user or store.user
+    active = being_sent(store, batch_id)
+    # while a delivery runs, its message "sending" is in hand, not interrupted
+    statuses = tuple(s for s in LEFT if s != "sending")
+    with store.transaction() as cur:
+        if not active:
+            _settle_interrupted(cur, batch_id)
+        found = dict(cur.execute("SELECT status, count(*) FROM messages WHERE batch_id = ? "
+                                 "GROUP BY 1", [batch_id]).fetchall())  # fmt: skip
+        if not found:
+            raise UserError(f"there is no send batch {batch_id!r}")
+        if not any(found.get(s) for s in statuses):
+            raise UserError(f"batch {batch_id} has nothing left to discard")
+        gone = describe_counts({s: found.get(s, 0) for s in statuses})
+        audit.open_batch(cur, "discard", user, f"discard send batch {batch_id}: {gone}")
+        cur.execute(
+            "UPDATE messages SET status = 'discarded', updated_at = ?, "
+            "error = ? || coalesce('; before: ' || error, '') "
+            f"WHERE batch_id = ? AND status IN {_in(statuses)}",
+            [utcnow(), f"discarded by {user}", batch_id],
+        )
     return counts(store, batch_id)
 
 
@@ -489,23 +744,14 @@ def counts(store: Store, batch_id: str) -> dict[str, int]:
     rows = store.rows(
         "SELECT status, count(*) FROM messages WHERE batch_id = ? GROUP BY 1", [batch_id]
     )
-    out = {
-        s: 0
-        for s in (
-            "queued",
-            "retrying",
-            "sending",
-            "unconfirmed",
-            "sent",
-            "failed",
-            "skipped",
-            "dry-run",
-            "delivered",
-            "undelivered",
-        )
-    }
+    out = dict.fromkeys(STATUSES, 0)
     out.update({s: int(n) for s, n in rows})
     return out
+
+
+def describe_counts(found: dict[str, int]) -> str:
+    """Counts in words: "3 sent, 2 failed temporarily"."""
+    return ", ".join(f"{n:,} {STATUSES.get(s, s).lower()}" for s, n in found.items() if n)
 
 
 def refresh_status(
@@ -554,6 +800,55 @@ def message_log(store: Store, *, batch_id: str | None = None, customer_id: int |
     )
 
 
+def message_page(store: Store, *, batch_id: str | None = None, status: str | None = None,
+                 offset: int = 0, limit: int = 50) -> tuple[pd.DataFrame, int]:  # fmt: skip
+    """One page of the message log, newest first, with each customer's name (None for a
+    customer deleted since), and how many messages match in all."""
+    where, params = ["TRUE"], []
+    if status:
+        where.append("m.status = ?")
+        params.append(status)
+    if batch_id:
+        where.append("m.batch_id = ?")
+        params.append(batch_id)
+    sql_where = " AND ".join(where)
+    total = store.scalar(f"SELECT count(*) FROM messages m WHERE {sql_where}", params)
+    # the page first, then its customers' names: joining before the LIMIT would join every
+    # message of the log (a third of a second at a million messages)
+    page = store.df(
+        f"SELECT m.id, m.created_at, m.customer_id, c.{quote(KEY_FIELD)} AS customer, m.channel, "
+        "m.recipient, m.subject, m.status, m.provider_id, m.error, m.batch_id FROM ("
+        f"SELECT * FROM messages m WHERE {sql_where} ORDER BY m.id DESC LIMIT ? OFFSET ?) m "
+        f"LEFT JOIN customers c ON c.{quote(ID_FIELD)} = m.customer_id ORDER BY m.id DESC",
+        [*params, max(1, min(int(limit), 500)), max(0, int(offset))],
+    )
+    return page, int(total)
+
+
+def send_batches(store: Store, *, open_only: bool = False, limit: int = 100) -> pd.DataFrame:
+    """Send batches, newest first: channel, when, who, how many messages and how many in
+    each status; `open_only`: only those with something left to send or settle (queued,
+    failed temporarily, unconfirmed). `being_sent` says whether this process is delivering
+    it now."""
+    per_status = ", ".join(f"count(*) FILTER (WHERE status = '{s}') AS \"{s}\""
+                           for s in STATUSES)  # fmt: skip
+    # the batches wanted first, then only their messages counted: the log may hold millions
+    if open_only:
+        wanted = store.rows(f"SELECT batch_id FROM messages WHERE status IN {_in(LEFT)} "
+                            "GROUP BY 1 ORDER BY min(id) DESC LIMIT ?", [max(1, int(limit))])  # fmt: skip
+    else:
+        wanted = store.rows("SELECT batch_id FROM batches WHERE action = 'send' "
+                            "ORDER BY happened_at DESC, batch_id DESC LIMIT ?", [max(1, int(limit))])  # fmt: skip
+    frame = store.df(
+        "SELECT batch_id, any_value(channel) AS channel, min(created_at) AS created_at, "
+        f"any_value(user_name) AS user_name, count(*) AS total, {per_status} FROM messages "
+        "WHERE list_contains(?, batch_id) GROUP BY batch_id ORDER BY min(id) DESC",
+        [[b for (b,) in wanted]],
+    )
+    frame["being_sent"] = [being_sent(store, b) for b in frame["batch_id"]]
+    return frame
+
+
 def send_test(
     settings: Settings, channel: str, to: str, *, by: Any = None, transport: Any = None
 ) -> str:
@@ -588,17 +883,21 @@ def send_test(
 def send(store: Store, target: Target, channel: str, body: str, subject: str | None = None, *,
          settings: Settings | None = None, dry_run: bool = False, user: str | None = None,
          transport: Any = None) -> tuple[str, SendPlan, dict[str, int]]:  # fmt: skip
-    """Plan, log and (unless a dry run) deliver; returns the batch id, the plan and counts."""
+    """Plan, log and (unless a dry run) deliver; returns the batch id, the plan and counts.
+    A channel that is not set up is refused before anything is queued."""
     plan = plan_send(store, target, channel, body, subject)
+    if not dry_run:
+        settings = settings or Settings.load()
+        problem = channel_problem(settings, channel)
+        if problem:
+            raise UserError(f"{problem}; nothing was queued")
     batch_id = queue(store, plan, user=user, dry_run=dry_run)
     if dry_run:
         return batch_id, plan, counts(store, batch_id)
-    return (
-        batch_id,
-        plan,
-        deliver(store, batch_id, settings or Settings.load(), transport=transport),
-    )
+    return batch_id, plan, deliver(store, batch_id, settings, transport=transport)
 
 
 __all__: Sequence[str] = ("plan_send", "queue", "deliver", "send", "send_test", "counts", "message_log", "render",
-                          "placeholders", "refresh_status", "SmtpTransport", "TwilioTransport")  # fmt: skip
+                          "placeholders", "refresh_status", "SmtpTransport", "TwilioTransport", "resume",
+                          "discard", "send_batches", "message_page", "channel_problem", "describe_counts",
+                          "STATUSES", "SMS_PROBLEM_COUNTRIES", "DeliveryStopped")  # fmt: skip

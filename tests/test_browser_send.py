@@ -62,3 +62,85 @@ def test_send_email_to_two_ticked_customers(tmp_path):
     subjects = sorted(m["Subject"] for _, m in inbox.messages)
     assert all(s.startswith("Your balance, ") for s in subjects)
     assert len({tuple(r) for r, _ in inbox.messages}) == 2
+
+
+def _headers_fit(pg, width: int) -> None:
+    """Every column of the log is on screen: none starts or ends past the window's edge."""
+    edges = pg.eval_on_selector_all(
+        ".tabulator-col[tabulator-field]",
+        "cols => cols.map(c => [c.getAttribute('tabulator-field'), "
+        "c.getBoundingClientRect().right])",
+    )
+    edges = [(field, right) for field, right in edges if field != "_index"]  # hidden
+    assert len(edges) == 8 and all(right <= width for _, right in edges), edges
+
+
+def test_send_not_set_up_then_stopped_then_resumed_from_the_messages_page(tmp_path):
+    require_chromium()
+    from playwright.sync_api import expect, sync_playwright
+
+    inbox, port = Inbox(), free_port()  # the mail server comes up later, on this port
+    smtp = Controller(inbox, hostname="127.0.0.1", port=port)
+    settings = tmp_path / "settings.toml"  # no file yet: nothing is set up
+    try:
+        with (
+            served(tmp_path / "c.duckdb", demo=60, extra=["--settings", str(settings)]) as url,
+            sync_playwright() as p,
+        ):
+            b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            pg = b.new_page(viewport={"width": 1280, "height": 720})
+            goto_ready(pg, url)
+            for i in range(2):
+                pg.locator(".tabulator-row").nth(i).get_by_role("checkbox").check()
+            pg.get_by_text("2 customers selected").wait_for()
+            click_until(pg, button(pg, "Send").first,
+                        pg.get_by_text("2 customers selected.", exact=False))  # fmt: skip
+            dialog = pg.get_by_role("dialog")
+            dialog.get_by_text(re.compile(
+                "^Email is not set up: no SMTP server, no From address")).wait_for()  # fmt: skip
+            send = dialog.get_by_role("button", name=re.compile("^Send"))
+            expect(send).to_be_disabled()
+            shot(pg, "browser-send-02-not-set-up-1280")
+
+            # set up, but the server is down: the send stops and says where to resume
+            settings.write_text(f'[email]\nfrom = "noc@carrier.example"\nhost = "127.0.0.1"\n'
+                                f'port = {port}\nsecurity = "none"\nrate = 100\n')  # fmt: skip
+            pg.get_by_role("textbox", name=re.compile("^Subject")).fill("Your balance, {name}")
+            pg.get_by_role("textbox", name=re.compile("^Message")).fill("Balance: {credit}")
+            button(pg, "Preview").click()
+            expect(dialog.get_by_text(re.compile("^Email is not set up"))).to_be_hidden()
+            expect(send).to_be_enabled()
+            send.click()
+            stopped = dialog.get_by_text(re.compile("cannot reach the SMTP server"))
+            stopped.wait_for(timeout=20000)
+            said = stopped.inner_text()
+            assert "Messages page (/messages)" in said and "send again" not in said
+            expect(send).to_be_disabled()  # another click would queue the same messages again
+            shot(pg, "browser-send-03-stopped-1280")
+
+            smtp.start()
+            pg.goto(url + "/messages")
+            pg.get_by_text("Batches with messages left to send").wait_for(timeout=20000)
+            pg.get_by_text(re.compile(r"· b-[0-9a-f]{12}: 2 queued$")).wait_for()
+            pg.locator(".tabulator-row").first.wait_for()
+            pg.wait_for_timeout(1000)  # the page's loading veil fades
+            _headers_fit(pg, 1280)
+            shot(pg, "browser-messages-01-left-1280")
+            button(pg, "Resume").click()
+            pg.get_by_text(re.compile(r"^Batch b-[0-9a-f]{12}: 2 sent\.$")).wait_for(timeout=30000)
+            expect(pg.get_by_text("Batches with messages left to send")).to_be_hidden()
+            expect(pg.locator('.tabulator-cell[tabulator-field="status"]').first).to_have_text(
+                "Sent"
+            )
+            shot(pg, "browser-messages-02-resumed-1280")
+            pg.set_viewport_size({"width": 1440, "height": 900})
+            pg.wait_for_timeout(500)
+            shot(pg, "browser-messages-03-1440")
+            pg.set_viewport_size({"width": 390, "height": 844})
+            pg.wait_for_timeout(500)
+            shot(pg, "browser-messages-04-390")
+            b.close()
+    finally:
+        if smtp.loop.is_running():
+            smtp.stop()
+    assert len(inbox.messages) == 2 and len({tuple(r) for r, _ in inbox.messages}) == 2

@@ -12,18 +12,26 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from dashboard import add_customer
+from dashboard.access import PermissionDenied
 from dashboard.errors import UserError
 from dashboard.messaging import (
+    SMS_PROBLEM_COUNTRIES,
+    DeliveryStopped,
     SmtpTransport,
+    channel_problem,
     counts,
     deliver,
+    discard,
     message_log,
+    message_page,
     placeholders,
     plan_send,
     queue,
     refresh_status,
     render,
+    resume,
     send,
+    send_batches,
 )  # fmt: skip
 from dashboard.settings import Settings
 from tests.browser import free_port
@@ -350,8 +358,8 @@ def test_messages_page_refreshes_sms_delivery_status(store, customers, twilio, t
     page.__panel__()
     page.param.trigger("refresh_delivery")
     assert "3 delivered" in page.message and set(page._table.value["status"]) == {
-        "delivered",
-        "skipped",
+        "Delivered",
+        "Skipped",
     }
 
 
@@ -360,3 +368,254 @@ def test_message_log_filters_by_status_in_the_database(store, customers, smtp, s
     sent = message_log(store, batch_id=batch_id, status="sent")
     assert set(sent.status) == {"sent"} and len(sent) == 2
     assert len(message_log(store, batch_id=batch_id, status="skipped")) == 1
+
+
+# --- a send that stops: not set up, resume, discard --------------------------------------
+
+
+def _email_settings(tmp_path, port, name="s.toml"):
+    s = Settings.load(tmp_path / name)
+    s.update({"email": {"from": "billing@carrier.example", "host": "127.0.0.1", "port": port,
+                        "security": "none", "rate": 1000}})  # fmt: skip
+    return s
+
+
+def _people(store, n, prefix="P"):
+    return [add_customer(store, {"name": f"{prefix}{i}", "currency": "EUR"},
+                         [{"email": f"{prefix.lower()}{i}@p{i}.example"}]).ids[0]
+            for i in range(n)]  # fmt: skip
+
+
+def test_a_channel_not_set_up_is_refused_before_anything_is_queued(store, customers, tmp_path,
+                                                                   monkeypatch):  # fmt: skip
+    monkeypatch.delenv("CUSTOMER_DASHBOARD_TWILIO_AUTH_TOKEN", raising=False)
+    monkeypatch.delenv("CUSTOMER_DASHBOARD_SECRETS", raising=False)
+    empty = Settings.load(tmp_path / "none.toml")
+    assert channel_problem(empty, "email") == (
+        "Email is not set up: no SMTP server, no From address (Setup › Settings)"
+    )
+    sms = channel_problem(empty, "sms")
+    assert "no SMS origination number" in sms and "no Twilio account SID" in sms
+    assert "no Twilio auth token" in sms
+    with pytest.raises(UserError, match="Email is not set up.*nothing was queued"):
+        send(store, customers, "email", "Hi {name}", "Hi", settings=empty)
+    with pytest.raises(UserError, match="SMS is not set up"):
+        send(store, customers, "sms", "Hi {name}", settings=empty)
+    assert store.scalar("SELECT count(*) FROM messages") == 0  # nothing stranded
+    half = Settings.load(tmp_path / "half.toml")
+    half.update({"email": {"host": "127.0.0.1"}})
+    assert channel_problem(half, "email").endswith("no From address (Setup › Settings)")
+
+
+def test_a_send_that_stops_says_where_to_resume_and_resume_sends_each_message_once(
+    store, smtp, tmp_path
+):
+    inbox, port = smtp
+    ids = _people(store, 5)
+    down = _email_settings(tmp_path, free_port(), "down.toml")  # nothing listens there
+    with pytest.raises(DeliveryStopped) as info:
+        send(store, ids, "email", "Hi {name}", "Hi", settings=down)
+    text = str(info.value)
+    batch_id = message_log(store).batch_id.iloc[0]
+    assert "cannot reach the SMTP server" in text and "send again" not in text
+    assert f"5 message(s) of batch {batch_id} are left" in text
+    assert "Messages page (/messages)" in text and f"--resume {batch_id}" in text
+    assert counts(store, batch_id)["queued"] == 5
+    opened = send_batches(store, open_only=True)
+    assert opened.batch_id.tolist() == [batch_id] and opened.queued.tolist() == [5]
+
+    # one message caught mid-handover by a crash may have arrived: never sent again
+    store.execute_write("UPDATE messages SET status = 'sending' WHERE id = "
+                        "(SELECT min(id) FROM messages WHERE batch_id = ?)", [batch_id])  # fmt: skip
+    up = _email_settings(tmp_path, port)
+    result = resume(store, batch_id, up)
+    assert result["sent"] == 4 and result["unconfirmed"] == 1 and result["queued"] == 0
+    received = sorted(r[0] for r, _ in inbox.messages)
+    assert len(received) == 4 == len(set(received))
+    with pytest.raises(UserError, match="nothing left to send.*1 unconfirmed"):
+        resume(store, batch_id, up)
+    assert len(inbox.messages) == 4
+    # what resume did is in the batch list
+    assert store.scalar("SELECT count(*) FROM batches WHERE action = 'resume' "
+                        "AND description LIKE ?", [f"%{batch_id}%"]) == 1  # fmt: skip
+
+
+def test_temporary_failures_are_left_to_resume_and_sent_once(store, smtp, tmp_path):
+    inbox, port = smtp
+    ids = _people(store, 3)
+    inbox.temp_fail["p1@p1.example"] = 100  # 451 however often it is tried today
+    batch_id = queue(store, plan_send(store, ids, "email", "Hi {name}", "Hi"))
+    s = _email_settings(tmp_path, port)
+    result = deliver(store, batch_id, s, sleep=lambda _s: None)
+    assert result["sent"] == 2 and result["retrying"] == 1 and result["failed"] == 0
+    log = message_log(store, batch_id=batch_id).set_index("recipient")
+    assert log.loc["p1@p1.example", "error"].startswith("gave up for now after 4 attempts: ")
+    assert "resume the batch" in log.loc["p1@p1.example", "error"]
+    inbox.temp_fail.clear()
+    assert resume(store, batch_id, s, sleep=lambda _s: None)["sent"] == 3
+    assert sorted(r[0] for r, _ in inbox.messages) == [f"p{i}@p{i}.example" for i in range(3)]
+    assert message_log(store, batch_id=batch_id).set_index("recipient").loc[
+        "p1@p1.example", "attempts"] == 5  # fmt: skip
+
+
+def test_discard_sends_nothing_and_closes_the_batch(store, smtp, tmp_path):
+    inbox, port = smtp
+    ids = _people(store, 4)
+    batch_id = queue(store, plan_send(store, ids, "email", "Hi {name}", "Hi"), user="ann")
+    store.execute_write("UPDATE messages SET status = 'retrying', error = '451 later' WHERE id = "
+                        "(SELECT max(id) FROM messages WHERE batch_id = ?)", [batch_id])  # fmt: skip
+    result = discard(store, batch_id, user="ann")
+    assert result["discarded"] == 4 and result["queued"] == result["retrying"] == 0
+    log = message_log(store, batch_id=batch_id)
+    assert set(log.status) == {"discarded"}
+    assert "discarded by ann; before: 451 later" in set(log.error)
+    s = _email_settings(tmp_path, port)
+    with pytest.raises(UserError, match="nothing left to send"):
+        resume(store, batch_id, s)
+    assert deliver(store, batch_id, s)["sent"] == 0 and inbox.messages == []
+    with pytest.raises(UserError, match="nothing left to discard"):
+        discard(store, batch_id)
+    with pytest.raises(UserError, match="no send batch"):
+        discard(store, "b-000000000000")
+    assert send_batches(store, open_only=True).empty
+    assert store.scalar("SELECT user_name FROM batches WHERE action = 'discard'") == "ann"
+
+
+def test_resume_and_discard_need_the_send_role(store, smtp, tmp_path):
+    _, port = smtp
+    batch_id = queue(store, plan_send(store, _people(store, 2), "email", "Hi", "Hi"))
+    s = _email_settings(tmp_path, port)
+    for role in ("viewer", "editor"):
+        who = store.acting_as("vic", role)
+        with pytest.raises(PermissionDenied, match="may not send messages"):
+            resume(who, batch_id, s)
+        with pytest.raises(PermissionDenied, match="may not send messages"):
+            discard(who, batch_id)
+    assert counts(store, batch_id)["queued"] == 2
+    assert resume(store.acting_as("ada", "admin"), batch_id, s)["sent"] == 2
+
+
+def test_a_batch_being_sent_is_not_resumed_twice_and_discard_stops_it(store, smtp, tmp_path):
+    inbox, port = smtp
+    ids = _people(store, 4)
+    batch_id = queue(store, plan_send(store, ids, "email", "Hi {name}", "Hi"))
+    s = _email_settings(tmp_path, port)
+    handing, go_on = threading.Event(), threading.Event()
+
+    class Slow(SmtpTransport):
+        def send(self, m):
+            handing.set()
+            go_on.wait(10)  # the first message is in hand while the others click
+            return super().send(m)
+
+    worker = threading.Thread(target=deliver, args=(store, batch_id, s),
+                              kwargs={"transport": Slow(s)})  # fmt: skip
+    worker.start()
+    assert handing.wait(10)
+    assert send_batches(store, open_only=True).being_sent.tolist() == [True]
+    with pytest.raises(UserError, match="being sent right now"):
+        resume(store, batch_id, s)
+    with pytest.raises(UserError, match="being sent right now"):
+        deliver(store, batch_id, s)
+    assert discard(store, batch_id)["discarded"] == 3  # the one in hand is finished
+    go_on.set()
+    worker.join(10)
+    assert counts(store, batch_id)["sent"] == 1 and len(inbox.messages) == 1
+
+
+def test_sms_resume_after_429s_sends_each_once_through_twilio(store, customers, twilio):
+    FakeTwilio.script = {"+447831000002": [(429, 20429)] * 4}
+    batch_id = queue(store, plan_send(store, customers, "sms", "Hi {name}"))
+    assert deliver(store, batch_id, twilio, sleep=lambda s: None)["retrying"] == 1
+    assert sorted(m["to"] for m in FakeTwilio.received) == ["+447831000001", "+447831000003"]
+    assert resume(store, batch_id, twilio, sleep=lambda s: None)["sent"] == 3
+    assert sorted(m["to"] for m in FakeTwilio.received) == [
+        "+447831000001", "+447831000002", "+447831000003"]  # fmt: skip
+
+
+def test_sms_preview_warns_about_india_with_the_count(store, twilio):
+    a = add_customer(store, {"name": "Delhi Telecom", "currency": "INR", "country": "IN"},
+                     [{"name": "Ravi", "mobile": "+919812345678"},
+                      {"name": "Asha", "mobile": "+917012345678"}]).ids[0]  # fmt: skip
+    b = add_customer(store, {"name": "London Voice", "currency": "GBP"},
+                     [{"name": "Al", "mobile": "+447831000009"}]).ids[0]  # fmt: skip
+    plan = plan_send(store, [a, b], "sms", "Hi {name}")
+    assert "IN" in SMS_PROBLEM_COUNTRIES
+    assert plan.warnings == ["2 SMS go to India: the carrier's documentation says there are "
+                             "some reports of issues with SMS being delivered to numbers in "
+                             "India."]  # fmt: skip
+    assert plan_send(store, [b], "sms", "Hi").warnings == []
+    assert plan_send(store, [a], "email", "Hi", "Hi").warnings == []
+    # a warning, not a refusal: the SMS still go out
+    assert send(store, [a, b], "sms", "Hi {name}", settings=twilio)[2]["sent"] == 3
+
+
+def test_message_page_is_newest_first_with_names_and_pages_in_the_database(store):
+    ids = _people(store, 120, "N")
+    batch_id = queue(store, plan_send(store, ids, "email", "Hi {name}", "Hi"))
+    first, total = message_page(store, limit=50)
+    assert total == 120 and len(first) == 50
+    assert first.id.is_monotonic_decreasing and first.customer.iloc[0] == "N119"
+    third, _ = message_page(store, offset=100, limit=50)
+    assert len(third) == 20 and third.customer.iloc[-1] == "N0"
+    discard(store, batch_id)
+    none, total = message_page(store, status="queued")
+    assert total == 0 and none.empty
+    assert message_page(store, batch_id=batch_id, status="discarded")[1] == 120
+    from dashboard import delete_customers
+
+    delete_customers(store, ids[-1:])
+    assert message_page(store, limit=1)[0].customer.tolist() == [None]  # deleted since
+
+
+def test_cli_send_stops_then_resume_and_discard(tmp_path, smtp):
+    import re
+    import subprocess
+    import sys
+
+    inbox, port = smtp
+    db = tmp_path / "c.duckdb"
+
+    def cli(*a):
+        return subprocess.run([sys.executable, "-m", "dashboard.cli", *a, "--db", str(db)],
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+
+    def settings(p):
+        path = tmp_path / f"s{p}.toml"
+        path.write_text(f'[email]\nfrom = "noc@carrier.example"\nhost = "127.0.0.1"\n'
+                        f'port = {p}\nsecurity = "none"\nrate = 500\n')  # fmt: skip
+        return str(path)
+
+    assert cli("init", "--demo", "20").returncode == 0
+    down, up = settings(free_port()), settings(port)
+    r = cli("send", "--channel", "email", "--ids", "1,2,3", "--subject", "Hi {name}",
+            "--body", "Balance {credit}", "--settings", down)  # fmt: skip
+    assert r.returncode == 1 and "Traceback" not in r.stderr and "send again" not in r.stderr
+    assert "cannot reach the SMTP server" in r.stderr and "Messages page" in r.stderr
+    batch = re.search(r"--resume (b-[0-9a-f]{12})", r.stderr).group(1)
+
+    r = cli("send", "--resume", batch, "--settings", up)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == f"done: sent 3; batch {batch}" and len(inbox.messages) == 3
+    r = cli("send", "--resume", batch, "--settings", up, "--json")
+    assert r.returncode == 1 and "nothing left to send" in r.stderr and len(inbox.messages) == 3
+
+    r = cli("send", "--channel", "email", "--ids", "4,5", "--subject", "x", "--body", "y",
+            "--settings", down)  # fmt: skip
+    other = re.search(r"--resume (b-[0-9a-f]{12})", r.stderr).group(1)
+    r = cli("send", "--discard", other, "--json")
+    assert r.returncode == 0, r.stderr
+    answer = json.loads(r.stdout)
+    assert answer["batch_id"] == other and answer["counts"]["discarded"] == 2
+    r = cli("send", "--resume", other, "--settings", up)
+    assert r.returncode == 1 and "nothing left to send" in r.stderr and len(inbox.messages) == 3
+
+    r = cli("send", "--resume", batch, "--channel", "sms")
+    assert r.returncode == 2 and "drop --channel" in r.stderr
+    r = cli("send", "--resume", batch, "--discard", batch)
+    assert r.returncode == 2 and "not allowed with" in r.stderr
+    r = cli("send", "--ids", "1", "--body", "x")
+    assert r.returncode == 2 and "--channel and --body" in r.stderr
+    # not set up: refused before anything is queued, so nothing is stranded
+    r = cli("send", "--channel", "sms", "--ids", "1", "--body", "x", "--settings", up)
+    assert r.returncode == 1 and "SMS is not set up" in r.stderr

@@ -35,7 +35,7 @@ def test_send_from_the_page_to_all_matching(demo, smtp, settings_file):
     )
     assert n == len(inbox.messages) > 0 and "Sent:" in page.message
     log = MessagesPage(store=demo, batch_id=batch_id)
-    assert set(log._table.value["status"]) <= {"sent", "skipped"}
+    assert set(log._table.value["status"]) <= {"Sent", "Skipped"}
 
 
 def test_send_refuses_unknown_placeholders_before_sending(demo, settings_file, smtp):
@@ -84,3 +84,147 @@ def test_a_customers_card_lists_its_messages(demo, smtp, settings_file):
         and shown.iloc[0]["status"] == "sent"
         and shown.iloc[0]["subject"].startswith("Hi ")
     )
+
+
+def _open_send(store, settings_path, **params):
+    page = customers_page(store, user="ann", settings_path=str(settings_path))
+    page.__panel__().get_root(Document())
+    page.grid.table.selection = [0, 1]
+    page.toolbar.param.trigger("send")
+    d = page.send_dialog
+    d.param.update(**params)
+    return page, d
+
+
+def test_send_is_off_while_the_channel_is_not_set_up(demo, tmp_path, smtp, monkeypatch):
+    monkeypatch.delenv("CUSTOMER_DASHBOARD_TWILIO_AUTH_TOKEN", raising=False)
+    path = tmp_path / "settings.toml"  # no file: nothing set up
+    page, d = _open_send(demo, path, channel="email", subject="Hi {name}", body="Hello")
+    assert d._setup.visible and d._setup.object.startswith(
+        "Email is not set up: no SMTP server, no From address"
+    )
+    assert "dry run needs no server" in d._setup.object and not d.can_send
+    assert d._send_button.disabled
+    d.param.trigger("preview")
+    assert "First message, to" in d._first.object and d._setup.visible  # preview still works
+    assert d.send_now() is None and "Email is not set up" in d.message
+    assert demo.scalar("SELECT count(*) FROM messages") == 0
+    d.dry_run = True
+    assert d.can_send and d.send_now() is not None  # a dry run needs no server
+    d.dry_run = False
+    d.channel = "sms"
+    assert "SMS is not set up" in d._setup.object and not d.can_send
+    d.channel = "email"
+    path.write_text(f'[email]\nfrom = "noc@carrier.example"\nhost = "127.0.0.1"\n'
+                    f'port = {smtp[1]}\nsecurity = "none"\nrate = 500\n')  # fmt: skip
+    d.param.trigger("preview")  # the settings are read again
+    assert not d._setup.visible and d.can_send
+    assert d.send_now() is not None and "Sent: 2 sent" in page.message
+
+
+def test_send_preview_warns_how_many_sms_go_to_india(store, tmp_path):
+    from dashboard import add_customer
+
+    add_customer(store, {"name": "Delhi Telecom", "currency": "INR", "country": "IN"},
+                 [{"name": "Ravi", "mobile": "+919812345678"},
+                  {"name": "Asha", "mobile": "+917012345678"},
+                  {"name": "Pat", "mobile": "+447831000001"}])  # fmt: skip
+    add_customer(store, {"name": "Mumbai Voice", "currency": "INR", "country": "IN"},
+                 [{"name": "Dev", "mobile": "+919822222222"}])  # fmt: skip
+    _, d = _open_send(store, tmp_path / "none.toml", channel="sms", body="Hi {name}")
+    assert not d._warnings.visible
+    d.param.trigger("preview")
+    assert d._warnings.visible and d._warnings.severity == "warning"
+    assert d._warnings.object == ("3 SMS go to India: the carrier's documentation says there "
+                                  "are some reports of issues with SMS being delivered to "
+                                  "numbers in India.")  # fmt: skip
+    d.channel = "email"
+    assert not d._warnings.visible
+
+
+def test_a_stopped_send_says_where_to_resume_and_the_messages_page_resumes_it(demo, tmp_path, smtp):
+    import asyncio
+
+    from tests.browser import free_port
+
+    inbox, port = smtp
+    path = tmp_path / "settings.toml"
+    text = ('[email]\nfrom = "noc@carrier.example"\nhost = "127.0.0.1"\nport = {}\n'
+            'security = "none"\nrate = 500\n')  # fmt: skip
+    path.write_text(text.format(free_port()))  # set up, but nothing answers there
+    page, d = _open_send(demo, path, channel="email", subject="Hi {name}", body="Hello")
+    asyncio.run(d._send())
+    assert d.is_open and d._alert.visible and "cannot reach the SMTP server" in d.message
+    assert "Messages page (/messages)" in d.message and "send again" not in d.message
+    batch_id = demo.scalar("SELECT any_value(batch_id) FROM messages")
+
+    log = MessagesPage(store=demo, settings_path=str(path))
+    log.__panel__().get_root(Document())
+    assert log._open.objects[0].object == "Batches with messages left to send"
+    row = log._open.objects[1]
+    assert f"{batch_id}: 2 queued" in row.objects[0].object
+    assert [b.label for b in row.objects[1:]] == ["Resume", "Discard"]
+    assert row.objects[1].description.startswith(f"Resume batch {batch_id}: send its 2 messages")
+    path.write_text(text.format(port))
+    asyncio.run(log.resume_batch(batch_id))
+    assert log.message == f"Batch {batch_id}: 2 sent." and len(inbox.messages) == 2
+    assert log._open.objects == [] and set(log._table.value["status"]) == {"Sent"}
+    asyncio.run(log.resume_batch(batch_id))
+    assert "nothing left to send" in log.message and len(inbox.messages) == 2
+
+
+def test_messages_page_discards_after_asking_and_viewers_only_read(demo, tmp_path):
+    from dashboard.messaging import plan_send, queue
+
+    batch_id = queue(demo, plan_send(demo, [1, 2, 3], "email", "Hi {name}", "Hi"))
+    log = MessagesPage(store=demo, settings_path=str(tmp_path / "none.toml"))
+    log.__panel__()
+    discard_button = log._open.objects[1].objects[2]
+    discard_button.clicks += 1
+    assert log._confirm.visible and f"left in batch {batch_id}?" in log._confirm_text.object
+    log.param.trigger("discard_no")
+    assert not log._confirm.visible and demo.scalar(
+        "SELECT count(*) FROM messages WHERE status = 'queued'") > 0  # fmt: skip
+    discard_button.clicks += 1
+    log.param.trigger("discard_yes")
+    assert "discarded" in log.message and log._open.objects == []
+    assert set(log._table.value["status"]) <= {"Discarded", "Skipped"}
+
+    other = queue(demo, plan_send(demo, [4], "email", "Hi", "Hi"))
+    viewer = MessagesPage(store=demo.acting_as("vic", "viewer"))
+    viewer.__panel__()
+    row = viewer._open.objects[1]
+    assert other in row.objects[0].object and len(row.objects) == 1  # no Resume, no Discard
+    import asyncio
+
+    asyncio.run(viewer.resume_batch(other))
+    assert "may not send messages" in viewer.message
+    viewer.ask_discard(other, 1)
+    viewer.param.trigger("discard_yes")
+    assert "may not send messages" in viewer.message
+    assert demo.scalar("SELECT count(*) FROM messages WHERE batch_id = ? AND status = 'queued'",
+                       [other]) == 1  # fmt: skip
+
+
+def test_messages_page_shows_a_page_of_words_and_names_newest_first(demo, tmp_path):
+    from dashboard.messaging import discard, plan_send, queue
+    from dashboard.ui.setup import LOG_TITLES, LOG_WIDTHS
+
+    ids = demo.rows("SELECT id, name FROM customers ORDER BY id LIMIT 120")
+    batch_id = queue(demo, plan_send(demo, [i for i, _ in ids], "email", "Hi {name}", "Hi"))
+    log = MessagesPage(store=demo)
+    log.__panel__()
+    shown = log._table.value
+    assert list(shown.columns) == list(LOG_TITLES) and len(shown) == 50
+    assert log._table.titles == LOG_TITLES and sum(LOG_WIDTHS.values()) <= 1200
+    assert log._count.object == "120 messages" and log._pager.count == 3
+    assert shown.customer.iloc[0] == ids[-1][1] and shown.channel.iloc[0] == "Email"
+    assert set(shown.status) <= {"Queued", "Skipped"}
+    log.page = 3
+    assert len(log._table.value) == 20 and log._table.value.customer.iloc[-1] == ids[0][1]
+    log.status = "skipped"  # the filter goes back to the first page
+    assert log.page == 1 and set(log._table.value.status) <= {"Skipped"}
+    discard(demo, batch_id)
+    log.param.update(status="all", batch_id=batch_id)
+    assert set(log._table.value.status) <= {"Discarded", "Skipped"}
+    assert log._batch.value == batch_id and batch_id in [v for v in log._batch.options.values()]

@@ -46,6 +46,18 @@ class SendDialog(pn.viewable.Viewer):
         self._alert = Notice(
             object="", severity="error", visible=False, sizing_mode="stretch_width"
         )
+        # the channel is not set up (Send stays off), and SMS to countries with known problems
+        self._setup = Notice(object="", severity="warning", visible=False,
+                             sizing_mode="stretch_width")  # fmt: skip
+        self._warnings = Notice(object="", severity="warning", visible=False,
+                                sizing_mode="stretch_width")  # fmt: skip
+        self._problem: str | None = None
+        self._busy = False
+        # a send that stopped keeps its batch: Send stays off until the dialog is opened
+        # again, so that a second click does not queue the same messages in a new batch
+        self._stopped = False
+        self._send_button = Button.from_param(self.param.send, label="Send", variant="contained",
+                                              icon="send")  # fmt: skip
         self._dialog = pmui.Dialog(
             pmui.Column(
                 self._summary,
@@ -56,11 +68,11 @@ class SendDialog(pn.viewable.Viewer):
                 Text("Placeholders: {name}, {credit}, {currency}, {status}, {channels} "
                                 "and any other field name.", variant="caption"),  # fmt: skip
                 pmui.Switch.from_param(self.param.dry_run, label="Dry run (record, do not send)"),
-                self._alert, self._first, self._skipped, self._bar,
+                self._setup, self._alert, self._warnings, self._first, self._skipped, self._bar,
                 pmui.Row(
                     Button.from_param(self.param.cancel, label="Cancel", variant="outlined"),
                     Button.from_param(self.param.preview, label="Preview", variant="outlined", icon="visibility"),
-                    Button.from_param(self.param.send, label="Send", variant="contained", icon="send"),
+                    self._send_button,
                 ),
                 sizing_mode="stretch_width", min_width=640,
             ),
@@ -80,15 +92,46 @@ class SendDialog(pn.viewable.Viewer):
             f"{plural(count, 'customer')} selected. Customers never see each other's addresses."
         )
         self._alert.visible = False
+        self._warnings.visible = False
         self._first.object = ""
         self._skipped.visible = False
         self._bar.visible = False
+        self._stopped = False
+        self._check_setup()
         self._dialog.open = True
 
     @param.depends("channel", watch=True, on_init=True)
     def _on_channel(self) -> None:
         if hasattr(self, "_subject"):
             self._subject.visible = self.channel == "email"
+            self._warnings.visible = False
+            self._check_setup()
+
+    @param.depends("dry_run", watch=True)
+    def _on_dry_run(self) -> None:
+        self._check_setup()
+
+    @property
+    def can_send(self) -> bool:
+        """Whether Send is on: the channel is set up (or it is a dry run), nothing running."""
+        return not self._send_button.disabled
+
+    def _check_setup(self) -> str | None:
+        """Read the settings again and say whether the channel can send: Send stays off
+        until it can (a dry run needs no server). Returns what is missing."""
+        try:
+            settings = Settings.load(self.settings_path)
+            problem = messaging.channel_problem(settings, self.channel)
+        except UserError as exc:  # a broken settings file
+            problem = str(exc)
+        self._problem = problem
+        text = (f"{problem}. Send stays off until it is set up; a dry run needs no server."
+                if problem else "")  # fmt: skip
+        self._setup.param.update(object=text, visible=bool(problem))
+        self._send_button.disabled = (
+            self._busy or self._stopped or bool(problem and not self.dry_run)
+        )
+        return problem
 
     def _plan(self) -> messaging.SendPlan | None:
         try:
@@ -100,11 +143,15 @@ class SendDialog(pn.viewable.Viewer):
 
     @param.depends("preview", watch=True)
     def _preview(self) -> messaging.SendPlan | None:
-        self._alert.visible = False
+        if not self._stopped:  # what stopped a send stays in sight
+            self._alert.visible = False
+        self._check_setup()
         plan = self._plan()
         if plan is None:
+            self._warnings.visible = False
             return None
         self.message = plan.summary()
+        self._warnings.param.update(object="\n".join(plan.warnings), visible=bool(plan.warnings))
         first = plan.preview
         self._first.object = (f"{plan.summary()}\n\nFirst message, to {first.recipient}:\n"
                               + (f"Subject: {first.subject}\n" if first.subject else "") + first.body
@@ -115,46 +162,87 @@ class SendDialog(pn.viewable.Viewer):
 
     @param.depends("send", watch=True)
     async def _send(self) -> None:
-        plan = self._preview()
+        plan = self._ready_plan()
         if plan is None:
             return
+        self._set_busy(True)
+        try:
+            try:
+                settings = Settings.load(self.settings_path)
+                batch_id = messaging.queue(self.store, plan, user=self.user, dry_run=self.dry_run)
+            except UserError as exc:
+                self._error(str(exc))
+                return
+            if self.dry_run:
+                self.finish(batch_id, messaging.counts(self.store, batch_id))
+                return
+            try:
+                counts = await run_with_progress(
+                    lambda report: messaging.deliver(
+                        self.store, batch_id, settings, progress=lambda i, n: report(i / max(n, 1))
+                    ),
+                    self._bar,
+                )
+            except UserError as exc:  # DeliveryStopped says what is left and where to resume
+                self._stopped = True
+                self._error(str(exc))
+                return
+            self.finish(batch_id, counts)
+        finally:
+            self._set_busy(False)
+
+    def _ready_plan(self) -> messaging.SendPlan | None:
+        """The previewed plan if it may be sent now; else None, with the reason shown."""
+        plan = self._preview()
+        if plan is None:
+            return None
+        if self._problem and not self.dry_run:
+            self._error(f"{self._problem}. Nothing was sent.")
+            return None
+        if self._busy:
+            self._error("A send is already running; wait until it is done.")
+            return None
+        if self._stopped:
+            self._error("This send stopped: resume or discard its batch on the Messages page "
+                        "(/messages).")  # fmt: skip
+            return None
+        return plan
+
+    def _set_busy(self, busy: bool) -> None:
+        # Send is off while sending: a second click would queue the same messages again
+        self._busy = busy
+        self._check_setup()
+
+    def send_now(self):
+        """Send synchronously (API and tests; the page sends in the background); the batch
+        id, or None when nothing could be sent (the reason is in `message`)."""
+        plan = self._ready_plan()
+        if plan is None:
+            return None
         try:
             settings = Settings.load(self.settings_path)
             batch_id = messaging.queue(self.store, plan, user=self.user, dry_run=self.dry_run)
         except UserError as exc:
             self._error(str(exc))
-            return
-        if self.dry_run:
-            self.finish(batch_id, messaging.counts(self.store, batch_id))
-            return
-        try:
-            counts = await run_with_progress(
-                lambda report: messaging.deliver(
-                    self.store, batch_id, settings, progress=lambda i, n: report(i / max(n, 1))
-                ),
-                self._bar,
-            )
-        except UserError as exc:
-            self._error(
-                f"{exc} (the messages stay queued in batch {batch_id}; send again to resume)"
-            )
-            return
-        self.finish(batch_id, counts)
-
-    def send_now(self):
-        """Send synchronously (API and tests; the page sends in the background)."""
-        plan = self._preview()
-        if plan is None:
             return None
-        batch_id = messaging.queue(self.store, plan, user=self.user, dry_run=self.dry_run)
-        counts = messaging.counts(self.store, batch_id) if self.dry_run else messaging.deliver(
-            self.store, batch_id, Settings.load(self.settings_path))  # fmt: skip
+        try:
+            counts = messaging.counts(self.store, batch_id) if self.dry_run else messaging.deliver(
+                self.store, batch_id, settings)  # fmt: skip
+        except UserError as exc:
+            self._stopped = True
+            self._check_setup()
+            self._error(str(exc))
+            return None
         self.finish(batch_id, counts)
         return batch_id
 
     def finish(self, batch_id: str, counts: dict[str, int]) -> None:
-        shown = ", ".join(f"{v:,} {k}" for k, v in counts.items() if v)
-        self.message = f"{'Dry run' if self.dry_run else 'Sent'}: {shown} (batch {batch_id})."
+        shown = messaging.describe_counts(counts)
+        left = counts["queued"] + counts["retrying"]
+        rest = (f" {left:,} left to send: resume or discard them on the Messages page "
+                "(/messages)." if left else "")  # fmt: skip
+        what = "Dry run" if self.dry_run else "Not all sent" if left else "Sent"
+        self.message = f"{what}: {shown} (batch {batch_id}).{rest}"
         self._dialog.open = False
         self.done_batch = batch_id
         self.param.trigger("done_batch")

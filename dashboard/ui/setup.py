@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 import panel as pn
 import panel_material_ui as pmui
@@ -13,6 +15,8 @@ from ..errors import UserError, ValidationError
 from ..settings import DEFAULTS, SECURITY, Settings
 from ..store import Store
 from .controls import Button
+from .display import plural, run_with_progress
+from .grid import grid_options
 from .safe import Grid, Notice, Text
 
 LABELS = {
@@ -168,42 +172,220 @@ class SettingsPage(pn.viewable.Viewer):
         self._alert.param.update(object=text, severity=severity, visible=True)
 
 
-class MessagesPage(pn.viewable.Viewer):
-    """The message log: every message with its status, filterable."""
+#: The log's columns as the Messages page shows them, in order.
+LOG_TITLES = {"created_at": "When", "customer": "Customer", "channel": "Channel",
+              "recipient": "To", "subject": "Subject", "status": "Status",
+              "provider_id": "Provider id", "error": "Problem"}  # fmt: skip
+#: Their widths in pixels: together they fit a 1280 px window. Longer text is cut with "..."
+#: and shown whole on hover; the last column takes what room is left on wider screens.
+LOG_WIDTHS = {"created_at": 142, "customer": 160, "channel": 76, "recipient": 180,
+              "subject": 160, "status": 140, "provider_id": 120, "error": 170}  # fmt: skip
+#: Messages per page of the log (each page is one query).
+LOG_PAGE_SIZE = 50
+CHANNEL_WORDS = {"email": "Email", "sms": "SMS"}
 
-    store = param.ClassSelector(class_=Store, doc="The database gateway.")
-    batch_id = param.String(default="", doc="Only this batch.")
-    status = param.Selector(default="all", objects=["all", "queued", "retrying", "sending", "unconfirmed", "sent", "delivered",
-                                                    "undelivered", "failed", "skipped", "dry-run"],
+
+class MessagesPage(pn.viewable.Viewer):
+    """The message log, newest first, a page at a time from the database, filterable by
+    status and batch; above it the batches with messages left to send, which admins resume
+    (in the background, with a progress bar) or discard."""
+
+    store = param.ClassSelector(class_=Store, doc="The database gateway, acting as the user.")
+    batch_id = param.String(default="", doc="Only this batch (empty: every batch).")
+    status = param.Selector(default="all", objects=["all", *messaging.STATUSES],
                             doc="Only this status.")  # fmt: skip
+    page = param.Integer(default=1, bounds=(1, None), doc="The page of the log shown (1: newest).")
     refresh = param.Event(doc="Reload the log.")
     refresh_delivery = param.Event(doc="Fetch the batch's SMS delivery statuses from Twilio.")
+    discard_yes = param.Event(label="Yes, discard",
+                              doc="Discard the messages left in the batch: none of them is sent.")  # fmt: skip
+    discard_no = param.Event(label="Keep them", doc="Keep the batch as it is, to resume later.")
     settings_path = param.String(default=None, allow_None=True, doc="The settings file.")
     message = param.String(default="", doc="The last message shown.")
 
     def __init__(self, **params):
         super().__init__(**params)
-        self._alert = Notice(object="", severity="info", visible=False, sizing_mode="stretch_width")
-        self._table = Grid(pd.DataFrame(), show_index=False, disabled=True, height=600,
-                                           sizing_mode="stretch_width", layout="fit_data_table",
-                                           pagination="local", page_size=50)  # fmt: skip
+        self._admin = allowed(self.store.role, "send")
+        self._running: str | None = None  # the batch this page is resuming
+        self._to_discard: str | None = None  # the batch whose discard awaits a yes
+        self._syncing = False
+        self._alert = Notice(object="", severity="info", visible=False,
+                             sizing_mode="stretch_width", margin=(5, 10))  # fmt: skip
+        self._bar = pmui.LinearProgress(value=0, visible=False, sizing_mode="stretch_width")
+        self._open = pn.Column(sizing_mode="stretch_width", margin=0)
+        self._confirm_text = Notice(object="", severity="warning", sizing_mode="stretch_width")
+        self._confirm = pn.Column(
+            self._confirm_text,
+            pmui.Row(Button.from_param(self.param.discard_yes, color="error", variant="contained"),
+                     Button.from_param(self.param.discard_no, variant="outlined")),
+            visible=False, sizing_mode="stretch_width", margin=0,
+        )  # fmt: skip
+        self._batch = pmui.Select(label="Batch", options={"All batches": ""}, value="",
+                                  sizing_mode="stretch_width", min_width=200, max_width=440,
+                                  description="Only the messages of one send")  # fmt: skip
+        self._batch.param.watch(self._on_batch_choice, "value")
+        self._status = pmui.Select(
+            label="Status", width=200, value=self.status, description="Only messages in this status",
+            options={"All statuses": "all", **{w: s for s, w in messaging.STATUSES.items()}},
+        )  # fmt: skip
+        self._status.link(self, value="status", bidirectional=True)
+        self._count = Text("", variant="body2", margin=(0, 8))
+        self._pager = pmui.Pagination(count=1, value=0, size="small", show_first_button=True,
+                                      show_last_button=True, sibling_count=1)  # fmt: skip
+        self._pager.param.watch(self._on_pager, "value")
+        self._table = Grid(
+            _empty_log(), titles=LOG_TITLES, widths=LOG_WIDTHS,
+            **grid_options("No messages match.", layout="fit_data_stretch", configuration={
+                "placeholder": "No messages match.",
+                "columnDefaults": {"tooltip": True, "headerSort": False}}),
+        )  # fmt: skip
         self._load()
 
-    @param.depends("batch_id", "status", "refresh", watch=True)
+    # --- the log -----------------------------------------------------------------------
+
+    @param.depends("batch_id", "status", watch=True)
+    def _first_page(self) -> None:
+        if self.page != 1:
+            self.page = 1  # loads through the watcher below
+        else:
+            self._load()
+
+    @param.depends("page", "refresh", watch=True)
     def _load(self) -> None:
-        log = messaging.message_log(
+        """Read the open batches, the batch choices and one page of the log."""
+        self._show_batches()
+        frame, total = messaging.message_page(
             self.store, batch_id=self.batch_id.strip() or None,
-            status=None if self.status == "all" else self.status, limit=5000,
+            status=None if self.status == "all" else self.status,
+            offset=(self.page - 1) * LOG_PAGE_SIZE, limit=LOG_PAGE_SIZE,
         )  # fmt: skip
-        for col in ("created_at", "sent_at"):
-            log[col] = log[col].astype(str).str.slice(0, 19).replace("NaT", "")
-        self._table.value = log
+        self._table.value = _shown_log(frame)
+        pages = max(1, math.ceil(total / LOG_PAGE_SIZE))
+        self._count.object = plural(total, "message")
+        self._syncing = True
+        try:
+            self._pager.count = pages
+            self._pager.value = min(self.page, pages) - 1
+        finally:
+            self._syncing = False
+
+    def _on_pager(self, event) -> None:
+        if not self._syncing and event.new is not None and event.new + 1 != self.page:
+            self.page = event.new + 1
+
+    def _on_batch_choice(self, event) -> None:
+        if not self._syncing and (event.new or "") != self.batch_id:
+            self.batch_id = event.new or ""
+
+    # --- batches -----------------------------------------------------------------------
+
+    def _show_batches(self) -> None:
+        """The batch choices of the filter, and the batches with messages left to send."""
+        recent = messaging.send_batches(self.store, limit=100)
+        options = {"All batches": ""}
+        options.update({_batch_label(r): r["batch_id"] for r in recent.to_dict("records")})
+        if self.batch_id and self.batch_id not in options.values():
+            options[self.batch_id] = self.batch_id  # a batch from a link or an older one
+        self._syncing = True
+        try:
+            self._batch.param.update(options=options, value=self.batch_id)
+        finally:
+            self._syncing = False
+        open_batches = messaging.send_batches(self.store, open_only=True, limit=20)
+        rows = [self._batch_row(r) for r in open_batches.to_dict("records")]
+        if rows:
+            rows.insert(0, Text("Batches with messages left to send", variant="subtitle1"))
+        self._open.objects = rows
+
+    def _batch_row(self, r: dict) -> pn.viewable.Viewable:
+        batch_id = r["batch_id"]
+        left = {s: int(r[s]) for s in messaging.LEFT}
+        resumable = sum(left[s] for s in messaging.RESUMABLE)
+        held = batch_id == self._running or bool(r["being_sent"])
+        text = (f"{_batch_label(r)}: {messaging.describe_counts(left)}"
+                + (" (being sent now)" if held else ""))  # fmt: skip
+        parts: list = [Text(text, variant="body2", margin=(0, 8), align="center")]
+        if self._admin:
+            resume = Button(label="Resume", icon="play_arrow", variant="contained", size="small",
+                            disabled=held or not resumable or self._running is not None,
+                            description=f"Resume batch {batch_id}: send its {plural(resumable, 'message')} "
+                                        "not yet accepted (each at most once)")  # fmt: skip
+
+            async def on_resume(_event, batch_id=batch_id) -> None:
+                await self.resume_batch(batch_id)
+
+            resume.on_click(on_resume)
+            discard = Button(label="Discard", icon="delete_sweep", variant="outlined",
+                             size="small", color="error", disabled=batch_id == self._running,
+                             description=f"Discard batch {batch_id}: mark what is left as "
+                                         "discarded; nothing is sent")  # fmt: skip
+            n_left = sum(left.values())
+            discard.on_click(lambda _e, b=batch_id, n=n_left: self.ask_discard(b, n))
+            parts += [resume, discard]
+        return pn.FlexBox(*parts, align_items="center", sizing_mode="stretch_width", margin=0)
+
+    async def resume_batch(self, batch_id: str) -> None:
+        """Send what the batch has left, in the background, with the progress bar."""
+        if self._running is not None:
+            self._say(f"Batch {self._running} is being resumed; wait until it is done.", "warning")
+            return
+        self._running = batch_id
+        self._confirm.visible = False
+        self._show_batches()
+        self._say(f"Resuming batch {batch_id}...", "info")
+        try:
+            settings = Settings.load(self.settings_path)
+            counts = await run_with_progress(
+                lambda report: messaging.resume(
+                    self.store, batch_id, settings, progress=lambda i, n: report(i / max(n, 1))
+                ),
+                self._bar,
+            )
+        except UserError as exc:
+            self._say(str(exc), "error")
+        else:
+            left = counts["queued"] + counts["retrying"]
+            self._say(f"Batch {batch_id}: {messaging.describe_counts(counts)}."
+                      + (f" {left:,} still left to send." if left else ""),
+                      "warning" if left or counts["failed"] else "success")  # fmt: skip
+        finally:
+            self._running = None
+            self._bar.visible = False
+            self._load()
+
+    def ask_discard(self, batch_id: str, n: int) -> None:
+        """Ask before discarding what the batch has left."""
+        self._to_discard = batch_id
+        self._confirm_text.object = (
+            f"Discard the {plural(n, 'message')} left in batch {batch_id}? They are marked "
+            "discarded and never sent; the messages already sent stay as they are."
+        )
+        self._confirm.visible = True
+
+    @param.depends("discard_no", watch=True)
+    def _keep(self) -> None:
+        self._to_discard = None
+        self._confirm.visible = False
+
+    @param.depends("discard_yes", watch=True)
+    def _discard(self) -> None:
+        batch_id, self._to_discard = self._to_discard, None
+        self._confirm.visible = False
+        if not batch_id:
+            return
+        try:
+            counts = messaging.discard(self.store, batch_id)
+        except UserError as exc:
+            self._say(str(exc), "error")
+            return
+        self._load()
+        self._say(f"Batch {batch_id}: {messaging.describe_counts(counts)}.", "success")
 
     @param.depends("refresh_delivery", watch=True)
     def _refresh_delivery(self) -> None:
         batch = self.batch_id.strip()
         if not batch:
-            self._say("Enter the batch whose SMS delivery to check.", "warning")
+            self._say("Choose the batch whose SMS delivery to check.", "warning")
             return
         try:
             counts = messaging.refresh_status(self.store, batch, Settings.load(self.settings_path))
@@ -211,21 +393,44 @@ class MessagesPage(pn.viewable.Viewer):
             self._say(str(exc), "error")
             return
         self._load()
-        self._say(
-            "Delivery: " + ", ".join(f"{v:,} {k}" for k, v in counts.items() if v) + ".", "success"
-        )
+        self._say(f"Delivery: {messaging.describe_counts(counts)}.", "success")
 
     def _say(self, text: str, severity: str) -> None:
         self.message = text
         self._alert.param.update(object=text, severity=severity, visible=True)
 
     def __panel__(self):
-        return pmui.Column(
-            pmui.Row(pmui.TextInput.from_param(self.param.batch_id, label="Batch", width=220),
-                     pmui.Select.from_param(self.param.status, label="Status", width=180),
-                     Button.from_param(self.param.refresh, label="Refresh", icon="refresh", variant="outlined"),
-                     Button.from_param(self.param.refresh_delivery, visible=allowed(self.store.role, "send"),
-                                            label="Refresh SMS delivery status",
-                                            icon="sms", variant="outlined")),
-            self._alert, self._table, sizing_mode="stretch_width",
+        filters = pn.FlexBox(
+            self._batch, self._status,
+            Button.from_param(self.param.refresh, label="Refresh", icon="refresh", variant="outlined"),
+            Button.from_param(self.param.refresh_delivery, visible=self._admin,
+                              label="Refresh SMS delivery status", icon="sms", variant="outlined"),
+            align_items="center", sizing_mode="stretch_width", margin=0,
         )  # fmt: skip
+        pager = pn.FlexBox(self._count, self._pager, align_items="center",
+                           justify_content="space-between", sizing_mode="stretch_width", margin=0)  # fmt: skip
+        return pmui.Column(self._alert, self._confirm, self._open, self._bar, filters,
+                           self._table, pager, sizing_mode="stretch_width")  # fmt: skip
+
+
+def _batch_label(r: dict) -> str:
+    """A send batch as people tell it apart: channel, when, who, how many, its id."""
+    return (f"{CHANNEL_WORDS.get(r['channel'], r['channel'])} · {str(r['created_at'])[:16]} · "
+            f"{r['user_name']} · {plural(int(r['total']), 'message')} · {r['batch_id']}")  # fmt: skip
+
+
+def _empty_log() -> pd.DataFrame:
+    """The log's columns with no rows (Tabulator must know its columns from the start)."""
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in LOG_TITLES})
+
+
+def _shown_log(frame: pd.DataFrame) -> pd.DataFrame:
+    """A page of the log as people read it: names, words, minutes; no ids but the batch."""
+    out = frame.copy()
+    out["created_at"] = out["created_at"].astype(str).str.slice(0, 16).replace("NaT", "")
+    out["customer"] = [name if isinstance(name, str) else f"(deleted customer {cid})"
+                       for name, cid in zip(out["customer"], out["customer_id"], strict=True)]  # fmt: skip
+    out["channel"] = out["channel"].map(lambda c: CHANNEL_WORDS.get(c, c))
+    out["status"] = out["status"].map(lambda s: messaging.STATUSES.get(s, s))
+    out = out[list(LOG_TITLES)].astype(object)
+    return out.where(out.notna(), "")
