@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.browser import button, click_until, one_page, require_chromium, served, shot
+from tests.browser import button, more, one_page, require_chromium, served, shot
 
 pytestmark = pytest.mark.browser
 
@@ -24,7 +24,7 @@ def url(tmp_path_factory):
 def test_markup_from_a_query_is_shown_as_text(url):
     with one_page(url) as pg:
         box = pg.get_by_role("textbox", name=re.compile("^SQL"))
-        click_until(pg, button(pg, "SQL").first, box)
+        more(pg, "SQL", box)
         dialog = pg.get_by_role("dialog")
         box.fill(f"SELECT '{MARKUP}' AS \"{MARKUP}\", name FROM customers LIMIT 3")
         button(pg, "Run").first.click()
@@ -44,7 +44,7 @@ def test_markup_from_a_query_is_shown_as_text(url):
 def test_a_huge_result_is_refused_and_the_box_still_works(url):
     with one_page(url) as pg:
         box = pg.get_by_role("textbox", name=re.compile("^SQL"))
-        click_until(pg, button(pg, "SQL").first, box)
+        more(pg, "SQL", box)
         box.fill("SELECT repeat('x', 3000000 + customer_id % 7) AS s FROM usage_daily")
         button(pg, "Run").first.click()
         pg.get_by_text(re.compile("memory|ran longer")).wait_for(timeout=60_000)
