@@ -226,5 +226,5 @@ def test_saved_views_sql_code_and_links(page, server):
 
 def test_the_messages_log(page, server):
     page.goto(server + "/messages")
-    page.wait_for_selector("button")
+    page.get_by_role("button").first.wait_for()
     no_script_ran(page, "the messages page")

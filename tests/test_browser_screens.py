@@ -344,7 +344,7 @@ def test_no_serious_accessibility_fault(browser, server, screen):
         context = browser.new_context(viewport={"width": 1280, "height": 720})
         page = context.new_page()
         page.goto(f"{url}/{screen}")
-        page.wait_for_selector("button")
+        page.get_by_role("button").first.wait_for()
     else:
         page = open_page(browser, url)
         SCREENS[screen](page)

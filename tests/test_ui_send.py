@@ -228,3 +228,23 @@ def test_messages_page_shows_a_page_of_words_and_names_newest_first(demo, tmp_pa
     log.param.update(status="all", batch_id=batch_id)
     assert set(log._table.value.status) <= {"Discarded", "Skipped"}
     assert log._batch.value == batch_id and batch_id in [v for v in log._batch.options.values()]
+
+
+def test_send_closes_at_once_but_asks_before_losing_a_typed_message(demo):
+    from dashboard.ui.send import SendDialog
+
+    dialog = SendDialog(store=demo)
+    dialog.__panel__().get_root(Document())
+    dialog.open_for([1], 1)
+    dialog._dialog.open = False  # Escape with nothing typed
+    assert not dialog.is_open
+    dialog.open_for([1], 1)
+    dialog.body = "Your balance is {credit}"
+    dialog._dialog.open = False  # Escape after typing
+    assert dialog.is_open and dialog._guard.asking
+    dialog._guard.param.trigger("keep_editing")
+    assert dialog.is_open and not dialog._guard.asking
+    dialog.param.trigger("cancel")
+    assert dialog._guard.asking
+    dialog._guard.param.trigger("discard")
+    assert not dialog.is_open

@@ -383,7 +383,8 @@ class CustomersPage(pn.viewable.Viewer):
         if not isinstance(dialog, SendDialog):
             self._load()
             self._remember(batch_id)
-        self.notices.say(dialog.message, "success")
+        partial = dialog.message.startswith(("Not all sent", "Imported only"))
+        self.notices.say(dialog.message, "warning" if partial else "success")
 
     def _remember(self, batch_id: str) -> None:
         if batch_id:  # a save that changed nothing keeps the Undo of the change before it

@@ -12,6 +12,7 @@ from ..errors import UserError
 from ..settings import Settings
 from ..store import Store
 from .controls import Button
+from .dialogs import CloseGuard, dialog
 from .display import plural, run_with_progress
 from .safe import Grid, Notice, Text
 
@@ -58,7 +59,9 @@ class SendDialog(pn.viewable.Viewer):
         self._stopped = False
         self._send_button = Button.from_param(self.param.send, label="Send", variant="contained",
                                               icon="send")  # fmt: skip
-        self._dialog = pmui.Dialog(
+        self._guard_bar = pmui.Column(sizing_mode="stretch_width", margin=0)
+        self._typed: tuple[str, str] | None = None
+        self._dialog = dialog(
             pmui.Column(
                 self._summary,
                 pmui.RadioButtonGroup.from_param(self.param.channel, options={"Email": "email", "SMS": "sms"},
@@ -69,15 +72,18 @@ class SendDialog(pn.viewable.Viewer):
                                 "and any other field name.", variant="caption"),  # fmt: skip
                 pmui.Switch.from_param(self.param.dry_run, label="Dry run (record, do not send)"),
                 self._setup, self._alert, self._warnings, self._first, self._skipped, self._bar,
+                self._guard_bar,
                 pmui.Row(
                     Button.from_param(self.param.cancel, label="Cancel", variant="outlined"),
                     Button.from_param(self.param.preview, label="Preview", variant="outlined", icon="visibility"),
                     self._send_button,
                 ),
-                sizing_mode="stretch_width", min_width=640,
+                sizing_mode="stretch_width", min_width=300,
             ),
-            title="Send", open=False, width_option="md",
+            title="Send", width_option="md",
         )  # fmt: skip
+        self._guard = CloseGuard(self._dialog, self._has_typing)
+        self._guard_bar.objects = [self._guard]
 
     def __panel__(self):
         return self._dialog
@@ -97,6 +103,8 @@ class SendDialog(pn.viewable.Viewer):
         self._skipped.visible = False
         self._bar.visible = False
         self._stopped = False
+        self._typed = (self.subject, self.body)
+        self._guard.reset()
         self._check_setup()
         self._dialog.open = True
 
@@ -243,13 +251,17 @@ class SendDialog(pn.viewable.Viewer):
                 "(/messages)." if left else "")  # fmt: skip
         what = "Dry run" if self.dry_run else "Not all sent" if left else "Sent"
         self.message = f"{what}: {shown} (batch {batch_id}).{rest}"
-        self._dialog.open = False
+        self._guard.close()
         self.done_batch = batch_id
         self.param.trigger("done_batch")
 
     @param.depends("cancel", watch=True)
     def _cancel(self) -> None:
-        self._dialog.open = False
+        self._guard.request_close()
+
+    def _has_typing(self) -> bool:
+        """Whether the subject or the message was changed since the dialog opened."""
+        return self._typed is not None and (self.subject, self.body) != self._typed
 
     def _error(self, text: str) -> None:
         self.message = text

@@ -1,0 +1,88 @@
+"""Dialogs that close as people expect (Escape, their close button, Cancel) but ask first
+while they hold typed data that would be lost."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import panel as pn
+import panel_material_ui as pmui
+import param
+
+from .controls import Button
+from .safe import Notice
+
+
+def dialog(*objects: Any, title: str, **params: Any) -> pmui.Dialog:
+    """A Material UI dialog that Escape, a click beside it and its close button (X) close."""
+    params = {"open": False, "close_on_click": True, "show_close_button": True,
+              "sizing_mode": "stretch_width", **params}  # fmt: skip
+    return pmui.Dialog(*objects, title=title, **params)
+
+
+class CloseGuard(pn.viewable.Viewer):
+    """Keeps `dialog` open when it is closed (in the browser or by Cancel) while `dirty()`
+    says it holds unsaved typing, and asks: Keep editing, or Discard changes."""
+
+    keep_editing = param.Event(label="Keep editing", doc="Go back to the form.")
+    discard = param.Event(label="Discard changes", doc="Close and forget what was typed.")
+
+    def __init__(self, dialog: pmui.Dialog, dirty: Callable[[], bool], **params: Any):
+        super().__init__(**params)
+        self._dialog = dialog
+        self._dirty = dirty
+        self._closing = False
+        self._bar = pmui.Row(
+            Notice(object="You have changes that are not saved.", severity="warning",
+                   sizing_mode="stretch_width"),  # fmt: skip
+            Button.from_param(self.param.keep_editing, variant="outlined",
+                              description="Keep editing"),  # fmt: skip
+            Button.from_param(self.param.discard, color="warning", variant="contained",
+                              description="Discard changes"),  # fmt: skip
+            visible=False, sizing_mode="stretch_width",
+        )  # fmt: skip
+        dialog.param.watch(self._on_open, "open")
+
+    @property
+    def asking(self) -> bool:
+        """Whether the question is on screen."""
+        return self._bar.visible
+
+    def close(self) -> None:
+        """Close the dialog without asking (after a save, or once discarded)."""
+        self._closing = True
+        try:
+            self._dialog.open = False
+        finally:
+            self._closing = False
+        self._bar.visible = False
+
+    def request_close(self) -> None:
+        """Cancel: close, or ask first while there is unsaved typing."""
+        if self._dirty():
+            self._bar.visible = True
+        else:
+            self.close()
+
+    def reset(self) -> None:
+        """The dialog opens afresh: no question on screen."""
+        self._bar.visible = False
+
+    def _on_open(self, event) -> None:
+        # closed in the browser (Escape, X, a click beside it) with unsaved typing: keep it
+        # open and ask
+        if not event.new and not self._closing and self._dirty():
+            self._bar.visible = True
+            self._dialog.open = True
+
+    @param.depends("keep_editing", watch=True)
+    def _keep(self) -> None:
+        self._bar.visible = False
+
+    @param.depends("discard", watch=True)
+    def _discard(self) -> None:
+        self.close()
+
+    def __panel__(self):
+        return self._bar
