@@ -44,6 +44,7 @@ GRID_CSS = """
 .tabulator .tabulator-row .tabulator-cell:focus-visible { outline: 2px solid #1976d2;
   outline-offset: -2px; }
 .tabulator-row > .tabulator-col-resize-handle { display: none; }
+.tabulator .tabulator-placeholder .tabulator-placeholder-contents { color: #555 !important; }
 """
 
 
