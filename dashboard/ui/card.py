@@ -307,12 +307,20 @@ class CustomerCard(pn.viewable.Viewer):
             visible=False, sizing_mode="stretch_width",
         )  # fmt: skip
         # Escape and the close button close the card; unsaved typing is asked about first
+        self._body = pmui.Column(self._alert, self._reload_btn, self._tabs, self._system,
+                                 self._discard_bar, self._actions, sizing_mode="stretch_width",
+                                 min_width=320)  # fmt: skip
+        # what the card shows while it is first drawn in a browser (the whole form takes
+        # about a second to arrive there at first; nothing at all showed meanwhile)
+        self._loading = pmui.Column(
+            pmui.LinearProgress(variant="indeterminate", sizing_mode="stretch_width"),
+            Text("Opening the card…", variant="body2"), sizing_mode="stretch_width",
+            min_width=320,
+        )  # fmt: skip
+        self._drawn = False
         self._dialog = pmui.Dialog(
-            pmui.Column(self._alert, self._reload_btn, self._tabs, self._system,
-                        self._discard_bar, self._actions, sizing_mode="stretch_width",
-                        min_width=320),  # fmt: skip
-            title="Add customer", open=False, width_option="md", close_on_click=True,
-            show_close_button=True, sizing_mode="stretch_width",
+            self._body, title="Add customer", open=False, width_option="md",
+            close_on_click=True, show_close_button=True, sizing_mode="stretch_width",
         )  # fmt: skip
         self._closing = False
         self._snapshot: Any = None
@@ -341,6 +349,9 @@ class CustomerCard(pn.viewable.Viewer):
 
     def new(self) -> None:
         """Open an empty form for a new customer."""
+        self._present("Add customer", self._fill_new)
+
+    def _fill_new(self) -> None:
         defaults = CustomerForm()
         self._hold({})
         self.form.param.update(
@@ -354,10 +365,7 @@ class CustomerCard(pn.viewable.Viewer):
         self._balance.object = ""
         self._system.object = ""
         self._refresh_tags([])
-        self._clear_problems()
-        self._conflict = None
         self._base = self._state()
-        self._show(title="Add customer")
 
     def open_customer(self, customer_id: int) -> None:
         """Open the form on an existing customer."""
@@ -366,10 +374,37 @@ class CustomerCard(pn.viewable.Viewer):
         except UserError as exc:
             self._show_error(str(exc))
             return
-        self._load(record)
+        self._present(f"Edit customer: {record['name']}", lambda: self._load(record))
+
+    def _present(self, title: str, fill) -> None:
+        """Fill the card (`fill()`) and open it. The first time in a browser the card opens
+        at once saying it is loading, and is filled right after: drawing the whole form
+        the first time takes the browser about a second, and nothing showed meanwhile."""
         self._clear_problems()
         self._conflict = None
-        self._show(title=f"Edit customer: {record['name']}")
+
+        def show() -> None:
+            try:
+                fill()
+            except UserError as exc:  # the database went away in between
+                self._dialog.objects = [self._body]
+                self._show_error(str(exc))
+                return
+            self._dialog.objects = [self._body]
+            if waiting and not self._dialog.open:
+                return  # closed while it was loading
+            self._show(title)
+
+        doc = pn.state.curdoc
+        waiting = not (self._drawn or doc is None or doc.session_context is None)
+        if not waiting:
+            self._drawn = True
+            show()
+            return
+        self._drawn = True
+        self._dialog.objects = [self._loading]
+        self._dialog.param.update(title=title, open=True)
+        pn.state.execute(show, schedule=True)
 
     def _show(self, title: str) -> None:
         self._snapshot = self._state()
