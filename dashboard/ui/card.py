@@ -253,6 +253,8 @@ class CustomerCard(pn.viewable.Viewer):
             editors={**{f.name: ({"type": "tickCross"} if f.kind == "bool" else {"type": "input"})
                         for f in CONTACT_FIELDS}, PROBLEM_COLUMN: None},
             formatters={f.name: {"type": "tickCross"} for f in CONTACT_FIELDS if f.kind == "bool"},
+            # a long value or problem is read whole on hover
+            configuration={"columnDefaults": {"tooltip": True}},
         )  # fmt: skip
         # a contact's problem shows at its cell (and in the row's Problem column)
         self._contacts.style.apply(self._contact_styles, axis=None)
@@ -309,18 +311,26 @@ class CustomerCard(pn.viewable.Viewer):
         # Escape and the close button close the card; unsaved typing is asked about first
         self._body = pmui.Column(self._alert, self._reload_btn, self._tabs, self._system,
                                  self._discard_bar, self._actions, sizing_mode="stretch_width",
-                                 min_width=320)  # fmt: skip
+                                 min_width=280)  # fmt: skip
         # what the card shows while it is first drawn in a browser (the whole form takes
         # about a second to arrive there at first; nothing at all showed meanwhile)
         self._loading = pmui.Column(
             pmui.LinearProgress(variant="indeterminate", sizing_mode="stretch_width"),
             Text("Opening the card…", variant="body2"), sizing_mode="stretch_width",
-            min_width=320,
+            min_width=280,
         )  # fmt: skip
         self._drawn = False
         self._dialog = pmui.Dialog(
             self._body, title="Add customer", open=False, width_option="md",
             close_on_click=True, show_close_button=True, sizing_mode="stretch_width",
+            # on a phone the card takes the screen's width less a thin margin (Material's
+            # 32 px margins left 326 of 390 px, and the fields ran off its right edge)
+            # and a long customer name wraps in the title instead of pushing the close
+            # button out of sight
+            sx={"& .MuiDialog-paper": {"@media (max-width: 599.95px)": {
+                    "margin": "8px", "width": "calc(100% - 16px)", "maxHeight": "calc(100% - 16px)"}},
+                "& .MuiDialogTitle-root": {"minWidth": 0, "flex": "1 1 auto", "overflowWrap": "anywhere",
+                    "@media (max-width: 599.95px)": {"fontSize": "1.15rem", "padding": "12px 16px"}}},
         )  # fmt: skip
         self._closing = False
         self._snapshot: Any = None
