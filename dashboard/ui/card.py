@@ -13,6 +13,7 @@ import pandas as pd
 import panel as pn
 import panel_material_ui as pmui
 import param
+from panel.io.state import set_curdoc
 
 from .. import audit
 from .. import customers as service
@@ -414,7 +415,12 @@ class CustomerCard(pn.viewable.Viewer):
         self._drawn = True
         self._dialog.objects = [self._loading]
         self._dialog.param.update(title=title, open=True)
-        pn.state.execute(show, schedule=True)
+
+        def later() -> None:
+            with set_curdoc(doc):  # so that the changes go out as this session's
+                show()
+
+        doc.add_next_tick_callback(later)
 
     def _show(self, title: str) -> None:
         self._snapshot = self._state()
