@@ -253,8 +253,11 @@ class CustomerCard(pn.viewable.Viewer):
             titles={**{f.name: f.label for f in CONTACT_FIELDS}, PROBLEM_COLUMN: "Problem"},
             editors={**{f.name: ({"type": "tickCross"} if f.kind == "bool" else {"type": "input"})
                         for f in CONTACT_FIELDS}, PROBLEM_COLUMN: None},
-            formatters={f.name: {"type": "tickCross"} for f in CONTACT_FIELDS if f.kind == "bool"},
-            # a long value or problem is read whole on hover
+            # the Problem column wraps: its message is read whole, the row grows
+            formatters={**{f.name: {"type": "tickCross"} for f in CONTACT_FIELDS
+                           if f.kind == "bool"}, PROBLEM_COLUMN: {"type": "textarea"}},
+            widths={PROBLEM_COLUMN: 240},
+            # a long value is read whole on hover
             configuration={"columnDefaults": {"tooltip": True}},
         )  # fmt: skip
         # a contact's problem shows at its cell (and in the row's Problem column)
