@@ -81,7 +81,7 @@ function focusSearchSoon() {
         search.select();  // what an earlier search left is replaced by what is typed
       }
     }
-    if (performance.now() - started < 700) setTimeout(tick, 25);
+    if (performance.now() - started < 700) setTimeout(tick, 40);
     else document.removeEventListener("keydown", onKey, true);
   };
   setTimeout(tick, 0);
