@@ -78,8 +78,17 @@ class DatabaseBusyError(UserError):
 class ConflictError(UserError):
     """The rows changed since they were read, or a later change blocks an undo."""
 
-    def __init__(self, message: str, changes: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        message: str,
+        changes: dict[str, Any] | None = None,
+        *,
+        fields: dict[str, str] | None = None,
+    ):
+        #: (before, after) by field label, as the message lists them.
         self.changes = changes or {}
+        #: Who last changed each field since it was read, by field name ("contacts" too).
+        self.fields = fields or {}
         super().__init__(message)
 
 

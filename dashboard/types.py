@@ -91,6 +91,40 @@ class FieldType:
         """The values a person picks from, label -> stored value (empty: free input)."""
         return {}
 
+    def known_values(self) -> list[Any]:
+        """Every value a picker of this type may hold: `options()`, and for some types
+        values that are read but no longer offered (an old currency code)."""
+        return list(self.options().values())
+
+    def option_label(self, value: Any) -> str:
+        """How a picker shows a stored `value`, also one it no longer offers."""
+        for label, v in self.options().items():
+            if v == value:
+                return label
+        return self.to_text(value)
+
+    def ranked_options(self, search: str) -> dict[str, str]:
+        """`options()` in the order a picker lists them while a person types `search`:
+        the value typed exactly first ("eur" -> "EUR — Euro", not "CHE — WIR Euro"), then
+        values and labels starting with it, then the rest in their usual order."""
+        options = self.options()
+        key = search.strip().casefold()
+        if not key:
+            return options
+
+        def rank(item: tuple[str, str]) -> int:
+            label, value = item
+            value_key, label_key = str(value).casefold(), label.casefold()
+            if value_key == key:
+                return 0
+            if value_key.startswith(key):
+                return 1
+            if any(word.startswith(key) for word in re.split(r"[\s—-]+", label_key)):
+                return 2
+            return 3
+
+        return dict(sorted(options.items(), key=rank))  # sorted() is stable
+
     #: Whether a stored value can contain whitespace (an email address or URL cannot)
     holds_spaces: bool = True
 
@@ -297,23 +331,287 @@ class Toml(FieldType):
             raise ValueError(f"must be at most {self.max_length} characters")
         problem = toml_problem(text)
         if problem:
-            raise ValueError(problem)
+            raise ValueError(f"has a mistake at {problem}")
         return text  # exactly as written: comments and layout are the author's
 
 
+@dataclass(frozen=True)
+class TomlProblem:
+    """Where TOML text stops making sense and why, in plain words for the person who wrote
+    it. `line` and `column` count from 1; `whole_line` when the mistake is the line's (a
+    key without a value) rather than one character's."""
+
+    line: int
+    column: int
+    reason: str
+    whole_line: bool = False
+
+    def __str__(self) -> str:
+        where = (
+            f"line {self.line}" if self.whole_line else f"line {self.line}, column {self.column}"
+        )
+        return f"{where}: {self.reason}"
+
+
 def toml_problem(text: str) -> str | None:
-    """The parse error of TOML `text` with its line and column, or None when it parses."""
+    """The first mistake in TOML `text` as "line 3, column 7: a string is not closed",
+    or None when it parses."""
+    problem = toml_error(text)
+    return None if problem is None else str(problem)
+
+
+def toml_error(text: str) -> TomlProblem | None:
+    """The first mistake in TOML `text` (see `TomlProblem`), or None when it parses.
+
+    tomlkit names its errors in parser terms ("Control characters (codes less than
+    0x1f...)" for a missing quote, "Unexpected character: '\\x00'" for a missing value at the
+    end); here each kind of error becomes what the writer did wrong, at the place to fix.
+    """
     try:
         tomlkit.parse(text)
     except tomlkit.exceptions.ParseError as exc:
-        return f"invalid TOML at line {exc.line}, column {exc.col}: {_toml_reason(exc)}"
-    except Exception as exc:  # tomlkit raises a few non-ParseError types for bad input
-        return f"invalid TOML: {exc}"
+        return _toml_explained(text, exc)
+    except Exception as exc:  # tomlkit raises a few other types for bad input
+        line = _last_line(text)
+        return TomlProblem(line, 1, f"it cannot be read here ({exc})", whole_line=True)
     return None
 
 
-def _toml_reason(exc: Exception) -> str:
-    return re.sub(r"\s+at line \d+ col \d+$", "", str(exc))
+_TOML_SIMPLE = {
+    "InvalidNumberError": "this is not a number TOML can read (write 12, 3.5 or 1e6)",
+    "InvalidDateError": "this is not a valid date (write 2026-11-25)",
+    "InvalidTimeError": "this is not a valid time (write 07:30:00)",
+    "InvalidDateTimeError": "this is not a valid date and time (write 2026-11-25T07:30:00)",
+    "InvalidNumberOrDateError": "this is not a valid number or date",
+    "InvalidUnicodeValueError": "a \\u escape needs 4 hex digits (\\U 8) of a real character",
+    "MixedArrayTypesError": "an array mixes different kinds of values",
+    "EmptyTableNameError": "a table header needs a name between [ and ] (and between dots)",
+}
+
+
+def _toml_explained(text: str, exc: Exception) -> TomlProblem:
+    """tomlkit's error `exc` for `text` in plain words, at the place to fix."""
+    kind = type(exc).__name__
+    message = re.sub(r"\s+at line \d+ col \d+$", "", str(exc))
+    lines = text.splitlines() or [""]
+    line = max(1, min(getattr(exc, "line", 1) or 1, len(lines)))
+    col = max(0, getattr(exc, "col", 0) or 0)
+    row = lines[line - 1] if line <= len(lines) else ""
+    char = row[col] if col < len(row) else "\n"
+    value_at = _value_start(row)
+
+    def at(reason: str, column: int | None = None, n: int = line) -> TomlProblem:
+        return TomlProblem(n, (col if column is None else column) + 1, reason)
+
+    def whole(reason: str, n: int = line) -> TomlProblem:
+        return TomlProblem(n, 1, reason, whole_line=True)
+
+    if kind == "UnexpectedEofError" or (kind == "UnexpectedCharError" and "'\\x00'" in message):
+        return _toml_cut_short(text)
+    if kind == "InvalidControlChar":
+        if char in "\r\n":
+            return at(
+                "a string is not closed (its closing quote is missing)", _open_quote(row, col)
+            )
+        code = ord(char)
+        return at(f"a string holds the invisible control character U+{code:04X}; "
+                  f"write it as \\u{code:04x}")  # fmt: skip
+    if kind == "InvalidCharInStringError":
+        if char in "\r\n":
+            return at('a \\ at the end of a line is allowed only in a multi-line string (""")')
+        return at(f"\\{char} is not an escape TOML knows (write \\\\ for a backslash, or use "
+                  "a 'literal string')", max(col - 1, 0))  # fmt: skip
+    if kind in ("InvalidNumberError", "InvalidDateError", "InvalidTimeError",
+                "InvalidDateTimeError", "InvalidNumberOrDateError"):  # fmt: skip
+        return at(_TOML_SIMPLE[kind], value_at if value_at is not None and value_at < col else col)
+    if kind in _TOML_SIMPLE:
+        return at(_TOML_SIMPLE[kind])
+    if kind == "EmptyKeyError":
+        return at("a key is missing (before = or between dots)")
+    duplicate = re.fullmatch(r'Key "(.*)" already exists\.', message)
+    if duplicate:
+        name = duplicate.group(1)
+        headers = [i for i, r in enumerate(lines, 1) if _header_name(r) == name]
+        if len(headers) > 1:
+            return whole(f"the table [{name}] is defined twice (first on line {headers[0]})",
+                         headers[1])  # fmt: skip
+        first = next((i for i, r in enumerate(lines, 1) if _key_name(r) == name), None)
+        if headers and first:
+            key_line, table_line = first, headers[0]
+            return whole(f"{name} is both a key (line {key_line}) and a table (line {table_line})",
+                         max(key_line, table_line))  # fmt: skip
+        since = f" (first on line {first})" if first and first < line else ""
+        return whole(f"the key {name} is defined twice{since}")
+    invalid = re.fullmatch(r'Invalid key "(.*)"', message)
+    if invalid:
+        if row.lstrip().startswith("["):
+            return whole(f'"{invalid.group(1)}" is not a valid table name (letters, digits, - and '
+                         '_; put other names in quotes)')  # fmt: skip
+        if value_at is None:
+            return whole("a key needs = and a value (key = value)")
+        return whole(f'"{invalid.group(1)}" is not a valid key (letters, digits, - and _; put '
+                     "other keys in quotes)")  # fmt: skip
+    if kind == "UnexpectedCharError":
+        return _toml_unexpected(row, line, col, char, value_at)
+    return at(message[:1].lower() + message[1:] if message else "this cannot be read")
+
+
+def _toml_unexpected(row: str, line: int, col: int, char: str, value_at: int | None) -> TomlProblem:
+    stripped = row.lstrip()
+    if char in "\r\n#":  # the line ended too early
+        if stripped.startswith("[["):
+            return TomlProblem(line, 1, "a table header is not closed (]] is missing)", True)
+        if stripped.startswith("["):
+            return TomlProblem(line, 1, "a table header is not closed (] is missing)", True)
+        if value_at is None:
+            if "=" in row:
+                return TomlProblem(line, 1, "a key needs a value after =", True)
+            return TomlProblem(line, 1, "a key needs = and a value (key = value)", True)
+        word = row[value_at:col].strip()
+        return TomlProblem(line, value_at + 1, _bare_word(word))
+    if stripped.startswith("["):
+        return TomlProblem(line, col + 1, f"unexpected {char} in the table header")
+    if value_at is not None and col == value_at:
+        if char == "=":
+            return TomlProblem(line, col + 1, "there is one = too many")
+        if char.isalpha():
+            word = re.match(r"[^\s#,\]}]+", row[col:]).group()
+            return TomlProblem(line, col + 1, _bare_word(word))
+        return TomlProblem(line, col + 1, f"a value cannot start with {char}")
+    if value_at is not None and col > value_at:
+        return TomlProblem(line, col + 1, f"unexpected {char} after the value (one key = value "
+                                          "per line; separate array items with commas)")  # fmt: skip
+    return TomlProblem(line, col + 1, f"unexpected {char}")
+
+
+def _bare_word(word: str) -> str:
+    if word.lower() in ("true", "false"):
+        return f"yes/no values are written in lower case: {word.lower()}"
+    if word:
+        return f'text needs quotes: "{word}" (yes/no values are true and false)'
+    return "a value is missing"
+
+
+def _toml_cut_short(text: str) -> TomlProblem:
+    """The text ended inside something: say what was left open, where it opened."""
+    opened = _still_open(text)
+    if opened:
+        what, line, col = opened
+        return TomlProblem(line, col + 1, what)
+    line = _last_line(text)
+    row = (text.splitlines() or [""])[line - 1]
+    if "=" in row and _value_start(row) is None:
+        return TomlProblem(line, 1, "a key needs a value after =", whole_line=True)
+    return TomlProblem(line, 1, "the text ends too early", whole_line=True)
+
+
+def _last_line(text: str) -> int:
+    lines = text.splitlines()
+    while lines and not lines[-1].strip():
+        lines.pop()
+    return max(len(lines), 1)
+
+
+def _still_open(text: str) -> tuple[str, int, int] | None:
+    """What is left open at the end of `text`: a string, an array or an inline table,
+    with the line and column (0-based) where it opened; None when nothing is."""
+    stack: list[tuple[str, int, int]] = []
+    quote, start, line, col, i = "", (0, 0), 1, 0, 0
+    after_eq = False
+    while i < len(text):
+        ch = text[i]
+        if quote:
+            if quote[0] == '"' and ch == "\\":
+                i, col = i + 2, col + 2
+                continue
+            if text.startswith(quote, i):
+                i, col, quote = i + len(quote), col + len(quote), ""
+                continue
+            if ch == "\n":
+                if len(quote) == 1:  # tomlkit reports this one itself
+                    return "a string is not closed (its closing quote is missing)", *start
+                line, col, i = line + 1, 0, i + 1
+                continue
+        elif ch in "\"'":
+            quote = ch * 3 if text.startswith(ch * 3, i) else ch
+            start = (line, col)
+            i, col = i + len(quote), col + len(quote)
+            continue
+        elif ch == "#":
+            while i < len(text) and text[i] != "\n":
+                i += 1
+            continue
+        elif ch == "=":
+            after_eq = True
+        elif ch in "[{" and (after_eq or stack):
+            stack.append((ch, line, col))
+        elif ch in "]}" and stack:
+            stack.pop()
+        elif ch == "\n":
+            line, col, i = line + 1, 0, i + 1
+            if not stack:
+                after_eq = False
+            continue
+        i, col = i + 1, col + 1
+    if quote:
+        if len(quote) == 3:
+            return f"a multi-line string is not closed (its closing {quote} is missing)", *start
+        return "a string is not closed (its closing quote is missing)", *start
+    if stack:
+        ch, line, col = stack[-1]
+        if ch == "[":
+            return "an array is not closed (] is missing)", line, col
+        return "an inline table is not closed (} is missing)", line, col
+    return None
+
+
+def _value_start(row: str) -> int | None:
+    """Where the value of a `key = value` line starts (0-based), None when there is none."""
+    quote = ""
+    for i, ch in enumerate(row):
+        if quote:
+            if ch == quote:
+                quote = ""
+        elif ch in "\"'":
+            quote = ch
+        elif ch == "#":
+            return None
+        elif ch == "=":
+            rest = row[i + 1 :]
+            if not rest.strip() or rest.strip().startswith("#"):
+                return None
+            return i + 1 + (len(rest) - len(rest.lstrip()))
+    return None
+
+
+def _open_quote(row: str, end: int) -> int:
+    """The column (0-based) of the quote that opened the string left open at `end`."""
+    quote, opened = "", end
+    i = 0
+    while i < min(end, len(row)):
+        ch = row[i]
+        if quote:
+            if quote == '"' and ch == "\\":
+                i += 2
+                continue
+            if ch == quote:
+                quote = ""
+        elif ch in "\"'":
+            quote, opened = ch, i
+        elif ch == "#":
+            break
+        i += 1
+    return opened if quote else end
+
+
+def _header_name(row: str) -> str | None:
+    m = re.match(r"\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$", row)
+    return m.group(1).strip("\"'") if m else None
+
+
+def _key_name(row: str) -> str | None:
+    m = re.match(r"\s*([^=\s#\[][^=]*?)\s*=", row)
+    return m.group(1).strip("\"'") if m else None
 
 
 @dataclass(frozen=True)
@@ -369,15 +667,43 @@ class Country(FieldType):
             raise ValueError("is not an ISO 3166 country (use a code like GB or a name)") from None
 
 
+#: ISO 4217 codes that its list marks "Fund": index units and next-day dollars that banks
+#: settle in (BOV Mvdol, CHE WIR Euro, CLF Unidad de Fomento, USN US Dollar next day, ...).
+#: Nobody is billed in them.
+FUND_CURRENCIES = frozenset({"BOV", "CHE", "CHW", "CLF", "COU", "MXV", "USN", "USS", "UYI", "UYW"})
+#: ISO 4217 gives X codes to what is not one country's money: precious metals (XAU, XAG,
+#: XPD, XPT), bond-market units (XBA-XBD), drawing rights and accounting units (XDR, XSU,
+#: XUA, XAD), the test code XTS and "no currency" XXX. These X codes are money all the
+#: same: the currencies of monetary unions.
+UNION_CURRENCIES = frozenset({"XAF", "XCD", "XCG", "XOF", "XPF"})
+
+
+def billing_currency(code: str) -> bool:
+    """Whether an ISO 4217 code is a currency a customer can be billed in: a country's or
+    a monetary union's money, not a fund code, a metal or a unit of account."""
+    code = code.upper()
+    if code in FUND_CURRENCIES:
+        return False
+    return not code.startswith("X") or code in UNION_CURRENCIES
+
+
 @dataclass(frozen=True)
 class Currency(FieldType):
-    """ISO 4217 currency code, any case."""
+    """ISO 4217 currency code, any case. The picker offers the currencies customers are
+    billed in (`billing_currency`); any ISO code is still read, so older data loads."""
 
     kind: str = "currency"
     filter_ops: tuple[str, ...] = CHOICE_OPS
 
     def options(self) -> dict[str, str]:
-        return _iso_options(pycountry.currencies, "alpha_3")
+        return _billing_options()
+
+    def known_values(self) -> list[Any]:
+        return sorted(c.alpha_3 for c in pycountry.currencies)
+
+    def option_label(self, value: Any) -> str:
+        found = pycountry.currencies.get(alpha_3=str(value or "").upper())
+        return f"{found.alpha_3} — {found.name}" if found else self.to_text(value)
 
     def _parse(self, raw: Any) -> str:
         code = _text_of(raw).strip().upper()
@@ -484,6 +810,15 @@ class Identifier(Integer):
 
 
 # --- helpers -------------------------------------------------------------------------
+
+
+@functools.cache
+def _billing_options() -> dict[str, str]:
+    return {
+        label: code
+        for label, code in _iso_options(pycountry.currencies, "alpha_3").items()
+        if billing_currency(code)
+    }
 
 
 @functools.cache

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser import (
     button,
@@ -111,3 +112,64 @@ def test_delete_three_and_undo(page):
     button(page, "Undo").click()
     page.get_by_text(re.compile("^Undid batch")).wait_for()
     page.get_by_text(f"{total:,} customers", exact=True).wait_for()
+
+
+def _focused_search(pg):
+    """The search box of the open select menu, once it has the keyboard's focus."""
+    search = pg.locator('[role="listbox"] input[type="text"]').first
+    search.wait_for()
+    for _ in range(40):
+        if search.evaluate("el => el.getRootNode().activeElement === el"):
+            return search
+        pg.wait_for_timeout(50)
+    raise AssertionError("the picker's search box did not take the focus")
+
+
+def test_the_currency_picker_by_keyboard_and_problems_at_their_cells(page):
+    click_until(page, button(page, "+").first, page.get_by_text("Add customer"))
+    textbox(page, "Customer Name").fill("Keyboard Picks Ltd")
+    # the currency picker by keyboard: Enter opens it with its search focused, "eur" and
+    # Enter pick EUR (not CHE - WIR Euro, a fund code, which is not offered at all)
+    picker = page.get_by_role("combobox", name=re.compile("^Currency"))
+    picker.focus()
+    page.keyboard.press("Enter")
+    _focused_search(page)
+    page.keyboard.type("eur")
+    page.locator('[role="listbox"] li').nth(1).filter(has_text="EUR — Euro").wait_for()
+    assert "CHE" not in " ".join(page.locator('[role="listbox"] li').all_inner_texts())
+    page.keyboard.press("Enter")
+    page.get_by_role("listbox").wait_for(state="hidden")
+    assert picker.inner_text() == "EUR — Euro"
+    textbox(page, "Tax").fill("150")
+    page.get_by_role("tab", name="Config").click()
+    textbox(page, "PayPal Email").fill("nope")
+    page.get_by_role("tab", name="Contacts").click()
+    button(page, "Add contact").click()
+    page.wait_for_timeout(800)
+    page.locator('.tabulator-cell[tabulator-field="email"]').last.click()
+    page.keyboard.type("not-an-email")
+    page.keyboard.press("Enter")
+    page.wait_for_timeout(500)
+    button(page, "Save").click()
+    page.get_by_text(re.compile("^3 problems to fix before saving")).wait_for()
+    # each tab holding a problem says how many; the first of them is opened
+    for title in ("Basic (1)", "Config (1)", "Contacts (1)"):
+        page.get_by_role("tab", name=title).wait_for()
+    assert page.get_by_role("tab", name="Basic (1)").get_attribute("aria-selected") == "true"
+    page.get_by_text("must be at most 100").first.wait_for()
+    shot(page, "browser-card-04-problems-basic")
+    page.get_by_role("tab", name="Config (1)").click()
+    page.get_by_text("is not a valid email address").first.wait_for()
+    shot(page, "browser-card-05-problems-config")
+    # the contact's problem is at its cell, in its row's Problem column and named below
+    page.get_by_role("tab", name="Contacts (1)").click()
+    row = page.locator(".tabulator-row").filter(has_text="not-an-email")
+    row.locator('.tabulator-cell[tabulator-field="problem"]').filter(
+        has_text=re.compile("^Email is not a valid email address")).wait_for()  # fmt: skip
+    cell = row.locator('.tabulator-cell[tabulator-field="email"]')
+    expect(cell).to_have_css("background-color", "rgb(253, 236, 234)")  # BAD_CELL
+    page.get_by_text(re.compile("^Contact 1, Email “not-an-email”: is not a valid")).wait_for()
+    shot(page, "browser-card-06-problems-contacts")
+    button(page, "Cancel").click()
+    button(page, "Discard changes").click()
+    page.get_by_role("dialog").wait_for(state="hidden")

@@ -184,3 +184,85 @@ def test_commas_are_thousands_separators_only_where_they_group_thousands(raw, ex
     assert FIELDS["debit_limit"].parse(raw) == Decimal(expected)
     with pytest.raises(ValueError):
         FIELDS["debit_limit"].parse("1,2,3")
+
+
+# --- TOML mistakes in plain words, at their line and column -----------------------------
+
+TOML_MISTAKES = [
+    ("missing quote", 'a = 1\nname = "abc\nb = 2\n',
+     "line 2, column 8: a string is not closed (its closing quote is missing)"),
+    ("missing quote at the end", 'a = 1\nname = "abc',
+     "line 2, column 8: a string is not closed (its closing quote is missing)"),
+    ("missing value", "a = 1\nb =\n", "line 2: a key needs a value after ="),
+    ("missing value at the end", "a = 1\nb = ", "line 2: a key needs a value after ="),
+    ("duplicate key", "a = 1\na = 2\n", "line 2: the key a is defined twice (first on line 1)"),
+    ("duplicate table", "[x]\na = 1\n[x]\nb = 2\n",
+     "line 3: the table [x] is defined twice (first on line 1)"),
+    ("unclosed table header", "[routing\nmax_cps = 5\n",
+     "line 1: a table header is not closed (] is missing)"),
+    ("empty table header", "[]\nb = 1\n",
+     "line 1, column 2: a table header needs a name between [ and ] (and between dots)"),
+    ("table name with a space", "[a b]\n", 'line 1: "a b" is not a valid table name '
+     "(letters, digits, - and _; put other names in quotes)"),
+    ("control character", 'a = "x\x01y"\n',
+     "line 1, column 7: a string holds the invisible control character U+0001; "
+     "write it as \\u0001"),
+    ("invalid escape", 'a = "C:\\qdir"\n', "line 1, column 8: \\q is not an escape TOML "
+     "knows (write \\\\ for a backslash, or use a 'literal string')"),
+    ("text without quotes", "a = hello\n",
+     'line 1, column 5: text needs quotes: "hello" (yes/no values are true and false)'),
+    ("capital True", "a = True\n", "line 1, column 5: yes/no values are written in lower case: true"),
+    ("key without =", "max_cps 5\n", "line 1: a key needs = and a value (key = value)"),
+    ("two = signs", "[a]\nb = = 1\n", "line 2, column 5: there is one = too many"),
+    ("unclosed array", "x = 1\nports = [5060,\n5061\n",
+     "line 2, column 9: an array is not closed (] is missing)"),
+    ("unclosed multi-line string", 'x = 1\nnote = """abc\n',
+     'line 2, column 8: a multi-line string is not closed (its closing """ is missing)'),
+    ("bad number", "a = 1_\n",
+     "line 1, column 5: this is not a number TOML can read (write 12, 3.5 or 1e6)"),
+    ("bad date", "a = 2026-13-45\n", "line 1, column 5: this is not a valid date (write 2026-11-25)"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "message"), [m[1:] for m in TOML_MISTAKES],
+                         ids=[m[0] for m in TOML_MISTAKES])  # fmt: skip
+def test_toml_mistakes_are_told_in_plain_words_at_their_place(text, message):
+    assert types.toml_problem(text) == message
+    problem = types.toml_error(text)
+    assert str(problem) == message and problem.line == int(message.split()[1].rstrip(",:"))
+    with pytest.raises(ValueError, match="^has a mistake at line"):
+        FIELDS["toml"].parse(text)
+
+
+def test_good_toml_has_no_problem():
+    assert types.toml_error('[routing]\nmax_cps = 5\nname = "a\\tb"\nok = true\n') is None
+
+
+# --- the currency picker: money customers are billed in -----------------------------------
+
+
+def test_the_currency_type_offers_billing_currencies_only():
+    currency = FIELDS["currency"].type
+    offered = set(currency.options().values())
+    funds_and_units = {"XBA", "XBB", "XBC", "XBD", "XDR", "XSU", "XUA", "XAG", "XAU", "XPD",
+                       "XPT", "XTS", "XXX", "BOV", "CHE", "CHW", "CLF", "COU", "MXV", "USN",
+                       "UYI", "UYW"}  # fmt: skip
+    assert not offered & funds_and_units
+    assert {"EUR", "USD", "GBP", "CHF", "XAF", "XCD", "XOF", "XPF", "JPY"} <= offered
+    assert len(offered) > 140
+    # any ISO code is still read (older data and imports), and shown with its name
+    assert currency.parse("che") == "CHE" and currency.option_label("CHE") == "CHE — WIR Euro"
+    assert "CHE" in currency.known_values()
+
+
+@pytest.mark.parametrize(("typed", "first"), [
+    ("EUR", "EUR — Euro"), ("eur", "EUR — Euro"), ("nad", "NAD — Namibia Dollar"),
+    ("rub", "RUB — Russian Ruble"), ("irr", "IRR — Iranian Rial"), ("ron", "RON — Romanian Leu"),
+])  # fmt: skip
+def test_the_code_typed_comes_first(typed, first):
+    assert list(FIELDS["currency"].type.ranked_options(typed))[0] == first
+
+
+def test_countries_rank_the_code_typed_first_too():
+    assert list(FIELDS["country"].type.ranked_options("gb"))[0] == "GB — United Kingdom"
+    assert list(FIELDS["country"].type.ranked_options("")) == list(FIELDS["country"].type.options())

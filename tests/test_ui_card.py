@@ -170,3 +170,146 @@ def test_undo_from_the_page_after_a_delete(page, demo):
     page.notices.param.trigger("undo")
     assert demo.scalar("SELECT count(*) FROM customers") == before
     assert "Undid batch" in page.message and page.total == before
+
+
+# --- problems at their cells, tab markers, the currency picker, conflicts (issue #15) ---
+
+
+def _contact_rows(card, *rows):
+    """Put these contact rows (dicts of contact fields) into the grid."""
+    for _ in rows:
+        card.param.trigger("add_contact")
+    frame = card._contacts.value.copy()
+    for i, row in enumerate(rows):
+        for k, v in row.items():
+            frame.loc[i, k] = v
+    card._contacts.value = frame
+
+
+def test_problems_are_at_their_cells_and_counted_in_the_tab_titles(page, card):
+    from dashboard.ui.card import BAD_CELL, PROBLEM_COLUMN
+
+    page.toolbar.param.trigger("add")
+    assert card.tab_titles[:5] == ["Basic", "Config", "Address", "Verification", "Contacts"]
+    fill(card, name="Marked Cells Ltd", currency="EUR", tax="101", paypal_email="nope",
+         toml='[a]\nb = "unclosed\n')  # fmt: skip
+    _contact_rows(card, {"name": "Ann", "email": "ann@marked.example"},
+                  {"name": "Bob", "mobile": "+44 12"})  # fmt: skip
+    card.param.trigger("save")
+    assert card.is_open and "Nothing was saved" in card._alert.object
+    assert card.tab_titles[:5] == ["Basic (1)", "Config (2)", "Address", "Verification",
+                                   "Contacts (1)"]  # fmt: skip
+    assert card._tabs.active == 0  # the first tab holding a problem
+    assert (
+        card._toml_error.object
+        == "line 2, column 5: a string is not closed (its closing quote is missing)"
+    )
+    assert card._widgets["toml"].annotations[0]["row"] == 1
+    # the contact's problem is at its row and column: a marked cell and the row's Problem
+    frame = card._contacts.value
+    assert PROBLEM_COLUMN not in card._contacts.hidden_columns
+    assert frame.loc[0, PROBLEM_COLUMN] == ""
+    assert frame.loc[1, PROBLEM_COLUMN].startswith("Mobile is not a valid phone number")
+    styles = card._contact_styles(frame)
+    assert styles.loc[1, "mobile"] == BAD_CELL and styles.loc[0, "mobile"] == ""
+    assert card._contact_errors.object.startswith("Contact 2 (Bob), Mobile “+44 12”: is not")
+    # fixing a field takes its mark away, and the tab's count with it
+    fill(card, tax="7")
+    assert not card._widgets["tax"].error_state and card.tab_titles[0] == "Basic"
+    card._contact_edited(type("E", (), {"row": 1, "column": "mobile"})())
+    assert card.tab_titles[4] == "Contacts" and PROBLEM_COLUMN in card._contacts.hidden_columns
+
+
+def test_the_first_tab_with_a_problem_is_opened(page, card):
+    page.toolbar.param.trigger("add")
+    fill(card, name="Only Contacts Wrong", currency="GBP")
+    _contact_rows(card, {"name": "Cy", "email": "not-an-email"})
+    card.param.trigger("save")
+    assert card._tabs.active == card.tab_titles.index("Contacts (1)")
+    assert "Email" in card._contacts.value.loc[0, "problem"]
+
+
+def test_a_switch_has_a_line_for_its_message(card):
+    card.new()
+    card._problems = {"portal_access": "bob saved no here"}
+    card._render_problems()
+    under = card._under["portal_access"]
+    assert under.visible and under.object == "bob saved no here"
+    assert card.tab_titles[1] == "Config (1)"
+
+
+def test_the_currency_picker_offers_billing_currencies_and_puts_the_code_typed_first(card, demo):
+    card.new()
+    picker = card._widgets["currency"]
+    codes = set(picker.options.values())
+    assert {"EUR", "USD", "XAF", "XOF"} <= codes
+    assert not codes & {"CHE", "USN", "BOV", "XBA", "XAU", "XDR", "XTS", "XXX"}
+    picker.filter_str = "eur"  # what the person typed into the picker's search
+    assert list(picker.options)[1] == "EUR — Euro"
+    picker.filter_str = "nad"  # "Ca-nad-ian Dollar" comes first in code order
+    assert list(picker.options)[1] == "NAD — Namibia Dollar"
+    fill(card, currency="NAD")
+    assert picker.filter_str == ""  # a pick empties the search for the next opening
+    # a customer holding an unusual code (an old import) still shows it
+    cid = demo.scalar("SELECT min(id) FROM customers")
+    demo.execute_write("UPDATE customers SET currency = 'CHE' WHERE id = ?", [cid])
+    card.open_customer(cid)
+    assert card.form.currency == "CHE" and picker.options["CHE — WIR Euro"] == "CHE"
+    card.new()
+    assert "CHE — WIR Euro" not in picker.options
+
+
+def test_reload_after_a_conflict_keeps_your_own_edits(page, card, demo):
+    cid = demo.scalar("SELECT min(id) FROM customers")
+    before = get_customer(demo, cid)
+    card.open_customer(cid)
+    # bob saves channels, city, tax and portal access after the card opened
+    update_customer(demo, cid, {"channels": 4321, "city": "Bobton", "tax": "5",
+                                "portal_access": not before["portal_access"]}, user="bob")  # fmt: skip
+    # this person changed region (bob did not), tax and portal access (bob did too)
+    fill(card, region="Mine Region", tax="9", portal_access=not before["portal_access"])
+    fill(card, portal_access=before["portal_access"])  # ...and back: untouched
+    fill(card, tax="9", region="Mine Region")
+    card.new_tag = "mine-tag"
+    card._add_tag()
+    card.param.trigger("save")
+    assert card._reload_btn.visible and "bob" in card._alert.object
+    card.param.trigger("reload")
+    assert card.is_open
+    assert card.form.channels == "4321" and card.form.city == "Bobton"  # theirs, not touched here
+    assert card.form.region == "Mine Region" and "mine-tag" in card.form.tags  # mine, kept
+    assert card.form.tax == "9"  # changed by both: mine is kept, theirs is said under it
+    assert card._widgets["tax"].error_state
+    assert card._widgets["tax"].helper_text.startswith("bob saved 5 here")
+    assert card.tab_titles[0] == "Basic (1)" and card._tabs.active == 0
+    assert "changed by both" in card._alert.object and card.dirty
+    card.param.trigger("save")
+    assert not card.is_open, card.message
+    after = get_customer(demo, cid)
+    assert (after["channels"], after["city"], after["region"], str(after["tax"])) == (
+        4321, "Bobton", "Mine Region", "9.0000")  # fmt: skip
+    assert "mine-tag" in after["tags"] and after["portal_access"] != before["portal_access"]
+
+
+def test_reload_takes_their_contacts_when_yours_are_untouched(page, card, demo):
+    cid = demo.scalar("SELECT customer_id FROM contacts GROUP BY 1 HAVING count(*) = 2 LIMIT 1")
+    card.open_customer(cid)
+    theirs = [{"name": "Only Bob's", "email": "bob@contacts.example"}]
+    update_customer(demo, cid, {"city": "Contact City"}, theirs, user="bob")
+    fill(card, region="Kept")
+    card.param.trigger("save")
+    card.param.trigger("reload")
+    assert [c["name"] for c in card.contacts()] == ["Only Bob's"] and card.form.region == "Kept"
+    assert card.tab_titles[4] == "Contacts"
+
+
+def test_known_tags_are_read_once_per_change(demo):
+    from dashboard.customers import known_tags
+
+    first = known_tags(demo)
+    cache = demo.attached("known_tags", lambda: None)
+    assert cache is not None and cache.get((demo.change_token(), 500)) == first
+    from dashboard import add_customer
+
+    add_customer(demo, {"name": "Tagged Anew", "currency": "EUR", "tags": ["zz-brand-new"]})
+    assert "zz-brand-new" in known_tags(demo)

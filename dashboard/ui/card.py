@@ -5,6 +5,7 @@ registry; every value goes to the service layer as typed, where it is parsed and
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -12,6 +13,7 @@ import pandas as pd
 import panel as pn
 import panel_material_ui as pmui
 import param
+from panel.io.state import set_curdoc
 
 from .. import audit
 from .. import customers as service
@@ -29,7 +31,7 @@ from ..fields import (
     writable,
 )  # fmt: skip
 from ..store import Store
-from ..types import toml_problem
+from ..types import toml_error
 from .controls import Button
 from .safe import Grid, Notice, Text
 
@@ -55,7 +57,9 @@ def _form_parameter(f: Field) -> param.Parameter:
     if f.kind == "choice":
         return param.Selector(default=f.default or f.choices[0], objects=list(f.choices), doc=doc)
     if f.kind in ("country", "currency"):
-        return param.Selector(default=None, objects=[None, *f.type.options().values()], doc=doc)
+        # every code the type reads: a customer may hold one the picker no longer offers
+        # (a fund currency from an old import), and the card must still show it
+        return param.Selector(default=None, objects=[None, *f.type.known_values()], doc=doc)
     return param.String(default=_text(f, f.default), doc=doc)
 
 
@@ -75,7 +79,17 @@ CustomerForm = param.parameterized_class(
     "CustomerForm", {form_key(f.name): _form_parameter(f) for f in FORM_FIELDS}
 )
 
-CONTACT_COLUMNS = ["id", *[f.name for f in CONTACT_FIELDS]]
+#: The contacts grid's column saying what is wrong with its row (hidden while nothing is).
+PROBLEM_COLUMN = "problem"
+CONTACT_COLUMNS = ["id", *[f.name for f in CONTACT_FIELDS], PROBLEM_COLUMN]
+#: How a contact cell with a problem looks (Tabulator cell style).
+BAD_CELL = "background-color: #fdecea; color: #b71c1c; box-shadow: inset 0 0 0 2px #d32f2f"
+#: The tabs after the registry's: the contacts grid, the audit log and the message log.
+EXTRA_TABS = ("Contacts", "History", "Messages")
+#: Contact fields' labels, by name.
+CONTACT_LABELS = {f.name: f.label for f in CONTACT_FIELDS}
+#: A picker's first entry, for no value.
+NO_CHOICE = {"country": "(none)", "currency": "(choose)"}
 #: The History tab's columns (dashboard.audit.history) and their titles.
 HISTORY_TITLES = {"at": "When", "user": "Who", "action": "Change", "field": "Field",
                   "old": "Before", "new": "After", "batch_id": "Batch"}  # fmt: skip
@@ -98,7 +112,24 @@ def _contacts_frame(contacts: list[dict[str, Any]]) -> pd.DataFrame:
             frame[f.name] = frame[f.name].map(lambda v: bool(v) if v is not None else False)
         else:
             frame[f.name] = frame[f.name].map(lambda v: "" if v is None else str(v))
+    frame[PROBLEM_COLUMN] = ""
     return frame
+
+
+def _shown(f: Field, value: Any) -> str:
+    """A form value as a person reads it in a message."""
+    if value is None or value == "" or value == []:
+        return "(empty)"
+    if f.kind == "bool":
+        return "yes" if value else "no"
+    if f.kind == "tags":
+        return ", ".join(value)
+    if f.kind in ("country", "currency", "choice"):
+        return f.type.option_label(value)
+    return str(value)
+
+
+_CONTACT_PROBLEM = re.compile(r"contacts\[(\d+)\](?:\.(\w+))?$")
 
 
 class CustomerCard(pn.viewable.Viewer):
@@ -116,7 +147,9 @@ class CustomerCard(pn.viewable.Viewer):
     cancel = param.Event(doc="Close without writing anything.")
     keep_editing = param.Event(label="Keep editing", doc="Go back to the form.")
     discard = param.Event(label="Discard changes", doc="Close and forget what was typed.")
-    reload = param.Event(doc="Load the customer's current values again.")
+    reload = param.Event(
+        doc="Bring in what others saved since the card opened, keeping your own changes."
+    )
     add_contact = param.Event(doc="Add an empty contact row.")
     remove_contacts = param.Event(doc="Remove the ticked contacts.")
     new_tag = param.String(default="", doc="A new tag to add (press Enter).")
@@ -127,8 +160,20 @@ class CustomerCard(pn.viewable.Viewer):
         super().__init__(**params)
         self.form = CustomerForm()
         self._widgets: dict[str, Any] = {}
+        #: Messages under fields, by field name (problems, and values both people changed).
+        self._problems: dict[str, str] = {}
+        #: Messages at contact cells, by (grid row, contact field).
+        self._contact_marks: dict[tuple[int, str], str] = {}
+        #: A message about the contacts as a whole (both people changed them).
+        self._contacts_note = ""
+        #: What the card held when it was loaded: the base for merging after a conflict.
+        self._base: Any = None
+        self._conflict: ConflictError | None = None
+        #: A picker's entry for a code it no longer offers, held by this customer.
+        self._held: dict[str, dict[str, Any]] = {}
         self._build()
         self.form.param.watch(self._money_labels, form_key(CURRENCY_FIELD))
+        self.form.param.watch(self._edited, [form_key(f.name) for f in FORM_FIELDS])
         self._money_labels()
 
     # --- building --------------------------------------------------------------------
@@ -140,14 +185,15 @@ class CustomerCard(pn.viewable.Viewer):
             return pmui.Switch.from_param(p, label=f.label, description=f.doc or None)
         if f.kind == "choice":
             return pmui.Select.from_param(p, **common)
-        if f.kind == "country":
-            return pmui.Select.from_param(
-                p, options={"(none)": None, **f.type.options()}, searchable=True, **common
+        if f.kind in ("country", "currency"):
+            widget = pmui.Select.from_param(
+                p, options=self._picker_options(f), searchable=True, **common
             )
-        if f.kind == "currency":
-            return pmui.Select.from_param(
-                p, options={"(choose)": None, **f.type.options()}, searchable=True, **common
-            )
+            # what was typed into the picker's search puts the exact code first; a pick
+            # empties the search, which would otherwise greet the next opening
+            widget.param.watch(lambda e, f=f: self._rank_options(f, e.new), "filter_str")
+            widget.param.watch(lambda e: setattr(e.obj, "filter_str", ""), "value")
+            return widget
         if f.kind == "tags":
             return pmui.MultiChoice.from_param(p, options=[], searchable=True, **common)
         if f.kind == TOML_FIELD:
@@ -159,11 +205,29 @@ class CustomerCard(pn.viewable.Viewer):
             common["label"] = f"{f.label} (%)"
         return pmui.TextInput.from_param(p, **common)
 
+    def _picker_options(self, f: Field, search: str = "") -> dict[str, Any]:
+        return {NO_CHOICE[f.kind]: None, **self._held.get(f.name, {}),
+                **f.type.ranked_options(search)}  # fmt: skip
+
+    def _rank_options(self, f: Field, search: str) -> None:
+        widget = self._widgets[f.name]
+        widget.options = self._picker_options(f, search or "")
+        # dicts holding the same items in another order are equal: param sees no change
+        widget.param.trigger("options")
+
     def _build(self) -> None:
         for f in writable():
             if f.editable:
                 self._widgets[f.name] = self._widget(f)
         self._toml_error = Text("", variant="caption", styles={"color": "#d32f2f"})
+        # widgets without a helper text of their own (switches, the TOML editor) say what
+        # is wrong with them in a line below
+        self._under: dict[str, Text] = {
+            f.name: Text("", variant="caption", visible=False, styles={"color": "#d32f2f"})
+            for f in FORM_FIELDS
+            if f.kind != TOML_FIELD and "helper_text" not in self._widgets[f.name].param
+        }
+        self._under[TOML_FIELD] = self._toml_error
         self._tag_input = pmui.TextInput.from_param(self.param.new_tag, label="Add a tag",
                                                     placeholder="type and press Enter", width=220)  # fmt: skip
         self._tag_input.param.watch(lambda e: self._add_tag(), "enter_pressed")
@@ -171,24 +235,34 @@ class CustomerCard(pn.viewable.Viewer):
         self._system = Text("", variant="caption")
         tabs = []
         for tab in TABS:
-            items = [self._widgets[f.name] for f in fields_on_tab(tab)]
+            items = []
+            for f in fields_on_tab(tab):
+                items.append(self._widgets[f.name])
+                if f.name == TAGS_FIELD:
+                    items.append(self._tag_input)
+                if f.kind == TOML_FIELD:
+                    items.insert(-1, Text("TOML", variant="subtitle2"))
+                if f.name in self._under:
+                    items.append(self._under[f.name])
             if tab == "Basic":
                 items.append(self._balance)
-            if tab == "Config":
-                i = [f.name for f in fields_on_tab(tab)].index(TAGS_FIELD)
-                items.insert(i + 1, self._tag_input)
-                items.append(Text("TOML", variant="subtitle2"))
-                items.remove(self._widgets[TOML_FIELD])
-                items += [self._widgets[TOML_FIELD], self._toml_error]
             tabs.append((tab, pmui.Column(*items, sizing_mode="stretch_width")))
         self._contacts = Grid(
             _contacts_frame([]), show_index=False, selectable="checkbox", sizing_mode="stretch_width",
-            height=220, hidden_columns=["id"], layout="fit_data_stretch",
-            titles={f.name: f.label for f in CONTACT_FIELDS},
-            editors={f.name: ({"type": "tickCross"} if f.kind == "bool" else {"type": "input"})
-                     for f in CONTACT_FIELDS},  # fmt: skip
-            formatters={f.name: {"type": "tickCross"} for f in CONTACT_FIELDS if f.kind == "bool"},
+            height=220, hidden_columns=["id", PROBLEM_COLUMN], layout="fit_data_stretch",
+            titles={**{f.name: f.label for f in CONTACT_FIELDS}, PROBLEM_COLUMN: "Problem"},
+            editors={**{f.name: ({"type": "tickCross"} if f.kind == "bool" else {"type": "input"})
+                        for f in CONTACT_FIELDS}, PROBLEM_COLUMN: None},
+            # the Problem column wraps: its message is read whole, the row grows
+            formatters={**{f.name: {"type": "tickCross"} for f in CONTACT_FIELDS
+                           if f.kind == "bool"}, PROBLEM_COLUMN: {"type": "textarea"}},
+            widths={PROBLEM_COLUMN: 240},
+            # a long value is read whole on hover
+            configuration={"columnDefaults": {"tooltip": True}},
         )  # fmt: skip
+        # a contact's problem shows at its cell (and in the row's Problem column)
+        self._contacts.style.apply(self._contact_styles, axis=None)
+        self._contacts.on_edit(self._contact_edited)
         self._contact_errors = Text("", variant="body2", styles={"color": "#d32f2f"})
         contacts = pmui.Column(
             self._contacts,
@@ -239,12 +313,28 @@ class CustomerCard(pn.viewable.Viewer):
             visible=False, sizing_mode="stretch_width",
         )  # fmt: skip
         # Escape and the close button close the card; unsaved typing is asked about first
+        self._body = pmui.Column(self._alert, self._reload_btn, self._tabs, self._system,
+                                 self._discard_bar, self._actions, sizing_mode="stretch_width",
+                                 min_width=280)  # fmt: skip
+        # what the card shows while it is first drawn in a browser (the whole form takes
+        # about a second to arrive there at first; nothing at all showed meanwhile)
+        self._loading = pmui.Column(
+            pmui.LinearProgress(variant="indeterminate", sizing_mode="stretch_width"),
+            Text("Opening the card…", variant="body2"), sizing_mode="stretch_width",
+            min_width=280,
+        )  # fmt: skip
+        self._drawn = False
         self._dialog = pmui.Dialog(
-            pmui.Column(self._alert, self._reload_btn, self._tabs, self._system,
-                        self._discard_bar, self._actions, sizing_mode="stretch_width",
-                        min_width=320),  # fmt: skip
-            title="Add customer", open=False, width_option="md", close_on_click=True,
-            show_close_button=True, sizing_mode="stretch_width",
+            self._body, title="Add customer", open=False, width_option="md",
+            close_on_click=True, show_close_button=True, sizing_mode="stretch_width",
+            # on a phone the card takes the screen's width less a thin margin (Material's
+            # 32 px margins left 326 of 390 px, and the fields ran off its right edge)
+            # and a long customer name wraps in the title instead of pushing the close
+            # button out of sight
+            sx={"& .MuiDialog-paper": {"@media (max-width: 599.95px)": {
+                    "margin": "8px", "width": "calc(100% - 16px)", "maxHeight": "calc(100% - 16px)"}},
+                "& .MuiDialogTitle-root": {"minWidth": 0, "flex": "1 1 auto", "overflowWrap": "anywhere",
+                    "@media (max-width: 599.95px)": {"fontSize": "1.15rem", "padding": "12px 16px"}}},
         )  # fmt: skip
         self._closing = False
         self._snapshot: Any = None
@@ -266,9 +356,18 @@ class CustomerCard(pn.viewable.Viewer):
     def is_open(self) -> bool:
         return self._dialog.open
 
+    @property
+    def tab_titles(self) -> list[str]:
+        """The tabs' titles as shown, "Basic (2)" where two problems wait on Basic."""
+        return list(self._tabs._names)
+
     def new(self) -> None:
         """Open an empty form for a new customer."""
+        self._present("Add customer", self._fill_new)
+
+    def _fill_new(self) -> None:
         defaults = CustomerForm()
+        self._hold({})
         self.form.param.update(
             **{form_key(f.name): getattr(defaults, form_key(f.name)) for f in FORM_FIELDS}
         )
@@ -280,8 +379,7 @@ class CustomerCard(pn.viewable.Viewer):
         self._balance.object = ""
         self._system.object = ""
         self._refresh_tags([])
-        self._clear_problems()
-        self._show(title="Add customer")
+        self._base = self._state()
 
     def open_customer(self, customer_id: int) -> None:
         """Open the form on an existing customer."""
@@ -290,9 +388,42 @@ class CustomerCard(pn.viewable.Viewer):
         except UserError as exc:
             self._show_error(str(exc))
             return
-        self._load(record)
+        self._present(f"Edit customer: {record['name']}", lambda: self._load(record))
+
+    def _present(self, title: str, fill) -> None:
+        """Fill the card (`fill()`) and open it. The first time in a browser the card opens
+        at once saying it is loading, and is filled right after: drawing the whole form
+        the first time takes the browser about a second, and nothing showed meanwhile."""
         self._clear_problems()
-        self._show(title=f"Edit customer: {record['name']}")
+        self._conflict = None
+
+        def show() -> None:
+            try:
+                fill()
+            except UserError as exc:  # the database went away in between
+                self._dialog.objects = [self._body]
+                self._show_error(str(exc))
+                return
+            self._dialog.objects = [self._body]
+            if waiting and not self._dialog.open:
+                return  # closed while it was loading
+            self._show(title)
+
+        doc = pn.state.curdoc
+        waiting = not (self._drawn or doc is None or doc.session_context is None)
+        if not waiting:
+            self._drawn = True
+            show()
+            return
+        self._drawn = True
+        self._dialog.objects = [self._loading]
+        self._dialog.param.update(title=title, open=True)
+
+        def later() -> None:
+            with set_curdoc(doc):  # so that the changes go out as this session's
+                show()
+
+        doc.add_next_tick_callback(later)
 
     def _show(self, title: str) -> None:
         self._snapshot = self._state()
@@ -341,7 +472,18 @@ class CustomerCard(pn.viewable.Viewer):
     def _discard(self) -> None:
         self.close()
 
-    def _load(self, record: dict[str, Any]) -> None:
+    def _hold(self, record: dict[str, Any]) -> None:
+        """Let the pickers show the customer's codes, also one they no longer offer."""
+        self._held = {}
+        for f in FORM_FIELDS:
+            if f.kind in NO_CHOICE:
+                value = record.get(f.name)
+                if value is not None and value not in f.type.options().values():
+                    self._held[f.name] = {f.type.option_label(value): value}
+                self._widgets[f.name].options = self._picker_options(f)
+
+    def _form_values(self, record: dict[str, Any]) -> dict[str, Any]:
+        """A stored customer as the form's parameters hold it."""
         values = {}
         for f in FORM_FIELDS:
             name = form_key(f.name)
@@ -354,7 +496,12 @@ class CustomerCard(pn.viewable.Viewer):
                 values[name] = v
             else:
                 values[name] = _text(f, v)
+        return values
+
+    def _load(self, record: dict[str, Any]) -> None:
+        values = self._form_values(record)
         self._refresh_tags(values.get(form_key(TAGS_FIELD), []))
+        self._hold(record)
         self.form.param.update(**values)
         self.param.update(customer_id=record["id"], row_version=record["row_version"])
         self._contacts.value = _contacts_frame(record["contacts"])
@@ -382,6 +529,7 @@ class CustomerCard(pn.viewable.Viewer):
             .astype(object)
             .where(lambda d: d.notna(), "")
         )
+        self._base = self._state()
 
     def _refresh_tags(self, current: list[str]) -> None:
         options = list(dict.fromkeys([*current, *service.known_tags(self.store)]))
@@ -405,21 +553,28 @@ class CustomerCard(pn.viewable.Viewer):
     def _add_contact(self) -> None:
         blank = {f.name: (False if f.kind == "bool" else "") for f in CONTACT_FIELDS}
         self._contacts.value = pd.concat(
-            [self._contacts.value, pd.DataFrame([{"id": None, **blank}])], ignore_index=True
+            [self._contacts.value, pd.DataFrame([{"id": None, **blank, PROBLEM_COLUMN: ""}])],
+            ignore_index=True,
         ).astype(object)
 
     @param.depends("remove_contacts", watch=True)
     def _remove_contacts(self) -> None:
-        keep = [
-            i for i in range(len(self._contacts.value)) if i not in set(self._contacts.selection)
-        ]
+        gone = set(self._contacts.selection)
+        keep = [i for i in range(len(self._contacts.value)) if i not in gone]
+        # marks follow their rows
+        moved = {old: new for new, old in enumerate(keep)}
+        self._contact_marks = {
+            (moved[r], c): m for (r, c), m in self._contact_marks.items() if r in moved
+        }
         self._contacts.value = self._contacts.value.iloc[keep].reset_index(drop=True)
         self._contacts.selection = []
+        if gone:
+            self._render_problems()
 
-    def contacts(self) -> list[dict[str, Any]]:
-        """The contacts as edited (blank rows dropped)."""
+    def _contact_rows(self) -> list[tuple[int, dict[str, Any]]]:
+        """The contacts as edited with their grid rows (0-based; blank rows dropped)."""
         out = []
-        for rec in self._contacts.value.to_dict("records"):
+        for row, rec in enumerate(self._contacts.value.to_dict("records")):
             contact = {f.name: rec.get(f.name) for f in CONTACT_FIELDS}
             for k, v in contact.items():
                 if isinstance(v, str) and not v.strip():
@@ -429,8 +584,26 @@ class CustomerCard(pn.viewable.Viewer):
             cid = rec.get("id")
             if cid is not None and not pd.isna(cid):
                 contact["id"] = int(cid)
-            out.append(contact)
+            out.append((row, contact))
         return out
+
+    def contacts(self) -> list[dict[str, Any]]:
+        """The contacts as edited (blank rows dropped)."""
+        return [contact for _, contact in self._contact_rows()]
+
+    def _contact_styles(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Tabulator cell styles: the cells with a problem, and their row's Problem cell."""
+        styles = pd.DataFrame("", index=frame.index, columns=frame.columns)
+        for row, name in self._contact_marks:
+            if row < len(frame) and name in styles.columns:
+                styles.iloc[row, styles.columns.get_loc(name)] = BAD_CELL
+                styles.iloc[row, styles.columns.get_loc(PROBLEM_COLUMN)] = "color: #b71c1c"
+        return styles
+
+    def _contact_edited(self, event) -> None:
+        """A person changed a contact cell: its problem is theirs to have fixed."""
+        if self._contact_marks.pop((event.row, event.column), None) is not None:
+            self._render_problems()
 
     # --- saving ----------------------------------------------------------------------
 
@@ -442,28 +615,32 @@ class CustomerCard(pn.viewable.Viewer):
     def _save(self) -> None:
         self._clear_problems()
         values = self.values()
+        rows = self._contact_rows()
         if self.customer_id is not None:
             for f in FORM_FIELDS:  # fixed once the customer exists
                 if f.immutable:
                     values.pop(f.name, None)
+        contacts = [contact for _, contact in rows]
         try:
             if self.customer_id is None:
-                batch = service.add_customer(self.store, values, self.contacts(), user=self.user)
+                batch = service.add_customer(self.store, values, contacts, user=self.user)
                 self.customer_id = batch.ids[0]
             else:
                 batch = service.update_customer(
-                    self.store, self.customer_id, values, self.contacts(),
+                    self.store, self.customer_id, values, contacts,
                     expected_version=self.row_version, user=self.user,
                 )  # fmt: skip
         except ValidationError as exc:
-            self._show_problems(exc)
+            self._show_problems(exc, [row for row, _ in rows])
             return
         except ConflictError as exc:
+            self._conflict = exc
             self._show_error(str(exc), conflict=True)
             return
         except UserError as exc:
             self._show_error(str(exc))
             return
+        self._conflict = None
         self.close()
         self.message = f"Saved {values.get('name')}" + (
             f" (batch {batch.batch_id})." if batch.batch_id else " (no changes)."
@@ -471,65 +648,190 @@ class CustomerCard(pn.viewable.Viewer):
         self.saved_batch = batch.batch_id or ""
         self.param.trigger("saved_batch")
 
+    # --- someone else saved first ----------------------------------------------------
+
     @param.depends("reload", watch=True)
     def _reload(self) -> None:
-        if self.customer_id is not None:
+        if self.customer_id is None:
+            return
+        conflict, self._conflict = self._conflict, None
+        mine, base = self._state(), self._base
+        if conflict is None or base is None or mine == base:
             self.open_customer(self.customer_id)
+            return
+        try:
+            record = service.get_customer(self.store, self.customer_id)
+        except UserError as exc:
+            self._show_error(str(exc))
+            return
+        self._merge(record, mine, base, conflict)
+
+    def _merge(self, record: dict[str, Any], mine: Any, base: Any, conflict: ConflictError) -> None:
+        """Load the customer as others saved it, then put back this person's own edits:
+        a field only they changed keeps their value; a field only the others changed takes
+        the others' value; a field both changed keeps theirs and says what the others
+        saved, for the person to decide."""
+        my_values, my_contacts = mine
+        base_values, base_contacts = base
+        self._load(record)
+        theirs = self._state()
+        their_values, their_contacts = theirs
+        who = conflict.fields
+        keep, clashes = {}, {}
+        for f in FORM_FIELDS:
+            name = f.name
+            if my_values[name] == base_values[name] or f.immutable:
+                continue  # not touched here: the saved value stands
+            keep[form_key(name)] = my_values[name]
+            if their_values[name] not in (base_values[name], my_values[name]):
+                by = who.get(name) or "someone else"
+                clashes[name] = (
+                    f"{by} saved {_shown(f, their_values[name])} here after you opened the "
+                    "card; yours is kept. Change it if theirs is right, then Save."
+                )
+        self._refresh_tags([*their_values[TAGS_FIELD], *my_values[TAGS_FIELD]])
+        self.form.param.update(**keep)
+        note = ""
+        if my_contacts != base_contacts:
+            self._contacts.value = _contacts_frame(my_contacts)
+            if their_contacts not in (base_contacts, my_contacts):
+                by = who.get("contacts") or "someone else"
+                listed = (
+                    "; ".join(
+                        " ".join(str(c.get(k) or "") for k in CONTACT_IDENTITY).strip()
+                        for c in their_contacts
+                    )
+                    or "no contacts"
+                )
+                note = (f"{by} also changed the contacts after you opened the card and saved: "
+                        f"{listed}. Yours are kept below; Save writes them.")  # fmt: skip
+        self._clear_problems()
+        self._problems = clashes
+        self._contacts_note = note
+        self._render_problems(open_first=True)
+        self._snapshot = theirs  # what is saved now: the person's edits are unsaved
+        changed = [FIELDS[n].label if n in FIELDS else n.title() for n in who]
+        by = ", ".join(sorted(set(who.values()))) or "someone else"
+        text = f"Reloaded: the changes {by} saved are in ({', '.join(changed) or 'none'})."
+        if keep or my_contacts != base_contacts:
+            text += " Your own changes to other fields are kept."
+        both = len(clashes) + bool(note)
+        if both:
+            text += (f" {both} {'field was' if both == 1 else 'fields were'} changed by both of "
+                     "you: marked below with what they saved. Check them, then Save.")  # fmt: skip
+        else:
+            text += " Save to write yours."
+        self.message = text
+        self._alert.param.update(object=text, severity="warning" if both else "info",
+                                 visible=True)  # fmt: skip
+        self._reload_btn.visible = False
 
     # --- problems --------------------------------------------------------------------
 
+    def _edited(self, *events) -> None:
+        """A person changed a field: the problem shown under it was theirs to fix."""
+        names = {e.name.removesuffix("_") if e.name not in FIELDS else e.name for e in events}
+        if names & self._problems.keys():
+            for name in names:
+                self._problems.pop(name, None)
+            self._render_problems()
+
     def _clear_problems(self) -> None:
-        for w in self._widgets.values():
-            if hasattr(w, "error_state"):
-                w.param.update(error_state=False, helper_text="")
-        self._widgets[TOML_FIELD].annotations = []
-        self._toml_error.object = ""
-        self._contact_errors.object = ""
+        had = bool(self._problems or self._contact_marks or self._contacts_note)
+        self._problems, self._contact_marks, self._contacts_note = {}, {}, ""
+        if had or any(n != t for n, t in zip(self._tabs._names, self._tab_order(), strict=False)):
+            self._render_problems()
         self._alert.visible = False
         self._reload_btn.visible = False
 
-    def _show_problems(self, exc: ValidationError) -> None:
-        tabs = set()
-        contact_lines = []
+    @staticmethod
+    def _tab_order() -> list[str]:
+        return [*TABS, *EXTRA_TABS]
+
+    def _render_problems(self, open_first: bool = False) -> None:
+        """Show every problem where it is: under its field, at its contact cell, and as a
+        count in each tab's title; `open_first` opens the first tab holding one."""
+        for f in FORM_FIELDS:
+            text = self._problems.get(f.name, "")
+            widget = self._widgets[f.name]
+            if f.name in self._under:
+                self._under[f.name].param.update(object=text, visible=bool(text))
+            else:
+                widget.param.update(error_state=bool(text), helper_text=text)
+        toml = self._widgets[TOML_FIELD]
+        found = toml_error(str(toml.value or "")) if TOML_FIELD in self._problems else None
+        toml.annotations = (
+            [{"row": found.line - 1, "column": found.column - 1, "text": str(found),
+              "type": "error"}] if found else []
+        )  # fmt: skip
+        # contacts: the Problem column says what is wrong in the row, naming the field
+        frame = self._contacts.value.copy()
+        by_row: dict[int, list[str]] = {}
+        for (row, name), text in sorted(self._contact_marks.items()):
+            label = CONTACT_LABELS.get(name)
+            by_row.setdefault(row, []).append(f"{label} {text}" if label else text)
+        frame[PROBLEM_COLUMN] = ["; ".join(by_row.get(i, [])) for i in range(len(frame))]
+        hidden = ["id"] if by_row else ["id", PROBLEM_COLUMN]
+        if list(self._contacts.hidden_columns) != hidden:
+            self._contacts.hidden_columns = hidden
+        if not frame[PROBLEM_COLUMN].equals(self._contacts.value[PROBLEM_COLUMN]) or by_row:
+            self._contacts.value = frame
+        lines = []
+        for (row, name), text in sorted(self._contact_marks.items()):
+            who = str(frame.iloc[row]["name"] or "").strip() if row < len(frame) else ""
+            value = str(frame.iloc[row][name]) if row < len(frame) and name in frame else ""
+            label = CONTACT_LABELS.get(name, "")
+            shown = f" {chr(8220)}{value}{chr(8221)}" if value else ""
+            lines.append(f"Contact {row + 1}{f' ({who})' if who else ''}, {label}{shown}: {text}")
+        if self._contacts_note:
+            lines.append(self._contacts_note)
+        self._contact_errors.object = "\n\n".join(lines)
+        # the tabs: "Basic (2)"
+        counts = {t: 0 for t in self._tab_order()}
+        for name in self._problems:
+            counts[FIELDS[name].tab] += 1
+        counts["Contacts"] = len(self._contact_marks) + bool(self._contacts_note)
+        titles = [f"{t} ({counts[t]})" if counts[t] else t for t in self._tab_order()]
+        if list(self._tabs._names) != titles:
+            self._tabs._names = titles
+        if open_first:
+            first = next((i for i, t in enumerate(self._tab_order()) if counts[t]), None)
+            if first is not None:
+                self._tabs.active = first
+
+    def _show_problems(self, exc: ValidationError, rows: list[int]) -> None:
+        """Put each problem of a refused save at its field or contact cell. `rows` are the
+        grid rows of the contacts sent, in order (the service counts contacts from 1)."""
+        fields: dict[str, str] = {}
+        marks: dict[tuple[int, str], str] = {}
+        elsewhere = []
         for problem in exc.problems:
-            if problem.field.startswith("contacts"):
-                contact_lines.append(problem.message)
-                tabs.add("Contacts")
+            contact = _CONTACT_PROBLEM.match(problem.field)
+            if contact:
+                i, name = int(contact.group(1)), contact.group(2)
+                row = rows[i - 1] if 0 < i <= len(rows) else i - 1
+                text = problem.message.split(": ", 1)[-1]
+                if name in CONTACT_LABELS:
+                    text = text.removeprefix(CONTACT_LABELS[name]).strip()
+                marks[(row, name or "name")] = text
                 continue
             f = FIELDS.get(problem.field)
-            widget = self._widgets.get(problem.field)
-            if f is None or widget is None:
-                contact_lines.append(problem.message)
+            if f is None or f.name not in self._widgets:
+                elsewhere.append(problem.message)
                 continue
-            tabs.add(f.tab)
-            text = problem.message.removeprefix(f.label).strip()
             if f.kind == TOML_FIELD:
-                self._show_toml_problem(str(getattr(self.form, form_key(f.name))))
-            elif hasattr(widget, "error_state"):
-                widget.param.update(error_state=True, helper_text=text)
-        self._contact_errors.object = "\n\n".join(contact_lines)
+                found = toml_error(str(getattr(self.form, form_key(f.name)) or ""))
+                fields[f.name] = str(found) if found else problem.message
+            else:
+                fields[f.name] = problem.message.removeprefix(f.label).strip()
+        self._problems, self._contact_marks, self._contacts_note = fields, marks, ""
+        self._render_problems(open_first=True)
         n = len(exc.problems)
-        where = ", ".join(t for t in (*TABS, "Contacts") if t in tabs)
-        self._show_error(f"{n} problem{'s' if n > 1 else ''} to fix before saving (see {where}). "
-                         "Nothing was saved.")  # fmt: skip
-
-    def _show_toml_problem(self, text: str) -> None:
-        problem = toml_problem(text)
-        if not problem:
-            return
-        import re
-
-        m = re.search(r"line (\d+), column (\d+)", problem)
-        if m:
-            self._widgets[TOML_FIELD].annotations = [
-                {
-                    "row": int(m.group(1)) - 1,
-                    "column": int(m.group(2)) - 1,
-                    "text": problem,
-                    "type": "error",
-                }
-            ]
-        self._toml_error.object = problem
+        tabs = [t.split(" (")[0] for t in self.tab_titles if t.endswith(")")]
+        where = f" (see {', '.join(tabs)})" if tabs else ""
+        more = (" " + " ".join(elsewhere)) if elsewhere else ""
+        self._show_error(f"{n} problem{'s' if n > 1 else ''} to fix before saving{where}. "
+                         f"Nothing was saved.{more}")  # fmt: skip
 
     def _show_error(self, text: str, *, conflict: bool = False) -> None:
         self.message = text

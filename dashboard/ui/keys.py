@@ -6,6 +6,11 @@
   box (an invalid grid); Material UI's page bar is a progress bar without a name; a field's
   help icon is a span with a label but no role; number fields' -/+ buttons have no name.
 - Focus goes back to the button that opened a dialog when it closes.
+- A searchable select (the currency and country pickers) opened with its first item
+  focused, not its search box: typing went nowhere. Here the search box takes the focus
+  when the menu opens; Enter picks the option whose code is what was typed ("eur" picks
+  "EUR — Euro" whatever is listed first), or the first one listed, and does nothing when
+  nothing matches (the component failed then); ArrowDown goes to the options.
 - Tabulator makes every cell a tab stop (hundreds per page, so Tab never got past the grid
   to the pager and Export) and its column headers none (sorting was mouse-only). Here cells
   leave the tab order, headers join it, say how they sort (`aria-sort`), and Enter or Space
@@ -65,9 +70,71 @@ function tidyGrids() {
   }
 }
 
+// the options of a select's open menu, less its search box and what cannot be chosen
+function menuOptions(list, search) {
+  const own = search.closest("li");
+  return Array.from(list.querySelectorAll("li")).filter(
+    (li) => li !== own && li.getAttribute("aria-disabled") !== "true" && !li.classList.contains("Mui-disabled"));
+}
+
+function searchKey(e, search) {
+  const list = search.closest("[role='listbox']");
+  if (!list) return false;
+  const options = menuOptions(list, search);
+  if (e.key === "ArrowDown") {
+    if (options.length) options[0].focus();
+    return true;
+  }
+  // a multiple select adds every match on Enter, as the component does
+  if (e.key !== "Enter" || list.getAttribute("aria-multiselectable") === "true") return false;
+  const typed = search.value.trim().toUpperCase();
+  if (!typed) return false;
+  const exact = options.find((li) => li.textContent.trim().toUpperCase().startsWith(typed + " \u2014"));
+  const pick = exact || options[0];
+  if (pick) pick.click();
+  return true;
+}
+
+// Focus events inside one shadow root never reach the document (both ends retarget to the
+// same host), so the menu's opening is watched for from the click or key that opens it.
+function focusSearchSoon() {
+  const started = performance.now();
+  let typed = false;
+  const onKey = () => { typed = true; };
+  document.addEventListener("keydown", onKey, true);
+  const tick = () => {
+    for (const list of deepAll(document, "[role='listbox']")) {
+      const search = list.querySelector("li input[type='text']");
+      if (!search) continue;
+      const active = list.getRootNode().activeElement;
+      // Material UI focuses the first or the chosen item as the menu opens (and again as
+      // its transition ends): the search box takes it until the person presses a key
+      if (!typed && active !== search && (!active || list.contains(active))) {
+        search.focus();
+        search.select();  // what an earlier search left is replaced by what is typed
+      }
+    }
+    if (performance.now() - started < 700) setTimeout(tick, 40);
+    else document.removeEventListener("keydown", onKey, true);
+  };
+  setTimeout(tick, 0);
+}
+
 function install() {
   if (window.__cdKeys) return;
   window.__cdKeys = true;
+  document.addEventListener("mousedown", (e) => {
+    const target = e.composedPath()[0];
+    if (target instanceof Element && target.closest("[role='combobox']")) focusSearchSoon();
+  }, true);
+  document.addEventListener("keydown", (e) => {
+    const target = e.composedPath()[0];
+    if (target instanceof Element && target.tagName === "INPUT" &&
+        target.closest("[role='listbox']") && searchKey(e, target)) {
+      e.preventDefault();
+      e.stopPropagation();
+    }
+  }, true);
   const closedSelect = (e) => {
     const target = e.composedPath()[0];
     if (!(target instanceof Element)) return null;
@@ -75,7 +142,10 @@ function install() {
     return select && select.tagName !== "INPUT" && select.getAttribute("aria-expanded") !== "true"
       ? select : null;
   };
-  const open = (select) => select.dispatchEvent(new MouseEvent("click", {bubbles: true, composed: true}));
+  const open = (select) => {
+    select.dispatchEvent(new MouseEvent("click", {bubbles: true, composed: true}));
+    focusSearchSoon();
+  };
   let spaceOn = null;
   document.addEventListener("keydown", (e) => {
     const select = closedSelect(e);
