@@ -43,9 +43,9 @@ class Change:
             sym = {"add": "+", "subtract": "-", "multiply": "×"}[self.op]
             text = f"{f.label} {sym} {value}"
         if self.at_least is not None:
-            text += f", at least {self.at_least}"
+            text += f", at least {f.type.to_text(self.at_least)}"
         if self.at_most is not None:
-            text += f", at most {self.at_most}"
+            text += f", at most {f.type.to_text(self.at_most)}"
         return text
 
 

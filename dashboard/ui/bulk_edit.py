@@ -76,7 +76,8 @@ class BulkEditDialog(pn.viewable.Viewer):
         )
         self._table = Grid(pd.DataFrame(), show_index=False, disabled=True, height=200,
                            sizing_mode="stretch_width", visible=False,
-                           layout="fit_data_stretch")  # fmt: skip
+                           layout="fit_columns", selectable=False,
+                           widths={"ID": 80})  # fmt: skip
         self._apply = Button.from_param(
             self.param.apply, label="Apply", variant="contained", icon="done_all", disabled=True,
             description="Apply: preview first; then confirm",
@@ -90,12 +91,13 @@ class BulkEditDialog(pn.viewable.Viewer):
             self._apply,
         )  # fmt: skip
         self._question = Notice(object="", severity="warning", sizing_mode="stretch_width")
+        self._first = Text("", variant="body2")
         self._confirm = Button.from_param(
             self.param.confirm, variant="contained", color="warning", icon="done_all",
             description="Apply the change to the customers named above",
         )  # fmt: skip
         self._asking = pmui.Column(
-            self._question,
+            self._question, self._first,
             pmui.Row(
                 Button.from_param(self.param.back, variant="outlined", icon="arrow_back",
                                   description="Back: do not apply yet"),
@@ -128,6 +130,11 @@ class BulkEditDialog(pn.viewable.Viewer):
     def apply_enabled(self) -> bool:
         """Whether Apply can be clicked: a Preview of the current choice found changes."""
         return not self._apply.disabled
+
+    @property
+    def question(self) -> str:
+        """The confirmation's text: the count and direction, then the first old -> new."""
+        return f"{self._question.object}\n{self._first.object}"
 
     @property
     def asking(self) -> bool:
@@ -176,8 +183,7 @@ class BulkEditDialog(pn.viewable.Viewer):
             return
         self._previewed = self._result = None
         self._apply.disabled = True
-        self._asking.visible = False
-        self._actions.visible = True
+        self._show_question(False)
         self._summary.visible = self._table.visible = False
 
     def _run(self, *, dry_run: bool, expect: int | None = None):
@@ -210,9 +216,9 @@ class BulkEditDialog(pn.viewable.Viewer):
         if batch is None:
             return
         summary: Summary = batch.details["summary"]
-        rows = [(cid, name, label, *(FIELDS[self.field].type.to_text(v) for v in (old, new)))
-                for cid, name, label, old, new in summary.first]  # fmt: skip
-        frame = pd.DataFrame(rows, columns=["ID", "Customer Name", "Field", "Old", "New"])
+        show = FIELDS[self.field].type.to_text
+        rows = [(cid, name, show(old), show(new)) for cid, name, _label, old, new in summary.first]
+        frame = pd.DataFrame(rows, columns=["ID", "Customer Name", "Old", "New"])
         self._table.param.update(value=frame.astype(str), visible=bool(rows))
         lines = summary.lines(first=0)
         self._summary.param.update(object="\n".join(lines), visible=True)
@@ -233,27 +239,35 @@ class BulkEditDialog(pn.viewable.Viewer):
             return
         s = self._result
         f = FIELDS[self.field]
-        first = "; ".join(
+        shown = 3
+        first = [
             f"{name}: {f.type.to_text(old) or '(empty)'} → {f.type.to_text(new) or '(empty)'}"
-            for _cid, name, _label, old, new in s.first[:3]
-        )
-        more = f" and {s.changed - 3:,} more" if s.changed > 3 else ""
+            for _cid, name, _label, old, new in s.first[:shown]
+        ]
+        if s.changed > shown:
+            first.append(f"and {s.changed - shown:,} more")
         self._question.object = (
-            f"Change {f.label} for {plural(s.changed, 'customer')}?\n"
-            f"{s.fields[0].describe()}.\n"
-            f"First: {first}{more}.\n"
-            "The change can be undone afterwards (Undo, or More › Changes)."
+            f"Change {f.label} for {plural(s.changed, 'customer')}? {s.fields[0].describe()}."
+        )
+        self._first.object = "\n".join(
+            ["First:", *first, "The change can be undone afterwards (Undo, or More › Changes)."]
         )
         self._confirm.label = f"Yes, change {plural(s.changed, 'customer')}"
         self._alert.visible = False
-        self._actions.visible = False
-        self._asking.visible = True
-        self.message = self._question.object
+        self._show_question(True)
+        self.message = self.question
+
+    def _show_question(self, asking: bool) -> None:
+        """The confirmation in place of the preview (it repeats what counts), so that its
+        buttons are on screen without scrolling; or the preview back."""
+        self._asking.visible = asking
+        self._actions.visible = not asking
+        self._summary.visible = self._table.visible = self._hint.visible = not asking
+        self._field.disabled = self._value.disabled = self._choice.disabled = asking
 
     @param.depends("back", watch=True)
     def _back(self) -> None:
-        self._asking.visible = False
-        self._actions.visible = True
+        self._show_question(False)
 
     @param.depends("confirm", watch=True)
     def _apply_change(self) -> None:
