@@ -102,13 +102,16 @@ def _touched_later(cur, batch_ids: list[str]) -> dict[str, str]:
         """WITH mine AS (
                SELECT batch_id, customer_id, max(id) OVER (PARTITION BY batch_id) AS last_id
                FROM audit_log WHERE batch_id IN (SELECT unnest(?::VARCHAR[]))),
+           newer AS (  -- audit ids only grow: the oldest batch's last row bounds the scan
+               SELECT a.id, a.customer_id, a.batch_id, b.user_name, b.action
+               FROM audit_log a JOIN batches b USING (batch_id)
+               WHERE a.id > (SELECT min(last_id) FROM mine)
+                 AND b.undone_by IS NULL AND b.action <> 'undo'),
            later AS (
-               SELECT DISTINCT m.batch_id, a.customer_id, a.id, a.batch_id AS other,
-                      b.user_name, b.action
-               FROM mine m JOIN audit_log a ON a.customer_id = m.customer_id
-                 AND a.id > m.last_id AND a.batch_id <> m.batch_id
-               JOIN batches b ON b.batch_id = a.batch_id
-               WHERE b.undone_by IS NULL AND b.action <> 'undo')
+               SELECT m.batch_id, n.customer_id, n.id, n.batch_id AS other, n.user_name,
+                      n.action
+               FROM mine m JOIN newer n ON n.customer_id = m.customer_id
+                 AND n.id > m.last_id AND n.batch_id <> m.batch_id)
            SELECT batch_id, count(DISTINCT customer_id), count(DISTINCT other),
                   arg_max(other, id), arg_max(user_name, id), arg_max(action, id)
            FROM later GROUP BY batch_id""",
