@@ -15,6 +15,7 @@ from typing import Any
 from .errors import UserError
 from .fields import FIELDS, Field, bulk_editable
 from .fields import field as get_field
+from .query import quote
 
 OPS = ("set", "add", "subtract", "multiply", "tags_add", "tags_remove")
 
@@ -42,9 +43,9 @@ class Change:
             sym = {"add": "+", "subtract": "-", "multiply": "×"}[self.op]
             text = f"{f.label} {sym} {value}"
         if self.at_least is not None:
-            text += f", at least {self.at_least}"
+            text += f", at least {f.type.to_text(self.at_least)}"
         if self.at_most is not None:
-            text += f", at most {self.at_most}"
+            text += f", at most {f.type.to_text(self.at_most)}"
         return text
 
 
@@ -174,3 +175,224 @@ def range_sql(f: Field, column: str) -> tuple[str, list[Any]]:
         parts.append(f"{column} > ?")
         params.append(hi)
     return (" OR ".join(parts) or "FALSE"), params
+
+
+# --- what a bulk edit will do, in numbers ---------------------------------------------
+
+#: How many old -> new pairs of a choice field a summary names.
+SHOW_MOVES = 5
+
+
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return f"{n:,} {one if n == 1 else (many or one + 's')}"
+
+
+@dataclass(frozen=True)
+class FieldSummary:
+    """What one change does to the selected customers, counted by the database.
+
+    Numbers: how many go up, down, from empty to a value, or to empty, and the range of the
+    new (and old) values among those that change. Tags: how many gain tags, lose tags, or
+    both. Choices and switches: the most frequent old -> new pairs.
+    """
+
+    field: str
+    changed: int
+    unchanged: int
+    increases: int = 0
+    decreases: int = 0
+    filled: int = 0
+    emptied: int = 0
+    new_min: Any = None
+    new_max: Any = None
+    old_min: Any = None
+    old_max: Any = None
+    gain: int = 0
+    lose: int = 0
+    both: int = 0
+    moves: tuple[tuple[Any, Any, int], ...] = ()
+    move_kinds: int = 0
+
+    @property
+    def kind(self) -> str:
+        """Which counts apply: "number", "tags" or "choice"."""
+        f = FIELDS[self.field]
+        return "number" if f.type.numeric else "tags" if f.kind == "tags" else "choice"
+
+    def describe(self) -> str:
+        """One line: "Debit Limit: 7 increases, 86 decreases, 0 unchanged; new values
+        0 to 4500 (were 0 to 5000)"."""
+        f = FIELDS[self.field]
+        text = f.type.to_text
+        if self.kind == "number":
+            parts = [_count(self.increases, "increase"), _count(self.decreases, "decrease")]
+            if self.filled:
+                parts.append(f"{self.filled:,} set where empty")
+            if self.emptied:
+                parts.append(f"{self.emptied:,} emptied")
+            parts.append(f"{self.unchanged:,} unchanged")
+            line = f"{f.label}: {', '.join(parts)}"
+            if self.new_min is not None:
+                line += f"; new values {text(self.new_min)} to {text(self.new_max)}"
+                if self.old_min is not None:
+                    line += f" (were {text(self.old_min)} to {text(self.old_max)})"
+            return line
+        if self.kind == "tags":
+            parts = [f"{self.gain:,} gain tags", f"{self.lose:,} lose tags"]
+            if self.both:
+                parts.append(f"{self.both:,} gain and lose tags")
+            other = self.changed - self.gain - self.lose - self.both
+            if other:
+                parts.append(f"{other:,} reordered")
+            return f"{f.label}: {', '.join(parts)}, {self.unchanged:,} unchanged"
+        moves = ", ".join(
+            f"{n:,} {text(old) or '(empty)'} → {text(new) or '(empty)'}"
+            for old, new, n in self.moves
+        )
+        rest = self.changed - sum(n for _, _, n in self.moves)
+        if rest > 0 and self.move_kinds > len(self.moves):
+            moves += f" and {rest:,} more"
+        line = f"{f.label}: {self.changed:,} change"
+        line += f" ({moves})" if moves else ""
+        return f"{line}, {self.unchanged:,} unchanged"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The counts that apply to this field's kind, as plain JSON values."""
+        out: dict[str, Any] = {"field": self.field, "label": FIELDS[self.field].label,
+                               "kind": self.kind, "changed": self.changed,
+                               "unchanged": self.unchanged}  # fmt: skip
+        if self.kind == "number":
+            for key in ("increases", "decreases", "filled", "emptied"):
+                out[key] = getattr(self, key)
+            for key in ("new_min", "new_max", "old_min", "old_max"):
+                out[key] = _plain(getattr(self, key))
+        elif self.kind == "tags":
+            out.update(gain=self.gain, lose=self.lose, both=self.both)
+        else:
+            out["moves"] = [{"old": _plain(o), "new": _plain(n), "count": k}
+                            for o, n, k in self.moves]  # fmt: skip
+        return out
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What a bulk edit does: how many selected, how many change, and each field's counts,
+    plus the first changes as (id, name, field label, old, new)."""
+
+    selected: int
+    changed: int
+    fields: tuple[FieldSummary, ...]
+    first: tuple[tuple, ...] = ()
+
+    @property
+    def unchanged(self) -> int:
+        """Selected customers whose values stay as they are (not written)."""
+        return self.selected - self.changed
+
+    def headline(self) -> str:
+        """The counts in a line: "93 customers selected: 86 will change, 7 unchanged"."""
+        return (
+            f"{_count(self.selected, 'customer')} selected: {self.changed:,} will change, "
+            f"{self.unchanged:,} unchanged"
+        )
+
+    def lines(self, first: int = 5) -> list[str]:
+        """The headline, one line per field, and the first `first` old -> new."""
+        out = [self.headline(), *(fs.describe() for fs in self.fields)]
+        by_label = {FIELDS[fs.field].label: FIELDS[fs.field] for fs in self.fields}
+        for cid, name, label, old, new in self.first[:first]:
+            show = by_label[label].type.to_text if label in by_label else str
+            out.append(f"  {name} (id {cid}): {label} {show(old) or '(empty)'} → "
+                       f"{show(new) or '(empty)'}")  # fmt: skip
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """The summary as plain JSON values (`customer-dashboard edit --json`)."""
+        return {
+            "selected": self.selected,
+            "changed": self.changed,
+            "unchanged": self.unchanged,
+            "fields": [fs.to_dict() for fs in self.fields],
+            "first": [{"id": cid, "name": name, "field": label, "old": _plain(old),
+                       "new": _plain(new)} for cid, name, label, old, new in self.first],
+        }  # fmt: skip
+
+
+def _plain(value: Any) -> Any:
+    """A database value as a JSON value: decimals as numbers, lists as lists."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def summary_sql(changes: list[Change] | tuple[Change, ...]) -> str:
+    """One SELECT over the staged target (`temp._target t`, holding each change's new value
+    as `new_<i>`) joined to the customers: every count of `Summary`, in one pass."""
+    cols = ", ".join(f"c.{quote(ch.field)} AS old_{i}, t.new_{i}" for i, ch in enumerate(changes))
+    any_diff = " OR ".join(f"new_{i} IS DISTINCT FROM old_{i}" for i in range(len(changes)))
+    aggs = ["count(*)", f"count(*) FILTER (WHERE {any_diff})"]
+    for i, ch in enumerate(changes):
+        f = FIELDS[ch.field]
+        old, new = f"old_{i}", f"new_{i}"
+        diff = f"{new} IS DISTINCT FROM {old}"
+        aggs.append(f"count(*) FILTER (WHERE {diff})")
+        if f.type.numeric:
+            aggs += [
+                f"count(*) FILTER (WHERE {new} > {old})",
+                f"count(*) FILTER (WHERE {new} < {old})",
+                f"count(*) FILTER (WHERE {old} IS NULL AND {new} IS NOT NULL)",
+                f"count(*) FILTER (WHERE {old} IS NOT NULL AND {new} IS NULL)",
+                f"min({new}) FILTER (WHERE {diff})",
+                f"max({new}) FILTER (WHERE {diff})",
+                f"min({old}) FILTER (WHERE {diff})",
+                f"max({old}) FILTER (WHERE {diff})",
+            ]
+        elif f.kind == "tags":
+            o, n = f"coalesce({old}, []::VARCHAR[])", f"coalesce({new}, []::VARCHAR[])"
+            gains = f"len(list_filter({n}, lambda x: NOT list_contains({o}, x))) > 0"
+            loses = f"len(list_filter({o}, lambda x: NOT list_contains({n}, x))) > 0"
+            aggs += [
+                f"count(*) FILTER (WHERE {gains} AND NOT {loses})",
+                f"count(*) FILTER (WHERE {loses} AND NOT {gains})",
+                f"count(*) FILTER (WHERE {gains} AND {loses})",
+            ]
+        else:
+            pairs = (f"(SELECT {old} AS o, {new} AS n, count(*) AS k FROM d WHERE {diff} "
+                     "GROUP BY ALL)")  # fmt: skip
+            aggs += [
+                f"(SELECT list_slice(list(struct_pack(o := o, n := n, k := k) ORDER BY k DESC, "
+                f"o NULLS FIRST, n NULLS FIRST), 1, {SHOW_MOVES}) FROM {pairs})",
+                f"(SELECT count(*) FROM {pairs})",
+            ]
+    return (
+        f"WITH d AS (SELECT {cols} FROM temp._target t JOIN customers c USING (id)) "
+        f"SELECT {', '.join(aggs)} FROM d"
+    )
+
+
+def summarize(cur, changes: list[Change] | tuple[Change, ...], first: list[tuple]) -> Summary:
+    """Run `summary_sql` on `cur` (inside the bulk edit's transaction, after the target
+    was staged) and name its numbers; `first` is the first old -> new (the preview)."""
+    row = list(cur.execute(summary_sql(changes)).fetchall()[0])
+    selected, changed = int(row.pop(0)), int(row.pop(0))
+    fields = []
+    for ch in changes:
+        f = FIELDS[ch.field]
+        n = int(row.pop(0))
+        common = {"field": f.name, "changed": n, "unchanged": selected - n}
+        if f.type.numeric:
+            up, down, filled, emptied, nmin, nmax, omin, omax = (row.pop(0) for _ in range(8))
+            fields.append(FieldSummary(**common, increases=up, decreases=down, filled=filled,
+                                       emptied=emptied, new_min=nmin, new_max=nmax,
+                                       old_min=omin, old_max=omax))  # fmt: skip
+        elif f.kind == "tags":
+            gain, lose, both = (row.pop(0) for _ in range(3))
+            fields.append(FieldSummary(**common, gain=gain, lose=lose, both=both))
+        else:
+            moves, kinds = row.pop(0), row.pop(0)
+            fields.append(FieldSummary(
+                **common, moves=tuple((m["o"], m["n"], int(m["k"])) for m in moves or []),
+                move_kinds=int(kinds or 0)))  # fmt: skip
+    return Summary(selected, changed, tuple(fields), tuple(first))

@@ -202,14 +202,22 @@ def cmd_edit(args: argparse.Namespace) -> int:
     if not changes:
         raise UsageError("give at least one --set FIELD=VALUE")
     target = _target(args)
-    with _store(args, write=True) as store:
+    # a dry run reads only (the served database's snapshot while the dashboard runs): it
+    # takes no write lock and migrates nothing
+    with _store(args, write=not args.dry_run) as store:
         batch = customers.bulk_edit(store, target, changes, dry_run=args.dry_run)
+    summary = batch.details["summary"]
+    if args.json:
+        out = {"dry_run": args.dry_run, "written": bool(batch.batch_id),
+               "batch_id": batch.batch_id or None, **summary.to_dict()}  # fmt: skip
+        print(json.dumps(out, default=str))
+        return 0
     if args.dry_run:
-        print(f"would change {batch.count} customers (dry run, nothing written)")
+        print(f"would change {batch.count:,} customers (dry run, nothing written)")
     else:
-        print(f"changed {batch.count} customers; batch {batch.batch_id or '(none)'}")
-    for cid, name, label, old, new in batch.details.get("preview", [])[:10]:
-        print(f"  {name} (id {cid}): {label} {old} -> {new}")
+        print(f"changed {batch.count:,} customers; batch {batch.batch_id or '(none)'}")
+    for line in summary.lines(first=10):
+        print(line if line.startswith("  ") else f"  {line}")
     return 0
 
 
@@ -532,7 +540,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--set", action="append", metavar="F=V",
                     help='F=V sets; F=+5 adds, F=-5 subtracts, F=*1.2 multiplies, '
                          'F="*1.2, at most 50" bounds; tags: tags+=a, tags-=a')  # fmt: skip
-    sp.add_argument("--dry-run", action="store_true", help="show what would change")
+    sp.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="show what would change (how many go up, down, ...); write nothing",
+    )
+    sp.add_argument("--json", action="store_true", help="print the summary as JSON")
     sp.set_defaults(func=cmd_edit)
 
     sp = sub.add_parser("delete", help="delete customers and their contacts")

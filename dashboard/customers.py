@@ -7,15 +7,16 @@ transaction with its batch and audit rows.
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import duckdb
 
 from . import audit
 from .access import require
-from .bulk import Change, change_sql, check_bulk_field, parse_change, range_sql
+from .bulk import Change, change_sql, check_bulk_field, parse_change, range_sql, summarize
 from .errors import ConflictError, Problem, UserError, ValidationError
 from .fields import (
     CONTACT_FIELDS,
@@ -411,13 +412,17 @@ def bulk_edit(
     *,
     user: str | None = None,
     dry_run: bool = False,
+    expect: int | None = None,
 ) -> audit.Batch:
     """Apply changes to every targeted customer in one UPDATE and one transaction.
 
     `changes` maps field names to values as people type them ("10", "+5", "*1.2, at most
     50", "+=vip") or is a list of `Change`. Refuses fields that are not bulk-editable, and
     results outside a field's bounds (naming the first customers affected).
-    `details["preview"]` lists the first changes as (id, name, field, old, new).
+    `details["preview"]` lists the first changes as (id, name, field, old, new);
+    `details["summary"]` is a `bulk.Summary` (increases, decreases, ranges, moves), counted
+    by the database. `expect`: the number of changes a person confirmed; if the data moved
+    since and another number would change, nothing is written.
     """
     require(store, "bulk_edit")
     user = user or store.user
@@ -436,7 +441,7 @@ def bulk_edit(
         f"t.new_{i} IS DISTINCT FROM c.{quote(ch.field)}" for i, ch in enumerate(changes)
     )
     result = None
-    with store.transaction() as cur:
+    with _dry_run(store) if dry_run else store.transaction() as cur:
         try:
             _stage(cur, target, ", " + ", ".join(exprs), params)
         except duckdb.ConversionException as exc:
@@ -445,11 +450,16 @@ def bulk_edit(
         if problems:
             raise ValidationError(problems)
         preview = _bulk_preview(cur, changes, differs)
-        n = cur.execute(
-            f"SELECT count(*) FROM temp._target t JOIN customers c USING (id) WHERE {differs}"
-        ).fetchall()[0][0]
+        summary = summarize(cur, changes, preview)
+        n = summary.changed
+        if expect is not None and n != expect and not dry_run:
+            raise ConflictError(
+                f"the customers changed since the preview: {n:,} would change now, not "
+                f"{expect:,}; nothing was written. Preview again."
+            )
+        details = {"preview": preview, "summary": summary}
         if dry_run or n == 0:
-            result = audit.Batch("", "bulk_edit", int(n), details={"preview": preview})
+            result = audit.Batch("", "bulk_edit", int(n), details=details)
             raise Rollback
         description = "; ".join(ch.describe() for ch in changes)
         batch_id, at = audit.open_batch(cur, "bulk_edit", user, description)
@@ -469,8 +479,24 @@ def bulk_edit(
         )
         count = audit.close_batch(cur, batch_id)
         cur.execute("DROP TABLE temp._target")
-        result = audit.Batch(batch_id, "bulk_edit", count, details={"preview": preview})
+        result = audit.Batch(batch_id, "bulk_edit", count, details=details)
     return result
+
+
+@contextlib.contextmanager
+def _dry_run(store: Store) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A transaction that is always rolled back, on a cursor of its own: a dry run needs
+    only temporary tables, so it also runs on a read-only store (a served database's
+    snapshot) and never takes the write lock."""
+    with store.private_cursor() as cur:
+        cur.execute("BEGIN TRANSACTION")
+        try:
+            yield cur
+        except Rollback:
+            pass
+        finally:
+            with contextlib.suppress(duckdb.Error):
+                cur.execute("ROLLBACK")
 
 
 def _bulk_range_problems(
@@ -515,7 +541,8 @@ def _bulk_preview(cur, changes: Sequence[Change], differs: str) -> list[tuple]:
     out = []
     for r in rows:
         for i, ch in enumerate(changes):
-            out.append((r[0], r[1], FIELDS[ch.field].label, r[2 + 2 * i], r[3 + 2 * i]))
+            if r[2 + 2 * i] != r[3 + 2 * i]:  # of several changes, only those that change
+                out.append((r[0], r[1], FIELDS[ch.field].label, r[2 + 2 * i], r[3 + 2 * i]))
     return out
 
 

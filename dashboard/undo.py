@@ -13,7 +13,9 @@ deleted customers needs admin).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+from dataclasses import dataclass
 
 import duckdb
 
@@ -86,21 +88,49 @@ def undo(store: Store, batch_id: str, *, user: str | None = None) -> audit.Batch
 
 
 def _refuse_if_touched_later(cur: duckdb.DuckDBPyConnection, batch_id: str) -> None:
-    later = cur.execute(
-        """SELECT count(DISTINCT a.customer_id), min(b.batch_id), min(b.user_name),
-                  min(b.action)
-           FROM audit_log a JOIN batches b USING (batch_id)
-           WHERE a.customer_id IN (SELECT customer_id FROM audit_log WHERE batch_id = ?)
-             AND a.id > (SELECT max(id) FROM audit_log WHERE batch_id = ?)
-             AND a.batch_id <> ? AND b.undone_by IS NULL AND b.action <> 'undo'""",
-        [batch_id, batch_id, batch_id],
-    ).fetchall()[0]
-    n, other, who, what = later
-    if n:
-        raise ConflictError(
-            f"cannot undo {batch_id}: a later change ({what} batch {other} by {who}) touched "
-            f"{n} of its customers; undo that batch first"
-        )
+    message = _touched_later(cur, [batch_id]).get(batch_id)
+    if message:
+        raise ConflictError(message)
+
+
+def _touched_later(cur, batch_ids: list[str]) -> dict[str, str]:
+    """For each of `batch_ids` that a later change (not undone, not itself an undo) touched
+    through one of its customers: why it cannot be undone. One query for all of them."""
+    if not batch_ids:
+        return {}
+    rows = cur.execute(
+        """WITH mine AS (
+               SELECT batch_id, customer_id, max(id) OVER (PARTITION BY batch_id) AS last_id
+               FROM audit_log WHERE batch_id IN (SELECT unnest(?::VARCHAR[]))),
+           newer AS (  -- audit ids only grow: the oldest batch's last row bounds the scan
+               SELECT a.id, a.customer_id, a.batch_id, b.user_name, b.action
+               FROM audit_log a JOIN batches b USING (batch_id)
+               WHERE a.id > (SELECT min(last_id) FROM mine)
+                 AND b.undone_by IS NULL AND b.action <> 'undo'),
+           later AS (
+               SELECT m.batch_id, n.customer_id, n.id, n.batch_id AS other, n.user_name,
+                      n.action
+               FROM mine m JOIN newer n ON n.customer_id = m.customer_id
+                 AND n.id > m.last_id AND n.batch_id <> m.batch_id)
+           SELECT batch_id, count(DISTINCT customer_id), count(DISTINCT other),
+                  arg_max(other, id), arg_max(user_name, id), arg_max(action, id)
+           FROM later GROUP BY batch_id""",
+        [list(batch_ids)],
+    ).fetchall()
+    out = {}
+    for batch_id, n, batches, other, who, what in rows:
+        if batches == 1:
+            out[batch_id] = (
+                f"cannot undo {batch_id}: a later change ({what} batch {other} by {who}) "
+                f"touched {n} of its customers; undo that batch first"
+            )
+        else:
+            out[batch_id] = (
+                f"cannot undo {batch_id}: {batches} later changes touched {n} of its "
+                f"customers (the last: {what} batch {other} by {who}); undo those first, "
+                "newest first"
+            )
+    return out
 
 
 def _undo_adds(cur, batch_id: str, new_id: str, at, user: str) -> None:
@@ -227,3 +257,115 @@ def last_batch(store: Store, *, user: str | None = None) -> dict | None:
         return None
     keys = ("batch_id", "action", "description", "customer_count", "happened_at", "user_name")
     return dict(zip(keys, rows[0], strict=True))
+
+
+# --- the list of recent changes ------------------------------------------------------
+
+#: A batch's action in words, with its count: "Bulk edit of 93 customers".
+ACTION_WORDS = {
+    "add": "Added {n}",
+    "edit": "Edited {n}",
+    "bulk_edit": "Bulk edit of {n}",
+    "import": "Upload of {n}",
+    "delete": "Deleted {n}",
+    "undo": "Undo, putting back {n}",
+    "send": "Messages to {n}",
+}
+
+
+@dataclass(frozen=True)
+class BatchEntry:
+    """One batch in the list of recent changes, and whether the acting user may undo it now.
+
+    `refusal` says why a batch that is not undone cannot be undone by this user now: their
+    role, a later change to the same customers, a send. Empty when `undoable`, for undone
+    batches and for undos themselves.
+    """
+
+    batch_id: str
+    happened_at: dt.datetime
+    user_name: str
+    action: str
+    description: str
+    customer_count: int
+    undoes: str | None
+    undone_by: str | None
+    undone_by_user: str | None
+    undone_at: dt.datetime | None
+    undoable: bool
+    refusal: str
+
+    def headline(self) -> str:
+        """The action in words with its count: "Bulk edit of 93 customers"."""
+        n = f"{self.customer_count:,} customer{'s' if self.customer_count != 1 else ''}"
+        return ACTION_WORDS.get(
+            self.action, self.action.replace("_", " ").capitalize() + " of {n}"
+        ).format(n=n)
+
+
+@dataclass(frozen=True)
+class BatchPage:
+    """One page of recent batches, newest first."""
+
+    entries: tuple[BatchEntry, ...]
+    total: int
+    page: int
+    page_size: int
+    #: Whether the acting user's role may undo at all; `note` says why not.
+    may_undo: bool
+    note: str = ""
+
+    @property
+    def pages(self) -> int:
+        """How many pages the batches fill (at least one)."""
+        return max(1, -(-self.total // self.page_size))
+
+
+def recent_batches(store: Store, *, page: int = 1, page_size: int = 10) -> BatchPage:
+    """The batches, newest first, one page at a time (paged by the database), each with
+    whether the store's acting user may undo it now (`access.require_undo`, and no later
+    change to the same customers) and, if not, why."""
+    require(store, "read")
+    page_size = max(1, int(page_size))
+    total = int(store.scalar("SELECT count(*) FROM batches"))
+    page = min(max(1, int(page)), max(1, -(-total // page_size)))
+    rows = store.rows(
+        "SELECT b.batch_id, b.happened_at, b.user_name, b.action, coalesce(b.description, ''), "
+        "b.customer_count, b.undoes, b.undone_by, u.user_name, u.happened_at "
+        "FROM batches b LEFT JOIN batches u ON u.batch_id = b.undone_by "
+        "ORDER BY b.happened_at DESC, b.batch_id LIMIT ? OFFSET ?",
+        [page_size, (page - 1) * page_size],
+    )
+    try:
+        require(store, "undo")
+        may_undo, note = True, ""
+    except UserError as exc:
+        may_undo, note = False, str(exc)
+    open_ids = [r[0] for r in rows if r[7] is None and r[3] != "undo"]
+    kinds: dict[str, set[str]] = {}
+    if may_undo and open_ids:
+        kinds = {b: set(k) for b, k in store.rows(
+            "SELECT batch_id, list(DISTINCT action) FROM audit_log "
+            "WHERE batch_id IN (SELECT unnest(?::VARCHAR[])) GROUP BY batch_id", [open_ids])}  # fmt: skip
+    refusals: dict[str, str] = {}
+    candidates = []
+    for batch_id, _at, made_by, action, *_ in rows:
+        if not may_undo or batch_id not in open_ids:
+            continue
+        try:
+            require_undo(store, batch_id, action, made_by, kinds.get(batch_id, set()))
+        except UserError as exc:
+            refusals[batch_id] = str(exc)
+            continue
+        if batch_id not in kinds:
+            refusals[batch_id] = f"batch {batch_id} ({action}) has no recorded changes to undo"
+            continue
+        candidates.append(batch_id)
+    refusals.update(_touched_later(store.cursor(), candidates))
+    entries = tuple(
+        BatchEntry(
+            *r, undoable=r[0] in candidates and r[0] not in refusals, refusal=refusals.get(r[0], "")
+        )  # fmt: skip
+        for r in rows
+    )
+    return BatchPage(entries, total, page, page_size, may_undo, note)

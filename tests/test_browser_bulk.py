@@ -11,6 +11,7 @@ from tests.browser import (
     button,
     cells,
     count_text,
+    more,
     served_page,
     shot,
     wait_cells,
@@ -57,26 +58,79 @@ def test_bulk_upload_wizard(page, tmp_path):
     page.get_by_text(f"{total + 1:,} customers", exact=True).wait_for()
 
 
-def test_bulk_edit_selected_customers(page):
+def _channels(page) -> list[int]:
+    return [int(v.replace(",", "")) for v in cells(page, "channels")[:2]]
+
+
+def _tick_two(page) -> list[str]:
     rows = page.locator(".tabulator-row")
     for i in range(2):
         rows.nth(i).get_by_role("checkbox").check()
     page.get_by_text("2 customers selected").wait_for()
-    ids = cells(page, "id")[:2]
-    button(page, "Bulk Edit").first.click()
-    page.get_by_text("2 customers selected.").wait_for()
+    return cells(page, "id")[:2]
+
+
+def _choose_channels(page, value: str) -> None:
     page.get_by_role("combobox", name=re.compile("^Field")).click()
     page.locator("li").filter(has_text=re.compile("^Channels$")).first.click()
+    page.get_by_role("textbox", name=re.compile("^Value")).fill(value)
+
+
+def test_bulk_edit_previews_asks_then_applies_and_undoes(page):
+    """Apply stays disabled until a Preview of the current choice; it asks, naming the
+    count and the direction, before writing; the page's Undo puts the values back."""
+    ids = _tick_two(page)
+    before = _channels(page)
+    button(page, "Bulk Edit").first.click()
+    page.get_by_text("2 customers selected.").wait_for()
+    apply = button(page, "Apply")
+    assert apply.is_disabled()  # nothing chosen, nothing previewed
+    _choose_channels(page, "+7")
+    assert apply.is_disabled()
+    button(page, "Preview").click()
+    page.get_by_text("2 customers selected: 2 will change, 0 unchanged").wait_for()
+    page.get_by_text(re.compile(r"Channels: 2 increases, 0 decreases, 0 unchanged")).wait_for()
+    page.wait_for_function("b => !b.disabled", arg=apply.element_handle())
+    page.get_by_role("textbox", name=re.compile("^Value")).fill("+8")  # another value
+    page.wait_for_function("b => b.disabled", arg=apply.element_handle())
     page.get_by_role("textbox", name=re.compile("^Value")).fill("+7")
     button(page, "Preview").click()
-    page.get_by_text("2 customers will change.").wait_for()
+    page.wait_for_function("b => !b.disabled", arg=apply.element_handle())
     shot(page, "browser-bulk-02-edit-preview")
-    before = [int(v.replace(",", "")) for v in cells(page, "channels")[:2]]
-    button(page, "Apply").click()
+    apply.click()
+    page.get_by_text("Change Channels for 2 customers?").wait_for()
+    shot(page, "browser-bulk-03-edit-confirm")
+    assert _channels(page) == before  # asking wrote nothing
+    button(page, "Yes, change 2 customers").click()
     page.get_by_text(re.compile(r"^Changed 2 customers")).wait_for()
-    wait_cells(
-        page,
-        "channels",
-        lambda got: [int(v.replace(",", "")) for v in got[:2]] == [b + 7 for b in before],
-    )
+    wait_cells(page, "channels", lambda got: _channels(page) == [b + 7 for b in before])
     assert cells(page, "id")[:2] == ids
+    button(page, "Undo").first.click()
+    page.get_by_text(re.compile(r"^Undid batch")).wait_for()
+    wait_cells(page, "channels", lambda got: _channels(page) == before)
+
+
+def test_a_bulk_edit_is_undone_from_the_changes_panel(page):
+    """More › Changes lists the bulk edit just made; its Undo puts the grid back."""
+    before = _channels(page)
+    button(page, "Bulk Edit").first.click()
+    _choose_channels(page, "*2")
+    button(page, "Preview").click()
+    page.get_by_text(re.compile(r"Channels: 2 increases")).first.wait_for()
+    button(page, "Apply").click()
+    button(page, "Yes, change 2 customers").click()
+    page.get_by_text(re.compile(r"^Changed 2 customers")).wait_for()
+    wait_cells(page, "channels", lambda got: _channels(page) == [b * 2 for b in before])
+    dialog = page.get_by_role("dialog")
+    more(page, "Changes", dialog.get_by_text("Bulk edit of 2 customers").first)
+    dialog.get_by_text("Channels × 2").first.wait_for()
+    shot(page, "browser-bulk-04-changes")
+    dialog.get_by_role("button", name=re.compile(r"^Undo bulk edit of 2")).first.click()
+    dialog.get_by_text(re.compile(r"^Undid batch .*bulk edit of 2 customers")).wait_for()
+    page.get_by_text(re.compile(r"^Undid batch")).first.wait_for()
+    wait_cells(page, "channels", lambda got: _channels(page) == before)
+    dialog.get_by_text(re.compile(r"^Undone by operator just now")).first.wait_for()
+    dialog.get_by_text(re.compile(r"^Undo, putting back 2 customers")).first.wait_for()
+    shot(page, "browser-bulk-05-changes-undone")
+    page.keyboard.press("Escape")
+    dialog.wait_for(state="hidden")

@@ -182,3 +182,74 @@ def test_sql_command_reads_and_refuses(tmp_path, capsys):
     assert capsys.readouterr().out.splitlines() == ["n", "50"]
     assert main(["sql", "DROP TABLE customers", "--db", str(db)]) == 1
     assert "only a SELECT" in capsys.readouterr().err
+
+
+@pytest.fixture
+def fresh_db(tmp_path):
+    path = tmp_path / "dry.duckdb"
+    r = cli("init", "--db", str(path), "--demo", "200")
+    assert r.returncode == 0, r.stderr
+    return path
+
+
+def _digest(path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_edit_dry_run_prints_the_summary_and_writes_nothing(fresh_db):
+    with Store(fresh_db, read_only=True) as s:
+        active = s.df("SELECT debit_limit FROM customers WHERE status = 'Active'").debit_limit
+    new = (active * 0.9).clip(lower=1000)
+    up, down = int((new > active).sum()), int((new < active).sum())
+    same = len(active) - up - down
+    before = _digest(fresh_db)
+    args = ("edit", "--db", str(fresh_db), "--where", "status=Active",
+            "--set", "debit_limit=*0.9, at least 1000", "--dry-run")  # fmt: skip
+    r = cli(*args)
+    assert r.returncode == 0, r.stderr
+    assert "dry run, nothing written" in r.stdout
+    assert (
+        f"{len(active)} customers selected: {up + down} will change, {same} unchanged" in r.stdout
+    )
+    assert f"Debit Limit: {up} increases, {down} decreases, {same} unchanged" in r.stdout
+    assert f"new values 1000 to {new.max():g}" in r.stdout
+    assert "→" in r.stdout
+    r = cli(*args, "--json")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert (data["dry_run"], data["written"], data["batch_id"]) == (True, False, None)
+    assert (data["selected"], data["changed"]) == (len(active), up + down)
+    (fs,) = data["fields"]
+    assert (fs["increases"], fs["decreases"], fs["unchanged"]) == (up, down, same)
+    assert fs["new_min"] == 1000 and fs["new_max"] == pytest.approx(new.max())
+    assert len(data["first"]) >= 5 and {"id", "name", "field", "old", "new"} <= set(
+        data["first"][0]
+    )
+    assert _digest(fresh_db) == before
+    assert rows(fresh_db, "SELECT count(*) FROM batches")[0][0] == 1  # the demo data's only
+
+
+def test_edit_dry_run_reads_a_served_database_without_its_lock(fresh_db):
+    from dashboard.snapshot import publish
+
+    with Store(fresh_db) as served:  # the dashboard holds the file for writing
+        publish(served)
+        n = served.scalar("SELECT count(*) FROM customers WHERE channels < 500")
+        r = cli("edit", "--db", str(fresh_db), "--where", "channels<500", "--set", "channels=+1",
+                "--dry-run")  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        assert f"Channels: {n} increases, 0 decreases, 0 unchanged" in r.stdout
+        r = cli("edit", "--db", str(fresh_db), "--ids", "1", "--set", "channels=+1")
+        assert r.returncode == 1 and "Traceback" not in r.stderr  # a real edit must wait
+
+
+def test_edit_json_names_the_batch_it_wrote(fresh_db):
+    r = cli("edit", "--db", str(fresh_db), "--ids", "1,2,3", "--set", "tags+=vip", "--json")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["written"] and data["batch_id"].startswith("b-")
+    assert data["fields"][0]["kind"] == "tags" and data["fields"][0]["gain"] == data["changed"]
+    assert rows(fresh_db, "SELECT count(*) FROM batches WHERE batch_id = ?",
+                [data["batch_id"]])[0][0] == 1  # fmt: skip

@@ -5,7 +5,7 @@
 - `AggregatePanel` (aggregates.py): groups or a pivot, their chart, an opened group;
 - `Footer` (footer.py): count, selection, export, rows per page, pager;
 - dialogs, each made the first time it is needed: the card, Bulk Upload, Bulk Edit, Send,
-  Delete, SQL, Code; and the Columns and Filters pop-outs.
+  Delete, SQL, Code, Changes; and the Columns and Filters pop-outs.
 
 The page itself runs the view (one query per change, through the engine) and hands the
 result to the part that shows it. One page per browser session (or notebook cell).
@@ -35,6 +35,7 @@ from ..words import plural
 from .aggregates import AggregatePanel
 from .bulk_edit import BulkEditDialog
 from .card import CustomerCard
+from .changes import ChangesPanel
 from .columns import ColumnsPanel
 from .confirm import DeleteDialog
 from .controls import Button
@@ -192,11 +193,14 @@ class CustomersPage(pn.viewable.Viewer):
                 "delete": lambda: DeleteDialog(store=s, user=u),
                 "sql": lambda: SqlDialog(store=s),
                 "code": lambda: ViewCode(),
+                "changes": lambda: ChangesPanel(store=s, user=u),
             }[name]()
             done = {"card": "saved_batch", "upload": "done_batch", "bulk": "done_batch",
                     "send": "done_batch", "delete": "done_batch"}.get(name)  # fmt: skip
             if done:
                 made.param.watch(lambda e, d=made: self._on_done(d, e.new), done)
+            if name == "changes":
+                made.param.watch(lambda e, d=made: self._on_undone(d, e.new), "undone")
             self._dialogs[name] = made
             if mount:
                 self._overlays.append(made)
@@ -410,8 +414,15 @@ class CustomersPage(pn.viewable.Viewer):
                          f"(batch {batch.batch_id}).", "success")  # fmt: skip
 
     def _on_changes(self) -> None:
-        self.notices.say("Recent changes: run `customer-dashboard batches`; Undo undoes this "
-                         "session's last change.")  # fmt: skip
+        self._with("changes", lambda panel: panel.open())
+
+    def _on_undone(self, panel: ChangesPanel, batch_id: str) -> None:
+        """A batch was undone in the Changes panel: reload, and say what was undone."""
+        if batch_id == self.last_batch:
+            self.last_batch = ""
+            self.notices.offer_undo(False)
+        self._load()
+        self.notices.say(panel.message, "success")
 
     # --- views, links, code ----------------------------------------------------------
 
