@@ -196,6 +196,8 @@ class CustomersPage(pn.viewable.Viewer):
                     "send": "done_batch", "delete": "done_batch"}.get(name)  # fmt: skip
             if done:
                 made.param.watch(lambda e, d=made: self._on_done(d, e.new), done)
+            if name == "upload":  # the wizard's Done step has an Undo of its own
+                made.param.watch(lambda e, d=made: self._on_undone(d, e.new), "undone_batch")
             self._dialogs[name] = made
             if mount:
                 self._overlays.append(made)
@@ -382,6 +384,14 @@ class CustomersPage(pn.viewable.Viewer):
         if not isinstance(dialog, SendDialog):
             self._load()
             self._remember(batch_id)
+        self.notices.say(dialog.message, "success")
+
+    def _on_undone(self, dialog, batch_id: str) -> None:
+        """A dialog undid the batch it wrote: the page's Undo no longer applies to it."""
+        if batch_id and batch_id == self.last_batch:
+            self.last_batch = ""
+            self.notices.offer_undo(False)
+        self._load()
         self.notices.say(dialog.message, "success")
 
     def _remember(self, batch_id: str) -> None:
