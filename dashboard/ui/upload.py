@@ -10,6 +10,7 @@ wizard; an unexpected one is logged on the server with its traceback and shown a
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import tempfile
@@ -57,6 +58,24 @@ NEEDED = [f.label for f in importable() if f.required and f.default is None]
 UNEXPECTED = (
     "Something went wrong while {what}; nothing was written. The details are in the server log."
 )
+
+
+def _safely(what: str):
+    """A handler whose failure is a message in the wizard (see `UploadWizard._report`),
+    never a traceback in the page."""
+
+    def wrap(method):
+        @functools.wraps(method)
+        def run(self, *args, **kwargs):
+            try:
+                return method(self, *args, **kwargs)
+            except Exception as exc:  # noqa: BLE001 - reported, never raised to the page
+                self._report(exc, what)
+                return None
+
+        return run
+
+    return wrap
 
 
 def set_text(name: str, raw: str) -> str:
@@ -344,8 +363,9 @@ class UploadWizard(pn.viewable.Viewer):
 
     @property
     def dirty(self) -> bool:
-        """Whether a file is in the wizard and not written (closing would forget it)."""
-        return self.file is not None and self._written is None
+        """Whether a file was read and not written (closing would forget it and what was
+        chosen for it; an unreadable file is nothing to keep)."""
+        return self._table is not None and self._written is None
 
     def open(self) -> None:
         """Open the wizard on a clean first step (nothing of the last file is kept, except
@@ -363,6 +383,7 @@ class UploadWizard(pn.viewable.Viewer):
             self._closing = False
         self._discard_bar.visible = False
 
+    @_safely("closing the wizard")
     def _on_open(self, event) -> None:
         # closed in the browser (Escape, the close button, a click beside it) while a file
         # is in it: keep it open and ask
@@ -371,6 +392,7 @@ class UploadWizard(pn.viewable.Viewer):
             self._dialog.open = True
 
     @param.depends("cancel", watch=True)
+    @_safely("closing the wizard")
     def _cancel(self) -> None:
         if self.dirty or self._busy:
             self._discard_bar.visible = True
@@ -382,6 +404,7 @@ class UploadWizard(pn.viewable.Viewer):
         self._discard_bar.visible = False
 
     @param.depends("discard", watch=True)
+    @_safely("closing the wizard")
     def _discard(self) -> None:
         if self._busy:
             self._error("The upload is being written; wait until it is done.")
@@ -390,6 +413,7 @@ class UploadWizard(pn.viewable.Viewer):
         self._reset(new_input=True)
 
     @param.depends("another", watch=True)
+    @_safely("starting again")
     def _another(self) -> None:
         self._reset(new_input=True)
 
@@ -452,6 +476,7 @@ class UploadWizard(pn.viewable.Viewer):
 
     # --- File ------------------------------------------------------------------------
 
+    @_safely("reading the file")
     def _on_received(self, _event) -> None:
         value, name = self._file.value, self._file.filename
         self.load(value if isinstance(value, bytes) else b"", name if isinstance(name, str) else "")
@@ -533,6 +558,7 @@ class UploadWizard(pn.viewable.Viewer):
         self._sample.param.update(value=frame, titles=titles)
 
     @param.depends("sheet", "header_row", "encoding", watch=True)
+    @_safely("reading the file")
     def _reread(self) -> None:
         if self.file is None or self._quiet or self._busy:
             return
@@ -551,6 +577,7 @@ class UploadWizard(pn.viewable.Viewer):
             self._last_text.object = last.describe(self._table.headers)
 
     @param.depends("use_last", watch=True)
+    @_safely("applying the last settings")
     def _on_use_last(self) -> None:
         if self._quiet or self._table is None or self._last is None:
             return
@@ -617,6 +644,7 @@ class UploadWizard(pn.viewable.Viewer):
     # --- Set fields ------------------------------------------------------------------
 
     @param.depends("set_field", watch=True)
+    @_safely("choosing a field")
     def _on_set_field(self) -> None:
         options = FIELDS[self.set_field].type.options()
         self._set_choice.visible = bool(options)
@@ -626,10 +654,8 @@ class UploadWizard(pn.viewable.Viewer):
             self.set_choice = next(iter(options.values()))
 
     @param.depends("add_set", watch=True)
+    @_safely("setting a field for every row")
     def _add_set(self) -> None:
-        self._guard("setting a field for every row", self._add_set_now)
-
-    def _add_set_now(self) -> None:
         f = FIELDS[self.set_field]
         raw = (self.set_choice if self._set_choice.visible else self.set_value).strip()
         if not raw:
@@ -650,11 +676,13 @@ class UploadWizard(pn.viewable.Viewer):
         self._after_change()
 
     @param.depends("clear_sets", watch=True)
+    @_safely("clearing the fields set for every row")
     def _clear_sets(self) -> None:
         self._sets.clear()
         self._show_sets()
         self._after_change()
 
+    @_safely("clearing a field set for every row")
     def _remove_set(self, name: str) -> None:
         self._sets.pop(name, None)
         self._show_sets()
@@ -716,6 +744,7 @@ class UploadWizard(pn.viewable.Viewer):
             return "Nothing to write: no row is new or changes a customer."
         return ""
 
+    @_safely("checking the rows")
     def _after_change(self) -> None:
         """A choice changed: a preview made before it no longer holds."""
         if self._quiet:
@@ -728,6 +757,7 @@ class UploadWizard(pn.viewable.Viewer):
     # --- moving between steps --------------------------------------------------------
 
     @param.depends("next", watch=True)
+    @_safely("going to the next step")
     def _next(self) -> None:
         if self._busy or self.step >= CHECK:
             return
@@ -752,6 +782,7 @@ class UploadWizard(pn.viewable.Viewer):
                 return
 
     @param.depends("back", watch=True)
+    @_safely("going back")
     def _back(self) -> None:
         if self._busy or self.step == FILE or self.step == DONE:
             return
@@ -773,7 +804,8 @@ class UploadWizard(pn.viewable.Viewer):
         self._back_btn.disabled = self._busy
         self._next_btn.visible = step < CHECK
         self._upload_btn.visible = step == CHECK
-        self._cancel_btn.label = "Close" if done else "Cancel"
+        self._cancel_btn.param.update(label="Close" if done else "Cancel",
+                                      variant="contained" if done else "text")  # fmt: skip
         if step < CHECK:
             why = self._why_not(step)
             self._next_btn.disabled = bool(why) or self._busy
@@ -792,11 +824,13 @@ class UploadWizard(pn.viewable.Viewer):
     # --- Check -----------------------------------------------------------------------
 
     @param.depends("check", watch=True)
+    @_safely("checking the rows")
     def _on_check(self) -> None:
         self._run_check()
         self._refresh()
 
     @param.depends("on_duplicate", "valid_only", "decimal", watch=True)
+    @_safely("checking the rows")
     def _on_option(self) -> None:
         self._after_change()
 
@@ -926,6 +960,7 @@ class UploadWizard(pn.viewable.Viewer):
         self._rejected.visible = bool(preview and preview.problems and self.valid_only)
 
     @param.depends("undo", watch=True)
+    @_safely("undoing the upload")
     def _undo(self) -> None:
         if self._written is None or self._undone or not self._written.batch_id:
             return
