@@ -215,7 +215,7 @@ class UploadWizard(pn.viewable.Viewer):
         self._encoding = pmui.Select.from_param(self.param.encoding, label="CSV encoding",
                                                 options=encoding_options(), width=260)  # fmt: skip
         self._read_text = Text("", variant="body2")
-        self._sample = Grid(pd.DataFrame(), show_index=False, disabled=True, height=230,
+        self._sample = Grid(pd.DataFrame(), show_index=False, disabled=True, height=200,
                             sizing_mode="stretch_width", layout="fit_data_table")  # fmt: skip
         table_page = pmui.Column(
             pmui.FlexBox(
@@ -267,9 +267,9 @@ class UploadWizard(pn.viewable.Viewer):
         self._counts = Text("", variant="subtitle1")
         self._warnings = Notice(object="", severity="warning", visible=False,
                                 sizing_mode="stretch_width")  # fmt: skip
-        self._problems = Grid(pd.DataFrame(), show_index=False, disabled=True, height=220,
+        self._problems = Grid(pd.DataFrame(), show_index=False, disabled=True, height=180,
                               sizing_mode="stretch_width", layout="fit_data_stretch")  # fmt: skip
-        self._rows = Grid(pd.DataFrame(), show_index=False, disabled=True, height=220,
+        self._rows = Grid(pd.DataFrame(), show_index=False, disabled=True, height=180,
                           sizing_mode="stretch_width", layout="fit_data_table")  # fmt: skip
         self._results = pmui.Tabs(("Problems", self._problems),
                                   ("Rows as they will be stored", self._rows),
