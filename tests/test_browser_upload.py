@@ -13,6 +13,7 @@ from tests.browser import (
     SHOTS,
     button,
     choose,
+    click_until,
     count_text,
     served_page,
     shot,
@@ -64,6 +65,15 @@ def next_step(dialog, step: str) -> None:
     dialog.get_by_text(shown).first.wait_for()
 
 
+def upload(pg, dialog, done: str) -> None:
+    """Upload to Server once it is enabled, until the Done step says `done` (a click that
+    lands while the button is being redrawn can be lost; a second one writes nothing
+    twice: the wizard refuses a file it wrote)."""
+    target = button(dialog, "Upload to Server")
+    pg.wait_for_function("b => !b.disabled", arg=target.element_handle())
+    click_until(pg, target, dialog.get_by_text(re.compile(done)).first, timeout=20_000)
+
+
 def close(pg, dialog) -> None:
     button(dialog, "Close").click()
     dialog.wait_for(state="hidden")
@@ -89,8 +99,7 @@ def test_two_uploads_in_one_session_keep_each_files_own_currency(page, tmp_path)
     dialog.get_by_text("Currency = USD").wait_for()
     next_step(dialog, "Check")
     dialog.get_by_text(re.compile(r"^2 rows: 2 new")).wait_for()
-    button(dialog, "Upload to Server").click()
-    dialog.get_by_text(re.compile(r"^Imported 2 new")).wait_for(timeout=20_000)
+    upload(page, dialog, r"^Imported 2 new")
     close(page, dialog)
 
     dialog = open_wizard(page)  # the same session, a file with its own currency column
@@ -109,8 +118,7 @@ def test_two_uploads_in_one_session_keep_each_files_own_currency(page, tmp_path)
         grid.locator(".tabulator-cell", has_text=re.compile(f"^{ccy}$")).wait_for()
     assert grid.locator(".tabulator-cell", has_text=re.compile("^USD$")).count() == 0
     shot(page, "browser-upload-01-second-file-own-currencies")
-    button(dialog, "Upload to Server").click()
-    dialog.get_by_text(re.compile(r"^Imported 3 new")).wait_for(timeout=20_000)
+    upload(page, dialog, r"^Imported 3 new")
     close(page, dialog)
     search(page, "Beta Dial")  # what the database now holds
     wait_cells(page, "currency", lambda got: sorted(got) == ["BRL", "DKK", "EUR"])
@@ -146,11 +154,7 @@ def test_done_step_undo_rejected_rows_and_no_second_upload(page, tmp_path):
     assert button(dialog, "Upload to Server").is_disabled()
     dialog.get_by_text(re.compile("fix them in the file, or switch on")).wait_for()
     dialog.get_by_text("Import only the valid rows", exact=True).click()
-    upload = button(dialog, "Upload to Server")
-    page.wait_for_function("b => !b.disabled", arg=upload.element_handle())
-    upload.click()
-    done = dialog.get_by_text(re.compile(r"^Imported 1 new and 0 updated customers \(batch "))
-    done.wait_for(timeout=20_000)
+    upload(page, dialog, r"^Imported 1 new and 0 updated customers \(batch ")
     dialog.get_by_text("1 row with problems was left out.", exact=False).first.wait_for()
     assert button(dialog, "Upload to Server").count() == 0  # written: no second upload
     page.get_by_text(f"{before + 1:,} customers", exact=True).wait_for()
@@ -205,10 +209,7 @@ def test_every_step_fits_the_screen(page, tmp_path):
                 next_step(dialog, step)
                 fits(page, dialog, step)
             dialog.get_by_text("Import only the valid rows", exact=True).click()
-            upload = button(dialog, "Upload to Server")
-            page.wait_for_function("b => !b.disabled", arg=upload.element_handle())
-            upload.click()
-            dialog.get_by_text(re.compile(r"^Imported 1 new")).wait_for(timeout=20_000)
+            upload(page, dialog, r"^Imported 1 new")
             fits(page, dialog, "Done")
             button(dialog, "Undo this upload").click()
             dialog.get_by_text(re.compile(r"^Undid batch")).first.wait_for()
