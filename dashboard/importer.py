@@ -734,6 +734,19 @@ def _check_plan(table: Table, plan: Plan) -> list[Problem]:
     return problems
 
 
+def check_plan(table: Table, plan: Plan) -> list[Problem]:
+    """Every fault of `plan` for `table` that `prepare` would refuse before reading a row:
+    unknown columns or targets, required fields neither mapped nor set for every row,
+    values set for every row that do not parse. Empty when the plan can be checked (the
+    page's wizard asks this to tell whether a step is complete)."""
+    problems = _check_plan(table, plan)
+    try:
+        _set_values(plan)
+    except ValidationError as exc:
+        problems.extend(exc.problems)
+    return problems
+
+
 # --- preparing -----------------------------------------------------------------------
 
 

@@ -1,16 +1,14 @@
-"""Bulk Upload and Bulk Edit in a real Chromium."""
+"""Bulk Edit in a real Chromium (Bulk Upload: test_browser_upload.py)."""
 
 from __future__ import annotations
 
 import re
 
-import openpyxl
 import pytest
 
 from tests.browser import (
     button,
     cells,
-    count_text,
     more,
     served_page,
     shot,
@@ -24,38 +22,6 @@ pytestmark = pytest.mark.browser
 def page(tmp_path_factory):
     with served_page(tmp_path_factory.mktemp("bulk"), demo=150, height=1100) as pg:
         yield pg
-
-
-def test_bulk_upload_wizard(page, tmp_path):
-    path = tmp_path / "leads.xlsx"
-    wb = openpyxl.Workbook()
-    ws = wb.active
-    for row in (["Trade show leads"], ["Company", "CPS", "Ccy", "E-mail"],
-                ["Upload Alpha", "3", "usd", "a@alpha.example"],
-                ["Upload Beta", "x", "EUR", "b@beta.example"]):  # fmt: skip
-        ws.append(row)
-    wb.save(path)
-    total = int(count_text(page).split()[0].replace(",", ""))
-    button(page, "Bulk Upload").first.click()
-    page.locator("input[type=file]").set_input_files(str(path))
-    page.get_by_text("Contact: Email").first.wait_for()
-    button(page, "Preview").click()
-    page.get_by_text(re.compile(r"^2 rows: 1 new")).wait_for()
-    page.get_by_text("Flow Speed (CPS) must be a number").wait_for()
-    shot(page, "browser-bulk-01-upload-preview")
-    button(page, "Upload to Server").click()
-    page.get_by_text(re.compile(r"problem: fix them in the file")).wait_for()
-    page.get_by_text("Import only the valid rows", exact=True).click()
-    button(page, "Upload to Server").click()
-    page.get_by_text(re.compile(r"^Imported 1 new")).wait_for(timeout=20000)
-    with page.expect_download() as info:
-        button(page, "Download rejected rows").click()
-    rejected = tmp_path / "rejected.xlsx"
-    info.value.save_as(rejected)
-    sheet = openpyxl.load_workbook(rejected).active
-    assert sheet.max_row == 2 and sheet.cell(2, 2).value == "Upload Beta"
-    button(page, "Cancel").click()
-    page.get_by_text(f"{total + 1:,} customers", exact=True).wait_for()
 
 
 def _channels(page) -> list[int]:

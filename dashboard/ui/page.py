@@ -201,6 +201,8 @@ class CustomersPage(pn.viewable.Viewer):
                 made.param.watch(lambda e, d=made: self._on_done(d, e.new), done)
             if name == "changes":
                 made.param.watch(lambda e, d=made: self._on_undone(d, e.new), "undone")
+            if name == "upload":  # the wizard's Done step has an Undo of its own
+                made.param.watch(lambda e, d=made: self._on_undone(d, e.new), "undone_batch")
             self._dialogs[name] = made
             if mount:
                 self._overlays.append(made)
@@ -390,6 +392,15 @@ class CustomersPage(pn.viewable.Viewer):
         partial = dialog.message.startswith(("Not all sent", "Imported only"))
         self.notices.say(dialog.message, "warning" if partial else "success")
 
+    def _on_undone(self, dialog, batch_id: str) -> None:
+        """A batch was undone from a dialog (the Changes panel, the upload's Done step):
+        reload, say what was undone, and drop the page's Undo if it was for that batch."""
+        if batch_id and batch_id == self.last_batch:
+            self.last_batch = ""
+            self.notices.offer_undo(False)
+        self._load()
+        self.notices.say(dialog.message, "success")
+
     def _remember(self, batch_id: str) -> None:
         if batch_id:  # a save that changed nothing keeps the Undo of the change before it
             self.last_batch = batch_id
@@ -415,14 +426,6 @@ class CustomersPage(pn.viewable.Viewer):
 
     def _on_changes(self) -> None:
         self._with("changes", lambda panel: panel.open())
-
-    def _on_undone(self, panel: ChangesPanel, batch_id: str) -> None:
-        """A batch was undone in the Changes panel: reload, and say what was undone."""
-        if batch_id == self.last_batch:
-            self.last_batch = ""
-            self.notices.offer_undo(False)
-        self._load()
-        self.notices.say(panel.message, "success")
 
     # --- views, links, code ----------------------------------------------------------
 
