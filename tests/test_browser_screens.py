@@ -172,7 +172,8 @@ def _dialog_closes(page, opener, title: str) -> None:
     dialog.wait_for(state="hidden")
     opener()
     dialog.wait_for()
-    dialog.get_by_role("button", name=re.compile("^close$", re.I)).click()
+    # the title bar's X comes first (a dialog may also have a Close button at its foot)
+    dialog.get_by_role("button", name=re.compile("^close$", re.I)).first.click()
     dialog.wait_for(state="hidden")
 
 
