@@ -14,7 +14,7 @@ from typing import Any
 
 import duckdb
 
-from . import audit
+from . import audit, search
 from .access import require
 from .bulk import Change, change_sql, check_bulk_field, parse_change, range_sql, summarize
 from .errors import ConflictError, Problem, UserError, ValidationError
@@ -222,6 +222,7 @@ def add_customer(
             after = {n: record[n] for n in names if n not in ("created_at", "updated_at")}
             after["contacts"] = saved
             audit.record(cur, batch_id, at, user, "add", new_id, None, after)
+            search.refresh_batch(cur, batch_id)
             audit.close_batch(cur, batch_id)
     except duckdb.ConstraintException as exc:
         raise _constraint_to_problem(exc, record.get(KEY_FIELD)) from None
@@ -323,6 +324,7 @@ def update_customer(
                 after["contacts"] = _write_contacts(cur, customer_id, contact_rows)
                 before["contacts"] = old_contacts
             audit.record(cur, batch_id, at, user, "update", customer_id, before, after)
+            search.refresh_batch(cur, batch_id)
             audit.close_batch(cur, batch_id)
     except duckdb.ConstraintException as exc:
         raise _constraint_to_problem(exc, changed.get(KEY_FIELD)) from None
@@ -477,6 +479,7 @@ def bulk_edit(
             f"FROM temp._target t WHERE c.id = t.id AND ({differs})",
             [at],
         )
+        search.refresh_batch(cur, batch_id)
         count = audit.close_batch(cur, batch_id)
         cur.execute("DROP TABLE temp._target")
         result = audit.Batch(batch_id, "bulk_edit", count, details=details)
@@ -575,6 +578,7 @@ def delete_customers(store: Store, target: Target, *, user: str | None = None) -
         cur.execute("DELETE FROM contacts WHERE customer_id IN (SELECT id FROM temp._target)")
         cur.execute("DELETE FROM customers WHERE id IN (SELECT id FROM temp._target)")
         ids = [r[0] for r in cur.execute("SELECT id FROM temp._target ORDER BY id").fetchall()]
+        search.refresh_batch(cur, batch_id)
         count = audit.close_batch(cur, batch_id)
         cur.execute("DROP TABLE temp._target")
     return audit.Batch(batch_id, "delete", count, ids, {"names": names})

@@ -10,7 +10,7 @@ Tests, the demo server, benchmarks and the docs all use this one generator.
 
 from __future__ import annotations
 
-from . import audit
+from . import audit, search
 from .access import require
 from .fields import STATUSES
 from .store import Store
@@ -162,13 +162,19 @@ USAGE_CUSTOMERS = 20_000
 
 
 def add_demo_customers(
-    store: Store, n: int, *, seed: int = 42, user: str = "demo", usage_days: int = 90
+    store: Store,
+    n: int,
+    *,
+    seed: int = 42,
+    user: str = "demo",
+    usage_days: int = 90,
+    usage_customers: int = USAGE_CUSTOMERS,
 ) -> int:
     """Add `n` demo customers (with 1-3 contacts each) in one transaction; returns how many.
 
     Names continue from the customers already there, so calling it twice adds new names.
-    Up to USAGE_CUSTOMERS of the new customers get `usage_days` days of daily usage ending
-    yesterday.
+    About `usage_customers` of the new customers (USAGE_CUSTOMERS unless given) get
+    `usage_days` days of daily usage ending yesterday.
     """
     require(store, "import")
     if n <= 0:
@@ -277,8 +283,9 @@ WHERE k < 1 + c.h % 3""",
             [added, f"demo data: {added} customers", batch_id],
         )
         cur.execute("DROP TABLE temp._demo")
+        search.refresh(cur, None)  # bulk demo data: one pass over every customer
         if usage_days > 0:
-            _add_usage(cur, first_id, usage_days, seed, max(1, -(-added // USAGE_CUSTOMERS)))
+            _add_usage(cur, first_id, usage_days, seed, max(1, -(-added // max(1, usage_customers))))
     return int(added)
 
 

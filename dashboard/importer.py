@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from . import audit
+from . import audit, search
 from .access import require
 from .bulk import parse_change
 from .errors import Problem, UserError, ValidationError
@@ -1173,6 +1173,7 @@ def commit(
             )
             cur.unregister("_import_upd")
             say(0.9, "updates written")
+        search.refresh_batch(cur, batch_id)
         count = audit.close_batch(cur, batch_id)
     say(1.0, "done")
     return audit.Batch(batch_id, "import", count, details={"counts": preview.counts})

@@ -167,6 +167,13 @@ def _v6_user_generation(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("UPDATE users SET generation = 0")
 
 
+def _v7_search(con: duckdb.DuckDBPyConnection) -> None:
+    # the quick search's normalised text, one row per customer, filled from what is there
+    from . import search
+
+    search.rebuild(con)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "customers, contacts, audit log", _v1_core),
     Migration(2, "saved views", _v2_saved_views),
@@ -174,6 +181,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "daily usage", _v4_usage),
     Migration(5, "users", _v5_users),
     Migration(6, "user sign-in generation", _v6_user_generation),
+    Migration(7, "quick search text", _v7_search),
 )
 
 LATEST = MIGRATIONS[-1].version

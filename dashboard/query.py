@@ -21,12 +21,11 @@ from urllib.parse import parse_qs, urlencode
 import pandas as pd
 import param
 
+from . import search
 from . import types as t
 from .errors import UserError
 from .fields import (
     COLUMNS,
-    CONTACT_IDENTITY,
-    CONTACTS,
     METRIC_DAYS,
     METRICS,
     SOURCES,
@@ -36,7 +35,6 @@ from .fields import (
     Field,
     columns_for,
     default_columns,
-    searchable,
 )  # fmt: skip
 from .fields import field as get_field
 from .store import Store
@@ -653,35 +651,14 @@ def compile_where(view: View) -> tuple[str, list[Any]]:
         parts.append("customers.id IN (SELECT unnest(?::BIGINT[]))")
         params.append(view.search_ids)
     elif text:
-        own, own_params = _search_terms(searchable(), text)
-        # Operators look people up by a contact's email or mobile as often as by company.
-        theirs, their_params = _search_terms([CONTACTS[k] for k in CONTACT_IDENTITY], text)
-        if theirs:
-            own.append(f"id IN (SELECT customer_id FROM contacts WHERE {' OR '.join(theirs)})")
-            own_params.extend(their_params)
-        parts.append("(" + (" OR ".join(own) or "FALSE") + ")")
-        params.extend(own_params)
+        # one scan of the maintained, lower-cased search text (customers and contacts)
+        found = search.condition(text)
+        if found is None:
+            parts.append("FALSE")
+        else:
+            parts.append(f"customers.id IN ({found[0]})")
+            params.extend(found[1])
     return (" AND ".join(parts) or "TRUE"), params
-
-
-def _search_terms(fields: list[Field], text: str) -> tuple[list[str], list[str]]:
-    """`field ILIKE ?` for each field whose values could contain `text`, with patterns.
-
-    ESCAPE only when the term has a wildcard character: DuckDB runs a plain `ILIKE
-    '%term%'` as a substring search, about three times faster than one with ESCAPE."""
-    sql, params = [], []
-    for f in fields:
-        column = f'"{f.name}"'  # a registry name (customer or contact field), never typed
-        term = f.type.search_term(text)
-        if not term:
-            continue
-        if "%" in term or "_" in term:
-            sql.append(f"{column} ILIKE ? ESCAPE '\\'")
-            params.append(f"%{_like_escape(term)}%")
-        else:  # without ESCAPE a backslash is an ordinary character
-            sql.append(f"{column} ILIKE ?")
-            params.append(f"%{term}%")
-    return sql, params
 
 
 def _order_by(view: View, allowed: dict[str, str], default: list[str]) -> str:
@@ -965,8 +942,7 @@ def run(
     columns differ) its counts are reused. At a million customers a search costs one scan
     instead of two, and a filter or page change after it a few milliseconds.
     """
-    if earlier is not None:
-        view = _with_search_ids(store, view, earlier)
+    view = _with_search_ids(store, view, earlier)
     if view.mode == "pivot":
         result = run_pivot(store, view, paged=paged)
     elif view.mode == "groups":
@@ -981,14 +957,16 @@ def run(
 MAX_SEARCH_IDS = 100_000
 
 
-def _with_search_ids(store: Store, view: View, earlier: Result) -> View:
+def _with_search_ids(store: Store, view: View, earlier: Result | None) -> View:
     """`view` with its quick search as matching ids: the earlier result's when it searched
     the same text, else looked up now (customers only, whatever the source: a usage row
     matches through its customer). Unchanged when there is no search or too many match."""
     text = view.search.strip()
     if not text:
         return view
-    if earlier.search and earlier.search[0] == text:
+    if view.search_ids is not None:
+        return view
+    if earlier is not None and earlier.search and earlier.search[0] == text:
         ids = earlier.search[1]  # None: too many matched, the text is searched each time
         if ids is None:
             return view

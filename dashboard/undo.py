@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from . import audit
+from . import audit, search
 from .access import require, require_undo
 from .errors import ConflictError, UserError
 from .fields import CONTACT_FIELDS, CUSTOMER_FIELDS, FIELDS, KEY_FIELD
@@ -82,6 +82,7 @@ def undo(store: Store, batch_id: str, *, user: str | None = None) -> audit.Batch
         _undo_adds(cur, batch_id, new_id, at, user)
         _undo_updates(cur, batch_id, new_id, at, user)
         _undo_deletes(cur, batch_id, new_id, at, user)
+        search.refresh_batch(cur, new_id)
         count = audit.close_batch(cur, new_id)
         cur.execute("UPDATE batches SET undone_by = ? WHERE batch_id = ?", [new_id, batch_id])
     return audit.Batch(new_id, "undo", count, details={"undid": batch_id})
