@@ -662,15 +662,9 @@ def compile_where(view: View) -> tuple[str, list[Any]]:
 
 
 def _order_by(view: View, allowed: dict[str, str], default: list[str]) -> str:
-    keys = []
-    for name, direction in view.sort:
-        if name not in allowed:
-            near = nearest(name, list(allowed))
-            guess = f"did you mean {' or '.join(map(repr, near))}? " if near else ""
-            raise UserError(
-                f"cannot sort by {name!r} here ({guess}this view sorts by: {', '.join(allowed)})"
-            )
-        keys.append(f"{allowed[name]} {direction.upper()} NULLS LAST")
+    keys = [
+        f"{col} {'ASC' if asc else 'DESC'} NULLS LAST" for col, asc in _sort_keys(view, allowed)
+    ]
     return ", ".join(keys + default)
 
 
@@ -753,107 +747,60 @@ def _values(view: View) -> list[tuple[str, str]]:
     return [("*", "count"), *[(f, a) for f, a in view.values]]
 
 
-def _group_order(view: View, groups: list[str]) -> str:
-    allowed = {g: quote(g) for g in groups}
-    for fname, agg in _values(view):
-        allowed[value_column(fname, agg)] = f'"{value_column(fname, agg)}"'
-    return _order_by(view, allowed, [quote(g) + " ASC NULLS LAST" for g in groups])
+def _sort_keys(view: View, allowed: dict[str, str]) -> list[tuple[str, bool]]:
+    """The view's sort as (column, ascending) pairs over `allowed` (sort name -> column);
+    refuses a name that is not there, saying what is."""
+    keys = []
+    for name, direction in view.sort:
+        if name not in allowed:
+            near = nearest(name, list(allowed))
+            guess = f"did you mean {' or '.join(map(repr, near))}? " if near else ""
+            raise UserError(
+                f"cannot sort by {name!r} here ({guess}this view sorts by: {', '.join(allowed)})"
+            )
+        keys.append((allowed[name], direction == "asc"))
+    return keys
 
 
-def _group_select(groups: list[str]) -> tuple[str, str]:
-    """The group columns as selected (aliased by name) and as grouped by."""
-    select = ", ".join(f"{column_sql(g)} AS {quote(g)}" for g in groups)
-    return select, ", ".join(column_sql(g) for g in groups)
+#: The grouping-set markers a grouped scan adds: 0 in a row group's rows (every group key
+#: is its own), non-zero in total rows; and the same for the pivot field.
+_GK, _GP, _P, _ROWS = "_gk", "_gp", "_p", "_rows"
 
 
-def compile_groups(view: View, *, paged: bool = True) -> tuple[Query, Query, Query]:
-    """Group rows (one page), the grand total row, and the number of groups."""
+def compile_grouping(view: View) -> Query:
+    """The one scan behind a group or pivot view: `GROUP BY GROUPING SETS`.
+
+    Groups: the sets (groups) and () — every group and the grand total. Pivot: (groups,
+    pivot), (groups), (pivot) and () — the cells, each row's total, each column's total
+    (whose pivot values are the column labels) and the grand total. `_gk` / `_gp` tell a
+    total row from a group whose key is NULL. The result has one row per group and pivot
+    value: small, and shaped into the page by `run` (sort, page, spread into columns)."""
     view.check()
     where, params = compile_where(view)
-    source = _from(view)
-    gselect, gby = _group_select(view.groups)
-    aggs = ", ".join(
-        f'{aggregate_sql(fname, agg, source=view.source)} AS "{value_column(fname, agg)}"'
-        for fname, agg in _values(view)
-    )
-    sql = (
-        f"SELECT {gselect}, {aggs} FROM {source} WHERE {where} GROUP BY {gby} "
-        f"ORDER BY {_group_order(view, view.groups)}"
-    )
-    page_params = list(params)
-    if paged:
-        sql += " LIMIT ? OFFSET ?"
-        page_params += [view.page_size, (view.page - 1) * view.page_size]
-    total = Query(f"SELECT {aggs} FROM {source} WHERE {where}", list(params))
-    count = Query(
-        f"SELECT count(*) FROM (SELECT 1 FROM {source} WHERE {where} GROUP BY {gby})",
+    keys = [column_sql(g) for g in view.groups]
+    select = [f"{column_sql(g)} AS {quote(g)}" for g in view.groups]
+    if view.pivot:
+        pcol = column_sql(view.pivot)
+        select.append(f'{pcol} AS "{_P}"')
+        values = _pivot_values(view)
+        sets = [(*keys, pcol), tuple(keys), (pcol,), ()] if keys else [(pcol,), ()]
+    else:
+        values = _values(view)
+        sets = [tuple(keys), ()]
+    select += [
+        f'{aggregate_sql(f, a, source=view.source)} AS "{value_column(f, a)}"' for f, a in values
+    ]
+    if view.pivot and view.source == "customers":
+        select.append(f'count(*) AS "{_ROWS}"')  # the customers, from the grand total
+    select.append(f'grouping({", ".join(keys)}) AS "{_GK}"' if keys else f'1 AS "{_GK}"')
+    if view.pivot:
+        select.append(f'grouping({pcol}) AS "{_GP}"')
+    grouping = ", ".join("(" + ", ".join(s) + ")" for s in sets)
+    return Query(
+        f"SELECT {', '.join(select)} FROM {_from(view)} WHERE {where} "
+        f"GROUP BY GROUPING SETS ({grouping})",
         list(params),
     )
-    return Query(sql, page_params), total, count
-
-
-def compile_pivot_values(view: View) -> Query:
-    """The distinct values of the pivot field under the view's filters (its column labels)."""
-    view.check()
-    where, params = compile_where(view)
-    col = column_sql(view.pivot)
-    return Query(
-        f"SELECT DISTINCT {col} AS p FROM {_from(view)} WHERE {where} "
-        "ORDER BY p NULLS LAST LIMIT ?",
-        [*params, MAX_PIVOT_COLUMNS + 1],
-    )
-
-
-def compile_pivot(
-    view: View, labels: list[Any], *, paged: bool = True
-) -> tuple[Query, Query, Query]:
-    """Pivot rows (one page), the totals row and the number of row groups.
-
-    Cells are aliased p{i}_{value}; the caller renames them to the pivot labels.
-    """
-    view.check()
-    where, params = compile_where(view)
-    source = _from(view)
-    pcol = column_sql(view.pivot)
-    cells: list[str] = []
-    cell_params: list[Any] = []
-    for i, label in enumerate(labels):
-        cond = f"{pcol} IS NULL" if label is None else f"{pcol} = ?"
-        for fname, agg in _pivot_values(view):
-            sql = aggregate_sql(fname, agg, cond, view.source)
-            cells.append(f'{sql} AS "p{i}_{value_column(fname, agg)}"')
-            if label is not None:
-                cell_params.extend([label] * sql.count("FILTER"))
-    for fname, agg in _pivot_values(view):
-        cells.append(
-            f'{aggregate_sql(fname, agg, source=view.source)} AS "total_{value_column(fname, agg)}"'
-        )
-    select_cells = ", ".join(cells)
-    groups = view.groups
-    if groups:
-        gselect, gby = _group_select(groups)
-        allowed = {g: quote(g) for g in groups}
-        for fname, agg in _pivot_values(view):
-            allowed[value_column(fname, agg)] = f'"total_{value_column(fname, agg)}"'
-        order = _order_by(view, allowed, [quote(g) + " ASC NULLS LAST" for g in groups])
-        sql = (
-            f"SELECT {gselect}, {select_cells} FROM {source} WHERE {where} "
-            f"GROUP BY {gby} ORDER BY {order}"
-        )
-        page_params = [*cell_params, *params]
-        if paged:
-            sql += " LIMIT ? OFFSET ?"
-            page_params += [view.page_size, (view.page - 1) * view.page_size]
-        count = Query(
-            f"SELECT count(*) FROM (SELECT 1 FROM {source} WHERE {where} GROUP BY {gby})",
-            list(params),
-        )
-    else:
-        sql = f"SELECT {select_cells} FROM {source} WHERE {where}"
-        page_params = [*cell_params, *params]
-        count = Query("SELECT 1", [])
-    total = Query(f"SELECT {select_cells} FROM {source} WHERE {where}", [*cell_params, *params])
-    return Query(sql, page_params), total, count
 
 
 def _pivot_values(view: View) -> list[tuple[str, str]]:
@@ -1009,63 +956,149 @@ def _same_count(earlier: Result | None, count: Query) -> bool:
     return was.sql == count.sql and list(was.params) == list(count.params)
 
 
+def _sorted_page(
+    frame: pd.DataFrame, view: View, allowed: dict[str, str], paged: bool
+) -> pd.DataFrame:
+    """Row groups sorted by the view (group keys last, ascending) with NULLs last, the
+    same order as SQL's `ORDER BY ... NULLS LAST`, and cut to the page."""
+    keys = _sort_keys(view, allowed) + [(g, True) for g in view.groups]
+    if keys and len(frame) > 1:
+        frame = frame.sort_values(
+            by=[k for k, _ in keys], ascending=[a for _, a in keys],
+            na_position="last", kind="stable",
+        )  # fmt: skip
+    if paged:
+        start = (view.page - 1) * view.page_size
+        frame = frame.iloc[start : start + view.page_size]
+    return frame.reset_index(drop=True)
+
+
+def _plain(frame: pd.DataFrame) -> pd.DataFrame:
+    """Nullable columns that hold no NULL as plain numpy ones, as DuckDB gives a column
+    without NULLs (a grouped scan's total rows put NULLs in every key column)."""
+    for c in frame.columns:
+        dtype = str(frame[c].dtype)
+        if dtype in ("Int64", "Int32", "Int16", "Int8", "boolean") and not frame[c].isna().any():
+            frame[c] = frame[c].astype(dtype.lower() if dtype != "boolean" else bool)
+    return frame
+
+
 def run_groups(store: Store, view: View, *, paged: bool = True) -> Result:
-    q, tq, cq = compile_groups(view, paged=paged)
-    data = q.run(store)
-    totals = tq.run(store)
-    count = int(store.scalar(cq.sql, cq.params))
+    """A group view from one grouping-sets scan: the page of groups, the grand total and
+    the number of groups."""
+    q = compile_grouping(view)
+    found = q.run(store)
+    values = [value_column(f, a) for f, a in _values(view)]
+    rows = found[found[_GK] == 0]
+    totals = found.loc[found[_GK] != 0, values].reset_index(drop=True)
+    allowed = {g: g for g in view.groups} | {v: v for v in values}
+    data = _plain(_sorted_page(rows[[*view.groups, *values]], view, allowed, paged))
+    count = len(rows)
     labels = {g: COLUMNS[g].label for g in view.groups}
     for fname, agg in _values(view):
         labels[value_column(fname, agg)] = value_label(fname, agg)
     customers = int(totals["count"].iloc[0]) if len(totals) else 0
     if view.percent:
         # a group's share of the grand total ("row" is the group itself: 100 % each)
-        cols = [value_column(f, a) for f, a in _values(view)]
-        data, totals = _shares(data, totals, {c: c for c in cols}, {c: c for c in cols}, view)
-    return Result(data, count, "groups", totals, labels, [q, tq, cq], customers)
+        data, totals = _shares(data, totals, {c: c for c in values}, {c: c for c in values}, view)
+    return Result(data, count, "groups", totals, labels, [q], customers)
 
 
-def pivot_labels(store: Store, view: View) -> list[Any]:
-    """The pivot field's distinct values under the view's filters; refuses too many."""
-    pq = compile_pivot_values(view)
-    labels = [v for (v,) in store.rows(pq.sql, pq.params)]
-    if len(labels) > MAX_PIVOT_COLUMNS:
-        raise UserError(
-            f"{COLUMNS[view.pivot].label} has more than {MAX_PIVOT_COLUMNS} values here; "
-            "filter first or pivot on another field"
-        )
-    return labels
+def _python(value: Any, f: Field) -> Any:
+    """A value of a DataFrame cell as DuckDB would give it to Python (a pivot label)."""
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.date() if f.sql_type == "DATE" else value.to_pydatetime()
+    return value.item() if hasattr(value, "item") else value
+
+
+def _spread(cells: pd.DataFrame, n_rows: int, n_labels: int, column: str) -> list[Any]:
+    """One value's cells as n_labels columns of n_rows (`_rn` row, `_li` label); missing
+    cells are 0 for counts, NULL otherwise."""
+    counted = column == "count" or column.startswith(("count_", "count_distinct_"))
+    out = []
+    for i in range(n_labels):
+        mine = cells[cells["_li"] == i]
+        col = pd.Series([0 if counted else None] * n_rows, dtype="int64" if counted else object)
+        col.iloc[mine["_rn"].to_numpy()] = mine[column].to_numpy()
+        out.append(col if counted else pd.to_numeric(col, errors="coerce"))
+    return out
 
 
 def run_pivot(store: Store, view: View, *, paged: bool = True) -> Result:
-    labels = pivot_labels(store, view)
-    q, tq, cq = compile_pivot(view, labels, paged=paged)
-    data = q.run(store)
-    totals = tq.run(store)
-    count = int(store.scalar(cq.sql, cq.params))
-    values = _pivot_values(view)
+    """A pivot from one grouping-sets scan: labels, cells, row and column totals and the
+    grand total all come from it; the page of row groups is spread into columns here."""
+    q = compile_grouping(view)
+    found = q.run(store)
+    queries = [q]
+    pfield = COLUMNS[view.pivot]
+    values = [value_column(f, a) for f, a in _pivot_values(view)]
+    column_totals = found[(found[_GK] != 0) & (found[_GP] == 0)]
+    column_totals = column_totals.sort_values(_P, na_position="last", kind="stable")
+    labels = [_python(v, pfield) for v in column_totals[_P]]
+    if len(labels) > MAX_PIVOT_COLUMNS:
+        raise UserError(
+            f"{pfield.label} has more than {MAX_PIVOT_COLUMNS} values here; "
+            "filter first or pivot on another field"
+        )
+    label_index = pd.Index(column_totals[_P])
+    grand = found[(found[_GK] != 0) & (found[_GP] != 0)]
+    if view.groups:
+        rows = found[(found[_GK] == 0) & (found[_GP] != 0)]
+        rows = rows[[*view.groups, *values]].rename(columns={v: f"total_{v}" for v in values})
+        allowed = {g: g for g in view.groups} | {v: f"total_{v}" for v in values}
+        page = _plain(_sorted_page(rows, view, allowed, paged))
+        count = len(rows)
+        cells = found[(found[_GK] == 0) & (found[_GP] == 0)]
+        where = page[view.groups].assign(_rn=range(len(page)))
+        cells = cells.merge(where, on=view.groups, how="inner")
+    else:
+        page = grand[values].rename(columns={v: f"total_{v}" for v in values})
+        page = page.reset_index(drop=True)
+        count = 1
+        cells = column_totals.assign(_rn=0)
+    cells = cells.assign(_li=label_index.get_indexer(cells[_P]))
+    data = page[list(view.groups)].copy()
+    totals = pd.DataFrame(index=[0])
+    tcells = column_totals.assign(_rn=0, _li=range(len(column_totals)))
+    for v in values:
+        for i, col in enumerate(_spread(cells, len(page), len(labels), v)):
+            data[f"p{i}_{v}"] = col.to_numpy()
+        for i, col in enumerate(_spread(tcells, 1, len(labels), v)):
+            totals[f"p{i}_{v}"] = col.to_numpy()
+    order = [f"p{i}_{v}" for i in range(len(labels)) for v in values]
+    data = data[[*view.groups, *order]]
+    totals = totals[order]
+    for v in values:
+        data[f"total_{v}"] = page[f"total_{v}"].to_numpy()
+        totals[f"total_{v}"] = grand[v].to_numpy()[:1] if len(grand) else [None]
+    if view.source == "customers":
+        customers = int(grand[_ROWS].iloc[0]) if len(grand) else 0
+    else:
+        c = compile_count(view, customers=True)
+        customers = int(store.scalar(c.sql, c.params))
+        queries.append(c)
     if view.percent:
         row_total = {}
-        for fname, agg in values:
-            vc = value_column(fname, agg)
-            row_total.update({f"p{i}_{vc}": f"total_{vc}" for i in range(len(labels))})
-            row_total[f"total_{vc}"] = f"total_{vc}"
+        for v in values:
+            row_total.update({f"p{i}_{v}": f"total_{v}" for i in range(len(labels))})
+            row_total[f"total_{v}"] = f"total_{v}"
         data, totals = _shares(data, totals, row_total, {c: c for c in row_total}, view)
     names: dict[str, str] = {}
     single = len(values) == 1
     for i, label in enumerate(labels):
-        text = BLANK if label is None else COLUMNS[view.pivot].type.to_text(label)
-        for fname, agg in values:
+        text = BLANK if label is None else pfield.type.to_text(label)
+        for fname, agg in _pivot_values(view):
             vc = value_column(fname, agg)
             names[f"p{i}_{vc}"] = text if single else f"{text} · {value_label(fname, agg)}"
-    for fname, agg in values:
+    for fname, agg in _pivot_values(view):
         vc = value_column(fname, agg)
         names[f"total_{vc}"] = TOTAL if single else f"{TOTAL} · {value_label(fname, agg)}"
     titles = {g: COLUMNS[g].label for g in view.groups}
     data = data.rename(columns=names)
     totals = totals.rename(columns=names)
-    customers = int(store.scalar(*_count_args(view)))
-    return Result(data, count, "pivot", totals, titles, [q, tq, cq], customers)
+    return Result(data, count, "pivot", totals, titles, queries, customers)
 
 
 def _shares(

@@ -54,8 +54,7 @@ def groups() -> list[Group]:
     for f in contact_fields:
         found.setdefault(type(f.type).search_term, ([], []))[1].append(f)
     return [
-        Group(f"s{i}", tuple(own), tuple(theirs))
-        for i, (own, theirs) in enumerate(found.values())
+        Group(f"s{i}", tuple(own), tuple(theirs)) for i, (own, theirs) in enumerate(found.values())
     ]
 
 
@@ -135,7 +134,6 @@ def condition(text: str) -> tuple[str, list[str]] | None:
     if not parts:
         return None
     return f"SELECT customer_id FROM {TABLE} WHERE {' OR '.join(parts)}", params
-
 
 
 def refresh_batch(cur: duckdb.DuckDBPyConnection, batch_id: str) -> None:

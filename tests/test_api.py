@@ -38,9 +38,11 @@ def test_three_lines_give_a_dataframe_and_its_sql(demo, tmp_path):
     result = run(store, View(groups=["country"], values=[["credit", "sum"]]))
     assert result.data.columns.tolist() == ["country", "count", "sum_credit"]
     assert result.data["count"].sum() == 120
-    assert result.sql.startswith('SELECT "country"') and "GROUP BY" in result.sql
-    again = store.df(result.sql, result.params)
-    assert again.equals(result.data)
+    assert result.sql.startswith('SELECT "country"') and "GROUPING SETS" in result.sql
+    again = store.df(result.sql, result.params)  # the groups and their grand total, one scan
+    groups = again[again["_gk"] == 0].sort_values("country", na_position="last")
+    assert groups[result.data.columns].reset_index(drop=True).equals(result.data)
+    assert again.loc[again["_gk"] != 0, "count"].tolist() == [120]
     store.close()
 
 

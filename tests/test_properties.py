@@ -116,9 +116,8 @@ def test_pivot_labels_are_data_not_sql(demo, label):
     view = View(groups=["status"], pivot="city", filters=[{"field": "id", "op": "<=", "value": 3}])
     result = run(demo, view, paged=False)
     assert (stored if stored is not None else BLANK) in result.data.columns
-    if stored is not None:  # the label travels as a bound parameter, never as SQL text
-        assert stored in result.queries[0].params
-        assert f"'{stored}'" not in result.queries[0].sql
+    if stored is not None:  # the label is data read back from the scan, never SQL text
+        assert all(stored not in q.sql for q in result.queries)
     assert demo.scalar("SELECT count(*) FROM customers") == 400
 
 
