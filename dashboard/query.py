@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
+import numpy as np
 import pandas as pd
 import param
 
@@ -1013,16 +1014,19 @@ def _python(value: Any, f: Field) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-def _spread(cells: pd.DataFrame, n_rows: int, n_labels: int, column: str) -> list[Any]:
-    """One value's cells as n_labels columns of n_rows (`_rn` row, `_li` label); missing
-    cells are 0 for counts, NULL otherwise."""
-    counted = column == "count" or column.startswith(("count_", "count_distinct_"))
-    out = []
-    for i in range(n_labels):
-        mine = cells[cells["_li"] == i]
-        col = pd.Series([0 if counted else None] * n_rows, dtype="int64" if counted else object)
-        col.iloc[mine["_rn"].to_numpy()] = mine[column].to_numpy()
-        out.append(col if counted else pd.to_numeric(col, errors="coerce"))
+def _counted(column: str) -> bool:
+    """Whether a value column counts (an empty cell is 0, not NULL)."""
+    return column == "count" or column.startswith("count_")
+
+
+def _cells(values: pd.Series, rn: np.ndarray, li: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Cells (row `rn`, label `li`) as a rows x labels array; missing: 0 for counts, NaN."""
+    if _counted(str(values.name)):
+        out = np.zeros(shape, dtype="int64")
+        out[rn, li] = values.to_numpy(dtype="int64")
+    else:
+        out = np.full(shape, np.nan)
+        out[rn, li] = values.to_numpy(dtype="float64", na_value=np.nan)
     return out
 
 
@@ -1034,45 +1038,51 @@ def run_pivot(store: Store, view: View, *, paged: bool = True) -> Result:
     queries = [q]
     pfield = COLUMNS[view.pivot]
     values = [value_column(f, a) for f, a in _pivot_values(view)]
-    column_totals = found[(found[_GK] != 0) & (found[_GP] == 0)]
-    column_totals = column_totals.sort_values(_P, na_position="last", kind="stable")
-    labels = [_python(v, pfield) for v in column_totals[_P]]
+    gk, gp = found[_GK].to_numpy() != 0, found[_GP].to_numpy() != 0
+    column_totals = found[gk & ~gp]
+    raw = list(column_totals[_P])
+    order = sorted(
+        range(len(raw)), key=lambda i: (pd.isna(raw[i]), 0 if pd.isna(raw[i]) else raw[i])
+    )
+    labels = [_python(raw[i], pfield) for i in order]
     if len(labels) > MAX_PIVOT_COLUMNS:
         raise UserError(
             f"{pfield.label} has more than {MAX_PIVOT_COLUMNS} values here; "
             "filter first or pivot on another field"
         )
-    label_index = pd.Index(column_totals[_P])
-    grand = found[(found[_GK] != 0) & (found[_GP] != 0)]
+    where = {(None if pd.isna(raw[i]) else raw[i]): n for n, i in enumerate(order)}
+    grand = found[gk & gp]
+    totals_of = {f"total_{v}": v for v in values}
     if view.groups:
-        rows = found[(found[_GK] == 0) & (found[_GP] != 0)]
-        rows = rows[[*view.groups, *values]].rename(columns={v: f"total_{v}" for v in values})
-        allowed = {g: g for g in view.groups} | {v: f"total_{v}" for v in values}
+        rows = found.loc[~gk & gp, [*view.groups, *values]]
+        allowed = {g: g for g in view.groups} | {v: v for v in values}
         page = _plain(_sorted_page(rows, view, allowed, paged))
         count = len(rows)
-        cells = found[(found[_GK] == 0) & (found[_GP] == 0)]
-        where = page[view.groups].assign(_rn=range(len(page)))
-        cells = cells.merge(where, on=view.groups, how="inner")
+        keys = page[view.groups].assign(_rn=np.arange(len(page)))
+        cells = found[~gk & ~gp].merge(keys, on=view.groups, how="inner")
+        rn = cells["_rn"].to_numpy()
     else:
-        page = grand[values].rename(columns={v: f"total_{v}" for v in values})
-        page = page.reset_index(drop=True)
+        page = grand[values].reset_index(drop=True)
         count = 1
-        cells = column_totals.assign(_rn=0)
-    cells = cells.assign(_li=label_index.get_indexer(cells[_P]))
-    data = page[list(view.groups)].copy()
-    totals = pd.DataFrame(index=[0])
-    tcells = column_totals.assign(_rn=0, _li=range(len(column_totals)))
-    for v in values:
-        for i, col in enumerate(_spread(cells, len(page), len(labels), v)):
-            data[f"p{i}_{v}"] = col.to_numpy()
-        for i, col in enumerate(_spread(tcells, 1, len(labels), v)):
-            totals[f"p{i}_{v}"] = col.to_numpy()
-    order = [f"p{i}_{v}" for i in range(len(labels)) for v in values]
-    data = data[[*view.groups, *order]]
-    totals = totals[order]
-    for v in values:
-        data[f"total_{v}"] = page[f"total_{v}"].to_numpy()
-        totals[f"total_{v}"] = grand[v].to_numpy()[:1] if len(grand) else [None]
+        cells = column_totals
+        rn = np.zeros(len(cells), dtype="int64")
+    li = np.array([where[None if pd.isna(p) else p] for p in cells[_P]], dtype="int64")
+    tli = np.array([where[None if pd.isna(p) else p] for p in raw], dtype="int64")
+    shape, tshape = (len(page), len(labels)), (1, len(labels))
+    data: dict[str, Any] = {g: page[g] for g in view.groups}
+    tot: dict[str, Any] = {}
+    spread = {v: _cells(cells[v], rn, li, shape) for v in values}
+    tspread = {
+        v: _cells(column_totals[v], np.zeros(len(tli), "int64"), tli, tshape) for v in values
+    }
+    for i in range(len(labels)):
+        for v in values:
+            data[f"p{i}_{v}"] = spread[v][:, i]
+            tot[f"p{i}_{v}"] = tspread[v][:, i]
+    for name, v in totals_of.items():
+        data[name] = page[v].to_numpy()
+        tot[name] = grand[v].to_numpy()[:1] if len(grand) else [0 if _counted(v) else None]
+    data, totals = pd.DataFrame(data), pd.DataFrame(tot)
     if view.source == "customers":
         customers = int(grand[_ROWS].iloc[0]) if len(grand) else 0
     else:
