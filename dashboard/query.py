@@ -636,8 +636,13 @@ def check_filter(spec: Filter | dict) -> None:
     _compile_filter(Filter.of(spec))
 
 
-def compile_where(view: View) -> tuple[str, list[Any]]:
-    """The WHERE clause (without the keyword) and its parameters; "TRUE" for no filter."""
+#: The name a statement gives the quick search's matches when it reads them twice.
+FOUND = "_found"
+
+
+def compile_where(view: View, *, found: bool = False) -> tuple[str, list[Any]]:
+    """The WHERE clause (without the keyword) and its parameters; "TRUE" for no filter.
+    `found`: the quick search's matches are the statement's FOUND table (`compile_found`)."""
     parts: list[str] = []
     params: list[Any] = []
     if view.status != "All":
@@ -653,12 +658,14 @@ def compile_where(view: View) -> tuple[str, list[Any]]:
         params.append(view.search_ids)
     elif text:
         # one scan of the maintained, lower-cased search text (customers and contacts)
-        found = search.condition(text)
-        if found is None:
+        matches = search.condition(text)
+        if matches is None:
             parts.append("FALSE")
+        elif found:
+            parts.append(f"customers.id IN (SELECT customer_id FROM {FOUND})")
         else:
-            parts.append(f"customers.id IN ({found[0]})")
-            params.extend(found[1])
+            parts.append(f"customers.id IN ({matches[0]})")
+            params.extend(matches[1])
     return (" AND ".join(parts) or "TRUE"), params
 
 
@@ -676,11 +683,13 @@ def _select_list(view: View, key: bool = False) -> str:
     return ", ".join(f"{column_sql(c)} AS {quote(c)}" for c in cols)
 
 
-def compile_rows(view: View, *, paged: bool = True, key: bool = False) -> Query:
+def compile_rows(
+    view: View, *, paged: bool = True, key: bool = False, found: bool = False
+) -> Query:
     """The customers matching the view, sorted, one page (or all with paged=False); with
     `key`, the customer id too when the view's columns do not include it."""
     view.check()
-    where, params = compile_where(view)
+    where, params = compile_where(view, found=found)
     allowed = {name: column_sql(name) for name in view.fields}
     order = _order_by(
         view, allowed, ['"id"', quote(USAGE_DAY)] if view.source == "usage" else ['"id"']
@@ -692,12 +701,28 @@ def compile_rows(view: View, *, paged: bool = True, key: bool = False) -> Query:
     return Query(sql, params)
 
 
-def compile_count(view: View, *, customers: bool = False) -> Query:
+def compile_count(view: View, *, customers: bool = False, found: bool = False) -> Query:
     """How many rows match the view's filters; with `customers`, how many customers (the
     same number unless a row is a day of usage)."""
-    where, params = compile_where(view)
+    where, params = compile_where(view, found=found)
     what = aggregate_sql("*", "count", source=view.source) if customers else "count(*)"
     return Query(f"SELECT {what} FROM {_from(view)} WHERE {where}", params)
+
+
+def compile_found(view: View, *, key: bool = False) -> Query | None:
+    """A page of a quick search and the number of matches in one statement, the search
+    text scanned once: its matches are a materialised CTE that the page and its count
+    (the "__total" column) both read. None when the view has no search to share."""
+    matches = search.condition(view.search.strip()) if view.search.strip() else None
+    if matches is None or view.search_ids is not None or view.source != "customers":
+        return None
+    page = compile_rows(view, key=key, found=True)
+    count = compile_count(view, found=True)
+    return Query(
+        f"WITH {FOUND} AS MATERIALIZED ({matches[0]}) "
+        f'SELECT *, ({count.sql}) AS "__total" FROM ({page.sql}) AS page',
+        [*matches[1], *count.params, *page.params],
+    )
 
 
 def compile_ids(view: View) -> Query:
@@ -906,15 +931,15 @@ MAX_SEARCH_IDS = 100_000
 
 
 def _with_search_ids(store: Store, view: View, earlier: Result | None) -> View:
-    """`view` with its quick search as matching ids: the earlier result's when it searched
-    the same text, else looked up now (customers only, whatever the source: a usage row
-    matches through its customer). Unchanged when there is no search or too many match."""
+    """`view` with its quick search as matching ids, for a session (`earlier` given): the
+    earlier result's when it searched the same text, else looked up now (customers only,
+    whatever the source: a usage row matches through its customer). Unchanged when there
+    is no search, no session or too many match; then the view's own statement scans the
+    search table once (`compile_found`)."""
     text = view.search.strip()
-    if not text:
+    if not text or earlier is None or view.search_ids is not None:
         return view
-    if view.search_ids is not None:
-        return view
-    if earlier is not None and earlier.search and earlier.search[0] == text:
+    if earlier.search and earlier.search[0] == text:
         ids = earlier.search[1]  # None: too many matched, the text is searched each time
         if ids is None:
             return view
@@ -940,8 +965,13 @@ def run_rows(
     query is this one; `key`: add the customer id (see `run`)."""
     q = compile_rows(view, paged=paged, key=key)
     c = compile_count(view)
-    data = q.run(store)
-    if _same_count(counts, c):
+    both = compile_found(view, key=key) if paged and not _same_count(counts, c) else None
+    data = both.run(store) if both is not None else q.run(store)
+    shared = data.pop("__total") if both is not None else None
+    if shared is not None and len(shared):
+        total = customers = int(shared.iloc[0])
+        q = both
+    elif _same_count(counts, c):
         total, customers = counts.total, counts.customers
     else:
         total = int(store.scalar(c.sql, c.params))
