@@ -54,7 +54,9 @@ def timed(fn, repeat: int) -> float:
 
 def hand_page(con):
     where = "status = 'Active' AND country = 'GB'"
-    page = con.execute(f"SELECT {GRID} FROM customers WHERE {where} ORDER BY name, id LIMIT {PAGE}").df()
+    page = con.execute(
+        f"SELECT {GRID} FROM customers WHERE {where} ORDER BY name, id LIMIT {PAGE}"
+    ).df()
     n = con.execute(f"SELECT count(*) FROM customers WHERE {where}").fetchone()[0]
     return page, n
 
@@ -62,13 +64,17 @@ def hand_page(con):
 def hand_deep_page(con):
     # page 2,000 by name: the sort's keyset is (name, id); an expert still needs OFFSET for an
     # arbitrary page number, and the count
-    page = con.execute(f"SELECT {GRID} FROM customers ORDER BY name, id LIMIT {PAGE} OFFSET {PAGE * 1999}").df()
+    page = con.execute(
+        f"SELECT {GRID} FROM customers ORDER BY name, id LIMIT {PAGE} OFFSET {PAGE * 1999}"
+    ).df()
     n = con.execute("SELECT count(*) FROM customers").fetchone()[0]
     return page, n
 
 
 def hand_count(con):
-    return con.execute("SELECT count(*) FROM customers WHERE status = 'Active' AND credit > 0").fetchone()[0]
+    return con.execute(
+        "SELECT count(*) FROM customers WHERE status = 'Active' AND credit > 0"
+    ).fetchone()[0]
 
 
 def hand_group(con):
@@ -85,7 +91,9 @@ def hand_group_by_total(con):
         "SELECT country, count(*) AS count, sum(credit) AS sum_credit, grouping(country) AS gk "
         "FROM customers GROUP BY GROUPING SETS ((country), ())"
     ).df()
-    rows = g[g.gk == 0].sort_values(["sum_credit", "country"], ascending=[False, True], na_position="last")
+    rows = g[g.gk == 0].sort_values(
+        ["sum_credit", "country"], ascending=[False, True], na_position="last"
+    )
     return rows.head(PAGE), g[g.gk != 0], len(rows)
 
 
@@ -102,7 +110,16 @@ def hand_pivot(con):
 
 def hand_search(con):
     # no index: every searched column and the contacts, once (a CTE read twice)
-    cols = ("name", "paypal_email", "website", "address_line1", "address_line2", "city", "region", "postcode")
+    cols = (
+        "name",
+        "paypal_email",
+        "website",
+        "address_line1",
+        "address_line2",
+        "city",
+        "region",
+        "postcode",
+    )
     own = " OR ".join(f"{c} ILIKE '%harper%'" for c in cols)
     sql = (
         "WITH found AS MATERIALIZED (SELECT id FROM customers WHERE "
@@ -166,7 +183,16 @@ def pandas_questions(c, k, u):
                              margins=True, margins_name="Total")  # fmt: skip
 
     def search():
-        cols = ("name", "paypal_email", "website", "address_line1", "address_line2", "city", "region", "postcode")
+        cols = (
+            "name",
+            "paypal_email",
+            "website",
+            "address_line1",
+            "address_line2",
+            "city",
+            "region",
+            "postcode",
+        )
         hit = pd.Series(False, index=c.index)
         for col in cols:
             hit |= c[col].str.contains("harper", case=False, regex=False, na=False)
@@ -191,7 +217,9 @@ def pandas_questions(c, k, u):
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=1_000_000, help="demo customers")
-    ap.add_argument("--usage-customers", type=int, default=100_000, help="customers with daily usage")
+    ap.add_argument(
+        "--usage-customers", type=int, default=100_000, help="customers with daily usage"
+    )
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--db", default=":memory:", help="a database file to keep (and reuse)")
     ap.add_argument("--no-pandas", action="store_true", help="skip pandas (memory at 10M)")
@@ -209,7 +237,9 @@ def main() -> None:
     con = store._con  # the benchmark's own look behind the gateway: the raw connection
     n = store.scalar("SELECT count(*) FROM customers")
     usage_rows = store.scalar("SELECT count(*) FROM usage_daily")
-    print(f"{n:,} customers, {usage_rows:,} daily usage rows; load average before: {os.getloadavg()}")
+    print(
+        f"{n:,} customers, {usage_rows:,} daily usage rows; load average before: {os.getloadavg()}"
+    )
 
     views = {
         "page": ("page + count: Active, GB, by name", View(status="Active", filters=[["country", "=", "GB"]], sort=["name"])),
@@ -245,7 +275,9 @@ def main() -> None:
         p = timed(pandas[key], max(1, args.repeat // 2)) if key in pandas else None
         budget = 1.0 if key == "usage" else (None if key == "deep" else limit)
         ok = e <= 1.3 * h and (budget is None or e <= budget)
-        goal = f"{'ok' if ok else 'MISSED'} (1.3x" + (f", {budget * 1000:.0f} ms)" if budget else ")")
+        goal = f"{'ok' if ok else 'MISSED'} (1.3x" + (
+            f", {budget * 1000:.0f} ms)" if budget else ")"
+        )
         ptext = f"{p * 1000:>9.1f}{p / e:>7.1f}" if p else f"{'-':>9}{'-':>7}"
         print(f"{label:<42}{e * 1000:>9.1f}{h * 1000:>9.1f}{e / h:>7.2f}{ptext}  {goal}")
     print("(times in ms, medians; ratio: engine / hand-written, pandas / engine)")

@@ -883,7 +883,11 @@ class Result:
             key_cols = [c for c in frame.columns if c not in tot.columns]
             for i, c in enumerate(key_cols):
                 tot[c] = TOTAL if i == 0 else ""
-            numbers = [c for c in frame.columns if c not in key_cols]
+            numbers = [
+                c
+                for c in frame.columns
+                if c not in key_cols and pd.api.types.is_numeric_dtype(frame[c])
+            ]  # min of a date stays a date
             frame = pd.concat(
                 [frame.astype(object), tot[frame.columns].astype(object)], ignore_index=True
             )
@@ -1049,15 +1053,23 @@ def _counted(column: str) -> bool:
     return column == "count" or column.startswith("count_")
 
 
-def _cells(values: pd.Series, rn: np.ndarray, li: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Cells (row `rn`, label `li`) as a rows x labels array; missing: 0 for counts, NaN."""
+def _cells(values: pd.Series, rn: np.ndarray, li: np.ndarray, shape: tuple[int, int]) -> Any:
+    """Cells (row `rn`, label `li`) as a rows x labels array; missing: 0 for counts, NaN
+    (NULL) otherwise. A minimum of dates or text keeps its values."""
     if _counted(str(values.name)):
         out = np.zeros(shape, dtype="int64")
         out[rn, li] = values.to_numpy(dtype="int64")
-    else:
+    elif pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
         out = np.full(shape, np.nan)
         out[rn, li] = values.to_numpy(dtype="float64", na_value=np.nan)
+    else:
+        out = np.full(shape, None, dtype=object)
+        out[rn, li] = values.to_numpy(dtype=object)
     return out
+
+
+def _column(cells: np.ndarray) -> Any:
+    return pd.Series(cells).infer_objects() if cells.dtype == object else cells
 
 
 def run_pivot(store: Store, view: View, *, paged: bool = True) -> Result:
@@ -1107,8 +1119,8 @@ def run_pivot(store: Store, view: View, *, paged: bool = True) -> Result:
     }
     for i in range(len(labels)):
         for v in values:
-            data[f"p{i}_{v}"] = spread[v][:, i]
-            tot[f"p{i}_{v}"] = tspread[v][:, i]
+            data[f"p{i}_{v}"] = _column(spread[v][:, i])
+            tot[f"p{i}_{v}"] = _column(tspread[v][:, i])
     for name, v in totals_of.items():
         data[name] = page[v].to_numpy()
         tot[name] = grand[v].to_numpy()[:1] if len(grand) else [0 if _counted(v) else None]

@@ -1,0 +1,243 @@
+"""The engine's plans (issue 17) give the answers of the plans they replaced and of pandas.
+
+- Groups and pivots: one grouping-sets scan, shaped after the query, against the old plans
+  (tests/reference_plans.py: a query per page, totals, count and pivot value) on random
+  views: groups, pivots, every aggregate, filters, search, shares, sort by a total, pages.
+- The quick search: the maintained search table, kept by every write path (add, edit, bulk
+  edit, import, delete, undo), against pandas looking in every searched column of the
+  customers and their contacts as they are now.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dashboard import (
+    UserError,
+    View,
+    add_customer,
+    bulk_edit,
+    delete_customers,
+    import_file,
+    run,
+    undo,
+    update_customer,
+)
+from dashboard import search as search_table
+from dashboard.fields import COLUMNS, CONTACT_FIELDS, columns_for, searchable
+from tests import reference_plans
+
+PLANS = settings(max_examples=80, deadline=None, derandomize=bool(os.environ.get("CI")),
+                 suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+
+
+def _dimensions(source: str) -> list[str]:
+    return [n for n, f in columns_for(source).items() if f.groupable and f.source != "metrics"
+            and n not in ("name", "postcode", "address_line1", "address_line2", "paypal_email",
+                          "website", "region", "day")]  # fmt: skip
+
+
+def _measures(source: str) -> list[tuple[str, str]]:
+    fields = columns_for(source)
+    out = []
+    for n, f in fields.items():
+        if source == "usage" and f.source != "usage":
+            continue
+        if f.source == "metrics":
+            continue
+        out += [(n, a) for a in f.aggregates]
+    return out
+
+
+FILTERS = [
+    ["channels", ">=", 50], ["country", "in", ["GB", "DE", "US"]], ["credit", "<", 0],
+    ["portal_access", "=", "yes"], ["city", "contains", "a"], ["tags", "any", ["vip"]],
+]  # fmt: skip
+
+
+@st.composite
+def views(draw):
+    source = draw(st.sampled_from(["customers", "customers", "usage"]))
+    dims = _dimensions(source)
+    groups = draw(st.lists(st.sampled_from(dims), unique=True, min_size=0, max_size=2))
+    pivot = draw(st.one_of(st.none(), st.sampled_from([d for d in dims if d not in groups])))
+    if not groups and not pivot:
+        groups = [dims[0]]
+    values = draw(st.lists(st.sampled_from(_measures(source)), unique=True, max_size=2))
+    percent = None
+    if all(a in ("count", "sum") for _, a in values):
+        percent = draw(st.sampled_from([None, "row", "column", "total"]))
+    value_names = ["count"] if not pivot else []
+    value_names += [f"{a}_{f}" for f, a in values] or (["count"] if pivot else [])
+    keys = draw(st.lists(st.sampled_from([*groups, *value_names]), unique=True, max_size=2))
+    sort = [[k, draw(st.sampled_from(["asc", "desc"]))] for k in keys]
+    return View(
+        source=source, groups=groups, pivot=pivot, values=[list(v) for v in values],
+        percent=percent, sort=sort,
+        filters=draw(st.lists(st.sampled_from(FILTERS), max_size=2)),
+        status=draw(st.sampled_from(["All", "Active", "Inactive"])),
+        search=draw(st.sampled_from(["", "", "o", "harper", "7"])),
+        page=draw(st.integers(1, 3)), page_size=draw(st.sampled_from([1, 3, 50])),
+    )  # fmt: skip
+
+
+def _same_frames(got: pd.DataFrame, want: pd.DataFrame, what: str) -> None:
+    assert list(got.columns) == list(want.columns), what
+    assert len(got) == len(want), what
+    for col in want.columns:
+        for i, (a, b) in enumerate(zip(got[col].tolist(), want[col].tolist(), strict=True)):
+            if _missing(a) or _missing(b):
+                assert _missing(a) and _missing(b), (what, col, i, a, b)
+            elif isinstance(b, int | float) and not isinstance(b, bool):
+                assert math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-6), (
+                    what,
+                    col,
+                    i,
+                    a,
+                    b,
+                )
+            else:
+                assert a == b, (what, col, i, a, b)
+
+
+def _missing(value) -> bool:
+    return not isinstance(value, list | tuple) and bool(pd.isna(value))
+
+
+@PLANS
+@given(view=views(), paged=st.booleans())
+def test_one_scan_answers_as_the_old_plans_did(demo, view, paged):
+    try:
+        want = reference_plans.run(demo, view, paged=paged)
+    except UserError as exc:
+        with pytest.raises(UserError, match=str(exc)[:30].replace("(", r"\(")):
+            run(demo, view, paged=paged)
+        return
+    got = run(demo, view, paged=paged)
+    assert (got.total, got.customers, got.mode) == (want.total, want.customers, want.mode)
+    _same_frames(got.data, want.data, "data")
+    _same_frames(got.totals, want.totals, "totals")
+    assert got.labels == want.labels
+    _same_frames(got.table(), want.table(), "table")
+
+
+def test_a_pivot_over_more_values_than_columns_allowed_is_refused(demo):
+    with pytest.raises(UserError, match="more than 60 values"):
+        run(demo, View(groups=["status"], pivot="name"))
+
+
+def test_a_pivot_is_one_scan_of_the_data(demo):
+    result = run(demo, View(groups=["status"], pivot="currency", values=[["credit", "sum"]]))
+    assert len(result.queries) == 1 and "GROUPING SETS" in result.sql
+    assert "FILTER" not in result.sql
+
+
+# --- the quick search ----------------------------------------------------------------------
+
+
+def _reference_matches(store, text: str) -> set[int]:
+    """Customers whose searched fields (or contacts') contain `text`, by pandas."""
+    customers = store.df("SELECT * FROM customers")
+    text = text.strip()
+    if not text:
+        return set(customers["id"].tolist())  # no search: every customer
+    contacts = store.df("SELECT * FROM contacts")
+    hit = pd.Series(False, index=customers.index)
+    for f in searchable():
+        term = f.type.search_term(text)
+        if term:
+            hit |= customers[f.name].fillna("").str.lower().str.contains(term.lower(), regex=False)
+    theirs = pd.Series(False, index=contacts.index)
+    for f in CONTACT_FIELDS:
+        term = f.type.search_term(text) if f.type.searchable else None
+        if term:
+            theirs |= (
+                contacts[f.name].fillna("").str.lower().str.contains(term.lower(), regex=False)
+            )
+    hit |= customers["id"].isin(contacts.loc[theirs, "customer_id"])
+    return set(customers.loc[hit, "id"].tolist())
+
+
+def _engine_matches(store, text: str) -> set[int]:
+    return set(run(store, View(search=text, columns=["id"]), paged=False).data["id"].tolist())
+
+
+WORDS = ["Harper", "Müller", "blue", "Wave", "São", "o", "ar", "line", "7", "+44", "x.y"]
+NAMES = st.lists(st.sampled_from(WORDS), min_size=1, max_size=3).map(" ".join)
+
+
+@st.composite
+def writes(draw):
+    """A few writes through the product's write paths, as (kind, arguments)."""
+    out = []
+    for _ in range(draw(st.integers(1, 5))):
+        kind = draw(
+            st.sampled_from(["add", "edit", "contacts", "bulk", "import", "delete", "undo"])
+        )
+        out.append((kind, draw(NAMES), draw(NAMES), draw(st.integers(0, 10_000))))
+    return out
+
+
+@PLANS
+@given(plan=writes(), text=st.one_of(st.sampled_from(WORDS), NAMES, st.text(max_size=4)))
+def test_search_matches_pandas_after_every_kind_of_write(demo, tmp_path_factory, plan, text):
+    last = None
+    for step, (kind, words, other, n) in enumerate(plan):
+        ids = [i for (i,) in demo.rows("SELECT id FROM customers ORDER BY id")]
+        n = n * 100 + step + 10_000 * demo.scalar("SELECT count(*) FROM batches")  # unique
+        target = ids[n % len(ids)]
+        if kind == "add":
+            last = add_customer(demo, {"name": f"{words} {n}", "currency": "EUR",
+                                       "city": other}, [{"name": other, "email": f"x{n}@{other.split()[0].lower()}.example"
+                                                         if other.split()[0].isascii() and other.split()[0].isalpha() else None,
+                                                         "mobile": None}])  # fmt: skip
+        elif kind == "edit":
+            last = update_customer(demo, target, {"city": words, "address_line2": other})
+        elif kind == "contacts":
+            last = update_customer(demo, target, {}, [{"name": f"{words} {other}"}])
+        elif kind == "bulk":
+            last = bulk_edit(demo, ids[: n % 7 + 1], {"status": "Inactive", "channels": n % 50})
+        elif kind == "import":
+            path = tmp_path_factory.mktemp("imp") / "in.csv"
+            pd.DataFrame({"Customer Name": [f"Imported {words} {n}"], "Currency": ["USD"],
+                          "City": [other], "Contact Name": [words]}).to_csv(path, index=False)  # fmt: skip
+            last = import_file(demo, path)[1]
+        elif kind == "delete":
+            last = delete_customers(demo, [target])
+        elif kind == "undo" and last is not None and last.batch_id:
+            try:
+                undo(demo, last.batch_id)
+            except UserError:
+                pass  # touched later, or already undone
+            last = None
+    assert _engine_matches(demo, text) == _reference_matches(demo, text)
+
+
+def test_the_search_table_is_created_and_filled_by_its_migration(tmp_path):
+    import duckdb
+
+    from dashboard import Store, add_demo_customers, migrations
+
+    path = tmp_path / "old.duckdb"
+    with Store(path) as s:
+        add_demo_customers(s, 50, seed=3)
+    con = duckdb.connect(str(path))
+    con.execute(f"DROP TABLE {search_table.TABLE}")
+    con.execute("DELETE FROM schema_migrations WHERE version = 7")
+    con.close()
+    with Store(path) as s:  # opening it upgrades it: migration 7 backfills every customer
+        assert s.schema_version() == migrations.LATEST
+        assert s.scalar(f"SELECT count(*) FROM {search_table.TABLE}") == 50
+        assert _engine_matches(s, "a") == _reference_matches(s, "a")
+
+
+def test_every_searched_field_has_a_home_in_the_search_table():
+    grouped = {f.name for g in search_table.groups() for f in g.fields}
+    assert grouped == {f.name for f in searchable()}
+    assert all(COLUMNS[f.name].type.searchable for f in searchable())
