@@ -822,9 +822,16 @@ def compile_grouping(view: View) -> Query:
     if view.pivot:
         select.append(f'grouping({pcol}) AS "{_GP}"')
     grouping = ", ".join("(" + ", ".join(s) + ")" for s in sets)
+    # the small result comes sorted: row groups first, in the view's order (so a page is a
+    # slice), then the totals; a pivot's column totals by pivot value (its labels' order)
+    allowed = {g: quote(g) for g in view.groups} | {
+        value_column(f, a): f'"{value_column(f, a)}"' for f, a in values
+    }
+    order = [f'"{_GK}"'] + ([f'"{_GP}"', f'"{_P}" ASC NULLS LAST'] if view.pivot else [])
+    order.append(_order_by(view, allowed, [quote(g) + " ASC NULLS LAST" for g in view.groups]))
     return Query(
         f"SELECT {', '.join(select)} FROM {_from(view)} WHERE {where} "
-        f"GROUP BY GROUPING SETS ({grouping})",
+        f"GROUP BY GROUPING SETS ({grouping}) ORDER BY {', '.join(o for o in order if o)}",
         list(params),
     )
 
@@ -991,17 +998,8 @@ def _same_count(earlier: Result | None, count: Query) -> bool:
     return was.sql == count.sql and list(was.params) == list(count.params)
 
 
-def _sorted_page(
-    frame: pd.DataFrame, view: View, allowed: dict[str, str], paged: bool
-) -> pd.DataFrame:
-    """Row groups sorted by the view (group keys last, ascending) with NULLs last, the
-    same order as SQL's `ORDER BY ... NULLS LAST`, and cut to the page."""
-    keys = _sort_keys(view, allowed) + [(g, True) for g in view.groups]
-    if keys and len(frame) > 1:
-        frame = frame.sort_values(
-            by=[k for k, _ in keys], ascending=[a for _, a in keys],
-            na_position="last", kind="stable",
-        )  # fmt: skip
+def _page(frame: pd.DataFrame, view: View, paged: bool) -> pd.DataFrame:
+    """The view's page of already sorted row groups."""
     if paged:
         start = (view.page - 1) * view.page_size
         frame = frame.iloc[start : start + view.page_size]
@@ -1024,11 +1022,9 @@ def run_groups(store: Store, view: View, *, paged: bool = True) -> Result:
     q = compile_grouping(view)
     found = q.run(store)
     values = [value_column(f, a) for f, a in _values(view)]
-    rows = found[found[_GK] == 0]
-    totals = found.loc[found[_GK] != 0, values].reset_index(drop=True)
-    allowed = {g: g for g in view.groups} | {v: v for v in values}
-    data = _plain(_sorted_page(rows[[*view.groups, *values]], view, allowed, paged))
-    count = len(rows)
+    count = int((found[_GK].to_numpy() == 0).sum())  # the groups come first, sorted
+    totals = found.iloc[count:][values].reset_index(drop=True)
+    data = _plain(_page(found.iloc[:count][[*view.groups, *values]], view, paged))
     labels = {g: COLUMNS[g].label for g in view.groups}
     for fname, agg in _values(view):
         labels[value_column(fname, agg)] = value_label(fname, agg)
@@ -1081,24 +1077,20 @@ def run_pivot(store: Store, view: View, *, paged: bool = True) -> Result:
     pfield = COLUMNS[view.pivot]
     values = [value_column(f, a) for f, a in _pivot_values(view)]
     gk, gp = found[_GK].to_numpy() != 0, found[_GP].to_numpy() != 0
-    column_totals = found[gk & ~gp]
+    column_totals = found[gk & ~gp]  # sorted by pivot value: the labels' order
     raw = list(column_totals[_P])
-    order = sorted(
-        range(len(raw)), key=lambda i: (pd.isna(raw[i]), 0 if pd.isna(raw[i]) else raw[i])
-    )
-    labels = [_python(raw[i], pfield) for i in order]
+    labels = [_python(v, pfield) for v in raw]
     if len(labels) > MAX_PIVOT_COLUMNS:
         raise UserError(
             f"{pfield.label} has more than {MAX_PIVOT_COLUMNS} values here; "
             "filter first or pivot on another field"
         )
-    where = {(None if pd.isna(raw[i]) else raw[i]): n for n, i in enumerate(order)}
+    where = {(None if pd.isna(v) else v): n for n, v in enumerate(raw)}
     grand = found[gk & gp]
     totals_of = {f"total_{v}": v for v in values}
     if view.groups:
-        rows = found.loc[~gk & gp, [*view.groups, *values]]
-        allowed = {g: g for g in view.groups} | {v: v for v in values}
-        page = _plain(_sorted_page(rows, view, allowed, paged))
+        rows = found.loc[~gk & gp, [*view.groups, *values]]  # sorted as the view says
+        page = _plain(_page(rows, view, paged))
         count = len(rows)
         keys = page[view.groups].assign(_rn=np.arange(len(page)))
         cells = found[~gk & ~gp].merge(keys, on=view.groups, how="inner")
