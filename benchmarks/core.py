@@ -39,14 +39,18 @@ PAGE = 50
 GRID = "id, name, status, channels, flow_speed, debit_limit, currency, credit, tags, city, country"
 
 
-def timed(fn, repeat: int) -> float:
-    fn()  # warm
-    samples = []
+def timed(fns, repeat: int) -> list[float]:
+    """Median seconds of each function, run in turns (engine, hand, ...) so that a busy
+    machine slows all of them alike."""
+    for fn in fns:
+        fn()  # warm
+    samples = [[] for _ in fns]
     for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - t)
-    return statistics.median(samples)
+        for fn, out in zip(fns, samples, strict=True):
+            t = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - t)
+    return [statistics.median(s) for s in samples]
 
 
 # --- the best hand-written answers ---------------------------------------------------------
@@ -267,12 +271,13 @@ def main() -> None:
     limit = 0.15 if n <= 1_000_000 else 0.6
     print(f"{'question':<42}{'engine':>9}{'hand':>9}{'ratio':>7}{'pandas':>9}{'ratio':>7}  target")
     for key, (label, view) in views.items():
-        if view is None:
-            e = timed(lambda: engine_count(store, count_view), args.repeat)
-        else:
-            e = timed(lambda v=view: run(store, v), args.repeat)
-        h = timed(lambda f=hand[key]: f(con), args.repeat)
-        p = timed(pandas[key], max(1, args.repeat // 2)) if key in pandas else None
+        engine = (
+            (lambda: engine_count(store, count_view))
+            if view is None
+            else (lambda v=view: run(store, v))
+        )
+        e, h = timed([engine, lambda f=hand[key]: f(con)], args.repeat)
+        p = timed([pandas[key]], max(1, args.repeat // 2))[0] if key in pandas else None
         budget = 1.0 if key == "usage" else (None if key == "deep" else limit)
         ok = e <= 1.3 * h and (budget is None or e <= budget)
         goal = f"{'ok' if ok else 'MISSED'} (1.3x" + (
