@@ -1064,6 +1064,12 @@ def _cells(values: pd.Series, rn: np.ndarray, li: np.ndarray, shape: tuple[int, 
     return out
 
 
+def _keys(frame: pd.DataFrame, names: list[str]) -> list[tuple]:
+    """Each row's group keys as a hashable tuple, NULLs as None."""
+    cols = [[None if pd.isna(v) else v for v in frame[n].tolist()] for n in names]
+    return list(zip(*cols, strict=True)) if cols else []
+
+
 def _column(cells: np.ndarray) -> Any:
     return pd.Series(cells).infer_objects() if cells.dtype == object else cells
 
@@ -1092,9 +1098,11 @@ def run_pivot(store: Store, view: View, *, paged: bool = True) -> Result:
         rows = found.loc[~gk & gp, [*view.groups, *values]]  # sorted as the view says
         page = _plain(_page(rows, view, paged))
         count = len(rows)
-        keys = page[view.groups].assign(_rn=np.arange(len(page)))
-        cells = found[~gk & ~gp].merge(keys, on=view.groups, how="inner")
-        rn = cells["_rn"].to_numpy()
+        cells = found[~gk & ~gp]
+        # each cell's row on the page (-1: another page), by its group keys
+        on_page = {k: n for n, k in enumerate(_keys(page, view.groups))}
+        rn = np.array([on_page.get(k, -1) for k in _keys(cells, view.groups)], dtype="int64")
+        cells, rn = cells[rn >= 0], rn[rn >= 0]
     else:
         page = grand[values].reset_index(drop=True)
         count = 1
