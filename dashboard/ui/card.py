@@ -520,12 +520,15 @@ class CustomerCard(pn.viewable.Viewer):
         self._history.value = audit.history(self.store, record["id"]).assign(
             at=lambda d: d["at"].astype(str).str.slice(0, 16)
         )[list(HISTORY_TITLES)]
-        from ..messaging import message_log
+        from ..messaging import STATUSES, message_log
 
         log = message_log(self.store, customer_id=record["id"], limit=200)
         self._messages.value = (
             log[list(MESSAGE_TITLES)]
-            .assign(created_at=lambda d: d["created_at"].astype(str).str.slice(0, 16))
+            .assign(
+                created_at=lambda d: d["created_at"].astype(str).str.slice(0, 16),
+                status=lambda d: d["status"].map(lambda s: STATUSES.get(s, s)),
+            )
             .astype(object)
             .where(lambda d: d.notna(), "")
         )
