@@ -52,16 +52,24 @@ def _export_select(view: View) -> query.Query:
     for name in cols:
         f = COLUMNS[name]
         col = f'"{name}"'
-        if f.kind == "tags":
-            exprs.append(f"array_to_string({col}, ', ') AS {col}")
+        if f.kind == "tags":  # a list's text can start a formula as well ("=HYPERLINK(")
+            exprs.append(f"{_neutral_sql(f'array_to_string({col}, {_COMMA})')} AS {col}")
         elif f.kind in ("text", "email", "url", "toml", "phone", "choice"):
-            exprs.append(
-                f"CASE WHEN regexp_matches({col}, '^[=+\\-@\\t\\r]') THEN '''' || {col} "
-                f"ELSE {col} END AS {col}"
-            )
+            exprs.append(f"{_neutral_sql(col)} AS {col}")
         else:
             exprs.append(col)
     return query.Query(f"SELECT {', '.join(exprs)} FROM ({q.sql}) AS v", q.params)
+
+
+_COMMA = "', '"
+
+
+def _neutral_sql(expr: str) -> str:
+    """SQL doing what `neutralise` does to a text expression: an apostrophe before what a
+    spreadsheet would run as a formula."""
+    return (
+        f"CASE WHEN regexp_matches({expr}, '^[=+\\-@\\t\\r]') THEN '''' || {expr} ELSE {expr} END"
+    )
 
 
 def _literal(path: Path) -> str:
@@ -133,8 +141,10 @@ def _xlsx_value(v: Any) -> Any:
 
     if isinstance(v, Decimal):
         return float(v) if abs(v) < 10**15 else str(v)
-    if isinstance(v, list):
-        return ", ".join(map(str, v))
+    if isinstance(v, list | tuple):  # a list's text can start a formula too
+        return neutralise(", ".join(map(str, v)))
+    if isinstance(v, dict):
+        return neutralise(str(v))
     return neutralise(v)
 
 

@@ -135,6 +135,11 @@ def _jsonable(value: Any) -> Any:
 PERCENTAGES = {"row": "% of row total", "column": "% of column total", "total": "% of grand total"}
 
 
+#: The highest page number a view takes: far past any table's end, yet its row offset
+#: (page x page size) fits DuckDB's BIGINT (a link with page 10**20 overflowed it).
+MAX_PAGE = 10**9
+
+
 class View(param.Parameterized):
     """What a person is looking at: the settings of the page's grid, compiled to one query.
 
@@ -181,7 +186,11 @@ class View(param.Parameterized):
     sort = param.List(
         default=[], doc="Sort keys, each [column, 'asc'|'desc'], most significant first."
     )
-    page = param.Integer(default=1, bounds=(1, None), doc="1-based page number.")
+    page = param.Integer(
+        default=1,
+        bounds=(1, MAX_PAGE),
+        doc="1-based page number (a page past the last shows the last).",
+    )
     page_size = param.Integer(default=50, bounds=(1, 10_000), doc="Rows (or groups) a page.")
     groups = param.List(default=[], item_type=str, doc="Row-group fields, outermost first.")
     values = param.List(
@@ -433,7 +442,7 @@ _SHAPES: dict[str, tuple[type | tuple[type, ...], str]] = {
     "search": (str, "text"),
     "status": (str, "a status"),
     "sort": (list, 'a list of [field, "asc" | "desc"] pairs'),
-    "page": (int, "a page number from 1"),
+    "page": (int, f"a page number from 1 to {MAX_PAGE:,}"),
     "page_size": (int, "a number of rows from 1 to 10,000"),
     "groups": (list, "a list of field names"),
     "values": (list, 'a list of [field, aggregate] pairs or "field:aggregate" texts'),
@@ -471,7 +480,7 @@ def _check_shapes(data: dict[str, Any]) -> None:
                 for v in value
             )  # fmt: skip
         elif ok and name == "page":
-            ok = value >= 1
+            ok = 1 <= value <= MAX_PAGE
         elif ok and name == "status":
             ok = value in ("All", *STATUSES)
             words = f"one of {', '.join(('All', *STATUSES))}"
