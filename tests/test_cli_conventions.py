@@ -313,3 +313,41 @@ def test_log_json_one_object_per_line_with_the_batch_written(db):
     # warning is the default level: the same command logs nothing
     quiet = cli("edit", "--db", str(db), "--set", "channels=+1", "--where", "country=FR")
     assert quiet.returncode == 0 and quiet.stderr == ""
+
+
+def test_serve_logs_one_json_line_per_request(db, tmp_path):
+    import shutil
+    import socket
+    import time
+    import urllib.error
+    import urllib.request
+
+    served = tmp_path / "served.duckdb"
+    shutil.copy(db, served)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    err = tmp_path / "serve.err"
+    with err.open("wb") as sink:
+        proc = subprocess.Popen([sys.executable, "-m", "dashboard", "--log-json", "serve",
+                                 "--db", str(served), "--port", str(port)],
+                                stdout=subprocess.DEVNULL, stderr=sink)  # fmt: skip
+        try:
+            deadline = time.monotonic() + 90
+            while True:
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/guide", timeout=30).read()
+                    break
+                except (urllib.error.URLError, ConnectionError):
+                    assert time.monotonic() < deadline and proc.poll() is None, err.read_text()
+                    time.sleep(0.5)
+            with pytest.raises(urllib.error.HTTPError):
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/no-such-page", timeout=30)
+            time.sleep(0.5)
+        finally:
+            proc.terminate()
+            proc.wait(30)
+    lines = [json.loads(line) for line in err.read_text().splitlines() if line.strip()]
+    access = [x for x in lines if x["logger"] == "tornado.access"]
+    assert any("200 GET /guide" in x["message"] and x["level"] == "info" for x in access)
+    assert any("404 GET /no-such-page" in x["message"] and x["level"] == "warning" for x in access)
