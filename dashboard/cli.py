@@ -276,7 +276,8 @@ def cmd_init(args: argparse.Namespace) -> int:
             n = add_demo_customers(store, args.demo, seed=args.seed)
             from .undo import last_batch
 
-            print(f"added {n} demo customers; batch {last_batch(store)['batch_id']}")
+            batch = last_batch(store) or {}
+            print(f"added {n} demo customers; batch {batch.get('batch_id', '(none)')}")
     return 0
 
 
@@ -526,7 +527,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             print(f"  {p.describe()}", file=sys.stderr)
         if len(preview.problems) > 50:
             print(f"  ... and {len(preview.problems) - 50} more problems", file=sys.stderr)
-        if written:
+        if written and batch is not None:
             print(f"imported; batch {batch.batch_id}")
         elif args.dry_run:
             print("dry run: nothing written" + ("" if not blocked else " (and problems remain)"))
