@@ -41,19 +41,36 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str)
 
 
+class _Stderr(logging.StreamHandler):
+    """A handler on whatever sys.stderr is when a record is written (not when set up): the
+    CLI's `main()` also runs inside other programs and tests, which swap sys.stderr."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
 def setup(level: str = "warning", *, json_lines: bool = False) -> None:
     """Send every logger's records at `level` or above to stderr, as text or JSON lines.
 
-    Replaces handlers set before (also Panel's own, which writes to stdout and does not
-    propagate), so that all lines share one format and stream."""
-    handler = logging.StreamHandler(sys.stderr)
+    Panel's and Bokeh's own handlers (Panel's writes to stdout and does not propagate) are
+    removed, so that all lines share one format and stream."""
+    handler = _Stderr()
     handler.setFormatter(
         JsonFormatter()
         if json_lines
         else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    # ours replaced (main() may run twice in one process); a host program's handlers stay
+    root.handlers[:] = [h for h in root.handlers if not isinstance(h, _Stderr)] + [handler]
     root.setLevel(level.upper())
     for name in ("panel", "bokeh"):
         own = logging.getLogger(name)
