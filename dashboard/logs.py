@@ -62,11 +62,12 @@ def setup(level: str = "warning", *, json_lines: bool = False) -> None:
 
     Panel's and Bokeh's own handlers (Panel's writes to stdout and does not propagate) are
     removed, so that all lines share one format and stream."""
+    # text lines keep Python's "LEVEL:logger:" shape (what people and tools grep for)
     handler = _Stderr()
     handler.setFormatter(
         JsonFormatter()
         if json_lines
-        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        else logging.Formatter("%(asctime)s %(levelname)s:%(name)s: %(message)s")
     )
     root = logging.getLogger()
     # ours replaced (main() may run twice in one process); a host program's handlers stay
