@@ -264,6 +264,15 @@ def _progress(what: str, total: int | None = None, *, unit: str = "it") -> Itera
         bar.close()
 
 
+def _ask(question: str) -> bool:
+    """A yes/no question on the terminal; end of input (Ctrl-D) answers no."""
+    try:
+        return input(question).strip().lower() in ("y", "yes")
+    except EOFError:
+        print(file=sys.stderr)
+        return False
+
+
 # --- commands ------------------------------------------------------------------------
 
 
@@ -443,8 +452,7 @@ def cmd_delete(args: argparse.Namespace) -> int:
                 raise UserError(
                     f"would delete {plural(n, 'customer')} ({shown}); add --yes to confirm"
                 )
-            answer = input(f"Delete {plural(n, 'customer')} ({shown})? [y/N] ")
-            if answer.strip().lower() not in ("y", "yes"):
+            if not _ask(f"Delete {plural(n, 'customer')} ({shown})? [y/N] "):
                 print("nothing deleted")
                 return 1
         batch = customers.delete_customers(store, target)
@@ -698,10 +706,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     if not args.yes:
         if not sys.stdin.isatty():  # a script or a pipe: nobody to ask, so never a guess
             raise UserError(f"would replace {path} with {args.backup}; add --yes to confirm")
-        answer = input(
-            f"replace {path} with {args.backup}? (the current file is kept aside) [y/N] "
-        )
-        if answer.strip().lower() not in ("y", "yes"):
+        if not _ask(f"replace {path} with {args.backup}? (the current file is kept aside) [y/N] "):
             print("nothing changed")
             return 1
     kept = restore(args.backup, path)
