@@ -17,7 +17,7 @@ import duckdb
 import pandas as pd
 
 from .fields import CONTACT_IDENTITY, FIELDS
-from .store import Store, utcnow
+from .store import Store, note_batch, utcnow
 from .words import plural
 
 #: The actions a batch records.
@@ -59,6 +59,7 @@ def open_batch(
         "undoes) VALUES (?, ?, ?, ?, ?, 0, ?)",
         [batch_id, at, user, action, description, undoes],
     )
+    note_batch(batch_id, action, user)  # logged when the transaction commits
     return batch_id, at
 
 

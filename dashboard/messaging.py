@@ -882,9 +882,11 @@ def send_test(
 
 def send(store: Store, target: Target, channel: str, body: str, subject: str | None = None, *,
          settings: Settings | None = None, dry_run: bool = False, user: str | None = None,
-         transport: Any = None) -> tuple[str, SendPlan, dict[str, int]]:  # fmt: skip
+         transport: Any = None, progress: Callable[[int, int], None] | None = None,
+         ) -> tuple[str, SendPlan, dict[str, int]]:  # fmt: skip
     """Plan, log and (unless a dry run) deliver; returns the batch id, the plan and counts.
-    A channel that is not set up is refused before anything is queued."""
+    A channel that is not set up is refused before anything is queued. `progress(done,
+    total)` is called as messages go out."""
     plan = plan_send(store, target, channel, body, subject)
     if not dry_run:
         settings = settings or Settings.load()
@@ -894,7 +896,8 @@ def send(store: Store, target: Target, channel: str, body: str, subject: str | N
     batch_id = queue(store, plan, user=user, dry_run=dry_run)
     if dry_run:
         return batch_id, plan, counts(store, batch_id)
-    return batch_id, plan, deliver(store, batch_id, settings, transport=transport)
+    return batch_id, plan, deliver(store, batch_id, settings, transport=transport,
+                                   progress=progress)  # fmt: skip
 
 
 __all__: Sequence[str] = ("plan_send", "queue", "deliver", "send", "send_test", "counts", "message_log", "render",
