@@ -126,7 +126,7 @@ def _defaults() -> dict[str, Any]:
     out = {}
     for f in writable():
         if f.default is not None:
-            out[f.name] = list(f.default) if f.kind == "tags" else f.default
+            out[f.name] = f.stored_default
     return out
 
 

@@ -89,9 +89,23 @@ class Field:
         """Whether rows can be grouped (and pivoted) by this field's values."""
         if self.dimension is not None:
             return self.dimension
-        return self.kind in {"choice", "country", "currency", "bool", "text", "integer"} and (
-            not self.system
-        )
+        return self.type.dimension and not self.system
+
+    @property
+    def rate(self) -> bool:
+        """A computed share (ASR): the grid shows it with "%"; a stored one (Tax) is a
+        plain number."""
+        return self.source != "customers"
+
+    @property
+    def formatter(self) -> dict | None:
+        """The grid's Tabulator formatter of this field's values."""
+        return self.type.grid_formatter(rate=self.rate)
+
+    @property
+    def stored_default(self) -> Any:
+        """The default as stored (a fresh list for tags)."""
+        return self.type.stored_default(self.default)
 
     def parse(self, raw: Any, region: str | None = None) -> Any:
         """Parse and check one value; raises ValueError with a message for a person.
@@ -102,7 +116,7 @@ class Field:
         if value is None or value == []:
             if self.required:
                 raise ValueError("is required")
-            return [] if self.kind == "tags" else None
+            return self.type.blank()
         return value
 
 

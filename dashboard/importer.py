@@ -1096,8 +1096,7 @@ def commit(
     if new.empty and upd.empty:
         return audit.Batch("", "import", 0, details={"counts": preview.counts})
     now = utcnow()
-    defaults = {f.name: (list(f.default) if f.kind == "tags" else f.default)
-                for f in importable() if f.default is not None}  # fmt: skip
+    defaults = {f.name: f.stored_default for f in importable() if f.default is not None}
     fields_new = [f.name for f in importable()]
     for name in fields_new:
         if name not in new:

@@ -30,7 +30,6 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from decimal import Decimal
 from email.message import EmailMessage
 from email.utils import make_msgid
 from typing import Any
@@ -121,9 +120,8 @@ def _shown(name: str, value: Any) -> str:
     f = FIELDS[name]
     if value is None:
         return ""
-    if f.kind == "money":
-        return f"{Decimal(value):,.2f}"
-    return f.type.to_text(value)
+    # money as the page shows it (1,234.50); anything else as it would be typed
+    return f.type.display(value) if f.type.in_currency else f.type.to_text(value)
 
 
 def render(template: str, record: dict[str, Any]) -> str:

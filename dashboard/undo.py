@@ -46,10 +46,7 @@ def _contacts_struct() -> str:
 
 def _value_sql(name: str, source: str) -> str:
     """The SQL that reads field `name` back from a JSON object column `source`."""
-    f = FIELDS[name]
-    if f.kind == "tags":
-        return f"from_json({source}->'{name}', '[\"VARCHAR\"]')"
-    return f"CAST({source}->>'{name}' AS {f.sql_type})"
+    return FIELDS[name].type.from_json_sql(source, name)
 
 
 def undo(store: Store, batch_id: str, *, user: str | None = None) -> audit.Batch:
