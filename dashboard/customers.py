@@ -463,13 +463,9 @@ def bulk_edit(
             raise Rollback
         description = "; ".join(ch.describe() for ch in changes)
         batch_id, at = audit.open_batch(cur, "bulk_edit", user, description)
-        before = ", ".join(f"'{ch.field}', c.{quote(ch.field)}" for ch in changes)
-        after = ", ".join(f"'{ch.field}', t.new_{i}" for i, ch in enumerate(changes))
-        cur.execute(
-            "INSERT INTO audit_log (batch_id, happened_at, user_name, action, customer_id, before, after) "
-            f"SELECT ?, ?, ?, 'update', c.id, json_object({before}), json_object({after}) "
-            f"FROM temp._target t JOIN customers c USING (id) WHERE {differs}",
-            [batch_id, at, user],
+        audit.record_updates(
+            cur, batch_id, at, user, {ch.field: f"t.new_{i}" for i, ch in enumerate(changes)},
+            f"temp._target t JOIN customers c USING (id) WHERE {differs}",
         )
         sets = ", ".join(f"{quote(ch.field)} = t.new_{i}" for i, ch in enumerate(changes))
         cur.execute(
@@ -561,17 +557,7 @@ def delete_customers(store: Store, target: Target, *, user: str | None = None) -
         batch_id, at = audit.open_batch(
             cur, "delete", user, f"delete {n}: {', '.join(names)}{' ...' if n > len(names) else ''}"
         )
-        cur.execute(
-            "INSERT INTO audit_log (batch_id, happened_at, user_name, action, customer_id, before, after) "
-            "WITH k AS (SELECT customer_id, to_json(list(x ORDER BY position, id)) "
-            "AS contacts FROM contacts x WHERE customer_id IN (SELECT id FROM temp._target) "
-            "GROUP BY customer_id) "
-            "SELECT ?, ?, ?, 'delete', c.id, json_object('customer', to_json(c), "
-            "'contacts', coalesce(k.contacts, '[]'::JSON)), NULL "
-            "FROM customers c LEFT JOIN k ON k.customer_id = c.id "
-            "WHERE c.id IN (SELECT id FROM temp._target)",
-            [batch_id, at, user],
-        )
+        audit.record_deletes(cur, batch_id, at, user, "SELECT id FROM temp._target")
         cur.execute("DELETE FROM contacts WHERE customer_id IN (SELECT id FROM temp._target)")
         cur.execute("DELETE FROM customers WHERE id IN (SELECT id FROM temp._target)")
         ids = [r[0] for r in cur.execute("SELECT id FROM temp._target ORDER BY id").fetchall()]

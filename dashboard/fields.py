@@ -57,6 +57,8 @@ class Field:
     aggs: tuple[str, ...] | None = None
     #: Whether rows may be grouped or pivoted by it; None: decided by its kind.
     dimension: bool | None = None
+    #: For a contact's yes/no: the channel ("sms", "email") it opts the contact out of.
+    opt_out: str | None = None
 
     @property
     def sql_type(self) -> str:
@@ -384,7 +386,13 @@ CONTACT_FIELDS: tuple[Field, ...] = (
         aliases=("contact mobile", "mobile", "phone", "cell", "mobile number", "contact phone"),
     ),
     Field(
-        "sms_opt_out", "Opted out of SMS", t.YesNo(), "Contacts", default=False, importable=False
+        "sms_opt_out",
+        "Opted out of SMS",
+        t.YesNo(),
+        "Contacts",
+        default=False,
+        importable=False,
+        opt_out="sms",
     ),
     Field(
         "email_opt_out",
@@ -393,6 +401,7 @@ CONTACT_FIELDS: tuple[Field, ...] = (
         "Contacts",
         default=False,
         importable=False,
+        opt_out="email",
     ),
 )
 
@@ -487,6 +496,10 @@ CURRENCY_FIELD: str = next(f.name for f in CUSTOMER_FIELDS if f.kind == "currenc
 CONTACT_IDENTITY: tuple[str, ...] = tuple(f.name for f in CONTACT_FIELDS if f.type.searchable)
 #: The contact field holding a phone number that is read in the customer's country.
 MOBILE_FIELD: str = next(f.name for f in CONTACT_FIELDS if f.kind == "phone")
+#: The contact field holding an email address.
+EMAIL_FIELD: str = next(f.name for f in CONTACT_FIELDS if f.kind == "email")
+#: Each channel's opt-out contact field: {"sms": "sms_opt_out", "email": "email_opt_out"}.
+OPT_OUT_FIELDS: dict[str, str] = {f.opt_out: f.name for f in CONTACT_FIELDS if f.opt_out}
 #: The customer field that gives the country a national phone number is read in.
 COUNTRY_FIELD: str = next(f.name for f in CUSTOMER_FIELDS if f.kind == "country")
 

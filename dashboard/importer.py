@@ -45,6 +45,7 @@ from .fields import (
     COUNTRY_FIELD,
     FIELDS,
     KEY_FIELD,
+    OPT_OUT_FIELDS,
     TAGS_FIELD,
     importable,
     match_header,
@@ -1124,12 +1125,8 @@ def commit(
                 [now, now],
             )
             say(0.45, "customers written")
-            cur.execute(
-                "INSERT INTO audit_log (batch_id, happened_at, user_name, action, customer_id, before, after) "
-                "SELECT ?, ?, ?, 'add', c.id, NULL, to_json(c) FROM customers c "
-                "WHERE c.name_key IN (SELECT name_key FROM _import_new)",
-                [batch_id, at, user],
-            )
+            audit.record_adds(cur, batch_id, at, user,
+                              "c.name_key IN (SELECT name_key FROM _import_new)")  # fmt: skip
             contact_cols = [c for c in preview.contact_columns]
             if contact_cols:
                 cframe = new[[CONTACT_PREFIX + c for c in contact_cols]].copy()
@@ -1141,8 +1138,10 @@ def commit(
                 cur.register("_import_contacts", ctable)
                 ccols = ", ".join(f'k."{c}"' for c in contact_cols)
                 cur.execute(
-                    f"INSERT INTO contacts (customer_id, position, {', '.join(contact_cols)}, sms_opt_out, email_opt_out) "
-                    f"SELECT c.id, 0, {ccols}, false, false FROM _import_contacts k "
+                    f"INSERT INTO contacts (customer_id, position, {', '.join(contact_cols)}, "
+                    f"{', '.join(OPT_OUT_FIELDS.values())}) "
+                    f"SELECT c.id, 0, {ccols}, {', '.join('false' for _ in OPT_OUT_FIELDS)} "
+                    "FROM _import_contacts k "
                     "JOIN customers c USING (name_key)"
                 )
                 cur.unregister("_import_contacts")
@@ -1156,14 +1155,11 @@ def commit(
                 "id", pa.array(upd["_id"].astype("int64").tolist(), pa.int64())
             )
             cur.register("_import_upd", table)
-            before = ", ".join(f"'{n}', c.\"{n}\"" for n in fields_upd)
-            after = ", ".join(f'\'{n}\', coalesce(u."{n}", c."{n}")' for n in fields_upd)
-            cur.execute(
-                "INSERT INTO audit_log (batch_id, happened_at, user_name, action, customer_id, before, after) "
-                f"SELECT ?, ?, ?, 'update', c.id, json_object({before}), json_object({after}) "
-                "FROM customers c JOIN _import_upd u USING (id)",
-                [batch_id, at, user],
-            )
+            audit.record_updates(
+                cur, batch_id, at, user,
+                {n: f'coalesce(u."{n}", c."{n}")' for n in fields_upd},
+                "customers c JOIN _import_upd u USING (id)",
+            )  # fmt: skip
             sets = ", ".join(f'"{n}" = coalesce(u."{n}", c."{n}")' for n in fields_upd)
             cur.execute(
                 f"UPDATE customers AS c SET {sets}, updated_at = ?, row_version = c.row_version + 1 "

@@ -328,7 +328,9 @@ class FieldType:
             return f"array_to_string({col}, ', ')"
         if self.sql != "VARCHAR":  # only text can hold a formula
             return col
-        return f"CASE WHEN regexp_matches({col}, '{_FORMULA_START}') THEN '''' || {col} ELSE {col} END"
+        return (
+            f"CASE WHEN regexp_matches({col}, '{_FORMULA_START}') THEN '''' || {col} ELSE {col} END"
+        )
 
     def from_json_sql(self, source: str, name: str) -> str:
         """SQL reading key `name` of JSON column `source` back as this type."""
