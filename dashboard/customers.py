@@ -362,7 +362,7 @@ def _conflict(
     listed = "; ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in changes.items()) or "unknown fields"
     by = ", ".join(sorted(set(who))) or "someone"
     return ConflictError(
-        f"{current['name']} was changed by {by} after you opened it ({listed}). "
+        f"{current[KEY_FIELD]} was changed by {by} after you opened it ({listed}). "
         "Reload to bring in their values: your own changes to other fields are kept.",
         changes,
         fields=fields,

@@ -67,6 +67,8 @@ MAX_CELLS = 30_000_000
 ON_DUPLICATE = ("error", "skip", "update")
 DECIMAL_MARKS = (",", ".")
 SPREADSHEET_TYPES = ("xlsx", "xlsm", "xls", "ods", "csv")
+#: The same, as people read them: ".xlsx, .xlsm, .xls, .ods or .csv".
+SPREADSHEET_WORDS = ", ".join(f".{x}" for x in SPREADSHEET_TYPES[:-1]) + f" or .{SPREADSHEET_TYPES[-1]}"
 #: Legacy encodings tried for text that is not UTF-8, most common first (a tie goes to the
 #: first): Windows code pages of Western, Central European, Cyrillic, Greek, Turkish, Baltic,
 #: Hebrew and Arabic exports, then Japanese, Korean and Chinese.

@@ -71,3 +71,27 @@ def test_audit_rows_are_written_in_one_place():
         if "insert into audit_log" in line.lower()
     ]
     assert places == ["audit.py:" + places[0].split(":")[1]] and len(places) == 1, places
+
+
+def test_demo_values_name_registry_fields_and_cover_the_required_ones():
+    from dashboard.fields import (
+        CONTACT_FIELDS,
+        CONTACTS,
+        CUSTOMER_FIELDS,
+        DEMO_CONTACT_VALUES,
+        DEMO_VALUES,
+        FIELDS,
+    )
+
+    assert set(DEMO_VALUES) <= set(FIELDS)
+    assert set(DEMO_CONTACT_VALUES) <= set(CONTACTS)
+    for f in CUSTOMER_FIELDS:
+        assert f.name in DEMO_VALUES or not f.required or f.default is not None, f.name
+    assert {f.name for f in CONTACT_FIELDS} == set(DEMO_CONTACT_VALUES)
+
+
+def test_demo_data_names_no_customer_field_by_hand():
+    # the demo's INSERT column lists come from the registry (usage rows still name theirs)
+    text = (PACKAGE / "demo.py").read_text(encoding="utf-8")
+    assert "INSERT INTO customers (name" not in text
+    assert "sms_opt_out" not in text and "paypal_email" not in text

@@ -24,6 +24,7 @@ from ..fields import (
     CURRENCY_FIELD,
     FIELDS,
     ID_FIELD,
+    KEY_FIELD,
     TABS,
     TAGS_FIELD,
     Field,
@@ -367,7 +368,7 @@ class CustomerCard(pn.viewable.Viewer):
         except UserError as exc:
             self._show_error(str(exc))
             return
-        self._present(f"Edit customer: {record['name']}", lambda: self._load(record))
+        self._present(f"Edit customer: {record[KEY_FIELD]}", lambda: self._load(record))
 
     def _present(self, title: str, fill) -> None:
         """Fill the card (`fill()`) and open it. The first time in a browser the card opens
@@ -474,7 +475,7 @@ class CustomerCard(pn.viewable.Viewer):
         self._refresh_tags(values.get(form_key(TAGS_FIELD), []))
         self._hold(record)
         self.form.param.update(**values)
-        self.param.update(customer_id=record["id"], row_version=record["row_version"])
+        self.param.update(customer_id=record[ID_FIELD], row_version=record["row_version"])
         self._contacts.value = _contacts_frame(record["contacts"])
         for f in FORM_FIELDS:  # fixed once the customer exists
             self._widgets[f.name].disabled = f.immutable
@@ -488,12 +489,12 @@ class CustomerCard(pn.viewable.Viewer):
             f"ID {record[ID_FIELD]} · created {timestamp_text(record['created_at'])} · "
             f"updated {timestamp_text(record['updated_at'])}"
         )
-        self._history.value = audit.history(self.store, record["id"]).assign(
+        self._history.value = audit.history(self.store, record[ID_FIELD]).assign(
             at=lambda d: d["at"].map(timestamp_text)
         )[list(HISTORY_TITLES)]
         from ..messaging import message_log
 
-        log = message_log(self.store, customer_id=record["id"], limit=200)
+        log = message_log(self.store, customer_id=record[ID_FIELD], limit=200)
         self._messages.value = (
             log[list(MESSAGE_TITLES)]
             .assign(created_at=lambda d: d["created_at"].map(timestamp_text))
@@ -613,7 +614,7 @@ class CustomerCard(pn.viewable.Viewer):
             return
         self._conflict = None
         self.close()
-        self.message = f"Saved {values.get('name')}" + (
+        self.message = f"Saved {values.get(KEY_FIELD)}" + (
             f" (batch {batch.batch_id})." if batch.batch_id else " (no changes)."
         )
         self.saved_batch = batch.batch_id or ""

@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..fields import COLUMNS, KEY_FIELD
+from ..fields import COLUMNS, ID_FIELD, KEY_FIELD
 from ..query import Result, View, pivot_total_keys
 from ..types import INTEGER, MONEY, NUMBER, PERCENT, YES_NO, grouped  # noqa: F401  (re-exported)
 from ..words import plural as plural  # the dialogs' older import path
@@ -80,7 +80,7 @@ def rows_display(result: Result) -> Display:
             frame[col] = frame[col].map(lambda v, f=f: f.type.display(_cell(v)))
     titles = {c: COLUMNS[c].label for c in frame.columns if c in COLUMNS}
     formatters = {c: fm for c in frame.columns if (fm := _formatter(c))}
-    frozen = {c: "left" for c in ("id", KEY_FIELD) if c in frame.columns}
+    frozen = {c: "left" for c in (ID_FIELD, KEY_FIELD) if c in frame.columns}
     keys = {c: c for c in frame.columns}
     return Display(frame, titles, formatters, keys, frozen, widths(frame, titles, formatters))
 
