@@ -23,10 +23,12 @@ from .fields import (
     CONTACT_IDENTITY,
     CONTACTS,
     COUNTRY_FIELD,
+    CREATED_FIELD,
     CUSTOMER_FIELDS,
     FIELDS,
     KEY_FIELD,
     TAGS_FIELD,
+    UPDATED_FIELD,
     validate,
     writable,
 )  # fmt: skip
@@ -207,7 +209,7 @@ def add_customer(
     if problems:
         raise ValidationError(problems)
     now = utcnow()
-    record.update(created_at=now, updated_at=now)
+    record.update({CREATED_FIELD: now, UPDATED_FIELD: now})
     names = list(record)
     cols = ", ".join(quote(n) for n in names)
     marks = ", ".join("?" for _ in names)
@@ -219,7 +221,7 @@ def add_customer(
                 [record[n] for n in names] + [name_key(record[KEY_FIELD])],
             ).fetchall()[0][0]
             saved = _write_contacts(cur, new_id, contact_rows)
-            after = {n: record[n] for n in names if n not in ("created_at", "updated_at")}
+            after = {n: record[n] for n in names if n not in (CREATED_FIELD, UPDATED_FIELD)}
             after["contacts"] = saved
             audit.record(cur, batch_id, at, user, "add", new_id, None, after)
             audit.close_batch(cur, batch_id)
@@ -310,7 +312,7 @@ def update_customer(
             if KEY_FIELD in changed:
                 sets.append("name_key = ?")
                 params.append(name_key(changed[KEY_FIELD]))
-            sets += ["updated_at = ?", "row_version = row_version + 1"]
+            sets += [f'"{UPDATED_FIELD}" = ?', "row_version = row_version + 1"]
             n = cur.execute(
                 f"UPDATE customers SET {', '.join(sets)} WHERE id = ? AND row_version = ?",
                 [*params, at, customer_id, current["row_version"]],
@@ -464,12 +466,17 @@ def bulk_edit(
         description = "; ".join(ch.describe() for ch in changes)
         batch_id, at = audit.open_batch(cur, "bulk_edit", user, description)
         audit.record_updates(
-            cur, batch_id, at, user, {ch.field: f"t.new_{i}" for i, ch in enumerate(changes)},
+            cur,
+            batch_id,
+            at,
+            user,
+            {ch.field: f"t.new_{i}" for i, ch in enumerate(changes)},
             f"temp._target t JOIN customers c USING (id) WHERE {differs}",
         )
         sets = ", ".join(f"{quote(ch.field)} = t.new_{i}" for i, ch in enumerate(changes))
         cur.execute(
-            f"UPDATE customers AS c SET {sets}, updated_at = ?, row_version = c.row_version + 1 "
+            f'UPDATE customers AS c SET {sets}, "{UPDATED_FIELD}" = ?, '
+            "row_version = c.row_version + 1 "
             f"FROM temp._target t WHERE c.id = t.id AND ({differs})",
             [at],
         )

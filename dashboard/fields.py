@@ -496,6 +496,9 @@ CURRENCY_FIELD: str = next(f.name for f in CUSTOMER_FIELDS if f.kind == "currenc
 CONTACT_IDENTITY: tuple[str, ...] = tuple(f.name for f in CONTACT_FIELDS if f.type.searchable)
 #: The contact field holding a phone number that is read in the customer's country.
 MOBILE_FIELD: str = next(f.name for f in CONTACT_FIELDS if f.kind == "phone")
+#: When a customer was added and last changed: set by the store on every write.
+CREATED_FIELD: str = next(f.name for f in CUSTOMER_FIELDS if f.system and f.kind == "timestamp")
+UPDATED_FIELD: str = [f.name for f in CUSTOMER_FIELDS if f.system and f.kind == "timestamp"][-1]
 #: The contact field holding an email address.
 EMAIL_FIELD: str = next(f.name for f in CONTACT_FIELDS if f.kind == "email")
 #: Each channel's opt-out contact field: {"sms": "sms_opt_out", "email": "email_opt_out"}.

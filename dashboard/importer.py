@@ -43,10 +43,12 @@ from .fields import (
     CONTACT_PREFIX,
     CONTACTS,
     COUNTRY_FIELD,
+    CREATED_FIELD,
     FIELDS,
     KEY_FIELD,
     OPT_OUT_FIELDS,
     TAGS_FIELD,
+    UPDATED_FIELD,
     importable,
     match_header,
 )  # fmt: skip
@@ -68,7 +70,9 @@ ON_DUPLICATE = ("error", "skip", "update")
 DECIMAL_MARKS = (",", ".")
 SPREADSHEET_TYPES = ("xlsx", "xlsm", "xls", "ods", "csv")
 #: The same, as people read them: ".xlsx, .xlsm, .xls, .ods or .csv".
-SPREADSHEET_WORDS = ", ".join(f".{x}" for x in SPREADSHEET_TYPES[:-1]) + f" or .{SPREADSHEET_TYPES[-1]}"
+SPREADSHEET_WORDS = (
+    ", ".join(f".{x}" for x in SPREADSHEET_TYPES[:-1]) + f" or .{SPREADSHEET_TYPES[-1]}"
+)
 #: Legacy encodings tried for text that is not UTF-8, most common first (a tie goes to the
 #: first): Windows code pages of Western, Central European, Cyrillic, Greek, Turkish, Baltic,
 #: Hebrew and Arabic exports, then Japanese, Korean and Chinese.
@@ -1122,7 +1126,7 @@ def commit(
             cur.register("_import_new", table)
             cols = ", ".join(f'"{n}"' for n in fields_new)
             cur.execute(
-                f"INSERT INTO customers ({cols}, name_key, created_at, updated_at) "
+                f'INSERT INTO customers ({cols}, name_key, "{CREATED_FIELD}", "{UPDATED_FIELD}") '
                 f"SELECT {cols}, name_key, ?, ? FROM _import_new ORDER BY _row",
                 [now, now],
             )
@@ -1164,7 +1168,8 @@ def commit(
             )  # fmt: skip
             sets = ", ".join(f'"{n}" = coalesce(u."{n}", c."{n}")' for n in fields_upd)
             cur.execute(
-                f"UPDATE customers AS c SET {sets}, updated_at = ?, row_version = c.row_version + 1 "
+                f'UPDATE customers AS c SET {sets}, "{UPDATED_FIELD}" = ?, '
+                "row_version = c.row_version + 1 "
                 "FROM _import_upd u WHERE c.id = u.id",
                 [at],
             )

@@ -732,14 +732,14 @@ def _opt_out(store: Store, contact_id: int) -> None:
     with store.transaction() as cur:
         sms = OPT_OUT_FIELDS["sms"]
         row = cur.execute(
-            f"SELECT customer_id, \"{sms}\" FROM contacts WHERE id = ?", [contact_id]
+            f'SELECT customer_id, "{sms}" FROM contacts WHERE id = ?', [contact_id]
         ).fetchall()
         if not row or row[0][1]:
             return
         batch_id, at = audit.open_batch(
             cur, "edit", "twilio", "SMS opt-out reported by Twilio (21610)"
         )
-        cur.execute(f"UPDATE contacts SET \"{sms}\" = true WHERE id = ?", [contact_id])
+        cur.execute(f'UPDATE contacts SET "{sms}" = true WHERE id = ?', [contact_id])
         audit.record(cur, batch_id, at, "twilio", "update", row[0][0],
                      {sms: {"contact": contact_id, "value": False}},
                      {sms: {"contact": contact_id, "value": True}})  # fmt: skip

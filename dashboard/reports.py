@@ -22,7 +22,13 @@ from .exports import neutralise, write_frame
 from .fields import COLUMNS, SOURCES
 from .query import Result, View
 from .store import Store
-from .types import COUNT_FORMAT, DECIMAL_FORMAT, MONEY_FORMAT, PERCENT_FORMAT  # noqa: F401
+from .types import (  # noqa: F401  (the formats are the types'; re-exported)
+    COUNT_FORMAT,
+    DECIMAL_FORMAT,
+    MONEY_FORMAT,
+    PERCENT_FORMAT,
+    timestamp_text,
+)
 
 HEADER_FILL = PatternFill("solid", fgColor="DDE7F3")
 
@@ -108,7 +114,7 @@ def _write_xlsx(result: Result, view: View, out: Path, title: str) -> None:
     ws["A1"].font = Font(bold=True, size=14)
     filters = view.describe()
     ws.append(["Filters: " + ("; ".join(neutralise(x) for x in filters) if filters else "none")])
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = timestamp_text(dt.datetime.now(dt.UTC)) + " UTC"
     ws.append([f"Source: {SOURCES[view.source]} · {result.customers or 0:,} customers · {stamp}"])
     ws.append([])
     ws.append([neutralise(str(c)) for c in table.columns])

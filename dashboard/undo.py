@@ -22,7 +22,7 @@ import duckdb
 from . import audit
 from .access import require, require_undo
 from .errors import ConflictError, UserError
-from .fields import CONTACT_FIELDS, CUSTOMER_FIELDS, FIELDS, KEY_FIELD
+from .fields import CONTACT_FIELDS, CUSTOMER_FIELDS, FIELDS, KEY_FIELD, UPDATED_FIELD
 from .query import quote
 from .store import Store
 
@@ -175,7 +175,7 @@ def _undo_updates(cur, batch_id: str, new_id: str, at, user: str) -> None:
         cur.execute(f"DELETE FROM contacts WHERE customer_id IN ({sub})", [batch_id])
         _insert_contacts(cur, "before->'contacts'", "update", batch_id)
     cur.execute(
-        "UPDATE customers SET updated_at = ?, row_version = row_version + 1 WHERE id IN "
+        f'UPDATE customers SET "{UPDATED_FIELD}" = ?, row_version = row_version + 1 WHERE id IN '
         "(SELECT customer_id FROM audit_log WHERE batch_id = ? AND action = 'update')",
         [at, batch_id],
     )

@@ -21,12 +21,14 @@ from ..errors import ConflictError, UserError, ValidationError
 from ..fields import (
     CONTACT_FIELDS,
     CONTACT_IDENTITY,
+    CREATED_FIELD,
     CURRENCY_FIELD,
     FIELDS,
     ID_FIELD,
     KEY_FIELD,
     TABS,
     TAGS_FIELD,
+    UPDATED_FIELD,
     Field,
     fields_on_tab,
     writable,
@@ -486,8 +488,8 @@ class CustomerCard(pn.viewable.Viewer):
             for f in READ_ONLY
         )  # fmt: skip
         self._system.object = (
-            f"ID {record[ID_FIELD]} · created {timestamp_text(record['created_at'])} · "
-            f"updated {timestamp_text(record['updated_at'])}"
+            f"ID {record[ID_FIELD]} · created {timestamp_text(record[CREATED_FIELD])} · "
+            f"updated {timestamp_text(record[UPDATED_FIELD])}"
         )
         self._history.value = audit.history(self.store, record[ID_FIELD]).assign(
             at=lambda d: d["at"].map(timestamp_text)

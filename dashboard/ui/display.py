@@ -113,8 +113,6 @@ def aggregate_display(result: Result, view: View) -> Display:
     return Display(frame, titles, formatters, keys, frozen, widths(frame, titles, formatters))
 
 
-
-
 def _value_formatter(name: str, view: View) -> dict[str, Any]:
     """Counts as integers; other aggregates by the field's kind; shares as percentages."""
     if view.percent:
