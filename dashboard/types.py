@@ -208,6 +208,8 @@ class FieldType:
     def display(self, value: Any) -> str:
         """The value as the page shows it in text (previews, the card, messages): numbers
         with thousands separators, Yes/No, tags joined, times to the minute."""
+        if hasattr(value, "tolist") and not isinstance(value, str):
+            value = value.tolist()  # numpy: a list of tags as a query result holds it
         if value is None or (not isinstance(value, list | tuple) and is_blank(value)):
             return ""
         if isinstance(value, bool):
@@ -551,7 +553,9 @@ class Tags(FieldType):
         return out
 
     def to_text(self, value: Any) -> str:
-        return "" if not value else ", ".join(value)
+        if isinstance(value, str):  # already joined
+            return value
+        return "" if value is None or len(value) == 0 else ", ".join(map(str, value))
 
 
 @dataclass(frozen=True)

@@ -207,3 +207,14 @@ def test_buttons_are_named_by_their_label():
     b = Button(label="Send", description="Send the messages")
     b.label = "Send 3"
     assert b.description == "Send 3: send the messages"
+
+
+def test_rows_show_tags_joined_and_times_to_the_minute(demo):
+    view = View(
+        columns=["name", "tags", "created_at"], filters=[{"field": "tags", "op": "not_empty"}]
+    )
+    frame = rows_display(query.run(demo, view, key=True)).frame
+    stored = demo.rows("SELECT tags, created_at FROM customers WHERE id = ?", [int(frame["id"][0])])
+    tags, created = stored[0]
+    assert frame["tags"][0] == ", ".join(tags)  # whole tags, not letters
+    assert frame["created_at"][0] == created.isoformat(sep=" ")[:16]

@@ -60,14 +60,6 @@ def _formatter(name: str) -> dict[str, Any] | None:
     return None if f is None else f.formatter
 
 
-def _cell(value: Any) -> Any:
-    if isinstance(value, list | tuple):
-        return ", ".join(map(str, value))
-    if hasattr(value, "tolist") and not isinstance(value, str):  # numpy arrays of tags
-        return ", ".join(map(str, value.tolist()))
-    return value
-
-
 def rows_display(result: Result) -> Display:
     frame = result.data.copy()
     for col in frame.columns:
@@ -77,7 +69,7 @@ def rows_display(result: Result) -> Display:
             frame[col] = frame[col].astype(object).where(frame[col].notna(), None)
         if f is not None and f.formatter is None:
             # text columns: tags joined, times to the minute, months as 2026-11
-            frame[col] = frame[col].map(lambda v, f=f: f.type.display(_cell(v)))
+            frame[col] = frame[col].map(f.type.display)
     titles = {c: COLUMNS[c].label for c in frame.columns if c in COLUMNS}
     formatters = {c: fm for c in frame.columns if (fm := _formatter(c))}
     frozen = {c: "left" for c in (ID_FIELD, KEY_FIELD) if c in frame.columns}
