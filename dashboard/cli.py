@@ -114,12 +114,7 @@ def parse_where(items: Sequence[str] | None) -> list[dict[str, Any]]:
         if value == "" and op in ("=", "!="):
             filters.append({"field": name, "op": "empty" if op == "=" else "not_empty"})
             continue
-        if f.kind == "tags":
-            op = {"=": "any", "contains": "any"}.get(op, op)
-        elif op == "contains" and "contains" not in f.filter_ops:
-            op = "="
-        elif op == "=" and f.kind in ("choice", "country", "currency") and "," in value:
-            op = "in"
+        op = f.type.typed_op(op, value)
         if op not in f.filter_ops:
             raise UserError(f"--where {item!r}: {f.label} cannot be compared with {m.group(2)}")
         filters.append({"field": name, "op": op, "value": value})
@@ -408,7 +403,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
             name, value = (
                 name[:-1],
                 name[-1]
-                + ("=" if FIELDS.get(name[:-1]) and FIELDS[name[:-1]].kind == "tags" else "")
+                + ("=" if FIELDS.get(name[:-1]) and FIELDS[name[:-1]].type.many else "")
                 + value,
             )
         changes[name] = value
@@ -644,7 +639,9 @@ def cmd_batches(args: argparse.Namespace) -> int:
     if frame.empty:
         print("no batches yet")
         return 0
-    frame["happened_at"] = frame["happened_at"].astype(str).str.slice(0, 19)
+    from .types import timestamp_text
+
+    frame["happened_at"] = frame["happened_at"].map(lambda v: timestamp_text(v, seconds=True))
     print(frame[cols].fillna("").to_string(index=False, max_colwidth=60))
     return 0
 

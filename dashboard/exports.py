@@ -52,24 +52,8 @@ def _export_select(view: View) -> query.Query:
     for name in cols:
         f = COLUMNS[name]
         col = f'"{name}"'
-        if f.kind == "tags":  # a list's text can start a formula as well ("=HYPERLINK(")
-            exprs.append(f"{_neutral_sql(f'array_to_string({col}, {_COMMA})')} AS {col}")
-        elif f.kind in ("text", "email", "url", "toml", "phone", "choice"):
-            exprs.append(f"{_neutral_sql(col)} AS {col}")
-        else:
-            exprs.append(col)
+        exprs.append(f"{f.type.export_sql(col)} AS {col}")
     return query.Query(f"SELECT {', '.join(exprs)} FROM ({q.sql}) AS v", q.params)
-
-
-_COMMA = "', '"
-
-
-def _neutral_sql(expr: str) -> str:
-    """SQL doing what `neutralise` does to a text expression: an apostrophe before what a
-    spreadsheet would run as a formula."""
-    return (
-        f"CASE WHEN regexp_matches({expr}, '^[=+\\-@\\t\\r]') THEN '''' || {expr} ELSE {expr} END"
-    )
 
 
 def _literal(path: Path) -> str:

@@ -43,9 +43,8 @@ from .store import Store
 
 #: Most distinct values a pivot field may spread into columns.
 MAX_PIVOT_COLUMNS = 60
-#: The label of total rows and columns.
-TOTAL = "Total"
-BLANK = "(blank)"
+#: The label of total rows and columns, and of a blank group: the types' own.
+from .types import BLANK, TOTAL  # noqa: E402, F401
 
 OP_LABELS = {
     "contains": "contains",
@@ -571,21 +570,8 @@ def _like_escape(text: str) -> str:
 
 def _parse_operand(f: Field, op: str, value: Any) -> Any:
     """A filter's value parsed by the field's own type, so "1,000" and "yes" work."""
-    if op in ("contains", "starts_with"):
-        return str(value)
-    if f.kind == "tags":
-        items = value if isinstance(value, list | tuple) else str(value).split(",")
-        return [s.strip() for s in items if str(s).strip()]
     try:
-        if op in ("in", "not_in", "between"):
-            items = value if isinstance(value, list | tuple) else str(value).split(",")
-            parsed = [f.type.parse(v) for v in items]
-            if op == "between" and len(parsed) != 2:
-                raise ValueError("between needs two values")
-            return parsed
-        if f.kind in ("text", "email", "url", "phone", "toml"):
-            return str(value)
-        return f.type.parse(value)
+        return f.type.operand(op, value)
     except ValueError as exc:
         raise UserError(f"filter on {f.label}: {value!r} {exc}") from None
 
@@ -598,19 +584,10 @@ def _compile_filter(flt: Filter) -> tuple[str, list[Any]]:
         )
     col = column_sql(f.name)
     op = flt.op
-    text_like = f.kind in ("text", "email", "url", "toml", "phone")
     if op == "empty":
-        if f.kind == "tags":
-            return f"({col} IS NULL OR len({col}) = 0)", []
-        if text_like:
-            return f"({col} IS NULL OR {col} = '')", []
-        return f"{col} IS NULL", []
+        return f.type.empty_sql(col), []
     if op == "not_empty":
-        if f.kind == "tags":
-            return f"len({col}) > 0", []
-        if text_like:
-            return f"({col} IS NOT NULL AND {col} <> '')", []
-        return f"{col} IS NOT NULL", []
+        return f.type.not_empty_sql(col), []
     if flt.value is None or flt.value == "" or flt.value == []:
         raise UserError(f"filter on {f.label} {OP_LABELS.get(op, op)} needs a value")
     value = _parse_operand(f, op, flt.value)
@@ -627,14 +604,14 @@ def _compile_filter(flt: Filter) -> tuple[str, list[Any]]:
         return f"{col} BETWEEN ? AND ?", [lo, hi]
     if op in ("in", "not_in"):
         marks = ", ".join("?" for _ in value)
-        if text_like:
+        if f.type.textual:
             marks = ", ".join("lower(?)" for _ in value)
             expr = f"lower({col})"
         else:
             expr = col
         neg = "NOT " if op == "not_in" else ""
         return f"{expr} {neg}IN ({marks})", list(value)
-    if text_like and op in ("=", "!="):
+    if f.type.textual and op in ("=", "!="):
         return f"lower({col}) {'=' if op == '=' else '<>'} lower(?)", [value]
     sql_op = {"=": "=", "!=": "IS DISTINCT FROM", "<": "<", "<=": "<=", ">": ">", ">=": ">="}[op]
     return f"{col} {sql_op} ?", [value]
@@ -761,9 +738,7 @@ def aggregate_sql(fname: str, agg: str, where: str | None = None, source: str = 
             f"round({float(scale)} * sum({quote(num)}){filt} / "
             f"nullif(sum({quote(den)}){filt}, 0), 2)"
         )
-    col = column_sql(fname)
-    if f.kind == "bool" and agg in ("sum", "avg"):
-        col = f"{col}::INTEGER"
+    col = f.type.aggregate_sql(column_sql(fname), agg)
     if agg == "count_distinct":
         return f"count(DISTINCT {col}){filt}"
     return f"{agg}({col}){filt}"
@@ -1085,7 +1060,7 @@ def run_pivot(store: Store, view: View, *, paged: bool = True) -> Result:
     names: dict[str, str] = {}
     single = len(values) == 1
     for i, label in enumerate(labels):
-        text = BLANK if label is None else COLUMNS[view.pivot].type.to_text(label)
+        text = COLUMNS[view.pivot].type.group_label(label)
         for fname, agg in values:
             vc = value_column(fname, agg)
             names[f"p{i}_{vc}"] = text if single else f"{text} · {value_label(fname, agg)}"
