@@ -214,9 +214,12 @@ def add_column(
     if not required:
         con.execute(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}{fill}")
         return
-    (create,) = con.execute(
+    found = con.execute(
         "SELECT sql FROM duckdb_tables() WHERE table_name = ? AND schema_name = 'main'", [table]
     ).fetchone()
+    if found is None:
+        raise ValueError(f"no table {table!r} to add {column!r} to")
+    (create,) = found
     indexes = [r[0] for r in con.execute(
         "SELECT sql FROM duckdb_indexes() WHERE table_name = ? AND schema_name = 'main'",
         [table]).fetchall()]  # fmt: skip
@@ -252,7 +255,10 @@ def _literal(value: Any) -> str:
 
 
 def _index_name(create_index: str) -> str:
-    return re.match(r"CREATE\s+(?:UNIQUE\s+)?INDEX\s+(\S+)", create_index, re.I).group(1)
+    found = re.match(r"CREATE\s+(?:UNIQUE\s+)?INDEX\s+(\S+)", create_index, re.I)
+    if found is None:
+        raise ValueError(f"not an index definition: {create_index[:80]!r}")
+    return found.group(1)
 
 
 MIGRATIONS: tuple[Migration, ...] = (
