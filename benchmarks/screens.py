@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
                 pg = context.new_page()
                 try:
                     goto_ready(pg, path) if "/messages" not in path and "/settings" not in path \
-                        else (pg.goto(path), pg.wait_for_selector("button"))  # fmt: skip
+                        else (pg.goto(path), pg.wait_for_selector("button >> visible=true"))  # fmt: skip
                     pg.wait_for_timeout(1000)
                     if action:
                         action(pg)
