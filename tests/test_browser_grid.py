@@ -5,6 +5,8 @@ headers, search as you type, and the SQL box and Code dialog around it."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from dashboard import open_store
@@ -101,4 +103,63 @@ def test_shift_click_adds_keys_in_click_order_and_headers_show_their_rank(browse
     assert marks(page) == {"status": "descending 1", "credit": "ascending 2"}
     assert page.get_by_text(EMPTY).count() == 0
     shot(page, "browser-grid-01-two-sort-keys-1280x720")
+    page.context.close()
+
+
+def test_enter_on_a_row_opens_the_customer(browser, server):
+    _db, url = server
+    page = open_page(browser, url)
+    first = cells(page, "name")[0]
+    box = page.get_by_role("checkbox", name=f"Select {first}")
+    box.wait_for()
+    box.focus()
+    page.keyboard.press("Enter")
+    dialog = page.get_by_role("dialog")
+    dialog.wait_for(timeout=15_000)
+    page.get_by_role("textbox", name=re.compile("^Customer Name")).first.wait_for()
+    assert (
+        page.get_by_role("textbox", name=re.compile("^Customer Name")).first.input_value() == first
+    )
+    assert not box.is_checked()  # Enter opens; Space ticks
+    page.context.close()
+
+
+def _offsets(page) -> list[tuple[str, float, float]]:
+    """Each visible header's left edge beside its first row cell's."""
+    return page.evaluate("""() => {
+      const grid = document.querySelectorAll("*");
+      const out = [];
+      const walk = (root) => {
+        root.querySelectorAll(".tabulator-header .tabulator-col[tabulator-field]").forEach((h) => {
+          const f = h.getAttribute("tabulator-field");
+          const cell = h.closest(".tabulator").querySelector(`.tabulator-row .tabulator-cell[tabulator-field="${f}"]`);
+          if (cell) out.push([f, h.getBoundingClientRect().left, cell.getBoundingClientRect().left]);
+        });
+        root.querySelectorAll("*").forEach((el) => { if (el.shadowRoot) walk(el.shadowRoot); });
+      };
+      walk(document);
+      return out;
+    }""")
+
+
+def test_tabbing_along_the_headers_keeps_them_over_their_columns(browser, server):
+    _db, url = server
+    page = open_page(browser, url)
+    header(page, "id").focus()
+    seen = []
+    for _ in range(30):
+        page.keyboard.press("Tab")
+        page.wait_for_timeout(150)
+        field = page.evaluate("""() => {
+          let el = document.activeElement;
+          while (el && el.shadowRoot && el.shadowRoot.activeElement) el = el.shadowRoot.activeElement;
+          return el && el.matches(".tabulator-col") ? el.getAttribute("tabulator-field") : null;
+        }""")
+        if field is None:
+            break
+        seen.append(field)
+        wrong = [(f, h, c) for f, h, c in _offsets(page) if abs(h - c) > 1.5]
+        assert not wrong, f"focus on {field}: header and column apart: {wrong[:3]}"
+    assert len(seen) > 8 and "tags" in seen, seen
+    shot(page, "browser-grid-02-last-header-focused-1280x720")
     page.context.close()
