@@ -163,3 +163,30 @@ def test_tabbing_along_the_headers_keeps_them_over_their_columns(browser, server
     assert len(seen) > 8 and "tags" in seen, seen
     shot(page, "browser-grid-02-last-header-focused-1280x720")
     page.context.close()
+
+
+def test_search_runs_as_you_type_once_per_pause(browser, server):
+    db, url = server
+    page = open_page(browser, url)
+    with open_store(db) as store:
+        name = store.rows("SELECT name FROM customers ORDER BY id LIMIT 1 OFFSET 7")[0][0]
+    word = name.split()[0]
+    page.evaluate("""() => {
+      window.__searches = [];
+      for (const f of ["pushState", "replaceState"]) {
+        const orig = history[f].bind(history);
+        history[f] = (state, title, u) => { window.__searches.push(String(u)); return orig(state, title, u); };
+      }
+    }""")
+    box = page.get_by_role("textbox", name="Search")
+    box.click()
+    box.press_sequentially(word, delay=80)  # a person typing, no Enter
+    wait_cells(
+        page,
+        "name",
+        lambda got: bool(got) and all(word.lower() in g.lower() for g in got) and name in got,
+    )
+    page.wait_for_timeout(1000)
+    views = [u for u in page.evaluate("window.__searches") if "search" in u]
+    assert len(views) == 1, views  # one query when the typing paused, none per key
+    page.context.close()
