@@ -13,8 +13,10 @@ from dashboard import open_store
 from tests.browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
+    button,
     cells,
     goto_ready,
+    more,
     require_chromium,
     served,
     shot,
@@ -189,4 +191,38 @@ def test_search_runs_as_you_type_once_per_pause(browser, server):
     page.wait_for_timeout(1000)
     views = [u for u in page.evaluate("window.__searches") if "search" in u]
     assert len(views) == 1, views  # one query when the typing paused, none per key
+    page.context.close()
+
+
+def test_the_sql_example_counts_customers_and_a_failed_query_clears_the_last_result(
+    browser, server
+):
+    db, url = server
+    page = open_page(browser, url)
+    with open_store(db) as store:
+        active = store.scalar(
+            "SELECT count(*) FROM customers WHERE status = 'Active' "
+            "AND id IN (SELECT customer_id FROM usage_daily)"
+        )
+    box = page.get_by_role("textbox", name=re.compile("^SQL"))
+    more(page, "SQL", box)
+    dialog = page.get_by_role("dialog")
+    button(page, "Run").first.click()
+    page.get_by_text(re.compile(r"^\d+ rows?")).wait_for()
+    titles = dialog.locator(".tabulator-col-title").all_inner_texts()
+    assert [t.strip() for t in titles if t.strip()] == [
+        "country",
+        "currency",
+        "customers",
+        "revenue",
+    ]
+    counts = [int(c.replace(",", "")) for c in
+              dialog.locator('.tabulator-cell[tabulator-field="customers"]').all_inner_texts()]  # fmt: skip
+    assert sum(counts) == active  # each customer once, not once per day of usage
+    box.fill("SELECT no_such_column FROM customers")
+    button(page, "Run").first.click()
+    page.get_by_text(re.compile("the query failed")).wait_for()
+    page.wait_for_timeout(800)
+    assert dialog.locator(".tabulator-row").count() == 0  # the earlier rows are gone
+    shot(page, "browser-grid-03-sql-failed-query-1280x720")
     page.context.close()
