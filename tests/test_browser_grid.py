@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from dashboard import open_store
+from dashboard import View, open_store
 from tests.browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -225,4 +225,18 @@ def test_the_sql_example_counts_customers_and_a_failed_query_clears_the_last_res
     page.wait_for_timeout(800)
     assert dialog.locator(".tabulator-row").count() == 0  # the earlier rows are gone
     shot(page, "browser-grid-03-sql-failed-query-1280x720")
+    page.context.close()
+
+
+def test_code_link_is_the_address_bar_link(browser, server):
+    _db, url = server
+    page = open_page(browser, url)
+    page.goto(View(groups=["country"]).url(url + "/"))
+    page.wait_for_selector(".tabulator-row")
+    page.get_by_text("Stacked", exact=True).first.click()
+    page.locator('.tabulator-row .tabulator-cell[tabulator-field="c0"]').first.click()
+    page.wait_for_url(re.compile("chart=stacked.*group=|group=.*chart=stacked"))
+    link = page.get_by_role("textbox", name=re.compile("^Link"))
+    more(page, "Code", link)
+    assert link.input_value() == page.url
     page.context.close()
