@@ -78,6 +78,14 @@ GRID_CSS = """
 .tabulator .tabulator-col .tabulator-col-sorter .cd-sort-rank { font-size: 11px; font-weight: 700;
   color: #1976d2; margin-left: 3px; }
 """
+#: On a phone the name column is narrow: names wrap onto a second line instead of being cut
+#: ("Unity Wave Telecor"); rows grow to fit (the grid renders every row of a page).
+GRID_CSS += f"""
+@media (max-width: 699px) {{
+  .tabulator .tabulator-row .tabulator-cell[tabulator-field="{KEY_FIELD}"] {{
+    white-space: normal; overflow-wrap: break-word; text-overflow: clip; }}
+}}
+"""
 
 
 def grid_options(empty: str = "Nothing to show.", **extra: Any) -> dict[str, Any]:
