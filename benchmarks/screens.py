@@ -23,6 +23,9 @@ from dashboard import View  # noqa: E402
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, button, goto_ready, served  # noqa: E402
 
 SIZES = {"1280x720": (1280, 720), "1440x900": (1440, 900), "390x844": (390, 844)}
+#: Writing is for the desk: on a phone the page offers no Bulk Upload, Bulk Edit, Send or
+#: Delete (README, "On a phone"), so there is nothing of them to photograph there.
+DESK_ONLY = ("upload", "bulk-edit", "send", "delete")
 
 
 def _tick(pg) -> None:
@@ -96,11 +99,13 @@ def main(argv: list[str] | None = None) -> int:
             if args.only and args.only not in name:
                 continue
             for size, (w, h) in SIZES.items():
+                if w < 700 and name in DESK_ONLY:
+                    continue
                 context = browser.new_context(viewport={"width": w, "height": h})
                 pg = context.new_page()
                 try:
                     goto_ready(pg, path) if "/messages" not in path and "/settings" not in path \
-                        else (pg.goto(path), pg.wait_for_selector("button"))  # fmt: skip
+                        else (pg.goto(path), pg.wait_for_selector("button >> visible=true"))  # fmt: skip
                     pg.wait_for_timeout(1000)
                     if action:
                         action(pg)

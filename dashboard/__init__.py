@@ -18,40 +18,103 @@ dashboard.
 
 from __future__ import annotations
 
-from typing import Any
+# underscored: a plain `types` here would shadow the submodule dashboard.types
+import importlib as _importlib
+import sys as _sys
+import types as _types
+from typing import TYPE_CHECKING, Any
 
-from .audit import Batch, batches, history
-from .charts import chart
-from .customers import (
-    add_customer,
-    bulk_edit,
-    delete_customers,
-    find_by_name,
-    get_customer,
-    update_customer,
-)
-from .demo import add_demo_customers
-from .errors import ConflictError, DatabaseBusyError, Problem, UserError, ValidationError
-from .exports import export_view
-from .fields import COLUMNS, CONTACT_FIELDS, CUSTOMER_FIELDS, FIELDS, METRICS, USAGE_FIELDS
-from .importer import import_file
-from .messaging import send
-from .query import (
-    PERCENTAGES,
-    Filter,
-    Result,
-    View,
-    count,
-    field_list,
-    matching_ids,
-    run,
-    to_arrow,
-)
-from .reports import pivot_report
-from .snapshot import open_store
-from .sqlbox import run_sql
-from .store import Store
-from .undo import last_batch, undo
+if TYPE_CHECKING:  # what the names below are, for type checkers and editors
+    from .audit import Batch, batches, history
+    from .charts import chart
+    from .customers import (
+        add_customer,
+        bulk_edit,
+        delete_customers,
+        find_by_name,
+        get_customer,
+        update_customer,
+    )
+    from .demo import add_demo_customers
+    from .errors import ConflictError, DatabaseBusyError, Problem, UserError, ValidationError
+    from .exports import export_view
+    from .fields import COLUMNS, CONTACT_FIELDS, CUSTOMER_FIELDS, FIELDS, METRICS, USAGE_FIELDS
+    from .importer import import_file
+    from .messaging import send
+    from .query import (
+        PERCENTAGES,
+        Filter,
+        Result,
+        View,
+        count,
+        field_list,
+        matching_ids,
+        run,
+        to_arrow,
+    )
+    from .reports import pivot_report
+    from .snapshot import open_store
+    from .sqlbox import run_sql
+    from .store import Store
+    from .undo import last_batch, undo
+
+# Each public name and the module that defines it. They are imported on first use, so that
+# `import dashboard` (and `customer-dashboard --help`) does not load pandas, DuckDB and Bokeh.
+_LAZY = {
+    "audit": ("Batch", "batches", "history"),
+    "charts": ("chart",),
+    "customers": ("add_customer", "bulk_edit", "delete_customers", "find_by_name",
+                  "get_customer", "update_customer"),
+    "demo": ("add_demo_customers",),
+    "errors": ("ConflictError", "DatabaseBusyError", "Problem", "UserError", "ValidationError"),
+    "exports": ("export_view",),
+    "fields": ("COLUMNS", "CONTACT_FIELDS", "CUSTOMER_FIELDS", "FIELDS", "METRICS",
+               "USAGE_FIELDS"),
+    "importer": ("import_file",),
+    "messaging": ("send",),
+    "query": ("PERCENTAGES", "Filter", "Result", "View", "count", "field_list", "matching_ids",
+              "run", "to_arrow"),
+    "reports": ("pivot_report",),
+    "snapshot": ("open_store",),
+    "sqlbox": ("run_sql",),
+    "store": ("Store",),
+    "undo": ("last_batch", "undo"),
+}  # fmt: skip
+_HOME = {name: module for module, names in _LAZY.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("customer-dashboard")
+        except PackageNotFoundError:  # run from a checkout that was never installed
+            return "0+unknown"
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(_importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # once imported, a plain module attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+class _Package(_types.ModuleType):
+    """Keeps `dashboard.undo` the function: importing the submodule dashboard.undo (which
+    happens lazily now, after this package is set up) would otherwise rebind the name to the
+    module, as the import system sets a loaded submodule on its package."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, _types.ModuleType) and name in _HOME:
+            return
+        super().__setattr__(name, value)
+
+
+_sys.modules[__name__].__class__ = _Package
 
 
 def notebook(*, force: bool = False) -> None:

@@ -17,11 +17,12 @@ import duckdb
 import pandas as pd
 
 from .fields import CONTACT_IDENTITY, FIELDS
-from .store import Store, utcnow
+from .store import Store, note_batch, utcnow
 from .words import plural
 
-#: The actions a batch records.
-BATCH_ACTIONS = ("add", "edit", "bulk_edit", "delete", "import", "undo")
+#: The actions a batch records (sends, resumed and discarded sends included).
+BATCH_ACTIONS = ("add", "edit", "bulk_edit", "delete", "import", "undo", "send", "resume",
+                 "discard")  # fmt: skip
 
 
 @dataclass
@@ -52,6 +53,8 @@ def open_batch(
     undoes: str | None = None,
 ) -> tuple[str, Any]:
     """Record a batch (count filled in by `close_batch`); returns its id and timestamp."""
+    if action not in BATCH_ACTIONS:
+        raise ValueError(f"unknown batch action {action!r}")
     batch_id = new_batch_id()
     at = utcnow()
     cur.execute(
@@ -59,6 +62,7 @@ def open_batch(
         "undoes) VALUES (?, ?, ?, ?, ?, 0, ?)",
         [batch_id, at, user, action, description, undoes],
     )
+    note_batch(batch_id, action, user)  # logged when the transaction commits
     return batch_id, at
 
 
@@ -82,11 +86,68 @@ def record(
     after: dict | None,
 ) -> None:
     """One audit row written from Python values (single-customer writes)."""
+    record_rows(cur, batch_id, at, user, "SELECT ?, ?::BIGINT, ?::JSON, ?::JSON",
+                [action, customer_id, _dump(before), _dump(after)])  # fmt: skip
+
+
+def record_rows(
+    cur: duckdb.DuckDBPyConnection,
+    batch_id: str,
+    at: Any,
+    user: str,
+    rows_sql: str,
+    params: list[Any] | tuple[Any, ...] = (),
+) -> None:
+    """Audit rows of batch `batch_id`, one per row of `rows_sql`, a query selecting
+    (action, customer_id, before, after) with `params`.
+
+    The one place an audit row is written: every write path (add, edit, bulk edit, import,
+    delete, undo, send's opt-outs) comes here, inside its own transaction."""
     cur.execute(
         "INSERT INTO audit_log (batch_id, happened_at, user_name, action, customer_id, before, after) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [batch_id, at, user, action, customer_id, _dump(before), _dump(after)],
+        f"SELECT ?, ?, ?, r.* FROM ({rows_sql}) AS r",
+        [batch_id, at, user, *params],
     )
+
+
+def record_adds(
+    cur: duckdb.DuckDBPyConnection, batch_id: str, at: Any, user: str, where: str,
+    params: list[Any] | tuple[Any, ...] = (),
+) -> None:  # fmt: skip
+    """Audit rows for customers just added (`where` picks them from customers `c`): each
+    whole row, so an undo can delete them and the history shows what was added."""
+    record_rows(cur, batch_id, at, user,
+                f"SELECT 'add', c.id, NULL::JSON, to_json(c) FROM customers c WHERE {where}",
+                params)  # fmt: skip
+
+
+def record_updates(
+    cur: duckdb.DuckDBPyConnection, batch_id: str, at: Any, user: str,
+    new: dict[str, str], source: str, params: list[Any] | tuple[Any, ...] = (),
+) -> None:  # fmt: skip
+    """Audit rows for an update of many customers at once: `new` maps each field written
+    to the SQL of its new value, `source` is the FROM clause joining customers `c` to the
+    new values (with a WHERE when only some rows change)."""
+    before = ", ".join(f"'{name}', c.\"{name}\"" for name in new)
+    after = ", ".join(f"'{name}', {expr}" for name, expr in new.items())
+    record_rows(cur, batch_id, at, user,
+                f"SELECT 'update', c.id, json_object({before}), json_object({after}) "
+                f"FROM {source}", params)  # fmt: skip
+
+
+def record_deletes(
+    cur: duckdb.DuckDBPyConnection, batch_id: str, at: Any, user: str, ids: str,
+    params: list[Any] | tuple[Any, ...] = (),
+) -> None:  # fmt: skip
+    """Audit rows for customers about to be deleted (`ids`: a query of their ids): each
+    whole row with its contacts, so an undo can put them back exactly."""
+    record_rows(cur, batch_id, at, user,
+                "WITH k AS (SELECT customer_id, to_json(list(x ORDER BY position, id)) AS contacts "
+                f"FROM contacts x WHERE customer_id IN ({ids}) GROUP BY customer_id) "
+                "SELECT 'delete', c.id, json_object('customer', to_json(c), "
+                "'contacts', coalesce(k.contacts, '[]'::JSON)), NULL::JSON "
+                f"FROM customers c LEFT JOIN k ON k.customer_id = c.id WHERE c.id IN ({ids})",
+                [*params, *params])  # fmt: skip
 
 
 def _dump(values: dict | None) -> str | None:

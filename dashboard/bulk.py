@@ -65,7 +65,7 @@ def parse_change(name: str, text: Any) -> Change:
     """
     f = check_bulk_field(name)
     raw = "" if text is None else str(text) if not isinstance(text, list) else text
-    if f.kind == "tags":
+    if f.type.many:
         if isinstance(raw, list):
             return Change(f.name, "set", f.parse(raw))
         for prefix, op in (("+=", "tags_add"), ("-=", "tags_remove"), ("=", "set")):
@@ -132,7 +132,7 @@ def change_sql(change: Change, column: str) -> tuple[str, list[Any]]:
     f = check_bulk_field(change.field)
     if change.op not in OPS:
         raise UserError(f"unknown change {change.op!r}")
-    if f.kind == "tags":
+    if f.type.many:
         current = f"coalesce({column}, []::VARCHAR[])"
         if change.op == "tags_add":
             return (
@@ -217,14 +217,14 @@ class FieldSummary:
     def kind(self) -> str:
         """Which counts apply: "number", "tags" or "choice"."""
         f = FIELDS[self.field]
-        return "number" if f.type.numeric else "tags" if f.kind == "tags" else "choice"
+        return "number" if f.type.numeric else "tags" if f.type.many else "choice"
 
     def describe(self) -> str:
         """One line: "Debit Limit: 7 increases, 86 decreases, 0 unchanged; new values
         0 to 4500 (were 0 to 5000)"."""
         f = FIELDS[self.field]
         text = f.type.to_text
-        if self.kind == "number":
+        if f.type.numeric:
             parts = [_count(self.increases, "increase"), _count(self.decreases, "decrease")]
             if self.filled:
                 parts.append(f"{self.filled:,} set where empty")
@@ -237,7 +237,7 @@ class FieldSummary:
                 if self.old_min is not None:
                     line += f" (were {text(self.old_min)} to {text(self.old_max)})"
             return line
-        if self.kind == "tags":
+        if f.type.many:
             parts = [f"{self.gain:,} gain tags", f"{self.lose:,} lose tags"]
             if self.both:
                 parts.append(f"{self.both:,} gain and lose tags")
@@ -261,12 +261,13 @@ class FieldSummary:
         out: dict[str, Any] = {"field": self.field, "label": FIELDS[self.field].label,
                                "kind": self.kind, "changed": self.changed,
                                "unchanged": self.unchanged}  # fmt: skip
-        if self.kind == "number":
+        f = FIELDS[self.field]
+        if f.type.numeric:
             for key in ("increases", "decreases", "filled", "emptied"):
                 out[key] = getattr(self, key)
             for key in ("new_min", "new_max", "old_min", "old_max"):
                 out[key] = _plain(getattr(self, key))
-        elif self.kind == "tags":
+        elif f.type.many:
             out.update(gain=self.gain, lose=self.lose, both=self.both)
         else:
             out["moves"] = [{"old": _plain(o), "new": _plain(n), "count": k}
@@ -349,7 +350,7 @@ def summary_sql(changes: list[Change] | tuple[Change, ...]) -> str:
                 f"min({old}) FILTER (WHERE {diff})",
                 f"max({old}) FILTER (WHERE {diff})",
             ]
-        elif f.kind == "tags":
+        elif f.type.many:
             o, n = f"coalesce({old}, []::VARCHAR[])", f"coalesce({new}, []::VARCHAR[])"
             gains = f"len(list_filter({n}, lambda x: NOT list_contains({o}, x))) > 0"
             loses = f"len(list_filter({o}, lambda x: NOT list_contains({n}, x))) > 0"
@@ -387,7 +388,7 @@ def summarize(cur, changes: list[Change] | tuple[Change, ...], first: list[tuple
             fields.append(FieldSummary(**common, increases=up, decreases=down, filled=filled,
                                        emptied=emptied, new_min=nmin, new_max=nmax,
                                        old_min=omin, old_max=omax))  # fmt: skip
-        elif f.kind == "tags":
+        elif f.type.many:
             gain, lose, both = (row.pop(0) for _ in range(3))
             fields.append(FieldSummary(**common, gain=gain, lose=lose, both=both))
         else:

@@ -35,9 +35,7 @@ def _row_labels(result: Result, view: View) -> list[str]:
     for _, row in result.data[view.groups].iterrows() if view.groups else []:
         parts = []
         for name in view.groups:
-            value = row[name]
-            blank = value is None or (isinstance(value, float) and pd.isna(value))
-            parts.append(query.BLANK if blank else COLUMNS[name].type.to_text(value))
+            parts.append(COLUMNS[name].type.group_label(row[name]))
         labels.append(" · ".join(parts))
     return labels or [query.TOTAL]
 

@@ -7,32 +7,93 @@ is printed as one line per problem on stderr, never as a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import customers, exports, query
+# Only light modules here: `--help` and `--version` must not load pandas, DuckDB or Bokeh
+# (seconds of CPU); each command imports what it needs.
 from .errors import UserError, ValidationError
-from .fields import COLUMNS, FIELDS
-from .fields import field as get_field
-from .query import View
-from .store import Store, default_db_path
+from .locations import default_db_path
 from .words import plural
+
+if TYPE_CHECKING:
+    from . import customers
+    from .store import Store
 
 _WHERE = re.compile(r"^\s*([a-z_][a-z0-9_]*)\s*(!=|<=|>=|=|<|>|~)(.*)$", re.S)
 _OPS = {"=": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">=", "~": "contains"}
 
 
 class UsageError(Exception):
-    """Bad command-line usage (exit 2)."""
+    """Bad command-line usage (exit 2); `parser` is the (sub)command whose usage is shown."""
+
+    def __init__(self, message: str, parser: argparse.ArgumentParser | None = None) -> None:
+        super().__init__(message)
+        self.parser = parser
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Says "(default: X)" after an option's help when X is worth saying (not None/off)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False) or action.default is argparse.SUPPRESS:
+            return action.help
+        return super()._get_help_string(action)
+
+
+class _Commands(argparse._SubParsersAction):
+    """Subcommands whose one-line `help` is also their `--help` description."""
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        if "help" in kwargs:
+            kwargs.setdefault("description", kwargs["help"][:1].upper() + kwargs["help"][1:] + ".")
+        parser = super().add_parser(name, **kwargs)
+        parser.set_defaults(command_parser=parser)
+        _log_options(parser, argparse.SUPPRESS)  # the usage line a command's usage error shows
+        return parser
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse would exit itself; we decide the code
-        raise UsageError(f"{self.prog}: {message}")
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
+        self.register("action", "parsers", _Commands)
+
+    def error(self, message: str) -> None:  # type: ignore[override]  # main() exits, with 2
+        raise UsageError(f"{self.prog}: error: {message}", self)
+
+
+WHERE_HELP = "filter, repeatable: F=V, F!=V, F<V, F>V, F<=V, F>=V, F~V (contains)"
+
+
+class _Version(argparse.Action):
+    """`--version`: the installed package's version (looked up only when asked)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        from . import __version__
+
+        print(f"customer-dashboard {__version__}")
+        parser.exit()
+
+
+def _log_options(sp: argparse.ArgumentParser, default: Any) -> None:
+    """--log-level and --log-json, before or after the command (`default` SUPPRESS on the
+    commands, so that a value given before the command is not reset by theirs)."""
+    from .logs import LEVELS
+
+    sp.add_argument("--log-level", choices=LEVELS, default=default,
+                    help="log this level and above to stderr (default: info for serve, "
+                         "warning otherwise)")  # fmt: skip
+    sp.add_argument("--log-json", action="store_true", default=default,
+                    help="log one JSON object per line")  # fmt: skip
 
 
 def parse_where(items: Sequence[str] | None) -> list[dict[str, Any]]:
@@ -41,6 +102,8 @@ def parse_where(items: Sequence[str] | None) -> list[dict[str, Any]]:
     F=V equals (for tags: has V), F!=V, F<V, F<=V, F>V, F>=V, F~V contains; V empty means
     "is empty" with = and "is not empty" with !=.
     """
+    from .fields import field as get_field
+
     filters = []
     for item in items or []:
         m = _WHERE.match(item)
@@ -51,12 +114,7 @@ def parse_where(items: Sequence[str] | None) -> list[dict[str, Any]]:
         if value == "" and op in ("=", "!="):
             filters.append({"field": name, "op": "empty" if op == "=" else "not_empty"})
             continue
-        if f.kind == "tags":
-            op = {"=": "any", "contains": "any"}.get(op, op)
-        elif op == "contains" and "contains" not in f.filter_ops:
-            op = "="
-        elif op == "=" and f.kind in ("choice", "country", "currency") and "," in value:
-            op = "in"
+        op = f.type.typed_op(op, value)
         if op not in f.filter_ops:
             raise UserError(f"--where {item!r}: {f.label} cannot be compared with {m.group(2)}")
         filters.append({"field": name, "op": op, "value": value})
@@ -64,6 +122,8 @@ def parse_where(items: Sequence[str] | None) -> list[dict[str, Any]]:
 
 
 def _target(args: argparse.Namespace) -> customers.Target:
+    from .query import View
+
     if args.ids and args.where:
         raise UsageError("give --ids or --where, not both")
     if args.ids:
@@ -79,6 +139,8 @@ def _target(args: argparse.Namespace) -> customers.Target:
 
 
 def _store(args: argparse.Namespace, *, write: bool) -> Store:
+    from .store import Store
+
     path = args.db or default_db_path()
     if not write:
         if not Path(path).exists():
@@ -88,6 +150,122 @@ def _store(args: argparse.Namespace, *, write: bool) -> Store:
         # while the dashboard serves the file, its snapshot (seconds old) is read instead
         return open_store(path, user="cli")
     return Store(path, user="cli")
+
+
+def _print_json(value: Any) -> None:
+    """`--json` output: one JSON document on stdout (money already as decimal strings)."""
+    print(json.dumps(value, default=_json_default, ensure_ascii=False))
+
+
+def _json_default(value: Any) -> Any:
+    import datetime as dt
+    from decimal import Decimal
+
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, dt.date | dt.datetime | dt.time):
+        return value.isoformat()
+    if hasattr(value, "item"):  # a numpy scalar
+        return value.item()
+    return str(value)
+
+
+def _records(frame: Any, scales: dict[str, int] | None = None) -> list[dict[str, Any]]:
+    """A DataFrame as JSON-ready records: missing values null, timestamps ISO 8601, and the
+    columns in `scales` (exact decimals, money) as decimal strings with at most that many
+    places, never floats such as 1405413.5800000001."""
+    from decimal import Decimal
+
+    import pandas as pd
+
+    scales = scales or {}
+    out = []
+    for row in frame.to_dict("records"):
+        record = {}
+        for key, value in row.items():
+            if value is None or (not isinstance(value, list | dict) and pd.isna(value)):
+                value = None
+            elif key in scales and isinstance(value, float | int | Decimal):
+                # the engine reads DECIMAL sums as floats: their shortest repr is the exact
+                # decimal, rounded to the field's scale (an average may have more places)
+                exact = Decimal(repr(value) if isinstance(value, float) else value)
+                value = format(exact.quantize(Decimal(1).scaleb(-scales[key])).normalize(), "f")
+            elif isinstance(value, pd.Timestamp):
+                value = value.isoformat()
+            elif hasattr(value, "item"):
+                value = value.item()
+            record[str(key)] = value
+        out.append(record)
+    return out
+
+
+def _decimal_scales(names: Any) -> dict[str, int]:
+    """The exact-decimal registry fields (money, rates) among `names`, with their scales."""
+    from .fields import COLUMNS
+    from .types import Number
+
+    found = {}
+    for name in names:
+        f = COLUMNS.get(name)
+        if f is not None and isinstance(f.type, Number):
+            found[name] = f.type.scale
+    return found
+
+
+def _pivot_scales(view: Any, titles: Sequence[str]) -> dict[str, int]:
+    """Which titled columns of a group or pivot table hold exact decimals (money, rates):
+    a sum, minimum, maximum or average of a Number field; not counts, not --percent shares."""
+    from .query import value_label
+
+    if view.percent:
+        return {}
+    exact = _decimal_scales(f for f, _ in view.values)
+    specs = [(f, a) for f, a in view.values if f in exact and a in ("sum", "avg", "min", "max")]
+    from .fields import COLUMNS
+
+    groups = {*view.groups, *(COLUMNS[g].label for g in view.groups)}
+    found = {}
+    for title in titles:
+        for f, a in specs:
+            label = value_label(f, a)
+            # a group table titles the value "Sum of Balance"; a pivot "EUR · Sum of Balance",
+            # or just "EUR" when it shows one value only
+            single = view.pivot and len(view.values) == 1 and title not in groups
+            if title == label or title.endswith(f" · {label}") or single:
+                found[title] = exact[f]
+    return found
+
+
+@contextlib.contextmanager
+def _progress(what: str, total: int | None = None, *, unit: str = "it") -> Iterator[Any]:
+    """A tqdm progress bar on stderr for long work (an SMS batch at 1 message a second runs
+    for hours), shown only when stderr is a terminal: never in pipes, files or logs. Yields
+    `step(done, total=None)`."""
+    if not sys.stderr.isatty():
+        yield lambda *_: None
+        return
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc=what, unit=unit, file=sys.stderr, leave=False)
+
+    def step(done: int, of: int | None = None) -> None:
+        if of is not None and bar.total != of:
+            bar.total = of
+        bar.update(done - bar.n)
+
+    try:
+        yield step
+    finally:
+        bar.close()
+
+
+def _ask(question: str) -> bool:
+    """A yes/no question on the terminal; end of input (Ctrl-D) answers no."""
+    try:
+        return input(question).strip().lower() in ("y", "yes")
+    except EOFError:
+        print(file=sys.stderr)
+        return False
 
 
 # --- commands ------------------------------------------------------------------------
@@ -102,11 +280,16 @@ def cmd_init(args: argparse.Namespace) -> int:
             n = add_demo_customers(store, args.demo, seed=args.seed)
             from .undo import last_batch
 
-            print(f"added {n} demo customers; batch {last_batch(store)['batch_id']}")
+            batch = last_batch(store) or {}
+            print(f"added {n} demo customers; batch {batch.get('batch_id', '(none)')}")
     return 0
 
 
 def cmd_pivot(args: argparse.Namespace) -> int:
+    from . import query
+    from .fields import COLUMNS
+    from .query import View
+
     if args.view:
         view = View.from_json(args.view)  # a view copied from the page's Code dialog
     else:
@@ -142,8 +325,8 @@ def cmd_pivot(args: argparse.Namespace) -> int:
         table.rename(columns={v: k for k, v in result.labels.items() if k in COLUMNS}).to_csv(
             sys.stdout, index=False
         )
-    elif args.format == "json":
-        print(table.to_json(orient="records", default_handler=str))
+    elif args.json or args.format == "json":
+        _print_json(_records(table, _pivot_scales(view, list(table.columns))))
     else:
         print(table.to_string(index=False))
     return 0
@@ -159,7 +342,9 @@ def cmd_sql(args: argparse.Namespace) -> int:
             print(f"wrote {n} rows to {args.out}")
             return 0
         result = run_sql(store, text, limit=args.limit)
-    if args.format == "csv":
+    if args.json:
+        _print_json(_records(result.data, _decimal_scales(result.data.columns)))
+    elif args.format == "csv":
         result.data.to_csv(sys.stdout, index=False)
     else:
         print(result.data.to_string(index=False))
@@ -169,6 +354,10 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from . import exports
+    from .fields import FIELDS
+    from .query import View
+
     columns = [c for c in (args.columns or "").split(",") if c]
     if args.view:
         view = View.from_json(args.view)  # a view copied from the page's Code dialog
@@ -177,13 +366,32 @@ def cmd_export(args: argparse.Namespace) -> int:
         if not columns:
             view.columns = [f.name for f in FIELDS.values()]
     view.check()
+    fmt = args.format or ("csv" if args.out == "-" else exports.format_of(args.out))
+    if args.out != "-" and args.format and args.format != exports.format_of(args.out):
+        raise UserError(f"--format {args.format} does not match the file name {args.out}")
     with _store(args, write=False) as store:
-        n = exports.export_view(store, view, args.out)
-    print(f"exported {plural(n, 'customer')} to {args.out}")
+        if args.out != "-":
+            n = exports.export_view(store, view, args.out)
+        else:  # written to a file first (XLSX and Parquet need one), then streamed to stdout
+            import shutil
+            import tempfile
+
+            with tempfile.TemporaryDirectory() as tmp:
+                out = Path(tmp) / f"export.{fmt}"
+                n = exports.export_view(store, view, out)
+                with out.open("rb") as written:
+                    shutil.copyfileobj(written, sys.stdout.buffer)
+                sys.stdout.flush()
+    # with `-` stdout holds the file, so the summary goes to stderr
+    print(f"exported {plural(n, 'customer')} to {'stdout' if args.out == '-' else args.out}",
+          file=sys.stderr if args.out == "-" else sys.stdout)  # fmt: skip
     return 0
 
 
 def cmd_edit(args: argparse.Namespace) -> int:
+    from . import customers
+    from .fields import FIELDS
+
     changes: dict[str, str] = {}
     for item in args.set or []:
         name, sep, value = item.partition("=")
@@ -195,7 +403,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
             name, value = (
                 name[:-1],
                 name[-1]
-                + ("=" if FIELDS.get(name[:-1]) and FIELDS[name[:-1]].kind == "tags" else "")
+                + ("=" if FIELDS.get(name[:-1]) and FIELDS[name[:-1]].type.many else "")
                 + value,
             )
         changes[name] = value
@@ -222,11 +430,16 @@ def cmd_edit(args: argparse.Namespace) -> int:
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
+    from . import customers
+
     target = _target(args)
     with _store(args, write=True) as store:
         n, names = customers.preview_targets(store, target)
         if n == 0:
-            print("no customers match; nothing deleted")
+            if args.json:
+                _print_json({"deleted": 0, "batch_id": None})
+            else:
+                print("no customers match; nothing deleted")
             return 0
         if not args.yes:
             shown = ", ".join(names) + (" ..." if n > len(names) else "")
@@ -234,17 +447,20 @@ def cmd_delete(args: argparse.Namespace) -> int:
                 raise UserError(
                     f"would delete {plural(n, 'customer')} ({shown}); add --yes to confirm"
                 )
-            answer = input(f"Delete {plural(n, 'customer')} ({shown})? [y/N] ")
-            if answer.strip().lower() not in ("y", "yes"):
+            if not _ask(f"Delete {plural(n, 'customer')} ({shown})? [y/N] "):
                 print("nothing deleted")
                 return 1
         batch = customers.delete_customers(store, target)
+    if args.json:
+        _print_json({"deleted": batch.count, "batch_id": batch.batch_id, "ids": batch.ids})
+        return 0
     print(f"deleted {plural(batch.count, 'customer')}; batch {batch.batch_id}")
     return 0
 
 
 def cmd_import(args: argparse.Namespace) -> int:
     from . import importer
+    from .store import Store
 
     mapping_override = {}
     for item in args.map or []:
@@ -260,7 +476,10 @@ def cmd_import(args: argparse.Namespace) -> int:
         if name.endswith("+"):
             name, value = name[:-1], "+=" + value
         set_values[name.strip()] = value
-    table = importer.read_table(args.file, sheet=args.sheet, header_row=args.header_row,
+    # `-`: the file from stdin, its kind (CSV, XLSX, ODS, XLS) sniffed from its bytes as
+    # always; one byte more than the limit is read, so that an oversize file is refused
+    source = sys.stdin.buffer.read(importer.MAX_BYTES + 1) if args.file == "-" else args.file
+    table = importer.read_table(source, sheet=args.sheet, header_row=args.header_row,
                                 encoding=args.encoding, delimiter=args.delimiter)  # fmt: skip
     mapping = importer.guess_mapping(table.headers)
     mapping.update(mapping_override)
@@ -288,7 +507,11 @@ def cmd_import(args: argparse.Namespace) -> int:
         blocked = bool(preview.problems) and not args.valid_only
         batch = None
         if not args.dry_run and not blocked:
-            batch = importer.commit(store, preview, valid_only=args.valid_only)
+            with _progress("import", 100, unit="%") as step:
+                batch = importer.commit(
+                    store, preview, valid_only=args.valid_only,
+                    progress=lambda done, _what: step(round(100 * done)),
+                )  # fmt: skip
     written = batch is not None and bool(batch.batch_id)
     if args.json:
         report.update(written=written, batch_id=batch.batch_id if batch else None,
@@ -307,7 +530,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             print(f"  {p.describe()}", file=sys.stderr)
         if len(preview.problems) > 50:
             print(f"  ... and {len(preview.problems) - 50} more problems", file=sys.stderr)
-        if written:
+        if written and batch is not None:
             print(f"imported; batch {batch.batch_id}")
         elif args.dry_run:
             print("dry run: nothing written" + ("" if not blocked else " (and problems remain)"))
@@ -325,14 +548,15 @@ def cmd_send(args: argparse.Namespace) -> int:
     if args.resume or args.discard:
         return _send_again(args)
     if not args.channel or args.body is None:
-        raise UsageError("send: give --channel and --body (or --resume BATCH / --discard BATCH)")
+        raise UsageError("give --channel and --body (or --resume BATCH / --discard BATCH)")
     target = _target(args)
     settings = Settings.load(args.settings) if not args.dry_run or args.settings else None
     with _store(args, write=True) as store:
-        batch_id, plan, counts = messaging.send(
-            store, target, args.channel, args.body, args.subject, settings=settings,
-            dry_run=args.dry_run,
-        )  # fmt: skip
+        with _progress("send", unit="msg") as step:
+            batch_id, plan, counts = messaging.send(
+                store, target, args.channel, args.body, args.subject, settings=settings,
+                dry_run=args.dry_run, progress=step,
+            )  # fmt: skip
     if args.json:
         print(json.dumps({"batch_id": batch_id, "counts": counts, "warnings": plan.warnings,
                           "skipped": [{"customer_id": c, "name": n, "reason": r}
@@ -371,11 +595,13 @@ def _send_again(args: argparse.Namespace) -> int:
     ]
     if given:
         option = "--" + given[0].replace("_", "-")
-        raise UsageError(f"send: --resume and --discard act on a batch as it is; drop {option}")
+        raise UsageError(f"--resume and --discard act on a batch as it is; drop {option}")
     batch_id = args.resume or args.discard
     with _store(args, write=True) as store:
         if args.resume:
-            counts = messaging.resume(store, batch_id, Settings.load(args.settings))
+            with _progress("send", unit="msg") as step:
+                counts = messaging.resume(store, batch_id, Settings.load(args.settings),
+                                          progress=step)  # fmt: skip
         else:
             counts = messaging.discard(store, batch_id)
     if args.json:
@@ -391,6 +617,9 @@ def cmd_undo(args: argparse.Namespace) -> int:
 
     with _store(args, write=True) as store:
         batch = undo(store, args.batch_id)
+    if args.json:
+        _print_json({"undone": args.batch_id, "restored": batch.count, "batch_id": batch.batch_id})
+        return 0
     print(
         f"undid {args.batch_id}: {plural(batch.count, 'customer')} restored; batch {batch.batch_id}"
     )
@@ -402,12 +631,17 @@ def cmd_batches(args: argparse.Namespace) -> int:
 
     with _store(args, write=False) as store:
         frame = batches(store, args.limit)
+    cols = ["batch_id", "happened_at", "user_name", "action", "customer_count", "undone_by",
+            "description"]  # fmt: skip
+    if args.json:
+        _print_json(_records(frame[cols]))
+        return 0
     if frame.empty:
         print("no batches yet")
         return 0
-    frame["happened_at"] = frame["happened_at"].astype(str).str.slice(0, 19)
-    cols = ["batch_id", "happened_at", "user_name", "action", "customer_count", "undone_by",
-            "description"]  # fmt: skip
+    from .types import timestamp_text
+
+    frame["happened_at"] = frame["happened_at"].map(lambda v: timestamp_text(v, seconds=True))
     print(frame[cols].fillna("").to_string(index=False, max_colwidth=60))
     return 0
 
@@ -431,6 +665,9 @@ def cmd_users(args: argparse.Namespace) -> int:
     if args.users_command == "list":
         with _store(args, write=False) as store:
             found = users.list_users(store)
+        if args.json:
+            _print_json([{"name": u.name, "role": u.role} for u in found])
+            return 0
         for u in found:
             print(f"{u.name}\t{u.role}")
         if not found:
@@ -464,10 +701,9 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
     path = args.db or default_db_path()
     if not args.yes:
-        answer = input(
-            f"replace {path} with {args.backup}? (the current file is kept aside) [y/N] "
-        )
-        if answer.strip().lower() not in ("y", "yes"):
+        if not sys.stdin.isatty():  # a script or a pipe: nobody to ask, so never a guess
+            raise UserError(f"would replace {path} with {args.backup}; add --yes to confirm")
+        if not _ask(f"replace {path} with {args.backup}? (the current file is kept aside) [y/N] "):
             print("nothing changed")
             return 1
     kept = restore(args.backup, path)
@@ -478,30 +714,34 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="customer-dashboard", description=__doc__.splitlines()[0])
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    p = _Parser(prog="customer-dashboard", description="The customer back office from the command "
+                "line: the same service functions as the page.")  # fmt: skip
+    p.add_argument("--version", action=_Version, help="print the version and exit")
+    _log_options(p, argparse.SUPPRESS)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser,
+                           metavar="COMMAND", title="commands")  # fmt: skip
 
     def db(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--db", help=f"database file (default {default_db_path()})")
+        sp.add_argument("--db", help=f"database file (default: {default_db_path()}, or "
+                        "$CUSTOMER_DASHBOARD_DB)")  # fmt: skip
 
     def select(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--ids", help="comma-separated customer ids")
-        sp.add_argument("--where", action="append", metavar="F=V",
-                        help="filter: F=V, F!=V, F<V, F>V, F<=V, F>=V, F~V (contains)")  # fmt: skip
+        sp.add_argument("--where", action="append", metavar="F=V", help=WHERE_HELP)
 
     sp = sub.add_parser("init", help="create or migrate the database")
     db(sp)
     sp.add_argument("--demo", type=int, default=0, metavar="N", help="add N demo customers")
-    sp.add_argument("--seed", type=int, default=42, help="demo data seed")
+    sp.add_argument("--seed", type=int, default=42, help="demo data seed (same seed, same data)")
     sp.set_defaults(func=cmd_init)
 
     sp = sub.add_parser("pivot", help="group and pivot customers")
     db(sp)
-    sp.add_argument("--rows", help="row fields, comma-separated")
+    sp.add_argument("--rows", help="group rows by these fields, comma-separated")
     sp.add_argument("--columns", help="field whose values become columns")
     sp.add_argument("--values", help="FIELD:AGG[,FIELD:AGG]; AGG is count, count_distinct, "
                     "sum, avg, min or max (default: count of customers)")  # fmt: skip
-    sp.add_argument("--where", action="append", metavar="F=V")
+    sp.add_argument("--where", action="append", metavar="F=V", help=WHERE_HELP)
     sp.add_argument(
         "--source",
         choices=("customers", "usage"),
@@ -515,21 +755,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sp.add_argument("--view", help="a view's JSON, as the page's Code dialog shows it")
     sp.add_argument("--out", help="write a report to .xlsx (formatted) or .csv")
-    sp.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    # "json" stays accepted (earlier spelling of --json) but is no longer shown
+    sp.add_argument("--format", choices=("table", "csv", "json"), default="table",
+                    metavar="{table,csv}", help="print an aligned table or CSV")  # fmt: skip
+    json_option(sp)
     sp.set_defaults(func=cmd_pivot)
 
     sp = sub.add_parser("sql", help="run one read-only SELECT over the customer tables")
     sp.add_argument("query", help="the SELECT (or - to read it from stdin)")
     db(sp)
     sp.add_argument("--limit", type=int, default=1000, help="rows printed at most")
-    sp.add_argument("--format", choices=("table", "csv"), default="table")
+    sp.add_argument("--format", choices=("table", "csv"), default="table",
+                    help="print an aligned table or CSV")  # fmt: skip
+    json_option(sp)
     sp.add_argument("--out", help="write every row to .csv, .xlsx, .parquet or .json")
     sp.set_defaults(func=cmd_sql)
 
     sp = sub.add_parser("export", help="export customers (.csv, .xlsx, .parquet, .json)")
-    sp.add_argument("out")
+    sp.add_argument("out", help="the file to write, its format from its name; - for stdout")
     db(sp)
-    sp.add_argument("--where", action="append", metavar="F=V")
+    sp.add_argument("--format", choices=("csv", "xlsx", "parquet", "json"),
+                    help="the file format (default: from the file name; csv for -)")  # fmt: skip
+    sp.add_argument("--where", action="append", metavar="F=V", help=WHERE_HELP)
     sp.add_argument("--columns", help="fields, comma-separated (default: all)")
     sp.add_argument("--view", help="a view's JSON, as the page's Code dialog shows it")
     sp.set_defaults(func=cmd_export)
@@ -545,17 +792,18 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="show what would change (how many go up, down, ...); write nothing",
     )
-    sp.add_argument("--json", action="store_true", help="print the summary as JSON")
+    json_option(sp)
     sp.set_defaults(func=cmd_edit)
 
     sp = sub.add_parser("delete", help="delete customers and their contacts")
     db(sp)
     select(sp)
     sp.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    json_option(sp)
     sp.set_defaults(func=cmd_delete)
 
     sp = sub.add_parser("import", help="import customers from .xlsx, .xlsm, .xls, .ods or .csv")
-    sp.add_argument("file")
+    sp.add_argument("file", help="the file to import; - reads it from stdin (kind sniffed)")
     db(sp)
     sp.add_argument("--sheet", help="sheet name (default: the first)")
     sp.add_argument(
@@ -569,12 +817,13 @@ def build_parser() -> argparse.ArgumentParser:
                     help="map a column to a field (contact.email for a contact); Header= ignores it")  # fmt: skip
     sp.add_argument("--set", action="append", metavar="field=value",
                     help="set a field for every row (tags+=x adds a tag)")  # fmt: skip
-    sp.add_argument("--on-duplicate", choices=("error", "skip", "update"), default="error")
+    sp.add_argument("--on-duplicate", choices=("error", "skip", "update"), default="error",
+                    help="a row whose customer exists: a problem, left out, or updated")  # fmt: skip
     sp.add_argument(
         "--valid-only", action="store_true", help="import the valid rows, leave the rest"
     )
     sp.add_argument("--dry-run", action="store_true", help="report only; write nothing")
-    sp.add_argument("--json", action="store_true", help="print the report as JSON")
+    json_option(sp)
     sp.set_defaults(func=cmd_import)
 
     sp = sub.add_parser(
@@ -582,7 +831,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     db(sp)
     select(sp)
-    sp.add_argument("--channel", choices=("email", "sms"))
+    sp.add_argument("--channel", choices=("email", "sms"), help="send an email or an SMS")
     sp.add_argument("--subject", help="email subject; placeholders such as {name} allowed")
     sp.add_argument("--body", help="message text; placeholders such as {credit} allowed")
     again = sp.add_mutually_exclusive_group()
@@ -594,29 +843,38 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument(
         "--dry-run", action="store_true", help="record what would be sent; send nothing"
     )
-    sp.add_argument("--json", action="store_true")
+    json_option(sp)
     sp.set_defaults(func=cmd_send)
 
     sp = sub.add_parser("undo", help="undo a batch (an add, edit, bulk edit, import or delete)")
-    sp.add_argument("batch_id")
+    sp.add_argument("batch_id", help="the batch to undo, e.g. b-1a2b3c4d5e6f (see `batches`)")
     db(sp)
+    json_option(sp)
     sp.set_defaults(func=cmd_undo)
 
     sp = sub.add_parser("batches", help="list recent batches (newest first)")
     db(sp)
-    sp.add_argument("--limit", type=int, default=20)
+    sp.add_argument("--limit", type=int, default=20, help="how many batches to list")
+    json_option(sp)
     sp.set_defaults(func=cmd_batches)
 
-    _add_later_commands(sub, db)
+    _add_later_commands(sub, db, json_option)
     return p
 
 
-def _add_later_commands(sub: Any, db: Any) -> None:
+def json_option(sp: argparse.ArgumentParser) -> None:
+    """The one `--json` of every command that prints data."""
+    sp.add_argument("--json", action="store_true",
+                    help="print the result as JSON (money as decimal strings)")  # fmt: skip
+
+
+def _add_later_commands(sub: Any, db: Any, json_option: Any) -> None:
     """Commands whose code lives with the UI (serve); imported lazily so the core stays lean."""
     sp = sub.add_parser("serve", help="serve the dashboard in a browser")
     db(sp)
-    sp.add_argument("--port", type=int, default=5006)
-    sp.add_argument("--address", default="127.0.0.1")
+    sp.add_argument("--port", type=int, default=5006, help="the TCP port to listen on")
+    sp.add_argument("--address", default="127.0.0.1",
+                    help="the address to listen on (0.0.0.0: every interface)")  # fmt: skip
     sp.add_argument("--show", action="store_true", help="open a browser")
     sp.add_argument("--demo", type=int, default=1000, metavar="N",
                     help="demo customers to create when the database does not exist")  # fmt: skip
@@ -646,34 +904,37 @@ def _add_later_commands(sub: Any, db: Any) -> None:
     sp.set_defaults(func=_serve)
 
     sp = sub.add_parser("users", help="manage who may sign in to the served dashboard")
-    users_sub = sp.add_subparsers(dest="users_command", required=True, parser_class=_Parser)
+    users_sub = sp.add_subparsers(dest="users_command", required=True, parser_class=_Parser,
+                                  metavar="ACTION", title="actions")  # fmt: skip
     u = users_sub.add_parser("add", help="add a user")
-    u.add_argument("name")
-    u.add_argument("--role", choices=("viewer", "editor", "admin"), required=True)
+    u.add_argument("name", help="the user name people sign in with")
+    u.add_argument("--role", choices=("viewer", "editor", "admin"), required=True,
+                   help="viewer reads; editor also writes; admin also manages users")  # fmt: skip
     u.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     db(u)
     u.set_defaults(func=cmd_users)
     u = users_sub.add_parser("passwd", help="change a user's password")
-    u.add_argument("name")
+    u.add_argument("name", help="the user whose password changes")
     u.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     db(u)
     u.set_defaults(func=cmd_users)
     u = users_sub.add_parser("remove", help="remove a user")
-    u.add_argument("name")
+    u.add_argument("name", help="the user to remove")
     db(u)
     u.set_defaults(func=cmd_users)
     u = users_sub.add_parser("list", help="list users and their roles")
     db(u)
+    json_option(u)
     u.set_defaults(func=cmd_users)
 
     sp = sub.add_parser(
         "backup", help="write a consistent copy of the database (safe while served)"
     )
-    sp.add_argument("out")
+    sp.add_argument("out", help="the backup file to write")
     db(sp)
     sp.set_defaults(func=cmd_backup)
     sp = sub.add_parser("restore", help="replace the database with a backup (not while served)")
-    sp.add_argument("backup")
+    sp.add_argument("backup", help="the backup file to restore from")
     db(sp)
     sp.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     sp.set_defaults(func=cmd_restore)
@@ -688,11 +949,21 @@ def _serve(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns (and exits with) its status."""
     parser = build_parser()
+    args = None
     try:
         args = parser.parse_args(argv)
+        from . import logs
+
+        level = getattr(args, "log_level", None) or (
+            "info" if args.command == "serve" else "warning"
+        )
+        logs.setup(level, json_lines=getattr(args, "log_json", False))
         return int(args.func(args) or 0)
     except UsageError as exc:
-        print(str(exc), file=sys.stderr)
+        # argparse's convention: the command's usage line, then "prog: error: ...", status 2
+        shown = exc.parser or getattr(args, "command_parser", None) or parser
+        shown.print_usage(sys.stderr)
+        print(str(exc) if exc.parser else f"{shown.prog}: error: {exc}", file=sys.stderr)
         return 2
     except ValidationError as exc:
         for problem in exc.problems:

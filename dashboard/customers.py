@@ -23,10 +23,12 @@ from .fields import (
     CONTACT_IDENTITY,
     CONTACTS,
     COUNTRY_FIELD,
+    CREATED_FIELD,
     CUSTOMER_FIELDS,
     FIELDS,
     KEY_FIELD,
     TAGS_FIELD,
+    UPDATED_FIELD,
     validate,
     writable,
 )  # fmt: skip
@@ -126,7 +128,7 @@ def _defaults() -> dict[str, Any]:
     out = {}
     for f in writable():
         if f.default is not None:
-            out[f.name] = list(f.default) if f.kind == "tags" else f.default
+            out[f.name] = f.stored_default
     return out
 
 
@@ -207,7 +209,7 @@ def add_customer(
     if problems:
         raise ValidationError(problems)
     now = utcnow()
-    record.update(created_at=now, updated_at=now)
+    record.update({CREATED_FIELD: now, UPDATED_FIELD: now})
     names = list(record)
     cols = ", ".join(quote(n) for n in names)
     marks = ", ".join("?" for _ in names)
@@ -219,7 +221,7 @@ def add_customer(
                 [record[n] for n in names] + [name_key(record[KEY_FIELD])],
             ).fetchall()[0][0]
             saved = _write_contacts(cur, new_id, contact_rows)
-            after = {n: record[n] for n in names if n not in ("created_at", "updated_at")}
+            after = {n: record[n] for n in names if n not in (CREATED_FIELD, UPDATED_FIELD)}
             after["contacts"] = saved
             audit.record(cur, batch_id, at, user, "add", new_id, None, after)
             search.refresh_batch(cur, batch_id)
@@ -311,7 +313,7 @@ def update_customer(
             if KEY_FIELD in changed:
                 sets.append("name_key = ?")
                 params.append(name_key(changed[KEY_FIELD]))
-            sets += ["updated_at = ?", "row_version = row_version + 1"]
+            sets += [f'"{UPDATED_FIELD}" = ?', "row_version = row_version + 1"]
             n = cur.execute(
                 f"UPDATE customers SET {', '.join(sets)} WHERE id = ? AND row_version = ?",
                 [*params, at, customer_id, current["row_version"]],
@@ -364,7 +366,7 @@ def _conflict(
     listed = "; ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in changes.items()) or "unknown fields"
     by = ", ".join(sorted(set(who))) or "someone"
     return ConflictError(
-        f"{current['name']} was changed by {by} after you opened it ({listed}). "
+        f"{current[KEY_FIELD]} was changed by {by} after you opened it ({listed}). "
         "Reload to bring in their values: your own changes to other fields are kept.",
         changes,
         fields=fields,
@@ -465,17 +467,18 @@ def bulk_edit(
             raise Rollback
         description = "; ".join(ch.describe() for ch in changes)
         batch_id, at = audit.open_batch(cur, "bulk_edit", user, description)
-        before = ", ".join(f"'{ch.field}', c.{quote(ch.field)}" for ch in changes)
-        after = ", ".join(f"'{ch.field}', t.new_{i}" for i, ch in enumerate(changes))
-        cur.execute(
-            "INSERT INTO audit_log (batch_id, happened_at, user_name, action, customer_id, before, after) "
-            f"SELECT ?, ?, ?, 'update', c.id, json_object({before}), json_object({after}) "
-            f"FROM temp._target t JOIN customers c USING (id) WHERE {differs}",
-            [batch_id, at, user],
+        audit.record_updates(
+            cur,
+            batch_id,
+            at,
+            user,
+            {ch.field: f"t.new_{i}" for i, ch in enumerate(changes)},
+            f"temp._target t JOIN customers c USING (id) WHERE {differs}",
         )
         sets = ", ".join(f"{quote(ch.field)} = t.new_{i}" for i, ch in enumerate(changes))
         cur.execute(
-            f"UPDATE customers AS c SET {sets}, updated_at = ?, row_version = c.row_version + 1 "
+            f'UPDATE customers AS c SET {sets}, "{UPDATED_FIELD}" = ?, '
+            "row_version = c.row_version + 1 "
             f"FROM temp._target t WHERE c.id = t.id AND ({differs})",
             [at],
         )
@@ -564,17 +567,7 @@ def delete_customers(store: Store, target: Target, *, user: str | None = None) -
         batch_id, at = audit.open_batch(
             cur, "delete", user, f"delete {n}: {', '.join(names)}{' ...' if n > len(names) else ''}"
         )
-        cur.execute(
-            "INSERT INTO audit_log (batch_id, happened_at, user_name, action, customer_id, before, after) "
-            "WITH k AS (SELECT customer_id, to_json(list(x ORDER BY position, id)) "
-            "AS contacts FROM contacts x WHERE customer_id IN (SELECT id FROM temp._target) "
-            "GROUP BY customer_id) "
-            "SELECT ?, ?, ?, 'delete', c.id, json_object('customer', to_json(c), "
-            "'contacts', coalesce(k.contacts, '[]'::JSON)), NULL "
-            "FROM customers c LEFT JOIN k ON k.customer_id = c.id "
-            "WHERE c.id IN (SELECT id FROM temp._target)",
-            [batch_id, at, user],
-        )
+        audit.record_deletes(cur, batch_id, at, user, "SELECT id FROM temp._target")
         cur.execute("DELETE FROM contacts WHERE customer_id IN (SELECT id FROM temp._target)")
         cur.execute("DELETE FROM customers WHERE id IN (SELECT id FROM temp._target)")
         ids = [r[0] for r in cur.execute("SELECT id FROM temp._target ORDER BY id").fetchall()]

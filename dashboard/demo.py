@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from . import audit, search
 from .access import require
-from .fields import STATUSES
+from .fields import CONTACT_FIELDS, CUSTOMER_FIELDS, DEMO_CONTACT_VALUES, DEMO_VALUES, STATUSES
 from .store import Store
 
 ADJECTIVES = (
@@ -212,36 +212,18 @@ FROM picked""",
                 list(ADJECTIVES), list(NOUNS), list(KINDS), list(LEGAL),
             ],
         )  # fmt: skip
+        # a field without a demo value (one added later) gets its default
+        given = {f.name: DEMO_VALUES.get(f.name, f"$default_{f.name}") for f in CUSTOMER_FIELDS
+                 if f.name in DEMO_VALUES or (f.default is not None and not f.system)}  # fmt: skip
+        defaults = {f"default_{f.name}": f.stored_default for f in CUSTOMER_FIELDS
+                    if f.name in given and f.name not in DEMO_VALUES}  # fmt: skip
+        cols = ", ".join(f'"{n}"' for n in given)
+        exprs = ",\n  ".join(given.values())
         cur.execute(
-            """INSERT INTO customers (name, name_key, status, channels, flow_speed, debit_limit,
-  minimum_payment, tax, currency, credit, paypal_email, website, portal_access, tags, toml,
-  address_line1, address_line2, city, region, postcode, country, approved_clis_only,
-  email_verification, mobile_verification, created_at, updated_at)
+            f"""INSERT INTO customers ({cols}, name_key)
 SELECT
-  nm, lower(trim(nm)),
-  CASE WHEN h % 10 < 7 THEN ? WHEN h % 10 < 9 THEN ? ELSE ? END,
-  ([10, 20, 30, 50, 100, 200, 500])[1 + (h // 7) % 7],
-  ([1, 2, 5, 10, 20, 50])[1 + (h // 11) % 6]::DECIMAL(9,2),
-  (((h // 13) % 101) * 50)::DECIMAL(18,4),
-  ([0, 10, 25, 50, 100])[1 + (h // 17) % 5]::DECIMAL(18,4),
-  ([0, 5, 7.5, 10, 15, 20])[1 + (h // 19) % 6]::DECIMAL(7,4),
-  ctry.ccy,
-  ((((h // 23) % 2000000)::BIGINT - 300000) / 100)::DECIMAL(18,4),
-  CASE WHEN (h // 29) % 10 < 3 THEN 'accounts@' || domain END,
-  CASE WHEN (h // 31) % 10 < 6 THEN 'https://www.' || domain END,
-  (h // 37) % 20 <> 0,
-  list_filter(?::VARCHAR[], lambda x, k: hash(i, k, ?) % 6 = 0),
-  CASE WHEN (h // 41) % 10 = 0 THEN (?::VARCHAR[])[1 + (h // 43) % 3] END,
-  (1 + (h // 47) % 240)::VARCHAR || ' ' || (?::VARCHAR[])[1 + (h // 53) % 10],
-  CASE WHEN (h // 59) % 4 = 0 THEN 'Suite ' || (1 + (h // 61) % 900)::VARCHAR END,
-  ctry.cities[1 + ((h // 67) % len(ctry.cities))::INTEGER],
-  nullif(ctry.region, ''),
-  lpad(((h // 71) % 99999)::VARCHAR, 5, '0'),
-  ctry.code,
-  (h // 73) % 4 = 0,
-  (h // 79) % 3 = 0,
-  (h // 83) % 5 = 0,
-  created, created
+  {exprs},
+  lower(trim(nm))
 FROM (
   SELECT *,
     adj || ' ' || noun || ' ' || kind || ' ' || legal
@@ -253,29 +235,26 @@ FROM (
 )
 ORDER BY i
 ON CONFLICT DO NOTHING""",
-            [*STATUSES, list(TAGS), seed, list(TOML_SAMPLES), list(STREETS)],
-        )
+            {"statuses": list(STATUSES), "tags": list(TAGS), "seed": seed,
+             "tomls": list(TOML_SAMPLES), "streets": list(STREETS), **defaults},
+        )  # fmt: skip
+        names = [f.name for f in CONTACT_FIELDS if f.name in DEMO_CONTACT_VALUES]
+        cols = ", ".join(f'"{n}"' for n in names)
+        exprs = ",\n  ".join(DEMO_CONTACT_VALUES[n] for n in names)
         cur.execute(
-            """INSERT INTO contacts (customer_id, position, name, email, mobile, sms_opt_out,
-  email_opt_out)
-SELECT c.id, k, f || ' ' || l,
-  lower(replace(replace(f, 'ü', 'u'), ' ', '')) || '.' ||
-    lower(replace(replace(l, 'ü', 'u'), ' ', '')) || k::VARCHAR || '@' ||
-    split_part(coalesce(c.website, 'https://www.' || lower(replace(split_part(c.name, ' ', 1)
-      || split_part(c.name, ' ', 2), '.', '')) || '.example'), 'www.', 2),
-  ctry.prefix || lpad((hash(c.id, k, ?) % (10 ** ctry.digits)::UBIGINT)::VARCHAR,
-    ctry.digits, '0'),
-  hash(c.id, k, ?) % 25 = 0,
-  hash(c.id, k, ?) % 30 = 0
+            f"""INSERT INTO contacts (customer_id, position, {cols})
+SELECT c.id, k,
+  {exprs}
 FROM (SELECT c.*, d.ctry, d.h FROM customers c JOIN temp._demo d
         ON c.name_key = lower(trim(d.adj || ' ' || d.noun || ' ' || d.kind || ' ' || d.legal
            || CASE WHEN d.round > 0 THEN ' ' || (d.round + 1)::VARCHAR ELSE '' END))) c,
   range(3) r(k),
-  LATERAL (SELECT (?::VARCHAR[])[1 + (hash(c.id, k, 'f') % ?)::INTEGER] AS f,
-                  (?::VARCHAR[])[1 + (hash(c.id, k, 'l') % ?)::INTEGER] AS l)
+  LATERAL (SELECT ($first::VARCHAR[])[1 + (hash(c.id, k, 'f') % $nfirst)::INTEGER] AS f,
+                  ($last::VARCHAR[])[1 + (hash(c.id, k, 'l') % $nlast)::INTEGER] AS l)
 WHERE k < 1 + c.h % 3""",
-            [seed, seed + 1, seed + 2, list(FIRST), len(FIRST), list(LAST), len(LAST)],
-        )
+            {"seed": seed, "first": list(FIRST), "nfirst": len(FIRST), "last": list(LAST),
+             "nlast": len(LAST)},
+        )  # fmt: skip
         added = cur.execute(
             "SELECT count(*) FROM customers").fetchall()[0][0] - start  # fmt: skip
         cur.execute(

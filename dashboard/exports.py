@@ -52,15 +52,7 @@ def _export_select(view: View) -> query.Query:
     for name in cols:
         f = COLUMNS[name]
         col = f'"{name}"'
-        if f.kind == "tags":
-            exprs.append(f"array_to_string({col}, ', ') AS {col}")
-        elif f.kind in ("text", "email", "url", "toml", "phone", "choice"):
-            exprs.append(
-                f"CASE WHEN regexp_matches({col}, '^[=+\\-@\\t\\r]') THEN '''' || {col} "
-                f"ELSE {col} END AS {col}"
-            )
-        else:
-            exprs.append(col)
+        exprs.append(f"{f.type.export_sql(col)} AS {col}")
     return query.Query(f"SELECT {', '.join(exprs)} FROM ({q.sql}) AS v", q.params)
 
 
@@ -133,8 +125,10 @@ def _xlsx_value(v: Any) -> Any:
 
     if isinstance(v, Decimal):
         return float(v) if abs(v) < 10**15 else str(v)
-    if isinstance(v, list):
-        return ", ".join(map(str, v))
+    if isinstance(v, list | tuple):  # a list's text can start a formula too
+        return neutralise(", ".join(map(str, v)))
+    if isinstance(v, dict):
+        return neutralise(str(v))
     return neutralise(v)
 
 

@@ -57,6 +57,8 @@ class Field:
     aggs: tuple[str, ...] | None = None
     #: Whether rows may be grouped or pivoted by it; None: decided by its kind.
     dimension: bool | None = None
+    #: For a contact's yes/no: the channel ("sms", "email") it opts the contact out of.
+    opt_out: str | None = None
 
     @property
     def sql_type(self) -> str:
@@ -89,9 +91,23 @@ class Field:
         """Whether rows can be grouped (and pivoted) by this field's values."""
         if self.dimension is not None:
             return self.dimension
-        return self.kind in {"choice", "country", "currency", "bool", "text", "integer"} and (
-            not self.system
-        )
+        return self.type.dimension and not self.system
+
+    @property
+    def rate(self) -> bool:
+        """A computed share (ASR): the grid shows it with "%"; a stored one (Tax) is a
+        plain number."""
+        return self.source != "customers"
+
+    @property
+    def formatter(self) -> dict | None:
+        """The grid's Tabulator formatter of this field's values."""
+        return self.type.grid_formatter(rate=self.rate)
+
+    @property
+    def stored_default(self) -> Any:
+        """The default as stored (a fresh list for tags)."""
+        return self.type.stored_default(self.default)
 
     def parse(self, raw: Any, region: str | None = None) -> Any:
         """Parse and check one value; raises ValueError with a message for a person.
@@ -102,7 +118,7 @@ class Field:
         if value is None or value == []:
             if self.required:
                 raise ValueError("is required")
-            return [] if self.kind == "tags" else None
+            return self.type.blank()
         return value
 
 
@@ -370,7 +386,13 @@ CONTACT_FIELDS: tuple[Field, ...] = (
         aliases=("contact mobile", "mobile", "phone", "cell", "mobile number", "contact phone"),
     ),
     Field(
-        "sms_opt_out", "Opted out of SMS", t.YesNo(), "Contacts", default=False, importable=False
+        "sms_opt_out",
+        "Opted out of SMS",
+        t.YesNo(),
+        "Contacts",
+        default=False,
+        importable=False,
+        opt_out="sms",
     ),
     Field(
         "email_opt_out",
@@ -379,6 +401,7 @@ CONTACT_FIELDS: tuple[Field, ...] = (
         "Contacts",
         default=False,
         importable=False,
+        opt_out="email",
     ),
 )
 
@@ -473,8 +496,63 @@ CURRENCY_FIELD: str = next(f.name for f in CUSTOMER_FIELDS if f.kind == "currenc
 CONTACT_IDENTITY: tuple[str, ...] = tuple(f.name for f in CONTACT_FIELDS if f.type.searchable)
 #: The contact field holding a phone number that is read in the customer's country.
 MOBILE_FIELD: str = next(f.name for f in CONTACT_FIELDS if f.kind == "phone")
+#: When a customer was added and last changed: set by the store on every write.
+CREATED_FIELD: str = next(f.name for f in CUSTOMER_FIELDS if f.system and f.kind == "timestamp")
+UPDATED_FIELD: str = [f.name for f in CUSTOMER_FIELDS if f.system and f.kind == "timestamp"][-1]
+#: The contact field holding an email address.
+EMAIL_FIELD: str = next(f.name for f in CONTACT_FIELDS if f.kind == "email")
+#: Each channel's opt-out contact field: {"sms": "sms_opt_out", "email": "email_opt_out"}.
+OPT_OUT_FIELDS: dict[str, str] = {f.opt_out: f.name for f in CONTACT_FIELDS if f.opt_out}
 #: The customer field that gives the country a national phone number is read in.
 COUNTRY_FIELD: str = next(f.name for f in CUSTOMER_FIELDS if f.kind == "country")
+
+#: How the demo data (dashboard.demo) makes each field's value: SQL over one demo row, which
+#: offers i (its number), h (a hash of it), nm (its name), domain, ctry (its country's code,
+#: ccy, cities, region), created; and the parameters $statuses, $tags, $tomls, $streets,
+#: $seed. A field missing here gets its default. Kept beside the fields so that a field is
+#: still declared in one file.
+DEMO_VALUES: dict[str, str] = {
+    "name": "nm",
+    "status": "CASE WHEN h % 10 < 7 THEN $statuses[1] WHEN h % 10 < 9 THEN $statuses[2] "
+    "ELSE $statuses[3] END",
+    "channels": "([10, 20, 30, 50, 100, 200, 500])[1 + (h // 7) % 7]",
+    "flow_speed": "([1, 2, 5, 10, 20, 50])[1 + (h // 11) % 6]::DECIMAL(9,2)",
+    "debit_limit": "(((h // 13) % 101) * 50)::DECIMAL(18,4)",
+    "minimum_payment": "([0, 10, 25, 50, 100])[1 + (h // 17) % 5]::DECIMAL(18,4)",
+    "tax": "([0, 5, 7.5, 10, 15, 20])[1 + (h // 19) % 6]::DECIMAL(7,4)",
+    "currency": "ctry.ccy",
+    "credit": "((((h // 23) % 2000000)::BIGINT - 300000) / 100)::DECIMAL(18,4)",
+    "paypal_email": "CASE WHEN (h // 29) % 10 < 3 THEN 'accounts@' || domain END",
+    "website": "CASE WHEN (h // 31) % 10 < 6 THEN 'https://www.' || domain END",
+    "portal_access": "(h // 37) % 20 <> 0",
+    "tags": "list_filter($tags::VARCHAR[], lambda x, k: hash(i, k, $seed) % 6 = 0)",
+    "toml": "CASE WHEN (h // 41) % 10 = 0 THEN ($tomls::VARCHAR[])[1 + (h // 43) % 3] END",
+    "address_line1": "(1 + (h // 47) % 240)::VARCHAR || ' ' || "
+    "($streets::VARCHAR[])[1 + (h // 53) % 10]",
+    "address_line2": "CASE WHEN (h // 59) % 4 = 0 THEN 'Suite ' || (1 + (h // 61) % 900)::VARCHAR END",
+    "city": "ctry.cities[1 + ((h // 67) % len(ctry.cities))::INTEGER]",
+    "region": "nullif(ctry.region, '')",
+    "postcode": "lpad(((h // 71) % 99999)::VARCHAR, 5, '0')",
+    "country": "ctry.code",
+    "approved_clis_only": "(h // 73) % 4 = 0",
+    "email_verification": "(h // 79) % 3 = 0",
+    "mobile_verification": "(h // 83) % 5 = 0",
+    "created_at": "created",
+    "updated_at": "created",
+}
+#: The same for a demo customer's contacts: SQL over the customer c, the contact's number k,
+#: a first name f and a last name l, with ctry and $seed.
+DEMO_CONTACT_VALUES: dict[str, str] = {
+    "name": "f || ' ' || l",
+    "email": "lower(replace(replace(f, 'ü', 'u'), ' ', '')) || '.' || "
+    "lower(replace(replace(l, 'ü', 'u'), ' ', '')) || k::VARCHAR || '@' || "
+    "split_part(coalesce(c.website, 'https://www.' || lower(replace(split_part(c.name, ' ', 1) "
+    "|| split_part(c.name, ' ', 2), '.', '')) || '.example'), 'www.', 2)",
+    "mobile": "ctry.prefix || lpad((hash(c.id, k, $seed) % (10 ** ctry.digits)::UBIGINT)::VARCHAR, "
+    "ctry.digits, '0')",
+    "sms_opt_out": "hash(c.id, k, $seed + 1) % 25 = 0",
+    "email_opt_out": "hash(c.id, k, $seed + 2) % 30 = 0",
+}
 
 #: The prefix that names a contact field where customer and contact fields share one list
 #: (import mapping targets: "contact.email").

@@ -43,9 +43,12 @@ from .fields import (
     CONTACT_PREFIX,
     CONTACTS,
     COUNTRY_FIELD,
+    CREATED_FIELD,
     FIELDS,
     KEY_FIELD,
+    OPT_OUT_FIELDS,
     TAGS_FIELD,
+    UPDATED_FIELD,
     importable,
     match_header,
 )  # fmt: skip
@@ -66,6 +69,10 @@ MAX_CELLS = 30_000_000
 ON_DUPLICATE = ("error", "skip", "update")
 DECIMAL_MARKS = (",", ".")
 SPREADSHEET_TYPES = ("xlsx", "xlsm", "xls", "ods", "csv")
+#: The same, as people read them: ".xlsx, .xlsm, .xls, .ods or .csv".
+SPREADSHEET_WORDS = (
+    ", ".join(f".{x}" for x in SPREADSHEET_TYPES[:-1]) + f" or .{SPREADSHEET_TYPES[-1]}"
+)
 #: Legacy encodings tried for text that is not UTF-8, most common first (a tie goes to the
 #: first): Windows code pages of Western, Central European, Cyrillic, Greek, Turkish, Baltic,
 #: Hebrew and Arabic exports, then Japanese, Korean and Chinese.
@@ -1096,8 +1103,7 @@ def commit(
     if new.empty and upd.empty:
         return audit.Batch("", "import", 0, details={"counts": preview.counts})
     now = utcnow()
-    defaults = {f.name: (list(f.default) if f.kind == "tags" else f.default)
-                for f in importable() if f.default is not None}  # fmt: skip
+    defaults = {f.name: f.stored_default for f in importable() if f.default is not None}
     fields_new = [f.name for f in importable()]
     for name in fields_new:
         if name not in new:
@@ -1120,17 +1126,13 @@ def commit(
             cur.register("_import_new", table)
             cols = ", ".join(f'"{n}"' for n in fields_new)
             cur.execute(
-                f"INSERT INTO customers ({cols}, name_key, created_at, updated_at) "
+                f'INSERT INTO customers ({cols}, name_key, "{CREATED_FIELD}", "{UPDATED_FIELD}") '
                 f"SELECT {cols}, name_key, ?, ? FROM _import_new ORDER BY _row",
                 [now, now],
             )
             say(0.45, "customers written")
-            cur.execute(
-                "INSERT INTO audit_log (batch_id, happened_at, user_name, action, customer_id, before, after) "
-                "SELECT ?, ?, ?, 'add', c.id, NULL, to_json(c) FROM customers c "
-                "WHERE c.name_key IN (SELECT name_key FROM _import_new)",
-                [batch_id, at, user],
-            )
+            audit.record_adds(cur, batch_id, at, user,
+                              "c.name_key IN (SELECT name_key FROM _import_new)")  # fmt: skip
             contact_cols = [c for c in preview.contact_columns]
             if contact_cols:
                 cframe = new[[CONTACT_PREFIX + c for c in contact_cols]].copy()
@@ -1142,8 +1144,10 @@ def commit(
                 cur.register("_import_contacts", ctable)
                 ccols = ", ".join(f'k."{c}"' for c in contact_cols)
                 cur.execute(
-                    f"INSERT INTO contacts (customer_id, position, {', '.join(contact_cols)}, sms_opt_out, email_opt_out) "
-                    f"SELECT c.id, 0, {ccols}, false, false FROM _import_contacts k "
+                    f"INSERT INTO contacts (customer_id, position, {', '.join(contact_cols)}, "
+                    f"{', '.join(OPT_OUT_FIELDS.values())}) "
+                    f"SELECT c.id, 0, {ccols}, {', '.join('false' for _ in OPT_OUT_FIELDS)} "
+                    "FROM _import_contacts k "
                     "JOIN customers c USING (name_key)"
                 )
                 cur.unregister("_import_contacts")
@@ -1157,17 +1161,15 @@ def commit(
                 "id", pa.array(upd["_id"].astype("int64").tolist(), pa.int64())
             )
             cur.register("_import_upd", table)
-            before = ", ".join(f"'{n}', c.\"{n}\"" for n in fields_upd)
-            after = ", ".join(f'\'{n}\', coalesce(u."{n}", c."{n}")' for n in fields_upd)
-            cur.execute(
-                "INSERT INTO audit_log (batch_id, happened_at, user_name, action, customer_id, before, after) "
-                f"SELECT ?, ?, ?, 'update', c.id, json_object({before}), json_object({after}) "
-                "FROM customers c JOIN _import_upd u USING (id)",
-                [batch_id, at, user],
-            )
+            audit.record_updates(
+                cur, batch_id, at, user,
+                {n: f'coalesce(u."{n}", c."{n}")' for n in fields_upd},
+                "customers c JOIN _import_upd u USING (id)",
+            )  # fmt: skip
             sets = ", ".join(f'"{n}" = coalesce(u."{n}", c."{n}")' for n in fields_upd)
             cur.execute(
-                f"UPDATE customers AS c SET {sets}, updated_at = ?, row_version = c.row_version + 1 "
+                f'UPDATE customers AS c SET {sets}, "{UPDATED_FIELD}" = ?, '
+                "row_version = c.row_version + 1 "
                 "FROM _import_upd u WHERE c.id = u.id",
                 [at],
             )

@@ -30,7 +30,6 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from decimal import Decimal
 from email.message import EmailMessage
 from email.utils import make_msgid
 from typing import Any
@@ -43,15 +42,23 @@ from . import audit
 from .access import require
 from .customers import Target, target_sql
 from .errors import UserError
-from .fields import CONTACTS, CURRENCY_FIELD, CUSTOMER_FIELDS, FIELDS, ID_FIELD, KEY_FIELD
+from .fields import (
+    CURRENCY_FIELD,
+    CUSTOMER_FIELDS,
+    EMAIL_FIELD,
+    FIELDS,
+    ID_FIELD,
+    KEY_FIELD,
+    MOBILE_FIELD,
+    OPT_OUT_FIELDS,
+)
 from .query import quote
 from .settings import Settings, api_url_problem
 from .store import Store, utcnow
 
 CHANNELS = ("email", "sms")
-EMAIL_FIELD = next(f.name for f in CONTACTS.values() if f.kind == "email")
-PHONE_FIELD = next(f.name for f in CONTACTS.values() if f.kind == "phone")
-OPT_OUT = {"email": "email_opt_out", "sms": "sms_opt_out"}
+PHONE_FIELD = MOBILE_FIELD
+OPT_OUT = OPT_OUT_FIELDS
 PERMANENT_TWILIO = {21211: "not a valid phone number", 21610: "the number has unsubscribed (STOP)",
                     21614: "the number cannot receive SMS"}  # fmt: skip
 
@@ -121,9 +128,8 @@ def _shown(name: str, value: Any) -> str:
     f = FIELDS[name]
     if value is None:
         return ""
-    if f.kind == "money":
-        return f"{Decimal(value):,.2f}"
-    return f.type.to_text(value)
+    # money as the page shows it (1,234.50); anything else as it would be typed
+    return f.type.display(value) if f.type.in_currency else f.type.to_text(value)
 
 
 def render(template: str, record: dict[str, Any]) -> str:
@@ -724,18 +730,19 @@ def _mark(store: Store, message_id: int, status: str, attempts: int, *, error: s
 def _opt_out(store: Store, contact_id: int) -> None:
     """Twilio 21610 (the number sent STOP): the contact is opted out of SMS, audited."""
     with store.transaction() as cur:
+        sms = OPT_OUT_FIELDS["sms"]
         row = cur.execute(
-            "SELECT customer_id, sms_opt_out FROM contacts WHERE id = ?", [contact_id]
+            f'SELECT customer_id, "{sms}" FROM contacts WHERE id = ?', [contact_id]
         ).fetchall()
         if not row or row[0][1]:
             return
         batch_id, at = audit.open_batch(
             cur, "edit", "twilio", "SMS opt-out reported by Twilio (21610)"
         )
-        cur.execute("UPDATE contacts SET sms_opt_out = true WHERE id = ?", [contact_id])
+        cur.execute(f'UPDATE contacts SET "{sms}" = true WHERE id = ?', [contact_id])
         audit.record(cur, batch_id, at, "twilio", "update", row[0][0],
-                     {"sms_opt_out": {"contact": contact_id, "value": False}},
-                     {"sms_opt_out": {"contact": contact_id, "value": True}})  # fmt: skip
+                     {sms: {"contact": contact_id, "value": False}},
+                     {sms: {"contact": contact_id, "value": True}})  # fmt: skip
         audit.close_batch(cur, batch_id)
 
 
@@ -882,9 +889,11 @@ def send_test(
 
 def send(store: Store, target: Target, channel: str, body: str, subject: str | None = None, *,
          settings: Settings | None = None, dry_run: bool = False, user: str | None = None,
-         transport: Any = None) -> tuple[str, SendPlan, dict[str, int]]:  # fmt: skip
+         transport: Any = None, progress: Callable[[int, int], None] | None = None,
+         ) -> tuple[str, SendPlan, dict[str, int]]:  # fmt: skip
     """Plan, log and (unless a dry run) deliver; returns the batch id, the plan and counts.
-    A channel that is not set up is refused before anything is queued."""
+    A channel that is not set up is refused before anything is queued. `progress(done,
+    total)` is called as messages go out."""
     plan = plan_send(store, target, channel, body, subject)
     if not dry_run:
         settings = settings or Settings.load()
@@ -894,7 +903,8 @@ def send(store: Store, target: Target, channel: str, body: str, subject: str | N
     batch_id = queue(store, plan, user=user, dry_run=dry_run)
     if dry_run:
         return batch_id, plan, counts(store, batch_id)
-    return batch_id, plan, deliver(store, batch_id, settings, transport=transport)
+    return batch_id, plan, deliver(store, batch_id, settings, transport=transport,
+                                   progress=progress)  # fmt: skip
 
 
 __all__: Sequence[str] = ("plan_send", "queue", "deliver", "send", "send_test", "counts", "message_log", "render",

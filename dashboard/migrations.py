@@ -14,12 +14,15 @@ Design notes (DuckDB's limits):
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
 
 import duckdb
 
-from .fields import CONTACT_FIELDS, CUSTOMER_FIELDS, USAGE_DAY, USAGE_FIELDS
+from .fields import Field
 
 
 @dataclass(frozen=True)
@@ -29,43 +32,58 @@ class Migration:
     apply: Callable[[duckdb.DuckDBPyConnection], None]
 
 
-def _column(f) -> str:
-    if f.name == "id":
-        return "id BIGINT PRIMARY KEY DEFAULT nextval('customer_id_seq')"
-    null = " NOT NULL" if f.required else ""
-    return f'"{f.name}" {f.sql_type}{null}'
+# Released steps are frozen as the SQL they ran: the registry may change, history may not.
+# Steps 1 and 4 were first written from the registry (fields declared since=1 and since=4);
+# the SQL below is what that code produced for release 1, pasted in once. A field added
+# later gets its own step (see `add_column`), never an edit here.
 
-
-def _fields_since(version: int, registry) -> list:
-    return [f for f in registry if f.since == version]
-
-
-def _v1_core(con: duckdb.DuckDBPyConnection) -> None:
-    customer_columns = ",\n  ".join(_column(f) for f in _fields_since(1, CUSTOMER_FIELDS))
-    contact_columns = ",\n  ".join(
-        f'"{f.name}" {f.sql_type}' for f in _fields_since(1, CONTACT_FIELDS)
-    )
-    con.execute("CREATE SEQUENCE customer_id_seq START 1")
-    con.execute("CREATE SEQUENCE contact_id_seq START 1")
-    con.execute("CREATE SEQUENCE audit_id_seq START 1")
-    con.execute(
-        f"""CREATE TABLE customers (
-  {customer_columns},
+#: Step 1's tables, as released.
+V1_SQL: tuple[str, ...] = (
+    "CREATE SEQUENCE customer_id_seq START 1",
+    "CREATE SEQUENCE contact_id_seq START 1",
+    "CREATE SEQUENCE audit_id_seq START 1",
+    """CREATE TABLE customers (
+  id BIGINT PRIMARY KEY DEFAULT nextval('customer_id_seq'),
+  "name" VARCHAR NOT NULL,
+  "status" VARCHAR NOT NULL,
+  "channels" INTEGER,
+  "flow_speed" DECIMAL(9,2),
+  "debit_limit" DECIMAL(18,4),
+  "minimum_payment" DECIMAL(18,4),
+  "tax" DECIMAL(7,4),
+  "currency" VARCHAR NOT NULL,
+  "credit" DECIMAL(18,4),
+  "paypal_email" VARCHAR,
+  "website" VARCHAR,
+  "portal_access" BOOLEAN,
+  "tags" VARCHAR[],
+  "toml" VARCHAR,
+  "address_line1" VARCHAR,
+  "address_line2" VARCHAR,
+  "city" VARCHAR,
+  "region" VARCHAR,
+  "postcode" VARCHAR,
+  "country" VARCHAR,
+  "approved_clis_only" BOOLEAN,
+  "email_verification" BOOLEAN,
+  "mobile_verification" BOOLEAN,
+  "created_at" TIMESTAMP,
+  "updated_at" TIMESTAMP,
   name_key VARCHAR NOT NULL,
   row_version INTEGER NOT NULL DEFAULT 1
-)"""
-    )
-    con.execute("CREATE UNIQUE INDEX customers_name_key ON customers(name_key)")
-    con.execute(
-        f"""CREATE TABLE contacts (
+)""",
+    "CREATE UNIQUE INDEX customers_name_key ON customers(name_key)",
+    """CREATE TABLE contacts (
   id BIGINT PRIMARY KEY DEFAULT nextval('contact_id_seq'),
   customer_id BIGINT NOT NULL,
   position INTEGER NOT NULL,
-  {contact_columns}
-)"""
-    )
-    con.execute(
-        """CREATE TABLE batches (
+  "name" VARCHAR,
+  "email" VARCHAR,
+  "mobile" VARCHAR,
+  "sms_opt_out" BOOLEAN,
+  "email_opt_out" BOOLEAN
+)""",
+    """CREATE TABLE batches (
   batch_id VARCHAR PRIMARY KEY,
   happened_at TIMESTAMP NOT NULL,
   user_name VARCHAR NOT NULL,
@@ -74,12 +92,10 @@ def _v1_core(con: duckdb.DuckDBPyConnection) -> None:
   customer_count BIGINT NOT NULL,
   undoes VARCHAR,
   undone_by VARCHAR
-)"""
-    )
+)""",
     # before/after hold only the fields that changed (the whole row and its contacts for a
     # delete), so that a batch can be undone exactly.
-    con.execute(
-        """CREATE TABLE audit_log (
+    """CREATE TABLE audit_log (
   id BIGINT DEFAULT nextval('audit_id_seq'),
   batch_id VARCHAR NOT NULL,
   happened_at TIMESTAMP NOT NULL,
@@ -88,8 +104,13 @@ def _v1_core(con: duckdb.DuckDBPyConnection) -> None:
   customer_id BIGINT,
   before JSON,
   after JSON
-)"""
-    )
+)""",
+)
+
+
+def _v1_core(con: duckdb.DuckDBPyConnection) -> None:
+    for sql in V1_SQL:
+        con.execute(sql)
 
 
 def _v2_saved_views(con: duckdb.DuckDBPyConnection) -> None:
@@ -134,14 +155,17 @@ def _v4_usage(con: duckdb.DuckDBPyConnection) -> None:
     # Daily usage per customer (what the switch's CDRs sum to). Kept when a customer is
     # deleted: it is billing history, and undoing the delete brings the customer back
     # under the same id.
-    columns = ",\n  ".join(
-        f'"{f.name}" {f.sql_type} NOT NULL' for f in _fields_since(4, USAGE_FIELDS) if f.stored
-    )
+    # frozen: first written from the usage fields declared since=4
     con.execute(
-        f"""CREATE TABLE usage_daily (
+        """CREATE TABLE usage_daily (
   customer_id BIGINT NOT NULL,
-  {columns},
-  PRIMARY KEY (customer_id, "{USAGE_DAY}")
+  "day" DATE NOT NULL,
+  "calls" INTEGER NOT NULL,
+  "connected" INTEGER NOT NULL,
+  "minutes" DECIMAL(14,2) NOT NULL,
+  "revenue" DECIMAL(18,4) NOT NULL,
+  "cost" DECIMAL(18,4) NOT NULL,
+  PRIMARY KEY (customer_id, "day")
 )"""
     )
 
@@ -172,6 +196,76 @@ def _v7_search(con: duckdb.DuckDBPyConnection) -> None:
     from . import search
 
     search.rebuild(con)
+
+
+def add_column(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    column: str,
+    sql_type: str,
+    *,
+    default: Any = None,
+    required: bool = False,
+) -> None:
+    """Add `column` to `table` in a migration step; existing rows get `default`.
+
+    A nullable column is a plain ALTER TABLE. A required one (NOT NULL) needs a `default`
+    for the rows already there, and DuckDB refuses `ADD COLUMN ... NOT NULL` (and SET NOT
+    NULL) on a table with an index ("entries depend on it"): the table is then rebuilt,
+    with its rows, ids, defaults and indexes, inside the step's transaction.
+    """
+    if required and default is None:
+        raise ValueError(f"a required column {table}.{column} needs a default for existing rows")
+    name = '"' + column.replace('"', '""') + '"'
+    fill = "" if default is None else f" DEFAULT {_literal(default)}"
+    if not required:
+        con.execute(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}{fill}")
+        return
+    found = con.execute(
+        "SELECT sql FROM duckdb_tables() WHERE table_name = ? AND schema_name = 'main'", [table]
+    ).fetchone()
+    if found is None:
+        raise ValueError(f"no table {table!r} to add {column!r} to")
+    (create,) = found
+    indexes = [r[0] for r in con.execute(
+        "SELECT sql FROM duckdb_indexes() WHERE table_name = ? AND schema_name = 'main'",
+        [table]).fetchall()]  # fmt: skip
+    head, sep, body = create.partition("(")
+    rebuilt = f"{table}__rebuild"
+    body = body.rstrip().rstrip(";").rstrip()
+    assert body.endswith(")"), create
+    con.execute(f"CREATE TABLE {rebuilt}{sep}{body[:-1]}, {name} {sql_type}{fill} NOT NULL)")
+    con.execute(f"INSERT INTO {rebuilt} SELECT *, {_literal(default)} FROM {table}")
+    for sql in indexes:  # an index holds the table: dropped with it, made again after
+        con.execute(f"DROP INDEX {_index_name(sql)}")
+    con.execute(f"DROP TABLE {table}")
+    con.execute(f"ALTER TABLE {rebuilt} RENAME TO {table}")
+    for sql in indexes:
+        con.execute(sql)
+
+
+def add_field(con: duckdb.DuckDBPyConnection, table: str, f: Field) -> None:
+    """Add the column of registry field `f` (declared with `since=` this step) to `table`:
+    its type, its default for existing rows, NOT NULL when it is required."""
+    add_column(con, table, f.name, f.sql_type, default=f.stored_default, required=f.required)
+
+
+def _literal(value: Any) -> str:
+    """A default as SQL (numbers, yes/no, text, lists of text)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float | Decimal):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_literal(v) for v in value) + "]::VARCHAR[]"
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _index_name(create_index: str) -> str:
+    found = re.match(r"CREATE\s+(?:UNIQUE\s+)?INDEX\s+(\S+)", create_index, re.I)
+    if found is None:
+        raise ValueError(f"not an index definition: {create_index[:80]!r}")
+    return found.group(1)
 
 
 MIGRATIONS: tuple[Migration, ...] = (

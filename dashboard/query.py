@@ -42,9 +42,8 @@ from .store import Store
 
 #: Most distinct values a pivot field may spread into columns.
 MAX_PIVOT_COLUMNS = 60
-#: The label of total rows and columns.
-TOTAL = "Total"
-BLANK = "(blank)"
+#: The label of total rows and columns, and of a blank group: the types' own.
+from .types import BLANK, TOTAL  # noqa: E402, F401
 
 OP_LABELS = {
     "contains": "contains",
@@ -134,6 +133,11 @@ def _jsonable(value: Any) -> Any:
 PERCENTAGES = {"row": "% of row total", "column": "% of column total", "total": "% of grand total"}
 
 
+#: The highest page number a view takes: far past any table's end, yet its row offset
+#: (page x page size) fits DuckDB's BIGINT (a link with page 10**20 overflowed it).
+MAX_PAGE = 10**9
+
+
 class View(param.Parameterized):
     """What a person is looking at: the settings of the page's grid, compiled to one query.
 
@@ -180,7 +184,11 @@ class View(param.Parameterized):
     sort = param.List(
         default=[], doc="Sort keys, each [column, 'asc'|'desc'], most significant first."
     )
-    page = param.Integer(default=1, bounds=(1, None), doc="1-based page number.")
+    page = param.Integer(
+        default=1,
+        bounds=(1, MAX_PAGE),
+        doc="1-based page number (a page past the last shows the last).",
+    )
     page_size = param.Integer(default=50, bounds=(1, 10_000), doc="Rows (or groups) a page.")
     groups = param.List(default=[], item_type=str, doc="Row-group fields, outermost first.")
     values = param.List(
@@ -432,7 +440,7 @@ _SHAPES: dict[str, tuple[type | tuple[type, ...], str]] = {
     "search": (str, "text"),
     "status": (str, "a status"),
     "sort": (list, 'a list of [field, "asc" | "desc"] pairs'),
-    "page": (int, "a page number from 1"),
+    "page": (int, f"a page number from 1 to {MAX_PAGE:,}"),
     "page_size": (int, "a number of rows from 1 to 10,000"),
     "groups": (list, "a list of field names"),
     "values": (list, 'a list of [field, aggregate] pairs or "field:aggregate" texts'),
@@ -470,7 +478,7 @@ def _check_shapes(data: dict[str, Any]) -> None:
                 for v in value
             )  # fmt: skip
         elif ok and name == "page":
-            ok = value >= 1
+            ok = 1 <= value <= MAX_PAGE
         elif ok and name == "status":
             ok = value in ("All", *STATUSES)
             words = f"one of {', '.join(('All', *STATUSES))}"
@@ -561,21 +569,8 @@ def _like_escape(text: str) -> str:
 
 def _parse_operand(f: Field, op: str, value: Any) -> Any:
     """A filter's value parsed by the field's own type, so "1,000" and "yes" work."""
-    if op in ("contains", "starts_with"):
-        return str(value)
-    if f.kind == "tags":
-        items = value if isinstance(value, list | tuple) else str(value).split(",")
-        return [s.strip() for s in items if str(s).strip()]
     try:
-        if op in ("in", "not_in", "between"):
-            items = value if isinstance(value, list | tuple) else str(value).split(",")
-            parsed = [f.type.parse(v) for v in items]
-            if op == "between" and len(parsed) != 2:
-                raise ValueError("between needs two values")
-            return parsed
-        if f.kind in ("text", "email", "url", "phone", "toml"):
-            return str(value)
-        return f.type.parse(value)
+        return f.type.operand(op, value)
     except ValueError as exc:
         raise UserError(f"filter on {f.label}: {value!r} {exc}") from None
 
@@ -588,19 +583,10 @@ def _compile_filter(flt: Filter) -> tuple[str, list[Any]]:
         )
     col = column_sql(f.name)
     op = flt.op
-    text_like = f.kind in ("text", "email", "url", "toml", "phone")
     if op == "empty":
-        if f.kind == "tags":
-            return f"({col} IS NULL OR len({col}) = 0)", []
-        if text_like:
-            return f"({col} IS NULL OR {col} = '')", []
-        return f"{col} IS NULL", []
+        return f.type.empty_sql(col), []
     if op == "not_empty":
-        if f.kind == "tags":
-            return f"len({col}) > 0", []
-        if text_like:
-            return f"({col} IS NOT NULL AND {col} <> '')", []
-        return f"{col} IS NOT NULL", []
+        return f.type.not_empty_sql(col), []
     if flt.value is None or flt.value == "" or flt.value == []:
         raise UserError(f"filter on {f.label} {OP_LABELS.get(op, op)} needs a value")
     value = _parse_operand(f, op, flt.value)
@@ -617,14 +603,14 @@ def _compile_filter(flt: Filter) -> tuple[str, list[Any]]:
         return f"{col} BETWEEN ? AND ?", [lo, hi]
     if op in ("in", "not_in"):
         marks = ", ".join("?" for _ in value)
-        if text_like:
+        if f.type.textual:
             marks = ", ".join("lower(?)" for _ in value)
             expr = f"lower({col})"
         else:
             expr = col
         neg = "NOT " if op == "not_in" else ""
         return f"{expr} {neg}IN ({marks})", list(value)
-    if text_like and op in ("=", "!="):
+    if f.type.textual and op in ("=", "!="):
         return f"lower({col}) {'=' if op == '=' else '<>'} lower(?)", [value]
     sql_op = {"=": "=", "!=": "IS DISTINCT FROM", "<": "<", "<=": "<=", ">": ">", ">=": ">="}[op]
     return f"{col} {sql_op} ?", [value]
@@ -749,9 +735,7 @@ def aggregate_sql(fname: str, agg: str, where: str | None = None, source: str = 
             f"round({float(scale)} * sum({quote(num)}){filt} / "
             f"nullif(sum({quote(den)}){filt}, 0), 2)"
         )
-    col = column_sql(fname)
-    if f.kind == "bool" and agg in ("sum", "avg"):
-        col = f"{col}::INTEGER"
+    col = f.type.aggregate_sql(column_sql(fname), agg)
     if agg == "count_distinct":
         return f"count(DISTINCT {col}){filt}"
     return f"{agg}({col}){filt}"
@@ -1140,7 +1124,7 @@ def run_pivot(store: Store, view: View, *, paged: bool = True) -> Result:
     names: dict[str, str] = {}
     single = len(values) == 1
     for i, label in enumerate(labels):
-        text = BLANK if label is None else pfield.type.to_text(label)
+        text = pfield.type.group_label(label)
         for fname, agg in _pivot_values(view):
             vc = value_column(fname, agg)
             names[f"p{i}_{vc}"] = text if single else f"{text} · {value_label(fname, agg)}"

@@ -22,11 +22,14 @@ from .exports import neutralise, write_frame
 from .fields import COLUMNS, SOURCES
 from .query import Result, View
 from .store import Store
+from .types import (  # noqa: F401  (the formats are the types'; re-exported)
+    COUNT_FORMAT,
+    DECIMAL_FORMAT,
+    MONEY_FORMAT,
+    PERCENT_FORMAT,
+    timestamp_text,
+)
 
-MONEY_FORMAT = "#,##0.00"
-DECIMAL_FORMAT = "#,##0.00"
-COUNT_FORMAT = "#,##0"
-PERCENT_FORMAT = '0.00"%"'  # the engine's shares are 0-100, not 0-1
 HEADER_FILL = PatternFill("solid", fgColor="DDE7F3")
 
 
@@ -64,12 +67,7 @@ def _format_of(fname: str, agg: str, view: View) -> str:
         return PERCENT_FORMAT
     if fname == "*" or agg in ("count", "count_distinct"):
         return COUNT_FORMAT
-    f = COLUMNS[fname]
-    if f.kind == "money":
-        return MONEY_FORMAT
-    if f.kind == "integer" and agg != "avg":
-        return COUNT_FORMAT
-    return DECIMAL_FORMAT
+    return COLUMNS[fname].type.excel_format(agg)
 
 
 def pivot_report(store: Store, view: View, out: str | Path, *, title: str | None = None) -> int:
@@ -98,10 +96,7 @@ def _labelled(result: Result, view: View) -> pd.DataFrame:
     for i, name in enumerate(view.groups):
         f = COLUMNS[name]
         col = table.columns[i]
-        table[col] = [
-            v if v in (query.TOTAL, "") else (query.BLANK if _blank(v) else f.type.to_text(v))
-            for v in table[col]
-        ]
+        table[col] = [f.type.group_label(v) for v in table[col]]
     return table
 
 
@@ -119,7 +114,7 @@ def _write_xlsx(result: Result, view: View, out: Path, title: str) -> None:
     ws["A1"].font = Font(bold=True, size=14)
     filters = view.describe()
     ws.append(["Filters: " + ("; ".join(neutralise(x) for x in filters) if filters else "none")])
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = timestamp_text(dt.datetime.now(dt.UTC)) + " UTC"
     ws.append([f"Source: {SOURCES[view.source]} · {result.customers or 0:,} customers · {stamp}"])
     ws.append([])
     ws.append([neutralise(str(c)) for c in table.columns])

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
 import os
 import threading
 import time
@@ -25,6 +26,8 @@ import duckdb
 
 from .errors import DatabaseBusyError, UserError
 from .store import Store, default_db_path, server_file, utcnow
+
+log = logging.getLogger(__name__)
 
 #: Tables readers never get: password hashes stay with the server.
 PRIVATE_TABLES = frozenset({"users"})
@@ -158,7 +161,7 @@ class Publisher:
                 if self._stop.is_set():
                     break
                 self.last_error = str(exc)
-                print(f"snapshot: {exc}", flush=True)
+                log.warning("snapshot: %s", exc)
             self._stop.wait(self.poll)
 
 

@@ -35,7 +35,7 @@ import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -533,7 +533,9 @@ class _Worker:
         described = json.loads(body)
         return [str(n) for n in described["names"]], [str(t) for t in described["types"]]
 
-    def stream(self, sql: str, params: list[Any], size: int) -> Iterator[pa.RecordBatch]:
+    def stream(
+        self, sql: str, params: list[Any], size: int
+    ) -> Generator[pa.RecordBatch, None, None]:
         """A query's rows as Arrow batches of `size` rows. Closed before the end, it stops
         the worker, which would otherwise go on sending."""
         self._send({"op": "stream", "sql": sql, "params": params, "size": size})

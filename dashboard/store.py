@@ -13,6 +13,7 @@ import contextlib
 import copy
 import datetime as dt
 import json
+import logging
 import os
 import re
 import threading
@@ -25,14 +26,33 @@ import pandas as pd
 
 from . import migrations
 from .errors import DatabaseBusyError, StorageError, UserError
+from .locations import DEFAULT_DB, default_db_path  # noqa: F401  (re-exported; was defined here)
 
-#: Where the database lives unless --db / CUSTOMER_DASHBOARD_DB says otherwise.
-DEFAULT_DB = Path("data") / "customers.duckdb"
+log = logging.getLogger(__name__)
+
+# The batches opened by the transaction running on this thread (writes are one transaction
+# per thread at a time), logged once it has committed: a rolled-back batch never happened.
+_opened = threading.local()
 
 
-def default_db_path() -> Path:
-    """The database path from CUSTOMER_DASHBOARD_DB, else data/customers.duckdb."""
-    return Path(os.environ.get("CUSTOMER_DASHBOARD_DB") or DEFAULT_DB)
+def note_batch(batch_id: str, action: str, user: str) -> None:
+    """Remember a batch opened in this thread's transaction, to log it after the commit."""
+    pending = getattr(_opened, "batches", None)
+    if pending is not None:
+        pending.append((batch_id, action, user))
+
+
+def _log_batches(cur: duckdb.DuckDBPyConnection) -> None:
+    """One log line per batch the committed transaction wrote: id, action, user, rows."""
+    for batch_id, action, user in getattr(_opened, "batches", None) or ():
+        if not log.isEnabledFor(logging.INFO):
+            return
+        found = cur.execute(
+            "SELECT customer_count FROM batches WHERE batch_id = ?", [batch_id]
+        ).fetchall()
+        rows = int(found[0][0] or 0) if found else 0
+        log.info("batch %s written: %s by %s, %d rows", batch_id, action, user, rows,
+                 extra={"batch_id": batch_id, "action": action, "user": user, "rows": rows})  # fmt: skip
 
 
 def server_file(path: str | os.PathLike) -> Path:
@@ -296,6 +316,7 @@ class Store:
         with self._write_lock:
             cur = self.cursor()
             cur.execute("BEGIN TRANSACTION")
+            _opened.batches = []
             try:
                 yield cur
             except Rollback:
@@ -320,6 +341,9 @@ class Store:
                         f"the change could not be saved and nothing was written "
                         f"({str(exc).splitlines()[0]}); try again"
                     ) from None
+                _log_batches(cur)
+            finally:
+                _opened.batches = None
 
     def _storage_message(self, exc: Exception) -> str:
         text = str(exc).splitlines()[0]

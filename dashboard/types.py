@@ -14,7 +14,7 @@ import math
 import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import phonenumbers
@@ -43,6 +43,47 @@ TIME_OPS = ("<", "<=", ">", ">=", "between", "empty", "not_empty")
 NULLARY_OPS = frozenset({"empty", "not_empty"})
 #: Operators that take a list of values.
 LIST_OPS = frozenset({"in", "not_in", "any", "all", "between"})
+#: Operators that compare with values picked from a type's list.
+PICK_OPS = frozenset({"=", "!=", "in", "not_in"})
+
+#: What a group, a pivot column or a chart bar shows for a missing value.
+BLANK = "(blank)"
+#: The label of the totals row and column of groups and pivots.
+TOTAL = "Total"
+
+#: The grid's Tabulator formatters (plain dicts: the core never imports Panel).
+MONEY = {"type": "money", "decimal": ".", "thousand": ",", "precision": 2}
+NUMBER = {"type": "money", "decimal": ".", "thousand": ",", "precision": 2}
+INTEGER = {"type": "money", "decimal": ".", "thousand": ",", "precision": 0}
+YES_NO = {"type": "tickCross", "allowEmpty": True}
+PERCENT = {"type": "money", "decimal": ".", "thousand": ",", "precision": 2, "symbol": " %",
+           "symbolAfter": True}  # fmt: skip
+#: An id is a name, not a quantity: no thousands separators.
+PLAIN = {"type": "plaintext"}
+
+#: Excel number formats of reports.
+MONEY_FORMAT = "#,##0.00"
+DECIMAL_FORMAT = "#,##0.00"
+COUNT_FORMAT = "#,##0"
+PERCENT_FORMAT = '0.00"%"'  # the engine's shares are 0-100, not 0-1
+ID_FORMAT = "0"
+
+#: Text a spreadsheet would run as a formula starts with one of these (SQL regexp).
+_FORMULA_START = "^[=+\\-@\\t\\r]"
+
+
+def grouped(value: Any, places: int = 2) -> str:
+    """A number as people read it: thousands separated, `places` decimals ("1,234.50")."""
+    return f"{Decimal(str(value)):,.{places}f}"
+
+
+def timestamp_text(value: Any, seconds: bool = False) -> str:
+    """A point in time as the page, the CLI and reports show it: "2026-11-25 14:30" (with
+    `seconds` "2026-11-25 14:30:05"); blank for None and NaT."""
+    if is_blank(value):
+        return ""
+    text = value.isoformat(sep=" ") if hasattr(value, "isoformat") else str(value)
+    return text[: 19 if seconds else 16]
 
 
 def is_blank(raw: Any) -> bool:
@@ -73,6 +114,27 @@ class FieldType:
     aggregates: tuple[str, ...] = ("count", "count_distinct", "min", "max")
     numeric: bool = False
     searchable: bool = False
+    #: How a form edits a value: "text", "switch", "select" (a short fixed list), "picker"
+    #: (a long list searched as one types), "tags" or "code" (an editor marking errors).
+    widget: str = "text"
+    #: A value is a list of items (tags): blank is [], filters and edits work per item.
+    many: bool = False
+    #: A value is one of the type's `options()` (a choice, a country, a currency): filters
+    #: pick values from that list and groups count distinct ones.
+    picked: bool = False
+    #: A value is text a person typed: "contains" compares it as text, an empty string is
+    #: empty too, and exports guard it against spreadsheet formulas.
+    textual: bool = False
+    #: Rows may be grouped and pivoted by its values (a field may say otherwise).
+    dimension: bool = False
+    #: An amount in the customer's currency: labels and messages show it as money.
+    in_currency: bool = False
+    #: Written after a form's label: "Tax (%)".
+    unit: str = ""
+    #: What a picker's empty entry says.
+    no_choice: str = "(none)"
+    #: The grid's Tabulator formatter of a stored value; None: shown as text.
+    formatter: ClassVar[dict | None] = None
 
     def parse(self, raw: Any, region: str | None = None) -> Any:
         """Return the stored value for `raw` (None for blank) or raise ValueError.
@@ -143,10 +205,152 @@ class FieldType:
         """The value as a person would type it back (CLI, exports of single values)."""
         return "" if value is None else str(value)
 
+    def display(self, value: Any) -> str:
+        """The value as the page shows it in text (previews, the card, messages): numbers
+        with thousands separators, Yes/No, tags joined, times to the minute."""
+        if hasattr(value, "tolist") and not isinstance(value, str):
+            value = value.tolist()  # numpy: a list of tags as a query result holds it
+        if value is None or (not isinstance(value, list | tuple) and is_blank(value)):
+            return ""
+        if isinstance(value, bool):
+            return "Yes" if value else "No"
+        if isinstance(value, list | tuple):
+            return ", ".join(map(str, value))
+        if isinstance(value, Decimal):
+            return grouped(value)
+        return self.to_text(value)
+
+    def group_label(self, value: Any) -> str:
+        """The label of a group, a pivot column or a chart bar holding stored `value` (the
+        totals row's label and an empty label stay as they are)."""
+        if isinstance(value, str) and value in ("", TOTAL):
+            return value
+        return BLANK if is_blank(value) else self.to_text(value)
+
+    def blank(self) -> Any:
+        """The stored value of "nothing": None, or [] for a list."""
+        return [] if self.many else None
+
+    def stored_default(self, default: Any) -> Any:
+        """A field's declared default as stored (a fresh list for a list)."""
+        return list(default) if self.many and default is not None else default
+
+    def form_value(self, value: Any) -> Any:
+        """A stored value as a form's input holds it."""
+        if self.widget == "switch":
+            return bool(value)
+        if self.many:
+            return list(value or [])
+        if self.picked:
+            return value
+        if value is None:
+            return ""
+        if isinstance(value, Decimal):
+            return (
+                format(value.normalize(), "f")
+                if value == value.to_integral()
+                else format(value, "f").rstrip("0").rstrip(".")
+            )
+        return self.to_text(value)
+
+    def grid_formatter(self, rate: bool = False) -> dict | None:
+        """The grid's Tabulator formatter; `rate`: a computed share, shown with "%"."""
+        return self.formatter
+
+    def value_formatter(self, rate: bool = False) -> dict:
+        """The grid formatter of an aggregate (sum, average, min, max) of these values."""
+        return PERCENT if rate else NUMBER
+
+    def excel_format(self, agg: str) -> str:
+        """The Excel number format of aggregate `agg` of these values in a report."""
+        return DECIMAL_FORMAT
+
+    @property
+    def align(self) -> str:
+        """How the grid aligns a value: numbers right, as in any spreadsheet."""
+        return "right" if self.numeric else "left"
+
+    def filter_input(self, op: str) -> str:
+        """The input a filter with operator `op` takes: "none", "picks" (values picked from
+        the list), "switch", "list" (comma-separated items) or "text"."""
+        if op in NULLARY_OPS:
+            return "none"
+        if self.widget == "switch":
+            return "switch"
+        if self.picked and op in PICK_OPS:
+            return "picks"
+        return "list" if self.many else "text"
+
+    def typed_op(self, op: str, value: str) -> str:
+        """The operator meant by `op` typed with `value` on a command line: "~" on a type
+        without "contains" means "="; "=a,b" on a picked type means one of them."""
+        if self.many:
+            return {"=": "any", "contains": "any"}.get(op, op)
+        if op == "contains" and "contains" not in self.filter_ops:
+            return "="
+        if op == "=" and self.picked and "," in value:
+            return "in"
+        return op
+
+    def operand(self, op: str, value: Any) -> Any:
+        """A filter's value parsed by this type, so "1,000" and "yes" work (ValueError)."""
+        if op in ("contains", "starts_with"):
+            return str(value)
+        if self.many:
+            items = value if isinstance(value, list | tuple) else str(value).split(",")
+            return [s.strip() for s in items if str(s).strip()]
+        if op in ("in", "not_in", "between"):
+            items = value if isinstance(value, list | tuple) else str(value).split(",")
+            parsed = [self.parse(v) for v in items]
+            if op == "between" and len(parsed) != 2:
+                raise ValueError("between needs two values")
+            return parsed
+        return str(value) if self.textual else self.parse(value)
+
+    def empty_sql(self, col: str) -> str:
+        """SQL true where column `col` holds nothing."""
+        if self.many:
+            return f"({col} IS NULL OR len({col}) = 0)"
+        return f"({col} IS NULL OR {col} = '')" if self.textual else f"{col} IS NULL"
+
+    def not_empty_sql(self, col: str) -> str:
+        """SQL true where column `col` holds something."""
+        if self.many:
+            return f"len({col}) > 0"
+        return f"({col} IS NOT NULL AND {col} <> '')" if self.textual else f"{col} IS NOT NULL"
+
+    def aggregate_sql(self, col: str, agg: str) -> str:
+        """The expression aggregate `agg` reads from column `col`."""
+        return col
+
+    def export_sql(self, col: str) -> str:
+        """Column `col` as written to a spreadsheet: text a spreadsheet would run as a
+        formula (=, +, -, @) gets a leading quote; lists become "a, b"."""
+        if self.many:  # a list's text can start a formula as well ("=HYPERLINK(")
+            col = f"array_to_string({col}, ', ')"
+        elif self.sql != "VARCHAR":  # only text can hold a formula
+            return col
+        return (
+            f"CASE WHEN regexp_matches({col}, '{_FORMULA_START}') THEN '''' || {col} ELSE {col} END"
+        )
+
+    def from_json_sql(self, source: str, name: str) -> str:
+        """SQL reading key `name` of JSON column `source` back as this type."""
+        if self.many:
+            return f"from_json({source}->'{name}', '[\"VARCHAR\"]')"
+        return f"CAST({source}->>'{name}' AS {self.sql})"
+
+    def problem(self, text: str) -> Any:
+        """Where typed `text` goes wrong, for an editor that marks the place (None: fine)."""
+        return None
+
 
 @dataclass(frozen=True)
 class Text(FieldType):
     """Free text of bounded length."""
+
+    textual: bool = True
+    dimension: bool = True
 
     max_length: int = 200
     searchable: bool = True
@@ -164,6 +368,9 @@ class Text(FieldType):
 class Choice(FieldType):
     """One of a fixed list; matched case- and spacing-insensitively."""
 
+    widget: str = "select"
+    picked: bool = True
+    dimension: bool = True
     kind: str = "choice"
     choices: tuple[str, ...] = ()
     filter_ops: tuple[str, ...] = CHOICE_OPS
@@ -183,6 +390,8 @@ class Choice(FieldType):
 class Integer(FieldType):
     """A whole number within bounds."""
 
+    dimension: bool = True
+    formatter: ClassVar[dict | None] = INTEGER
     kind: str = "integer"
     sql: str = "INTEGER"
     minimum: int | None = 0
@@ -190,6 +399,12 @@ class Integer(FieldType):
     filter_ops: tuple[str, ...] = NUMBER_OPS
     aggregates: tuple[str, ...] = tuple(AGGREGATES)
     numeric: bool = True
+
+    def display(self, value: Any) -> str:
+        return "" if is_blank(value) else grouped(value, 0)
+
+    def excel_format(self, agg: str) -> str:
+        return DECIMAL_FORMAT if agg == "avg" else COUNT_FORMAT
 
     def _parse(self, raw: Any) -> int:
         number = _number_of(raw)
@@ -204,6 +419,7 @@ class Integer(FieldType):
 class Number(FieldType):
     """An exact decimal number: money, percentages, rates. Never a float."""
 
+    formatter: ClassVar[dict | None] = NUMBER
     kind: str = "decimal"
     sql: str = "DECIMAL(18,4)"
     scale: int = 4
@@ -212,6 +428,9 @@ class Number(FieldType):
     filter_ops: tuple[str, ...] = NUMBER_OPS
     aggregates: tuple[str, ...] = tuple(AGGREGATES)
     numeric: bool = True
+
+    def display(self, value: Any) -> str:
+        return "" if is_blank(value) else grouped(value)
 
     def _parse(self, raw: Any) -> Decimal:
         number = _number_of(raw)
@@ -229,17 +448,29 @@ class Number(FieldType):
 class Money(Number):
     """An amount in the customer's currency."""
 
+    formatter: ClassVar[dict | None] = MONEY
+    in_currency: bool = True
     kind: str = "money"
+
+    def value_formatter(self, rate: bool = False) -> dict:
+        return MONEY
+
+    def excel_format(self, agg: str) -> str:
+        return MONEY_FORMAT
 
 
 @dataclass(frozen=True)
 class Percent(Number):
     """A percentage, 0 to 100 unless bounded otherwise."""
 
+    unit: str = "%"
     kind: str = "percent"
     sql: str = "DECIMAL(7,4)"
     minimum: Decimal | None = Decimal(0)
     maximum: Decimal | None = Decimal(100)
+
+    def grid_formatter(self, rate: bool = False) -> dict | None:
+        return PERCENT if rate else NUMBER
 
     def _parse(self, raw: Any) -> Decimal:
         if isinstance(raw, str):
@@ -255,6 +486,9 @@ _FALSE = {"no", "n", "false", "f", "0", "off", ""}
 class YesNo(FieldType):
     """A yes/no switch; accepts Yes/No, TRUE/FALSE, 1/0, on/off in any case."""
 
+    widget: str = "switch"
+    dimension: bool = True
+    formatter: ClassVar[dict | None] = YES_NO
     kind: str = "bool"
     sql: str = "BOOLEAN"
     filter_ops: tuple[str, ...] = BOOL_OPS
@@ -262,6 +496,10 @@ class YesNo(FieldType):
 
     def options(self) -> dict[str, str]:
         return {"yes": "yes", "no": "no"}
+
+    def aggregate_sql(self, col: str, agg: str) -> str:
+        # a sum of yes/no values counts the yeses, an average is their share
+        return f"{col}::INTEGER" if agg in ("sum", "avg") else col
 
     def _parse(self, raw: Any) -> bool:
         if isinstance(raw, bool):
@@ -283,6 +521,8 @@ class YesNo(FieldType):
 class Tags(FieldType):
     """A list of short labels; typed as "a, b; c" or given as a list."""
 
+    widget: str = "tags"
+    many: bool = True
     kind: str = "tags"
     sql: str = "VARCHAR[]"
     filter_ops: tuple[str, ...] = TAG_OPS
@@ -313,17 +553,24 @@ class Tags(FieldType):
         return out
 
     def to_text(self, value: Any) -> str:
-        return "" if not value else ", ".join(value)
+        if isinstance(value, str):  # already joined
+            return value
+        return "" if value is None or len(value) == 0 else ", ".join(map(str, value))
 
 
 @dataclass(frozen=True)
 class Toml(FieldType):
     """TOML configuration text, checked with tomlkit and stored exactly as written."""
 
+    widget: str = "code"
+    textual: bool = True
     kind: str = "toml"
     filter_ops: tuple[str, ...] = ("contains", "empty", "not_empty")
     aggregates: tuple[str, ...] = ("count",)
     max_length: int = 20_000
+
+    def problem(self, text: str) -> TomlProblem | None:
+        return toml_error(text)
 
     def _parse(self, raw: Any) -> str:
         text = _text_of(raw)
@@ -618,6 +865,7 @@ def _key_name(row: str) -> str | None:
 class Email(FieldType):
     """An email address (syntax only: no DNS lookups)."""
 
+    textual: bool = True
     kind: str = "email"
     searchable: bool = True
     holds_spaces: bool = False
@@ -634,6 +882,7 @@ class Email(FieldType):
 class Url(FieldType):
     """A web address; "example.com" is taken as https://example.com."""
 
+    textual: bool = True
     kind: str = "url"
     searchable: bool = True
     holds_spaces: bool = False
@@ -653,6 +902,9 @@ class Url(FieldType):
 class Country(FieldType):
     """ISO 3166-1 alpha-2 code; names and alpha-3 codes are accepted and converted."""
 
+    widget: str = "picker"
+    picked: bool = True
+    dimension: bool = True
     kind: str = "country"
     filter_ops: tuple[str, ...] = CHOICE_OPS
 
@@ -692,6 +944,10 @@ class Currency(FieldType):
     """ISO 4217 currency code, any case. The picker offers the currencies customers are
     billed in (`billing_currency`); any ISO code is still read, so older data loads."""
 
+    widget: str = "picker"
+    picked: bool = True
+    dimension: bool = True
+    no_choice: str = "(choose)"
     kind: str = "currency"
     filter_ops: tuple[str, ...] = CHOICE_OPS
 
@@ -716,6 +972,7 @@ class Currency(FieldType):
 class Phone(FieldType):
     """A phone number stored in E.164; must be a valid number for its country."""
 
+    textual: bool = True
     kind: str = "phone"
     searchable: bool = True
     regional = True
@@ -748,6 +1005,9 @@ class Timestamp(FieldType):
     sql: str = "TIMESTAMP"
     filter_ops: tuple[str, ...] = TIME_OPS
     aggregates: tuple[str, ...] = ("count", "min", "max")
+
+    def display(self, value: Any) -> str:
+        return timestamp_text(value)
 
     def _parse(self, raw: Any) -> dt.datetime:
         if isinstance(raw, dt.datetime):
@@ -802,11 +1062,19 @@ class Month(Date):
 class Identifier(Integer):
     """A system-assigned row id."""
 
+    dimension: bool = False
+    formatter: ClassVar[dict | None] = PLAIN
     kind: str = "id"
     sql: str = "BIGINT"
     minimum: int | None = 1
     maximum: int | None = None
     aggregates: tuple[str, ...] = ("count", "count_distinct", "min", "max")
+
+    def display(self, value: Any) -> str:
+        return self.to_text(value)
+
+    def excel_format(self, agg: str) -> str:
+        return ID_FORMAT
 
 
 # --- helpers -------------------------------------------------------------------------

@@ -22,7 +22,7 @@ import duckdb
 from . import audit, search
 from .access import require, require_undo
 from .errors import ConflictError, UserError
-from .fields import CONTACT_FIELDS, CUSTOMER_FIELDS, FIELDS, KEY_FIELD
+from .fields import CONTACT_FIELDS, CUSTOMER_FIELDS, FIELDS, KEY_FIELD, UPDATED_FIELD
 from .query import quote
 from .store import Store
 
@@ -46,10 +46,7 @@ def _contacts_struct() -> str:
 
 def _value_sql(name: str, source: str) -> str:
     """The SQL that reads field `name` back from a JSON object column `source`."""
-    f = FIELDS[name]
-    if f.kind == "tags":
-        return f"from_json({source}->'{name}', '[\"VARCHAR\"]')"
-    return f"CAST({source}->>'{name}' AS {f.sql_type})"
+    return FIELDS[name].type.from_json_sql(source, name)
 
 
 def undo(store: Store, batch_id: str, *, user: str | None = None) -> audit.Batch:
@@ -136,16 +133,8 @@ def _touched_later(cur, batch_ids: list[str]) -> dict[str, str]:
 
 def _undo_adds(cur, batch_id: str, new_id: str, at, user: str) -> None:
     """Delete what the batch added (keeping it in the audit log, like any delete)."""
-    cur.execute(
-        "INSERT INTO audit_log (batch_id, happened_at, user_name, action, customer_id, before, "
-        "after) WITH k AS (SELECT customer_id, to_json(list(x ORDER BY position, id)) AS contacts "
-        "FROM contacts x GROUP BY customer_id) "
-        "SELECT ?, ?, ?, 'delete', c.id, json_object('customer', to_json(c), 'contacts', "
-        "coalesce(k.contacts, '[]'::JSON)), NULL FROM customers c LEFT JOIN k ON k.customer_id = c.id "
-        "WHERE c.id IN (SELECT customer_id FROM audit_log WHERE batch_id = ? AND action = 'add')",
-        [new_id, at, user, batch_id],
-    )
     sub = "SELECT customer_id FROM audit_log WHERE batch_id = ? AND action = 'add'"
+    audit.record_deletes(cur, new_id, at, user, sub, [batch_id])
     cur.execute(f"DELETE FROM contacts WHERE customer_id IN ({sub})", [batch_id])
     cur.execute(f"DELETE FROM customers WHERE id IN ({sub})", [batch_id])
 
@@ -162,12 +151,9 @@ def _undo_updates(cur, batch_id: str, new_id: str, at, user: str) -> None:
     ]
     if not keys:
         return
-    cur.execute(
-        "INSERT INTO audit_log (batch_id, happened_at, user_name, action, customer_id, before, "
-        "after) SELECT ?, ?, ?, 'update', customer_id, after, before FROM audit_log "
-        "WHERE batch_id = ? AND action = 'update'",
-        [new_id, at, user, batch_id],
-    )
+    audit.record_rows(cur, new_id, at, user,
+                      "SELECT 'update', customer_id, after, before FROM audit_log "
+                      "WHERE batch_id = ? AND action = 'update'", [batch_id])  # fmt: skip
     for name in keys:
         if name == "contacts":
             continue
@@ -190,7 +176,7 @@ def _undo_updates(cur, batch_id: str, new_id: str, at, user: str) -> None:
         cur.execute(f"DELETE FROM contacts WHERE customer_id IN ({sub})", [batch_id])
         _insert_contacts(cur, "before->'contacts'", "update", batch_id)
     cur.execute(
-        "UPDATE customers SET updated_at = ?, row_version = row_version + 1 WHERE id IN "
+        f'UPDATE customers SET "{UPDATED_FIELD}" = ?, row_version = row_version + 1 WHERE id IN '
         "(SELECT customer_id FROM audit_log WHERE batch_id = ? AND action = 'update')",
         [at, batch_id],
     )
@@ -235,12 +221,9 @@ def _undo_deletes(cur, batch_id: str, new_id: str, at, user: str) -> None:
         [batch_id],
     )
     _insert_contacts(cur, "before->'contacts'", "delete", batch_id)
-    cur.execute(
-        "INSERT INTO audit_log (batch_id, happened_at, user_name, action, customer_id, before, "
-        "after) SELECT ?, ?, ?, 'add', customer_id, NULL, before FROM audit_log "
-        "WHERE batch_id = ? AND action = 'delete'",
-        [new_id, at, user, batch_id],
-    )
+    audit.record_rows(cur, new_id, at, user,
+                      "SELECT 'add', customer_id, NULL::JSON, before FROM audit_log "
+                      "WHERE batch_id = ? AND action = 'delete'", [batch_id])  # fmt: skip
 
 
 def last_batch(store: Store, *, user: str | None = None) -> dict | None:

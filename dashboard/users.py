@@ -161,6 +161,15 @@ def set_role(store: Store, name: str, role: str) -> None:
                     "WHERE name = ?", [role, utcnow(), name])  # fmt: skip
 
 
+def sign_out(store: Store, user: User) -> None:
+    """End every session of `user` (signing out in one browser signs out everywhere): a
+    cookie copied before the sign-out no longer opens the page. Only the session's own
+    user comes here, so no role is needed; the generation must still be the session's, so
+    a stale cookie cannot end newer sessions."""
+    store.execute_write("UPDATE users SET generation = generation + 1 WHERE name = ? AND "
+                        "generation = ?", [user.name, user.generation])  # fmt: skip
+
+
 def list_users(store: Store) -> list[User]:
     """Every user with their role, by name."""
     return [User(n, r) for n, r in store.rows("SELECT name, role FROM users ORDER BY name")]
@@ -215,17 +224,24 @@ class _Failures:
 
 @dataclass
 class LoginThrottle:
-    """Failed sign-ins per user name and per address, in one server process.
+    """Failed sign-ins in one server process, counted three ways: per user name from one
+    address, per address (one address trying many names), and per user name from
+    everywhere (guessing spread over many addresses).
 
-    After `free` failures with no `window` seconds of quiet between them, each further
-    failure locks the name (and the address) for twice as long as the one before: 2, 4, 8 s
-    ... up to `longest`. A locked name or address is refused without checking the password.
-    Every name counts, known or not, so that the lock does not tell which names exist; the
-    oldest entries are dropped past `max_entries` (a flood of made-up names cannot fill
-    memory). A good sign-in clears its name and address.
+    Past its free failures with no `window` seconds of quiet between them, each further
+    failure locks the key for twice as long as the one before: 2, 4, 8 s ... up to
+    `longest`. A locked key is refused without checking the password, and refused tries
+    are not counted. The name-from-everywhere count is free for much longer
+    (`free_name`), so that someone guessing from one address locks themselves out, not the
+    real user signing in from elsewhere: locking out an admin takes failures from several
+    addresses. Every name counts, known or not, so that the lock does not tell which names
+    exist; the oldest entries are dropped past `max_entries` (a flood of made-up names
+    cannot fill memory). A good sign-in clears its name's and address's failures.
     """
 
     free: int = 5
+    free_address: int = 10
+    free_name: int = 50
     window: float = 15 * 60
     longest: float = 15 * 60
     max_entries: int = 10_000
@@ -251,8 +267,10 @@ class LoginThrottle:
                 if now - f.last > self.window:
                     f = _Failures()
                 f.count, f.last = f.count + 1, now
-                if f.count >= self.free:
-                    f.locked_until = now + min(2.0 ** (f.count - self.free + 1), self.longest)
+                free = {"pair": self.free, "address": self.free_address,
+                        "name": self.free_name}[key[0]]  # fmt: skip
+                if f.count >= free:
+                    f.locked_until = now + min(2.0 ** (f.count - free + 1), self.longest)
                 self._seen[key] = f  # re-inserted: the dict stays in least-recent order
             while len(self._seen) > self.max_entries:
                 self._seen.pop(next(iter(self._seen)))
@@ -264,5 +282,6 @@ class LoginThrottle:
                 self._seen.pop(key, None)
 
     @staticmethod
-    def _keys(name: str, address: str) -> tuple[tuple[str, str], ...]:
-        return (("name", (name or "").strip().lower()), ("address", address or ""))
+    def _keys(name: str, address: str) -> tuple[tuple, ...]:
+        name = (name or "").strip().lower()
+        return (("pair", name, address or ""), ("address", address or ""), ("name", name))

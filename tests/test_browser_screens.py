@@ -7,6 +7,7 @@ server traceback: tests/conftest.py `clean_browser`.)"""
 from __future__ import annotations
 
 import re
+from urllib.parse import quote
 
 import pytest
 
@@ -289,6 +290,12 @@ def test_links_reopen_page_size_page_chart_and_group(browser, server):
     page.goto(past)
     page.wait_for_selector(".tabulator-row")
     wait_cells(page, "id", lambda got: 0 < len(got) <= 50)
+    # a page number past any table (its row offset would overflow): one line, the rows
+    page.goto(url + "/?view=" + quote('{"page": 99999999999999999999}'))
+    page.get_by_text(
+        re.compile(r"^The link's view could not be opened \(not a view: page should be")
+    ).wait_for()
+    page.wait_for_selector(".tabulator-row")
     # page size, chart kind and an open group survive a reload
     grouped = View(groups=["country"], page_size=25).url(url + "/")
     page.goto(grouped)

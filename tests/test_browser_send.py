@@ -55,6 +55,15 @@ def test_send_email_to_two_ticked_customers(tmp_path):
             shot(pg, "browser-send-01-preview")
             pg.get_by_role("dialog").get_by_role("button", name=re.compile("^Send")).click()
             pg.get_by_text(re.compile(r"^Sent: 2 sent")).wait_for(timeout=20000)
+            pg.keyboard.press("Escape")
+            pg.get_by_role("dialog").wait_for(state="hidden")
+            # the customer's card lists the message, its status in words
+            pg.locator('.tabulator-row .tabulator-cell[tabulator-field="name"]').first.click()
+            card = pg.get_by_role("dialog")
+            card.get_by_role("tab", name="Messages").click()
+            log = card.locator('.tabulator-row .tabulator-cell[tabulator-field="status"]')
+            log.first.wait_for()
+            assert log.first.inner_text() == "Sent"
             b.close()
     finally:
         smtp.stop()

@@ -18,7 +18,8 @@ ALL = View(columns=["id", "name", "status", "credit", "tags", "city"])
 @pytest.fixture
 def evil(demo):
     cid = demo.scalar("SELECT min(id) FROM customers")
-    update_customer(demo, cid, {"city": '=HYPERLINK("http://x")', "name": "@SUM(1+1)"})
+    update_customer(demo, cid, {"city": '=HYPERLINK("http://x")', "name": "@SUM(1+1)",
+                                "tags": ["=cmd|' /C calc'!A0", "vip"]})  # fmt: skip
     return cid
 
 
@@ -30,6 +31,7 @@ def test_csv_has_canonical_headers_and_every_row(demo, tmp_path, evil):
     assert len(df) == 400
     row = df[df.id == evil].iloc[0]
     assert row["city"].startswith("'=") and row["name"] == "'@SUM(1+1)"
+    assert row["tags"] == "'=cmd|' /C calc'!A0, vip"  # a list's text too
 
 
 def test_xlsx_neutralises_formulas_and_reads_back(demo, tmp_path, evil):
@@ -39,6 +41,8 @@ def test_xlsx_neutralises_formulas_and_reads_back(demo, tmp_path, evil):
     header = [c.value for c in ws[1]]
     values = dict(zip(header, [c.value for c in ws[2]], strict=True))
     assert values["city"].startswith("'=") and ws.max_row == 2
+    assert values["tags"] == "'=cmd|' /C calc'!A0, vip"
+    assert all(c.data_type != "f" for row in ws.iter_rows() for c in row)
     assert ws.freeze_panes == "A2"
 
 

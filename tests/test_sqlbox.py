@@ -226,6 +226,17 @@ def test_long_text_is_cut_for_showing_and_whole_in_a_download(demo, tmp_path):
     assert set(written.f) == {"'=1+1"}  # a formula is neutralised
 
 
+def test_lists_and_structs_in_a_spreadsheet_download_are_no_formulas(demo, tmp_path):
+    import openpyxl
+
+    sql = "SELECT ['=2+2', 'x'] AS l, {'a': '=1'} AS s, ['@SUM(1)'] AS m FROM customers LIMIT 2"
+    out = tmp_path / "lists.xlsx"
+    assert export_sql(demo, sql, out) == 2
+    cells = [c for row in openpyxl.load_workbook(out).active.iter_rows(min_row=2) for c in row]
+    assert all(c.data_type != "f" for c in cells)
+    assert cells[0].value == "'=2+2, x" and cells[2].value == "'@SUM(1)"
+
+
 def test_the_grid_holds_a_bounded_number_of_bytes(demo, monkeypatch):
     monkeypatch.setattr(sqlbox, "DISPLAY_BYTES", 2**20)
     result = run_sql(

@@ -207,3 +207,30 @@ def test_buttons_are_named_by_their_label():
     b = Button(label="Send", description="Send the messages")
     b.label = "Send 3"
     assert b.description == "Send 3: send the messages"
+
+
+def test_a_page_that_fails_to_build_shows_one_line_and_logs_the_traceback(caplog):
+    from dashboard.ui.app import _no_traceback
+    from dashboard.ui.safe import Notice
+
+    @_no_traceback("Customers")
+    def broken():
+        raise OverflowError("Conversion Error: Type INT64 with value 1e20 can't be cast")
+
+    with caplog.at_level("ERROR"):
+        frame = broken()
+    notices = [o for o in frame.select(Notice)]
+    assert notices and "could not be opened" in notices[0].object
+    assert "INT64" not in notices[0].object and "Traceback" not in notices[0].object
+    assert "OverflowError" in caplog.text  # the traceback is on the server
+
+
+def test_rows_show_tags_joined_and_times_to_the_minute(demo):
+    view = View(
+        columns=["name", "tags", "created_at"], filters=[{"field": "tags", "op": "not_empty"}]
+    )
+    frame = rows_display(query.run(demo, view, key=True)).frame
+    stored = demo.rows("SELECT tags, created_at FROM customers WHERE id = ?", [int(frame["id"][0])])
+    tags, created = stored[0]
+    assert frame["tags"][0] == ", ".join(tags)  # whole tags, not letters
+    assert frame["created_at"][0] == created.isoformat(sep=" ")[:16]

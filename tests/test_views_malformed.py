@@ -17,6 +17,7 @@ from dashboard.ui.app import customers_page
 MALFORMED = [
     ({"page": -1}, "page should be a page number from 1"),
     ({"page": True}, "page should be a page number"),
+    ({"page": 10**20}, "page should be a page number from 1 to 1,000,000,000"),
     ({"page_size": 0}, "page_size should be"),
     ({"groups": "status"}, "groups should be a list of field names"),
     ({"values": [1]}, "values should be a list of [field, aggregate]"),

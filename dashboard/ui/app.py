@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
 import os
 from importlib import resources
 
@@ -19,6 +21,8 @@ from ..store import Store
 from .keys import KeyboardHelp
 from .page import CustomersPage
 from .safe import Markup, Notice, document, html, markup
+
+log = logging.getLogger(__name__)
 
 #: Panel extensions whose JavaScript the page needs: the grid, and the card's TOML editor
 #: (without it the browser throws "ace is not defined" when the card renders)
@@ -59,6 +63,29 @@ def _refused() -> pmui.Page:
                                      severity="error"))  # fmt: skip
 
 
+def _no_traceback(title: str):
+    """Wrap a page function so that whatever goes wrong building the page is logged on the
+    server with its traceback and the browser gets one plain line: Panel would otherwise
+    show the traceback (file paths, SQL) to whoever opened the page or a crafted link."""
+
+    def wrap(app):
+        @functools.wraps(app)
+        def guarded(*args, **kwargs):
+            try:
+                return app(*args, **kwargs)
+            except Exception:
+                log.exception("the %s page could not be built", title)
+                return _frame(title, Notice(
+                    object=f"The {title} page could not be opened: something went wrong on "
+                    "the server (it is logged there). Open the page again without the "
+                    "link's settings, or ask your administrator.", severity="error"))  # fmt: skip
+
+        return guarded
+
+    return wrap
+
+
+@_no_traceback("Customers")
 def session_app(store: Store, settings_path: str | None = None, *, auth=False) -> pmui.Page:
     """One browser session: the page in the product's frame, freed when the session ends."""
     acting = signed_in(store, auth)
@@ -178,6 +205,7 @@ def _guarded(store: Store, auth, title: str, action: str, build) -> pmui.Page:
     return _frame(title, build(acting), acting if auth else None)
 
 
+@_no_traceback("Settings")
 def settings_app(store: Store, settings_path: str | None = None, *, auth=False) -> pmui.Page:
     """Setup > Settings, served at /settings (admins only)."""
     from .setup import SettingsPage
@@ -187,6 +215,7 @@ def settings_app(store: Store, settings_path: str | None = None, *, auth=False) 
                                                 store=acting))  # fmt: skip
 
 
+@_no_traceback("Users")
 def users_app(store: Store, *, auth=False) -> pmui.Page:
     """Setup › Users, served at /users (admins only)."""
     from .users_page import UsersPage
@@ -195,6 +224,7 @@ def users_app(store: Store, *, auth=False) -> pmui.Page:
                     lambda acting: UsersPage(store=acting))  # fmt: skip
 
 
+@_no_traceback("Messages")
 def messages_app(store: Store, settings_path: str | None = None, *, auth=False) -> pmui.Page:
     """The message log, served at /messages (every role reads it)."""
     from .setup import MessagesPage
@@ -207,6 +237,7 @@ def guide_text() -> str:
     return resources.files("dashboard").joinpath("docs/customers.md").read_text(encoding="utf-8")
 
 
+@_no_traceback("Guide")
 def guide_app() -> pmui.Page:
     """The user guide for the page, served at /guide (the `?` button)."""
     return frame_page(

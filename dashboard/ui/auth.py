@@ -10,18 +10,27 @@ Panel's login and logout pages and signed cookies but:
   and at every session start, so a password change, role change or removal ends the user's
   sessions;
 - marks its cookies Secure when the request came over https (as the proxy says, with
-  --trust-proxy) or when --secure-cookies says so, HttpOnly and SameSite=Lax always.
+  --trust-proxy) or when --secure-cookies says so, HttpOnly and SameSite=Lax always;
+- sends people after sign-in only to a path of this site (`safe_next`: Panel's own check
+  lets `///evil.example` through, which browsers read as another host);
+- refuses a sign-in posted from another site (login CSRF: a hidden form signing the
+  victim into the attacker's account), by the request's Origin or Referer;
+- ends the session on the server at sign-out (`users.sign_out`), so a copied cookie dies
+  with it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlsplit
 
 import tornado.escape
-from panel.auth import BasicAuthProvider, BasicLoginHandler, LogoutHandler, _validate_next_url
+from panel.auth import BasicAuthProvider, BasicLoginHandler, LogoutHandler
 from panel.config import config
+from panel.io.resources import CDN_DIST
 from panel.io.state import state
 from tornado.web import decode_signed_value
 
@@ -35,6 +44,20 @@ SESSION_COOKIE = "dashboard_session"
 #: (median) while 8 clients signed in, where 2 workers gave 7-11 ms with spikes past 100 ms.
 HASH_WORKERS = max(1, (os.cpu_count() or 2) // 2)
 INVALID = "Invalid username or password!"
+#: A path on this site: one "/" then anything but "/" or "\\" (either makes a browser read
+#: what follows as a host), no scheme, no controls or spaces (browsers drop them).
+_SAME_SITE_PATH = re.compile(r"/(?![/\\])[^\s\x00-\x1f\x7f\\]*")
+
+
+def safe_next(next_url: str | None) -> str:
+    """Where to go after sign-in: `next_url` if it is a path of this site, else the
+    dashboard's root."""
+    root = state.base_url or "/"
+    if next_url and _SAME_SITE_PATH.fullmatch(next_url) and not urlsplit(next_url).netloc:
+        if state.base_url and not next_url.startswith(state.base_url):
+            return next_url.replace("/", state.base_url, 1)
+        return next_url
+    return root
 
 
 class _StoreLoginHandler(BasicLoginHandler):
@@ -47,8 +70,30 @@ class _StoreLoginHandler(BasicLoginHandler):
         kwargs.setdefault("samesite", "Lax")
         super().set_cookie(name, value, *args, **kwargs)
 
+    def get(self):
+        # Panel's own page, with our check of where to go afterwards
+        self.set_cookie("next_url", safe_next(self.get_argument("next", None)))
+        self.write(self._login_template.render(
+            login_endpoint=self._login_endpoint, errormessage=self.get_argument("error", ""),
+            PANEL_CDN=CDN_DIST))  # fmt: skip
+
+    def _cross_site(self) -> bool:
+        """Whether the sign-in was posted from another site's page. Browsers send Origin
+        (else Referer) with a form post; a client sending neither is not a browser tricked
+        into it."""
+        sent = self.request.headers.get("Origin") or self.request.headers.get("Referer")
+        if not sent:
+            return False
+        hosts = {self.request.host}
+        if self.provider.trust_proxy and self.request.headers.get("X-Forwarded-Host"):
+            hosts.add(self.request.headers["X-Forwarded-Host"].split(",")[0].strip())
+        return sent == "null" or urlsplit(sent).netloc not in hosts
+
     async def post(self):
         provider = self.provider
+        if self._cross_site():
+            self.set_status(403)
+            return self.finish("Sign-in refused: it was sent from another site's page.")
         name = self.get_argument("username", "")
         password = self.get_argument("password", "")
         address = self.request.remote_ip or ""
@@ -66,14 +111,21 @@ class _StoreLoginHandler(BasicLoginHandler):
         self.set_secure_cookie(SESSION_COOKIE, f"{user.name}:{user.generation}",
                                expires_days=config.oauth_expiry, httponly=True,
                                path=config.cookie_path)  # fmt: skip
-        self.redirect(_validate_next_url(self.get_cookie("next_url", state.base_url)))
+        self.redirect(safe_next(self.get_cookie("next_url")))
 
     def _refuse(self, message: str) -> None:
         self.redirect(f"{self._login_endpoint}?error={tornado.escape.url_escape(message)}")
 
 
 class _StoreLogoutHandler(LogoutHandler):
+    provider: StoreAuthProvider | None = None  # set on the subclass made for one server
+
     def get(self):
+        cookies = self.request.cookies
+        user = self.provider._current(*(cookies[k].value if k in cookies else None
+                                        for k in ("user", SESSION_COOKIE)))  # fmt: skip
+        if user is not None:
+            users.sign_out(self.provider.store, user)
         self.clear_cookie(SESSION_COOKIE, path=config.cookie_path)
         super().get()
 
@@ -84,12 +136,15 @@ class StoreAuthProvider(BasicAuthProvider):
     One per server: it holds that server's throttle and hash-checking threads.
     `secure_cookies`: always mark cookies Secure (else only over https; behind a proxy the
     server runs with xheaders, --trust-proxy, so that Tornado takes the scheme and client
-    address from the proxy's headers).
+    address from the proxy's headers). `trust_proxy`: the proxy's X-Forwarded-Host counts
+    as this site's name when telling a cross-site sign-in.
     """
 
-    def __init__(self, store: Store, *, secure_cookies: bool = False, **options):
+    def __init__(self, store: Store, *, secure_cookies: bool = False,
+                 trust_proxy: bool = False, **options):  # fmt: skip
         self.store = store
         self.secure_cookies = secure_cookies
+        self.trust_proxy = trust_proxy
         self.throttle = users.LoginThrottle()
         self.pool = ThreadPoolExecutor(max_workers=HASH_WORKERS, thread_name_prefix="sign-in")
         self._handler = self._logout = None
@@ -118,7 +173,7 @@ class StoreAuthProvider(BasicAuthProvider):
             self._logout = type(
                 "LogoutHandler",
                 (_StoreLogoutHandler,),
-                {"_login_endpoint": self._login_endpoint,
+                {"provider": self, "_login_endpoint": self._login_endpoint,
                  "_logout_template": self._logout_template},
             )  # fmt: skip
         return self._logout

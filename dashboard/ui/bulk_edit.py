@@ -162,7 +162,7 @@ class BulkEditDialog(pn.viewable.Viewer):
         if f is None:
             kind = "none"
         else:
-            kind = "number" if f.type.numeric else "tags" if f.kind == "tags" else "other"
+            kind = "number" if f.type.numeric else "tags" if f.type.many else "other"
         self._hint.object = HINTS[kind]
         self._stale()
 

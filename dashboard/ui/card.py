@@ -6,7 +6,6 @@ registry; every value goes to the service layer as typed, where it is parsed and
 from __future__ import annotations
 
 import re
-from decimal import Decimal
 from typing import Any
 
 import pandas as pd
@@ -22,45 +21,38 @@ from ..errors import ConflictError, UserError, ValidationError
 from ..fields import (
     CONTACT_FIELDS,
     CONTACT_IDENTITY,
+    CREATED_FIELD,
     CURRENCY_FIELD,
     FIELDS,
+    ID_FIELD,
+    KEY_FIELD,
     TABS,
     TAGS_FIELD,
+    UPDATED_FIELD,
     Field,
     fields_on_tab,
     writable,
 )  # fmt: skip
 from ..store import Store
-from ..types import toml_error
+from ..types import YES_NO, timestamp_text
 from .controls import Button
 from .safe import Grid, Notice, Text
 
 
-def _text(f: Field, value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, Decimal):
-        return (
-            format(value.normalize(), "f")
-            if value == value.to_integral()
-            else format(value, "f").rstrip("0").rstrip(".")
-        )
-    return f.type.to_text(value)
-
-
 def _form_parameter(f: Field) -> param.Parameter:
     doc = f.doc or f.label
-    if f.kind == "bool":
+    widget = f.type.widget
+    if widget == "switch":
         return param.Boolean(default=bool(f.default), doc=doc)
-    if f.kind == "tags":
+    if widget == "tags":
         return param.List(default=[], doc=doc)
-    if f.kind == "choice":
+    if widget == "select":
         return param.Selector(default=f.default or f.choices[0], objects=list(f.choices), doc=doc)
-    if f.kind in ("country", "currency"):
+    if widget == "picker":
         # every code the type reads: a customer may hold one the picker no longer offers
         # (a fund currency from an old import), and the card must still show it
         return param.Selector(default=None, objects=[None, *f.type.known_values()], doc=doc)
-    return param.String(default=_text(f, f.default), doc=doc)
+    return param.String(default=f.type.form_value(f.default), doc=doc)
 
 
 def form_key(field_name: str) -> str:
@@ -71,7 +63,7 @@ def form_key(field_name: str) -> str:
 
 FORM_FIELDS = [f for f in writable() if f.editable]
 #: The TOML field, edited in a code editor that marks a parse error at its line.
-TOML_FIELD = next(f.name for f in FORM_FIELDS if f.kind == "toml")
+TOML_FIELD = next(f.name for f in FORM_FIELDS if f.type.widget == "code")
 #: Fields a person sees on the card but does not edit there.
 READ_ONLY = [f for f in writable() if not f.editable]
 #: The form's state: one parameter per editable customer field, made from the registry.
@@ -88,8 +80,6 @@ BAD_CELL = "background-color: #fdecea; color: #b71c1c; box-shadow: inset 0 0 0 2
 EXTRA_TABS = ("Contacts", "History", "Messages")
 #: Contact fields' labels, by name.
 CONTACT_LABELS = {f.name: f.label for f in CONTACT_FIELDS}
-#: A picker's first entry, for no value.
-NO_CHOICE = {"country": "(none)", "currency": "(choose)"}
 #: The History tab's columns (dashboard.audit.history) and their titles.
 HISTORY_TITLES = {"at": "When", "user": "Who", "action": "Change", "field": "Field",
                   "old": "Before", "new": "After", "batch_id": "Batch"}  # fmt: skip
@@ -108,10 +98,7 @@ def _contacts_frame(contacts: list[dict[str, Any]]) -> pd.DataFrame:
     rows = [{k: c.get(k) for k in CONTACT_COLUMNS} for c in contacts]
     frame = pd.DataFrame(rows, columns=CONTACT_COLUMNS).astype(object)
     for f in CONTACT_FIELDS:
-        if f.kind == "bool":
-            frame[f.name] = frame[f.name].map(lambda v: bool(v) if v is not None else False)
-        else:
-            frame[f.name] = frame[f.name].map(lambda v: "" if v is None else str(v))
+        frame[f.name] = frame[f.name].map(f.type.form_value)
     frame[PROBLEM_COLUMN] = ""
     return frame
 
@@ -120,13 +107,7 @@ def _shown(f: Field, value: Any) -> str:
     """A form value as a person reads it in a message."""
     if value is None or value == "" or value == []:
         return "(empty)"
-    if f.kind == "bool":
-        return "yes" if value else "no"
-    if f.kind == "tags":
-        return ", ".join(value)
-    if f.kind in ("country", "currency", "choice"):
-        return f.type.option_label(value)
-    return str(value)
+    return f.type.option_label(value)
 
 
 _CONTACT_PROBLEM = re.compile(r"contacts\[(\d+)\](?:\.(\w+))?$")
@@ -181,11 +162,12 @@ class CustomerCard(pn.viewable.Viewer):
     def _widget(self, f: Field):
         p = self.form.param[form_key(f.name)]
         common = dict(label=f.label, sizing_mode="stretch_width")
-        if f.kind == "bool":
+        widget = f.type.widget
+        if widget == "switch":
             return pmui.Switch.from_param(p, label=f.label, description=f.doc or None)
-        if f.kind == "choice":
+        if widget == "select":
             return pmui.Select.from_param(p, **common)
-        if f.kind in ("country", "currency"):
+        if widget == "picker":
             widget = pmui.Select.from_param(
                 p, options=self._picker_options(f), searchable=True, **common
             )
@@ -194,19 +176,19 @@ class CustomerCard(pn.viewable.Viewer):
             widget.param.watch(lambda e, f=f: self._rank_options(f, e.new), "filter_str")
             widget.param.watch(lambda e: setattr(e.obj, "filter_str", ""), "value")
             return widget
-        if f.kind == "tags":
+        if widget == "tags":
             return pmui.MultiChoice.from_param(p, options=[], searchable=True, **common)
-        if f.kind == TOML_FIELD:
+        if widget == "code":
             return pn.widgets.CodeEditor.from_param(
-                p, language=TOML_FIELD, height=180, sizing_mode="stretch_width", theme="chrome",
+                p, language=f.type.kind, height=180, sizing_mode="stretch_width", theme="chrome",
                 styles={"border": "1px solid #c4c4c4", "border-radius": "4px"},
             )  # fmt: skip
-        if f.kind == "percent":
-            common["label"] = f"{f.label} (%)"
+        if f.type.unit:
+            common["label"] = f"{f.label} ({f.type.unit})"
         return pmui.TextInput.from_param(p, **common)
 
     def _picker_options(self, f: Field, search: str = "") -> dict[str, Any]:
-        return {NO_CHOICE[f.kind]: None, **self._held.get(f.name, {}),
+        return {f.type.no_choice: None, **self._held.get(f.name, {}),
                 **f.type.ranked_options(search)}  # fmt: skip
 
     def _rank_options(self, f: Field, search: str) -> None:
@@ -225,7 +207,7 @@ class CustomerCard(pn.viewable.Viewer):
         self._under: dict[str, Text] = {
             f.name: Text("", variant="caption", visible=False, styles={"color": "#d32f2f"})
             for f in FORM_FIELDS
-            if f.kind != TOML_FIELD and "helper_text" not in self._widgets[f.name].param
+            if f.name != TOML_FIELD and "helper_text" not in self._widgets[f.name].param
         }
         self._under[TOML_FIELD] = self._toml_error
         self._tag_input = pmui.TextInput.from_param(self.param.new_tag, label="Add a tag",
@@ -240,8 +222,8 @@ class CustomerCard(pn.viewable.Viewer):
                 items.append(self._widgets[f.name])
                 if f.name == TAGS_FIELD:
                     items.append(self._tag_input)
-                if f.kind == TOML_FIELD:
-                    items.insert(-1, Text("TOML", variant="subtitle2"))
+                if f.name == TOML_FIELD:
+                    items.insert(-1, Text(f.label, variant="subtitle2"))
                 if f.name in self._under:
                     items.append(self._under[f.name])
             if tab == "Basic":
@@ -251,11 +233,11 @@ class CustomerCard(pn.viewable.Viewer):
             _contacts_frame([]), show_index=False, selectable="checkbox", sizing_mode="stretch_width",
             height=220, hidden_columns=["id", PROBLEM_COLUMN], layout="fit_data_stretch",
             titles={**{f.name: f.label for f in CONTACT_FIELDS}, PROBLEM_COLUMN: "Problem"},
-            editors={**{f.name: ({"type": "tickCross"} if f.kind == "bool" else {"type": "input"})
+            editors={**{f.name: ({"type": "tickCross"} if f.formatter == YES_NO else {"type": "input"})
                         for f in CONTACT_FIELDS}, PROBLEM_COLUMN: None},
             # the Problem column wraps: its message is read whole, the row grows
             formatters={**{f.name: {"type": "tickCross"} for f in CONTACT_FIELDS
-                           if f.kind == "bool"}, PROBLEM_COLUMN: {"type": "textarea"}},
+                           if f.formatter == YES_NO}, PROBLEM_COLUMN: {"type": "textarea"}},
             widths={PROBLEM_COLUMN: 240},
             # a long value is read whole on hover
             configuration={"columnDefaults": {"tooltip": True}},
@@ -347,7 +329,7 @@ class CustomerCard(pn.viewable.Viewer):
         """Money is shown with its currency: "Debit Limit (EUR)"."""
         ccy = getattr(self.form, form_key(CURRENCY_FIELD))
         for f in FORM_FIELDS:
-            if f.kind == "money":
+            if f.type.in_currency:
                 self._widgets[f.name].label = f"{f.label} ({ccy})" if ccy else f.label
 
     # --- opening ---------------------------------------------------------------------
@@ -388,7 +370,7 @@ class CustomerCard(pn.viewable.Viewer):
         except UserError as exc:
             self._show_error(str(exc))
             return
-        self._present(f"Edit customer: {record['name']}", lambda: self._load(record))
+        self._present(f"Edit customer: {record[KEY_FIELD]}", lambda: self._load(record))
 
     def _present(self, title: str, fill) -> None:
         """Fill the card (`fill()`) and open it. The first time in a browser the card opens
@@ -476,7 +458,7 @@ class CustomerCard(pn.viewable.Viewer):
         """Let the pickers show the customer's codes, also one they no longer offer."""
         self._held = {}
         for f in FORM_FIELDS:
-            if f.kind in NO_CHOICE:
+            if f.type.widget == "picker":
                 value = record.get(f.name)
                 if value is not None and value not in f.type.options().values():
                     self._held[f.name] = {f.type.option_label(value): value}
@@ -487,15 +469,7 @@ class CustomerCard(pn.viewable.Viewer):
         values = {}
         for f in FORM_FIELDS:
             name = form_key(f.name)
-            v = record[f.name]
-            if f.kind in ("bool",):
-                values[name] = bool(v)
-            elif f.kind == "tags":
-                values[name] = list(v or [])
-            elif f.kind in ("choice", "country", "currency"):
-                values[name] = v
-            else:
-                values[name] = _text(f, v)
+            values[name] = f.type.form_value(record[f.name])
         return values
 
     def _load(self, record: dict[str, Any]) -> None:
@@ -503,29 +477,32 @@ class CustomerCard(pn.viewable.Viewer):
         self._refresh_tags(values.get(form_key(TAGS_FIELD), []))
         self._hold(record)
         self.form.param.update(**values)
-        self.param.update(customer_id=record["id"], row_version=record["row_version"])
+        self.param.update(customer_id=record[ID_FIELD], row_version=record["row_version"])
         self._contacts.value = _contacts_frame(record["contacts"])
         for f in FORM_FIELDS:  # fixed once the customer exists
             self._widgets[f.name].disabled = f.immutable
         # fields shown but not edited here (the balance, kept by billing)
         self._balance.object = " · ".join(
-            f"{f.label}: {record[CURRENCY_FIELD]} {Decimal(str(record[f.name] or 0)):,.2f}"
-            if f.kind == "money" else f"{f.label}: {f.type.to_text(record[f.name])}"
+            f"{f.label}: {record[CURRENCY_FIELD]} {f.type.display(record[f.name] or 0)}"
+            if f.type.in_currency else f"{f.label}: {f.type.to_text(record[f.name])}"
             for f in READ_ONLY
         )  # fmt: skip
         self._system.object = (
-            f"ID {record['id']} · created {str(record['created_at'])[:16]} · "
-            f"updated {str(record['updated_at'])[:16]}"
+            f"ID {record[ID_FIELD]} · created {timestamp_text(record[CREATED_FIELD])} · "
+            f"updated {timestamp_text(record[UPDATED_FIELD])}"
         )
-        self._history.value = audit.history(self.store, record["id"]).assign(
-            at=lambda d: d["at"].astype(str).str.slice(0, 16)
+        self._history.value = audit.history(self.store, record[ID_FIELD]).assign(
+            at=lambda d: d["at"].map(timestamp_text)
         )[list(HISTORY_TITLES)]
-        from ..messaging import message_log
+        from ..messaging import STATUSES, message_log
 
-        log = message_log(self.store, customer_id=record["id"], limit=200)
+        log = message_log(self.store, customer_id=record[ID_FIELD], limit=200)
         self._messages.value = (
             log[list(MESSAGE_TITLES)]
-            .assign(created_at=lambda d: d["created_at"].astype(str).str.slice(0, 16))
+            .assign(
+                created_at=lambda d: d["created_at"].map(timestamp_text),
+                status=lambda d: d["status"].map(lambda s: STATUSES.get(s, s)),
+            )
             .astype(object)
             .where(lambda d: d.notna(), "")
         )
@@ -551,7 +528,7 @@ class CustomerCard(pn.viewable.Viewer):
 
     @param.depends("add_contact", watch=True)
     def _add_contact(self) -> None:
-        blank = {f.name: (False if f.kind == "bool" else "") for f in CONTACT_FIELDS}
+        blank = {f.name: f.type.form_value(f.default) for f in CONTACT_FIELDS}
         self._contacts.value = pd.concat(
             [self._contacts.value, pd.DataFrame([{"id": None, **blank, PROBLEM_COLUMN: ""}])],
             ignore_index=True,
@@ -642,7 +619,7 @@ class CustomerCard(pn.viewable.Viewer):
             return
         self._conflict = None
         self.close()
-        self.message = f"Saved {values.get('name')}" + (
+        self.message = f"Saved {values.get(KEY_FIELD)}" + (
             f" (batch {batch.batch_id})." if batch.batch_id else " (no changes)."
         )
         self.saved_batch = batch.batch_id or ""
@@ -759,7 +736,11 @@ class CustomerCard(pn.viewable.Viewer):
             else:
                 widget.param.update(error_state=bool(text), helper_text=text)
         toml = self._widgets[TOML_FIELD]
-        found = toml_error(str(toml.value or "")) if TOML_FIELD in self._problems else None
+        found = (
+            FIELDS[TOML_FIELD].type.problem(str(toml.value or ""))
+            if TOML_FIELD in self._problems
+            else None
+        )
         toml.annotations = (
             [{"row": found.line - 1, "column": found.column - 1, "text": str(found),
               "type": "error"}] if found else []
@@ -819,8 +800,8 @@ class CustomerCard(pn.viewable.Viewer):
             if f is None or f.name not in self._widgets:
                 elsewhere.append(problem.message)
                 continue
-            if f.kind == TOML_FIELD:
-                found = toml_error(str(getattr(self.form, form_key(f.name)) or ""))
+            if f.type.widget == "code":
+                found = f.type.problem(str(getattr(self.form, form_key(f.name)) or ""))
                 fields[f.name] = str(found) if found else problem.message
             else:
                 fields[f.name] = problem.message.removeprefix(f.label).strip()

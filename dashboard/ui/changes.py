@@ -18,6 +18,7 @@ import param
 
 from ..errors import UserError
 from ..store import Store, utcnow
+from ..types import timestamp_text
 from ..undo import BatchEntry, BatchPage, recent_batches, undo
 from .controls import Button
 from .safe import Notice, Text
@@ -37,7 +38,7 @@ def when(at: dt.datetime | None, now: dt.datetime | None = None) -> str:
         ago = f"{seconds // 3600} h ago"
     else:
         ago = f"{seconds // 86400} d ago"
-    return f"{ago} ({at:%Y-%m-%d %H:%M} UTC)"
+    return f"{ago} ({timestamp_text(at)} UTC)"
 
 
 class ChangesPanel(pn.viewable.Viewer):

@@ -36,7 +36,7 @@ def value_options(source: str = "customers") -> dict[str, str]:
             continue
         if f.type.numeric:
             aggs = tuple(a for a in ("sum", "avg", "min", "max") if a in f.aggregates)
-        elif f.kind in ("choice", "country", "currency"):
+        elif f.type.picked:
             aggs = ("count_distinct",)
         else:
             continue

@@ -12,16 +12,10 @@ from typing import Any
 
 import pandas as pd
 
-from ..fields import COLUMNS, KEY_FIELD
-from ..query import TOTAL, Result, View, pivot_total_keys
+from ..fields import COLUMNS, ID_FIELD, KEY_FIELD
+from ..query import Result, View, pivot_total_keys
+from ..types import INTEGER, MONEY, NUMBER, PERCENT, YES_NO, grouped  # noqa: F401  (re-exported)
 from ..words import plural as plural  # the dialogs' older import path
-
-MONEY = {"type": "money", "decimal": ".", "thousand": ",", "precision": 2}
-NUMBER = {"type": "money", "decimal": ".", "thousand": ",", "precision": 2}
-INTEGER = {"type": "money", "decimal": ".", "thousand": ",", "precision": 0}
-YES_NO = {"type": "tickCross", "allowEmpty": True}
-PERCENT = {"type": "money", "decimal": ".", "thousand": ",", "precision": 2, "symbol": " %",
-           "symbolAfter": True}  # fmt: skip
 
 
 @dataclass
@@ -61,36 +55,9 @@ async def run_with_progress(work: Callable[[Callable[[float], None]], Any], bar:
     return result
 
 
-def _is_rate(f) -> bool:
-    """A computed percentage (ASR): shown with "%"; a stored one (Tax) is a plain number."""
-    return f.kind == "percent" and f.source != "customers"
-
-
 def _formatter(name: str) -> dict[str, Any] | None:
     f = COLUMNS.get(name)
-    if f is None:
-        return None
-    if f.kind == "money":
-        return MONEY
-    if _is_rate(f):
-        return PERCENT
-    if f.kind in ("decimal", "percent"):
-        return NUMBER
-    if f.kind == "integer":
-        return INTEGER
-    if f.kind == "bool":
-        return YES_NO
-    if f.kind == "id":
-        return {"type": "plaintext"}  # an id is a name, not a quantity: no thousands commas
-    return None
-
-
-def _cell(value: Any) -> Any:
-    if isinstance(value, list | tuple):
-        return ", ".join(map(str, value))
-    if hasattr(value, "tolist") and not isinstance(value, str):  # numpy arrays of tags
-        return ", ".join(map(str, value.tolist()))
-    return value
+    return None if f is None else f.formatter
 
 
 def rows_display(result: Result) -> Display:
@@ -100,15 +67,12 @@ def rows_display(result: Result) -> Display:
         if frame[col].dtype.kind == "f":
             # a missing number (a customer without usage) shows blank, not NaN
             frame[col] = frame[col].astype(object).where(frame[col].notna(), None)
-        if f is not None and f.kind == "tags":
-            frame[col] = frame[col].map(lambda v: "" if v is None else _cell(v))
-        elif f is not None and f.kind == "timestamp":
-            frame[col] = frame[col].astype(str).str.slice(0, 16).replace("NaT", "")
-        elif f is not None and f.kind in ("date", "month"):
-            frame[col] = frame[col].map(f.type.to_text)
+        if f is not None and f.formatter is None:
+            # text columns: tags joined, times to the minute, months as 2026-11
+            frame[col] = frame[col].map(f.type.display)
     titles = {c: COLUMNS[c].label for c in frame.columns if c in COLUMNS}
     formatters = {c: fm for c in frame.columns if (fm := _formatter(c))}
-    frozen = {c: "left" for c in ("id", KEY_FIELD) if c in frame.columns}
+    frozen = {c: "left" for c in (ID_FIELD, KEY_FIELD) if c in frame.columns}
     keys = {c: c for c in frame.columns}
     return Display(frame, titles, formatters, keys, frozen, widths(frame, titles, formatters))
 
@@ -129,7 +93,7 @@ def aggregate_display(result: Result, view: View) -> Display:
         titles[key] = result.labels.get(name, COLUMNS[name].label if name in COLUMNS else str(name))
         if name in view.groups:
             f = COLUMNS[name]
-            frame[key] = frame[key].map(lambda v, f=f: _group_label(f, v))
+            frame[key] = frame[key].map(f.type.group_label)
         else:
             formatters[key] = _value_formatter(name, view)
             # empty cells (no customer in that row and column) show blank, not NaN
@@ -139,14 +103,6 @@ def aggregate_display(result: Result, view: View) -> Display:
         # the row totals stay in sight however many pivot columns there are
         frozen.update({k: "right" for k, name in keys.items() if str(name).startswith("Total")})
     return Display(frame, titles, formatters, keys, frozen, widths(frame, titles, formatters))
-
-
-def _group_label(f, value: Any) -> str:
-    if value is None or (isinstance(value, float) and pd.isna(value)):
-        return "(blank)"
-    if value in (TOTAL, ""):
-        return value
-    return f.type.to_text(value)
 
 
 def _value_formatter(name: str, view: View) -> dict[str, Any]:
@@ -160,9 +116,7 @@ def _value_formatter(name: str, view: View) -> dict[str, Any]:
             if agg in ("count", "count_distinct"):
                 return INTEGER
             f = COLUMNS[fname]
-            if _is_rate(f):
-                return PERCENT
-            return MONEY if f.kind == "money" else NUMBER
+            return f.type.value_formatter(rate=f.rate)
     return INTEGER
 
 
@@ -229,7 +183,7 @@ def shown_text(value: Any, formatter: dict[str, Any] | None) -> str:
             number = float(value)
         except (TypeError, ValueError):
             return str(value)
-        text = f"{number:,.{formatter.get('precision', 2)}f}"
+        text = grouped(number, formatter.get("precision", 2))
         return text + formatter.get("symbol", "") if formatter.get("symbolAfter") else text
     if formatter and formatter.get("type") == "tickCross":
         return "xx"

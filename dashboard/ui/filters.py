@@ -91,24 +91,18 @@ class FiltersPanel(pn.viewable.Viewer):
     @param.depends("op", watch=True)
     def _show_inputs(self):
         f = COLUMNS[self.field]
-        nullary = self.op in NULLARY_OPS
-        choice_like = f.kind in ("choice", "country", "currency") and self.op in (
-            "=",
-            "!=",
-            "in",
-            "not_in",
-        )
-        self._picks.visible = choice_like and not nullary
-        self._yes.visible = f.kind == "bool"
-        self._text.visible = not (nullary or choice_like or f.kind == "bool")
+        shown = f.type.filter_input(self.op)
+        self._picks.visible = shown == "picks"
+        self._yes.visible = shown == "switch"
+        self._text.visible = shown in ("text", "list")
         self._text2.visible = self.op == "between"
-        self._text.placeholder = "comma-separated" if f.kind == "tags" else ""
+        self._text.placeholder = "comma-separated" if shown == "list" else ""
 
     def _value(self):
         f = COLUMNS[self.field]
         if self.op in NULLARY_OPS:
             return None
-        if f.kind == "bool":
+        if f.type.filter_input(self.op) == "switch":
             return self.yes
         if self._picks.visible:
             if self.op in ("=", "!=") and len(self.picks) == 1:

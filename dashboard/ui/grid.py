@@ -13,6 +13,7 @@ import pandas as pd
 import panel as pn
 import panel_material_ui as pmui
 import param
+from panel.io.model import JSCode
 
 from .. import customers as service
 from ..fields import COLUMNS, ID_FIELD, KEY_FIELD
@@ -22,11 +23,40 @@ from .controls import Button
 from .display import Display, sort_keys, sorters_for
 from .safe import Grid, Text
 
+#: Tabulator's remote sort mode was made for data loaded by Ajax: a header click reloads the
+#: table from the Ajax source, and with none (Panel sends rows over the websocket) it loaded
+#: nothing: the grid emptied until the next click. And Panel rebuilds the columns at every
+#: page (their widths follow the page), which left the sort on the columns it replaced:
+#: every header read "not sorted", the next click on the sorted column chose the same
+#: direction again (no new rows, so the grid stayed empty) and a shift-click dropped the
+#: earlier keys. `headerSortElement` draws each header's sort mark, so it is where this is
+#: mended, for every engine grid (page, groups, notebook): a sort change redraws the rows
+#: held (reporting the keys, as before) instead of reloading; a column made anew takes over
+#: the sort of the one it replaces; and with several keys each sorted header shows its rank.
+ENGINE_SORT_MARK = """function(column, dir) {
+  const table = this, sort = table.modules.sort;
+  if (!sort.cdEngine) {
+    sort.cdEngine = true;
+    sort.refreshSort = function () { this.refreshData(true); };
+  }
+  const col = column._column;
+  const keys = sort.sortList.filter((s) => s.column && s.column.getField() !== "_index");
+  const mine = keys.find((s) => s.column.getField() === col.getField());
+  if (mine && mine.column !== col) {
+    mine.column = col;
+    col.modules.sort.dir = mine.dir;
+    dir = mine.dir;
+    col.getElement().setAttribute("aria-sort", dir === "asc" ? "ascending" : "descending");
+  }
+  const rank = mine && keys.length > 1 && dir !== "none"
+    ? `<span class="cd-sort-rank" title="sort key ${keys.indexOf(mine) + 1} of ${keys.length}">${keys.indexOf(mine) + 1}</span>` : "";
+  return `<div class="tabulator-arrow"></div>${rank}`;
+}"""
 #: Tabulator sorts the rows it holds whenever a header is clicked or data arrives. Rows come
 #: sorted by the database (which sorts the whole result, not one page, by the same rules as
 #: the CSV and the notebook, with the Total row last), so the grid sorts nothing itself: in
 #: Tabulator's "remote" sort mode a header click only reports the new sort keys.
-SORT_REMOTELY = {"sortMode": "remote"}
+SORT_REMOTELY = {"sortMode": "remote", "headerSortElement": JSCode(ENGINE_SORT_MARK)}
 #: A page holds at most a few hundred rows: all of them are drawn. Tabulator's virtual
 #: rendering drew only those near the screen and redrew rows while the focus moved down the
 #: tick boxes, dropping the focus to the page's body half-way: the keyboard never reached
@@ -45,6 +75,16 @@ GRID_CSS = """
   outline-offset: -2px; }
 .tabulator-row > .tabulator-col-resize-handle { display: none; }
 .tabulator .tabulator-placeholder .tabulator-placeholder-contents { color: #555 !important; }
+.tabulator .tabulator-col .tabulator-col-sorter .cd-sort-rank { font-size: 11px; font-weight: 700;
+  color: #1976d2; margin-left: 3px; }
+"""
+#: On a phone the name column is narrow: names wrap onto a second line instead of being cut
+#: ("Unity Wave Telecor"); rows grow to fit (the grid renders every row of a page).
+GRID_CSS += f"""
+@media (max-width: 699px) {{
+  .tabulator .tabulator-row .tabulator-cell[tabulator-field="{KEY_FIELD}"] {{
+    white-space: normal; overflow-wrap: break-word; text-overflow: clip; }}
+}}
 """
 
 

@@ -14,7 +14,9 @@
 - Tabulator makes every cell a tab stop (hundreds per page, so Tab never got past the grid
   to the pager and Export) and its column headers none (sorting was mouse-only). Here cells
   leave the tab order, headers join it, say how they sort (`aria-sort`), and Enter or Space
-  sorts (Shift adds a sort key, as Shift-click does).
+  sorts (Shift adds a sort key, as Shift-click does). Enter on a row's tick box (or a cell)
+  opens the customer, as a click on the name does. A header focused off screen brings the
+  rows along (the browser scrolled the header alone, over other columns' values).
 """
 
 from __future__ import annotations
@@ -30,6 +32,33 @@ function deepAll(root, selector, out) {
   root.querySelectorAll(selector).forEach((el) => out.push(el));
   root.querySelectorAll("*").forEach((el) => { if (el.shadowRoot) deepAll(el.shadowRoot, selector, out); });
   return out;
+}
+
+// A header that takes the focus off screen is scrolled into sight by the browser, which
+// scrolls the header's box and not the rows' (Tabulator keeps them together only when the
+// rows scroll): the header row slid over other columns' values. The rows are scrolled to
+// the header's place instead, and Tabulator brings the header along; a header left beneath
+// the frozen columns (tick box, id, name) is brought out from under them. Listened for on
+// the grid itself: focus moving inside one shadow root never reaches the document.
+function alignHeader(e) {
+  const col = e.target instanceof Element && e.target.closest(".tabulator-col");
+  const grid = col && col.closest(".tabulator");
+  if (!grid || col.classList.contains("tabulator-frozen")) return;
+  const holder = grid.querySelector(".tabulator-tableholder");
+  const contents = grid.querySelector(".tabulator-header-contents");
+  if (!holder || !contents) return;
+  const align = () => {
+    if (holder.scrollLeft !== contents.scrollLeft) holder.scrollLeft = contents.scrollLeft;
+    let frozen = 0;
+    grid.querySelectorAll(".tabulator-header .tabulator-frozen-left").forEach((f) => {
+      frozen = Math.max(frozen, f.getBoundingClientRect().right);
+    });
+    const box = col.getBoundingClientRect(), view = holder.getBoundingClientRect();
+    if (frozen && box.left < frozen) holder.scrollLeft -= frozen - box.left;
+    else if (box.right > view.right) holder.scrollLeft += box.right - view.right;
+  };
+  align();
+  requestAnimationFrame(align);
 }
 
 function tidyGrids() {
@@ -48,6 +77,10 @@ function tidyGrids() {
     else if (d.startsWith("M19 13h-6v6")) b.setAttribute("aria-label", "Increase");
   }
   for (const table of deepAll(document, ".tabulator")) {
+    if (!table.cdAlign) {
+      table.cdAlign = true;
+      table.addEventListener("focusin", alignHeader);
+    }
     // a tick box says whose it is ("Select Acme Telecom", not 50 times "Select Row")
     table.querySelectorAll(".tabulator-row").forEach((row) => {
       const box = row.querySelector("input[type='checkbox']");
@@ -55,6 +88,9 @@ function tidyGrids() {
       if (box && name) {
         const label = "Select " + name.innerText.trim();
         if (box.getAttribute("aria-label") !== label) box.setAttribute("aria-label", label);
+        if (!box.hasAttribute("aria-description")) {
+          box.setAttribute("aria-description", "Space ticks; Enter opens the customer");
+        }
       }
     });
     // a grid holds rows, not a focusable box (the rows' tick boxes take the focus)
@@ -169,6 +205,17 @@ function install() {
       e.preventDefault();
       const title = header.querySelector(".tabulator-col-title") || header;
       title.dispatchEvent(new MouseEvent("click", {bubbles: true, composed: true, shiftKey: e.shiftKey}));
+      return;
+    }
+    // Enter on a row (its tick box, or a cell) opens it, as a click on its name does
+    const row = target instanceof Element && target.closest(".tabulator-row");
+    const plain = !(e.shiftKey || e.ctrlKey || e.altKey || e.metaKey);
+    if (row && e.key === "Enter" && plain) {
+      const name = row.querySelector(`.tabulator-cell[tabulator-field='${window.__cdRowName}']`);
+      if (name) {
+        e.preventDefault();
+        name.dispatchEvent(new MouseEvent("click", {bubbles: true, composed: true}));
+      }
     }
   }, true);
   document.addEventListener("keyup", (e) => {

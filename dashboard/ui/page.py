@@ -429,12 +429,9 @@ class CustomersPage(pn.viewable.Viewer):
 
     # --- views, links, code ----------------------------------------------------------
 
-    def _to_url(self) -> None:
-        """Keep the address bar on the view (and the chart and open group beside it), so a
-        reload or a copied link reopens what is on screen."""
-        loc = pn.state.location
-        if loc is None:
-            return
+    def link_query(self) -> str:
+        """The query string of a link to what is on screen: the view, and the chart and open
+        group beside it. The address bar and Code › Link both come from it."""
         state = self.view.to_dict()
         agg = self.aggregates
         grouped = self.view.mode != "rows"
@@ -447,7 +444,15 @@ class CustomersPage(pn.viewable.Viewer):
             "chart": chart,
             "group": opened,
         }
-        search = urlencode({k: v for k, v in query.items() if v is not None})
+        return urlencode({k: v for k, v in query.items() if v is not None})
+
+    def _to_url(self) -> None:
+        """Keep the address bar on the view (and the chart and open group beside it), so a
+        reload or a copied link reopens what is on screen."""
+        loc = pn.state.location
+        if loc is None:
+            return
+        search = self.link_query()
         if loc.search.lstrip("?") != search:
             loc.search = f"?{search}" if search else ""
 
@@ -483,7 +488,8 @@ class CustomersPage(pn.viewable.Viewer):
 
     def _on_code(self) -> None:
         view = self.view.copy(page=1)
-        link = view.url(self.base_url())
+        search = self.link_query()  # the same link as the address bar's
+        link = self.base_url() + (f"?{search}" if search else "")
         self._with("code", lambda dialog: dialog.show(code_for(view), view.to_json(), link))
 
     @staticmethod

@@ -67,7 +67,11 @@ def _auth_options(args, store: Store) -> dict:
         if getattr(args, "oauth_redirect_uri", None):
             options["oauth_redirect_uri"] = args.oauth_redirect_uri
         return options
-    provider = StoreAuthProvider(store, secure_cookies=getattr(args, "secure_cookies", False))
+    provider = StoreAuthProvider(
+        store,
+        secure_cookies=getattr(args, "secure_cookies", False),
+        trust_proxy=bool(getattr(args, "trust_proxy", False)),
+    )
     return {"auth_provider": provider, "cookie_secret": secret}
 
 

@@ -14,6 +14,7 @@ from ..access import ROLES, Actor, allowed
 from ..errors import UserError, ValidationError
 from ..settings import DEFAULTS, SECURITY, Settings
 from ..store import Store
+from ..types import timestamp_text
 from .controls import Button
 from .display import plural, run_with_progress
 from .grid import grid_options
@@ -415,7 +416,7 @@ class MessagesPage(pn.viewable.Viewer):
 
 def _batch_label(r: dict) -> str:
     """A send batch as people tell it apart: channel, when, who, how many, its id."""
-    return (f"{CHANNEL_WORDS.get(r['channel'], r['channel'])} · {str(r['created_at'])[:16]} · "
+    return (f"{CHANNEL_WORDS.get(r['channel'], r['channel'])} · {timestamp_text(r['created_at'])} · "
             f"{r['user_name']} · {plural(int(r['total']), 'message')} · {r['batch_id']}")  # fmt: skip
 
 
@@ -427,7 +428,7 @@ def _empty_log() -> pd.DataFrame:
 def _shown_log(frame: pd.DataFrame) -> pd.DataFrame:
     """A page of the log as people read it: names, words, minutes; no ids but the batch."""
     out = frame.copy()
-    out["created_at"] = out["created_at"].astype(str).str.slice(0, 16).replace("NaT", "")
+    out["created_at"] = out["created_at"].map(timestamp_text)
     out["customer"] = [name if isinstance(name, str) else f"(deleted customer {cid})"
                        for name, cid in zip(out["customer"], out["customer_id"], strict=True)]  # fmt: skip
     out["channel"] = out["channel"].map(lambda c: CHANNEL_WORDS.get(c, c))

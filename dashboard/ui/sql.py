@@ -27,10 +27,15 @@ from .safe import Grid, Notice, Text
 #: page offers files up to this size; the CLI writes larger ones.
 DOWNLOAD_BYTES = 100 * 2**20
 
+#: Usage is summed per customer first, so a customer counts once however many days of usage
+#: it has (a plain join counted usage rows as customers), and revenue is added up only
+#: within one currency.
 EXAMPLE = (
-    "SELECT c.country, count(*) AS customers, sum(u.revenue) AS revenue\n"
-    "FROM customers c JOIN usage_daily u ON u.customer_id = c.id\n"
-    "WHERE c.status = 'Active'\nGROUP BY 1 ORDER BY revenue DESC"
+    "WITH per_customer AS (\n"
+    "  SELECT customer_id, sum(revenue) AS revenue FROM usage_daily GROUP BY 1\n)\n"
+    "SELECT c.country, c.currency, count(*) AS customers, sum(u.revenue) AS revenue\n"
+    "FROM customers c JOIN per_customer u ON u.customer_id = c.id\n"
+    "WHERE c.status = 'Active'\nGROUP BY 1, 2 ORDER BY revenue DESC"
 )
 
 
@@ -91,6 +96,8 @@ class SqlDialog(pn.viewable.Viewer):
         except UserError as exc:
             self._say(str(exc), "error")
             self._downloads.visible = False
+            # the last query's rows under this error would read as its answer
+            self._grid.param.update(value=pd.DataFrame(), titles={})
             return
         data = result.data
         self._grid.param.update(value=data, titles={c: str(c) for c in data.columns})

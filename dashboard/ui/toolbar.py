@@ -18,6 +18,9 @@ from ..query import View
 from .controls import Button, Menu
 
 STATUS_OPTIONS = ["All", *STATUSES]
+#: The search runs this long after the last key (Enter runs it at once): one query per pause
+#: in the typing, not one per key.
+SEARCH_PAUSE_MS = 350
 GUIDE_URL = "/guide"
 
 #: Which toolbar actions each role may use (the services refuse the others anyway).
@@ -120,6 +123,33 @@ class Toolbar(pn.viewable.Viewer):
             self.view.param.search, label="Search", placeholder="Name, city, email, mobile...",
             width=170, size="small", description="", margin=(4, 3),
         )  # fmt: skip
+        # search as you type: the typed text is searched once the typing pauses
+        self._typed_timer = None
+        self._search.param.watch(self._on_typing, "value_input")
+        self.view.param.watch(self._on_searched, "search")
+
+    def _on_typing(self, event) -> None:
+        self._cancel_typed()
+        if (event.new or "") == (self.view.search or ""):
+            return
+        self._typed_timer = pn.state.add_periodic_callback(
+            self._search_typed, period=SEARCH_PAUSE_MS, count=1
+        )
+
+    def _cancel_typed(self) -> None:
+        if self._typed_timer is not None:
+            self._typed_timer.stop()
+            self._typed_timer = None
+
+    def _search_typed(self) -> None:
+        self._typed_timer = None
+        typed = self._search.value_input or ""
+        if typed != (self.view.search or ""):
+            self.view.search = typed
+
+    def _on_searched(self, _event) -> None:
+        # Enter (or a link, or a saved view) searched already: no second query after it
+        self._cancel_typed()
 
     def _on_more(self, item) -> None:
         label = item["label"] if isinstance(item, dict) else str(item)

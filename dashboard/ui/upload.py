@@ -28,7 +28,7 @@ from .. import importer
 from ..access import allowed
 from ..bulk import parse_change
 from ..errors import UserError, ValidationError
-from ..fields import FIELDS, TAGS_FIELD, importable
+from ..fields import FIELDS, STATUS_FIELD, TAGS_FIELD, importable
 from ..store import Store
 from ..words import plural
 from .controls import Button, Download
@@ -151,7 +151,7 @@ class UploadWizard(pn.viewable.Viewer):
                              doc="How numbers write decimals (auto: each column's values tell).")  # fmt: skip
     use_last = param.Boolean(default=False, label="Use last settings",
                              doc="Apply what the last upload used to this file.")  # fmt: skip
-    set_field = param.Selector(default="status", objects=[f.name for f in importable()],
+    set_field = param.Selector(default=STATUS_FIELD, objects=[f.name for f in importable()],
                                doc="A field to set for every row.")  # fmt: skip
     set_value = param.String(default="", doc="Its value (tags: +=name adds a tag).")
     set_choice = param.String(default="", doc="Its value, for a field with a list of values.")
@@ -341,14 +341,14 @@ class UploadWizard(pn.viewable.Viewer):
 
     def _new_file_input(self) -> None:
         """A new file button: the browser keeps the last file's name on the old one."""
-        self._file = FileChoice(accept=".xlsx,.xlsm,.xls,.ods,.csv", label="Choose a spreadsheet",
+        self._file = FileChoice(accept=",".join(f".{x}" for x in importer.SPREADSHEET_TYPES), label="Choose a spreadsheet",
                                 uploaded_label="{filename} (choose another)",
                                 description="Choose the file to upload")  # fmt: skip
         self._file.param.watch(self._on_received, "received")
         self._file_box.objects = [self._file]
 
     def _file_note(self) -> str:
-        return (f"An .xlsx, .xlsm, .xls, .ods or .csv file of at most "
+        return (f"An {importer.SPREADSHEET_WORDS} file of at most "
                 f"{self.max_bytes / 2**20:,.0f} MB, one customer a row under a row of column "
                 "titles.")  # fmt: skip
 

@@ -4,7 +4,6 @@ registry ("Customer Name", "Contact email"), values as the grid shows them (Yes/
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 import pandas as pd
@@ -12,9 +11,8 @@ import pandas as pd
 from .. import importer
 from ..errors import Problem
 from ..fields import CONTACT_PREFIX, CONTACTS, FIELDS
-from ..types import is_blank
+from ..types import FieldType, is_blank
 from ..words import plural
-from .display import INTEGER, NUMBER, shown_text
 
 #: CSV encodings offered: auto (detected), the Unicode ones, and every legacy encoding the
 #: importer detects, named as people know them.
@@ -67,20 +65,7 @@ def shown_value(target: str, value: Any) -> str:
     if value is None or (not isinstance(value, list | tuple) and is_blank(value)):
         return ""
     f = _field_of(target)
-    kind = f.kind if f is not None else ""
-    if isinstance(value, list | tuple):
-        return ", ".join(map(str, value))
-    if kind == "bool" or isinstance(value, bool):
-        return "Yes" if value else "No"
-    if kind == "integer":
-        return shown_text(value, INTEGER)
-    if kind in ("money", "decimal", "percent"):
-        return shown_text(value, NUMBER)
-    if f is not None and kind in ("date", "month", "timestamp"):
-        return f.type.to_text(value)
-    if isinstance(value, Decimal):
-        return shown_text(value, NUMBER)
-    return str(value)
+    return (f.type if f is not None else FieldType()).display(value)
 
 
 def _numeric(target: str) -> bool:
