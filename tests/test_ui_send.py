@@ -81,7 +81,7 @@ def test_a_customers_card_lists_its_messages(demo, smtp, settings_file):
     shown = page.card._messages.value
     assert (
         len(shown) == 1
-        and shown.iloc[0]["status"] == "sent"
+        and shown.iloc[0]["status"] == "Sent"  # in words, as the Messages page says it
         and shown.iloc[0]["subject"].startswith("Hi ")
     )
 
