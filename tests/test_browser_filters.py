@@ -1,0 +1,35 @@
+"""The Filters drawer by keyboard in a real Chromium."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.browser import button, choose, served_page
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory):
+    with served_page(tmp_path_factory.mktemp("filters"), demo=60) as pg:
+        pg.set_viewport_size({"width": 1280, "height": 720})
+        yield pg
+
+
+def test_escape_closes_the_values_list_then_the_drawer(page):
+    """The open Values list covers Add filter: the first Escape closes the list (its
+    search box kept Escape from the menu), the second the drawer."""
+    button(page, "Filters").click()
+    choose(page, "Field", "Status")
+    page.get_by_role("combobox", name=re.compile("^Values")).first.click()
+    listbox = page.locator('[role="listbox"]')
+    listbox.wait_for()
+    page.locator("li").filter(has_text=re.compile("^Inactive$")).first.click()
+    page.keyboard.press("Escape")
+    listbox.wait_for(state="hidden", timeout=5000)
+    add = button(page, "Add filter")
+    assert add.is_visible()  # the drawer is still open
+    page.keyboard.press("Escape")
+    add.wait_for(state="hidden", timeout=5000)
