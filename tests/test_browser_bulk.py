@@ -96,7 +96,9 @@ def test_a_bulk_edit_is_undone_from_the_changes_panel(page):
     page.get_by_text(re.compile(r"^Undid batch")).first.wait_for()
     wait_cells(page, "channels", lambda got: _channels(page) == before)
     dialog.get_by_text(re.compile(r"^Undone by operator just now")).first.wait_for()
-    dialog.get_by_text(re.compile(r"^Undo, putting back 2 customers")).first.wait_for()
+    dialog.get_by_text(
+        re.compile(r"^Undo, restoring the earlier values of 2 customers")
+    ).first.wait_for()
     shot(page, "browser-bulk-05-changes-undone")
     page.keyboard.press("Escape")
     dialog.wait_for(state="hidden")

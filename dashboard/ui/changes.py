@@ -180,8 +180,7 @@ class ChangesPanel(pn.viewable.Viewer):
         self._refused.pop(batch_id, None)
         what = f"{entry.headline().lower()} by {entry.user_name}" if entry else "the change"
         self._say(
-            f"Undid batch {batch_id} ({what}): {batch.count:,} customer"
-            f"{'s' if batch.count != 1 else ''} put back (batch {batch.batch_id}).",
+            f"Undid batch {batch_id} ({what}), {batch.details['effect']} (batch {batch.batch_id}).",
             "success",
         )
         self.load()

@@ -31,7 +31,6 @@ from ..exports import export_view
 from ..query import View
 from ..reports import pivot_report
 from ..store import Store
-from ..words import plural
 from .aggregates import AggregatePanel
 from .bulk_edit import BulkEditDialog
 from .card import CustomerCard
@@ -421,7 +420,7 @@ class CustomersPage(pn.viewable.Viewer):
         self.last_batch = ""
         self.notices.offer_undo(False)
         self._load()
-        self.notices.say(f"Undid batch {done}: {plural(batch.count, 'customer')} restored "
+        self.notices.say(f"Undid batch {done}, {batch.details['effect']} "
                          f"(batch {batch.batch_id}).", "success")  # fmt: skip
 
     def _on_changes(self) -> None:

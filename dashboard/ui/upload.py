@@ -972,7 +972,7 @@ class UploadWizard(pn.viewable.Viewer):
         if undone is None:
             return
         self._undone = True
-        self.message = (f"Undid batch {batch_id}: {plural(undone.count, 'customer')} restored "
+        self.message = (f"Undid batch {batch_id}, {undone.details['effect']} "
                         f"(batch {undone.batch_id}).")  # fmt: skip
         self._alert.visible = False
         self._show_done()
