@@ -1,4 +1,4 @@
-"""The Filters drawer by keyboard in a real Chromium."""
+"""The Filters and Columns drawers in a real Chromium: by keyboard, and laid out at 1280x720."""
 
 from __future__ import annotations
 
@@ -33,3 +33,21 @@ def test_escape_closes_the_values_list_then_the_drawer(page):
     assert add.is_visible()  # the drawer is still open
     page.keyboard.press("Escape")
     add.wait_for(state="hidden", timeout=5000)
+
+
+def test_the_columns_drawer_does_not_overlap_at_1280x720(page):
+    """ "Saved views" sat on the Show select and Reset columns on "Open a saved view"."""
+    button(page, "Columns").first.click()
+    saved = page.get_by_text("Saved views", exact=True)
+    saved.wait_for()
+    page.wait_for_timeout(1500)  # the chips and the selects' options have arrived
+    saved.scroll_into_view_if_needed()
+    show = page.get_by_role("combobox", name=re.compile("^Show")).first.bounding_box()
+    reset = button(page, "Reset columns").first.bounding_box()
+    opener = page.get_by_role("combobox", name=re.compile("^Open a saved view")).first
+    title, pick = saved.bounding_box(), opener.bounding_box()
+    assert show["y"] + show["height"] <= reset["y"]
+    assert reset["y"] + reset["height"] <= title["y"]
+    assert title["y"] + title["height"] <= pick["y"]
+    page.keyboard.press("Escape")
+    saved.wait_for(state="hidden")

@@ -272,7 +272,14 @@ class CustomersPage(pn.viewable.Viewer):
     def _open_columns(self) -> None:
         self._filters_drawer.open = False
         if not self._columns_drawer.objects:
-            self._columns_drawer.objects = [self.columns_panel, self._saved_views_box()]
+            # one column in the drawer: as two of its children, the saved views were placed
+            # by the columns' first height and sat on the Show select once the chips and
+            # the wrapped "Daily usage" made them taller (1280x720)
+            self._columns_drawer.objects = [
+                pmui.Column(
+                    self.columns_panel, self._saved_views_box(), sizing_mode="stretch_width"
+                )
+            ]
         self._columns_drawer.open = True
 
     def _open_filters(self) -> None:
