@@ -91,3 +91,28 @@ def test_bad_contacts_are_fixed_in_place_after_a_refused_save(page):
     shot(page, "browser-card-contacts-02-fixed")
     button(page, "Save").click()
     page.get_by_text(re.compile("^Saved Ana Tours")).wait_for()
+
+
+def test_on_a_phone_every_tab_of_the_card_can_be_reached(page):
+    """At 390x844 the tabs were cut at "VERIFIC" with no way to Contacts and History:
+    their scroll arrow is shown and brings them in."""
+    page.set_viewport_size({"width": 390, "height": 844})
+    try:
+        page.locator('.tabulator-row .tabulator-cell[tabulator-field="name"]').first.click()
+        page.get_by_text(re.compile("^Edit customer")).wait_for()
+        history = page.get_by_role("tab", name="History")
+        history.wait_for()
+        arrow = page.locator('[role="dialog"] .MuiTabs-scrollButtons').last
+        for _ in range(6):
+            box = history.bounding_box()
+            if box and box["x"] + box["width"] <= 390:
+                break
+            arrow.click()  # a person's tap: no element scrolled into view for them
+            page.wait_for_timeout(400)
+        box = history.bounding_box()
+        assert box["x"] + box["width"] <= 390, "History stays out of reach"
+        shot(page, "browser-card-contacts-03-phone-tabs")
+        button(page, "Cancel").click()
+        page.get_by_role("dialog").wait_for(state="hidden")
+    finally:
+        page.set_viewport_size({"width": 1280, "height": 720})

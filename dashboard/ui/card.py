@@ -292,7 +292,10 @@ class CustomerCard(pn.viewable.Viewer):
         self._history = Grid(_empty(HISTORY_TITLES), titles=HISTORY_TITLES, show_index=False,
                              disabled=True, height=260, sizing_mode="stretch_width",
                              layout="fit_data_stretch",
-                             configuration={"placeholder": "No changes recorded yet."})  # fmt: skip
+                             # a long value (a list of contacts) is cut, read whole on hover:
+                             # it pushed After out of sight
+                             configuration={"placeholder": "No changes recorded yet.",
+                                            "columnDefaults": {"maxWidth": 260, "tooltip": True}})  # fmt: skip
         tabs.append(("History", self._history))
         self._messages = Grid(_empty(MESSAGE_TITLES), titles=MESSAGE_TITLES, show_index=False,
                               disabled=True, height=260, sizing_mode="stretch_width",
@@ -301,7 +304,12 @@ class CustomerCard(pn.viewable.Viewer):
         tabs.append(("Messages", self._messages))
         # only the open tab is drawn: a grid drawn in a hidden tab has no size, and Tabulator
         # then fails on later updates ("reading 'rowManager'")
-        self._tabs = pmui.Tabs(*tabs, sizing_mode="stretch_width", dynamic=True)
+        # on a phone the tabs scroll with their arrows shown (Material UI hides them on
+        # small screens: the tabs were cut at "VERIFIC", Contacts and History out of reach)
+        self._tabs = pmui.Tabs(*tabs, sizing_mode="stretch_width", dynamic=True, sx={
+            "& .MuiTabs-root .MuiTabs-scrollButtons.MuiTabs-scrollButtonsHideMobile": {
+                "@media (max-width: 599.95px)": {"display": "flex", "width": 28}},
+            "& .MuiTab-root": {"@media (max-width: 599.95px)": {"minWidth": 0, "px": 1.5}}})  # fmt: skip
         self._alert = Notice(
             object="", severity="error", visible=False, sizing_mode="stretch_width"
         )
