@@ -116,3 +116,20 @@ def test_on_a_phone_every_tab_of_the_card_can_be_reached(page):
         page.get_by_role("dialog").wait_for(state="hidden")
     finally:
         page.set_viewport_size({"width": 1280, "height": 720})
+
+
+def test_a_click_on_plus_right_after_escape_opens_the_card(page):
+    """A person's click on + just after Escape closed the card landed on its fading
+    backdrop and nothing opened; a second click did."""
+    title = page.get_by_text("Add customer", exact=True)
+    plus = button(page, "+").first
+    click_until(page, plus, title)
+    box = plus.bounding_box()
+    page.keyboard.press("Escape")
+    page.wait_for_timeout(60)
+    # the mouse, not a locator's click (which waits until nothing covers the button)
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_timeout(1500)  # as long as the card may take, had it closed instead
+    title.wait_for(timeout=5000)
+    page.keyboard.press("Escape")
+    title.wait_for(state="hidden")

@@ -20,6 +20,7 @@ from ..errors import UserError, ValidationError
 from ..fields import FIELDS, bulk_editable
 from ..store import Store
 from .controls import Button
+from .dialogs import FADING_SX
 from .display import plural
 from .safe import Grid, Notice, Text
 
@@ -118,7 +119,7 @@ class BulkEditDialog(pn.viewable.Viewer):
                 sizing_mode="stretch_width", min_width=320,
             ),
             title="Bulk Edit", open=False, width_option="md", close_on_click=True,
-            show_close_button=True,
+            show_close_button=True, sx=FADING_SX,
         )  # fmt: skip
         # typing (before the value is committed on Enter or blur) already disables Apply
         self._value.param.watch(lambda e: self._stale(e.new), "value_input")

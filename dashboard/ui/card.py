@@ -34,6 +34,7 @@ from ..fields import (
 from ..store import Store
 from ..types import toml_error
 from .controls import Button
+from .dialogs import FADING_SX
 from .safe import Grid, Notice, Text
 
 
@@ -355,7 +356,8 @@ class CustomerCard(pn.viewable.Viewer):
             sx={"& .MuiDialog-paper": {"@media (max-width: 599.95px)": {
                     "margin": "8px", "width": "calc(100% - 16px)", "maxHeight": "calc(100% - 16px)"}},
                 "& .MuiDialogTitle-root": {"minWidth": 0, "flex": "1 1 auto", "overflowWrap": "anywhere",
-                    "@media (max-width: 599.95px)": {"fontSize": "1.15rem", "padding": "12px 16px"}}},
+                    "@media (max-width: 599.95px)": {"fontSize": "1.15rem", "padding": "12px 16px"}},
+                **FADING_SX},
         )  # fmt: skip
         self._closing = False
         self._snapshot: Any = None

@@ -20,6 +20,7 @@ from ..errors import UserError
 from ..store import Store, utcnow
 from ..undo import BatchEntry, BatchPage, recent_batches, undo
 from .controls import Button
+from .dialogs import FADING_SX
 from .safe import Notice, Text
 
 
@@ -79,7 +80,7 @@ class ChangesPanel(pn.viewable.Viewer):
                 ),
                 sizing_mode="stretch_width", min_width=280,
             ),
-            title="Changes", open=False, width_option="md", close_on_click=True,
+            title="Changes", open=False, width_option="md", close_on_click=True, sx=FADING_SX,
             show_close_button=True,
         )  # fmt: skip
 
