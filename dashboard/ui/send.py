@@ -9,7 +9,7 @@ import param
 
 from .. import messaging
 from ..errors import UserError
-from ..fields import CUSTOMER_FIELDS
+from ..fields import CUSTOMER_FIELDS, ID_FIELD
 from ..settings import Settings
 from ..store import Store
 from .controls import Button
@@ -71,7 +71,8 @@ class SendDialog(pn.viewable.Viewer):
                 pmui.TextAreaInput.from_param(self.param.body, label="Message", rows=5, sizing_mode="stretch_width"),
                 Text("Placeholders: any field, by its label as the grid shows it or by its "
                      "name, in any case: " + ", ".join(["{" + f.label + "}" for f in CUSTOMER_FIELDS
-                                                        if f.default_visible][:5]) + "…",
+                                                        if f.default_visible and f.name != ID_FIELD
+                                                        and "(" not in f.label][:5]) + "…",
                      variant="caption"),  # fmt: skip
                 pmui.Switch.from_param(self.param.dry_run, label="Dry run (record, do not send)"),
                 self._setup, self._alert, self._warnings, self._first, self._skipped, self._bar,
