@@ -620,9 +620,7 @@ def cmd_undo(args: argparse.Namespace) -> int:
     if args.json:
         _print_json({"undone": args.batch_id, "restored": batch.count, "batch_id": batch.batch_id})
         return 0
-    print(
-        f"undid {args.batch_id}: {plural(batch.count, 'customer')} restored; batch {batch.batch_id}"
-    )
+    print(f"undid {args.batch_id}, {batch.details['effect']}; batch {batch.batch_id}")
     return 0
 
 

@@ -264,7 +264,9 @@ WHERE k < 1 + c.h % 3""",
         cur.execute("DROP TABLE temp._demo")
         search.refresh(cur, None)  # bulk demo data: one pass over every customer
         if usage_days > 0:
-            _add_usage(cur, first_id, usage_days, seed, max(1, -(-added // max(1, usage_customers))))
+            _add_usage(
+                cur, first_id, usage_days, seed, max(1, -(-added // max(1, usage_customers)))
+            )
     return int(added)
 
 

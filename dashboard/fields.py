@@ -570,6 +570,20 @@ def field(name: str) -> Field:
         raise UserError(f"unknown field {name!r}; fields are: {', '.join(COLUMNS)}") from None
 
 
+def named(text: str) -> Field | None:
+    """The customer field `text` names as people write it: its name or its label as the
+    grid shows it, in any case and spacing ("credit", "Balance", "customer  name"); None
+    when it names none. Names win over labels."""
+    key = " ".join(str(text).split()).casefold()
+    for f in CUSTOMER_FIELDS:
+        if f.name.casefold() == key:
+            return f
+    for f in CUSTOMER_FIELDS:
+        if f.label.casefold() == key:
+            return f
+    return None
+
+
 def fields_on_tab(tab: str) -> list[Field]:
     """The editable fields of a form tab, in registry order."""
     return [f for f in CUSTOMER_FIELDS if f.tab == tab and f.editable]

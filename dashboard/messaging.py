@@ -51,6 +51,7 @@ from .fields import (
     KEY_FIELD,
     MOBILE_FIELD,
     OPT_OUT_FIELDS,
+    named,
 )
 from .query import quote
 from .settings import Settings, api_url_problem
@@ -105,7 +106,8 @@ class PermanentFailure(Exception):
 
 
 def placeholders(template: str) -> list[str]:
-    """The field names a template uses; refuses anything but plain {field} names."""
+    """The field names a template uses; refuses anything but plain fields, written by name
+    or by label in any case: {credit}, {Balance} and {balance} are the same field."""
     names = []
     try:
         parsed = list(string.Formatter().parse(template or ""))
@@ -114,13 +116,17 @@ def placeholders(template: str) -> list[str]:
     for _, name, spec, conv in parsed:
         if name is None:
             continue
-        if not name or not name.isidentifier() or spec or conv:
+        f = named(name) if name and not (spec or conv) else None
+        if f is not None:
+            names.append(f.name)
+            continue
+        if not name or not name.replace(" ", "").isidentifier() or spec or conv:
             raise UserError(f"placeholder {{{name}{'!' + conv if conv else ''}{':' + spec if spec else ''}}} "
                             "is not allowed: use a field name such as {name} or {credit}")  # fmt: skip
-        if name not in FIELDS:
-            raise UserError(f"unknown placeholder {{{name}}}; use one of: "
-                            + ", ".join("{" + f.name + "}" for f in CUSTOMER_FIELDS))  # fmt: skip
-        names.append(name)
+        raise UserError(f"unknown placeholder {{{name}}}; use a field's name or its label "
+                        "as the grid shows it: "
+                        + ", ".join("{" + f.name + "}" + (f" ({f.label})" if f.label.casefold()
+                                    != f.name.casefold() else "") for f in CUSTOMER_FIELDS))  # fmt: skip
     return names
 
 
@@ -134,12 +140,13 @@ def _shown(name: str, value: Any) -> str:
 
 def render(template: str, record: dict[str, Any]) -> str:
     """A template with the customer's own fields put in (nothing else can be reached)."""
-    placeholders(template)
+    names = iter(placeholders(template))
     out = []
     for literal, name, _, _ in string.Formatter().parse(template or ""):
         out.append(literal)
-        if name:
-            out.append(_shown(name, record.get(name)))
+        if name is not None:
+            field_name = next(names)
+            out.append(_shown(field_name, record.get(field_name)))
     return "".join(out)
 
 

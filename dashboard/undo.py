@@ -25,6 +25,7 @@ from .errors import ConflictError, UserError
 from .fields import CONTACT_FIELDS, CUSTOMER_FIELDS, FIELDS, KEY_FIELD, UPDATED_FIELD
 from .query import quote
 from .store import Store
+from .words import plural
 
 _INTERNAL = {"name_key": "VARCHAR", "row_version": "INTEGER"}
 
@@ -82,7 +83,45 @@ def undo(store: Store, batch_id: str, *, user: str | None = None) -> audit.Batch
         search.refresh_batch(cur, new_id)
         count = audit.close_batch(cur, new_id)
         cur.execute("UPDATE batches SET undone_by = ? WHERE batch_id = ?", [new_id, batch_id])
-    return audit.Batch(new_id, "undo", count, details={"undid": batch_id})
+        kinds = _undo_kinds(cur, [new_id]).get(new_id, {})
+    return audit.Batch(new_id, "undo", count,
+                       details={"undid": batch_id, "kinds": kinds, "effect": effect(kinds)})  # fmt: skip
+
+
+def _undo_kinds(cur, batch_ids: list[str]) -> dict[str, dict[str, int]]:
+    """What undo batches did, by batch: customers removed ('delete'), restored ('update')
+    and put back ('add'), as the undos' audit rows say."""
+    if not batch_ids:
+        return {}
+    out: dict[str, dict[str, int]] = {b: {} for b in batch_ids}
+    for b, action, n in cur.execute(
+        "SELECT batch_id, action, count(DISTINCT customer_id) FROM audit_log "
+        "WHERE batch_id IN (SELECT unnest(?::VARCHAR[])) GROUP BY ALL",
+        [batch_ids],
+    ).fetchall():
+        out[b][action] = int(n)
+    return out
+
+
+def effect(kinds: dict[str, int]) -> str:
+    """What an undo did, in words: "removing the 3 customers it added", "restoring the
+    earlier values of 2 customers", "putting back the customer it deleted" (an upload that
+    added some and updated others says both). `kinds` counts customers by the undo's audit
+    action ('delete' for what it removed, 'update' restored, 'add' put back)."""
+
+    def the(n: int) -> str:
+        return "the customer" if n == 1 else f"the {n:,} customers"
+
+    parts = []
+    if kinds.get("delete"):
+        parts.append(f"removing {the(kinds['delete'])} it added")
+    if kinds.get("update"):
+        parts.append(f"restoring the earlier values of {plural(kinds['update'], 'customer')}")
+    if kinds.get("add"):
+        parts.append(f"putting back {the(kinds['add'])} it deleted")
+    if not parts:
+        return "changing nothing"
+    return ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]
 
 
 def _refuse_if_touched_later(cur: duckdb.DuckDBPyConnection, batch_id: str) -> None:
@@ -252,7 +291,7 @@ ACTION_WORDS = {
     "bulk_edit": "Bulk edit of {n}",
     "import": "Upload of {n}",
     "delete": "Deleted {n}",
-    "undo": "Undo, putting back {n}",
+    "undo": "Undo of {n}",
     "send": "Messages to {n}",
 }
 
@@ -278,9 +317,14 @@ class BatchEntry:
     undone_at: dt.datetime | None
     undoable: bool
     refusal: str
+    #: For an undo: what it did, in words ("removing the 3 customers it added").
+    effect: str = ""
 
     def headline(self) -> str:
-        """The action in words with its count: "Bulk edit of 93 customers"."""
+        """The action in words with its count: "Bulk edit of 93 customers"; an undo says
+        what it did: "Undo, removing the 3 customers it added"."""
+        if self.action == "undo" and self.effect:
+            return f"Undo, {self.effect}"
         n = f"{self.customer_count:,} customer{'s' if self.customer_count != 1 else ''}"
         return ACTION_WORDS.get(
             self.action, self.action.replace("_", " ").capitalize() + " of {n}"
@@ -346,9 +390,13 @@ def recent_batches(store: Store, *, page: int = 1, page_size: int = 10) -> Batch
             continue
         candidates.append(batch_id)
     refusals.update(_touched_later(store.cursor(), candidates))
+    undos = _undo_kinds(store.cursor(), [r[0] for r in rows if r[3] == "undo"])
     entries = tuple(
         BatchEntry(
-            *r, undoable=r[0] in candidates and r[0] not in refusals, refusal=refusals.get(r[0], "")
+            *r,
+            undoable=r[0] in candidates and r[0] not in refusals,
+            refusal=refusals.get(r[0], ""),
+            effect=effect(undos[r[0]]) if r[0] in undos else "",
         )  # fmt: skip
         for r in rows
     )

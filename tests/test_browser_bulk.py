@@ -96,7 +96,41 @@ def test_a_bulk_edit_is_undone_from_the_changes_panel(page):
     page.get_by_text(re.compile(r"^Undid batch")).first.wait_for()
     wait_cells(page, "channels", lambda got: _channels(page) == before)
     dialog.get_by_text(re.compile(r"^Undone by operator just now")).first.wait_for()
-    dialog.get_by_text(re.compile(r"^Undo, putting back 2 customers")).first.wait_for()
+    dialog.get_by_text(
+        re.compile(r"^Undo, restoring the earlier values of 2 customers")
+    ).first.wait_for()
     shot(page, "browser-bulk-05-changes-undone")
     page.keyboard.press("Escape")
     dialog.wait_for(state="hidden")
+
+
+_FOCUSED = """() => { let e = document.activeElement;
+    while (e && e.shadowRoot && e.shadowRoot.activeElement) e = e.shadowRoot.activeElement;
+    return (e.getAttribute('aria-label') || '') + '|' + e.className + '|' + (e.innerText || '').slice(0, 40) }"""
+
+
+def test_a_value_typed_then_tab_at_once_keeps_the_focus(page):
+    """Typing the value and pressing Tab at once moves on to the next control and stays
+    there: the server's answer to the typing does not take away what has the focus (it
+    hid the preview the focus had gone to, the dialog took the focus, and the next Tab
+    and Enter closed it)."""
+    button(page, "Bulk Edit").first.click()
+    page.get_by_text("2 customers selected.").wait_for()
+    _choose_channels(page, "+3")
+    button(page, "Preview").click()
+    page.get_by_text(re.compile(r"Channels: 2 increases")).first.wait_for()
+    box = page.get_by_role("textbox", name=re.compile("^Value"))
+    box.click()
+    page.keyboard.press("Control+a")
+    page.keyboard.type("+4")
+    page.keyboard.press("Tab")
+    moved_to = page.evaluate(_FOCUSED)
+    page.wait_for_timeout(1500)  # the server has answered the typing
+    assert page.evaluate(_FOCUSED) == moved_to
+    assert "MuiDialog" not in moved_to and not moved_to.startswith("Close")
+    assert box.input_value() == "+4"
+    # the preview shown is said to be of the earlier value; Apply waits for a new one
+    page.get_by_text(re.compile("^This preview is of an earlier choice")).wait_for()
+    assert button(page, "Apply").is_disabled()
+    button(page, "Cancel").click()
+    page.get_by_role("dialog").wait_for(state="hidden")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import urllib.parse
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -619,3 +620,18 @@ def test_cli_send_stops_then_resume_and_discard(tmp_path, smtp):
     # not set up: refused before anything is queued, so nothing is stranded
     r = cli("send", "--channel", "sms", "--ids", "1", "--body", "x", "--settings", up)
     assert r.returncode == 1 and "SMS is not set up" in r.stderr
+
+
+def test_a_placeholder_may_be_a_fields_label_in_any_case(store, customers):
+    """The grid calls `credit` "Balance": {Balance} and {balance} are accepted as {credit}
+    (they were refused as unknown); an unknown one lists names with their labels."""
+    assert placeholders("{Balance} {balance} {CREDIT} {customer  name}") == [
+        "credit", "credit", "credit", "name"]  # fmt: skip
+    record = {"name": "A", "credit": Decimal("1234.5")}
+    assert render("{Customer Name} owes {balance}", record) == "A owes 1,234.50"
+    with pytest.raises(UserError, match=r"\{credit\} \(Balance\)"):
+        placeholders("{saldo}")
+    with pytest.raises(UserError, match="not allowed"):
+        placeholders("{Balance:>10}")
+    plan = plan_send(store, customers, "sms", "Your balance is {Balance}")
+    assert plan.preview.body.startswith("Your balance is ")

@@ -187,7 +187,7 @@ def _contact_rows(card, *rows):
 
 
 def test_problems_are_at_their_cells_and_counted_in_the_tab_titles(page, card):
-    from dashboard.ui.card import BAD_CELL, PROBLEM_COLUMN
+    from dashboard.ui.card import BAD_CELL
 
     page.toolbar.param.trigger("add")
     assert card.tab_titles[:5] == ["Basic", "Config", "Address", "Verification", "Contacts"]
@@ -205,11 +205,8 @@ def test_problems_are_at_their_cells_and_counted_in_the_tab_titles(page, card):
         == "line 2, column 5: a string is not closed (its closing quote is missing)"
     )
     assert card._widgets["toml"].annotations[0]["row"] == 1
-    # the contact's problem is at its row and column: a marked cell and the row's Problem
+    # the contact's problem is at its row and column (a marked cell), and said under the grid
     frame = card._contacts.value
-    assert PROBLEM_COLUMN not in card._contacts.hidden_columns
-    assert frame.loc[0, PROBLEM_COLUMN] == ""
-    assert frame.loc[1, PROBLEM_COLUMN].startswith("Mobile is not a valid phone number")
     styles = card._contact_styles(frame)
     assert styles.loc[1, "mobile"] == BAD_CELL and styles.loc[0, "mobile"] == ""
     assert card._contact_errors.object.startswith("Contact 2 (Bob), Mobile “+44 12”: is not")
@@ -217,7 +214,10 @@ def test_problems_are_at_their_cells_and_counted_in_the_tab_titles(page, card):
     fill(card, tax="7")
     assert not card._widgets["tax"].error_state and card.tab_titles[0] == "Basic"
     card._contact_edited(type("E", (), {"row": 1, "column": "mobile"})())
-    assert card.tab_titles[4] == "Contacts" and PROBLEM_COLUMN in card._contacts.hidden_columns
+    assert card.tab_titles[4] == "Contacts" and card._contact_errors.object == ""
+    # the cell keeps its mark until the next save: restyling would redraw the grid under
+    # the person's typing
+    assert card._contact_styles(frame).loc[1, "mobile"] == BAD_CELL
 
 
 def test_the_first_tab_with_a_problem_is_opened(page, card):
@@ -226,7 +226,7 @@ def test_the_first_tab_with_a_problem_is_opened(page, card):
     _contact_rows(card, {"name": "Cy", "email": "not-an-email"})
     card.param.trigger("save")
     assert card._tabs.active == card.tab_titles.index("Contacts (1)")
-    assert "Email" in card._contacts.value.loc[0, "problem"]
+    assert card._contact_errors.object.startswith("Contact 1 (Cy), Email “not-an-email”")
 
 
 def test_a_switch_has_a_line_for_its_message(card):

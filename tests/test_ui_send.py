@@ -248,3 +248,16 @@ def test_send_closes_at_once_but_asks_before_losing_a_typed_message(demo):
     assert dialog._guard.asking
     dialog._guard.param.trigger("discard")
     assert not dialog.is_open
+
+
+def test_the_settings_show_a_port_without_a_thousands_separator(settings_file):
+    """The SMTP port read "2,525": a port is a code, shown as typed."""
+    import panel_material_ui as pmui
+    from bokeh.document import Document
+
+    page = SettingsPage(path=str(settings_file))
+    page.__panel__().get_root(Document())
+    ports = [w for w in page.__panel__().select(pmui.IntInput) if "port" in w.label.lower()]
+    assert ports and all(w.format is not None for w in ports)
+    model = ports[0].get_root(Document())
+    assert model.data.format.format == "0"

@@ -107,3 +107,40 @@ def test_last_batch_is_the_newest_undoable_one(store):
     assert last_batch(store, user="ann")["action"] == "add"
     undo(store, b.batch_id)
     assert last_batch(store)["batch_id"] != b.batch_id
+
+
+def test_an_undo_says_what_it_did_for_every_kind_of_batch(store, tmp_path):
+    """ "3 customers restored" was said of an undo that removed the 3 an upload added: an
+    undo names what it does, in its message and in the list of changes."""
+    from dashboard import import_file
+    from dashboard.undo import recent_batches
+
+    sheet = tmp_path / "new.csv"
+    sheet.write_text("Company,Currency\nOne Ltd,EUR\nTwo Ltd,EUR\nThree Ltd,USD\n")
+    _, upload = import_file(store, sheet)
+    assert undo(store, upload.batch_id).details["effect"] == "removing the 3 customers it added"
+    _, upload = import_file(store, sheet)
+    ids = [r[0] for r in store.rows("SELECT id FROM customers ORDER BY id")]
+    sheet.write_text("Company,Currency,Channels\nOne Ltd,EUR,9\nFour Ltd,GBP,1\n")
+    _, mixed = import_file(store, sheet, on_duplicate="update")
+    assert undo(store, mixed.batch_id).details["effect"] == (
+        "removing the customer it added and restoring the earlier values of 1 customer"
+    )
+    added = add_customer(store, {"name": "Five Ltd", "currency": "EUR"})
+    assert undo(store, added.batch_id).details["effect"] == "removing the customer it added"
+    edited = update_customer(store, ids[0], {"channels": "7"})
+    assert undo(store, edited.batch_id).details["effect"] == (
+        "restoring the earlier values of 1 customer"
+    )
+    bulk = bulk_edit(store, ids[:2], {"channels": "+1"})
+    assert undo(store, bulk.batch_id).details["effect"] == (
+        "restoring the earlier values of 2 customers"
+    )
+    gone = delete_customers(store, ids)
+    done = undo(store, gone.batch_id)
+    assert done.details["effect"] == "putting back the 3 customers it deleted"
+    entry = next(e for e in recent_batches(store).entries if e.batch_id == done.batch_id)
+    assert entry.headline() == "Undo, putting back the 3 customers it deleted"
+    first = next(e for e in recent_batches(store, page_size=50).entries if e.action == "undo"
+                 and e.effect.startswith("removing the 3"))  # fmt: skip
+    assert first.headline() == "Undo, removing the 3 customers it added"

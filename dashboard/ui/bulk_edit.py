@@ -20,6 +20,7 @@ from ..errors import UserError, ValidationError
 from ..fields import FIELDS, bulk_editable
 from ..store import Store
 from .controls import Button
+from .dialogs import FADING_SX
 from .display import plural
 from .safe import Grid, Notice, Text
 
@@ -33,6 +34,8 @@ HINTS = {
 
 #: The empty choice of the Field and Value selects: nothing chosen yet.
 NOTHING = ""
+#: Said above a preview once the value it was made for has changed.
+OUTDATED = "This preview is of an earlier choice: Preview again to see the new one."
 
 
 class BulkEditDialog(pn.viewable.Viewer):
@@ -58,6 +61,10 @@ class BulkEditDialog(pn.viewable.Viewer):
         # (field, value) of the last Preview that found something to change, and its numbers
         self._previewed: tuple[str, str] | None = None
         self._result: Summary | None = None
+        #: The last preview's lines, shown until the field changes (not hidden while a
+        #: value is typed: the focus may be in the preview's table, and hiding it threw
+        #: the focus to the dialog, where the next Tab and Enter closed it)
+        self._lines: list[str] = []
         self._field = pmui.Select.from_param(
             self.param.field, label="Field", sizing_mode="stretch_width",
             options={"(choose a field)": NOTHING, **{f.label: f.name for f in bulk_editable()}},
@@ -112,7 +119,7 @@ class BulkEditDialog(pn.viewable.Viewer):
                 sizing_mode="stretch_width", min_width=320,
             ),
             title="Bulk Edit", open=False, width_option="md", close_on_click=True,
-            show_close_button=True,
+            show_close_button=True, sx=FADING_SX,
         )  # fmt: skip
         # typing (before the value is committed on Enter or blur) already disables Apply
         self._value.param.watch(lambda e: self._stale(e.new), "value_input")
@@ -149,6 +156,7 @@ class BulkEditDialog(pn.viewable.Viewer):
         self._alert.visible = False
         self.param.update(field=NOTHING, value="", choice=NOTHING)
         self._stale()
+        self._forget_preview()
         self._dialog.open = True
 
     @param.depends("field", watch=True)
@@ -165,6 +173,7 @@ class BulkEditDialog(pn.viewable.Viewer):
             kind = "number" if f.type.numeric else "tags" if f.type.many else "other"
         self._hint.object = HINTS[kind]
         self._stale()
+        self._forget_preview()
 
     @param.depends("value", "choice", watch=True)
     def _on_value(self) -> None:
@@ -184,6 +193,13 @@ class BulkEditDialog(pn.viewable.Viewer):
         self._previewed = self._result = None
         self._apply.disabled = True
         self._show_question(False)
+        # said in place: the layout stays as it is while the person types
+        if self._lines:
+            self._summary.object = "\n".join([OUTDATED, *self._lines])
+
+    def _forget_preview(self) -> None:
+        """No preview shown (another field, or the dialog opened anew)."""
+        self._lines = []
         self._summary.visible = self._table.visible = False
 
     def _run(self, *, dry_run: bool, expect: int | None = None):
@@ -214,13 +230,14 @@ class BulkEditDialog(pn.viewable.Viewer):
         self._stale()
         batch = self._run(dry_run=True)
         if batch is None:
+            self._forget_preview()
             return
         summary: Summary = batch.details["summary"]
         show = FIELDS[self.field].type.to_text
         rows = [(cid, name, show(old), show(new)) for cid, name, _label, old, new in summary.first]
         frame = pd.DataFrame(rows, columns=["ID", "Customer Name", "Old", "New"])
         self._table.param.update(value=frame.astype(str), visible=bool(rows))
-        lines = summary.lines(first=0)
+        lines = self._lines = summary.lines(first=0)
         self._summary.param.update(object="\n".join(lines), visible=True)
         self.message = lines[0]
         if summary.changed:
@@ -262,7 +279,9 @@ class BulkEditDialog(pn.viewable.Viewer):
         buttons are on screen without scrolling; or the preview back."""
         self._asking.visible = asking
         self._actions.visible = not asking
-        self._summary.visible = self._table.visible = self._hint.visible = not asking
+        self._hint.visible = not asking
+        self._summary.visible = not asking and bool(self._lines)
+        self._table.visible = not asking and bool(self._lines) and not self._table.value.empty
         self._field.disabled = self._value.disabled = self._choice.disabled = asking
 
     @param.depends("back", watch=True)
@@ -288,6 +307,7 @@ class BulkEditDialog(pn.viewable.Viewer):
         )
         self._previewed = None
         self._stale()
+        self._forget_preview()
         self.done_batch = batch.batch_id
         self.param.trigger("done_batch")
 

@@ -5,6 +5,7 @@ registry; every value goes to the service layer as typed, where it is parsed and
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Any
 
@@ -36,6 +37,7 @@ from ..fields import (
 from ..store import Store
 from ..types import YES_NO, timestamp_text
 from .controls import Button
+from .dialogs import FADING_SX
 from .safe import Grid, Notice, Text
 
 
@@ -71,9 +73,7 @@ CustomerForm = param.parameterized_class(
     "CustomerForm", {form_key(f.name): _form_parameter(f) for f in FORM_FIELDS}
 )
 
-#: The contacts grid's column saying what is wrong with its row (hidden while nothing is).
-PROBLEM_COLUMN = "problem"
-CONTACT_COLUMNS = ["id", *[f.name for f in CONTACT_FIELDS], PROBLEM_COLUMN]
+CONTACT_COLUMNS = ["id", *[f.name for f in CONTACT_FIELDS]]
 #: How a contact cell with a problem looks (Tabulator cell style).
 BAD_CELL = "background-color: #fdecea; color: #b71c1c; box-shadow: inset 0 0 0 2px #d32f2f"
 #: The tabs after the registry's: the contacts grid, the audit log and the message log.
@@ -99,8 +99,20 @@ def _contacts_frame(contacts: list[dict[str, Any]]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=CONTACT_COLUMNS).astype(object)
     for f in CONTACT_FIELDS:
         frame[f.name] = frame[f.name].map(f.type.form_value)
-    frame[PROBLEM_COLUMN] = ""
     return frame
+
+
+class _ContactsGrid(Grid):
+    """The contacts grid. Panel sends the cell styles again after every edit, each time
+    with a new id, and Tabulator then redraws the whole grid: the editor a person had just
+    tabbed into closed, the focus left the grid and the next Enter hit the dialog's close
+    button. Here the id follows the styles, so unchanged styles are not sent again."""
+
+    def _get_style_data(self, recompute: bool = True) -> dict[str, Any]:
+        styles = super()._get_style_data(recompute)
+        if styles:
+            styles["id"] = hashlib.sha1(repr(sorted(styles["data"].items())).encode()).hexdigest()
+        return styles
 
 
 def _shown(f: Field, value: Any) -> str:
@@ -229,21 +241,24 @@ class CustomerCard(pn.viewable.Viewer):
             if tab == "Basic":
                 items.append(self._balance)
             tabs.append((tab, pmui.Column(*items, sizing_mode="stretch_width")))
-        self._contacts = Grid(
+        self._contacts = _ContactsGrid(
             _contacts_frame([]), show_index=False, selectable="checkbox", sizing_mode="stretch_width",
-            height=220, hidden_columns=["id", PROBLEM_COLUMN], layout="fit_data_stretch",
-            titles={**{f.name: f.label for f in CONTACT_FIELDS}, PROBLEM_COLUMN: "Problem"},
-            editors={**{f.name: ({"type": "tickCross"} if f.formatter == YES_NO else {"type": "input"})
-                        for f in CONTACT_FIELDS}, PROBLEM_COLUMN: None},
-            # the Problem column wraps: its message is read whole, the row grows
-            formatters={**{f.name: {"type": "tickCross"} for f in CONTACT_FIELDS
-                           if f.formatter == YES_NO}, PROBLEM_COLUMN: {"type": "textarea"}},
-            widths={PROBLEM_COLUMN: 240},
-            # a long value is read whole on hover
-            configuration={"columnDefaults": {"tooltip": True}},
+            height=220, hidden_columns=["id"], layout="fit_data_stretch",
+            titles={f.name: f.label for f in CONTACT_FIELDS},
+            editors={f.name: ({"type": "tickCross"} if f.formatter == YES_NO else {"type": "input"})
+                     for f in CONTACT_FIELDS},
+            formatters={f.name: {"type": "tickCross"} for f in CONTACT_FIELDS
+                        if f.formatter == YES_NO},
+            # a long value is read whole on hover; a long title ("Opted out of email") wraps
+            configuration={"columnDefaults": {"tooltip": True, "headerWordWrap": True}},
         )  # fmt: skip
-        # a contact's problem shows at its cell (and in the row's Problem column)
+        # a contact's problem shows at its cell, and is said in full under the grid (a
+        # Problem column in the grid was squeezed to "E… is n…" and its wrapped text made
+        # the row taller than the grid, so a red cell's editor showed empty)
         self._contacts.style.apply(self._contact_styles, axis=None)
+        #: The marks the cells show: those of the last save. A cell keeps its mark while
+        #: it is fixed: changing the styles redraws the grid, closing the editor in use.
+        self._styled: dict[tuple[int, str], str] = {}
         self._contacts.on_edit(self._contact_edited)
         self._contact_errors = Text("", variant="body2", styles={"color": "#d32f2f"})
         contacts = pmui.Column(
@@ -261,7 +276,10 @@ class CustomerCard(pn.viewable.Viewer):
         self._history = Grid(_empty(HISTORY_TITLES), titles=HISTORY_TITLES, show_index=False,
                              disabled=True, height=260, sizing_mode="stretch_width",
                              layout="fit_data_stretch",
-                             configuration={"placeholder": "No changes recorded yet."})  # fmt: skip
+                             # a long value (a list of contacts) is cut, read whole on hover:
+                             # it pushed After out of sight
+                             configuration={"placeholder": "No changes recorded yet.",
+                                            "columnDefaults": {"maxWidth": 260, "tooltip": True}})  # fmt: skip
         tabs.append(("History", self._history))
         self._messages = Grid(_empty(MESSAGE_TITLES), titles=MESSAGE_TITLES, show_index=False,
                               disabled=True, height=260, sizing_mode="stretch_width",
@@ -270,7 +288,12 @@ class CustomerCard(pn.viewable.Viewer):
         tabs.append(("Messages", self._messages))
         # only the open tab is drawn: a grid drawn in a hidden tab has no size, and Tabulator
         # then fails on later updates ("reading 'rowManager'")
-        self._tabs = pmui.Tabs(*tabs, sizing_mode="stretch_width", dynamic=True)
+        # on a phone the tabs scroll with their arrows shown (Material UI hides them on
+        # small screens: the tabs were cut at "VERIFIC", Contacts and History out of reach)
+        self._tabs = pmui.Tabs(*tabs, sizing_mode="stretch_width", dynamic=True, sx={
+            "& .MuiTabs-root .MuiTabs-scrollButtons.MuiTabs-scrollButtonsHideMobile": {
+                "@media (max-width: 599.95px)": {"display": "flex", "width": 28}},
+            "& .MuiTab-root": {"@media (max-width: 599.95px)": {"minWidth": 0, "px": 1.5}}})  # fmt: skip
         self._alert = Notice(
             object="", severity="error", visible=False, sizing_mode="stretch_width"
         )
@@ -316,7 +339,8 @@ class CustomerCard(pn.viewable.Viewer):
             sx={"& .MuiDialog-paper": {"@media (max-width: 599.95px)": {
                     "margin": "8px", "width": "calc(100% - 16px)", "maxHeight": "calc(100% - 16px)"}},
                 "& .MuiDialogTitle-root": {"minWidth": 0, "flex": "1 1 auto", "overflowWrap": "anywhere",
-                    "@media (max-width: 599.95px)": {"fontSize": "1.15rem", "padding": "12px 16px"}}},
+                    "@media (max-width: 599.95px)": {"fontSize": "1.15rem", "padding": "12px 16px"}},
+                **FADING_SX},
         )  # fmt: skip
         self._closing = False
         self._snapshot: Any = None
@@ -529,10 +553,9 @@ class CustomerCard(pn.viewable.Viewer):
     @param.depends("add_contact", watch=True)
     def _add_contact(self) -> None:
         blank = {f.name: f.type.form_value(f.default) for f in CONTACT_FIELDS}
-        self._contacts.value = pd.concat(
-            [self._contacts.value, pd.DataFrame([{"id": None, **blank, PROBLEM_COLUMN: ""}])],
-            ignore_index=True,
-        ).astype(object)
+        row = pd.DataFrame([{"id": None, **blank}], index=[len(self._contacts.value)])
+        # streamed, not a new value: the rows drawn (and a cell being edited) stay as they are
+        self._contacts.stream(row.astype(object), reset_index=False)
 
     @param.depends("remove_contacts", watch=True)
     def _remove_contacts(self) -> None:
@@ -543,6 +566,7 @@ class CustomerCard(pn.viewable.Viewer):
         self._contact_marks = {
             (moved[r], c): m for (r, c), m in self._contact_marks.items() if r in moved
         }
+        self._styled = {(moved[r], c): m for (r, c), m in self._styled.items() if r in moved}
         self._contacts.value = self._contacts.value.iloc[keep].reset_index(drop=True)
         self._contacts.selection = []
         if gone:
@@ -569,18 +593,25 @@ class CustomerCard(pn.viewable.Viewer):
         return [contact for _, contact in self._contact_rows()]
 
     def _contact_styles(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Tabulator cell styles: the cells with a problem, and their row's Problem cell."""
+        """Tabulator cell styles: the cells with a problem at the last save."""
         styles = pd.DataFrame("", index=frame.index, columns=frame.columns)
-        for row, name in self._contact_marks:
+        for row, name in self._styled:
             if row < len(frame) and name in styles.columns:
                 styles.iloc[row, styles.columns.get_loc(name)] = BAD_CELL
-                styles.iloc[row, styles.columns.get_loc(PROBLEM_COLUMN)] = "color: #b71c1c"
         return styles
 
+    def _restyle(self) -> None:
+        """Mark the cells with a problem now (redraws the grid: not while a person types)."""
+        if self._styled != self._contact_marks:
+            self._styled = dict(self._contact_marks)
+            self._contacts.param.trigger("value")
+
     def _contact_edited(self, event) -> None:
-        """A person changed a contact cell: its problem is theirs to have fixed."""
+        """A person changed a contact cell: its problem is theirs to have fixed (the list
+        under the grid and the tab's count drop it; the cell's mark stays until the next
+        save, as changing it would redraw the grid under the person's typing)."""
         if self._contact_marks.pop((event.row, event.column), None) is not None:
-            self._render_problems()
+            self._render_problems(restyle=False)
 
     # --- saving ----------------------------------------------------------------------
 
@@ -725,9 +756,10 @@ class CustomerCard(pn.viewable.Viewer):
     def _tab_order() -> list[str]:
         return [*TABS, *EXTRA_TABS]
 
-    def _render_problems(self, open_first: bool = False) -> None:
+    def _render_problems(self, open_first: bool = False, restyle: bool = True) -> None:
         """Show every problem where it is: under its field, at its contact cell, and as a
-        count in each tab's title; `open_first` opens the first tab holding one."""
+        count in each tab's title; `open_first` opens the first tab holding one; `restyle`
+        marks the contact cells again."""
         for f in FORM_FIELDS:
             text = self._problems.get(f.name, "")
             widget = self._widgets[f.name]
@@ -745,18 +777,9 @@ class CustomerCard(pn.viewable.Viewer):
             [{"row": found.line - 1, "column": found.column - 1, "text": str(found),
               "type": "error"}] if found else []
         )  # fmt: skip
-        # contacts: the Problem column says what is wrong in the row, naming the field
-        frame = self._contacts.value.copy()
-        by_row: dict[int, list[str]] = {}
-        for (row, name), text in sorted(self._contact_marks.items()):
-            label = CONTACT_LABELS.get(name)
-            by_row.setdefault(row, []).append(f"{label} {text}" if label else text)
-        frame[PROBLEM_COLUMN] = ["; ".join(by_row.get(i, [])) for i in range(len(frame))]
-        hidden = ["id"] if by_row else ["id", PROBLEM_COLUMN]
-        if list(self._contacts.hidden_columns) != hidden:
-            self._contacts.hidden_columns = hidden
-        if not frame[PROBLEM_COLUMN].equals(self._contacts.value[PROBLEM_COLUMN]) or by_row:
-            self._contacts.value = frame
+        frame = self._contacts.value
+        if restyle:
+            self._restyle()
         lines = []
         for (row, name), text in sorted(self._contact_marks.items()):
             who = str(frame.iloc[row]["name"] or "").strip() if row < len(frame) else ""

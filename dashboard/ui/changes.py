@@ -21,6 +21,7 @@ from ..store import Store, utcnow
 from ..types import timestamp_text
 from ..undo import BatchEntry, BatchPage, recent_batches, undo
 from .controls import Button
+from .dialogs import FADING_SX
 from .safe import Notice, Text
 
 
@@ -80,7 +81,7 @@ class ChangesPanel(pn.viewable.Viewer):
                 ),
                 sizing_mode="stretch_width", min_width=280,
             ),
-            title="Changes", open=False, width_option="md", close_on_click=True,
+            title="Changes", open=False, width_option="md", close_on_click=True, sx=FADING_SX,
             show_close_button=True,
         )  # fmt: skip
 
@@ -181,8 +182,7 @@ class ChangesPanel(pn.viewable.Viewer):
         self._refused.pop(batch_id, None)
         what = f"{entry.headline().lower()} by {entry.user_name}" if entry else "the change"
         self._say(
-            f"Undid batch {batch_id} ({what}): {batch.count:,} customer"
-            f"{'s' if batch.count != 1 else ''} put back (batch {batch.batch_id}).",
+            f"Undid batch {batch_id} ({what}), {batch.details['effect']} (batch {batch.batch_id}).",
             "success",
         )
         self.load()

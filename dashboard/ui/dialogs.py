@@ -13,11 +13,16 @@ import param
 from .controls import Button
 from .safe import Notice
 
+#: A dialog's `sx`: while it fades out (after Escape) a click goes to the page. Its fading
+#: backdrop took a person's first click on + (or any button) and nothing opened.
+FADING_SX = {"&:has(> .MuiBackdrop-root[style*='opacity: 0'])": {"pointerEvents": "none"}}
+
 
 def dialog(*objects: Any, title: str, **params: Any) -> pmui.Dialog:
     """A Material UI dialog that Escape, a click beside it and its close button (X) close."""
     params = {"open": False, "close_on_click": True, "show_close_button": True,
               "sizing_mode": "stretch_width", **params}  # fmt: skip
+    params["sx"] = {**FADING_SX, **(params.get("sx") or {})}
     return pmui.Dialog(*objects, title=title, **params)
 
 

@@ -8,7 +8,7 @@
 - Focus goes back to the button that opened a dialog when it closes.
 - A searchable select (the currency and country pickers) opened with its first item
   focused, not its search box: typing went nowhere. Here the search box takes the focus
-  when the menu opens; Enter picks the option whose code is what was typed ("eur" picks
+  when the menu opens (and Escape in it closes the menu); Enter picks the option whose code is what was typed ("eur" picks
   "EUR — Euro" whatever is listed first), or the first one listed, and does nothing when
   nothing matches (the component failed then); ArrowDown goes to the options.
 - Tabulator makes every cell a tab stop (hundreds per page, so Tab never got past the grid
@@ -117,6 +117,15 @@ function searchKey(e, search) {
   const list = search.closest("[role='listbox']");
   if (!list) return false;
   const options = menuOptions(list, search);
+  if (e.key === "Escape") {
+    // the search box keeps every key from the menu, Escape too: the list stayed open
+    // (over the Filters' Add button) and the drawer under it did not close either. The
+    // menu closes as on a click beside it; a second Escape then reaches the drawer.
+    const menu = list.closest(".MuiModal-root, .MuiPopover-root");
+    const backdrop = menu && menu.querySelector(":scope > .MuiBackdrop-root");
+    if (backdrop) backdrop.click();
+    return Boolean(backdrop);
+  }
   if (e.key === "ArrowDown") {
     if (options.length) options[0].focus();
     return true;

@@ -31,7 +31,6 @@ from ..exports import export_view
 from ..query import View
 from ..reports import pivot_report
 from ..store import Store
-from ..words import plural
 from .aggregates import AggregatePanel
 from .bulk_edit import BulkEditDialog
 from .card import CustomerCard
@@ -273,7 +272,14 @@ class CustomersPage(pn.viewable.Viewer):
     def _open_columns(self) -> None:
         self._filters_drawer.open = False
         if not self._columns_drawer.objects:
-            self._columns_drawer.objects = [self.columns_panel, self._saved_views_box()]
+            # one column in the drawer: as two of its children, the saved views were placed
+            # by the columns' first height and sat on the Show select once the chips and
+            # the wrapped "Daily usage" made them taller (1280x720)
+            self._columns_drawer.objects = [
+                pmui.Column(
+                    self.columns_panel, self._saved_views_box(), sizing_mode="stretch_width"
+                )
+            ]
         self._columns_drawer.open = True
 
     def _open_filters(self) -> None:
@@ -421,7 +427,7 @@ class CustomersPage(pn.viewable.Viewer):
         self.last_batch = ""
         self.notices.offer_undo(False)
         self._load()
-        self.notices.say(f"Undid batch {done}: {plural(batch.count, 'customer')} restored "
+        self.notices.say(f"Undid batch {done}, {batch.details['effect']} "
                          f"(batch {batch.batch_id}).", "success")  # fmt: skip
 
     def _on_changes(self) -> None:

@@ -9,6 +9,7 @@ import param
 
 from .. import messaging
 from ..errors import UserError
+from ..fields import CUSTOMER_FIELDS, ID_FIELD
 from ..settings import Settings
 from ..store import Store
 from .controls import Button
@@ -68,8 +69,11 @@ class SendDialog(pn.viewable.Viewer):
                                                  label="Send"),  # fmt: skip
                 self._subject,
                 pmui.TextAreaInput.from_param(self.param.body, label="Message", rows=5, sizing_mode="stretch_width"),
-                Text("Placeholders: {name}, {credit}, {currency}, {status}, {channels} "
-                                "and any other field name.", variant="caption"),  # fmt: skip
+                Text("Placeholders: any field, by its label as the grid shows it or by its "
+                     "name, in any case: " + ", ".join(["{" + f.label + "}" for f in CUSTOMER_FIELDS
+                                                        if f.default_visible and f.name != ID_FIELD
+                                                        and "(" not in f.label][:5]) + "…",
+                     variant="caption"),  # fmt: skip
                 pmui.Switch.from_param(self.param.dry_run, label="Dry run (record, do not send)"),
                 self._setup, self._alert, self._warnings, self._first, self._skipped, self._bar,
                 self._guard_bar,

@@ -80,7 +80,8 @@ class SettingsPage(pn.viewable.Viewer):
             if key == "security":
                 widgets.append(pmui.Select.from_param(p, label=label, width=300))
             elif key == "port":
-                widgets.append(pmui.IntInput.from_param(p, label=label, width=300))
+                # a port is a code, not an amount: 2525, never "2,525"
+                widgets.append(pmui.IntInput.from_param(p, label=label, width=300, format="0"))
             elif isinstance(DEFAULTS[section][key], int | float):
                 widgets.append(pmui.FloatInput.from_param(p, label=label, width=300))
             else:

@@ -116,7 +116,9 @@ class Toolbar(pn.viewable.Viewer):
             self.buttons[key].css_classes = ["writes"]
             self.buttons[key].stylesheets = [PHONE_CSS]
         self._status = pmui.Select.from_param(
-            self.view.param.status, options=STATUS_OPTIONS, label="Active", width=140,
+            # "Active: All" read as a contradiction: the choice says whom it shows
+            self.view.param.status, options={("All customers" if s == "All" else s): s
+                                             for s in STATUS_OPTIONS}, label="Active", width=140,
             size="small", description="", margin=(4, 3),
         )  # fmt: skip
         self._search = pmui.TextInput.from_param(

@@ -32,6 +32,7 @@ from ..fields import FIELDS, STATUS_FIELD, TAGS_FIELD, importable
 from ..store import Store
 from ..words import plural
 from .controls import Button, Download
+from .dialogs import FADING_SX
 from .display import run_with_progress
 from .safe import Grid, Notice, Text
 from .upload_view import (
@@ -336,6 +337,7 @@ class UploadWizard(pn.viewable.Viewer):
                         sizing_mode="stretch_width", min_width=300),
             title="Bulk Upload", open=False, width_option="lg", scroll="paper",
             close_on_click=True, show_close_button=True, sizing_mode="stretch_width",
+            sx=FADING_SX,
         )  # fmt: skip
         self._dialog.param.watch(self._on_open, "open")
 
@@ -972,7 +974,7 @@ class UploadWizard(pn.viewable.Viewer):
         if undone is None:
             return
         self._undone = True
-        self.message = (f"Undid batch {batch_id}: {plural(undone.count, 'customer')} restored "
+        self.message = (f"Undid batch {batch_id}, {undone.details['effect']} "
                         f"(batch {undone.batch_id}).")  # fmt: skip
         self._alert.visible = False
         self._show_done()
