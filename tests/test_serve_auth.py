@@ -209,7 +209,10 @@ def test_password_checks_leave_the_event_loop_free(signed):
         f"max {max(busy):.1f} ms"
     )
     assert signed_in >= 8
-    assert max(busy) < 100
+    # hashing on the event loop made every GET wait behind the queued hashes (median 619-760
+    # ms); off it, the median stays at a few ms. The median, not the max: one GET meeting a
+    # busy machine (other processes on 2 cores) is not the event loop's doing.
+    assert statistics.median(busy) < 100
 
 
 def _secure(cookies) -> dict[str, bool]:
