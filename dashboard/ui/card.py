@@ -37,7 +37,7 @@ from ..fields import (
 from ..store import Store
 from ..types import YES_NO, timestamp_text
 from .controls import Button
-from .dialogs import FADING_SX
+from .dialogs import FADING_SX, CloseGuard
 from .safe import Grid, Notice, Text
 
 
@@ -138,8 +138,6 @@ class CustomerCard(pn.viewable.Viewer):
     )
     save = param.Event(doc="Save the customer and its contacts in one transaction.")
     cancel = param.Event(doc="Close without writing anything.")
-    keep_editing = param.Event(label="Keep editing", doc="Go back to the form.")
-    discard = param.Event(label="Discard changes", doc="Close and forget what was typed.")
     reload = param.Event(
         doc="Bring in what others saved since the card opened, keeping your own changes."
     )
@@ -308,18 +306,8 @@ class CustomerCard(pn.viewable.Viewer):
             Button.from_param(self.param.save, label="Save", variant="contained", icon="save",
                                    visible=can_write),
         )  # fmt: skip
-        self._discard_bar = pmui.Row(
-            Notice(object="You have changes that are not saved.", severity="warning",
-                   sizing_mode="stretch_width"),  # fmt: skip
-            Button.from_param(self.param.keep_editing, variant="outlined",
-                                   description="Keep editing"),  # fmt: skip
-            Button.from_param(self.param.discard, color="warning", variant="contained",
-                                   description="Discard changes"),  # fmt: skip
-            visible=False, sizing_mode="stretch_width",
-        )  # fmt: skip
-        # Escape and the close button close the card; unsaved typing is asked about first
         self._body = pmui.Column(self._alert, self._reload_btn, self._tabs, self._system,
-                                 self._discard_bar, self._actions, sizing_mode="stretch_width",
+                                 self._actions, sizing_mode="stretch_width",
                                  min_width=280)  # fmt: skip
         # what the card shows while it is first drawn in a browser (the whole form takes
         # about a second to arrive there at first; nothing at all showed meanwhile)
@@ -342,9 +330,10 @@ class CustomerCard(pn.viewable.Viewer):
                     "@media (max-width: 599.95px)": {"fontSize": "1.15rem", "padding": "12px 16px"}},
                 **FADING_SX},
         )  # fmt: skip
-        self._closing = False
         self._snapshot: Any = None
-        self._dialog.param.watch(self._on_open, "open")
+        # Escape and the close button close the card; unsaved typing is asked about first
+        self._guard = CloseGuard(self._dialog, lambda: self.dirty, on_close=self._clear_problems)
+        self._body.insert(len(self._body) - 1, self._guard)  # above Cancel and Save
 
     def __panel__(self):
         return self._dialog
@@ -433,7 +422,7 @@ class CustomerCard(pn.viewable.Viewer):
 
     def _show(self, title: str) -> None:
         self._snapshot = self._state()
-        self._discard_bar.visible = False
+        self._guard.reset()
         self._tabs.active = 0
         self._dialog.param.update(title=title, open=True)
 
@@ -448,35 +437,11 @@ class CustomerCard(pn.viewable.Viewer):
 
     def close(self) -> None:
         """Close the card (nothing typed is kept)."""
-        self._closing = True
-        try:
-            self._dialog.open = False
-        finally:
-            self._closing = False
-        self._discard_bar.visible = False
-        self._clear_problems()
-
-    def _on_open(self, event) -> None:
-        # closed in the browser (Escape, the close button, a click beside the card) with
-        # unsaved changes: keep it open and ask
-        if not event.new and not self._closing and self.dirty:
-            self._discard_bar.visible = True
-            self._dialog.open = True
+        self._guard.close()
 
     @param.depends("cancel", watch=True)
     def _cancel(self) -> None:
-        if self.dirty:
-            self._discard_bar.visible = True
-            return
-        self.close()
-
-    @param.depends("keep_editing", watch=True)
-    def _keep_editing(self) -> None:
-        self._discard_bar.visible = False
-
-    @param.depends("discard", watch=True)
-    def _discard(self) -> None:
-        self.close()
+        self._guard.request_close()
 
     def _hold(self, record: dict[str, Any]) -> None:
         """Let the pickers show the customer's codes, also one they no longer offer."""
