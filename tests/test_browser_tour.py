@@ -1,0 +1,50 @@
+"""What a person met on a tour of the served pages, in a real Chromium: an empty message
+log that said nothing, notices that stayed, and the like."""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, require_chromium, served, shot, watch
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    require_chromium()
+    with served(tmp_path_factory.mktemp("tour") / "customers.duckdb", demo=50) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@contextlib.contextmanager
+def fresh(browser, url: str, width: int = 1280, height: int = 720, **context):
+    ctx = browser.new_context(viewport={"width": width, "height": height}, **context)
+    page = ctx.new_page()
+    watch(page)
+    page.goto(url)
+    try:
+        yield page
+    finally:
+        ctx.close()
+
+
+def test_an_empty_message_log_says_there_are_no_messages_yet(browser, server):
+    with fresh(browser, f"{server}/messages") as page:
+        page.get_by_role("button").first.wait_for()
+        note = page.get_by_text("No messages yet")
+        note.wait_for(timeout=15_000)
+        assert note.is_visible()
+        shot(page, "browser-messages-empty")
