@@ -4,10 +4,20 @@ log that said nothing, notices that stayed, and the like."""
 from __future__ import annotations
 
 import contextlib
+import re
 
 import pytest
 
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, require_chromium, served, shot, watch
+from tests.browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    button,
+    goto_ready,
+    require_chromium,
+    served,
+    shot,
+    watch,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -48,3 +58,23 @@ def test_an_empty_message_log_says_there_are_no_messages_yet(browser, server):
         note.wait_for(timeout=15_000)
         assert note.is_visible()
         shot(page, "browser-messages-empty")
+
+
+def test_what_went_well_fades_and_a_warning_stays(browser, server):
+    from dashboard.ui.page import FADE_MS
+
+    ctx = browser.new_context(viewport={"width": 1280, "height": 720})
+    page = ctx.new_page()
+    try:
+        goto_ready(page, server)
+        button(page, "Refresh").first.click()
+        done = page.get_by_text("Reloaded from the database.")
+        done.wait_for(timeout=15_000)
+        done.wait_for(state="hidden", timeout=FADE_MS + 10_000)  # it went on its own
+        button(page, "Bulk Edit").first.click()
+        warning = page.get_by_text(re.compile("^Tick the customers to"))
+        warning.wait_for(timeout=15_000)
+        page.wait_for_timeout(FADE_MS + 2_000)
+        assert warning.is_visible()  # a warning waits to be read and closed
+    finally:
+        ctx.close()

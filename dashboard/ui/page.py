@@ -23,6 +23,7 @@ from urllib.parse import urlencode
 import panel as pn
 import panel_material_ui as pmui
 import param
+from panel.io.state import set_curdoc
 
 from .. import query, views
 from ..access import allowed
@@ -68,8 +69,14 @@ def code_for(view: View) -> str:
     )
 
 
+#: How long a success or info notice stays (ms); a warning or an error stays until closed.
+FADE_MS = 6000
+
+
 class Notices(pn.viewable.Viewer):
-    """The last notice (what happened, or why not) and Undo for this session's last change."""
+    """The last notice (what happened, or why not) and Undo for this session's last change.
+    What went well fades after a few seconds (it piled up beside the state it described);
+    a warning or an error stays until it is closed or replaced."""
 
     message = param.String(default="", doc="The last notice shown.")
     undo = param.Event(label="Undo", doc="Undo this session's last change.")
@@ -81,11 +88,28 @@ class Notices(pn.viewable.Viewer):
         self._undo = Button.from_param(self.param.undo, icon="undo", variant="outlined",
                                             size="small", visible=False,
                                             description="Undo the last change")  # fmt: skip
+        self._said = 0  # how many notices were shown: a fade only takes its own away
 
     def say(self, text: str, severity: str = "info") -> None:
         """Show `text` (plain text) at the top of the page, replacing the last notice."""
         self.message = text
         self._alert.param.update(object=text, severity=severity, visible=True, closed=False)
+        self._said += 1
+        if severity in ("success", "info"):
+            self._fade(self._said)
+
+    def _fade(self, said: int) -> None:
+        """Take notice number `said` away after FADE_MS, unless another replaced it."""
+        doc = pn.state.curdoc
+        if doc is None or doc.session_context is None:
+            return  # not served (a notebook, a test): nothing runs later
+
+        def fade() -> None:
+            if self._said == said:
+                with set_curdoc(doc):  # so that the change goes out as this session's
+                    self.clear()
+
+        doc.add_timeout_callback(fade, FADE_MS)
 
     def clear(self) -> None:
         """Take the notice away (it no longer describes what is on screen)."""
