@@ -13,6 +13,7 @@ from tests.browser import (
     CHROMIUM_ARGS,
     button,
     goto_ready,
+    more,
     require_chromium,
     served,
     shot,
@@ -76,5 +77,41 @@ def test_what_went_well_fades_and_a_warning_stays(browser, server):
         warning.wait_for(timeout=15_000)
         page.wait_for_timeout(FADE_MS + 2_000)
         assert warning.is_visible()  # a warning waits to be read and closed
+    finally:
+        ctx.close()
+
+
+def test_undo_in_changes_is_disabled_at_once(browser, server):
+    """Undo and the reloads after it take seconds: the clicked Undo is disabled before
+    they end (it stayed enabled, inviting a second click, until they had)."""
+    ctx = browser.new_context(viewport={"width": 1280, "height": 720})
+    page = ctx.new_page()
+    try:
+        goto_ready(page, server)
+        page.locator('.tabulator-row .tabulator-cell[tabulator-field="name"]').first.click()
+        page.get_by_text(re.compile("^Edit customer: ")).wait_for(timeout=20_000)
+        box = page.get_by_role("textbox", name=re.compile("^Channels")).first
+        box.fill(str(int(box.input_value() or 0) + 7))
+        button(page, "Save").click()
+        page.get_by_text(re.compile("^Saved ")).wait_for()
+        dialog = page.get_by_role("dialog")
+        undo = dialog.get_by_role("button", name=re.compile(r"^Undo \w")).first
+        more(page, "Changes", undo)
+        name = undo.get_attribute("aria-label")  # names its batch: one button only
+        clicked = dialog.get_by_role("button", name=name, exact=True)
+        done = dialog.get_by_text(re.compile("^Undid batch"))
+        clicked.click()
+        seen_disabled_first = False
+        for _ in range(600):
+            # the button first (see the old code: both changed in one update)
+            disabled = clicked.evaluate_all("els => !els.length || els[0].disabled")
+            if done.evaluate_all("els => els.length > 0"):
+                break
+            if disabled:
+                seen_disabled_first = True
+            page.wait_for_timeout(20)
+        done.wait_for(timeout=20_000)
+        assert seen_disabled_first, "Undo stayed enabled until the undo had finished"
+        page.keyboard.press("Escape")
     finally:
         ctx.close()
