@@ -119,19 +119,19 @@ def test_cancel_writes_nothing(page, card, demo):
     fill(card, name="Never Saved", currency="EUR")
     card.param.trigger("cancel")
     # typed data is not thrown away without asking
-    assert card.is_open and card._discard_bar.visible
-    card.param.trigger("keep_editing")
-    assert card.is_open and not card._discard_bar.visible
+    assert card.is_open and card._guard.asking
+    card._guard.param.trigger("keep_editing")
+    assert card.is_open and not card._guard.asking
     card._dialog.open = False  # Escape or the close button, in the browser
-    assert card.is_open and card._discard_bar.visible
-    card.param.trigger("discard")
+    assert card.is_open and card._guard.asking
+    card._guard.param.trigger("discard")
     assert not card.is_open and demo.scalar("SELECT count(*) FROM batches") == before
 
 
 def test_an_untouched_card_closes_at_once(page, card):
     card.open_customer(1)
     card._dialog.open = False  # Escape
-    assert not card.is_open and not card._discard_bar.visible
+    assert not card.is_open and not card._guard.asking
     card.open_customer(1)
     card.param.trigger("cancel")
     assert not card.is_open

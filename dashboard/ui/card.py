@@ -37,7 +37,7 @@ from ..fields import (
 from ..store import Store
 from ..types import YES_NO, timestamp_text
 from .controls import Button
-from .dialogs import FADING_SX
+from .dialogs import FADING_SX, CloseGuard
 from .safe import Grid, Notice, Text
 
 
@@ -125,6 +125,24 @@ def _shown(f: Field, value: Any) -> str:
 _CONTACT_PROBLEM = re.compile(r"contacts\[(\d+)\](?:\.(\w+))?$")
 
 
+class _Made(dict):
+    """Parts made on first use: `parts[name]` makes a missing one, `parts.get(name)` only
+    looks (a part not made yet takes the card's state when it is made)."""
+
+    def __init__(self, make):
+        super().__init__()
+        self._make = make
+
+    def __missing__(self, name: str) -> Any:
+        made = self[name] = self._make(name)
+        return made
+
+
+#: Widgets with no helper text of their own (switches, the TOML editor): what is wrong
+#: with them is said in a line below.
+_NO_HELPER_TEXT = ("switch", "code")
+
+
 class CustomerCard(pn.viewable.Viewer):
     """Add or edit one customer and its contacts; shows its history."""
 
@@ -138,8 +156,6 @@ class CustomerCard(pn.viewable.Viewer):
     )
     save = param.Event(doc="Save the customer and its contacts in one transaction.")
     cancel = param.Event(doc="Close without writing anything.")
-    keep_editing = param.Event(label="Keep editing", doc="Go back to the form.")
-    discard = param.Event(label="Discard changes", doc="Close and forget what was typed.")
     reload = param.Event(
         doc="Bring in what others saved since the card opened, keeping your own changes."
     )
@@ -152,7 +168,25 @@ class CustomerCard(pn.viewable.Viewer):
     def __init__(self, **params):
         super().__init__(**params)
         self.form = CustomerForm()
-        self._widgets: dict[str, Any] = {}
+        #: The form's widgets by field name, each made when its tab is first shown: the
+        #: whole form took 1.1-1.7 s to make at the card's first open, one tab of it 0.3 s.
+        self._widgets: dict[str, Any] = _Made(self._make_widget)
+        #: The lines under widgets without a helper text, by field name.
+        self._under: dict[str, Text] = _Made(
+            lambda name: self._dress_under(
+                name, Text("", variant="caption", visible=False, styles={"color": "#d32f2f"})
+            )
+        )
+        #: Whether the customer exists (its fixed fields are then read-only).
+        self._fixed = False
+        self._tag_options: list[str] = []
+        #: The grids of the Contacts, History and Messages tabs, once made, and the rows
+        #: they show (kept here until they are made).
+        self._grids: dict[str, Grid] = {}
+        self._rows: dict[str, pd.DataFrame] = {
+            "contacts": _contacts_frame([]), "history": _empty(HISTORY_TITLES),
+            "messages": _empty(MESSAGE_TITLES),
+        }  # fmt: skip
         #: Messages under fields, by field name (problems, and values both people changed).
         self._problems: dict[str, str] = {}
         #: Messages at contact cells, by (grid row, contact field).
@@ -195,54 +229,133 @@ class CustomerCard(pn.viewable.Viewer):
                 p, language=f.type.kind, height=180, sizing_mode="stretch_width", theme="chrome",
                 styles={"border": "1px solid #c4c4c4", "border-radius": "4px"},
             )  # fmt: skip
-        if f.type.unit:
-            common["label"] = f"{f.label} ({f.type.unit})"
         return pmui.TextInput.from_param(p, **common)
 
-    def _picker_options(self, f: Field, search: str = "") -> dict[str, Any]:
-        return {f.type.no_choice: None, **self._held.get(f.name, {}),
-                **f.type.ranked_options(search)}  # fmt: skip
+    def _label(self, f: Field) -> str:
+        """A field's label: money with its currency ("Debit Limit (EUR)"), others with
+        their unit."""
+        if f.type.in_currency:
+            ccy = getattr(self.form, form_key(CURRENCY_FIELD))
+            return f"{f.label} ({ccy})" if ccy else f.label
+        return f"{f.label} ({f.type.unit})" if f.type.unit else f.label
 
-    def _rank_options(self, f: Field, search: str) -> None:
-        widget = self._widgets[f.name]
-        widget.options = self._picker_options(f, search or "")
-        # dicts holding the same items in another order are equal: param sees no change
-        widget.param.trigger("options")
+    def _make_widget(self, name: str):
+        """A field's widget as the card's state says it is now."""
+        f = FIELDS[name]
+        widget = self._widget(f)
+        if "label" in widget.param and f.type.widget != "switch":
+            widget.label = self._label(f)
+        if name == TAGS_FIELD:
+            widget.options = list(self._tag_options)
+        widget.disabled = f.immutable and self._fixed
+        self._dress(f, widget)
+        return widget
 
-    def _build(self) -> None:
-        for f in writable():
-            if f.editable:
-                self._widgets[f.name] = self._widget(f)
-        self._toml_error = Text("", variant="caption", styles={"color": "#d32f2f"})
-        # widgets without a helper text of their own (switches, the TOML editor) say what
-        # is wrong with them in a line below
-        self._under: dict[str, Text] = {
-            f.name: Text("", variant="caption", visible=False, styles={"color": "#d32f2f"})
-            for f in FORM_FIELDS
-            if f.name != TOML_FIELD and "helper_text" not in self._widgets[f.name].param
-        }
-        self._under[TOML_FIELD] = self._toml_error
-        self._tag_input = pmui.TextInput.from_param(self.param.new_tag, label="Add a tag",
-                                                    placeholder="type and press Enter", width=220)  # fmt: skip
-        self._tag_input.param.watch(lambda e: self._add_tag(), "enter_pressed")
-        self._balance = Text("", variant="body2")
-        self._system = Text("", variant="caption")
-        tabs = []
-        for tab in TABS:
-            items = []
-            for f in fields_on_tab(tab):
-                items.append(self._widgets[f.name])
-                if f.name == TAGS_FIELD:
-                    items.append(self._tag_input)
-                if f.name == TOML_FIELD:
-                    items.insert(-1, Text(f.label, variant="subtitle2"))
-                if f.name in self._under:
-                    items.append(self._under[f.name])
-            if tab == "Basic":
-                items.append(self._balance)
-            tabs.append((tab, pmui.Column(*items, sizing_mode="stretch_width")))
-        self._contacts = _ContactsGrid(
-            _contacts_frame([]), show_index=False, selectable="checkbox", sizing_mode="stretch_width",
+    def _dress(self, f: Field, widget: Any) -> None:
+        """Show the problem of field `f` (if any) at its widget."""
+        text = self._problems.get(f.name, "")
+        if f.type.widget not in _NO_HELPER_TEXT:
+            widget.param.update(error_state=bool(text), helper_text=text)
+        if f.name == TOML_FIELD:
+            found = (
+                f.type.problem(str(widget.value or "")) if TOML_FIELD in self._problems else None
+            )
+            widget.annotations = (
+                [{"row": found.line - 1, "column": found.column - 1, "text": str(found),
+                  "type": "error"}] if found else []
+            )  # fmt: skip
+
+    def _dress_under(self, name: str, under: Text) -> Text:
+        text = self._problems.get(name, "")
+        under.param.update(object=text, visible=bool(text))
+        return under
+
+    @property
+    def _toml_error(self) -> Text:
+        """The line under the TOML editor: the line and text of a parse error."""
+        return self._under[TOML_FIELD]
+
+    def _tab_items(self, tab: str) -> list[Any]:
+        """What the tab called `tab` shows (made now)."""
+        if tab == "Contacts":
+            return self._contacts_items()
+        if tab in ("History", "Messages"):
+            return [self._history if tab == "History" else self._messages]
+        items = []
+        for f in fields_on_tab(tab):
+            if f.name == TOML_FIELD:
+                items.append(Text(f.label, variant="subtitle2"))
+            items.append(self._widgets[f.name])
+            if f.name == TAGS_FIELD:
+                self._tag_input = pmui.TextInput.from_param(
+                    self.param.new_tag, label="Add a tag", placeholder="type and press Enter",
+                    width=220,
+                )  # fmt: skip
+                self._tag_input.param.watch(lambda e: self._add_tag(), "enter_pressed")
+                items.append(self._tag_input)
+            if f.type.widget in _NO_HELPER_TEXT:
+                items.append(self._under[f.name])
+        if tab == TABS[0]:
+            items.append(self._balance)
+        return items
+
+    def _fill_tab(self, event) -> None:
+        """A tab shown for the first time: make what it shows."""
+        names = self._tab_order()
+        if event.new is None or not 0 <= event.new < len(names):
+            return
+        box = self._boxes[names[event.new]]
+        if not box.objects:
+            box.objects = self._tab_items(names[event.new])
+
+    def _grid(self, name: str) -> Grid:
+        grid = self._grids.get(name)
+        if grid is None:
+            grid = self._grids[name] = self._make_grid(name, self._rows[name])
+        return grid
+
+    @property
+    def _contacts(self) -> Grid:
+        """The contacts grid (made on first use)."""
+        return self._grid("contacts")
+
+    @property
+    def _history(self) -> Grid:
+        """The History tab's grid (made on first use)."""
+        return self._grid("history")
+
+    @property
+    def _messages(self) -> Grid:
+        """The Messages tab's grid (made on first use)."""
+        return self._grid("messages")
+
+    def _put_rows(self, name: str, frame: pd.DataFrame) -> None:
+        """Show `frame` in the grid called `name`, or keep it until the grid is made."""
+        self._rows[name] = frame
+        if name in self._grids:
+            self._grids[name].value = frame
+
+    def _contact_frame(self) -> pd.DataFrame:
+        """The contacts as the grid holds them (as loaded, while it is not made)."""
+        grid = self._grids.get("contacts")
+        return self._rows["contacts"] if grid is None else grid.value
+
+    def _make_grid(self, name: str, frame: pd.DataFrame) -> Grid:
+        if name == "history":
+            return Grid(frame, titles=HISTORY_TITLES, show_index=False,
+                        disabled=True, height=260, sizing_mode="stretch_width",
+                        layout="fit_data_stretch",
+                        # a long value (a list of contacts) is cut, read whole on hover:
+                        # it pushed After out of sight
+                        configuration={"placeholder": "No changes recorded yet.",
+                                       "columnDefaults": {"maxWidth": 260, "tooltip": True}})  # fmt: skip
+        if name == "messages":
+            return Grid(frame, titles=MESSAGE_TITLES, show_index=False,
+                        disabled=True, height=260, sizing_mode="stretch_width",
+                        layout="fit_data_stretch",
+                        configuration={"placeholder": "No messages sent yet."})  # fmt: skip
+        grid = _ContactsGrid(
+            frame, show_index=False, selectable="checkbox", sizing_mode="stretch_width",
             height=220, hidden_columns=["id"], layout="fit_data_stretch",
             titles={f.name: f.label for f in CONTACT_FIELDS},
             editors={f.name: ({"type": "tickCross"} if f.formatter == YES_NO else {"type": "input"})
@@ -255,13 +368,13 @@ class CustomerCard(pn.viewable.Viewer):
         # a contact's problem shows at its cell, and is said in full under the grid (a
         # Problem column in the grid was squeezed to "E… is n…" and its wrapped text made
         # the row taller than the grid, so a red cell's editor showed empty)
-        self._contacts.style.apply(self._contact_styles, axis=None)
-        #: The marks the cells show: those of the last save. A cell keeps its mark while
-        #: it is fixed: changing the styles redraws the grid, closing the editor in use.
-        self._styled: dict[tuple[int, str], str] = {}
-        self._contacts.on_edit(self._contact_edited)
-        self._contact_errors = Text("", variant="body2", styles={"color": "#d32f2f"})
-        contacts = pmui.Column(
+        self._styled = dict(self._contact_marks)
+        grid.style.apply(self._contact_styles, axis=None)
+        grid.on_edit(self._contact_edited)
+        return grid
+
+    def _contacts_items(self) -> list[Any]:
+        return [
             self._contacts,
             pmui.Row(
                 Button.from_param(self.param.add_contact, label="Add contact", icon="person_add", variant="outlined", size="small"),
@@ -270,22 +383,31 @@ class CustomerCard(pn.viewable.Viewer):
             Text("Email goes to every contact's email; SMS to every contact's mobile "
                             "(in E.164, e.g. +447911123456; a national number is read in the "
                             "customer's country).", variant="caption"),
-            self._contact_errors, sizing_mode="stretch_width",
-        )  # fmt: skip
-        tabs.append(("Contacts", contacts))
-        self._history = Grid(_empty(HISTORY_TITLES), titles=HISTORY_TITLES, show_index=False,
-                             disabled=True, height=260, sizing_mode="stretch_width",
-                             layout="fit_data_stretch",
-                             # a long value (a list of contacts) is cut, read whole on hover:
-                             # it pushed After out of sight
-                             configuration={"placeholder": "No changes recorded yet.",
-                                            "columnDefaults": {"maxWidth": 260, "tooltip": True}})  # fmt: skip
-        tabs.append(("History", self._history))
-        self._messages = Grid(_empty(MESSAGE_TITLES), titles=MESSAGE_TITLES, show_index=False,
-                              disabled=True, height=260, sizing_mode="stretch_width",
-                              layout="fit_data_stretch",
-                              configuration={"placeholder": "No messages sent yet."})  # fmt: skip
-        tabs.append(("Messages", self._messages))
+            self._contact_errors,
+        ]  # fmt: skip
+
+    def _picker_options(self, f: Field, search: str = "") -> dict[str, Any]:
+        return {f.type.no_choice: None, **self._held.get(f.name, {}),
+                **f.type.ranked_options(search)}  # fmt: skip
+
+    def _rank_options(self, f: Field, search: str) -> None:
+        widget = self._widgets[f.name]
+        widget.options = self._picker_options(f, search or "")
+        # dicts holding the same items in another order are equal: param sees no change
+        widget.param.trigger("options")
+
+    def _build(self) -> None:
+        self._tag_input = None
+        #: The marks the cells show: those of the last save. A cell keeps its mark while
+        #: it is fixed: changing the styles redraws the grid, closing the editor in use.
+        self._styled: dict[tuple[int, str], str] = {}
+        self._contact_errors = Text("", variant="body2", styles={"color": "#d32f2f"})
+        self._balance = Text("", variant="body2")
+        self._system = Text("", variant="caption")
+        # the Basic tab is made now, every other tab when it is first shown
+        self._boxes = {tab: pmui.Column(sizing_mode="stretch_width") for tab in self._tab_order()}
+        self._boxes[TABS[0]].objects = self._tab_items(TABS[0])
+        tabs = list(self._boxes.items())
         # only the open tab is drawn: a grid drawn in a hidden tab has no size, and Tabulator
         # then fails on later updates ("reading 'rowManager'")
         # on a phone the tabs scroll with their arrows shown (Material UI hides them on
@@ -294,6 +416,7 @@ class CustomerCard(pn.viewable.Viewer):
             "& .MuiTabs-root .MuiTabs-scrollButtons.MuiTabs-scrollButtonsHideMobile": {
                 "@media (max-width: 599.95px)": {"display": "flex", "width": 28}},
             "& .MuiTab-root": {"@media (max-width: 599.95px)": {"minWidth": 0, "px": 1.5}}})  # fmt: skip
+        self._tabs.param.watch(self._fill_tab, "active")
         self._alert = Notice(
             object="", severity="error", visible=False, sizing_mode="stretch_width"
         )
@@ -308,18 +431,8 @@ class CustomerCard(pn.viewable.Viewer):
             Button.from_param(self.param.save, label="Save", variant="contained", icon="save",
                                    visible=can_write),
         )  # fmt: skip
-        self._discard_bar = pmui.Row(
-            Notice(object="You have changes that are not saved.", severity="warning",
-                   sizing_mode="stretch_width"),  # fmt: skip
-            Button.from_param(self.param.keep_editing, variant="outlined",
-                                   description="Keep editing"),  # fmt: skip
-            Button.from_param(self.param.discard, color="warning", variant="contained",
-                                   description="Discard changes"),  # fmt: skip
-            visible=False, sizing_mode="stretch_width",
-        )  # fmt: skip
-        # Escape and the close button close the card; unsaved typing is asked about first
         self._body = pmui.Column(self._alert, self._reload_btn, self._tabs, self._system,
-                                 self._discard_bar, self._actions, sizing_mode="stretch_width",
+                                 self._actions, sizing_mode="stretch_width",
                                  min_width=280)  # fmt: skip
         # what the card shows while it is first drawn in a browser (the whole form takes
         # about a second to arrive there at first; nothing at all showed meanwhile)
@@ -342,19 +455,20 @@ class CustomerCard(pn.viewable.Viewer):
                     "@media (max-width: 599.95px)": {"fontSize": "1.15rem", "padding": "12px 16px"}},
                 **FADING_SX},
         )  # fmt: skip
-        self._closing = False
         self._snapshot: Any = None
-        self._dialog.param.watch(self._on_open, "open")
+        # Escape and the close button close the card; unsaved typing is asked about first
+        self._guard = CloseGuard(self._dialog, lambda: self.dirty, on_close=self._clear_problems)
+        self._body.insert(len(self._body) - 1, self._guard)  # above Cancel and Save
 
     def __panel__(self):
         return self._dialog
 
     def _money_labels(self, *_) -> None:
         """Money is shown with its currency: "Debit Limit (EUR)"."""
-        ccy = getattr(self.form, form_key(CURRENCY_FIELD))
         for f in FORM_FIELDS:
-            if f.type.in_currency:
-                self._widgets[f.name].label = f"{f.label} ({ccy})" if ccy else f.label
+            widget = self._widgets.get(f.name)
+            if f.type.in_currency and widget is not None:
+                widget.label = self._label(f)
 
     # --- opening ---------------------------------------------------------------------
 
@@ -378,10 +492,10 @@ class CustomerCard(pn.viewable.Viewer):
             **{form_key(f.name): getattr(defaults, form_key(f.name)) for f in FORM_FIELDS}
         )
         self.param.update(customer_id=None, row_version=None)
-        self._contacts.value = _contacts_frame([])
-        self._history.value = _empty(HISTORY_TITLES)
-        self._messages.value = _empty(MESSAGE_TITLES)
-        self._widgets[CURRENCY_FIELD].disabled = False
+        self._put_rows("contacts", _contacts_frame([]))
+        self._put_rows("history", _empty(HISTORY_TITLES))
+        self._put_rows("messages", _empty(MESSAGE_TITLES))
+        self._fix(False)
         self._balance.object = ""
         self._system.object = ""
         self._refresh_tags([])
@@ -433,7 +547,7 @@ class CustomerCard(pn.viewable.Viewer):
 
     def _show(self, title: str) -> None:
         self._snapshot = self._state()
-        self._discard_bar.visible = False
+        self._guard.reset()
         self._tabs.active = 0
         self._dialog.param.update(title=title, open=True)
 
@@ -448,35 +562,11 @@ class CustomerCard(pn.viewable.Viewer):
 
     def close(self) -> None:
         """Close the card (nothing typed is kept)."""
-        self._closing = True
-        try:
-            self._dialog.open = False
-        finally:
-            self._closing = False
-        self._discard_bar.visible = False
-        self._clear_problems()
-
-    def _on_open(self, event) -> None:
-        # closed in the browser (Escape, the close button, a click beside the card) with
-        # unsaved changes: keep it open and ask
-        if not event.new and not self._closing and self.dirty:
-            self._discard_bar.visible = True
-            self._dialog.open = True
+        self._guard.close()
 
     @param.depends("cancel", watch=True)
     def _cancel(self) -> None:
-        if self.dirty:
-            self._discard_bar.visible = True
-            return
-        self.close()
-
-    @param.depends("keep_editing", watch=True)
-    def _keep_editing(self) -> None:
-        self._discard_bar.visible = False
-
-    @param.depends("discard", watch=True)
-    def _discard(self) -> None:
-        self.close()
+        self._guard.request_close()
 
     def _hold(self, record: dict[str, Any]) -> None:
         """Let the pickers show the customer's codes, also one they no longer offer."""
@@ -486,7 +576,8 @@ class CustomerCard(pn.viewable.Viewer):
                 value = record.get(f.name)
                 if value is not None and value not in f.type.options().values():
                     self._held[f.name] = {f.type.option_label(value): value}
-                self._widgets[f.name].options = self._picker_options(f)
+                if f.name in self._widgets:
+                    self._widgets[f.name].options = self._picker_options(f)
 
     def _form_values(self, record: dict[str, Any]) -> dict[str, Any]:
         """A stored customer as the form's parameters hold it."""
@@ -502,9 +593,8 @@ class CustomerCard(pn.viewable.Viewer):
         self._hold(record)
         self.form.param.update(**values)
         self.param.update(customer_id=record[ID_FIELD], row_version=record["row_version"])
-        self._contacts.value = _contacts_frame(record["contacts"])
-        for f in FORM_FIELDS:  # fixed once the customer exists
-            self._widgets[f.name].disabled = f.immutable
+        self._put_rows("contacts", _contacts_frame(record["contacts"]))
+        self._fix(True)
         # fields shown but not edited here (the balance, kept by billing)
         self._balance.object = " · ".join(
             f"{f.label}: {record[CURRENCY_FIELD]} {f.type.display(record[f.name] or 0)}"
@@ -515,13 +605,14 @@ class CustomerCard(pn.viewable.Viewer):
             f"ID {record[ID_FIELD]} · created {timestamp_text(record[CREATED_FIELD])} · "
             f"updated {timestamp_text(record[UPDATED_FIELD])}"
         )
-        self._history.value = audit.history(self.store, record[ID_FIELD]).assign(
+        history = audit.history(self.store, record[ID_FIELD]).assign(
             at=lambda d: d["at"].map(timestamp_text)
         )[list(HISTORY_TITLES)]
+        self._put_rows("history", history)
         from ..messaging import STATUSES, message_log
 
         log = message_log(self.store, customer_id=record[ID_FIELD], limit=200)
-        self._messages.value = (
+        self._put_rows("messages", (
             log[list(MESSAGE_TITLES)]
             .assign(
                 created_at=lambda d: d["created_at"].map(timestamp_text),
@@ -529,20 +620,29 @@ class CustomerCard(pn.viewable.Viewer):
             )
             .astype(object)
             .where(lambda d: d.notna(), "")
-        )
+        ))  # fmt: skip
         self._base = self._state()
 
+    def _fix(self, exists: bool) -> None:
+        """Fields fixed once the customer exists are read-only on an existing one."""
+        self._fixed = exists
+        for f in FORM_FIELDS:
+            if f.immutable and f.name in self._widgets:
+                self._widgets[f.name].disabled = exists
+
     def _refresh_tags(self, current: list[str]) -> None:
-        options = list(dict.fromkeys([*current, *service.known_tags(self.store)]))
-        self._widgets[TAGS_FIELD].options = options
+        self._tag_options = list(dict.fromkeys([*current, *service.known_tags(self.store)]))
+        if TAGS_FIELD in self._widgets:
+            self._widgets[TAGS_FIELD].options = list(self._tag_options)
 
     def _add_tag(self) -> None:
         tag = self.new_tag.strip()
         if not tag:
             return
-        widget = self._widgets[TAGS_FIELD]
-        if tag not in widget.options:
-            widget.options = [*widget.options, tag]
+        if tag not in self._tag_options:
+            self._tag_options = [*self._tag_options, tag]
+            if TAGS_FIELD in self._widgets:
+                self._widgets[TAGS_FIELD].options = list(self._tag_options)
         key = form_key(TAGS_FIELD)
         if tag not in getattr(self.form, key):
             setattr(self.form, key, [*getattr(self.form, key), tag])
@@ -575,7 +675,7 @@ class CustomerCard(pn.viewable.Viewer):
     def _contact_rows(self) -> list[tuple[int, dict[str, Any]]]:
         """The contacts as edited with their grid rows (0-based; blank rows dropped)."""
         out = []
-        for row, rec in enumerate(self._contacts.value.to_dict("records")):
+        for row, rec in enumerate(self._contact_frame().to_dict("records")):
             contact = {f.name: rec.get(f.name) for f in CONTACT_FIELDS}
             for k, v in contact.items():
                 if isinstance(v, str) and not v.strip():
@@ -604,7 +704,8 @@ class CustomerCard(pn.viewable.Viewer):
         """Mark the cells with a problem now (redraws the grid: not while a person types)."""
         if self._styled != self._contact_marks:
             self._styled = dict(self._contact_marks)
-            self._contacts.param.trigger("value")
+            if "contacts" in self._grids:  # else made with these marks
+                self._contacts.param.trigger("value")
 
     def _contact_edited(self, event) -> None:
         """A person changed a contact cell: its problem is theirs to have fixed (the list
@@ -701,7 +802,7 @@ class CustomerCard(pn.viewable.Viewer):
         self.form.param.update(**keep)
         note = ""
         if my_contacts != base_contacts:
-            self._contacts.value = _contacts_frame(my_contacts)
+            self._put_rows("contacts", _contacts_frame(my_contacts))
             if their_contacts not in (base_contacts, my_contacts):
                 by = who.get("contacts") or "someone else"
                 listed = (
@@ -760,24 +861,12 @@ class CustomerCard(pn.viewable.Viewer):
         """Show every problem where it is: under its field, at its contact cell, and as a
         count in each tab's title; `open_first` opens the first tab holding one; `restyle`
         marks the contact cells again."""
-        for f in FORM_FIELDS:
-            text = self._problems.get(f.name, "")
-            widget = self._widgets[f.name]
+        for f in FORM_FIELDS:  # the parts made; the others are made so
+            if f.name in self._widgets:
+                self._dress(f, self._widgets[f.name])
             if f.name in self._under:
-                self._under[f.name].param.update(object=text, visible=bool(text))
-            else:
-                widget.param.update(error_state=bool(text), helper_text=text)
-        toml = self._widgets[TOML_FIELD]
-        found = (
-            FIELDS[TOML_FIELD].type.problem(str(toml.value or ""))
-            if TOML_FIELD in self._problems
-            else None
-        )
-        toml.annotations = (
-            [{"row": found.line - 1, "column": found.column - 1, "text": str(found),
-              "type": "error"}] if found else []
-        )  # fmt: skip
-        frame = self._contacts.value
+                self._dress_under(f.name, self._under[f.name])
+        frame = self._contact_frame()
         if restyle:
             self._restyle()
         lines = []
@@ -820,7 +909,7 @@ class CustomerCard(pn.viewable.Viewer):
                 marks[(row, name or "name")] = text
                 continue
             f = FIELDS.get(problem.field)
-            if f is None or f.name not in self._widgets:
+            if f is None or f not in FORM_FIELDS:
                 elsewhere.append(problem.message)
                 continue
             if f.type.widget == "code":

@@ -15,6 +15,7 @@ import datetime as dt
 import panel as pn
 import panel_material_ui as pmui
 import param
+from panel.io.state import set_curdoc
 
 from ..errors import UserError
 from ..store import Store, utcnow
@@ -151,7 +152,7 @@ class ChangesPanel(pn.viewable.Viewer):
                 label="Undo", icon="undo", variant="outlined", size="small", align="center",
                 description=f"Undo {entry.headline().lower()} by {entry.user_name} "
                 f"({entry.batch_id})",
-                on_click=lambda _e, b=entry.batch_id: self.undo_batch(b),
+                on_click=lambda e, b=entry.batch_id: self._undo_clicked(e.obj, b),
             ))  # fmt: skip
         return pmui.Row(*parts, sizing_mode="stretch_width", margin=(0, 0, 6, 0),
                         styles={"border-bottom": "1px solid rgba(0, 0, 0, 0.12)",
@@ -168,6 +169,22 @@ class ChangesPanel(pn.viewable.Viewer):
         if may_undo and entry.refusal:
             return entry.refusal[:1].upper() + entry.refusal[1:]
         return ""
+
+    def _undo_clicked(self, button: Button, batch_id: str) -> None:
+        """Undo clicked: the button is disabled at once, and the undo runs right after.
+        Undo and the reloads after it take seconds, and the enabled Undo button stayed
+        on screen meanwhile, inviting a second click."""
+        button.param.update(disabled=True, loading=True)
+        doc = pn.state.curdoc
+        if doc is None or doc.session_context is None:
+            self.undo_batch(batch_id)  # not served: nothing to show in between
+            return
+
+        def later() -> None:
+            with set_curdoc(doc):  # so that the changes go out as this session's
+                self.undo_batch(batch_id)
+
+        doc.add_next_tick_callback(later)
 
     def undo_batch(self, batch_id: str) -> None:
         """Undo batch `batch_id` (the row's Undo button); a refusal is shown on its row."""

@@ -171,7 +171,7 @@ class FiltersPanel(pn.viewable.Viewer):
 
     @property
     def active_count(self) -> int:
-        return len(self.view.filters) + (self.view.status != "All") + bool(self.view.search)
+        return active_filters(self.view)
 
     def __panel__(self):
         return pmui.Column(
@@ -193,3 +193,8 @@ class FiltersPanel(pn.viewable.Viewer):
             self._add,
             sizing_mode="stretch_width",
         )
+
+
+def active_filters(view: View) -> int:
+    """How many filters are in force: each filter, the status filter and the search."""
+    return len(view.filters) + (view.status != "All") + bool(view.search)

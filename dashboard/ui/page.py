@@ -23,6 +23,7 @@ from urllib.parse import urlencode
 import panel as pn
 import panel_material_ui as pmui
 import param
+from panel.io.state import set_curdoc
 
 from .. import query, views
 from ..access import allowed
@@ -39,7 +40,7 @@ from .columns import ColumnsPanel
 from .confirm import DeleteDialog
 from .controls import Button
 from .display import rows_display
-from .filters import FiltersPanel
+from .filters import FiltersPanel, active_filters
 from .footer import Footer
 from .grid import CustomerGrid, Selection
 from .keys import Viewport
@@ -68,8 +69,14 @@ def code_for(view: View) -> str:
     )
 
 
+#: How long a success or info notice stays (ms); a warning or an error stays until closed.
+FADE_MS = 6000
+
+
 class Notices(pn.viewable.Viewer):
-    """The last notice (what happened, or why not) and Undo for this session's last change."""
+    """The last notice (what happened, or why not) and Undo for this session's last change.
+    What went well fades after a few seconds (it piled up beside the state it described);
+    a warning or an error stays until it is closed or replaced."""
 
     message = param.String(default="", doc="The last notice shown.")
     undo = param.Event(label="Undo", doc="Undo this session's last change.")
@@ -81,11 +88,28 @@ class Notices(pn.viewable.Viewer):
         self._undo = Button.from_param(self.param.undo, icon="undo", variant="outlined",
                                             size="small", visible=False,
                                             description="Undo the last change")  # fmt: skip
+        self._said = 0  # how many notices were shown: a fade only takes its own away
 
     def say(self, text: str, severity: str = "info") -> None:
         """Show `text` (plain text) at the top of the page, replacing the last notice."""
         self.message = text
         self._alert.param.update(object=text, severity=severity, visible=True, closed=False)
+        self._said += 1
+        if severity in ("success", "info"):
+            self._fade(self._said)
+
+    def _fade(self, said: int) -> None:
+        """Take notice number `said` away after FADE_MS, unless another replaced it."""
+        doc = pn.state.curdoc
+        if doc is None or doc.session_context is None:
+            return  # not served (a notebook, a test): nothing runs later
+
+        def fade() -> None:
+            if self._said == said:
+                with set_curdoc(doc):  # so that the change goes out as this session's
+                    self.clear()
+
+        doc.add_timeout_callback(fade, FADE_MS)
 
     def clear(self) -> None:
         """Take the notice away (it no longer describes what is on screen)."""
@@ -131,11 +155,13 @@ class CustomersPage(pn.viewable.Viewer):
         self.selection = Selection(view=self.view)
         self.toolbar = Toolbar(view=self.view, role=self.store.role, guide_url=self._guide_url())
         self.grid = CustomerGrid(view=self.view, selection=self.selection)
-        self.aggregates = AggregatePanel(store=self.store, view=self.view)
         self.footer = Footer(self.selection, self._export, view=self.view)
         self.viewport = Viewport()
-        self.columns_panel = ColumnsPanel(view=self.view)
-        self.filters_panel = FiltersPanel(view=self.view)
+        # the group/pivot panel and the pop-outs' panels are made on first use: a session
+        # showing rows never needs them, and its start is what a busy server spends most on
+        self._aggregates: AggregatePanel | None = None
+        self._columns_panel: ColumnsPanel | None = None
+        self._filters_panel: FiltersPanel | None = None
         self._dialogs: dict[str, Any] = {}
         # the pop-outs are filled the first time they open: half of a session's components
         # live in them, and a session's start is what a busy server spends most on
@@ -172,12 +198,33 @@ class CustomersPage(pn.viewable.Viewer):
         self.selection.param.watch(self._on_select_all, "all_matching")
         self.notices.param.watch(lambda _e: self._undo(), "undo")
         self.viewport.param.watch(self._on_width, "width")
-        # page state a link keeps beside the view: the chart and the open group
-        self.aggregates.param.watch(lambda _e: self._to_url(), ["chart_kind", "opened"])
         # a notice about the selection is stale once the selection changes again
         self.selection.param.watch(self._on_selection_change, ["ids", "all_matching"])
 
     # --- the parts made on first use ------------------------------------------------
+
+    @property
+    def aggregates(self) -> AggregatePanel:
+        """The group or pivot table, its chart and an opened group (made on first use)."""
+        if self._aggregates is None:
+            self._aggregates = AggregatePanel(store=self.store, view=self.view)
+            # page state a link keeps beside the view: the chart and the open group
+            self._aggregates.param.watch(lambda _e: self._to_url(), ["chart_kind", "opened"])
+        return self._aggregates
+
+    @property
+    def columns_panel(self) -> ColumnsPanel:
+        """The Columns pop-out's panel (made on first use)."""
+        if self._columns_panel is None:
+            self._columns_panel = ColumnsPanel(view=self.view)
+        return self._columns_panel
+
+    @property
+    def filters_panel(self) -> FiltersPanel:
+        """The Filters pop-out's panel (made on first use)."""
+        if self._filters_panel is None:
+            self._filters_panel = FiltersPanel(view=self.view)
+        return self._filters_panel
 
     def _dialog(self, name: str, *, mount: bool = True):
         """The dialog called `name`, made (and mounted, unless `mount` is false) the first
@@ -316,7 +363,8 @@ class CustomersPage(pn.viewable.Viewer):
                 self.view.page = 1  # triggers the load
                 return
         if names & {"groups", "pivot", "filters", "search", "status", "source"}:
-            self.aggregates.close_group()
+            if self._aggregates is not None:
+                self._aggregates.close_group()
         self._load()
 
     def _load(self, *, quiet: bool = False, fresh: bool = False) -> None:
@@ -352,7 +400,7 @@ class CustomersPage(pn.viewable.Viewer):
                                             sizing_mode="stretch_both")]  # fmt: skip
         self.selection.param.update(matching=customers, rows=result.mode == "rows")
         self.footer.show(result, customers)
-        self.toolbar.show_filters(self.filters_panel.active_count)
+        self.toolbar.show_filters(active_filters(self.view))
         self._to_url()
         self._token = token
 
@@ -439,8 +487,8 @@ class CustomersPage(pn.viewable.Viewer):
         """The query string of a link to what is on screen: the view, and the chart and open
         group beside it. The address bar and Code › Link both come from it."""
         state = self.view.to_dict()
-        agg = self.aggregates
         grouped = self.view.mode != "rows"
+        agg = self.aggregates if grouped else None
         chart = (
             agg.chart_kind if grouped and agg.chart_kind != agg.param.chart_kind.default else None
         )

@@ -235,6 +235,12 @@ class MessagesPage(pn.viewable.Viewer):
         self._pager = pmui.Pagination(count=1, value=0, size="small", show_first_button=True,
                                       show_last_button=True, sibling_count=1)  # fmt: skip
         self._pager.param.watch(self._on_pager, "value")
+        # an empty log says so in words (its empty grid read as a page that did not load)
+        self._none = Notice(
+            object="No messages yet. Messages sent with Send on the Customers page are "
+            "listed here, newest first.", severity="info", visible=False,
+            sizing_mode="stretch_width", margin=(5, 10),
+        )  # fmt: skip
         self._table = Grid(
             _empty_log(), titles=LOG_TITLES, widths=LOG_WIDTHS,
             **grid_options("No messages match.", layout="fit_data_stretch", configuration={
@@ -264,6 +270,8 @@ class MessagesPage(pn.viewable.Viewer):
         self._table.value = _shown_log(frame)
         pages = max(1, math.ceil(total / LOG_PAGE_SIZE))
         self._count.object = plural(total, "message")
+        # no message at all (not merely none matching the filters)
+        self._none.visible = not total and not self.batch_id.strip() and self.status == "all"
         self._syncing = True
         try:
             self._pager.count = pages
@@ -412,7 +420,7 @@ class MessagesPage(pn.viewable.Viewer):
         pager = pn.FlexBox(self._count, self._pager, align_items="center",
                            justify_content="space-between", sizing_mode="stretch_width", margin=0)  # fmt: skip
         return pmui.Column(self._alert, self._confirm, self._open, self._bar, filters,
-                           self._table, pager, sizing_mode="stretch_width")  # fmt: skip
+                           self._none, self._table, pager, sizing_mode="stretch_width")  # fmt: skip
 
 
 def _batch_label(r: dict) -> str:

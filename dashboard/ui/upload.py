@@ -32,7 +32,7 @@ from ..fields import FIELDS, STATUS_FIELD, TAGS_FIELD, importable
 from ..store import Store
 from ..words import plural
 from .controls import Button, Download
-from .dialogs import FADING_SX
+from .dialogs import FADING_SX, CloseGuard
 from .display import run_with_progress
 from .safe import Grid, Notice, Text
 from .upload_view import (
@@ -168,8 +168,6 @@ class UploadWizard(pn.viewable.Viewer):
     undo = param.Event(label="Undo this upload", doc="Take back what this upload wrote.")
     another = param.Event(label="Upload another file", doc="Start again with a new file.")
     cancel = param.Event(doc="Close without writing anything.")
-    keep_going = param.Event(label="Keep going", doc="Stay in the wizard.")
-    discard = param.Event(label="Discard", doc="Close and forget this file.")
     done_batch = param.String(default="", doc="The batch id of the last upload.")
     undone_batch = param.String(default="", doc="The batch id of the last upload undone here.")
     message = param.String(default="", doc="The last message shown.")
@@ -186,7 +184,6 @@ class UploadWizard(pn.viewable.Viewer):
         self._mapping_widgets: dict[str, pmui.Select] = {}
         self._quiet = False  # set while the wizard itself changes its parameters
         self._busy = False
-        self._closing = False
         self._build()
         self._on_set_field()
         self._show_step()
@@ -323,23 +320,21 @@ class UploadWizard(pn.viewable.Viewer):
                                                    margin=0),
             justify_content="space-between", align_items="center", sizing_mode="stretch_width",
         )  # fmt: skip
-        self._discard_bar = pmui.Row(
-            Notice(object="Close and forget this file? Nothing has been written.",
-                   severity="warning", sizing_mode="stretch_width"),
-            Button.from_param(self.param.keep_going, variant="outlined",
-                              description="Stay in the wizard"),
-            Button.from_param(self.param.discard, color="warning", variant="contained",
-                              description="Close and forget this file"),
-            visible=False, sizing_mode="stretch_width",
-        )  # fmt: skip
+        content = pmui.Column(self._stepper, self._alert, self._body, self._nav,
+                              sizing_mode="stretch_width", min_width=300)  # fmt: skip
         self._dialog = pmui.Dialog(
-            pmui.Column(self._stepper, self._alert, self._body, self._discard_bar, self._nav,
-                        sizing_mode="stretch_width", min_width=300),
+            content,
             title="Bulk Upload", open=False, width_option="lg", scroll="paper",
             close_on_click=True, show_close_button=True, sizing_mode="stretch_width",
             sx=FADING_SX,
         )  # fmt: skip
-        self._dialog.param.watch(self._on_open, "open")
+        # Escape, the close button and Cancel ask first while a file is in the wizard
+        self._asker = CloseGuard(
+            self._dialog, self._holds_file, question="Close and forget this file? Nothing has been written.",
+            keep_label="Keep going", keep_help="Stay in the wizard", discard_label="Discard",
+            discard_help="Close and forget this file", on_discard=self._discard,
+        )  # fmt: skip
+        content.insert(len(content) - 1, self._asker)  # above the wizard's buttons
 
     def _new_file_input(self) -> None:
         """A new file button: the browser keeps the last file's name on the old one."""
@@ -378,34 +373,17 @@ class UploadWizard(pn.viewable.Viewer):
 
     def close(self) -> None:
         """Close the wizard (a file not written is forgotten)."""
-        self._closing = True
-        try:
-            self._dialog.open = False
-        finally:
-            self._closing = False
-        self._discard_bar.visible = False
+        self._asker.close()
 
-    @_safely("closing the wizard")
-    def _on_open(self, event) -> None:
-        # closed in the browser (Escape, the close button, a click beside it) while a file
-        # is in it: keep it open and ask
-        if not event.new and not self._closing and (self.dirty or self._busy):
-            self._discard_bar.visible = True
-            self._dialog.open = True
+    def _holds_file(self) -> bool:
+        """Closing now would lose something: a file not written, or one being written."""
+        return self.dirty or self._busy
 
     @param.depends("cancel", watch=True)
     @_safely("closing the wizard")
     def _cancel(self) -> None:
-        if self.dirty or self._busy:
-            self._discard_bar.visible = True
-            return
-        self.close()
+        self._asker.request_close()
 
-    @param.depends("keep_going", watch=True)
-    def _keep_going(self) -> None:
-        self._discard_bar.visible = False
-
-    @param.depends("discard", watch=True)
     @_safely("closing the wizard")
     def _discard(self) -> None:
         if self._busy:
@@ -435,7 +413,7 @@ class UploadWizard(pn.viewable.Viewer):
         self._file_text.object = self._file_note()
         self._last_box.visible = False
         self._alert.visible = False
-        self._discard_bar.visible = False
+        self._asker.reset()
         self._clear_preview()
         self._written = None
         self._written_preview = None
