@@ -227,6 +227,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--db", default=":memory:", help="a database file to keep (and reuse)")
     ap.add_argument("--no-pandas", action="store_true", help="skip pandas (memory at 10M)")
+    ap.add_argument("--only", nargs="*", help="questions to time (page deep count group ...)")
     args = ap.parse_args()
 
     store = Store(args.db)
@@ -264,13 +265,15 @@ def main() -> None:
             "total": hand_group_by_total, "pivot": hand_pivot, "search": hand_search,
             "usage": hand_usage_pivot}  # fmt: skip
     pandas = {}
-    if not args.no_pandas:
+    if not args.no_pandas and not args.only:
         t = time.perf_counter()
         pandas = pandas_questions(*frames(con, usage=True))
         print(f"(pandas frames loaded in {time.perf_counter() - t:.1f} s)")
     limit = 0.15 if n <= 1_000_000 else 0.6
     print(f"{'question':<42}{'engine':>9}{'hand':>9}{'ratio':>7}{'pandas':>9}{'ratio':>7}  target")
     for key, (label, view) in views.items():
+        if args.only and key not in args.only:
+            continue
         engine = (
             (lambda: engine_count(store, count_view))
             if view is None

@@ -704,6 +704,10 @@ def compile_found(view: View, *, key: bool = False) -> Query | None:
         return None
     page = compile_rows(view, key=key, found=True)
     count = compile_count(view, found=True)
+    if view.status == "All" and not view.filters:
+        # nothing but the search: its matches (existing customers only, the search tables
+        # being kept by every write) are the count, without a pass over the customers
+        count = Query(f"SELECT count(DISTINCT customer_id) FROM {FOUND}", [])
     return Query(
         f"WITH {FOUND} AS MATERIALIZED ({matches[0]}) "
         f'SELECT *, ({count.sql}) AS "__total" FROM ({page.sql}) AS page',
