@@ -59,8 +59,11 @@ MIN_PIECE = 3
 #: A write touching more customers than this rebuilds the token tables (one sorted pass)
 #: instead of deleting and inserting their rows.
 REBUILD_OVER = 50_000
+#: Up to this many ids or words are written into a statement as constants (DuckDB checks
+#: each against a row group's range of values); more are bound as one list.
+MAX_LISTED = 1_000
 #: Bumped when the way search tables are built changes: `ensure` then rebuilds them.
-LAYOUT = "words-1"
+LAYOUT = "words-2"
 
 
 @dataclass(frozen=True)
@@ -107,8 +110,10 @@ def _joined(fields: Iterable[Field], alias: str) -> str:
     return f"concat_ws(?, {', '.join(values)})" if values else "NULL"
 
 
-def _fill_sql(cond: str, cond_params: list) -> tuple[str, list]:
-    """INSERT ... SELECT computing the search rows of the customers `cond` (on `c`) selects."""
+def _fill_sql(cond: str, cond_params: list, theirs: str | None = None) -> tuple[str, list]:
+    """INSERT ... SELECT computing the search rows of the customers `cond` (on `c`) selects;
+    `theirs`: the same condition on their contacts (`k.customer_id`, same parameters), which
+    DuckDB can check against the contacts' row groups."""
     per_contact, cols, contact_params, own_params = [], [], [], []
     for g in groups():
         per_contact.append(
@@ -121,7 +126,7 @@ def _fill_sql(cond: str, cond_params: list) -> tuple[str, list]:
     sql = (
         f"INSERT INTO {TABLE} "
         f"WITH k AS (SELECT k.customer_id, {', '.join(per_contact)} FROM contacts k "
-        f"WHERE k.customer_id IN (SELECT c.id FROM customers c WHERE {cond}) "
+        f"WHERE {theirs or f'k.customer_id IN (SELECT c.id FROM customers c WHERE {cond})'} "
         "GROUP BY k.customer_id) "
         f"SELECT c.id, {', '.join(cols)} FROM customers c "
         f"LEFT JOIN k ON k.customer_id = c.id WHERE {cond}"
@@ -180,7 +185,11 @@ def _rebuild_tokens(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"DROP TABLE IF EXISTS {VOCAB}")
     # sorted by word: a row group holds a narrow range of words, so a lookup reads few (and
     # a search of one column skips the other's words)
-    con.execute(f"CREATE TABLE {TOKENS} AS SELECT * FROM ({_words_sql('TRUE')}) ORDER BY g, token")
+    # (then by customer: a write deletes a common word's rows from one row group, not all)
+    con.execute(
+        f"CREATE TABLE {TOKENS} AS SELECT * FROM ({_words_sql('TRUE')}) "
+        "ORDER BY g, token, customer_id"
+    )
     con.execute(f"CREATE TABLE {VOCAB} AS SELECT DISTINCT g, token FROM {TOKENS} ORDER BY g, token")
 
 
@@ -240,26 +249,48 @@ def refresh(
     ids = sorted({int(i) for i in ids})
     if not ids:
         return
-    in_ids = "customer_id IN (SELECT unnest(?::BIGINT[]))"
-    cur.execute(f"DELETE FROM {TABLE} WHERE {in_ids}", [ids])
-    cur.execute(*_fill_sql("c.id IN (SELECT unnest(?::BIGINT[]))", [ids]))
+    worded = sum(g.worded for g in groups())
+    in_ids, id_params = _listed("customer_id", ids)
+    old: list[str] = []
+    if len(ids) <= REBUILD_OVER:
+        # their words now, read from their text before it changes: deleting them by word
+        # reads a few row groups of the word table, by customer id all of it
+        old = [t for (t,) in cur.execute(
+            f"SELECT DISTINCT token FROM ({_words_sql(in_ids)})", id_params * worded
+        ).fetchall()]  # fmt: skip
+    cur.execute(f"DELETE FROM {TABLE} WHERE {in_ids}", id_params)
+    cur.execute(*_fill_sql(*_listed("c.id", ids), _listed("k.customer_id", ids)[0]))
     if len(ids) > REBUILD_OVER:
         _rebuild_tokens(cur)
         return
-    cur.execute(f"DELETE FROM {TOKENS} WHERE {in_ids}", [ids])
-    cur.execute(
-        f"CREATE TEMP TABLE _words AS {_words_sql(in_ids)}", [ids] * sum(g.worded for g in groups())
-    )
+    if old:
+        some, some_params = _listed("token", old)
+        cur.execute(f"DELETE FROM {TOKENS} WHERE {some} AND {in_ids}", [*some_params, *id_params])
+    cur.execute(f"CREATE TEMP TABLE _words AS {_words_sql(in_ids)}", id_params * worded)
     try:
         cur.execute(f"INSERT INTO {TOKENS} SELECT * FROM temp._words")
         # a word nobody holds any more stays in the vocabulary: it finds no customer, and
         # the next rebuild drops it
-        cur.execute(
-            f"INSERT INTO {VOCAB} SELECT DISTINCT g, token FROM temp._words w "
-            f"WHERE NOT EXISTS (SELECT 1 FROM {VOCAB} v WHERE v.g = w.g AND v.token = w.token)"
+        new = cur.execute("SELECT DISTINCT g, token FROM temp._words").fetchall()
+        some, some_params = _listed("token", sorted({t for _, t in new}))
+        known = set(
+            cur.execute(f"SELECT g, token FROM {VOCAB} WHERE {some}", some_params).fetchall()
         )
+        if missing := [w for w in new if w not in known]:
+            cur.execute(
+                f"INSERT INTO {VOCAB} SELECT unnest(?::UTINYINT[]), unnest(?::VARCHAR[])",
+                [[g for g, _ in missing], [t for _, t in missing]],
+            )
     finally:
         cur.execute("DROP TABLE temp._words")
+
+
+def _listed(column: str, values: list) -> tuple[str, list]:
+    """`column IN (values)`: as constants when they are few (DuckDB then skips the row
+    groups whose range of that column holds none of them), else as one bound list."""
+    if len(values) <= MAX_LISTED:
+        return f"{column} IN ({', '.join('?' * len(values)) or 'NULL'})", list(values)
+    return f"{column} IN (SELECT unnest(?))", [list(values)]
 
 
 _BREAK = re.compile("[" + re.escape("".join(BREAKS)) + "]+")
