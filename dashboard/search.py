@@ -207,7 +207,9 @@ def rebuild(con: duckdb.DuckDBPyConnection) -> None:
 def current(con: duckdb.DuckDBPyConnection) -> bool:
     """Whether the search tables were built for the searched fields this version declares."""
     have = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [STATE]
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND schema_name = 'main' "
+        "AND database_name = current_database()",
+        [STATE],
     ).fetchall()[0][0]
     return bool(have) and (
         con.execute(f"SELECT max(fingerprint) FROM {STATE}").fetchall()[0][0] == fingerprint()
