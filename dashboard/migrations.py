@@ -198,6 +198,15 @@ def _v7_search(con: duckdb.DuckDBPyConnection) -> None:
     search.rebuild(con)
 
 
+def _v8_search_words(con: duckdb.DuckDBPyConnection) -> None:
+    # the quick search's word tables (search.py); a database upgraded from before 7 got them
+    # from step 7's rebuild already
+    from . import search
+
+    if not search.current(con):
+        search.rebuild(con)
+
+
 def add_column(
     con: duckdb.DuckDBPyConnection,
     table: str,
@@ -276,6 +285,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "users", _v5_users),
     Migration(6, "user sign-in generation", _v6_user_generation),
     Migration(7, "quick search text", _v7_search),
+    Migration(8, "quick search words", _v8_search_words),
 )
 
 LATEST = MIGRATIONS[-1].version
@@ -325,4 +335,9 @@ def migrate(con: duckdb.DuckDBPyConnection, target: int | None = None) -> list[i
             con.execute("ROLLBACK")
             raise
         ran.append(m.version)
+    if target is None:
+        # derived search tables follow the registry: rebuilt if its searched fields changed
+        from . import search
+
+        search.ensure(con)
     return ran

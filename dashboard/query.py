@@ -12,6 +12,8 @@ aliased as p0, p1, ... and renamed after the query, so no value ever becomes SQL
 
 from __future__ import annotations
 
+import datetime as dt
+import decimal
 import difflib
 import json
 from dataclasses import dataclass, field
@@ -704,6 +706,10 @@ def compile_found(view: View, *, key: bool = False) -> Query | None:
         return None
     page = compile_rows(view, key=key, found=True)
     count = compile_count(view, found=True)
+    if view.status == "All" and not view.filters:
+        # nothing but the search: its matches (existing customers only, the search tables
+        # being kept by every write) are the count, without a pass over the customers
+        count = Query(f"SELECT count(DISTINCT customer_id) FROM {FOUND}", [])
     return Query(
         f"WITH {FOUND} AS MATERIALIZED ({matches[0]}) "
         f'SELECT *, ({count.sql}) AS "__total" FROM ({page.sql}) AS page',
@@ -854,6 +860,9 @@ class Result:
     customers: int | None = None
     #: (search text, ids it matched or None): what a later `run(earlier=...)` may reuse
     search: tuple[str, list[int] | None] | None = None
+    #: The OFFSET form of a page of rows (`compile_rows`), whichever statement fetched it:
+    #: the next page of the same view is then read by keyset (`compile_after`)
+    page_query: Query | None = None
 
     @property
     def sql(self) -> str:
@@ -958,9 +967,11 @@ def run_rows(
 ) -> Result:
     """The rows of a view; `counts`: an earlier result whose counts hold if its count
     query is this one; `key`: add the customer id (see `run`)."""
-    q = compile_rows(view, paged=paged, key=key)
+    q = page_query = compile_rows(view, paged=paged, key=key)
     c = compile_count(view)
     both = compile_found(view, key=key) if paged and not _same_count(counts, c) else None
+    if both is None and paged:
+        q = _after_earlier(view, counts, key) or q
     data = both.run(store) if both is not None else q.run(store)
     shared = data.pop("__total") if both is not None else None
     if shared is not None and len(shared):
@@ -972,7 +983,74 @@ def run_rows(
         total = int(store.scalar(c.sql, c.params))
         customers = total if view.source == "customers" else int(store.scalar(*_count_args(view)))
     labels = {name: COLUMNS[name].label for name in data.columns if name in COLUMNS}
-    return Result(data, total, "rows", labels=labels, queries=[q, c], customers=customers)
+    return Result(
+        data, total, "rows", labels=labels, queries=[q, c], customers=customers,
+        page_query=page_query if paged else None,
+    )  # fmt: skip
+
+
+def _after_earlier(view: View, earlier: Result | None, key: bool) -> Query | None:
+    """The page by keyset when `earlier` is the page just before it of the same view (a
+    session paging forward): `compile_after` its last row. None otherwise."""
+    if earlier is None or earlier.page_query is None or view.page < 2:
+        return None
+    before = view.copy()
+    before.page = view.page - 1
+    was = compile_rows(before, key=key)
+    if (was.sql, list(was.params)) != (earlier.page_query.sql, list(earlier.page_query.params)):
+        return None
+    if len(earlier.data) != view.page_size:
+        return None
+    return compile_after(view, earlier.data.iloc[-1].to_dict(), key=key)
+
+
+def _key_value(value: Any) -> tuple[bool, Any]:
+    """(usable, value to bind) for a sort key read back from a page."""
+    if value is None or (not isinstance(value, list | tuple | np.ndarray) and pd.isna(value)):
+        return True, None
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, pd.Timestamp):
+        value = value.to_pydatetime()
+    ok = isinstance(value, str | int | float | decimal.Decimal | dt.date | dt.datetime)
+    return ok, value
+
+
+def compile_after(view: View, last: dict[str, Any], *, key: bool = False) -> Query | None:
+    """The view's page as the `page_size` rows after `last` (the previous page's last row,
+    by column name) in the view's order: a keyset page, which reads no skipped rows (page
+    2,000 of a million customers costs a scan, not a sort of 100,000 rows). Customers
+    sorted by at most one column (then by id, as always); None when that does not hold or
+    `last` lacks the sort column or the id: the caller uses OFFSET."""
+    if view.source != "customers" or len(view.sort) > 1 or "id" not in last:
+        return None
+    where, params = compile_where(view)
+    ok, last_id = _key_value(last["id"])
+    if not ok or last_id is None:
+        return None
+    ident = column_sql("id")
+    if view.sort:
+        name = view.sort[0][0]
+        allowed = {n: column_sql(n) for n in view.fields}
+        ((col, asc),) = _sort_keys(view, allowed)
+        ok, value = _key_value(last.get(name)) if name in last else (False, None)
+        if not ok:
+            return None
+        if value is None:  # NULLs sort last: only NULLs with a higher id follow
+            after, more = f"({col} IS NULL AND {ident} > ?)", [last_id]
+        else:
+            after = (
+                f"({col} {'>' if asc else '<'} ? OR ({col} = ? AND {ident} > ?) OR {col} IS NULL)"
+            )
+            more = [value, value, last_id]
+    else:
+        after, more = f"{ident} > ?", [last_id]
+    order = _order_by(view, {n: column_sql(n) for n in view.fields}, ['"id"'])
+    return Query(
+        f"SELECT {_select_list(view, key)} FROM {_from(view)} WHERE ({where}) AND {after} "
+        f"ORDER BY {order} LIMIT ?",
+        [*params, *more, view.page_size],
+    )
 
 
 def _same_count(earlier: Result | None, count: Query) -> bool:

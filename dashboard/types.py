@@ -189,6 +189,9 @@ class FieldType:
 
     #: Whether a stored value can contain whitespace (an email address or URL cannot)
     holds_spaces: bool = True
+    #: Whether the quick search finds values through their words (search.py's word tables);
+    #: False where each value is one word unlike any other (a phone number): scanned.
+    search_words: bool = True
 
     def search_term(self, text: str) -> str | None:
         """What the quick search looks for in this field's stored values when a person types
@@ -975,6 +978,7 @@ class Phone(FieldType):
     textual: bool = True
     kind: str = "phone"
     searchable: bool = True
+    search_words: bool = False
     regional = True
 
     def search_term(self, text: str) -> str | None:

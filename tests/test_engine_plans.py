@@ -168,7 +168,9 @@ def _engine_matches(store, text: str) -> set[int]:
     return set(run(store, View(search=text, columns=["id"]), paged=False).data["id"].tolist())
 
 
-WORDS = ["Harper", "Müller", "blue", "Wave", "São", "o", "ar", "line", "7", "+44", "x.y"]
+WORDS = ["Harper", "Müller", "blue", "Wave", "São", "o", "ar", "line", "7", "+44", "x.y",
+         # inside a word, across word breaks, phone digits: the word tables' edge cases
+         "arper", "ülle", "Blue-Wave", "o'line", "ave b", "example", "+44 79", "7911", "mple"]  # fmt: skip
 NAMES = st.lists(st.sampled_from(WORDS), min_size=1, max_size=3).map(" ".join)
 
 
@@ -217,9 +219,49 @@ def test_search_matches_pandas_after_every_kind_of_write(demo, tmp_path_factory,
                 pass  # touched later, or already undone
             last = None
     assert _engine_matches(demo, text) == _reference_matches(demo, text)
+    _assert_words_as_rebuilt(demo)
 
 
-def test_the_search_table_is_created_and_filled_by_its_migration(tmp_path):
+def _assert_words_as_rebuilt(store) -> None:
+    """The word table kept by the writes holds what a rebuild from scratch would."""
+    kept = store.rows(f"SELECT DISTINCT g, token, customer_id FROM {search_table.TOKENS}")
+    fresh = store.rows(f"SELECT DISTINCT * FROM ({search_table._words_sql('TRUE')})")
+    assert set(kept) == set(fresh)
+    vocab = {(g, t) for g, t in store.rows(f"SELECT g, token FROM {search_table.VOCAB}")}
+    assert {(g, t) for g, t, _ in fresh} <= vocab
+
+
+@pytest.mark.parametrize("text", ["harper", "arper", "ocean gate", "elliot.silva0@", "+44 7",
+                                  "example", "ar", "o", "%", "road\n3"])  # fmt: skip
+def test_search_by_words_matches_pandas_on_demo_data(demo, text):
+    assert _engine_matches(demo, text) == _reference_matches(demo, text)
+
+
+def test_a_change_of_searched_fields_rebuilds_the_search_tables(tmp_path, monkeypatch):
+    from dashboard import Store, add_demo_customers
+
+    path = tmp_path / "older.duckdb"
+    city = next(f for f in searchable() if f.name == "city")
+    # a version of the registry whose quick search did not look in the city
+    monkeypatch.setattr(
+        search_table, "searchable", lambda: [f for f in searchable() if f is not city]
+    )
+    with Store(path) as s:
+        add_demo_customers(s, 300, seed=5)
+        town = s.scalar("SELECT lower(city) FROM customers WHERE city IS NOT NULL LIMIT 1")
+        before = search_table.fingerprint()
+    monkeypatch.undo()
+    assert search_table.fingerprint() != before
+    with Store(path) as s:  # this version searches the city: opening it rebuilds
+        assert (
+            s.scalar(f"SELECT fingerprint FROM {search_table.STATE}") == search_table.fingerprint()
+        )
+        assert _engine_matches(s, town) == _reference_matches(s, town) != set()
+        _assert_words_as_rebuilt(s)
+
+
+@pytest.mark.parametrize("since", [7, 8])
+def test_the_search_table_is_created_and_filled_by_its_migration(tmp_path, since):
     import duckdb
 
     from dashboard import Store, add_demo_customers, migrations
@@ -228,16 +270,48 @@ def test_the_search_table_is_created_and_filled_by_its_migration(tmp_path):
     with Store(path) as s:
         add_demo_customers(s, 50, seed=3)
     con = duckdb.connect(str(path))
-    con.execute(f"DROP TABLE {search_table.TABLE}")
-    con.execute("DELETE FROM schema_migrations WHERE version = 7")
+    dropped = [search_table.TOKENS, search_table.VOCAB, search_table.STATE]
+    for table in [search_table.TABLE, *dropped] if since == 7 else dropped:
+        con.execute(f"DROP TABLE {table}")
+    con.execute("DELETE FROM schema_migrations WHERE version >= ?", [since])
     con.close()
-    with Store(path) as s:  # opening it upgrades it: migration 7 backfills every customer
+    with Store(path) as s:  # opening it upgrades it: the migrations backfill every customer
         assert s.schema_version() == migrations.LATEST
         assert s.scalar(f"SELECT count(*) FROM {search_table.TABLE}") == 50
         assert _engine_matches(s, "a") == _reference_matches(s, "a")
+        assert _engine_matches(s, "harper") == _reference_matches(s, "harper")
+        _assert_words_as_rebuilt(s)
 
 
 def test_every_searched_field_has_a_home_in_the_search_table():
     grouped = {f.name for g in search_table.groups() for f in g.fields}
     assert grouped == {f.name for f in searchable()}
     assert all(COLUMNS[f.name].type.searchable for f in searchable())
+
+
+# --- keyset pages ----------------------------------------------------------------------------
+
+SORTABLE = ["name", "credit", "city", "region", "status", "channels", "created_at", "country",
+            "tags", "revenue_30d", "postcode"]  # fmt: skip
+
+
+@PLANS
+@given(
+    sort=st.one_of(st.just([]), st.tuples(st.sampled_from(SORTABLE),
+                                          st.sampled_from(["asc", "desc"])).map(lambda s: [list(s)])),
+    status=st.sampled_from(["All", "Active", "Inactive"]),
+    size=st.sampled_from([1, 7, 50]),
+    pages=st.integers(2, 6),
+)  # fmt: skip
+def test_paging_forward_by_keyset_gives_the_offset_pages(demo, sort, status, size, pages):
+    cols = ["id", "name", *[s[0] for s in sort if s[0] != "name"]]
+    earlier = None
+    for page in range(1, pages + 1):
+        view = View(sort=sort, status=status, columns=cols, page=page, page_size=size)
+        got = run(demo, view, earlier=earlier)
+        want = run(demo, view)
+        pd.testing.assert_frame_equal(got.data, want.data)
+        assert got.total == want.total
+        if page > 1 and len(earlier.data) == size and (not sort or sort[0][0] != "tags"):
+            assert "OFFSET" not in got.sql  # read after the previous page's last row
+        earlier = got
