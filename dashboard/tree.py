@@ -29,15 +29,12 @@ from .store import Store
 Path = list[str | None]
 
 
-def path_of(view: View, row: dict[str, Any], depth: int) -> Path:
-    """The path of a group row of a result at `depth` (0: top level) whose parent is
-    `parent`: the values of the view's first `depth + 1` group fields, as text."""
-    out: Path = []
-    for name in view.groups[: depth + 1]:
-        value = row.get(name)
-        blank = value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NA
-        out.append(None if blank else COLUMNS[name].type.to_text(value))
-    return out
+def path_of(view: View, parent: Path, row: dict[str, Any]) -> Path:
+    """The path of a group `row` of the level under `parent` (a row of `children` or `top`):
+    the parent's path and the row's value of the next group field, as text."""
+    value = row.get(view.groups[len(parent)])
+    blank = value is None or value is pd.NA or (isinstance(value, float) and pd.isna(value))
+    return [*parent, None if blank else COLUMNS[view.groups[len(parent)]].type.to_text(value)]
 
 
 def path_filters(view: View, path: Path) -> list[dict[str, Any]]:

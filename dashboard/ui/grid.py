@@ -16,6 +16,7 @@ import param
 from panel.io.model import JSCode
 
 from .. import customers as service
+from .. import query, tree
 from ..fields import COLUMNS, ID_FIELD, KEY_FIELD
 from ..query import View
 from ..words import plural
@@ -127,6 +128,9 @@ class Selection(pn.viewable.Viewer):
 
     view = param.ClassSelector(class_=View, doc="The view whose customers can be selected.")
     ids = param.List(default=[], doc="Ids ticked by hand, kept across pages.")
+    groups = param.List(default=[], doc="Ticked groups of the group tree, each {'path': "
+                        "[group values as text], 'count': its customers}.")  # fmt: skip
+    store = param.Parameter(default=None, doc="The store, to gather several groups' customers.")
     all_matching = param.Boolean(default=False, doc="Whether every matching customer is selected.")
     matching = param.Integer(default=0, doc="How many customers match the view.")
     rows = param.Boolean(default=True, doc="Whether customers are shown (not groups).")
@@ -146,11 +150,25 @@ class Selection(pn.viewable.Viewer):
     @property
     def count(self) -> int:
         """How many customers are selected."""
-        return self.matching if self.all_matching else len(self.ids)
+        if self.all_matching:
+            return self.matching
+        return len(self.ids) + sum(int(g["count"]) for g in self.groups)
 
     def target(self) -> service.Target:
-        """What the actions act on: the ticked ids, or the view (every match)."""
-        return self.view.copy() if self.all_matching else list(self.ids)
+        """What the actions act on: the ticked ids, the view (every match), or one ticked
+        group (its customers, by the group's filters). Several groups, or groups and ids,
+        are gathered into ids on the server."""
+        if self.all_matching:
+            return self.view.copy()
+        if not self.groups:
+            return list(self.ids)
+        views = [tree.group_view(self.view, g["path"]) for g in self.groups]
+        if len(views) == 1 and not self.ids:
+            return views[0]
+        found = set(self.ids)
+        for v in views:
+            found.update(query.matching_ids(self.store, v))
+        return sorted(found)
 
     @param.depends("select_all", watch=True)
     def _on_select_all(self) -> None:
@@ -158,19 +176,21 @@ class Selection(pn.viewable.Viewer):
 
     @param.depends("clear", watch=True)
     def _on_clear(self) -> None:
-        self.param.update(all_matching=False, ids=[])
+        self.param.update(all_matching=False, ids=[], groups=[])
 
     def reset(self) -> bool:
         """Select nobody; whether anybody was selected."""
-        had = bool(self.ids or self.all_matching)
+        had = bool(self.ids or self.all_matching or self.groups)
         if had:
-            self.param.update(all_matching=False, ids=[])
+            self.param.update(all_matching=False, ids=[], groups=[])
         return had
 
-    @param.depends("ids", "all_matching", "matching", "rows", watch=True)
+    @param.depends("ids", "all_matching", "matching", "rows", "groups", watch=True)
     def _show(self) -> None:
         n = self.count
         self._text.object = f"{plural(n, 'customer')} selected" if n else ""
+        if n and self.groups:
+            self._text.object = f"{n:,} selected ({plural(len(self.groups), 'group')})"
         self._text.visible = bool(n)
         self._all.param.update(
             label=f"Select all {self.matching:,} matching",
