@@ -81,19 +81,19 @@ def test_groups_show_a_tree_with_totals_that_opens_in_place(page, frame):
     page.view.param.update(groups=["country"], values=[["credit", "sum"]])
     tree = page.aggregates.tree
     shown = tree.table.value
-    assert shown.iloc[-1]["c0"] == "Total"
-    assert tree.table.frozen_rows == [len(shown) - 1]  # pinned
+    assert shown.iloc[0]["c0"] == "Total"
+    assert tree.table.frozen_rows == [0]  # pinned above the groups
     assert tree.table.titles["c2"] == "Sum of Balance"
     assert page._body.objects[0] is not page.grid.table
     assert page.footer.count_text.startswith(f"{frame.country.nunique()} groups")
-    tree._on_click(type("E", (), {"row": 0, "column": "c0"})())
+    tree._on_click(type("E", (), {"row": 1, "column": "c0"})())
     country = page._result.data.iloc[0]["country"]
     assert page.view.expand == [[country]] and "expand" in page.link_query()
     rows = tree.table.value
     n = min(50, int((frame.country == country).sum()))
     names = set(frame[frame.country == country].name)
-    assert {r.strip("\u2003\u2022 ") for r in rows["c0"].iloc[1 : 1 + n]} <= names
-    tree._on_click(type("E", (), {"row": 0, "column": "c0"})())  # closes again
+    assert {r.strip("\u2003\u2022 ") for r in rows["c0"].iloc[2 : 2 + n]} <= names
+    tree._on_click(type("E", (), {"row": 1, "column": "c0"})())  # closes again
     assert page.view.expand == [] and len(tree.table.value) == len(shown)
 
 
@@ -111,14 +111,14 @@ def test_a_two_level_tree_and_a_ticked_group_is_the_selection(page, frame):
         .sort_values(kind="stable", ascending=False)
         .index[0]
     )
-    top_countries = tree.table.value["c0"].iloc[1 : 1 + sub.country.nunique()].str.strip()
+    top_countries = tree.table.value["c0"].iloc[2 : 2 + sub.country.nunique()].str.strip()
     assert len(top_countries) == sub.country.nunique()
     tree.toggle([status, top_countries.iloc[0].lstrip("\u25b8 ").strip()])
     assert len(page.view.expand) == 2
     # the view (with its open groups) round-trips through the link
     assert View.from_url("?" + page.link_query()).expand == page.view.expand
     # tick the first status: every one of its customers, counted, targeted by its filters
-    tree.table.selection = [0]
+    tree.table.selection = [1]
     assert page.selection.count == len(sub)
     target = page.selection.target()
     assert isinstance(target, View) and bulk_edit  # a view: all that match
@@ -180,8 +180,8 @@ def test_a_view_round_trips_through_its_link(page):
     link = page.view.url("http://host/")
     other = customers_page(page.store, view=View.from_url(link))
     assert other.view.to_dict() == page.view.to_dict()
-    first = other.aggregates.tree.table.value.iloc[0]["c0"]  # groups show as a tree
-    assert first == page.aggregates.tree.table.value.iloc[0]["c0"]
+    first = other.aggregates.tree.table.value.iloc[1]["c0"]  # groups show as a tree (Total first)
+    assert first == page.aggregates.tree.table.value.iloc[1]["c0"]
 
 
 def test_a_link_past_the_last_page_shows_the_last_page(demo):

@@ -41,6 +41,8 @@ TREE_MAX_PX = 560
 INDENT, OPEN, CLOSED = "\u2003\u2003", "\u25be ", "\u25b8 "
 TREE_CSS = """
 .tabulator .tabulator-row .tabulator-cell[tabulator-field="c0"] { cursor: pointer; }
+.tabulator .tabulator-header .tabulator-frozen-rows-holder { display: block !important; }
+.tabulator .tabulator-header .tabulator-frozen-rows-holder:empty { display: none !important; }
 .tabulator .tabulator-frozen-rows-holder .tabulator-row { font-weight: 700;
   background: #f3f6fa; }
 """
@@ -308,7 +310,8 @@ class GroupTree(pn.viewable.Viewer):
                              f"{plural(total, what)})"})  # fmt: skip
                 nodes.append({"kind": "more", "path": path})
 
-        add_groups(top.data, [], 0)
+        # the Total row first, always row 0: Tabulator pins (freezes) it above the rows, and
+        # a frozen index that moved as groups opened froze a customer's row instead
         total = {"c0": query.TOTAL}
         if top.totals is not None and len(top.totals):
             for name in values:
@@ -316,6 +319,7 @@ class GroupTree(pn.viewable.Viewer):
                 total[back[name]] = None if v is None or pd.isna(v) else v
         rows.append(total)
         nodes.append({"kind": "total"})
+        add_groups(top.data, [], 0)
         frame = pd.DataFrame(rows, columns=list(keys)).astype(object)
         frame = frame.where(frame.notna(), None)
         titles = {"c0": " › ".join(COLUMNS[g].label for g in view.groups)}
@@ -336,8 +340,8 @@ class GroupTree(pn.viewable.Viewer):
             self.table.param.update(
                 value=frame, titles=titles, formatters=formatters, text_align=display.align,
                 widths=display.widths, frozen_columns={"c0": "left"},
-                frozen_rows=[len(frame) - 1], selection=self._ticked_rows(),
-                height=min(TREE_MAX_PX, HEADER_PX + ROW_PX * len(frame) + 16),
+                frozen_rows=[0], selection=self._ticked_rows(),
+                height=min(TREE_MAX_PX, HEADER_PX + ROW_PX * len(frame) + 40),
             )  # fmt: skip
         finally:
             self._syncing = False
