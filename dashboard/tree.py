@@ -22,7 +22,7 @@ import pandas as pd
 
 from .errors import UserError
 from .fields import COLUMNS, KEY_FIELD
-from .query import Result, View, _shares, run, value_column
+from .query import Result, View, _shares, compile_rows, run, value_column
 from .store import Store
 
 #: A group's name in the tree: its group values as text, outermost first (None: blank).
@@ -90,18 +90,31 @@ def top(store: Store, view: View, *, earlier: Result | None = None) -> Result:
 
 
 def children(
-    store: Store, view: View, path: Path, page: int = 1, *, totals: pd.DataFrame | None = None
+    store: Store,
+    view: View,
+    path: Path,
+    page: int = 1,
+    *,
+    totals: pd.DataFrame | None = None,
+    count: int | None = None,
 ) -> Result:
     """What the group at `path` opens to, one page (`view.page_size`): its groups by the next
     field, or at the last level its customers (with their id). `totals`: the grand-total
-    row, for shares when the view shows percentages."""
+    row, for shares when the view shows percentages; `count`: the group's customers, as
+    its row showed them (a customers' source), so a leaf costs one query, not two."""
     path = list(path)
     if view.mode != "groups":
         raise UserError("a group tree needs groups=[...] and no pivot")
     if not 1 <= len(path) <= len(view.groups):
         raise UserError(f"a group path has 1 to {len(view.groups)} values, not {path!r}")
     if len(path) == len(view.groups):
-        return run(store, group_view(view, path, page), key=True)
+        rows = group_view(view, path, page)
+        if count is None or view.source != "customers" or view.search.strip():
+            return run(store, rows, key=True)
+        q = compile_rows(rows, key=True)
+        data = q.run(store)
+        labels = {name: COLUMNS[name].label for name in data.columns if name in COLUMNS}
+        return Result(data, int(count), "rows", labels=labels, queries=[q], customers=int(count))
     result = run(store, level_view(view, path, page))
     if view.percent and totals is not None:
         cols = [c for c in result.data.columns if c in _values(view)]

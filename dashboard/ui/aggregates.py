@@ -178,9 +178,11 @@ class GroupTree(pn.viewable.Viewer):
         tops = {tuple(tree.path_of(self.view, [], r)) for r in self._rows(self._top.data)}
         return tuple(path[:1]) in tops
 
-    def _load(self, path: list, page: int = 1) -> None:
+    def _load(self, path: list, page: int = 1, count: int | None = None) -> None:
         totals = self._top.totals if self._top is not None else None
-        result = tree.children(self.store, self.view, path, page, totals=totals)
+        if count is None:
+            count = self._count_of(list(path))
+        result = tree.children(self.store, self.view, path, page, totals=totals, count=count)
         key = tuple(path)
         if page > 1 and key in self._kids:
             kid = self._kids[key]
@@ -188,6 +190,17 @@ class GroupTree(pn.viewable.Viewer):
             kid["page"] = page
         else:
             self._kids[key] = {"data": result.data, "total": result.total, "page": page}
+
+    def _count_of(self, path: list) -> int | None:
+        """The customers of the group at `path` as its row (loaded just now) counts them."""
+        parent = path[:-1]
+        frame = self._top.data if not parent else self._kids.get(tuple(parent), {}).get("data")
+        if frame is None or self.view.percent:
+            return None  # a share is no count
+        for row in self._rows(frame):
+            if tree.path_of(self.view, parent, row) == path:
+                return int(row["count"])
+        return None
 
     @staticmethod
     def _rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
