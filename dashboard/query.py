@@ -165,6 +165,7 @@ class View(param.Parameterized):
       min, max; a result column is named "<aggregate>_<field>", plus "count" (customers)
     - pivot: the field whose values become columns, e.g. "month"
     - percent: "row", "column" or "total": values as shares of that total
+    - widths: column widths in pixels set in the page, e.g. {"name": 240}
     - expand: the open groups of the page's group tree, each a path of group values as
       text, outermost first (None: blank), e.g. [["Active"], ["Active", "GB"]]; a path as
       long as `groups` lists its customers (`dashboard.tree.children` runs one level)
@@ -212,6 +213,9 @@ class View(param.Parameterized):
         default=[],
         doc="Open groups of the group tree: paths of group values as text, outermost first.",
     )
+    widths = param.Dict(
+        default={}, doc="Column widths in pixels a person set by dragging a header's edge."
+    )
 
     search_ids = param.Parameter(
         default=None, precedence=-1,
@@ -220,7 +224,7 @@ class View(param.Parameterized):
     )  # fmt: skip
 
     _STATE = ("source", "columns", "filters", "search", "status", "sort", "page", "page_size",
-              "groups", "values", "pivot", "percent", "expand")  # fmt: skip
+              "groups", "values", "pivot", "percent", "expand", "widths")  # fmt: skip
 
     def __init__(self, **params: Any):
         for name, choices in (("status", ["All", *STATUSES]), ("source", list(SOURCES)),
@@ -462,6 +466,7 @@ _SHAPES: dict[str, tuple[type | tuple[type, ...], str]] = {
     "pivot": ((str, type(None)), "a field name or null"),
     "percent": ((str, type(None)), 'null, "row", "column" or "total"'),
     "expand": (list, "a list of group paths, each a list of group values (text or null)"),
+    "widths": (dict, "an object of column names and widths in pixels (20 to 2000)"),
 }
 
 
@@ -502,6 +507,11 @@ def _check_shapes(data: dict[str, Any]) -> None:
             ok = value is None or value in PERCENTAGES
         elif ok and name == "page_size":
             ok = 1 <= value <= 10_000
+        elif ok and name == "widths":
+            ok = len(value) <= 200 and all(
+                isinstance(k, str) and isinstance(w, int) and not isinstance(w, bool)
+                and 20 <= w <= 2000 for k, w in value.items()
+            )  # fmt: skip
         elif ok and name == "expand":
             ok = len(value) <= MAX_EXPANDED and all(
                 isinstance(p, list) and all(v is None or isinstance(v, str) for v in p)

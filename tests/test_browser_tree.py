@@ -138,3 +138,55 @@ def test_the_chart_is_of_every_group_top_n_and_other(browser, server):
     assert len([t for t in stripped(cells(page, "c0")) if t != "Total"]) == 5
     shot(page, "browser-tree-03-chart-top-n-1280x720")
     page.context.close()
+
+
+def titles(page) -> list[str]:
+    return [t.strip() for t in page.locator(".tabulator-col-title").all_inner_texts() if t.strip()]
+
+
+def test_dragged_and_resized_headers_are_kept_after_a_reload(browser, server):
+    _db, url = server
+    page = open_page(browser, url)
+    head = lambda f: page.locator(f'.tabulator-col[tabulator-field="{f}"]')  # noqa: E731
+    assert titles(page)[2:4] == ["Status", "Channels"]
+    src, dst = head("credit").bounding_box(), head("status").bounding_box()
+    page.mouse.move(src["x"] + 20, src["y"] + 15)
+    page.mouse.down()
+    page.mouse.move(src["x"] + 10, src["y"] + 15, steps=3)
+    page.mouse.move(dst["x"] + 5, dst["y"] + 15, steps=15)
+    page.mouse.up()
+    page.wait_for_url(re.compile("credit%22%2C%22status"))  # Balance before Status
+    box = head("status").bounding_box()
+    x, y = box["x"] + box["width"] - 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + 100, y, steps=10)
+    page.mouse.up()
+    page.wait_for_url(re.compile("widths"))
+    wide = head("status").bounding_box()["width"]
+    assert wide >= box["width"] + 80
+    page.reload()
+    page.wait_for_selector(".tabulator-row")
+    page.wait_for_timeout(800)
+    assert titles(page)[2:4] == ["Balance", "Status"]
+    assert abs(head("status").bounding_box()["width"] - wide) <= 2
+    page.context.close()
+
+
+def test_page_size_and_go_to_page_are_kept_in_the_link(browser, server):
+    _db, url = server
+    page = open_page(browser, url)
+    page.get_by_role("combobox", name=re.compile("^Rows per page")).first.click()
+    page.locator("li").filter(has_text=re.compile("^25$")).first.click()
+    wait_cells(page, "id", lambda got: len(got) == 25)
+    box = page.get_by_label(re.compile("^Go to page")).first
+    box.fill("5")
+    box.press("Enter")
+    page.wait_for_url(re.compile("%22page%22%3A5"))
+    first = wait_cells(page, "id", lambda got: len(got) == 25 and got[0] == "101")
+    assert "page_size%22%3A25" in page.url
+    page.reload()
+    page.wait_for_selector(".tabulator-row")
+    assert wait_cells(page, "id", lambda got: got == first)
+    shot(page, "browser-tree-04-page-size-go-to-1280x720")
+    page.context.close()

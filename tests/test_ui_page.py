@@ -252,3 +252,15 @@ def test_go_to_page_and_page_size_in_the_footer(page):
     footer.go_to = 999  # past the last: the last
     assert page.view.page == 16
     assert '"page":16' in page.link_query().replace("%22", '"').replace("%3A", ":")
+
+
+def test_dragged_and_resized_headers_are_kept_in_the_view(page):
+    import json
+
+    before = list(page.view.columns)
+    moved = [before[0], before[1], before[3], before[2], *before[4:]]
+    page.grid.column_state.value = json.dumps({"order": moved, "widths": {"name": 333}})
+    assert page.view.columns == moved and page.view.widths == {"name": 333}
+    assert page.grid.table.widths["name"] == 333
+    assert list(page.grid.table.value.columns) == moved
+    assert View.from_url("?" + page.link_query()).widths == {"name": 333}

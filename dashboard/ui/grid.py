@@ -7,6 +7,7 @@ kept across pages, or "every customer matching the view".
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pandas as pd
@@ -53,6 +54,43 @@ ENGINE_SORT_MARK = """function(column, dir) {
     ? `<span class="cd-sort-rank" title="sort key ${keys.indexOf(mine) + 1} of ${keys.length}">${keys.indexOf(mine) + 1}</span>` : "";
   return `<div class="tabulator-arrow"></div>${rank}`;
 }"""
+#: Dragged and resized headers are reported to the server through a hidden text input of the
+#: page (found by its placeholder, `{mark}`): Panel's Tabulator reports neither. The order of
+#: the fields and the widths a person set are sent as JSON; the view keeps them (its link).
+COLUMN_EVENTS = """
+  if (!table.cdColumns) {
+    table.cdColumns = true;
+    table.cdWidths = {};
+    const report = () => {
+      const order = table.getColumns().map((c) => c.getField())
+        .filter((f) => f && f !== "_index");
+      const text = JSON.stringify({order: order, widths: table.cdWidths});
+      for (const doc of window.Bokeh.documents) {
+        for (const m of doc.all_models) {
+          if (m.placeholder === "{mark}" && m.value !== text) { m.value = text; }
+        }
+      }
+    };
+    table.on("columnMoved", report);
+    table.on("columnResized", (column) => {
+      table.cdWidths[column.getField()] = Math.round(column.getWidth());
+      report();
+    });
+  }
+"""
+
+
+def column_sort_mark(mark: str) -> JSCode:
+    """ENGINE_SORT_MARK that also reports dragged and resized headers to the hidden input
+    whose placeholder is `mark`."""
+    body = ENGINE_SORT_MARK.replace(
+        "const table = this, sort = table.modules.sort;",
+        "const table = this, sort = table.modules.sort;" + COLUMN_EVENTS.replace("{mark}", mark),
+        1,
+    )
+    return JSCode(body)
+
+
 #: Tabulator sorts the rows it holds whenever a header is clicked or data arrives. Rows come
 #: sorted by the database (which sorts the whole result, not one page, by the same rules as
 #: the CSV and the notebook, with the Total row last), so the grid sorts nothing itself: in
@@ -217,9 +255,18 @@ class CustomerGrid(pn.viewable.Viewer):
         super().__init__(**params)
         self._display: Display | None = None
         self._syncing = False
-        self.table = EngineGrid(pd.DataFrame(), selectable="checkbox", **grid_options(
-            "No customer matches: change the filters or the search.",
-            sizing_mode="stretch_both", min_height=200))  # fmt: skip
+        options = grid_options("No customer matches: change the filters or the search.",
+                               sizing_mode="stretch_both", min_height=200)  # fmt: skip
+        # headers drag to reorder (frozen ones excepted) and resize; both kept in the view
+        mark = f"cd-columns-{id(self)}"
+        options["configuration"] = {**options["configuration"],
+                                    "headerSortElement": column_sort_mark(mark)}  # fmt: skip
+        self.table = EngineGrid(pd.DataFrame(), selectable="checkbox", movable_columns=True,
+                                **options)  # fmt: skip
+        #: where the browser reports dragged and resized headers (hidden; on the page)
+        self.column_state = pn.widgets.TextInput(value="", placeholder=mark, visible=False,
+                                                 width=0, height=0, margin=0)  # fmt: skip
+        self.column_state.param.watch(self._on_column_state, "value")
         self.table.param.watch(self._on_sorters, "sorters")
         self.table.param.watch(self._on_ticks, "selection")
         self.table.on_click(self._on_click)
@@ -247,6 +294,27 @@ class CustomerGrid(pn.viewable.Viewer):
         finally:
             self._syncing = False
 
+    def _on_column_state(self, event) -> None:
+        """Headers dragged or resized in the browser: the view keeps their order and widths."""
+        try:
+            state = json.loads(event.new or "{}")
+        except ValueError:
+            return
+        view = self.view
+        order = [f for f in state.get("order") or [] if f in view.columns]
+        columns = order + [c for c in view.columns if c not in order]
+        widths = dict(view.widths)
+        for name, px in (state.get("widths") or {}).items():
+            if name in view.fields and isinstance(px, int | float):
+                widths[name] = int(min(2000, max(20, px)))
+        changes = {}
+        if columns != view.columns:
+            changes["columns"] = columns
+        if widths != view.widths:
+            changes["widths"] = widths
+        if changes:
+            view.param.update(**changes)
+
     def _hidden(self, display: Display) -> list[str]:
         if not self.compact:
             return []
@@ -254,7 +322,8 @@ class CustomerGrid(pn.viewable.Viewer):
 
     def _widths(self, display: Display) -> dict[str, int]:
         if not self.compact:
-            return display.widths
+            return {**display.widths, **{k: w for k, w in self.view.widths.items()
+                                         if k in display.widths}}  # fmt: skip
         # a phone: text is cut to leave room (its whole value shows on a tap); numbers never
         numbers = {c for c, fm in display.formatters.items() if fm.get("type") == "money"}
         return {c: w if c in numbers else min(w, PHONE_NAME_PX if c == KEY_FIELD else PHONE_COLUMN_PX)

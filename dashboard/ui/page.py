@@ -301,6 +301,7 @@ class CustomersPage(pn.viewable.Viewer):
             "sizing_mode": "stretch_both"}  # fmt: skip
         return pn.Column(
             self.toolbar, self.notices, self._body, self.footer, self._overlays, self.viewport,
+            self.grid.column_state,
             margin=0, **sizing,
         )  # fmt: skip
 
@@ -326,8 +327,11 @@ class CustomersPage(pn.viewable.Viewer):
 
     def _on_view(self, *events) -> None:
         names = {e.name for e in events}
-        if names == {"expand"}:
-            self._to_url()  # the tree opened or closed a group itself (one query)
+        if names <= {"expand", "widths"}:
+            # the tree opened or closed a group itself (one query); a header was resized
+            if "widths" in names and self.grid._display is not None:
+                self.grid.table.widths = self.grid._widths(self.grid._display)
+            self._to_url()
             return
         if (
             names & {"groups", "pivot", "source", "filters", "search", "status"}
