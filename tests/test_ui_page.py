@@ -264,3 +264,21 @@ def test_dragged_and_resized_headers_are_kept_in_the_view(page):
     assert page.grid.table.widths["name"] == 333
     assert list(page.grid.table.value.columns) == moved
     assert View.from_url("?" + page.link_query()).widths == {"name": 333}
+
+
+def test_a_header_menu_sorts_filters_groups_hides_and_pins(page):
+    import json
+
+    def menu(choice, name):
+        page.grid.column_state.value = json.dumps({"menu": choice, "field": name, "at": choice})
+
+    menu("desc", "credit")
+    assert page.view.sort == [["credit", "desc"]]
+    menu("left", "credit")
+    assert page.grid.table.frozen_columns["credit"] == "left"
+    menu("hide", "channels")
+    assert "channels" not in page.view.columns
+    menu("filter", "country")
+    assert page._filters_drawer.open and page.filters_panel.field == "country"
+    menu("group", "status")
+    assert page.view.groups == ["status"]

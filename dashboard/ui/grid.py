@@ -61,23 +61,40 @@ COLUMN_EVENTS = """
   if (!table.cdColumns) {
     table.cdColumns = true;
     table.cdWidths = {};
-    const report = () => {
+    const report = (extra) => {
       const order = table.getColumns().map((c) => c.getField())
         .filter((f) => f && f !== "_index");
-      const text = JSON.stringify({order: order, widths: table.cdWidths});
+      const text = JSON.stringify({order: order, widths: table.cdWidths, ...(extra || {})});
       for (const doc of window.Bokeh.documents) {
         for (const m of doc.all_models) {
           if (m.placeholder === "{mark}" && m.value !== text) { m.value = text; }
         }
       }
     };
-    table.on("columnMoved", report);
+    table.cdReport = report;
+    table.on("columnMoved", () => report());
     table.on("columnResized", (column) => {
       table.cdWidths[column.getField()] = Math.round(column.getWidth());
       report();
     });
   }
 """
+#: Each header's menu (the ⋮ beside its title): what it chooses is reported like a drag.
+HEADER_MENU = """function(e, column) {
+  const table = column.getTable(), field = column.getField();
+  const go = (menu) => () => table.cdReport && table.cdReport({menu: menu, field: field, at: Date.now()});
+  return [
+    {label: "Sort ascending", action: go("asc")},
+    {label: "Sort descending", action: go("desc")},
+    {label: "Filter by this column…", action: go("filter")},
+    {label: "Group by this column", action: go("group")},
+    {separator: true},
+    {label: "Pin left", action: go("left")},
+    {label: "Pin right", action: go("right")},
+    {label: "Unpin", action: go("unpin")},
+    {label: "Hide column", action: go("hide")},
+  ];
+}"""
 
 
 def column_sort_mark(mark: str) -> JSCode:
@@ -250,6 +267,9 @@ class CustomerGrid(pn.viewable.Viewer):
                            doc="The id of the customer whose name was clicked.")  # fmt: skip
     compact = param.Boolean(default=False,
                             doc="A phone-sized screen: only the fields marked on_phone show.")  # fmt: skip
+    pins = param.Dict(default={}, doc="Columns pinned from their header menu: field -> left|right.")
+    menu = param.Tuple(default=None, allow_None=True, length=2,
+                       doc="The last header-menu choice the page acts on: (choice, field).")  # fmt: skip
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -259,8 +279,11 @@ class CustomerGrid(pn.viewable.Viewer):
                                sizing_mode="stretch_both", min_height=200)  # fmt: skip
         # headers drag to reorder (frozen ones excepted) and resize; both kept in the view
         mark = f"cd-columns-{id(self)}"
-        options["configuration"] = {**options["configuration"],
-                                    "headerSortElement": column_sort_mark(mark)}  # fmt: skip
+        config = options["configuration"]
+        options["configuration"] = {
+            **config, "headerSortElement": column_sort_mark(mark),
+            "columnDefaults": {**config["columnDefaults"], "headerMenu": JSCode(HEADER_MENU)},
+        }  # fmt: skip
         self.table = EngineGrid(pd.DataFrame(), selectable="checkbox", movable_columns=True,
                                 **options)  # fmt: skip
         #: where the browser reports dragged and resized headers (hidden; on the page)
@@ -288,7 +311,7 @@ class CustomerGrid(pn.viewable.Viewer):
             self.table.param.update(
                 value=display.frame, titles=display.titles, formatters=display.formatters,
                 text_align=display.align, widths=self._widths(display), selection=self._ticked(),
-                frozen_columns={} if self.compact else display.frozen,
+                frozen_columns={} if self.compact else {**display.frozen, **self.pins},
                 hidden_columns=self._hidden(display),
             )  # fmt: skip
         finally:
@@ -301,6 +324,10 @@ class CustomerGrid(pn.viewable.Viewer):
         except ValueError:
             return
         view = self.view
+        choice, name = state.get("menu"), state.get("field")
+        if choice and name in view.fields:
+            self._on_menu(choice, name)
+            return
         order = [f for f in state.get("order") or [] if f in view.columns]
         columns = order + [c for c in view.columns if c not in order]
         widths = dict(view.widths)
@@ -314,6 +341,24 @@ class CustomerGrid(pn.viewable.Viewer):
             changes["widths"] = widths
         if changes:
             view.param.update(**changes)
+
+    def _on_menu(self, choice: str, name: str) -> None:
+        """A header menu's choice: sort, hide and pin here; filter and group by the page."""
+        view = self.view
+        if choice in ("asc", "desc"):
+            view.param.update(sort=[[name, choice]], page=1)
+        elif choice == "hide" and name in view.columns and len(view.columns) > 1:
+            view.columns = [c for c in view.columns if c != name]
+        elif choice in ("left", "right", "unpin"):
+            pins = {k: v for k, v in self.pins.items() if k != name}
+            if choice != "unpin":
+                pins[name] = choice
+            self.pins = pins
+            if self._display is not None and not self.compact:
+                self.table.frozen_columns = {**self._display.frozen, **self.pins}
+        else:
+            self.menu = (choice, name)
+            self.param.trigger("menu")
 
     def _hidden(self, display: Display) -> list[str]:
         if not self.compact:

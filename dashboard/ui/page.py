@@ -172,6 +172,7 @@ class CustomersPage(pn.viewable.Viewer):
         self.aggregates.tree.param.watch(
             lambda e: self._with("card", lambda card: card.open_customer(e.new)), "customer"
         )
+        self.grid.param.watch(self._on_header_menu, "menu")
         # ticks in the group tree are the selection: groups (by filter) and customers
         self.aggregates.tree.param.watch(self._on_tree_ticks, "ticked")
         self.selection.param.watch(self._tree_from_selection, ["ids", "groups", "all_matching"])
@@ -313,6 +314,25 @@ class CustomersPage(pn.viewable.Viewer):
             self.notices.clear()
 
     # --- loading ---------------------------------------------------------------------
+
+    def _on_header_menu(self, event) -> None:
+        """A column header's menu: filter by the column (the Filters pop-out, on its field,
+        with the conditions its type allows) or group by it."""
+        if not event.new:
+            return
+        choice, name = event.new
+        field = self.view.fields.get(name)
+        if field is None:
+            return
+        if choice == "filter":
+            self._open_filters()
+            if name in self.filters_panel.param.field.objects:
+                self.filters_panel.field = name
+        elif choice == "group":
+            if field.groupable:
+                self.view.param.update(groups=[name], page=1)
+            else:
+                self.notices.say(f"Rows cannot be grouped by {field.label}.", "warning")
 
     def _on_tree_ticks(self, event) -> None:
         groups = [t for t in event.new if "path" in t]
