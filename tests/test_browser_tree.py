@@ -179,7 +179,7 @@ def test_page_size_and_go_to_page_are_kept_in_the_link(browser, server):
     page.get_by_role("combobox", name=re.compile("^Rows per page")).first.click()
     page.locator("li").filter(has_text=re.compile("^25$")).first.click()
     wait_cells(page, "id", lambda got: len(got) == 25)
-    box = page.get_by_label(re.compile("^Go to page")).first
+    box = page.get_by_role("textbox", name=re.compile("^Go to page")).first
     box.fill("5")
     box.press("Enter")
     page.wait_for_url(re.compile("%22page%22%3A5"))

@@ -247,9 +247,11 @@ def test_go_to_page_and_page_size_in_the_footer(page):
     footer = page.footer
     footer.page_size = 25
     assert page.view.page_size == 25 and footer._pager.count == 16
-    footer.go_to = 7
-    assert page.view.page == 7 and footer._pager.value == 6 and footer.go_to is None
-    footer.go_to = 999  # past the last: the last
+    footer.go_to = "7"
+    assert page.view.page == 7 and footer._pager.value == 6 and footer.go_to == ""
+    footer.go_to = "seven"  # not a number: nothing happens
+    assert page.view.page == 7
+    footer.go_to = "999"  # past the last: the last
     assert page.view.page == 16
     assert '"page":16' in page.link_query().replace("%22", '"').replace("%3A", ":")
 

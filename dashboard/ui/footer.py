@@ -30,8 +30,8 @@ class Footer(pn.viewable.Viewer):
     view = param.ClassSelector(class_=View, doc="The view whose pages the pager moves through.")
     page_size = param.Selector(default=50, objects=list(PAGE_SIZES), label="Rows per page",
                                doc="How many rows (or groups) a page shows.")  # fmt: skip
-    go_to = param.Integer(default=None, allow_None=True, bounds=(1, None), label="Go to page",
-                          doc="A page number typed in the footer (past the last: the last).")  # fmt: skip
+    go_to = param.String(default="", label="Go to page",
+                         doc="A page number typed in the footer (past the last: the last).")  # fmt: skip
 
     def __init__(self, selection: pn.viewable.Viewer, export: Callable[[str], Any], **params):
         super().__init__(**params)
@@ -53,9 +53,9 @@ class Footer(pn.viewable.Viewer):
                                       show_last_button=True, sibling_count=1,
                                       margin=(2, 0))  # fmt: skip
         self._pager.param.watch(self._on_pager, "value")
-        self._go = pmui.IntInput.from_param(self.param.go_to, width=100, size="small",
-                                            placeholder="Page", margin=(6, 8, 2, 0),
-                                            description="Type a page number and press Enter")  # fmt: skip
+        self._go = pmui.TextInput.from_param(self.param.go_to, width=90, size="small",
+                                             placeholder="Page", margin=(6, 8, 2, 0),
+                                             description="")  # fmt: skip
         self._pages = 1
         self._from_view()
         self.view.param.watch(lambda *_: self._from_view(), "page_size")
@@ -78,14 +78,16 @@ class Footer(pn.viewable.Viewer):
 
     @param.depends("go_to", watch=True)
     def _go_to_page(self) -> None:
-        if self._syncing or self.go_to is None:
+        if self._syncing or not self.go_to.strip():
             return
-        page = max(1, min(int(self.go_to), self._pages))
-        if page != self.view.page:
-            self.view.page = page
+        text = self.go_to.strip().replace(",", "")
+        if text.isdigit():
+            page = max(1, min(int(text), self._pages))
+            if page != self.view.page:
+                self.view.page = page
         self._syncing = True
         try:
-            self.go_to = None  # the field empties again: the pager shows where we are
+            self.go_to = ""  # the field empties again: the pager shows where we are
         finally:
             self._syncing = False
 

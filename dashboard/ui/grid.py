@@ -131,6 +131,8 @@ GRID_CSS = """
   outline-offset: -2px; }
 .tabulator-row > .tabulator-col-resize-handle { display: none; }
 .tabulator .tabulator-placeholder .tabulator-placeholder-contents { color: #555 !important; }
+.tabulator .tabulator-col:not([tabulator-field]) .tabulator-header-popup-button,
+.tabulator .tabulator-col[tabulator-field="_index"] .tabulator-header-popup-button { display: none; }
 .tabulator .tabulator-col .tabulator-col-sorter .cd-sort-rank { font-size: 11px; font-weight: 700;
   color: #1976d2; margin-left: 3px; }
 """
@@ -157,6 +159,9 @@ def grid_options(empty: str = "Nothing to show.", **extra: Any) -> dict[str, Any
     options.update(extra)
     return options
 
+
+#: What each header's menu button (beside its title) takes, in pixels.
+MENU_PX = 24
 
 #: Column widths on a phone: the name, and each of the other few columns.
 PHONE_NAME_PX, PHONE_COLUMN_PX = 130, 100
@@ -367,8 +372,10 @@ class CustomerGrid(pn.viewable.Viewer):
 
     def _widths(self, display: Display) -> dict[str, int]:
         if not self.compact:
-            return {**display.widths, **{k: w for k, w in self.view.widths.items()
-                                         if k in display.widths}}  # fmt: skip
+            # room for each header's menu button beside its title
+            computed = {k: w + MENU_PX for k, w in display.widths.items()}
+            return {**computed, **{k: w for k, w in self.view.widths.items()
+                                   if k in display.widths}}  # fmt: skip
         # a phone: text is cut to leave room (its whole value shows on a tap); numbers never
         numbers = {c for c, fm in display.formatters.items() if fm.get("type") == "money"}
         return {c: w if c in numbers else min(w, PHONE_NAME_PX if c == KEY_FIELD else PHONE_COLUMN_PX)
