@@ -406,9 +406,7 @@ class GroupTree(pn.viewable.Viewer):
             if all(j in rows for j in range(len(nodes)) if under(j, g)):
                 groups.append(g)
         ticked: list[dict[str, Any]] = [
-            {"path": list(g), "count": next(n["count"] for n in nodes
-                                            if n["kind"] == "group" and tuple(n["path"]) == g)}
-            for g in groups
+            {"path": list(g), "count": self._customers(g)} for g in groups
         ]  # fmt: skip
         for i in sorted(rows):
             node = nodes[i]
@@ -423,6 +421,15 @@ class GroupTree(pn.viewable.Viewer):
             self.table.selection = self._ticked_rows()
         finally:
             self._syncing = False
+
+    def _customers(self, path: tuple) -> int:
+        """How many customers the group at `path` holds: its row's count, or (when the
+        view shows shares, not counts) counted by the database."""
+        if not self.view.percent and self.view.source == "customers":
+            for n in self._nodes:
+                if n["kind"] == "group" and tuple(n["path"]) == path:
+                    return n["count"]
+        return query.count(self.store, tree.group_view(self.view, list(path)))
 
     def set_ticked(self, ticked: list[dict[str, Any]]) -> None:
         """Tick these rows (the selection changed elsewhere: cleared, or reset)."""
