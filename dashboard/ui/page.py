@@ -143,9 +143,13 @@ class CustomersPage(pn.viewable.Viewer):
         self._filters_drawer = pmui.Drawer(anchor="right", size=380, open=False)
         self._body = pn.Column(self.grid, sizing_mode="stretch_both", margin=0)
         self._overlays = pn.Column(self._columns_drawer, self._filters_drawer, margin=0)
+        if self.linked_group and self.view.mode == "groups" and not self.view.expand:
+            # an older link's open group: the tree opens it in place, down to its customers
+            path = [self.linked_group.get(g) for g in self.view.groups]
+            self.view.expand = [path[: i + 1] for i in range(len(path))]
         self._wire()
         self._load()
-        if self.linked_group and self.view.mode != "rows":
+        if self.linked_group and self.view.mode == "pivot":
             self.aggregates.open_group(self.linked_group)
 
     def _wire(self) -> None:
