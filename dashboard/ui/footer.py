@@ -53,7 +53,7 @@ class Footer(pn.viewable.Viewer):
                                       show_last_button=True, sibling_count=1,
                                       margin=(2, 0))  # fmt: skip
         self._pager.param.watch(self._on_pager, "value")
-        self._go = pmui.TextInput.from_param(self.param.go_to, width=90, size="small",
+        self._go = pmui.TextInput.from_param(self.param.go_to, width=110, size="small",
                                              placeholder="Page", margin=(6, 8, 2, 0),
                                              description="")  # fmt: skip
         self._pages = 1

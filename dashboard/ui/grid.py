@@ -140,6 +140,7 @@ GRID_CSS = """
 #: ("Unity Wave Telecor"); rows grow to fit (the grid renders every row of a page).
 GRID_CSS += f"""
 @media (max-width: 699px) {{
+  .tabulator .tabulator-header-popup-button {{ display: none; }}
   .tabulator .tabulator-row .tabulator-cell[tabulator-field="{KEY_FIELD}"] {{
     white-space: normal; overflow-wrap: break-word; text-overflow: clip; }}
 }}
