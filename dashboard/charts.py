@@ -8,7 +8,13 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
-from bokeh.models import ColumnDataSource, HoverTool, LinearColorMapper, NumeralTickFormatter
+from bokeh.models import (
+    ColorBar,
+    ColumnDataSource,
+    HoverTool,
+    LinearColorMapper,
+    NumeralTickFormatter,
+)
 from bokeh.palettes import Blues256, Category20
 from bokeh.plotting import figure
 from bokeh.transform import transform
@@ -19,6 +25,43 @@ from .fields import COLUMNS
 from .query import Result, View
 
 KINDS = {"bar": "Bars", "stacked": "Stacked", "heatmap": "Heatmap"}
+#: Most bars (rows) and stacked series (pivot columns) a chart draws: the largest, and the
+#: rest added up as "Other" (where values add up: counts and sums).
+TOP_N = 12
+OTHER = "Other"
+
+
+def _additive(view: View) -> bool:
+    """Whether the charted values add up (counts and sums), so the rest can be "Other"."""
+    return all(a in ("count", "sum") for _, a in view.values[:1]) or not view.values
+
+
+def top_rows(result: Result, view: View, n: int = TOP_N) -> tuple[Result, int]:
+    """`result` cut to its `n` largest rows (by the charted value: the first value, or a
+    pivot's row total) plus one "Other" row adding up the rest when values add up; and how
+    many rows there were. The rows keep the result's order; Other comes last."""
+    data = result.data
+    if len(data) <= n or not view.groups:
+        return result, len(data)
+    groups = len(view.groups)
+    cols = list(data.columns[groups:])
+    if result.mode == "pivot":
+        key = query.TOTAL if query.TOTAL in data.columns else cols[-1]
+    else:
+        key = cols[1] if view.values and len(cols) > 1 else cols[0]
+    size = pd.to_numeric(data[key], errors="coerce").fillna(0).abs()
+    keep = sorted(size.sort_values(ascending=False, kind="stable").index[:n])
+    top = data.loc[keep]
+    if _additive(view) and not view.percent:
+        rest = data.drop(index=keep)
+        other = {g: OTHER if i == 0 else "" for i, g in enumerate(view.groups)}
+        for c in cols:
+            other[c] = pd.to_numeric(rest[c], errors="coerce").sum()
+        top = pd.concat([top, pd.DataFrame([other])], ignore_index=True)
+    cut = Result(top.reset_index(drop=True), result.total, result.mode, result.totals,
+                 result.labels, result.queries, result.customers)  # fmt: skip
+    cut.other = _additive(view) and not view.percent  # type: ignore[attr-defined]
+    return cut, len(data)
 
 
 def _title(view: View, spread: bool) -> str:
@@ -34,6 +77,9 @@ def _row_labels(result: Result, view: View) -> list[str]:
     labels = []
     for _, row in result.data[view.groups].iterrows() if view.groups else []:
         parts = []
+        if getattr(result, "other", False) and len(labels) == len(result.data) - 1:
+            labels.append(OTHER)  # the rest, added up
+            continue
         for name in view.groups:
             parts.append(COLUMNS[name].type.group_label(row[name]))
         labels.append(" · ".join(parts))
@@ -63,6 +109,7 @@ def chart(result: Result, view: View, kind: str = "bar", **figure_options: Any):
     if result.mode != view.mode:
         raise UserError(f"this result is a {result.mode} result but the view is a {view.mode} "
                         "view: chart a result with the view that produced it")  # fmt: skip
+    result, count = top_rows(result, view)
     rows = _row_labels(result, view)
     groups = len(view.groups)
     value_cols = list(result.data.columns[groups:])
@@ -76,14 +123,18 @@ def chart(result: Result, view: View, kind: str = "bar", **figure_options: Any):
             total = value_cols[1]  # the first chosen value, not the customer count
     options = {"height": 360, "sizing_mode": "stretch_width", "toolbar_location": "above",
                "tools": "pan,wheel_zoom,box_zoom,reset,save", **figure_options}  # fmt: skip
+    drawn = len(rows) - int(bool(getattr(result, "other", False)))
+    shown = f" (largest {drawn} of {count:,})" if drawn < count else ""
     if kind == "heatmap" and cells:
         options["height"] = max(options["height"], 60 + 22 * len(rows))
-        return _heatmap(result, rows, cells, options, _title(view, True))
-    if kind == "stacked" and cells:
-        return _stacked(result, rows, cells, options, _title(view, True))
+        return _heatmap(result, rows, cells, options, _title(view, True) + shown)
+    if cells and (kind == "stacked" or view.percent == "row"):
+        # shares of each row's total: bars stacked to 100 %, never identical 100-bars
+        return _stacked(result, rows, cells, options, _title(view, True) + shown)
     values = _numbers(result.data[total]) if total in result.data else []
     source = ColumnDataSource({"row": rows, "value": values})
     title = _title(view, False) if total == query.TOTAL or result.mode == "groups" else str(total)
+    title += shown
     fig = figure(x_range=rows, title=title, **options)
     fig.vbar(x="row", top="value", width=0.8, source=source, color="#1f6fb2")
     fig.add_tools(HoverTool(tooltips=[("", "@row"), ("value", "@value{0,0.[00]}")]))
@@ -92,6 +143,16 @@ def chart(result: Result, view: View, kind: str = "bar", **figure_options: Any):
 
 
 def _stacked(result, rows, cells, options, title):
+    if len(cells) > TOP_N:  # the largest series, the rest added up as Other
+        sums = {
+            c: pd.to_numeric(result.data[c], errors="coerce").fillna(0).abs().sum() for c in cells
+        }
+        keep = [c for c in cells if c in sorted(cells, key=lambda c: -sums[c])[: TOP_N - 1]]
+        frame = result.data[keep].copy()
+        frame[OTHER] = result.data[[c for c in cells if c not in keep]].apply(
+            pd.to_numeric, errors="coerce").sum(axis=1)  # fmt: skip
+        result = Result(frame, result.total, result.mode)
+        cells = [*keep, OTHER]
     data = {"row": rows}
     keys = [f"k{i}" for i in range(len(cells))]
     for key, col in zip(keys, cells, strict=True):
@@ -107,8 +168,11 @@ def _stacked(result, rows, cells, options, title):
                                legend_label=[str(c) for c in cells])  # fmt: skip
     for r, col in zip(renderers, cells, strict=True):
         fig.add_tools(HoverTool(renderers=[r], tooltips=[(str(col), f"@{r.name}{{0,0.[00]}}")]))
-    fig.legend.location = "top_right"
+    fig.legend.location = "top_left"
     fig.legend.click_policy = "hide"
+    fig.legend.label_text_font_size = "11px"
+    fig.legend.spacing = 0
+    fig.legend.padding = 4
     fig.add_layout(fig.legend[0], "right")
     _style(fig)
     return fig
@@ -130,6 +194,9 @@ def _heatmap(result, rows, cells, options, title):
     fig.add_tools(HoverTool(tooltips=[("", "@y · @x"), ("value", "@v{0,0.[00]}")]))
     fig.grid.grid_line_color = None
     fig.xaxis.major_label_orientation = 0.8 if len(cells) > 6 else 0
+    # the colour scale: which value a shade means
+    fig.add_layout(ColorBar(color_mapper=mapper, width=12, formatter=NumeralTickFormatter(
+        format="0,0.[00]"), label_standoff=6), "right")  # fmt: skip
     return fig
 
 

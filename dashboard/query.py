@@ -135,6 +135,9 @@ def _jsonable(value: Any) -> Any:
 PERCENTAGES = {"row": "% of row total", "column": "% of column total", "total": "% of grand total"}
 
 
+#: Most open groups a view's tree keeps (each is one query when the page loads).
+MAX_EXPANDED = 200
+
 #: The highest page number a view takes: far past any table's end, yet its row offset
 #: (page x page size) fits DuckDB's BIGINT (a link with page 10**20 overflowed it).
 MAX_PAGE = 10**9
@@ -164,6 +167,10 @@ class View(param.Parameterized):
       min, max; a result column is named "<aggregate>_<field>", plus "count" (customers)
     - pivot: the field whose values become columns, e.g. "month"
     - percent: "row", "column" or "total": values as shares of that total
+    - widths: column widths in pixels set in the page, e.g. {"name": 240}
+    - expand: the open groups of the page's group tree, each a path of group values as
+      text, outermost first (None: blank), e.g. [["Active"], ["Active", "GB"]]; a path as
+      long as `groups` lists its customers (`dashboard.tree.children` runs one level)
 
     >>> View(source="usage", status="Active", groups=["country"], pivot="month",
     ...      values=[["revenue", "sum"]], sort=[["sum_revenue", "desc"]])
@@ -204,6 +211,14 @@ class View(param.Parameterized):
         doc="Show each value as a share of its row, its column or the grand total.",
     )  # fmt: skip
 
+    expand = param.List(
+        default=[],
+        doc="Open groups of the group tree: paths of group values as text, outermost first.",
+    )
+    widths = param.Dict(
+        default={}, doc="Column widths in pixels a person set by dragging a header's edge."
+    )
+
     search_ids = param.Parameter(
         default=None, precedence=-1,
         doc="The ids the quick search matched, looked up once by `run` for a session (not "
@@ -211,7 +226,7 @@ class View(param.Parameterized):
     )  # fmt: skip
 
     _STATE = ("source", "columns", "filters", "search", "status", "sort", "page", "page_size",
-              "groups", "values", "pivot", "percent")  # fmt: skip
+              "groups", "values", "pivot", "percent", "expand", "widths")  # fmt: skip
 
     def __init__(self, **params: Any):
         for name, choices in (("status", ["All", *STATUSES]), ("source", list(SOURCES)),
@@ -377,6 +392,10 @@ class View(param.Parameterized):
             problems.append("the pivot field cannot also be a row group")
         if self.percent and self.mode == "rows":
             problems.append("percentages need row groups or a pivot")
+        for path in self.expand:
+            if not isinstance(path, list) or not 1 <= len(path) <= len(self.groups):
+                problems.append(f"an open group needs 1 to {len(self.groups)} group values, "
+                                f"not {path!r}")  # fmt: skip
         if self.percent and any(a not in ("count", "sum") for _, a in self.values):
             problems.append("percentages add up only for counts and sums; remove other values")
         if problems:
@@ -448,6 +467,8 @@ _SHAPES: dict[str, tuple[type | tuple[type, ...], str]] = {
     "values": (list, 'a list of [field, aggregate] pairs or "field:aggregate" texts'),
     "pivot": ((str, type(None)), "a field name or null"),
     "percent": ((str, type(None)), 'null, "row", "column" or "total"'),
+    "expand": (list, "a list of group paths, each a list of group values (text or null)"),
+    "widths": (dict, "an object of column names and widths in pixels (20 to 2000)"),
 }
 
 
@@ -488,6 +509,16 @@ def _check_shapes(data: dict[str, Any]) -> None:
             ok = value is None or value in PERCENTAGES
         elif ok and name == "page_size":
             ok = 1 <= value <= 10_000
+        elif ok and name == "widths":
+            ok = len(value) <= 200 and all(
+                isinstance(k, str) and isinstance(w, int) and not isinstance(w, bool)
+                and 20 <= w <= 2000 for k, w in value.items()
+            )  # fmt: skip
+        elif ok and name == "expand":
+            ok = len(value) <= MAX_EXPANDED and all(
+                isinstance(p, list) and all(v is None or isinstance(v, str) for v in p)
+                for p in value
+            )  # fmt: skip
         if not ok:
             problems.append(f"{name} should be {words}, not {json.dumps(value)[:60]}")
     if problems:
@@ -818,7 +849,11 @@ def compile_grouping(view: View) -> Query:
         value_column(f, a): f'"{value_column(f, a)}"' for f, a in values
     }
     order = [f'"{_GK}"'] + ([f'"{_GP}"', f'"{_P}" ASC NULLS LAST'] if view.pivot else [])
-    order.append(_order_by(view, allowed, [quote(g) + " ASC NULLS LAST" for g in view.groups]))
+    # a customer field in a group view's sort orders the customers of the tree's open groups
+    # (dashboard.tree): the groups themselves are not sorted by it
+    leaf = [s for s in view.sort if s[0] not in allowed and s[0] in view.fields]
+    by = view.copy(sort=[s for s in view.sort if s not in leaf]) if leaf else view
+    order.append(_order_by(by, allowed, [quote(g) + " ASC NULLS LAST" for g in view.groups]))
     return Query(
         f"SELECT {', '.join(select)} FROM {_from(view)} WHERE {where} "
         f"GROUP BY GROUPING SETS ({grouping}) ORDER BY {', '.join(o for o in order if o)}",

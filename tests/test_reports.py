@@ -8,7 +8,7 @@ import openpyxl
 import pytest
 
 from dashboard import UserError, View, run, update_customer
-from dashboard.charts import chart
+from dashboard.charts import TOP_N, chart
 from dashboard.reports import COUNT_FORMAT, MONEY_FORMAT, PERCENT_FORMAT, pivot_report
 
 
@@ -93,7 +93,10 @@ def test_charts_draw_the_result(demo):
     assert list(data["value"]) == [float(x) for x in result.data["Total"]]
     stacked = chart(result, view, "stacked")
     currencies = [c for c in result.data.columns if c not in ("status", "Total")]
-    assert len(stacked.renderers) == len(currencies)
+    # at most TOP_N series: the largest, the rest added up as Other (issue 18)
+    assert len(stacked.renderers) == min(len(currencies), TOP_N)
+    labels = [item.label.value for item in stacked.legend[0].items]
+    assert labels[-1] == ("Other" if len(currencies) > TOP_N else currencies[-1])
     heat = chart(result, view, "heatmap")
     assert len(heat.renderers[0].data_source.data["v"]) == len(currencies) * len(result.data)
     with pytest.raises(UserError, match="chart kind"):

@@ -76,20 +76,59 @@ def test_select_all_matching_targets_the_view(page, frame):
     assert page.grid.table.selection == list(range(50))
 
 
-def test_groups_show_totals_and_open_a_group(page, frame):
+def test_groups_show_a_tree_with_totals_that_opens_in_place(page, frame):
+    # replaces the flat group table whose click opened a second grid below it (issue 18)
     page.view.param.update(groups=["country"], values=[["credit", "sum"]])
-    agg = page.aggregates
-    shown = agg.table.value
-    assert shown.iloc[-1]["c0"] == "Total"
-    assert agg.table.titles["c2"] == "Sum of Balance"
+    tree = page.aggregates.tree
+    shown = tree.table.value
+    assert shown.iloc[0]["c0"] == "Total"
+    assert tree.table.frozen_rows == [0]  # pinned above the groups
+    assert tree.table.titles["c2"] == "Sum of Balance"
     assert page._body.objects[0] is not page.grid.table
     assert page.footer.count_text.startswith(f"{frame.country.nunique()} groups")
-    agg._on_click(type("E", (), {"row": 0, "column": "c0"})())
+    tree._on_click(type("E", (), {"row": 1, "column": "c0"})())
     country = page._result.data.iloc[0]["country"]
-    assert agg.group._box.visible
-    group = agg.group._table.value
-    assert len(group) == min(50, int((frame.country == country).sum()))
-    assert set(group["country"]) == {country}
+    assert page.view.expand == [[country]] and "expand" in page.link_query()
+    rows = tree.table.value
+    n = min(50, int((frame.country == country).sum()))
+    names = set(frame[frame.country == country].name)
+    assert {r.strip("\u2003\u2022 ") for r in rows["c0"].iloc[2 : 2 + n]} <= names
+    tree._on_click(type("E", (), {"row": 1, "column": "c0"})())  # closes again
+    assert page.view.expand == [] and len(tree.table.value) == len(shown)
+
+
+def test_a_two_level_tree_and_a_ticked_group_is_the_selection(page, frame):
+    page.view.param.update(groups=["status", "country"], values=[["credit", "sum"]])
+    tree = page.aggregates.tree
+    assert page.footer.count_text.startswith(f"{frame.status.nunique()} groups")
+    status = page._result.data.iloc[0]["status"]
+    tree.toggle([status])
+    sub = frame[frame.status == status]
+    country = (
+        sub.groupby("country")
+        .size()
+        .sort_index()
+        .sort_values(kind="stable", ascending=False)
+        .index[0]
+    )
+    top_countries = tree.table.value["c0"].iloc[2 : 2 + sub.country.nunique()].str.strip()
+    assert len(top_countries) == sub.country.nunique()
+    tree.toggle([status, top_countries.iloc[0].lstrip("\u25b8 ").strip()])
+    assert len(page.view.expand) == 2
+    # the view (with its open groups) round-trips through the link
+    assert View.from_url("?" + page.link_query()).expand == page.view.expand
+    # tick the first status: every one of its customers, counted, targeted by its filters
+    tree.table.selection = [1]
+    assert page.selection.count == len(sub)
+    target = page.selection.target()
+    assert isinstance(target, View) and bulk_edit  # a view: all that match
+    from dashboard.query import matching_ids
+
+    assert sorted(matching_ids(page.store, target)) == sorted(sub.id)
+    assert len(tree.table.selection) > 1  # the rows under it are ticked too
+    page.selection.param.trigger("clear")
+    assert tree.table.selection == [] and page.selection.count == 0
+    assert country
 
 
 def test_pivot_mode_from_the_columns_panel(page, frame):
@@ -141,7 +180,8 @@ def test_a_view_round_trips_through_its_link(page):
     link = page.view.url("http://host/")
     other = customers_page(page.store, view=View.from_url(link))
     assert other.view.to_dict() == page.view.to_dict()
-    assert other.aggregates.table.value.iloc[0]["c0"] == page.aggregates.table.value.iloc[0]["c0"]
+    first = other.aggregates.tree.table.value.iloc[1]["c0"]  # groups show as a tree (Total first)
+    assert first == page.aggregates.tree.table.value.iloc[1]["c0"]
 
 
 def test_a_link_past_the_last_page_shows_the_last_page(demo):
@@ -201,3 +241,46 @@ def test_panels_are_viewers_that_render(demo):
     for viewer in (ColumnsPanel(view=view), FiltersPanel(view=view)):
         assert isinstance(viewer, pn.viewable.Viewer)
         assert viewer.__panel__() is not None
+
+
+def test_go_to_page_and_page_size_in_the_footer(page):
+    footer = page.footer
+    footer.page_size = 25
+    assert page.view.page_size == 25 and footer._pager.count == 16
+    footer.go_to = "7"
+    assert page.view.page == 7 and footer._pager.value == 6 and footer.go_to == ""
+    footer.go_to = "seven"  # not a number: nothing happens
+    assert page.view.page == 7
+    footer.go_to = "999"  # past the last: the last
+    assert page.view.page == 16
+    assert '"page":16' in page.link_query().replace("%22", '"').replace("%3A", ":")
+
+
+def test_dragged_and_resized_headers_are_kept_in_the_view(page):
+    import json
+
+    before = list(page.view.columns)
+    moved = [before[0], before[1], before[3], before[2], *before[4:]]
+    page.grid.column_state.value = json.dumps({"order": moved, "widths": {"name": 333}})
+    assert page.view.columns == moved and page.view.widths == {"name": 333}
+    assert page.grid.table.widths["name"] == 333
+    assert list(page.grid.table.value.columns) == moved
+    assert View.from_url("?" + page.link_query()).widths == {"name": 333}
+
+
+def test_a_header_menu_sorts_filters_groups_hides_and_pins(page):
+    import json
+
+    def menu(choice, name):
+        page.grid.column_state.value = json.dumps({"menu": choice, "field": name, "at": choice})
+
+    menu("desc", "credit")
+    assert page.view.sort == [["credit", "desc"]]
+    menu("left", "credit")
+    assert page.grid.table.frozen_columns["credit"] == "left"
+    menu("hide", "channels")
+    assert "channels" not in page.view.columns
+    menu("filter", "country")
+    assert page._filters_drawer.open and page.filters_panel.field == "country"
+    menu("group", "status")
+    assert page.view.groups == ["status"]

@@ -126,8 +126,9 @@ def test_widths_fit_the_longest_value_shown():
 # --- groups, pivot, opened group -------------------------------------------------------
 
 
-def test_groups_open_a_group_and_a_link_reopens_it(demo, frame):
-    view = View(groups=["country"], values=[["credit", "sum"]])
+def test_pivot_rows_open_a_group_and_a_link_reopens_it(demo, frame):
+    # a pivot row still lists its customers below (group views are a tree now: issue 18)
+    view = View(groups=["country"], pivot="status")
     panel = AggregatePanel(store=demo, view=view)
     rendered(panel)
     panel.show(query.run(demo, view))
@@ -135,6 +136,7 @@ def test_groups_open_a_group_and_a_link_reopens_it(demo, frame):
     panel._on_click(type("E", (), {"row": 0, "column": "c0"})())
     assert panel.opened == {"country": country}
     assert set(panel.group._table.value["country"]) == {country}
+    assert len(panel.group._table.value) == min(50, int((frame.country == country).sum()))
     assert panel.group._title.object.startswith(f"Customers with Country: {country}")
     panel.close_group()
     assert panel.opened is None and not panel.group._box.visible

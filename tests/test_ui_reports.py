@@ -42,8 +42,9 @@ def test_switching_to_usage_keeps_what_makes_sense(page, demo):
     assert "Revenue" in panel._columns.options and "Sum of Revenue" in panel._values.options
     assert "Month" in panel._groups.options
     panel.aggregates = ["revenue:sum", "asr:avg"]
-    assert page.aggregates.table.titles["c2"] == "Sum of Revenue"
-    assert "Average of ASR %" in page.aggregates.table.titles.values()
+    # groups show as a tree (issue 18): its grid, not the pivot's table
+    assert page.aggregates.tree.table.titles["c2"] == "Sum of Revenue"
+    assert "Average of ASR %" in page.aggregates.tree.table.titles.values()
     assert "Revenue" in page.filters_panel._field.options
     panel.source = "customers"
     assert page.view.source == "customers" and page.view.values == []

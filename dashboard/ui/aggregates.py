@@ -11,26 +11,41 @@ import panel as pn
 import panel_material_ui as pmui
 import param
 
-from .. import query
+from .. import query, tree
 from ..charts import KINDS, chart
-from ..fields import COLUMNS
+from ..fields import COLUMNS, ID_FIELD, KEY_FIELD
 from ..query import Result, View
 from ..store import Store
 from ..words import plural
 from .controls import Button
 from .display import (
     Display,
+    _formatter,
+    _value_formatter,
     aggregate_display,
     rows_display,
     sort_keys,
     sorters_for,
+    widths,
 )
-from .grid import EngineGrid, grid_options, show_sorters
+from .grid import GRID_CSS, EngineGrid, grid_options, show_sorters
 from .safe import Text
 
 #: Height of one grid row and of the header, in pixels (GRID_CSS's padding, 14 px text):
 #: a table of a few groups is as tall as its rows, never a tall empty box.
 ROW_PX, HEADER_PX = 37, 44
+#: The group tree scrolls inside this height (its Total row pinned above the rows).
+TREE_MAX_PX = 560
+#: Indent of one tree level, and the marks of an open and a closed group (plain text: the
+#: em space is not collapsed by HTML, so levels stay indented in a text cell).
+INDENT, OPEN, CLOSED = "\u2003\u2003", "\u25be ", "\u25b8 "
+TREE_CSS = """
+.tabulator .tabulator-row .tabulator-cell[tabulator-field="c0"] { cursor: pointer; }
+.tabulator .tabulator-header .tabulator-frozen-rows-holder { display: block !important; }
+.tabulator .tabulator-header .tabulator-frozen-rows-holder:empty { display: none !important; }
+.tabulator .tabulator-frozen-rows-holder .tabulator-row { font-weight: 700;
+  background: #f3f6fa; }
+"""
 
 
 class OpenedGroup(pn.viewable.Viewer):
@@ -102,6 +117,359 @@ class OpenedGroup(pn.viewable.Viewer):
         return self._box
 
 
+class GroupTree(pn.viewable.Viewer):
+    """A group view as a tree in one grid: the page's top-level groups with their
+    aggregates, each opening in place (a click on its name) to its sub-groups and, at the
+    last level, to its customers, a page at a time. Each opening is one query; the grid
+    holds only the rows on screen. The Total row stays pinned above the rows.
+
+    Ticking a group selects all its customers (by its filters: the selection never fetches
+    their ids to the browser); ticking a customer selects that customer."""
+
+    store = param.ClassSelector(class_=Store, doc="The database gateway.")
+    view = param.ClassSelector(class_=View, doc="The group view; `expand` holds the open groups.")
+    customer = param.Integer(default=None, allow_None=True,
+                             doc="The id of the customer whose name was clicked.")  # fmt: skip
+    ticked = param.List(default=[], doc="Ticked rows: {'path': [...], 'count': n} for a group, "
+                        "{'id': n} for a customer.")  # fmt: skip
+    expand_all = param.Event(label="Expand all", doc="Open every group level on this page.")
+    collapse_all = param.Event(label="Collapse all", doc="Close every open group.")
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self._top: Result | None = None
+        self._kids: dict[tuple, dict[str, Any]] = {}
+        self._nodes: list[dict[str, Any]] = []
+        self._display: Display | None = None
+        self._syncing = False
+        self.table = EngineGrid(pd.DataFrame(), selectable="checkbox", **grid_options(
+            "No group: change the filters or the search.", height=200,
+            stylesheets=[GRID_CSS, TREE_CSS]))  # fmt: skip
+        self.table.selectable_rows = self._selectable
+        self.table.param.watch(self._on_sorters, "sorters")
+        self.table.param.watch(self._on_ticks, "selection")
+        self.table.on_click(self._on_click)
+        self._buttons = pmui.Row(
+            Button.from_param(self.param.expand_all, size="small", variant="text",
+                              icon="unfold_more", description="Open every group on this page"),
+            Button.from_param(self.param.collapse_all, size="small", variant="text",
+                              icon="unfold_less", description="Close every open group"),
+            margin=0,
+        )  # fmt: skip
+
+    # --- loading -------------------------------------------------------------------
+
+    def show(self, result: Result) -> None:
+        """Show the top level (`tree.top`'s result) with the view's open groups."""
+        self._top = result
+        self._kids = {}
+        for path in sorted(self.view.expand, key=len):
+            if self._visible(path):
+                self._load(path)
+        self._render()
+
+    def _visible(self, path: list) -> bool:
+        """Whether the group at `path` is on screen (its parents open, its top on the page)."""
+        for depth in range(1, len(path)):
+            if tuple(path[:depth]) not in self._kids:
+                return False
+        if self._top is None:
+            return False
+        tops = {tuple(tree.path_of(self.view, [], r)) for r in self._rows(self._top.data)}
+        return tuple(path[:1]) in tops
+
+    def _load(self, path: list, page: int = 1, count: int | None = None) -> None:
+        totals = self._top.totals if self._top is not None else None
+        if count is None:
+            count = self._count_of(list(path))
+        result = tree.children(self.store, self.view, path, page, totals=totals, count=count)
+        key = tuple(path)
+        if page > 1 and key in self._kids:
+            kid = self._kids[key]
+            kid["data"] = pd.concat([kid["data"], result.data], ignore_index=True)
+            kid["page"] = page
+        else:
+            self._kids[key] = {"data": result.data, "total": result.total, "page": page}
+
+    def _count_of(self, path: list) -> int | None:
+        """The customers of the group at `path` as its row (loaded just now) counts them."""
+        parent = path[:-1]
+        frame = self._top.data if not parent else self._kids.get(tuple(parent), {}).get("data")
+        if frame is None or self.view.percent:
+            return None  # a share is no count
+        for row in self._rows(frame):
+            if tree.path_of(self.view, parent, row) == path:
+                return int(row["count"])
+        return None
+
+    @staticmethod
+    def _rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+        return frame.to_dict("records")
+
+    def toggle(self, path: list) -> None:
+        """Open the group at `path` (one query), or close it (and the groups under it)."""
+        key = tuple(path)
+        expand = [list(p) for p in self.view.expand]
+        if key in self._kids:
+            del self._kids[key]
+            expand = [p for p in expand if tuple(p[: len(key)]) != key]
+        else:
+            self._load(list(path))
+            expand.append(list(path))
+        self._render()
+        self.view.expand = expand  # the page keeps it in the link; no reload
+
+    def _on_expand_all(self) -> None:
+        expand = [list(p) for p in self.view.expand]
+        for depth in range(len(self.view.groups) - 1):
+            for node in [n for n in self._nodes if n["kind"] == "group"]:
+                path = node["path"]
+                if len(path) == depth + 1 and tuple(path) not in self._kids:
+                    if len(expand) >= query.MAX_EXPANDED:
+                        break
+                    self._load(path)
+                    expand.append(path)
+            self._render()
+        self.view.expand = expand
+
+    def _on_collapse_all(self) -> None:
+        self._kids = {}
+        self._render()
+        self.view.expand = []
+
+    @param.depends("expand_all", watch=True)
+    def _expand_all_event(self) -> None:
+        self._on_expand_all()
+
+    @param.depends("collapse_all", watch=True)
+    def _collapse_all_event(self) -> None:
+        self._on_collapse_all()
+
+    # --- the grid's rows -------------------------------------------------------------
+
+    def _columns(self) -> tuple[list[str], list[str]]:
+        """The value columns (count, then the view's values) and the customer columns
+        shown after them on customers' rows."""
+        values = ["count", *(query.value_column(f, a) for f, a in self.view.values)]
+        own = {f for f, _ in self.view.values}
+        leaf = tree.group_view(self.view, [None] * len(self.view.groups))
+        customers = [c for c in leaf.columns
+                     if c not in (KEY_FIELD, ID_FIELD) and c not in own
+                     and c not in self.view.groups]  # fmt: skip
+        return values, customers
+
+    def _render(self) -> None:
+        top = self._top
+        if top is None:
+            return
+        view = self.view
+        values, customers = self._columns()
+        keys = {"c0": view.groups[0]}
+        for i, name in enumerate([*values, *customers], start=1):
+            keys[f"c{i}"] = name
+        back = {name: key for key, name in keys.items()}
+        rows: list[dict[str, Any]] = []
+        nodes: list[dict[str, Any]] = []
+
+        def add_groups(frame: pd.DataFrame, parent: list, depth: int) -> None:
+            field = view.groups[depth]
+            for row in self._rows(frame):
+                path = tree.path_of(view, parent, row)
+                key = tuple(path)
+                opened = key in self._kids
+                label = COLUMNS[field].type.group_label(row.get(field))
+                cells = {"c0": INDENT * depth + (OPEN if opened else CLOSED) + label}
+                for name in values:
+                    v = row.get(name)
+                    cells[back[name]] = None if v is None or pd.isna(v) else v
+                rows.append(cells)
+                count = row.get("count")
+                nodes.append({"kind": "group", "path": path,
+                              "count": int(count) if count is not None and not pd.isna(count) else 0})  # fmt: skip
+                if opened:
+                    kid = self._kids[key]
+                    if tree.is_leaf(view, path):
+                        add_customers(kid, path, depth + 1)
+                    else:
+                        add_groups(kid["data"], path, depth + 1)
+                        add_more(kid, path, depth + 1, "group")
+
+        def add_customers(kid: dict[str, Any], path: list, depth: int) -> None:
+            frame = kid["data"]
+            shown = rows_display(Result(frame, len(frame), "rows")).frame if len(frame) else frame
+            for raw, row in zip(self._rows(frame), self._rows(shown), strict=True):
+                cells = {"c0": INDENT * depth + "\u2022 " + str(row.get(KEY_FIELD) or "")}
+                for name in values:
+                    cells[back[name]] = None
+                for fname, agg in view.values:  # the customer's own value
+                    col = query.value_column(fname, agg)
+                    if fname in raw and agg != "count_distinct":
+                        v = raw[fname]
+                        cells[back[col]] = None if v is None or pd.isna(v) else v
+                for name in customers:
+                    v = row.get(name)
+                    cells[back[name]] = (
+                        None if v is None or (isinstance(v, float) and pd.isna(v)) else v
+                    )
+                rows.append(cells)
+                nodes.append({"kind": "customer", "id": int(raw[ID_FIELD]), "path": path})
+            add_more(kid, path, depth, "customer")
+
+        def add_more(kid: dict[str, Any], path: list, depth: int, what: str) -> None:
+            shown, total = len(kid["data"]), kid["total"]
+            if shown < total:
+                n = min(view.page_size, total - shown)
+                rows.append({"c0": INDENT * depth + f"Show {n:,} more ({shown:,} of "
+                             f"{plural(total, what)})"})  # fmt: skip
+                nodes.append({"kind": "more", "path": path})
+
+        # the Total row first, always row 0: Tabulator pins (freezes) it above the rows, and
+        # a frozen index that moved as groups opened froze a customer's row instead
+        total = {"c0": query.TOTAL}
+        if top.totals is not None and len(top.totals):
+            for name in values:
+                v = top.totals[name].iloc[0] if name in top.totals else None
+                total[back[name]] = None if v is None or pd.isna(v) else v
+        rows.append(total)
+        nodes.append({"kind": "total"})
+        add_groups(top.data, [], 0)
+        frame = pd.DataFrame(rows, columns=list(keys)).astype(object)
+        frame = frame.where(frame.notna(), None)
+        titles = {"c0": " › ".join(COLUMNS[g].label for g in view.groups)}
+        formatters: dict[str, Any] = {}
+        for name in values:
+            titles[back[name]] = top.labels.get(name, query.value_label("*", "count"))
+            formatters[back[name]] = _value_formatter(name, view)
+        for name in customers:
+            titles[back[name]] = COLUMNS[name].label
+            if fm := _formatter(name):
+                formatters[back[name]] = fm
+        display = Display(frame, titles, formatters, keys, {"c0": "left"},
+                          widths(frame, titles, formatters))  # fmt: skip
+        self._display, self._nodes = display, nodes
+        self._syncing = True
+        try:
+            show_sorters(self.table, sorters_for(display, view))
+            self.table.param.update(
+                value=frame, titles=titles, formatters=formatters, text_align=display.align,
+                widths=display.widths, frozen_columns={"c0": "left"},
+                frozen_rows=[0], selection=self._ticked_rows(),
+                height=min(TREE_MAX_PX, HEADER_PX + ROW_PX * len(frame) + 40),
+            )  # fmt: skip
+        finally:
+            self._syncing = False
+
+    def _selectable(self, frame: pd.DataFrame) -> list[int]:
+        return [i for i, n in enumerate(self._nodes[: len(frame)])
+                if n["kind"] in ("group", "customer")]  # fmt: skip
+
+    # --- ticks -------------------------------------------------------------------------
+
+    def _ticked_rows(self) -> list[int]:
+        groups = [tuple(t["path"]) for t in self.ticked if "path" in t]
+        ids = {t["id"] for t in self.ticked if "id" in t}
+        out = []
+        for i, node in enumerate(self._nodes):
+            path = tuple(node.get("path") or ())
+            under = any(path[: len(g)] == g for g in groups)
+            if (node["kind"] == "group" and under) or (
+                node["kind"] == "customer" and (node["id"] in ids or under)
+            ):
+                out.append(i)
+        return out
+
+    def _on_ticks(self, event) -> None:
+        if self._syncing:
+            return
+        nodes = self._nodes
+        rows = {i for i in event.new if i < len(nodes)}
+
+        def under(i: int, g: tuple) -> bool:
+            path = tuple(nodes[i].get("path") or ())
+            deeper = nodes[i]["kind"] == "customer" or len(path) > len(g)
+            return deeper and path[: len(g)] == g
+
+        was = {tuple(t["path"]) for t in self.ticked if "path" in t}
+        for i, node in enumerate(nodes):
+            g = tuple(node.get("path") or ())
+            if node["kind"] == "group" and g in was and i not in rows:
+                rows -= {j for j in rows if under(j, g)}  # unticking a group unticks its rows
+            elif node["kind"] == "group" and g not in was and i in rows:
+                rows |= {j for j in range(len(nodes)) if under(j, g)}  # ticking: all of it
+        # a group stays whole only while every row under it is ticked
+        groups = []
+        for i in sorted(rows, key=lambda i: len(nodes[i].get("path") or ())):
+            node = nodes[i]
+            g = tuple(node.get("path") or ())
+            if node["kind"] != "group" or any(g[: len(h)] == h for h in groups):
+                continue
+            if all(j in rows for j in range(len(nodes)) if under(j, g)):
+                groups.append(g)
+        ticked: list[dict[str, Any]] = [
+            {"path": list(g), "count": self._customers(g)} for g in groups
+        ]  # fmt: skip
+        for i in sorted(rows):
+            node = nodes[i]
+            if node["kind"] == "customer" and not any(under(i, g) for g in groups):
+                ticked.append({"id": node["id"]})
+        # customers ticked in a group closed since stay ticked
+        on_screen = {n["id"] for n in nodes if n["kind"] == "customer"}
+        ticked += [t for t in self.ticked if "id" in t and t["id"] not in on_screen]
+        self.ticked = ticked
+        self._syncing = True
+        try:
+            self.table.selection = self._ticked_rows()
+        finally:
+            self._syncing = False
+
+    def _customers(self, path: tuple) -> int:
+        """How many customers the group at `path` holds: its row's count, or (when the
+        view shows shares, not counts) counted by the database."""
+        if not self.view.percent and self.view.source == "customers":
+            for n in self._nodes:
+                if n["kind"] == "group" and tuple(n["path"]) == path:
+                    return n["count"]
+        return query.count(self.store, tree.group_view(self.view, list(path)))
+
+    def set_ticked(self, ticked: list[dict[str, Any]]) -> None:
+        """Tick these rows (the selection changed elsewhere: cleared, or reset)."""
+        if ticked == self.ticked:
+            return
+        self.ticked = ticked
+        self._syncing = True
+        try:
+            self.table.selection = self._ticked_rows()
+        finally:
+            self._syncing = False
+
+    # --- clicks and sorting ------------------------------------------------------------
+
+    def _on_click(self, event) -> None:
+        if event.column != "c0" or not 0 <= event.row < len(self._nodes):
+            return
+        node = self._nodes[event.row]
+        if node["kind"] == "group":
+            self.toggle(node["path"])
+        elif node["kind"] == "customer":
+            self.customer = node["id"]
+            self.param.trigger("customer")
+        elif node["kind"] == "more":
+            kid = self._kids.get(tuple(node["path"]))
+            if kid is not None:
+                self._load(node["path"], kid["page"] + 1)
+                self._render()
+
+    def _on_sorters(self, event) -> None:
+        if self._syncing or self._display is None:
+            return
+        sort = sort_keys(self._display, self.view, event.new)
+        if sort != self.view.sort:
+            self.view.param.update(sort=sort, page=1)
+
+    def __panel__(self):
+        return pmui.Column(self._buttons, self.table, sizing_mode="stretch_width", margin=0)
+
+
 class AggregatePanel(pn.viewable.Viewer):
     """The group or pivot table of the view's current page, its chart, an opened group."""
 
@@ -115,11 +483,13 @@ class AggregatePanel(pn.viewable.Viewer):
     def __init__(self, **params):
         super().__init__(**params)
         self._result: Result | None = None
+        self._whole: tuple[Result, Result, View] | None = None
         self._display: Display | None = None
         self._syncing = False
         self.table = EngineGrid(pd.DataFrame(), selectable=False, **grid_options(height=200))
         self.table.param.watch(self._on_sorters, "sorters")
         self.table.on_click(self._on_click)
+        self.tree = GroupTree(store=self.store, view=self.view)
         self.group = OpenedGroup(store=self.store)
         self.group.param.watch(lambda _e: setattr(self, "opened", None), "close")
         self._kind = pmui.RadioButtonGroup.from_param(
@@ -131,9 +501,18 @@ class AggregatePanel(pn.viewable.Viewer):
         self._chart = pn.Column(sizing_mode="stretch_width", min_height=380)
         self._chart_box = pmui.Column(self._kind, self._chart, sizing_mode="stretch_width",
                                       min_width=380)  # fmt: skip
+        self._table_box = pn.Column(self.table, margin=0, sizing_mode="stretch_width")
 
     def show(self, result: Result) -> None:
-        """Show a page of groups or pivot rows, with its Total row, and chart it."""
+        """Show a page of groups (the tree's top level, `tree.top`) or pivot rows, with its
+        Total row, and chart it."""
+        if result.mode == "groups":
+            self._result, self._display = result, None
+            self.tree.show(result)
+            self._table_box.objects = [self.tree]
+            self._draw()
+            return
+        self._table_box.objects = [self.table]
         display = aggregate_display(result, self.view)
         self._result, self._display = result, display
         self._syncing = True
@@ -188,7 +567,12 @@ class AggregatePanel(pn.viewable.Viewer):
         if r is None or r.mode == "rows" or len(r.data) == 0:
             self._chart.objects = []
             return
-        figure = chart(r, self.view, self.chart_kind, sizing_mode="stretch_width", height=360)
+        if self._whole is None or self._whole[0] is not r:
+            # the chart is of the whole result (every group, all levels), not the page
+            whole = self.view.copy(page=1, expand=[])
+            self._whole = (r, query.run(self.store, whole, paged=False), whole)
+        _, full, view = self._whole
+        figure = chart(full, view, self.chart_kind, sizing_mode="stretch_width", height=360)
         self._chart.objects = [pn.pane.Bokeh(figure, sizing_mode="stretch_width")]
 
     def close_group(self) -> None:
@@ -199,7 +583,7 @@ class AggregatePanel(pn.viewable.Viewer):
     def __panel__(self) -> Any:
         return pmui.Column(
             pn.FlexBox(
-                self.table,
+                self._table_box,
                 self._chart_box,
                 flex_wrap="wrap",
                 gap="16px",

@@ -72,7 +72,11 @@ class ColumnsPanel(pn.viewable.Viewer):
         )  # fmt: skip
         self._columns = pmui.MultiChoice.from_param(
             self.view.param.columns, options=column_options(src), label="Columns (in order)",
-            searchable=True, sizing_mode="stretch_width", delete_button=True,
+            # no x on the chips: a click inside the field to open its list landed on one and
+            # removed a column; a column is taken away by unticking it in the list, found by
+            # typing (a column chooser with search)
+            searchable=True, sizing_mode="stretch_width", delete_button=False,
+            placeholder="Type to find a column",
         )  # fmt: skip
         self._groups = pmui.MultiChoice.from_param(
             self.view.param.groups, options=group_options(src), label="Row groups",

@@ -30,6 +30,8 @@ class Footer(pn.viewable.Viewer):
     view = param.ClassSelector(class_=View, doc="The view whose pages the pager moves through.")
     page_size = param.Selector(default=50, objects=list(PAGE_SIZES), label="Rows per page",
                                doc="How many rows (or groups) a page shows.")  # fmt: skip
+    go_to = param.String(default="", label="Go to page",
+                         doc="A page number typed in the footer (past the last: the last).")  # fmt: skip
 
     def __init__(self, selection: pn.viewable.Viewer, export: Callable[[str], Any], **params):
         super().__init__(**params)
@@ -51,6 +53,10 @@ class Footer(pn.viewable.Viewer):
                                       show_last_button=True, sibling_count=1,
                                       margin=(2, 0))  # fmt: skip
         self._pager.param.watch(self._on_pager, "value")
+        self._go = pmui.TextInput.from_param(self.param.go_to, width=110, size="small",
+                                             placeholder="Page", margin=(6, 8, 2, 0),
+                                             description="")  # fmt: skip
+        self._pages = 1
         self._from_view()
         self.view.param.watch(lambda *_: self._from_view(), "page_size")
 
@@ -70,6 +76,21 @@ class Footer(pn.viewable.Viewer):
         if not self._syncing and self.page_size != self.view.page_size:
             self.view.param.update(page_size=self.page_size, page=1)
 
+    @param.depends("go_to", watch=True)
+    def _go_to_page(self) -> None:
+        if self._syncing or not self.go_to.strip():
+            return
+        text = self.go_to.strip().replace(",", "")
+        if text.isdigit():
+            page = max(1, min(int(text), self._pages))
+            if page != self.view.page:
+                self.view.page = page
+        self._syncing = True
+        try:
+            self.go_to = ""  # the field empties again: the pager shows where we are
+        finally:
+            self._syncing = False
+
     def _on_pager(self, event) -> None:
         if self._syncing or event.new is None:
             return
@@ -87,6 +108,8 @@ class Footer(pn.viewable.Viewer):
         else:
             self._count.object = f"{plural(result.total, 'row')} · {plural(customers, 'customer')}"
         pages = max(1, math.ceil(result.total / self.view.page_size))
+        self._pages = pages
+        self._go.visible = pages > 1
         self._syncing = True
         try:
             # the bounds first: a value past the old count would be refused
@@ -104,7 +127,7 @@ class Footer(pn.viewable.Viewer):
         left = pn.Row(self._count, self._selection, align="center", margin=0)
         right = pn.FlexBox(
             Text("Export", variant="body2", margin=(0, 4), align="center"), self._csv,
-            self._xlsx, self._size, self._pager, align_items="center", flex_wrap="wrap",
+            self._xlsx, self._size, self._go, self._pager, align_items="center", flex_wrap="wrap",
             margin=0, stylesheets=[":host { width: auto !important; }"],
         )  # fmt: skip
         return pn.FlexBox(

@@ -7,6 +7,7 @@ kept across pages, or "every customer matching the view".
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pandas as pd
@@ -16,6 +17,7 @@ import param
 from panel.io.model import JSCode
 
 from .. import customers as service
+from .. import query, tree
 from ..fields import COLUMNS, ID_FIELD, KEY_FIELD
 from ..query import View
 from ..words import plural
@@ -52,6 +54,60 @@ ENGINE_SORT_MARK = """function(column, dir) {
     ? `<span class="cd-sort-rank" title="sort key ${keys.indexOf(mine) + 1} of ${keys.length}">${keys.indexOf(mine) + 1}</span>` : "";
   return `<div class="tabulator-arrow"></div>${rank}`;
 }"""
+#: Dragged and resized headers are reported to the server through a hidden text input of the
+#: page (found by its placeholder, `{mark}`): Panel's Tabulator reports neither. The order of
+#: the fields and the widths a person set are sent as JSON; the view keeps them (its link).
+COLUMN_EVENTS = """
+  if (!table.cdColumns) {
+    table.cdColumns = true;
+    table.cdWidths = {};
+    const report = (extra) => {
+      const order = table.getColumns().map((c) => c.getField())
+        .filter((f) => f && f !== "_index");
+      const text = JSON.stringify({order: order, widths: table.cdWidths, ...(extra || {})});
+      for (const doc of window.Bokeh.documents) {
+        for (const m of doc.all_models) {
+          if (m.placeholder === "{mark}" && m.value !== text) { m.value = text; }
+        }
+      }
+    };
+    table.cdReport = report;
+    table.on("columnMoved", () => report());
+    table.on("columnResized", (column) => {
+      table.cdWidths[column.getField()] = Math.round(column.getWidth());
+      report();
+    });
+  }
+"""
+#: Each header's menu (the ⋮ beside its title): what it chooses is reported like a drag.
+HEADER_MENU = """function(e, column) {
+  const table = column.getTable(), field = column.getField();
+  const go = (menu) => () => table.cdReport && table.cdReport({menu: menu, field: field, at: Date.now()});
+  return [
+    {label: "Sort ascending", action: go("asc")},
+    {label: "Sort descending", action: go("desc")},
+    {label: "Filter by this column…", action: go("filter")},
+    {label: "Group by this column", action: go("group")},
+    {separator: true},
+    {label: "Pin left", action: go("left")},
+    {label: "Pin right", action: go("right")},
+    {label: "Unpin", action: go("unpin")},
+    {label: "Hide column", action: go("hide")},
+  ];
+}"""
+
+
+def column_sort_mark(mark: str) -> JSCode:
+    """ENGINE_SORT_MARK that also reports dragged and resized headers to the hidden input
+    whose placeholder is `mark`."""
+    body = ENGINE_SORT_MARK.replace(
+        "const table = this, sort = table.modules.sort;",
+        "const table = this, sort = table.modules.sort;" + COLUMN_EVENTS.replace("{mark}", mark),
+        1,
+    )
+    return JSCode(body)
+
+
 #: Tabulator sorts the rows it holds whenever a header is clicked or data arrives. Rows come
 #: sorted by the database (which sorts the whole result, not one page, by the same rules as
 #: the CSV and the notebook, with the Total row last), so the grid sorts nothing itself: in
@@ -75,6 +131,8 @@ GRID_CSS = """
   outline-offset: -2px; }
 .tabulator-row > .tabulator-col-resize-handle { display: none; }
 .tabulator .tabulator-placeholder .tabulator-placeholder-contents { color: #555 !important; }
+.tabulator .tabulator-col:not([tabulator-field]) .tabulator-header-popup-button,
+.tabulator .tabulator-col[tabulator-field="_index"] .tabulator-header-popup-button { display: none; }
 .tabulator .tabulator-col .tabulator-col-sorter .cd-sort-rank { font-size: 11px; font-weight: 700;
   color: #1976d2; margin-left: 3px; }
 """
@@ -82,6 +140,7 @@ GRID_CSS = """
 #: ("Unity Wave Telecor"); rows grow to fit (the grid renders every row of a page).
 GRID_CSS += f"""
 @media (max-width: 699px) {{
+  .tabulator .tabulator-header-popup-button {{ display: none; }}
   .tabulator .tabulator-row .tabulator-cell[tabulator-field="{KEY_FIELD}"] {{
     white-space: normal; overflow-wrap: break-word; text-overflow: clip; }}
 }}
@@ -101,6 +160,9 @@ def grid_options(empty: str = "Nothing to show.", **extra: Any) -> dict[str, Any
     options.update(extra)
     return options
 
+
+#: What each header's menu button (beside its title) takes, in pixels.
+MENU_PX = 24
 
 #: Column widths on a phone: the name, and each of the other few columns.
 PHONE_NAME_PX, PHONE_COLUMN_PX = 130, 100
@@ -127,6 +189,9 @@ class Selection(pn.viewable.Viewer):
 
     view = param.ClassSelector(class_=View, doc="The view whose customers can be selected.")
     ids = param.List(default=[], doc="Ids ticked by hand, kept across pages.")
+    groups = param.List(default=[], doc="Ticked groups of the group tree, each {'path': "
+                        "[group values as text], 'count': its customers}.")  # fmt: skip
+    store = param.Parameter(default=None, doc="The store, to gather several groups' customers.")
     all_matching = param.Boolean(default=False, doc="Whether every matching customer is selected.")
     matching = param.Integer(default=0, doc="How many customers match the view.")
     rows = param.Boolean(default=True, doc="Whether customers are shown (not groups).")
@@ -146,11 +211,25 @@ class Selection(pn.viewable.Viewer):
     @property
     def count(self) -> int:
         """How many customers are selected."""
-        return self.matching if self.all_matching else len(self.ids)
+        if self.all_matching:
+            return self.matching
+        return len(self.ids) + sum(int(g["count"]) for g in self.groups)
 
     def target(self) -> service.Target:
-        """What the actions act on: the ticked ids, or the view (every match)."""
-        return self.view.copy() if self.all_matching else list(self.ids)
+        """What the actions act on: the ticked ids, the view (every match), or one ticked
+        group (its customers, by the group's filters). Several groups, or groups and ids,
+        are gathered into ids on the server."""
+        if self.all_matching:
+            return self.view.copy()
+        if not self.groups:
+            return list(self.ids)
+        views = [tree.group_view(self.view, g["path"]) for g in self.groups]
+        if len(views) == 1 and not self.ids:
+            return views[0]
+        found = set(self.ids)
+        for v in views:
+            found.update(query.matching_ids(self.store, v))
+        return sorted(found)
 
     @param.depends("select_all", watch=True)
     def _on_select_all(self) -> None:
@@ -158,19 +237,21 @@ class Selection(pn.viewable.Viewer):
 
     @param.depends("clear", watch=True)
     def _on_clear(self) -> None:
-        self.param.update(all_matching=False, ids=[])
+        self.param.update(all_matching=False, ids=[], groups=[])
 
     def reset(self) -> bool:
         """Select nobody; whether anybody was selected."""
-        had = bool(self.ids or self.all_matching)
+        had = bool(self.ids or self.all_matching or self.groups)
         if had:
-            self.param.update(all_matching=False, ids=[])
+            self.param.update(all_matching=False, ids=[], groups=[])
         return had
 
-    @param.depends("ids", "all_matching", "matching", "rows", watch=True)
+    @param.depends("ids", "all_matching", "matching", "rows", "groups", watch=True)
     def _show(self) -> None:
         n = self.count
         self._text.object = f"{plural(n, 'customer')} selected" if n else ""
+        if n and self.groups:
+            self._text.object = f"{n:,} selected ({plural(len(self.groups), 'group')})"
         self._text.visible = bool(n)
         self._all.param.update(
             label=f"Select all {self.matching:,} matching",
@@ -192,14 +273,29 @@ class CustomerGrid(pn.viewable.Viewer):
                            doc="The id of the customer whose name was clicked.")  # fmt: skip
     compact = param.Boolean(default=False,
                             doc="A phone-sized screen: only the fields marked on_phone show.")  # fmt: skip
+    pins = param.Dict(default={}, doc="Columns pinned from their header menu: field -> left|right.")
+    menu = param.Tuple(default=None, allow_None=True, length=2,
+                       doc="The last header-menu choice the page acts on: (choice, field).")  # fmt: skip
 
     def __init__(self, **params):
         super().__init__(**params)
         self._display: Display | None = None
         self._syncing = False
-        self.table = EngineGrid(pd.DataFrame(), selectable="checkbox", **grid_options(
-            "No customer matches: change the filters or the search.",
-            sizing_mode="stretch_both", min_height=200))  # fmt: skip
+        options = grid_options("No customer matches: change the filters or the search.",
+                               sizing_mode="stretch_both", min_height=200)  # fmt: skip
+        # headers drag to reorder (frozen ones excepted) and resize; both kept in the view
+        mark = f"cd-columns-{id(self)}"
+        config = options["configuration"]
+        options["configuration"] = {
+            **config, "headerSortElement": column_sort_mark(mark),
+            "columnDefaults": {**config["columnDefaults"], "headerMenu": JSCode(HEADER_MENU)},
+        }  # fmt: skip
+        self.table = EngineGrid(pd.DataFrame(), selectable="checkbox", movable_columns=True,
+                                **options)  # fmt: skip
+        #: where the browser reports dragged and resized headers (hidden; on the page)
+        self.column_state = pn.widgets.TextInput(value="", placeholder=mark, visible=False,
+                                                 width=0, height=0, margin=0)  # fmt: skip
+        self.column_state.param.watch(self._on_column_state, "value")
         self.table.param.watch(self._on_sorters, "sorters")
         self.table.param.watch(self._on_ticks, "selection")
         self.table.on_click(self._on_click)
@@ -221,11 +317,54 @@ class CustomerGrid(pn.viewable.Viewer):
             self.table.param.update(
                 value=display.frame, titles=display.titles, formatters=display.formatters,
                 text_align=display.align, widths=self._widths(display), selection=self._ticked(),
-                frozen_columns={} if self.compact else display.frozen,
+                frozen_columns={} if self.compact else {**display.frozen, **self.pins},
                 hidden_columns=self._hidden(display),
             )  # fmt: skip
         finally:
             self._syncing = False
+
+    def _on_column_state(self, event) -> None:
+        """Headers dragged or resized in the browser: the view keeps their order and widths."""
+        try:
+            state = json.loads(event.new or "{}")
+        except ValueError:
+            return
+        view = self.view
+        choice, name = state.get("menu"), state.get("field")
+        if choice and name in view.fields:
+            self._on_menu(choice, name)
+            return
+        order = [f for f in state.get("order") or [] if f in view.columns]
+        columns = order + [c for c in view.columns if c not in order]
+        widths = dict(view.widths)
+        for name, px in (state.get("widths") or {}).items():
+            if name in view.fields and isinstance(px, int | float):
+                widths[name] = int(min(2000, max(20, px)))
+        changes = {}
+        if columns != view.columns:
+            changes["columns"] = columns
+        if widths != view.widths:
+            changes["widths"] = widths
+        if changes:
+            view.param.update(**changes)
+
+    def _on_menu(self, choice: str, name: str) -> None:
+        """A header menu's choice: sort, hide and pin here; filter and group by the page."""
+        view = self.view
+        if choice in ("asc", "desc"):
+            view.param.update(sort=[[name, choice]], page=1)
+        elif choice == "hide" and name in view.columns and len(view.columns) > 1:
+            view.columns = [c for c in view.columns if c != name]
+        elif choice in ("left", "right", "unpin"):
+            pins = {k: v for k, v in self.pins.items() if k != name}
+            if choice != "unpin":
+                pins[name] = choice
+            self.pins = pins
+            if self._display is not None and not self.compact:
+                self.table.frozen_columns = {**self._display.frozen, **self.pins}
+        else:
+            self.menu = (choice, name)
+            self.param.trigger("menu")
 
     def _hidden(self, display: Display) -> list[str]:
         if not self.compact:
@@ -234,7 +373,10 @@ class CustomerGrid(pn.viewable.Viewer):
 
     def _widths(self, display: Display) -> dict[str, int]:
         if not self.compact:
-            return display.widths
+            # room for each header's menu button beside its title
+            computed = {k: w + MENU_PX for k, w in display.widths.items()}
+            return {**computed, **{k: w for k, w in self.view.widths.items()
+                                   if k in display.widths}}  # fmt: skip
         # a phone: text is cut to leave room (its whole value shows on a tap); numbers never
         numbers = {c for c, fm in display.formatters.items() if fm.get("type") == "money"}
         return {c: w if c in numbers else min(w, PHONE_NAME_PX if c == KEY_FIELD else PHONE_COLUMN_PX)

@@ -25,7 +25,7 @@ import panel_material_ui as pmui
 import param
 from panel.io.state import set_curdoc
 
-from .. import query, views
+from .. import query, tree, views
 from ..access import allowed
 from ..errors import UserError
 from ..exports import export_view
@@ -152,7 +152,7 @@ class CustomersPage(pn.viewable.Viewer):
         self._token = None
         self._callback = None
         self.notices = Notices()
-        self.selection = Selection(view=self.view)
+        self.selection = Selection(view=self.view, store=self.store)
         self.toolbar = Toolbar(view=self.view, role=self.store.role, guide_url=self._guide_url())
         self.grid = CustomerGrid(view=self.view, selection=self.selection)
         self.footer = Footer(self.selection, self._export, view=self.view)
@@ -169,9 +169,13 @@ class CustomersPage(pn.viewable.Viewer):
         self._filters_drawer = pmui.Drawer(anchor="right", size=380, open=False)
         self._body = pn.Column(self.grid, sizing_mode="stretch_both", margin=0)
         self._overlays = pn.Column(self._columns_drawer, self._filters_drawer, margin=0)
+        if self.linked_group and self.view.mode == "groups" and not self.view.expand:
+            # an older link's open group: the tree opens it in place, down to its customers
+            path = [self.linked_group.get(g) for g in self.view.groups]
+            self.view.expand = [path[: i + 1] for i in range(len(path))]
         self._wire()
         self._load()
-        if self.linked_group and self.view.mode != "rows":
+        if self.linked_group and self.view.mode == "pivot":
             self.aggregates.open_group(self.linked_group)
 
     def _wire(self) -> None:
@@ -195,6 +199,13 @@ class CustomersPage(pn.viewable.Viewer):
         self.grid.param.watch(
             lambda e: self._with("card", lambda card: card.open_customer(e.new)), "opened"
         )
+        self.aggregates.tree.param.watch(
+            lambda e: self._with("card", lambda card: card.open_customer(e.new)), "customer"
+        )
+        self.grid.param.watch(self._on_header_menu, "menu")
+        # ticks in the group tree are the selection: groups (by filter) and customers
+        self.aggregates.tree.param.watch(self._on_tree_ticks, "ticked")
+        self.selection.param.watch(self._tree_from_selection, ["ids", "groups", "all_matching"])
         self.selection.param.watch(self._on_select_all, "all_matching")
         self.notices.param.watch(lambda _e: self._undo(), "undo")
         self.viewport.param.watch(self._on_width, "width")
@@ -342,6 +353,7 @@ class CustomersPage(pn.viewable.Viewer):
             "sizing_mode": "stretch_both"}  # fmt: skip
         return pn.Column(
             self.toolbar, self.notices, self._body, self.footer, self._overlays, self.viewport,
+            self.grid.column_state,
             margin=0, **sizing,
         )  # fmt: skip
 
@@ -354,8 +366,53 @@ class CustomersPage(pn.viewable.Viewer):
 
     # --- loading ---------------------------------------------------------------------
 
+    def _on_header_menu(self, event) -> None:
+        """A column header's menu: filter by the column (the Filters pop-out, on its field,
+        with the conditions its type allows) or group by it."""
+        if not event.new:
+            return
+        choice, name = event.new
+        field = self.view.fields.get(name)
+        if field is None:
+            return
+        if choice == "filter":
+            self._open_filters()
+            if name in self.filters_panel.param.field.objects:
+                self.filters_panel.field = name
+        elif choice == "group":
+            if field.groupable:
+                self.view.param.update(groups=[name], page=1)
+            else:
+                self.notices.say(f"Rows cannot be grouped by {field.label}.", "warning")
+
+    def _on_tree_ticks(self, event) -> None:
+        groups = [t for t in event.new if "path" in t]
+        ids = [t["id"] for t in event.new if "id" in t]
+        self.selection.param.update(groups=groups, ids=ids, all_matching=False)
+
+    def _tree_from_selection(self, *_: Any) -> None:
+        sel = self.selection
+        self.aggregates.tree.set_ticked(
+            [dict(g) for g in sel.groups] + [{"id": i} for i in sel.ids]
+        )
+
     def _on_view(self, *events) -> None:
         names = {e.name for e in events}
+        if names <= {"expand", "widths"}:
+            # the tree opened or closed a group itself (one query); a header was resized
+            if "widths" in names and self.grid._display is not None:
+                self.grid.table.widths = self.grid._widths(self.grid._display)
+            self._to_url()
+            return
+        if (
+            names & {"groups", "pivot", "source", "filters", "search", "status"}
+            and self.view.expand
+        ):
+            # another tree: its open groups mean nothing there
+            with param.parameterized.discard_events(self.view):
+                self.view.expand = []
+        if names & {"groups", "pivot", "source"} and self.selection.groups:
+            self.selection.reset()
         if names & {"filters", "search", "status"}:
             if self.selection.reset():
                 self.notices.say("The filters changed, so the selection was cleared.")
@@ -370,7 +427,9 @@ class CustomersPage(pn.viewable.Viewer):
     def _load(self, *, quiet: bool = False, fresh: bool = False) -> None:
         """Run the view and show its page (only the rows on screen); `fresh` counts again
         even when nobody wrote (the Refresh button)."""
-        shown = self.grid.table if self.view.mode == "rows" else self.aggregates.table
+        shown = {"rows": self.grid.table, "groups": self.aggregates.tree.table}.get(
+            self.view.mode, self.aggregates.table
+        )
         shown.loading = not quiet
         # the token is read before the query, so a write that lands during it is seen later
         token = self.store.change_token()
@@ -378,7 +437,10 @@ class CustomersPage(pn.viewable.Viewer):
         earlier = self._result if self._token == token and not fresh else None
         try:
             # key: ticking rows and opening a customer's card need its id
-            result = query.run(self.store, self.view, earlier=earlier, key=True)
+            if self.view.mode == "groups":  # the group tree's top level
+                result = tree.top(self.store, self.view, earlier=earlier)
+            else:
+                result = query.run(self.store, self.view, earlier=earlier, key=True)
             pages = max(1, -(-result.total // self.view.page_size))
             if self.view.page > pages:
                 # a link or a reload past the end (the data shrank): the last page instead

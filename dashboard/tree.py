@@ -1,0 +1,132 @@
+"""Row groups as a tree: one level at a time, computed in DuckDB.
+
+A group view (`View(groups=[...])`) is shown as a tree: its first group field's groups,
+each of which opens ("expands") to its groups by the next field and, at the last level, to
+its customers. Every level is one query over the view's filters plus the open group's
+values (bound parameters, column names from the registry), so a page never holds more than
+what is on screen. A group is named by its path: the group values as text, outermost first
+(None for a blank value), as `View.expand` keeps the open ones.
+
+    >>> view = View(groups=["status", "country"], values=[["credit", "sum"]])
+    >>> top(store, view).data                      # one row per status
+    >>> children(store, view, ["Active"]).data     # Active's countries
+    >>> children(store, view, ["Active", "GB"])    # Active customers in GB, one page
+    >>> group_view(view, ["Active", "GB"])         # those customers, as a View (a target)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from .errors import UserError
+from .fields import COLUMNS, KEY_FIELD
+from .query import Result, View, _shares, compile_rows, run, value_column
+from .store import Store
+
+#: A group's name in the tree: its group values as text, outermost first (None: blank).
+Path = list[str | None]
+
+
+def path_of(view: View, parent: Path, row: dict[str, Any]) -> Path:
+    """The path of a group `row` of the level under `parent` (a row of `children` or `top`):
+    the parent's path and the row's value of the next group field, as text."""
+    value = row.get(view.groups[len(parent)])
+    blank = value is None or value is pd.NA or (isinstance(value, float) and pd.isna(value))
+    return [*parent, None if blank else COLUMNS[view.groups[len(parent)]].type.to_text(value)]
+
+
+def path_filters(view: View, path: Path) -> list[dict[str, Any]]:
+    """The filters that select the customers of the group at `path`."""
+    if len(path) > len(view.groups):
+        raise UserError(f"a group path has at most {len(view.groups)} values, not {path!r}")
+    return [
+        {"field": name, "op": "empty"} if value is None else {"field": name, "op": "=", "value": value}
+        for name, value in zip(view.groups, path, strict=False)
+    ]  # fmt: skip
+
+
+def _values(view: View) -> set[str]:
+    return {"count", *(value_column(f, a) for f, a in view.values)}
+
+
+def level_view(view: View, path: Path, page: int = 1) -> View:
+    """The groups one level under `path` (the top level for []): the next group field, the
+    view's values, and the view's sort keys that apply to them."""
+    field = view.groups[len(path)]
+    allowed = {field, *_values(view)}
+    return view.copy(
+        groups=[field], pivot=None, percent=None, page=page, expand=[],
+        filters=[*view.filters, *path_filters(view, path)],
+        sort=[s for s in view.sort if s[0] in allowed],
+    )  # fmt: skip
+
+
+def group_view(view: View, path: Path, page: int = 1) -> View:
+    """The customers (rows) of the group at `path`, as a rows view: the view's columns and
+    filters, the group's values as filters, sorted by the view's sort keys that are fields.
+    Bulk Edit, Send and Delete take it as their target (every customer it matches)."""
+    fields = view.fields
+    shown = [c for c in view.columns if c in fields]
+    for fname, _agg in view.values:  # a customer's own value beside the groups' aggregates
+        if fname in fields and fname not in shown and COLUMNS[fname].source == view.source:
+            shown.append(fname)
+    if KEY_FIELD in fields and KEY_FIELD not in shown:
+        shown.insert(0, KEY_FIELD)
+    return view.copy(
+        groups=[], values=[], pivot=None, percent=None, page=page, expand=[], columns=shown,
+        filters=[*view.filters, *path_filters(view, path)],
+        sort=[s for s in view.sort if s[0] in fields and s[0] not in _values(view)],
+    )  # fmt: skip
+
+
+def top(store: Store, view: View, *, earlier: Result | None = None) -> Result:
+    """The tree's top level: the view's page of groups by its first group field, with the
+    grand total (`.totals`) and the number of top-level groups (`.total`)."""
+    if view.mode != "groups":
+        raise UserError("a group tree needs groups=[...] and no pivot")
+    return run(store, level_view(view, [], view.page).copy(percent=view.percent), earlier=earlier)
+
+
+def children(
+    store: Store,
+    view: View,
+    path: Path,
+    page: int = 1,
+    *,
+    totals: pd.DataFrame | None = None,
+    count: int | None = None,
+) -> Result:
+    """What the group at `path` opens to, one page (`view.page_size`): its groups by the next
+    field, or at the last level its customers (with their id). `totals`: the grand-total
+    row, for shares when the view shows percentages; `count`: the group's customers, as
+    its row showed them (a customers' source), so a leaf costs one query, not two."""
+    path = list(path)
+    if view.mode != "groups":
+        raise UserError("a group tree needs groups=[...] and no pivot")
+    if not 1 <= len(path) <= len(view.groups):
+        raise UserError(f"a group path has 1 to {len(view.groups)} values, not {path!r}")
+    if len(path) == len(view.groups):
+        rows = group_view(view, path, page)
+        if count is None or view.source != "customers" or view.search.strip():
+            return run(store, rows, key=True)
+        q = compile_rows(rows, key=True)
+        data = q.run(store)
+        labels = {name: COLUMNS[name].label for name in data.columns if name in COLUMNS}
+        return Result(data, int(count), "rows", labels=labels, queries=[q], customers=int(count))
+    result = run(store, level_view(view, path, page))
+    if view.percent and totals is not None:
+        cols = [c for c in result.data.columns if c in _values(view)]
+        same = {c: c for c in cols}
+        result.data, _ = _shares(result.data, totals, same, same, view)
+    return result
+
+
+def is_leaf(view: View, path: Path) -> bool:
+    """Whether the group at `path` opens to customers (the last group level)."""
+    return len(path) == len(view.groups)
+
+
+__all__ = ["Path", "children", "group_view", "is_leaf", "level_view", "path_filters",
+           "path_of", "top"]  # fmt: skip
