@@ -21,8 +21,9 @@ from .query import Result, View
 KINDS = {"bar": "Bars", "stacked": "Stacked", "heatmap": "Heatmap"}
 
 
-def _title(view: View, spread: bool) -> str:
-    values = [query.value_label(f, a) for f, a in view.values[:1]] or ["Customers"]
+def _title(view: View, spread: bool, result: Result | None = None) -> str:
+    units = result.units if result is not None else None
+    values = [query.value_label(f, a, units) for f, a in view.values[:1]] or ["Customers"]
     by = [COLUMNS[g].label for g in view.groups]
     if spread and view.pivot:
         by.append(COLUMNS[view.pivot].label)
@@ -78,12 +79,16 @@ def chart(result: Result, view: View, kind: str = "bar", **figure_options: Any):
                "tools": "pan,wheel_zoom,box_zoom,reset,save", **figure_options}  # fmt: skip
     if kind == "heatmap" and cells:
         options["height"] = max(options["height"], 60 + 22 * len(rows))
-        return _heatmap(result, rows, cells, options, _title(view, True))
+        return _heatmap(result, rows, cells, options, _title(view, True, result))
     if kind == "stacked" and cells:
-        return _stacked(result, rows, cells, options, _title(view, True))
+        return _stacked(result, rows, cells, options, _title(view, True, result))
     values = _numbers(result.data[total]) if total in result.data else []
     source = ColumnDataSource({"row": rows, "value": values})
-    title = _title(view, False) if total == query.TOTAL or result.mode == "groups" else str(total)
+    title = (
+        _title(view, False, result)
+        if total == query.TOTAL or result.mode == "groups"
+        else str(result.labels.get(total, total))  # "Total · Sum of Balance (EUR)"
+    )
     fig = figure(x_range=rows, title=title, **options)
     fig.vbar(x="row", top="value", width=0.8, source=source, color="#1f6fb2")
     fig.add_tools(HoverTool(tooltips=[("", "@row"), ("value", "@value{0,0.[00]}")]))

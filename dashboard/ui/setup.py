@@ -26,6 +26,7 @@ LABELS = {
     ("email", "rate"): "Emails per second", ("sms", "from"): "SMS origination number (E.164)",
     ("sms", "account_sid"): "Twilio account SID", ("sms", "rate"): "SMS per second",
     ("sms", "api_url"): "Twilio API address", ("docs", "url"): "Documentation link for ?",
+    ("money", "base"): "Base (reporting) currency",
 }  # fmt: skip
 
 
@@ -101,6 +102,7 @@ class SettingsPage(pn.viewable.Viewer):
             self._section("email", "Email (outbound server)"),
             self._section("sms", "SMS (Twilio)"),
             self._section("docs", "Documentation"),
+            self._section("money", "Money"),
             Text(secrets, variant="caption"),
             Button.from_param(self.param.save, label="Save settings", variant="contained", icon="save"),
             pmui.Divider(),
