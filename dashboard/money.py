@@ -63,22 +63,31 @@ def check_base(code: Any) -> str:
     except (ValueError, TypeError):
         parsed = None
     if not parsed:
-        raise UserError(f"the base currency must be an ISO 4217 code such as EUR or USD, not {code!r}")
+        raise UserError(
+            f"the base currency must be an ISO 4217 code such as EUR or USD, not {code!r}"
+        )
     return parsed
 
 
 def fx_join(base: str) -> tuple[str, list[Any]]:
     """A LEFT JOIN (and its parameters) giving each customer row the rate of its currency
-    into `base` as `_fx._rate` (NULL: no rate stored); the base itself is 1. The newest
-    day's rate is used (the latest import of that day)."""
+    into `base` as `_fx._rate` (NULL: no rate). The base itself is 1; a rate stored into
+    `base` is used as is; else one is derived from rates stored into another currency A
+    that `base` has a rate into too (X into `base` = X into A / `base` into A). The newest
+    day's rate is used (its latest import)."""
     sql = (
-        "LEFT JOIN (SELECT currency AS _ccy, rate AS _rate FROM rates "
-        "WHERE base = ? AND currency <> ? QUALIFY row_number() OVER "
-        '(PARTITION BY currency ORDER BY "day" DESC, imported_at DESC) = 1 '
-        "UNION ALL SELECT ?, 1::DECIMAL(18,8)) AS _fx "
+        "LEFT JOIN (WITH _l AS (SELECT currency AS c, base AS b, rate AS r FROM rates "
+        "QUALIFY row_number() OVER (PARTITION BY currency, base "
+        'ORDER BY "day" DESC, imported_at DESC) = 1), '
+        "_all AS (SELECT c, r, 0 AS k FROM _l WHERE b = ? "
+        "UNION ALL SELECT ?, 1::DECIMAL(18,8), -1 "
+        "UNION ALL SELECT x.c, CAST(x.r / t.r AS DECIMAL(18,8)), 1 FROM _l x "
+        "JOIN _l t ON t.b = x.b AND t.c = ? WHERE x.b <> ? "
+        "UNION ALL SELECT t.b, CAST(1 / t.r AS DECIMAL(18,8)), 1 FROM _l t WHERE t.c = ? AND t.b <> ?) "
+        "SELECT c AS _ccy, arg_min(r, k) AS _rate FROM _all GROUP BY c) AS _fx "
         f'ON _fx._ccy = customers."{CURRENCY_FIELD}"'
     )
-    return sql, [base, base, base]
+    return sql, [base] * 6
 
 
 #: SQL of a customer row's rate into the reporting currency (NULL: none), inside `fx_join`.
@@ -90,7 +99,9 @@ CURRENCY_SQL = f'customers."{CURRENCY_FIELD}"'
 def missing_rates_message(label: str, currencies: int, missing: list[str], base: str) -> str:
     """Why an aggregate over several currencies is refused: which rates are missing and
     what to do."""
-    shown = ", ".join(missing[:20]) + (f" and {len(missing) - 20} more" if len(missing) > 20 else "")
+    shown = ", ".join(missing[:20]) + (
+        f" and {len(missing) - 20} more" if len(missing) > 20 else ""
+    )
     return (
         f"{label} adds up amounts in {currencies} currencies, and there is no exchange "
         f"rate into {base} for {shown}: import them (customer-dashboard rates import FILE, "
@@ -178,7 +189,9 @@ def read_rates(data: bytes | str | Path, *, base: str, day: dt.date | None = Non
     if problems:
         raise ValidationError(problems)
     if not out:
-        raise UserError("the file holds no rates: write one currency,rate row a line, e.g. USD,0.92")
+        raise UserError(
+            "the file holds no rates: write one currency,rate row a line, e.g. USD,0.92"
+        )
     if blank:
         warnings.append(f"{blank} blank row{'s' if blank != 1 else ''} skipped")
     return RatesImport(base, out, blank, warnings)
@@ -299,7 +312,11 @@ def _decimal_comma(cells: list[str], columns: dict[str, int]) -> list[str]:
     """`USD,1,08` unquoted: a decimal comma split the rate in two (no date column)."""
     r = columns.get("rate", 1)
     if len(cells) > r + 1 and cells[r].isdigit() and cells[r + 1].isdigit():
-        return [*cells[:r], f"{cells[r]}.{cells[r + 1]}", *cells[r + 2 :]]  # a date is never digits only
+        return [
+            *cells[:r],
+            f"{cells[r]}.{cells[r + 1]}",
+            *cells[r + 2 :],
+        ]  # a date is never digits only
     return cells
 
 

@@ -805,7 +805,8 @@ def _money_select(view: View, f: str, a: str) -> str:
     a rate; else (rates missing) in the row's own currency where the row has one, NULL
     where it mixes several (`run` refuses unless the view is split by currency)."""
     native = aggregate_sql(f, a, source=view.source)
-    converted = f"round({aggregate_sql(f, a, source=view.source, rate=money.RATE_SQL)}, 4)"
+    # to the cent of the reporting currency (a converted amount has no exact 4th decimal)
+    converted = f"round({aggregate_sql(f, a, source=view.source, rate=money.RATE_SQL)}, 2)"
     ncur = f"count(DISTINCT {money.CURRENCY_SQL})"
     nofx = f"count(*) FILTER (WHERE {money.RATE_SQL} IS NULL)"
     # the grand total is one of the grouping sets: a max over all rows is the whole result's
