@@ -18,7 +18,15 @@ from ..importer import MAX_BYTES
 from ..money import base_currency
 from ..snapshot import Publisher
 from ..store import Store, default_db_path, server_file
-from .app import EXTENSIONS, guide_app, messages_app, session_app, settings_app, users_app
+from .app import (
+    EXTENSIONS,
+    guide_app,
+    messages_app,
+    rates_app,
+    session_app,
+    settings_app,
+    users_app,
+)
 from .auth import StoreAuthProvider
 
 #: Where the cookie-signing secret comes from when sign-in is on.
@@ -115,6 +123,7 @@ def serve(args) -> int:
             "/settings": lambda: settings_app(store, args.settings, auth=signed),
             "/messages": lambda: messages_app(store, args.settings, auth=signed),
             "/users": lambda: users_app(store, auth=signed),
+            "/rates": lambda: rates_app(store, args.settings, auth=signed),
         },
         port=args.port,
         address=args.address,
