@@ -81,7 +81,7 @@ def test_groups_show_totals_and_open_a_group(page, frame):
     agg = page.aggregates
     shown = agg.table.value
     assert shown.iloc[-1]["c0"] == "Total"
-    assert agg.table.titles["c2"] == "Sum of Balance"
+    assert agg.table.titles["c2"] == "Sum of Balance (EUR)"  # 15 currencies, in EUR
     assert page._body.objects[0] is not page.grid.table
     assert page.footer.count_text.startswith(f"{frame.country.nunique()} groups")
     agg._on_click(type("E", (), {"row": 0, "column": "c0"})())
@@ -100,7 +100,7 @@ def test_pivot_mode_from_the_columns_panel(page, frame):
     panel.pivot_mode = True
     assert page.view.pivot == "currency"
     titles = set(page.aggregates.table.titles.values())
-    assert {"Status", "EUR", "USD", "Total"} <= titles
+    assert {"Status", "EUR", "USD", "Total (EUR)"} <= titles
 
 
 def test_filters_panel_adds_typed_filters_and_refuses_bad_values(page, frame):
