@@ -791,9 +791,9 @@ def reporting_base(view: View) -> str:
     return money.check_base(view.base) if view.base else money.base_currency()
 
 
-#: The markers a grouped scan with money adds: each row's number of currencies, its
-#: (lowest) currency, and the currencies without a rate into the reporting currency.
-_NCUR, _CCY, _NOFX = "_ncur", "_ccy", "_nofx"
+#: The markers a grouped scan with money adds: each row's lowest and highest currency code
+#: (the same: one currency) and how many of its rows have no rate into the reporting one.
+_CCY, _NCUR, _NOFX = "_ccy", "_ccy_max", "_nofx"
 #: What a money value's unit says when a result is split by currency (rates missing).
 PER_CURRENCY = "per currency"
 
@@ -807,36 +807,52 @@ def _money_select(view: View, f: str, a: str) -> str:
     native = aggregate_sql(f, a, source=view.source)
     # to the cent of the reporting currency (a converted amount has no exact 4th decimal)
     converted = f"round({aggregate_sql(f, a, source=view.source, rate=money.RATE_SQL)}, 2)"
-    ncur = f"count(DISTINCT {money.CURRENCY_SQL})"
+    cur = money.CURRENCY_SQL
     nofx = f"count(*) FILTER (WHERE {money.RATE_SQL} IS NULL)"
-    # the grand total is one of the grouping sets: a max over all rows is the whole result's
-    return (f"CASE WHEN max({ncur}) OVER () <= 1 THEN {native} "
+    # one currency where the lowest code is the highest (far cheaper than a distinct count);
+    # the grand total is one of the grouping sets, so a window over all rows is the whole's
+    return (f"CASE WHEN min(min({cur})) OVER () = max(max({cur})) OVER () THEN {native} "
             f"WHEN max({nofx}) OVER () = 0 THEN {converted} "
-            f"WHEN {ncur} <= 1 THEN {native} END")  # fmt: skip
+            f"WHEN min({cur}) = max({cur}) THEN {native} END")  # fmt: skip
 
 
-def _money_units(found: pd.DataFrame, grand: pd.DataFrame, view: View, values, base: str) -> dict[str, str]:
+def _money_units(
+    store: Store, found: pd.DataFrame, grand: pd.DataFrame, view: View, values, base: str
+) -> dict[str, str]:
     """Each money value column's currency ("EUR"; PER_CURRENCY when split), from the grand
     total row's markers; refuses (UserError naming the missing rates) a result over several
     currencies that lacks rates and is not split by currency."""
     wanted = money_values(values)
-    if not wanted or _NCUR not in found.columns:
+    if not wanted or _CCY not in found.columns or not len(grand):
         return {}
-    if not len(grand) or int(grand[_NCUR].iloc[0]) == 0:
-        return {}
-    ncur = int(grand[_NCUR].iloc[0])
-    missing = grand[_NOFX].iloc[0]
-    missing = list(missing) if isinstance(missing, list | tuple | np.ndarray) else []
-    if ncur <= 1:
-        unit = str(grand[_CCY].iloc[0])
-    elif not missing:
+    low, high = grand[_CCY].iloc[0], grand[_NCUR].iloc[0]
+    if low is None or (isinstance(low, float) and pd.isna(low)):
+        return {}  # no customers: no currency
+    if low == high:
+        unit = str(low)
+    elif not int(grand[_NOFX].iloc[0]):
         unit = base
     elif _split_by_currency(view):
         unit = PER_CURRENCY
     else:
         f, a = wanted[0]
-        raise UserError(money.missing_rates_message(value_label(f, a), ncur, missing, base))
+        raise UserError(_missing_rates(store, view, value_label(f, a), base))
     return {value_column(f, a): unit for f, a in wanted}
+
+
+def _missing_rates(store: Store, view: View, label: str, base: str) -> str:
+    """The refusal of money over currencies without rates, naming them (a second look at
+    the data, on this error path only)."""
+    where, params = compile_where(view)
+    join, join_params = money.fx_join(base)
+    cur = money.CURRENCY_SQL
+    found = store.rows(
+        f"SELECT {cur}, bool_or({money.RATE_SQL} IS NULL) FROM {_from(view)} {join} "
+        f"WHERE {where} GROUP BY 1 ORDER BY 1",
+        [*join_params, *params],
+    )
+    missing = [c for c, lacking in found if lacking]
+    return money.missing_rates_message(label, len(found), missing, base)
 
 
 def _split_by_currency(view: View) -> bool:
@@ -904,9 +920,8 @@ def compile_grouping(view: View, base: str | None = None) -> Query:
     ]
     if cash:
         cur = money.CURRENCY_SQL
-        select += [f'count(DISTINCT {cur}) AS "{_NCUR}"', f'min({cur}) AS "{_CCY}"',
-                   f"list(DISTINCT {cur} ORDER BY {cur}) FILTER (WHERE {money.RATE_SQL} IS NULL) "
-                   f'AS "{_NOFX}"']  # fmt: skip
+        select += [f'min({cur}) AS "{_CCY}"', f'max({cur}) AS "{_NCUR}"',
+                   f'count(*) FILTER (WHERE {money.RATE_SQL} IS NULL) AS "{_NOFX}"']  # fmt: skip
     if view.pivot and view.source == "customers":
         select.append(f'count(*) AS "{_ROWS}"')  # the customers, from the grand total
     select.append(f'grouping({", ".join(keys)}) AS "{_GK}"' if keys else f'1 AS "{_GK}"')
@@ -1122,7 +1137,7 @@ def run_groups(store: Store, view: View, *, paged: bool = True) -> Result:
     found = q.run(store)
     values = [value_column(f, a) for f, a in _values(view)]
     count = int((found[_GK].to_numpy() == 0).sum())  # the groups come first, sorted
-    units = _money_units(found, found.iloc[count:], view, _values(view), base or "")
+    units = _money_units(store, found, found.iloc[count:], view, _values(view), base or "")
     totals = found.iloc[count:][values].reset_index(drop=True)
     data = _plain(_page(found.iloc[:count][[*view.groups, *values]], view, paged))
     labels = {g: COLUMNS[g].label for g in view.groups}
@@ -1194,7 +1209,7 @@ def run_pivot(store: Store, view: View, *, paged: bool = True) -> Result:
         )
     where = {(None if pd.isna(v) else v): n for n, v in enumerate(raw)}
     grand = found[gk & gp]
-    units = _money_units(found, grand, view, _pivot_values(view), base or "")
+    units = _money_units(store, found, grand, view, _pivot_values(view), base or "")
     totals_of = {f"total_{v}": v for v in values}
     if view.groups:
         rows = found.loc[~gk & gp, [*view.groups, *values]]  # sorted as the view says
