@@ -294,3 +294,27 @@ def test_the_cli_imports_rates_and_pivots_in_the_base_currency(tmp_path, eur_set
     r = cli("rates", "list", "--db", str(db), "--json", env=env)
     listed = json.loads(r.stdout)
     assert listed["base"] == "EUR" and len(listed["rates"]) == 14
+
+
+def test_the_page_refuses_a_mixed_sum_without_rates_in_words(store):
+    from dashboard.ui.app import customers_page
+
+    add_demo_customers(store, 200, seed=7)
+    import_rates(store, rates_csv({c: r for c, r in RATES.items() if c != "NGN"}), base="EUR")
+    page = customers_page(store, view=View(groups=["status"], values=[["credit", "sum"]]))
+    assert "no exchange rate into EUR for NGN" in page.notices.message
+    page.view.filters = [{"field": "currency", "op": "!=", "value": "NGN"}]
+    assert page.aggregates.table.titles["c2"] == "Sum of Balance (EUR)"
+
+
+def test_the_base_currency_is_a_setting(eur_settings):
+    from dashboard.money import base_currency
+    from dashboard.settings import Settings
+
+    settings = Settings.load(eur_settings)
+    assert settings.get("money", "base") == "EUR"
+    with pytest.raises(ValidationError, match="money.base"):
+        settings.update({"money": {"base": "euro"}})
+    settings.update({"money": {"base": "USD"}})
+    settings.save()
+    assert base_currency(eur_settings) == "USD" and "[money]" in eur_settings.read_text()
