@@ -805,10 +805,9 @@ def _money_select(view: View, f: str, a: str) -> str:
     a rate; else (rates missing) in the row's own currency where the row has one, NULL
     where it mixes several (`run` refuses unless the view is split by currency)."""
     native = aggregate_sql(f, a, source=view.source)
-    # to the cent of the reporting currency (a converted amount has no exact 4th decimal)
-    converted = f"round({aggregate_sql(f, a, source=view.source, rate=money.RATE_SQL)}, 2)"
+    converted = aggregate_sql(f, a, source=view.source, rate=money.RATE_SQL)
     cur = money.CURRENCY_SQL
-    nofx = f"count(*) FILTER (WHERE {money.RATE_SQL} IS NULL)"
+    nofx = f"(count(*) - count({money.RATE_SQL}))"  # rows without a rate
     # one currency where the lowest code is the highest (far cheaper than a distinct count);
     # the grand total is one of the grouping sets, so a window over all rows is the whole's
     return (f"CASE WHEN min(min({cur})) OVER () = max(max({cur})) OVER () THEN {native} "
@@ -921,7 +920,7 @@ def compile_grouping(view: View, base: str | None = None) -> Query:
     if cash:
         cur = money.CURRENCY_SQL
         select += [f'min({cur}) AS "{_CCY}"', f'max({cur}) AS "{_NCUR}"',
-                   f'count(*) FILTER (WHERE {money.RATE_SQL} IS NULL) AS "{_NOFX}"']  # fmt: skip
+                   f'count(*) - count({money.RATE_SQL}) AS "{_NOFX}"']  # fmt: skip
     if view.pivot and view.source == "customers":
         select.append(f'count(*) AS "{_ROWS}"')  # the customers, from the grand total
     select.append(f'grouping({", ".join(keys)}) AS "{_GK}"' if keys else f'1 AS "{_GK}"')
