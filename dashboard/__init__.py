@@ -35,12 +35,13 @@ if TYPE_CHECKING:  # what the names below are, for type checkers and editors
         get_customer,
         update_customer,
     )
-    from .demo import add_demo_customers
+    from .demo import add_demo_customers, add_demo_rates
     from .errors import ConflictError, DatabaseBusyError, Problem, UserError, ValidationError
     from .exports import export_view
     from .fields import COLUMNS, CONTACT_FIELDS, CUSTOMER_FIELDS, FIELDS, METRICS, USAGE_FIELDS
     from .importer import import_file
     from .messaging import send
+    from .money import import_rates, list_rates
     from .query import (
         PERCENTAGES,
         Filter,
@@ -65,13 +66,14 @@ _LAZY = {
     "charts": ("chart",),
     "customers": ("add_customer", "bulk_edit", "delete_customers", "find_by_name",
                   "get_customer", "update_customer"),
-    "demo": ("add_demo_customers",),
+    "demo": ("add_demo_customers", "add_demo_rates"),
     "errors": ("ConflictError", "DatabaseBusyError", "Problem", "UserError", "ValidationError"),
     "exports": ("export_view",),
     "fields": ("COLUMNS", "CONTACT_FIELDS", "CUSTOMER_FIELDS", "FIELDS", "METRICS",
                "USAGE_FIELDS"),
     "importer": ("import_file",),
     "messaging": ("send",),
+    "money": ("import_rates", "list_rates"),
     "query": ("PERCENTAGES", "Filter", "Result", "View", "count", "field_list", "matching_ids",
               "run", "to_arrow"),
     "reports": ("pivot_report",),
@@ -151,8 +153,8 @@ __all__ = [
     "Batch", "COLUMNS", "CONTACT_FIELDS", "CUSTOMER_FIELDS", "ConflictError",
     "DatabaseBusyError", "FIELDS", "Filter", "METRICS", "PERCENTAGES", "Problem", "Result",
     "Store", "USAGE_FIELDS", "UserError", "ValidationError", "View", "add_customer",
-    "add_demo_customers", "batches", "bulk_edit", "chart", "count", "delete_customers",
+    "add_demo_customers", "add_demo_rates", "batches", "bulk_edit", "chart", "count", "delete_customers",
     "export_view", "field_list", "find_by_name", "get_customer", "grid", "history",
-    "import_file", "last_batch", "matching_ids", "notebook", "open_store", "pivot_report",
+    "import_file", "import_rates", "last_batch", "list_rates", "matching_ids", "notebook", "open_store", "pivot_report",
     "run", "run_sql", "send", "show", "to_arrow", "undo", "update_customer",
 ]  # fmt: skip

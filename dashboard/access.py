@@ -35,6 +35,7 @@ ACTIONS: dict[str, str] = {
     "delete": "admin",
     "send": "admin",
     "settings": "admin",
+    "rates": "admin",  # import exchange rates (everyone reads them)
     "users": "admin",
     "views": "admin",  # replace or delete a saved view someone else saved
 }
@@ -42,7 +43,7 @@ ACTIONS: dict[str, str] = {
 _WORDS = {
     "add": "add customers", "edit": "edit customers", "bulk_edit": "bulk edit customers",
     "import": "upload customers", "undo": "undo changes", "delete": "delete customers",
-    "send": "send messages", "settings": "change the settings", "users": "manage users",
+    "send": "send messages", "settings": "change the settings", "rates": "import exchange rates", "users": "manage users",
     "export": "export", "read": "read customers", "save_view": "save views",
     "views": "replace or delete other people's saved views",
 }  # fmt: skip
@@ -102,7 +103,7 @@ def _require_current(store) -> None:
 
 
 #: What reversing each kind of audit row does, as the action it amounts to.
-_INVERSE = {"add": "delete", "delete": "delete", "update": "edit"}
+_INVERSE = {"add": "delete", "delete": "delete", "update": "edit", "rate": "rates"}
 
 
 def require_undo(store, batch: str, action: str, made_by: str, kinds: set[str]) -> None:
@@ -129,7 +130,8 @@ def require_undo(store, batch: str, action: str, made_by: str, kinds: set[str]) 
         if not allowed(role, need):
             what = {"add": "deletes the customers it added",
                     "delete": "re-creates the customers it deleted",
-                    "update": "writes back the values it changed"}.get(kind, kind)  # fmt: skip
+                    "update": "writes back the values it changed",
+                    "rate": "removes the exchange rates it imported"}.get(kind, kind)  # fmt: skip
             raise PermissionDenied(
                 f"{user} ({role}) may not undo batch {batch} ({action} by {made_by}): undoing "
                 f"it {what}, which needs the {ACTIONS[need]} role or higher"

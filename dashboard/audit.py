@@ -22,7 +22,7 @@ from .words import plural
 
 #: The actions a batch records (sends, resumed and discarded sends included).
 BATCH_ACTIONS = ("add", "edit", "bulk_edit", "delete", "import", "undo", "send", "resume",
-                 "discard")  # fmt: skip
+                 "discard", "rates")  # fmt: skip
 
 
 @dataclass

@@ -64,8 +64,9 @@ def top_rows(result: Result, view: View, n: int = TOP_N) -> tuple[Result, int]:
     return cut, len(data)
 
 
-def _title(view: View, spread: bool) -> str:
-    values = [query.value_label(f, a) for f, a in view.values[:1]] or ["Customers"]
+def _title(view: View, spread: bool, result: Result | None = None) -> str:
+    units = result.units if result is not None else None
+    values = [query.value_label(f, a, units) for f, a in view.values[:1]] or ["Customers"]
     by = [COLUMNS[g].label for g in view.groups]
     if spread and view.pivot:
         by.append(COLUMNS[view.pivot].label)
@@ -127,13 +128,17 @@ def chart(result: Result, view: View, kind: str = "bar", **figure_options: Any):
     shown = f" (largest {drawn} of {count:,})" if drawn < count else ""
     if kind == "heatmap" and cells:
         options["height"] = max(options["height"], 60 + 22 * len(rows))
-        return _heatmap(result, rows, cells, options, _title(view, True) + shown)
+        return _heatmap(result, rows, cells, options, _title(view, True, result) + shown)
     if cells and (kind == "stacked" or view.percent == "row"):
         # shares of each row's total: bars stacked to 100 %, never identical 100-bars
-        return _stacked(result, rows, cells, options, _title(view, True) + shown)
+        return _stacked(result, rows, cells, options, _title(view, True, result) + shown)
     values = _numbers(result.data[total]) if total in result.data else []
     source = ColumnDataSource({"row": rows, "value": values})
-    title = _title(view, False) if total == query.TOTAL or result.mode == "groups" else str(total)
+    title = (
+        _title(view, False, result)
+        if total == query.TOTAL or result.mode == "groups"
+        else str(result.labels.get(total, total))  # "Total · Sum of Balance (EUR)"
+    )
     title += shown
     fig = figure(x_range=rows, title=title, **options)
     fig.vbar(x="row", top="value", width=0.8, source=source, color="#1f6fb2")

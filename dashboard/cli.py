@@ -212,7 +212,7 @@ def _decimal_scales(names: Any) -> dict[str, int]:
     return found
 
 
-def _pivot_scales(view: Any, titles: Sequence[str]) -> dict[str, int]:
+def _pivot_scales(view: Any, titles: Sequence[str], units: dict[str, str] | None = None) -> dict[str, int]:
     """Which titled columns of a group or pivot table hold exact decimals (money, rates):
     a sum, minimum, maximum or average of a Number field; not counts, not --percent shares."""
     from .query import value_label
@@ -227,7 +227,7 @@ def _pivot_scales(view: Any, titles: Sequence[str]) -> dict[str, int]:
     found = {}
     for title in titles:
         for f, a in specs:
-            label = value_label(f, a)
+            label = value_label(f, a, units)
             # a group table titles the value "Sum of Balance"; a pivot "EUR · Sum of Balance",
             # or just "EUR" when it shows one value only
             single = view.pivot and len(view.values) == 1 and title not in groups
@@ -272,12 +272,14 @@ def _ask(question: str) -> bool:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from .demo import add_demo_customers
+    from . import money
+    from .demo import add_demo_customers, add_demo_rates
 
     with _store(args, write=True) as store:
         print(f"database {store.path} is at schema {store.schema_version()}")
         if args.demo:
             n = add_demo_customers(store, args.demo, seed=args.seed)
+            add_demo_rates(store, base=money.base_currency())
             from .undo import last_batch
 
             batch = last_batch(store) or {}
@@ -311,6 +313,8 @@ def cmd_pivot(args: argparse.Namespace) -> int:
             filters=parse_where(args.where),
             percent=args.percent,
         )
+    if args.base:
+        view = view.copy(base=args.base)  # the reporting currency of this report only
     view.check()
     with _store(args, write=False) as store:
         if args.out:
@@ -326,7 +330,7 @@ def cmd_pivot(args: argparse.Namespace) -> int:
             sys.stdout, index=False
         )
     elif args.json or args.format == "json":
-        _print_json(_records(table, _pivot_scales(view, list(table.columns))))
+        _print_json(_records(table, _pivot_scales(view, list(table.columns), result.units)))
     else:
         print(table.to_string(index=False))
     return 0
@@ -685,6 +689,55 @@ def cmd_users(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rates(args: argparse.Namespace) -> int:
+    from decimal import Decimal
+
+    from . import money
+
+    base = money.check_base(args.base) if args.base else money.base_currency(args.settings)
+    if args.rates_command == "list":
+        with _store(args, write=False) as store:
+            frame = money.list_rates(store, base)
+        if args.json:
+            _print_json({"base": base, "rates": _records(frame, {"rate": 8})})
+            return 0
+        if frame.empty:
+            print(f"no exchange rates into {base}; add them with `customer-dashboard rates import FILE`")
+            return 0
+        print(f"1 unit = ... {base}")
+        for row in frame.itertuples(index=False):
+            rate = format(Decimal(str(row.rate)).normalize(), "f")
+            print(f"{row.currency}\t{rate}\t{str(row.day)[:10]}\t{row.user_name}")
+        return 0
+    data = sys.stdin.buffer.read() if args.file == "-" else Path(args.file)
+    if isinstance(data, Path) and not data.is_file():
+        raise UserError(f"no file {args.file}")
+    day = None
+    if args.date:
+        from .types import Date
+
+        try:
+            day = Date().parse(args.date)
+        except ValueError as exc:
+            raise UserError(f"--date {args.date!r} {exc}") from None
+    if args.dry_run:
+        found = money.read_rates(data, base=base, day=day)
+    else:
+        with _store(args, write=True) as store:
+            found = money.import_rates(store, data, base=base, day=day)
+    for line in found.warnings:
+        print(f"warning: {line}", file=sys.stderr)
+    if args.json:
+        _print_json({"base": found.base, "batch_id": found.batch_id, "count": len(found.rates),
+                     "warnings": found.warnings,
+                     "rates": [{"currency": c, "rate": r, "date": d} for c, r, d in found.rates]})  # fmt: skip
+    elif args.dry_run:
+        print(f"would import {len(found.rates)} rates into {found.base} (dry run: nothing written)")
+    else:
+        print(f"imported {len(found.rates)} rates into {found.base}; batch {found.batch_id}")
+    return 0
+
+
 def cmd_backup(args: argparse.Namespace) -> int:
     from .backup import backup
 
@@ -752,6 +805,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="show shares of the row, column or grand total",
     )
     sp.add_argument("--view", help="a view's JSON, as the page's Code dialog shows it")
+    sp.add_argument("--base", metavar="CCY",
+                    help="the currency money over several currencies is reported in, for this "
+                         "report (default: [money] base in the settings, EUR); rates into it "
+                         "must be stored")  # fmt: skip
     sp.add_argument("--out", help="write a report to .xlsx (formatted) or .csv")
     # "json" stays accepted (earlier spelling of --json) but is no longer shown
     sp.add_argument("--format", choices=("table", "csv", "json"), default="table",
@@ -924,6 +981,23 @@ def _add_later_commands(sub: Any, db: Any, json_option: Any) -> None:
     db(u)
     json_option(u)
     u.set_defaults(func=cmd_users)
+
+    sp = sub.add_parser("rates", help="exchange rates into the base (reporting) currency")
+    rates_sub = sp.add_subparsers(dest="rates_command", required=True, parser_class=_Parser,
+                                  metavar="ACTION", title="actions")  # fmt: skip
+    r = rates_sub.add_parser("import", help="import a CSV of currency,rate rows (units of the "
+                             "base currency per 1 unit), as one undoable batch")  # fmt: skip
+    r.add_argument("file", help="the CSV file (- reads stdin); an optional third column is the date")
+    r.add_argument("--date", help="the day the rates are for (default: today), e.g. 2026-11-30")
+    r.add_argument("--dry-run", action="store_true", help="check the file, write nothing")
+    listed = rates_sub.add_parser("list", help="the rates in use, one per currency")
+    for each in (r, listed):
+        each.add_argument("--base", metavar="CCY",
+                          help="the base currency (default: [money] base in the settings, EUR)")
+        each.add_argument("--settings", help="settings file (default data/settings.toml)")
+        db(each)
+        json_option(each)
+        each.set_defaults(func=cmd_rates)
 
     sp = sub.add_parser(
         "backup", help="write a consistent copy of the database (safe while served)"

@@ -10,10 +10,12 @@ Tests, the demo server, benchmarks and the docs all use this one generator.
 
 from __future__ import annotations
 
+from typing import Any
+
 from . import audit, search
 from .access import require
 from .fields import CONTACT_FIELDS, CUSTOMER_FIELDS, DEMO_CONTACT_VALUES, DEMO_VALUES, STATUSES
-from .store import Store
+from .store import Store, utcnow
 
 ADJECTIVES = (
     "Blue",
@@ -268,6 +270,27 @@ WHERE k < 1 + c.h % 3""",
                 cur, first_id, usage_days, seed, max(1, -(-added // max(1, usage_customers)))
             )
     return int(added)
+
+
+#: Rough rates into EUR of the demo's currencies (units of EUR per unit), for the demo data.
+DEMO_RATES = {"USD": "0.92", "GBP": "1.17", "AUD": "0.60", "CAD": "0.66", "PLN": "0.23",
+              "BRL": "0.17", "SGD": "0.69", "JPY": "0.0061", "INR": "0.011", "MXN": "0.050",
+              "NGN": "0.00058", "AED": "0.25", "ZAR": "0.050", "SEK": "0.087", "CHF": "1.05"}  # fmt: skip
+
+
+def add_demo_rates(store: Store, rates: dict[str, Any] | None = None, *, base: str = "EUR") -> int:
+    """Store exchange rates into `base` for the demo (DEMO_RATES unless `rates` given),
+    dated today, as seed data like the demo customers: a person's rates come from
+    `money.import_rates`, audited and undoable. Returns how many were stored."""
+    rates = DEMO_RATES if rates is None else rates
+    rows = [[c, base, str(r), "demo", "demo", utcnow()] for c, r in rates.items() if c != base]
+    with store.transaction() as cur:
+        cur.executemany(
+            'INSERT INTO rates (currency, base, rate, "day", user_name, batch_id, imported_at) '
+            "VALUES (?, ?, ?, current_date, ?, ?, ?)",
+            rows,
+        )
+    return len(rows)
 
 
 def _add_usage(cur, first_id: int, days: int, seed: int, every: int) -> None:

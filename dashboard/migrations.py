@@ -270,6 +270,22 @@ def _literal(value: Any) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
+def _v9_rates(con: duckdb.DuckDBPyConnection) -> None:
+    # exchange rates: units of `base` one unit of `currency` buys, for a day; every import
+    # is a batch (undone by deleting its rows), the newest day per currency is used
+    con.execute(
+        """CREATE TABLE rates (
+  currency VARCHAR NOT NULL,
+  base VARCHAR NOT NULL,
+  rate DECIMAL(18,8) NOT NULL CHECK (rate > 0),
+  "day" DATE NOT NULL,
+  user_name VARCHAR NOT NULL,
+  batch_id VARCHAR NOT NULL,
+  imported_at TIMESTAMP NOT NULL
+)"""
+    )
+
+
 def _index_name(create_index: str) -> str:
     found = re.match(r"CREATE\s+(?:UNIQUE\s+)?INDEX\s+(\S+)", create_index, re.I)
     if found is None:
@@ -286,6 +302,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "user sign-in generation", _v6_user_generation),
     Migration(7, "quick search text", _v7_search),
     Migration(8, "quick search words", _v8_search_words),
+    Migration(9, "exchange rates", _v9_rates),
 )
 
 LATEST = MIGRATIONS[-1].version

@@ -24,11 +24,12 @@ import numpy as np
 import pandas as pd
 import param
 
-from . import search
+from . import money, search
 from . import types as t
 from .errors import UserError
 from .fields import (
     COLUMNS,
+    CURRENCY_FIELD,
     METRIC_DAYS,
     METRICS,
     SOURCES,
@@ -171,6 +172,8 @@ class View(param.Parameterized):
     - expand: the open groups of the page's group tree, each a path of group values as
       text, outermost first (None: blank), e.g. [["Active"], ["Active", "GB"]]; a path as
       long as `groups` lists its customers (`dashboard.tree.children` runs one level)
+    - base: the reporting currency of money aggregates over several currencies, e.g.
+      "USD" (default: `[money] base` in the settings, EUR); rates into it must be stored
 
     >>> View(source="usage", status="Active", groups=["country"], pivot="month",
     ...      values=[["revenue", "sum"]], sort=[["sum_revenue", "desc"]])
@@ -218,6 +221,11 @@ class View(param.Parameterized):
     widths = param.Dict(
         default={}, doc="Column widths in pixels a person set by dragging a header's edge."
     )
+    base = param.String(
+        default=None, allow_None=True,
+        doc="The reporting currency money over several currencies is converted into (an "
+        "ISO 4217 code); None: the settings' [money] base.",
+    )  # fmt: skip
 
     search_ids = param.Parameter(
         default=None, precedence=-1,
@@ -226,7 +234,7 @@ class View(param.Parameterized):
     )  # fmt: skip
 
     _STATE = ("source", "columns", "filters", "search", "status", "sort", "page", "page_size",
-              "groups", "values", "pivot", "percent", "expand", "widths")  # fmt: skip
+              "groups", "values", "pivot", "percent", "expand", "widths", "base")  # fmt: skip
 
     def __init__(self, **params: Any):
         for name, choices in (("status", ["All", *STATUSES]), ("source", list(SOURCES)),
@@ -242,6 +250,8 @@ class View(param.Parameterized):
             params["sort"] = [_sort_key(s) for s in _listed("sort", params)]
         if "values" in params:
             params["values"] = [_value_spec(v) for v in _value_list(params["values"])]
+        if isinstance(params.get("base"), str):
+            params["base"] = params["base"].strip().upper() or None
         params.setdefault("columns", default_columns(params.get("source") or "customers"))
         super().__init__(**params)
 
@@ -398,6 +408,11 @@ class View(param.Parameterized):
                                 f"not {path!r}")  # fmt: skip
         if self.percent and any(a not in ("count", "sum") for _, a in self.values):
             problems.append("percentages add up only for counts and sums; remove other values")
+        if self.base is not None:
+            try:
+                money.check_base(self.base)
+            except UserError as exc:
+                problems.append(str(exc))
         if problems:
             raise UserError("; ".join(problems))
 
@@ -469,6 +484,7 @@ _SHAPES: dict[str, tuple[type | tuple[type, ...], str]] = {
     "percent": ((str, type(None)), 'null, "row", "column" or "total"'),
     "expand": (list, "a list of group paths, each a list of group values (text or null)"),
     "widths": (dict, "an object of column names and widths in pixels (20 to 2000)"),
+    "base": ((str, type(None)), "a currency code such as EUR, or null"),
 }
 
 
@@ -754,11 +770,15 @@ def compile_ids(view: View) -> Query:
     return Query(f"SELECT DISTINCT id FROM {_from(view)} WHERE {where} ORDER BY id", params)
 
 
-def aggregate_sql(fname: str, agg: str, where: str | None = None, source: str = "customers") -> str:
+def aggregate_sql(
+    fname: str, agg: str, where: str | None = None, source: str = "customers",
+    rate: str | None = None,
+) -> str:  # fmt: skip
     """SQL for one aggregate of one field, optionally restricted by a FILTER clause.
 
     "*" counts customers (distinct ones, over usage). A rate's average is weighted by its
     denominator (ASR of a month = its connected calls / its calls, not a mean of days).
+    `rate`: the SQL of each row's exchange rate; money is aggregated converted by it.
     """
     filt = f" FILTER (WHERE {where})" if where else ""
     if fname == "*":
@@ -773,6 +793,8 @@ def aggregate_sql(fname: str, agg: str, where: str | None = None, source: str = 
             f"nullif(sum({quote(den)}){filt}, 0), 2)"
         )
     col = f.type.aggregate_sql(column_sql(fname), agg)
+    if rate is not None:
+        col = f.type.converted_sql(col, rate)
     if agg == "count_distinct":
         return f"count(DISTINCT {col}){filt}"
     return f"{agg}({col}){filt}"
@@ -783,11 +805,94 @@ def value_column(fname: str, agg: str) -> str:
     return "count" if fname == "*" else f"{agg}_{fname}"
 
 
-def value_label(fname: str, agg: str) -> str:
-    """A person's name for an aggregated value: "Sum of Balance"."""
+def value_label(fname: str, agg: str, units: dict[str, str] | None = None) -> str:
+    """A person's name for an aggregated value: "Sum of Balance"; with a result's `units`
+    (value column -> currency), money says its currency: "Sum of Balance (EUR)"."""
     if fname == "*":
         return "Customers"
-    return f"{t.AGGREGATES[agg]} of {COLUMNS[fname].label}"
+    label = f"{t.AGGREGATES[agg]} of {COLUMNS[fname].label}"
+    unit = (units or {}).get(value_column(fname, agg))
+    return t.Money.unit_label(label, unit) if unit else label
+
+
+def money_values(values: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The values that are amounts of money (a sum, average, minimum or maximum of a money
+    field): over several currencies they are converted or split, never added up as is."""
+    return [(f, a) for f, a in values if f != "*" and COLUMNS[f].type.in_currency
+            and COLUMNS[f].type.converts(a)]  # fmt: skip
+
+
+def reporting_base(view: View) -> str:
+    """The currency a view's money over several currencies is reported in."""
+    return money.check_base(view.base) if view.base else money.base_currency()
+
+
+#: The markers a grouped scan with money adds: each row's lowest and highest currency code
+#: (the same: one currency) and how many of its rows have no rate into the reporting one.
+_CCY, _NCUR, _NOFX = "_ccy", "_ccy_max", "_nofx"
+#: What a money value's unit says when a result is split by currency (rates missing).
+PER_CURRENCY = "per currency"
+
+
+def _money_select(view: View, f: str, a: str) -> str:
+    """One money aggregate that never mixes currencies, decided in the scan itself (so the
+    sort and the page are of the final figures): in the row's own currency when the whole
+    result has one currency; converted into the reporting currency when every currency has
+    a rate; else (rates missing) in the row's own currency where the row has one, NULL
+    where it mixes several (`run` refuses unless the view is split by currency)."""
+    native = aggregate_sql(f, a, source=view.source)
+    converted = aggregate_sql(f, a, source=view.source, rate=money.RATE_SQL)
+    cur = money.CURRENCY_SQL
+    nofx = f"(count(*) - count({money.RATE_SQL}))"  # rows without a rate
+    # one currency where the lowest code is the highest (far cheaper than a distinct count);
+    # the grand total is one of the grouping sets, so a window over all rows is the whole's
+    return (f"CASE WHEN min(min({cur})) OVER () = max(max({cur})) OVER () THEN {native} "
+            f"WHEN max({nofx}) OVER () = 0 THEN {converted} "
+            f"WHEN min({cur}) = max({cur}) THEN {native} END")  # fmt: skip
+
+
+def _money_units(
+    store: Store, found: pd.DataFrame, grand: pd.DataFrame, view: View, values, base: str
+) -> dict[str, str]:
+    """Each money value column's currency ("EUR"; PER_CURRENCY when split), from the grand
+    total row's markers; refuses (UserError naming the missing rates) a result over several
+    currencies that lacks rates and is not split by currency."""
+    wanted = money_values(values)
+    if not wanted or _CCY not in found.columns or not len(grand):
+        return {}
+    low, high = grand[_CCY].iloc[0], grand[_NCUR].iloc[0]
+    if low is None or (isinstance(low, float) and pd.isna(low)):
+        return {}  # no customers: no currency
+    if low == high:
+        unit = str(low)
+    elif not int(grand[_NOFX].iloc[0]):
+        unit = base
+    elif _split_by_currency(view):
+        unit = PER_CURRENCY
+    else:
+        f, a = wanted[0]
+        raise UserError(_missing_rates(store, view, value_label(f, a), base))
+    return {value_column(f, a): unit for f, a in wanted}
+
+
+def _missing_rates(store: Store, view: View, label: str, base: str) -> str:
+    """The refusal of money over currencies without rates, naming them (a second look at
+    the data, on this error path only)."""
+    where, params = compile_where(view)
+    join, join_params = money.fx_join(base)
+    cur = money.CURRENCY_SQL
+    found = store.rows(
+        f"SELECT {cur}, bool_or({money.RATE_SQL} IS NULL) FROM {_from(view)} {join} "
+        f"WHERE {where} GROUP BY 1 ORDER BY 1",
+        [*join_params, *params],
+    )
+    missing = [c for c, lacking in found if lacking]
+    return money.missing_rates_message(label, len(found), missing, base)
+
+
+def _split_by_currency(view: View) -> bool:
+    """Whether every row (or pivot column) of the view holds one currency's customers."""
+    return CURRENCY_FIELD in view.groups or view.pivot == CURRENCY_FIELD
 
 
 def _values(view: View) -> list[tuple[str, str]]:
@@ -814,16 +919,21 @@ def _sort_keys(view: View, allowed: dict[str, str]) -> list[tuple[str, bool]]:
 _GK, _GP, _P, _ROWS = "_gk", "_gp", "_p", "_rows"
 
 
-def compile_grouping(view: View) -> Query:
+def compile_grouping(view: View, base: str | None = None) -> Query:
     """The one scan behind a group or pivot view: `GROUP BY GROUPING SETS`.
 
     Groups: the sets (groups) and () — every group and the grand total. Pivot: (groups,
     pivot), (groups), (pivot) and () — the cells, each row's total, each column's total
     (whose pivot values are the column labels) and the grand total. `_gk` / `_gp` tell a
     total row from a group whose key is NULL. The result has one row per group and pivot
-    value: small, and shaped into the page by `run` (sort, page, spread into columns)."""
+    value: small, and shaped into the page by `run` (sort, page, spread into columns).
+
+    Money (a sum, average, minimum or maximum of a money field) never mixes currencies:
+    joined to the exchange rates into `base` (default: `reporting_base(view)`), each value
+    is decided in the scan (`_money_select`) and markers say how (`_money_units`)."""
     view.check()
     where, params = compile_where(view)
+    source = _from(view)
     keys = [column_sql(g) for g in view.groups]
     select = [f"{column_sql(g)} AS {quote(g)}" for g in view.groups]
     if view.pivot:
@@ -834,9 +944,19 @@ def compile_grouping(view: View) -> Query:
     else:
         values = _values(view)
         sets = [tuple(keys), ()]
+    cash = money_values(values)
+    if cash:
+        join, join_params = money.fx_join(base or reporting_base(view))
+        source, params = f"{source} {join}", [*join_params, *params]
     select += [
-        f'{aggregate_sql(f, a, source=view.source)} AS "{value_column(f, a)}"' for f, a in values
+        f'{_money_select(view, f, a) if (f, a) in cash else aggregate_sql(f, a, source=view.source)}'
+        f' AS "{value_column(f, a)}"'
+        for f, a in values
     ]
+    if cash:
+        cur = money.CURRENCY_SQL
+        select += [f'min({cur}) AS "{_CCY}"', f'max({cur}) AS "{_NCUR}"',
+                   f'count(*) - count({money.RATE_SQL}) AS "{_NOFX}"']  # fmt: skip
     if view.pivot and view.source == "customers":
         select.append(f'count(*) AS "{_ROWS}"')  # the customers, from the grand total
     select.append(f'grouping({", ".join(keys)}) AS "{_GK}"' if keys else f'1 AS "{_GK}"')
@@ -855,7 +975,7 @@ def compile_grouping(view: View) -> Query:
     by = view.copy(sort=[s for s in view.sort if s not in leaf]) if leaf else view
     order.append(_order_by(by, allowed, [quote(g) + " ASC NULLS LAST" for g in view.groups]))
     return Query(
-        f"SELECT {', '.join(select)} FROM {_from(view)} WHERE {where} "
+        f"SELECT {', '.join(select)} FROM {source} WHERE {where} "
         f"GROUP BY GROUPING SETS ({grouping}) ORDER BY {', '.join(o for o in order if o)}",
         list(params),
     )
@@ -898,6 +1018,13 @@ class Result:
     #: The OFFSET form of a page of rows (`compile_rows`), whichever statement fetched it:
     #: the next page of the same view is then read by keyset (`compile_after`)
     page_query: Query | None = None
+    #: The currency of each money value column ("sum_credit": "EUR"; "per currency" when
+    #: split by currency); a value not here is not money or has no customers.
+    units: dict[str, str] = field(default_factory=dict)
+
+    def value_label(self, fname: str, agg: str) -> str:
+        """A value's name with its currency when it is money: "Sum of Balance (EUR)"."""
+        return value_label(fname, agg, self.units)
 
     @property
     def sql(self) -> str:
@@ -1116,20 +1243,22 @@ def _plain(frame: pd.DataFrame) -> pd.DataFrame:
 def run_groups(store: Store, view: View, *, paged: bool = True) -> Result:
     """A group view from one grouping-sets scan: the page of groups, the grand total and
     the number of groups."""
-    q = compile_grouping(view)
+    base = reporting_base(view) if money_values(_values(view)) else None
+    q = compile_grouping(view, base)
     found = q.run(store)
     values = [value_column(f, a) for f, a in _values(view)]
     count = int((found[_GK].to_numpy() == 0).sum())  # the groups come first, sorted
+    units = _money_units(store, found, found.iloc[count:], view, _values(view), base or "")
     totals = found.iloc[count:][values].reset_index(drop=True)
     data = _plain(_page(found.iloc[:count][[*view.groups, *values]], view, paged))
     labels = {g: COLUMNS[g].label for g in view.groups}
     for fname, agg in _values(view):
-        labels[value_column(fname, agg)] = value_label(fname, agg)
+        labels[value_column(fname, agg)] = value_label(fname, agg, units)
     customers = int(totals["count"].iloc[0]) if len(totals) else 0
     if view.percent:
         # a group's share of the grand total ("row" is the group itself: 100 % each)
         data, totals = _shares(data, totals, {c: c for c in values}, {c: c for c in values}, view)
-    return Result(data, count, "groups", totals, labels, [q], customers)
+    return Result(data, count, "groups", totals, labels, [q], customers, units=units)
 
 
 def _python(value: Any, f: Field) -> Any:
@@ -1174,7 +1303,8 @@ def _column(cells: np.ndarray) -> Any:
 def run_pivot(store: Store, view: View, *, paged: bool = True) -> Result:
     """A pivot from one grouping-sets scan: labels, cells, row and column totals and the
     grand total all come from it; the page of row groups is spread into columns here."""
-    q = compile_grouping(view)
+    base = reporting_base(view) if money_values(_pivot_values(view)) else None
+    q = compile_grouping(view, base)
     found = q.run(store)
     queries = [q]
     pfield = COLUMNS[view.pivot]
@@ -1190,6 +1320,7 @@ def run_pivot(store: Store, view: View, *, paged: bool = True) -> Result:
         )
     where = {(None if pd.isna(v) else v): n for n, v in enumerate(raw)}
     grand = found[gk & gp]
+    units = _money_units(store, found, grand, view, _pivot_values(view), base or "")
     totals_of = {f"total_{v}": v for v in values}
     if view.groups:
         rows = found.loc[~gk & gp, [*view.groups, *values]]  # sorted as the view says
@@ -1245,9 +1376,15 @@ def run_pivot(store: Store, view: View, *, paged: bool = True) -> Result:
         vc = value_column(fname, agg)
         names[f"total_{vc}"] = TOTAL if single else f"{TOTAL} · {value_label(fname, agg)}"
     titles = {g: COLUMNS[g].label for g in view.groups}
+    for fname, agg in _pivot_values(view):
+        unit = units.get(value_column(fname, agg))
+        if unit:  # the column titles say the currency: "Total (EUR)", "GB · Sum of ... (EUR)"
+            for col, name in names.items():
+                if col.endswith(f"_{value_column(fname, agg)}") and (not single or col.startswith("total_")):
+                    titles[name] = t.Money.unit_label(name, unit)
     data = data.rename(columns=names)
     totals = totals.rename(columns=names)
-    return Result(data, count, "pivot", totals, titles, queries, customers)
+    return Result(data, count, "pivot", totals, titles, queries, customers, units=units)
 
 
 def _shares(

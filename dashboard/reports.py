@@ -33,9 +33,11 @@ from .types import (  # noqa: F401  (the formats are the types'; re-exported)
 HEADER_FILL = PatternFill("solid", fgColor="DDE7F3")
 
 
-def title_of(view: View) -> str:
-    """ "Sum of Revenue by Country and Month" for a report's first line."""
-    values = [query.value_label(f, a) for f, a in view.values] or ["Customers"]
+def title_of(view: View, result: Result | None = None) -> str:
+    """ "Sum of Revenue by Country and Month" for a report's first line; with the view's
+    `result`, money says its currency: "Sum of Revenue (EUR) by Country and Month"."""
+    units = result.units if result is not None else None
+    values = [query.value_label(f, a, units) for f, a in view.values] or ["Customers"]
     by = [COLUMNS[g].label for g in view.groups]
     if view.pivot:
         by.append(COLUMNS[view.pivot].label)
@@ -86,7 +88,7 @@ def pivot_report(store: Store, view: View, out: str | Path, *, title: str | None
     if ext == ".csv":
         write_frame(_labelled(result, view), out)
         return len(result.data)
-    _write_xlsx(result, view, out, title or title_of(view))
+    _write_xlsx(result, view, out, title or title_of(view, result))
     return len(result.data)
 
 

@@ -26,7 +26,7 @@ import tomlkit
 
 from .access import require
 from .errors import Problem, UserError, ValidationError
-from .types import Email, Phone
+from .types import Currency, Email, Phone
 
 DEFAULT_PATH = Path("data") / "settings.toml"
 SECURITY = ("none", "starttls", "tls")
@@ -43,6 +43,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     },
     "sms": {"from": "", "account_sid": "", "rate": 1, "api_url": "https://api.twilio.com"},
     "docs": {"url": "/guide"},
+    # the reporting currency: money over several currencies is converted into it
+    "money": {"base": "EUR"},
 }
 SECRET_ENV = {
     ("email", "password"): "CUSTOMER_DASHBOARD_SMTP_PASSWORD",
@@ -169,6 +171,12 @@ def validate(values: dict[str, dict[str, Any]]) -> list[Problem]:
                 "a Twilio account SID starts with AC and has 34 characters",
             )
         )
+    base = values.get("money", {}).get("base", "EUR")
+    try:
+        if Currency().parse(base) is None:
+            raise ValueError("is required")
+    except (ValueError, TypeError) as exc:
+        problems.append(Problem("money.base", base, f"the base currency {exc}"))
     why = api_url_problem(s["api_url"])
     if why:
         problems.append(Problem("sms.api_url", s["api_url"], why))

@@ -461,6 +461,45 @@ class Money(Number):
     def excel_format(self, agg: str) -> str:
         return MONEY_FORMAT
 
+    def converts(self, agg: str) -> bool:
+        """Whether aggregate `agg` of these amounts is an amount too, so customers in
+        several currencies must be converted (or split) before it means anything: a sum,
+        an average, a minimum or a maximum (a count is a count in any currency)."""
+        return agg in CONVERTED_AGGREGATES
+
+    def converted_sql(self, col: str, rate: str) -> str:
+        """Column `col` in the reporting currency: times `rate`, the SQL of the row's
+        currency's rate (units of the reporting currency per unit)."""
+        return f"({col} * {rate})"
+
+    @staticmethod
+    def unit_label(label: str, currency: str | None) -> str:
+        """A money aggregate's label with its currency: "Sum of Balance (EUR)"."""
+        return f"{label} ({currency})" if currency else label
+
+
+#: Aggregates of money that are money (and so have a currency).
+CONVERTED_AGGREGATES = ("sum", "avg", "min", "max")
+
+
+@dataclass(frozen=True)
+class ExchangeRate(Number):
+    """Units of the reporting currency one unit of another currency buys (1,08 or 1.08;
+    never zero or negative)."""
+
+    kind: str = "rate"
+    sql: str = "DECIMAL(18,8)"
+    scale: int = 8
+
+    def _parse(self, raw: Any) -> Decimal:
+        number = _number_of(raw)
+        if number <= 0:
+            raise ValueError("must be more than 0 (units of the base currency per unit)")
+        quantum = Decimal(1).scaleb(-self.scale)
+        if number != number.quantize(quantum):
+            raise ValueError(f"must have at most {self.scale} decimal places")
+        return number.quantize(quantum)
+
 
 @dataclass(frozen=True)
 class Percent(Number):

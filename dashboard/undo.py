@@ -80,6 +80,10 @@ def undo(store: Store, batch_id: str, *, user: str | None = None) -> audit.Batch
         _undo_adds(cur, batch_id, new_id, at, user)
         _undo_updates(cur, batch_id, new_id, at, user)
         _undo_deletes(cur, batch_id, new_id, at, user)
+        if "rate" in kinds:
+            from .money import undo_rates
+
+            undo_rates(cur, batch_id, new_id, at, user)
         search.refresh_batch(cur, new_id)
         count = audit.close_batch(cur, new_id)
         cur.execute("UPDATE batches SET undone_by = ? WHERE batch_id = ?", [new_id, batch_id])
@@ -119,6 +123,8 @@ def effect(kinds: dict[str, int]) -> str:
         parts.append(f"restoring the earlier values of {plural(kinds['update'], 'customer')}")
     if kinds.get("add"):
         parts.append(f"putting back {the(kinds['add'])} it deleted")
+    if "rate" in kinds:
+        parts.append("removing the exchange rates it imported")
     if not parts:
         return "changing nothing"
     return ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]
@@ -325,6 +331,8 @@ class BatchEntry:
         what it did: "Undo, removing the 3 customers it added"."""
         if self.action == "undo" and self.effect:
             return f"Undo, {self.effect}"
+        if self.action == "rates":  # exchange rates touch no customer
+            return f"Exchange {self.description}"
         n = f"{self.customer_count:,} customer{'s' if self.customer_count != 1 else ''}"
         return ACTION_WORDS.get(
             self.action, self.action.replace("_", " ").capitalize() + " of {n}"

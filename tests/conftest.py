@@ -9,6 +9,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from dashboard import Store, add_demo_customers
+from dashboard.demo import add_demo_rates
 
 
 @pytest.fixture(autouse=True)
@@ -39,6 +40,10 @@ def store():
 def demo(store):
     """An in-memory database with 400 deterministic demo customers."""
     add_demo_customers(store, 400, seed=7)
+    # every demo currency at 1 unit of the base currency: money adds up across currencies
+    # exactly as it is stored (tests of real conversion import real rates: test_money.py)
+    codes = [c for (c,) in store.rows("SELECT DISTINCT currency FROM customers ORDER BY 1")]
+    add_demo_rates(store, dict.fromkeys(codes, 1), base="EUR")
     return store
 
 

@@ -29,7 +29,7 @@ from dashboard.views import delete_view, load_view, save_view
 def test_the_role_ladder():
     assert [a for a in ACTIONS if allowed("viewer", a)] == ["read", "export", "save_view"]
     assert [a for a in ACTIONS if not allowed("editor", a)] == [
-        "delete", "send", "settings", "users", "views"]  # fmt: skip
+        "delete", "send", "settings", "rates", "users", "views"]  # fmt: skip
     assert {a for a in ACTIONS if allowed("editor", a)} == {
         "read", "export", "save_view", "add", "edit", "bulk_edit", "import", "undo"}  # fmt: skip
     assert all(allowed("admin", a) for a in ACTIONS)

@@ -19,6 +19,7 @@ from dashboard import (
     UserError,
     View,
     add_demo_customers,
+    add_demo_rates,
     bulk_edit,
     delete_customers,
     import_file,
@@ -34,6 +35,7 @@ def test_three_lines_give_a_dataframe_and_its_sql(demo, tmp_path):
     path = tmp_path / "c.duckdb"
     with Store(path) as writer:
         add_demo_customers(writer, 120, seed=3)
+        add_demo_rates(writer)  # Balance over 15 currencies is reported in EUR
     store = open_store(path)
     result = run(store, View(groups=["country"], values=[["credit", "sum"]]))
     assert result.data.columns.tolist() == ["country", "count", "sum_credit"]
@@ -199,7 +201,7 @@ def test_table_keeps_numbers_numeric(demo):
     table = run(demo, View(groups=["country"], values=[["credit", "sum"]])).table()
     assert table.iloc[-1, 0] == "Total"
     assert str(table["Customers"].dtype) == "int64"
-    assert table["Sum of Balance"].dtype.kind == "f"
+    assert table["Sum of Balance (EUR)"].dtype.kind == "f"
 
 
 def test_rows_hold_only_the_columns_asked_for(demo):

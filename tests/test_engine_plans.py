@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 
 import pandas as pd
 import pytest
@@ -123,8 +124,17 @@ def test_one_scan_answers_as_the_old_plans_did(demo, view, paged):
     assert (got.total, got.customers, got.mode) == (want.total, want.customers, want.mode)
     _same_frames(got.data, want.data, "data")
     _same_frames(got.totals, want.totals, "totals")
-    assert got.labels == want.labels
-    _same_frames(got.table(), want.table(), "table")
+    # the old plans added money up as stored; the demo's rates are 1, so the figures are the
+    # same and only the labels now say the currency: "Sum of Balance (EUR)"
+    units = set(got.units.values())
+    labels = {k: _unitless(v, units) for k, v in got.labels.items()}
+    assert {k: v for k, v in labels.items() if k != v or k in want.labels} == want.labels
+    _same_frames(got.table().rename(columns=lambda c: _unitless(c, units)), want.table(), "table")
+
+
+def _unitless(label: str, units: set[str]) -> str:
+    found = re.fullmatch(r"(.*) \((.+)\)", label)
+    return found.group(1) if found and found.group(2) in units else label
 
 
 def test_a_pivot_over_more_values_than_columns_allowed_is_refused(demo):

@@ -60,7 +60,7 @@ def test_grouped_and_pivot_views_export_as_shown(demo, tmp_path):
     view = View(groups=["status"], pivot="currency", values=[["credit", "sum"]])
     export_view(demo, view, tmp_path / "p.csv")
     df = pd.read_csv(tmp_path / "p.csv")
-    assert df.iloc[-1]["Status"] == "Total" and "Total" in df.columns and "EUR" in df.columns
+    assert df.iloc[-1]["Status"] == "Total" and "Total (EUR)" in df.columns and "EUR" in df.columns
 
 
 def test_unknown_format_is_refused():

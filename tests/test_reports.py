@@ -25,11 +25,11 @@ def test_xlsx_report_reads_back_as_sent(demo, tmp_path):
     result = run(demo, view, paged=False)
     assert n == len(result.data)
     ws = _sheet(out)
-    assert ws["A1"].value == "Sum of Revenue by Country and Month"
+    assert ws["A1"].value == "Sum of Revenue (EUR) by Country and Month"
     assert ws["A1"].font.bold
     assert ws["A2"].value == "Filters: Status = Active; Currency is one of USD, EUR"
     header = [c.value for c in ws[5]]
-    assert header[0] == "Country" and header[-1] == "Total"
+    assert header[0] == "Country" and header[-1] == "Total (EUR)"
     assert all(c.font.bold for c in ws[5])
     assert ws.freeze_panes == "B6"
     first = [c.value for c in ws[6]]
@@ -62,7 +62,7 @@ def test_csv_report_has_page_titles_and_totals(demo, tmp_path):
     view = View(groups=["status"], values=[["credit", "sum"]])
     pivot_report(demo, view, out)
     rows = list(csv.reader(out.open()))
-    assert rows[0] == ["Status", "Customers", "Sum of Balance"]
+    assert rows[0] == ["Status", "Customers", "Sum of Balance (EUR)"]
     assert rows[-1][0] == "Total"
     assert int(rows[-1][1]) == 400
 

@@ -83,7 +83,7 @@ def test_groups_show_a_tree_with_totals_that_opens_in_place(page, frame):
     shown = tree.table.value
     assert shown.iloc[0]["c0"] == "Total"
     assert tree.table.frozen_rows == [0]  # pinned above the groups
-    assert tree.table.titles["c2"] == "Sum of Balance"
+    assert tree.table.titles["c2"] == "Sum of Balance (EUR)"  # 15 currencies, in EUR
     assert page._body.objects[0] is not page.grid.table
     assert page.footer.count_text.startswith(f"{frame.country.nunique()} groups")
     tree._on_click(type("E", (), {"row": 1, "column": "c0"})())
@@ -139,7 +139,7 @@ def test_pivot_mode_from_the_columns_panel(page, frame):
     panel.pivot_mode = True
     assert page.view.pivot == "currency"
     titles = set(page.aggregates.table.titles.values())
-    assert {"Status", "EUR", "USD", "Total"} <= titles
+    assert {"Status", "EUR", "USD", "Total (EUR)"} <= titles
 
 
 def test_filters_panel_adds_typed_filters_and_refuses_bad_values(page, frame):

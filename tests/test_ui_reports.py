@@ -43,7 +43,7 @@ def test_switching_to_usage_keeps_what_makes_sense(page, demo):
     assert "Month" in panel._groups.options
     panel.aggregates = ["revenue:sum", "asr:avg"]
     # groups show as a tree (issue 18): its grid, not the pivot's table
-    assert page.aggregates.tree.table.titles["c2"] == "Sum of Revenue"
+    assert page.aggregates.tree.table.titles["c2"] == "Sum of Revenue (EUR)"  # 15 currencies
     assert "Average of ASR %" in page.aggregates.tree.table.titles.values()
     assert "Revenue" in page.filters_panel._field.options
     panel.source = "customers"
@@ -66,7 +66,7 @@ def test_pivot_export_is_a_formatted_report(page):
     page.view.param.update(groups=["status"], pivot="currency", values=[["credit", "sum"]])
     data = page._export("xlsx").getvalue()
     ws = openpyxl.load_workbook(io.BytesIO(data)).active
-    assert ws["A1"].value == "Sum of Balance by Status and Currency"
+    assert ws["A1"].value == "Sum of Balance (EUR) by Status and Currency"
     assert ws.freeze_panes == "B6"
     assert ws[ws.max_row][0].value == "Total"
 
@@ -100,12 +100,14 @@ def test_the_code_runs_when_pasted_alone(tmp_path):
     import subprocess
     import sys
 
-    from dashboard import Store, add_demo_customers
+    from dashboard import Store, add_demo_customers, add_demo_rates
     from dashboard.ui.page import code_for
 
     db = tmp_path / "c.duckdb"
     with Store(db) as store:
         add_demo_customers(store, 120, seed=3)
+        codes = [c for (c,) in store.rows("SELECT DISTINCT currency FROM customers")]
+        add_demo_rates(store, dict.fromkeys(codes, 1))  # at 1 EUR each: the plain sums
         want = store.df("SELECT status, sum(credit) AS s FROM customers GROUP BY 1 ORDER BY 1")
     code = code_for(View(groups=["status"], values=[["credit", "sum"]]))
     code += "print(result.table().to_csv(index=False))\n"
@@ -113,7 +115,7 @@ def test_the_code_runs_when_pasted_alone(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                          check=True).stdout  # fmt: skip
     lines = out.strip().splitlines()
-    assert lines[0] == "Status,Customers,Sum of Balance"
+    assert lines[0] == "Status,Customers,Sum of Balance (EUR)"
     for (status, total), line in zip(want.itertuples(index=False), lines[1:], strict=False):
         assert line.startswith(f"{status},") and line.endswith(f",{total}")
     assert lines[-1].startswith("Total,120,")

@@ -181,6 +181,7 @@ def _frame(title: str, main, who: Store | None = None) -> pmui.Page:
     pages = [("Customers", "/"), ("Messages", "/messages")]
     if who is None or allowed(who.role, "settings"):
         pages.append(("Setup › Settings", "/settings"))
+    pages.append(("Setup › Rates", "/rates"))
     if who is not None and allowed(who.role, "users"):
         pages.append(("Setup › Users", "/users"))
     # one pane of links, not a Material UI button each: a session's start is what the
@@ -222,6 +223,15 @@ def users_app(store: Store, *, auth=False) -> pmui.Page:
 
     return _guarded(store, auth, "Setup › Users", "users",
                     lambda acting: UsersPage(store=acting))  # fmt: skip
+
+
+@_no_traceback("Rates")
+def rates_app(store: Store, settings_path: str | None = None, *, auth=False) -> pmui.Page:
+    """Setup › Rates, served at /rates: everyone reads the exchange rates, admins import."""
+    from .setup import RatesPage
+
+    return _guarded(store, auth, "Setup › Rates", "read",
+                    lambda acting: RatesPage(store=acting, settings_path=settings_path))  # fmt: skip
 
 
 @_no_traceback("Messages")

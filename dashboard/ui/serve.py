@@ -12,12 +12,21 @@ from pathlib import Path
 import panel as pn
 
 from .. import users
-from ..demo import add_demo_customers
+from ..demo import add_demo_customers, add_demo_rates
 from ..errors import UserError
 from ..importer import MAX_BYTES
+from ..money import base_currency
 from ..snapshot import Publisher
 from ..store import Store, default_db_path, server_file
-from .app import EXTENSIONS, guide_app, messages_app, session_app, settings_app, users_app
+from .app import (
+    EXTENSIONS,
+    guide_app,
+    messages_app,
+    rates_app,
+    session_app,
+    settings_app,
+    users_app,
+)
 from .auth import StoreAuthProvider
 
 #: Where the cookie-signing secret comes from when sign-in is on.
@@ -81,8 +90,12 @@ def serve(args) -> int:
     store = Store(path, user="server")
     auth = _auth_options(args, store)
     origins = _origins(args)
+    if getattr(args, "settings", None):
+        # the engine reads the reporting currency ([money] base) from the served settings
+        os.environ["CUSTOMER_DASHBOARD_SETTINGS"] = str(args.settings)
     if fresh and args.demo:
         n = add_demo_customers(store, args.demo)
+        add_demo_rates(store, base=base_currency())
         print(f"created {path} with {n} demo customers", flush=True)
     url = f"http://{args.address}:{args.port}"
     marker = server_file(path)
@@ -110,6 +123,7 @@ def serve(args) -> int:
             "/settings": lambda: settings_app(store, args.settings, auth=signed),
             "/messages": lambda: messages_app(store, args.settings, auth=signed),
             "/users": lambda: users_app(store, auth=signed),
+            "/rates": lambda: rates_app(store, args.settings, auth=signed),
         },
         port=args.port,
         address=args.address,

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 
 import pandas as pd
 import panel as pn
 import panel_material_ui as pmui
 import param
 
-from .. import messaging
+from .. import messaging, money
 from ..access import ROLES, Actor, allowed
 from ..errors import UserError, ValidationError
 from ..settings import DEFAULTS, SECURITY, Settings
@@ -26,6 +27,7 @@ LABELS = {
     ("email", "rate"): "Emails per second", ("sms", "from"): "SMS origination number (E.164)",
     ("sms", "account_sid"): "Twilio account SID", ("sms", "rate"): "SMS per second",
     ("sms", "api_url"): "Twilio API address", ("docs", "url"): "Documentation link for ?",
+    ("money", "base"): "Base (reporting) currency",
 }  # fmt: skip
 
 
@@ -101,6 +103,7 @@ class SettingsPage(pn.viewable.Viewer):
             self._section("email", "Email (outbound server)"),
             self._section("sms", "SMS (Twilio)"),
             self._section("docs", "Documentation"),
+            self._section("money", "Money"),
             Text(secrets, variant="caption"),
             Button.from_param(self.param.save, label="Save settings", variant="contained", icon="save"),
             pmui.Divider(),
@@ -444,3 +447,120 @@ def _shown_log(frame: pd.DataFrame) -> pd.DataFrame:
     out["status"] = out["status"].map(lambda s: messaging.STATUSES.get(s, s))
     out = out[list(LOG_TITLES)].astype(object)
     return out.where(out.notna(), "")
+
+
+#: The rates table's columns as the Rates screen shows them.
+RATE_TITLES = {"currency": "Currency", "rate": "Rate", "day": "Date", "user_name": "Imported by",
+               "batch_id": "Batch"}  # fmt: skip
+
+
+class RatesPage(pn.viewable.Viewer):
+    """Setup › Rates: the exchange rates into the base (reporting) currency that money over
+    several currencies is converted at; admins import a CSV of `currency,rate` rows (a file
+    or pasted text) as one undoable batch, everyone reads them."""
+
+    store = param.ClassSelector(class_=Store, doc="The store acting as the signed-in user.")
+    settings_path = param.String(default=None, allow_None=True, doc="The settings file.")
+    text = param.String(default="", label="Rates (currency,rate a line)",
+                        doc="Rates typed or pasted, one currency,rate row a line.")  # fmt: skip
+    file = param.Bytes(default=None, doc="An uploaded rates file's bytes.")
+    do_import = param.Event(label="Import rates", doc="Import the pasted text or the chosen file.")
+    undo_last = param.Event(label="Undo import", doc="Take back the last import made here.")
+    message = param.String(default="", doc="The last message shown.")
+
+    def __init__(self, **params):
+        from .upload import FileChoice
+
+        super().__init__(**params)
+        self.base = money.base_currency(self.settings_path)
+        self._last: str | None = None
+        self._table = Grid(pd.DataFrame(), show_index=False, disabled=True,
+                           sizing_mode="stretch_width", height=320, layout="fit_data_table")  # fmt: skip
+        self._alert = Notice(object="", severity="info", visible=False, sizing_mode="stretch_width")
+        self._file = FileChoice(accept=".csv,.txt,.tsv", label="Choose a CSV file")
+        self._file.param.watch(self._on_file, "received")
+        self._undo = Button.from_param(self.param.undo_last, variant="text", size="small",
+                                       icon="undo", visible=False,
+                                       description="Take back the rates this import stored")  # fmt: skip
+        self._load()
+
+    @property
+    def writable(self) -> bool:
+        """Whether the signed-in user may import rates (admins)."""
+        return allowed(getattr(self.store, "role", "admin"), "rates")
+
+    def _load(self) -> None:
+        frame = money.list_rates(self.store, self.base)
+        frame = frame.drop(columns=["imported_at"]).assign(
+            rate=[format(Decimal(str(r)).normalize(), "f") for r in frame["rate"]],
+            day=[str(d)[:10] for d in frame["day"]],
+        )
+        self._table.value = frame.rename(columns=RATE_TITLES)
+        # as tall as its rows (a few currencies are a short table), scrolling past 12
+        self._table.height = 46 + 36 * max(1, min(len(frame), 12))
+
+    def _on_file(self, *_) -> None:
+        self.file = self._file.value
+
+    @param.depends("do_import", watch=True)
+    def _import(self) -> None:
+        data = self.text if self.text.strip() else self.file
+        if not data:
+            self._say("Paste currency,rate rows or choose a CSV file first.", "warning")
+            return
+        try:
+            found = money.import_rates(self.store, data, base=self.base)
+        except ValidationError as exc:
+            self._say("; ".join(p.describe() for p in exc.problems), "error")
+            return
+        except UserError as exc:
+            self._say(str(exc), "error")
+            return
+        self._last = found.batch_id
+        self.text = ""
+        self._load()
+        extra = f" ({'; '.join(found.warnings)})" if found.warnings else ""
+        self._say(f"Imported {plural(len(found.rates), 'rate')} into {self.base}; "
+                  f"batch {found.batch_id}{extra}.", "success")  # fmt: skip
+        self._undo.visible = True
+
+    @param.depends("undo_last", watch=True)
+    def _undo_last(self) -> None:
+        from ..undo import undo
+
+        if not self._last:
+            return
+        try:
+            done = undo(self.store, self._last)
+        except UserError as exc:
+            self._say(str(exc), "error")
+            return
+        self._say(f"Undone batch {self._last}: {done.details.get('effect', '')}.", "info")
+        self._last = None
+        self._undo.visible = False
+        self._load()
+
+    def _say(self, text: str, severity: str) -> None:
+        self.message = text
+        self._alert.param.update(object=text, severity=severity, visible=True)
+
+    def __panel__(self):
+        about = (f"Money over customers in several currencies is reported in {self.base} (the "
+                 f"base currency, [money] base in the settings): a rate is the {self.base} one "
+                 "unit of a currency buys. The newest date's rate of each currency is used.")  # fmt: skip
+        parts = [Text(f"Exchange rates into {self.base}", variant="h6"),
+                 Text(about, variant="body2")]  # fmt: skip
+        if self.writable:  # the admin's action first, then what is stored
+            parts += [
+                pmui.TextAreaInput.from_param(self.param.text, label="Rates (currency,rate a line)",
+                                              placeholder="USD,0.92\nGBP,1.17", rows=3,
+                                              sizing_mode="stretch_width", max_width=420),
+                pmui.Row(self._file,
+                         Button.from_param(self.param.do_import, variant="contained", icon="upload",
+                                           description="Store these rates (one undoable batch)"),
+                         self._undo),
+            ]  # fmt: skip
+        else:
+            parts.append(Text("Only admins import rates.", variant="caption"))
+        parts += [self._alert, self._table]
+        return pmui.Column(*parts, sizing_mode="stretch_width", max_width=900)

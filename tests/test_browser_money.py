@@ -1,0 +1,124 @@
+"""Money in a real Chromium: the grid's total of Balance over 15 currencies is labelled with
+the base currency and is the converted figure; Setup › Rates lists the rates, an admin
+imports more, a viewer only reads them."""
+
+from __future__ import annotations
+
+import json
+import re
+from urllib.parse import quote
+
+import pytest
+
+from dashboard import Store, add_demo_customers
+from dashboard.money import import_rates
+from dashboard.users import add_user
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, SHOTS, button, require_chromium, served
+
+pytestmark = pytest.mark.browser
+
+SECRET = "a-cookie-secret-for-tests-only-0123456789abcdef"
+RATES = {"USD": "0.92", "GBP": "1.17", "AUD": "0.6", "CAD": "0.66", "PLN": "0.23",
+         "BRL": "0.17", "SGD": "0.69", "JPY": "0.0061", "INR": "0.011", "MXN": "0.05",
+         "NGN": "0.00058", "AED": "0.25", "ZAR": "0.05", "SEK": "0.087"}  # fmt: skip
+SIZES = {"1280x720": (1280, 720), "1440x900": (1440, 900), "390x844": (390, 844)}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    require_chromium()
+    tmp = tmp_path_factory.mktemp("money")
+    db = tmp / "customers.duckdb"
+    settings = tmp / "settings.toml"
+    settings.write_text('[money]\nbase = "EUR"\n', encoding="utf-8")
+    with Store(db) as store:
+        add_demo_customers(store, 200, seed=11)
+        import_rates(store, "".join(f"{c},{r}\n" for c, r in RATES.items()), base="EUR")
+        add_user(store, "ana", "admin", "ana's long password")
+        add_user(store, "vic", "viewer", "vic's long password")
+        # the converted total, computed here: each balance times its currency's rate
+        fx = {"EUR": 1.0, **{c: float(r) for c, r in RATES.items()}}
+        total = sum(
+            float(b) * fx[c] for b, c in store.rows("SELECT credit, currency FROM customers")
+        )
+        plain = float(store.scalar("SELECT sum(credit) FROM customers"))
+    mp = pytest.MonkeyPatch()
+    mp.setenv("CUSTOMER_DASHBOARD_COOKIE_SECRET", SECRET)
+    try:
+        with served(db, demo=0, extra=["--auth", "--settings", str(settings)]) as url:
+            yield url, round(total, 2), plain
+    finally:
+        mp.undo()
+
+
+@pytest.fixture
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def sign_in(b, url, name, password, path="/", size=(1440, 900)):
+    page = b.new_context(viewport={"width": size[0], "height": size[1]}).new_page()
+    page.goto(url + path)
+    page.wait_for_url(re.compile(r"/login"))
+    page.fill('input[name="username"]', name)
+    page.fill('input[name="password"]', password)
+    page.click('button[type="submit"]')
+    return page
+
+
+def test_the_grids_total_of_balance_is_converted_and_says_eur(server, browser):
+    url, total, plain = server
+    view = {"groups": ["status"], "values": [["credit", "sum"]]}
+    page = sign_in(browser, url, "ana", "ana's long password",
+                   "/?view=" + quote(json.dumps(view)))  # fmt: skip
+    page.get_by_text("Sum of Balance (EUR)").first.wait_for(timeout=30_000)
+    shown = f"{total:,.2f}"
+    page.get_by_text(shown, exact=True).first.wait_for(timeout=10_000)
+    assert f"{plain:,.2f}" != shown  # the plain sum of 15 currencies is not what is shown
+    assert page.get_by_text(f"{plain:,.2f}", exact=True).count() == 0
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for name, (w, h) in SIZES.items():
+        page.set_viewport_size({"width": w, "height": h})
+        page.wait_for_timeout(600)
+        page.screenshot(path=str(SHOTS / f"money_total_{name}.png"))
+
+
+def test_an_admin_imports_rates_on_the_rates_screen(server, browser):
+    url, _, _ = server
+    page = sign_in(browser, url, "ana", "ana's long password", "/rates")
+    page.get_by_text("Exchange rates into EUR").wait_for(timeout=30_000)
+    page.locator(".tabulator-cell", has_text="USD").first.wait_for()
+    for name, (w, h) in SIZES.items():
+        page.set_viewport_size({"width": w, "height": h})
+        page.wait_for_timeout(600)
+        page.screenshot(path=str(SHOTS / f"money_rates_{name}.png"))
+    page.set_viewport_size({"width": 1440, "height": 900})
+    box = page.get_by_label("Rates (currency,rate a line)")
+    box.fill("CHF,1,05\nXYZ,2")
+    button(page, "Import rates").click()
+    page.get_by_text("row 2").wait_for()
+    assert page.get_by_text("'XYZ'").count() >= 1
+    assert page.locator(".tabulator-cell", has_text="CHF").count() == 0  # nothing written
+    box.fill("CHF;1,05")
+    button(page, "Import rates").click()
+    page.get_by_text("Imported 1 rate into EUR").wait_for()
+    page.locator(".tabulator-cell", has_text="CHF").first.wait_for()
+    page.screenshot(path=str(SHOTS / "money_rates_imported.png"))
+    button(page, "Undo import").click()
+    page.get_by_text("removing the exchange rates it imported").wait_for()
+    page.locator(".tabulator-cell", has_text="CHF").first.wait_for(state="detached")
+
+
+def test_a_viewer_reads_the_rates_but_cannot_import(server, browser):
+    url, _, _ = server
+    page = sign_in(browser, url, "vic", "vic's long password", "/rates")
+    page.get_by_text("Exchange rates into EUR").wait_for(timeout=30_000)
+    page.locator(".tabulator-cell", has_text="GBP").first.wait_for()
+    page.get_by_text("Only admins import rates.").wait_for()
+    assert button(page, "Import rates").count() == 0
+    assert page.get_by_label("Rates (currency,rate a line)").count() == 0

@@ -1,0 +1,320 @@
+"""Money never mixes currencies: aggregates over customers in several currencies are
+converted into the base currency at the stored rates (checked against sums computed here,
+independently, in pandas and hand-written SQL), split by currency or refused when a rate
+is missing; rates files as people write them; the CLI and the report say the currency."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from decimal import Decimal
+
+import pandas as pd
+import pytest
+from openpyxl import load_workbook
+
+from dashboard import Store, View, add_demo_customers, pivot_report, run, undo
+from dashboard.access import PermissionDenied
+from dashboard.charts import chart
+from dashboard.errors import UserError, ValidationError
+from dashboard.money import import_rates, list_rates, read_rates
+
+#: Rates into EUR for the demo's currencies (units of EUR per unit).
+RATES = {"USD": "0.92", "GBP": "1.17", "AUD": "0.6", "CAD": "0.66", "PLN": "0.23",
+         "BRL": "0.17", "SGD": "0.69", "JPY": "0.0061", "INR": "0.011", "MXN": "0.05",
+         "NGN": "0.00058", "AED": "0.25", "ZAR": "0.05", "SEK": "0.087"}  # fmt: skip
+
+
+def rates_csv(rates: dict[str, str]) -> str:
+    return "currency,rate\n" + "".join(f"{c},{r}\n" for c, r in rates.items())
+
+
+@pytest.fixture(autouse=True)
+def eur_settings(tmp_path, monkeypatch):
+    """The reporting currency is EUR whatever data/settings.toml says on this machine."""
+    path = tmp_path / "settings.toml"
+    path.write_text('[money]\nbase = "EUR"\n', encoding="utf-8")
+    monkeypatch.setenv("CUSTOMER_DASHBOARD_SETTINGS", str(path))
+    return path
+
+
+@pytest.fixture
+def mixed(store):
+    """400 demo customers in 15 currencies, with a rate into EUR for each."""
+    add_demo_customers(store, 400, seed=7)
+    import_rates(store, rates_csv(RATES), base="EUR")
+    return store
+
+
+def converted(store: Store) -> pd.DataFrame:
+    """Every customer with its balance in EUR, computed here (not by the engine)."""
+    frame = store.df("SELECT status, currency, country, credit FROM customers")
+    rate = frame["currency"].map({"EUR": 1.0, **{c: float(r) for c, r in RATES.items()}})
+    assert rate.notna().all()
+    return frame.assign(eur=frame["credit"].astype(float) * rate)
+
+
+def test_a_mixed_currency_sum_is_the_sum_of_amounts_times_rates(mixed):
+    frame = converted(mixed)
+    assert frame["currency"].nunique() == 15
+    result = run(mixed, View(groups=["status"], values=[["credit", "sum"], ["credit", "avg"],
+                                                         ["credit", "min"], ["credit", "max"]]))  # fmt: skip
+    want = frame.groupby("status")["eur"].agg(["sum", "mean", "min", "max"])
+    got = result.data.set_index("status")
+    for agg, col in (("sum", "sum_credit"), ("mean", "avg_credit"), ("min", "min_credit"),
+                     ("max", "max_credit")):  # fmt: skip
+        assert got[col].astype(float).tolist() == pytest.approx(want[agg].tolist(), abs=0.01)
+    assert float(result.totals["sum_credit"].iloc[0]) == pytest.approx(frame["eur"].sum(), abs=0.01)
+    # never the plain sum of amounts in 15 currencies
+    assert float(result.totals["sum_credit"].iloc[0]) != pytest.approx(
+        float(frame["credit"].sum()), abs=1
+    )
+    assert result.labels["sum_credit"] == "Sum of Balance (EUR)"
+    assert result.labels["avg_credit"] == "Average of Balance (EUR)"
+    assert result.units == dict.fromkeys(
+        ["sum_credit", "avg_credit", "min_credit", "max_credit"], "EUR"
+    )
+
+
+def test_sorting_by_a_converted_sum_sorts_the_converted_figures(mixed):
+    frame = converted(mixed)
+    result = run(mixed, View(groups=["country"], values=[["credit", "sum"]],
+                             sort=[["sum_credit", "desc"]], page_size=5))  # fmt: skip
+    want = frame.groupby("country")["eur"].sum().sort_values(ascending=False).head(5)
+    assert result.data["country"].tolist() == want.index.tolist()
+
+
+def test_a_pivot_converts_cells_row_and_column_totals(mixed):
+    frame = converted(mixed)
+    result = run(mixed, View(groups=["status"], pivot="country", values=[["credit", "sum"]]),
+                 paged=False)  # fmt: skip
+    want = frame.groupby("status")["eur"].sum()
+    assert result.data["Total"].astype(float).tolist() == pytest.approx(want.tolist(), abs=0.01)
+    assert float(result.totals["Total"].iloc[0]) == pytest.approx(frame["eur"].sum(), abs=0.01)
+    gb = frame[frame["country"] == "GB"].groupby("status")["eur"].sum()
+    assert result.data["GB"].astype(float).fillna(0).tolist() == pytest.approx(
+        gb.reindex(want.index).fillna(0).tolist(), abs=0.01
+    )
+    assert result.table().columns[-1] == "Total (EUR)"
+
+
+def test_usage_revenue_and_cost_are_converted_too(mixed):
+    view = View(source="usage", groups=["status"], values=[["revenue", "sum"], ["cost", "sum"]])
+    result = run(mixed, view)
+    # the same figures by hand-written SQL: each usage row times its customer's rate
+    mixed.df("CREATE TEMP TABLE fx AS SELECT * FROM (VALUES ('EUR', 1.0::DOUBLE)) v(c, r)")
+    for c, r in RATES.items():
+        mixed.df("INSERT INTO fx VALUES (?, ?)", [c, float(r)])
+    want = mixed.df(
+        "SELECT c.status, sum(u.revenue * fx.r) AS revenue, sum(u.cost * fx.r) AS cost "
+        "FROM usage_daily u JOIN customers c ON c.id = u.customer_id JOIN fx ON fx.c = c.currency "
+        "GROUP BY 1 ORDER BY 1"
+    )
+    got = result.data.sort_values("status")
+    assert got["sum_revenue"].astype(float).tolist() == pytest.approx(
+        want["revenue"].tolist(), abs=0.01
+    )
+    assert got["sum_cost"].astype(float).tolist() == pytest.approx(want["cost"].tolist(), abs=0.01)
+    assert result.labels["sum_revenue"] == "Sum of Revenue (EUR)"
+
+
+def test_one_currency_stays_in_its_own_currency(mixed):
+    frame = mixed.df("SELECT status, credit FROM customers WHERE currency = 'USD'")
+    result = run(mixed, View(groups=["status"], values=[["credit", "sum"]],
+                             filters=[["currency", "=", "USD"]]))  # fmt: skip
+    want = frame.groupby("status")["credit"].sum().astype(float)
+    assert result.data["sum_credit"].astype(float).tolist() == pytest.approx(want.tolist())
+    assert result.labels["sum_credit"] == "Sum of Balance (USD)"
+
+
+def test_a_missing_rate_is_refused_naming_it(store):
+    add_demo_customers(store, 400, seed=7)
+    import_rates(store, rates_csv({c: r for c, r in RATES.items() if c not in ("GBP", "JPY")}),
+                 base="EUR")  # fmt: skip
+    with pytest.raises(UserError) as err:
+        run(store, View(groups=["status"], values=[["credit", "sum"]]))
+    text = str(err.value)
+    assert "Sum of Balance" in text and "GBP, JPY" in text and "EUR" in text
+    assert "USD" not in text.split("for ")[1].split(":")[0]  # only the missing ones
+    # the count of customers needs no rate
+    assert run(store, View(groups=["status"])).totals["count"].iloc[0] == 400
+
+
+def test_without_rates_a_view_by_currency_is_split_by_currency(store):
+    add_demo_customers(store, 400, seed=7)
+    frame = store.df("SELECT currency, credit FROM customers")
+    result = run(store, View(groups=["currency"], values=[["credit", "sum"]]), paged=False)
+    want = frame.groupby("currency")["credit"].sum().astype(float)
+    got = result.data.set_index("currency")["sum_credit"].astype(float)
+    assert got.tolist() == pytest.approx(want.reindex(got.index).tolist())
+    assert pd.isna(result.totals["sum_credit"].iloc[0])  # no total over 15 currencies
+    assert result.labels["sum_credit"] == "Sum of Balance (per currency)"
+
+
+def test_another_reporting_currency_is_derived_from_the_stored_rates(mixed):
+    frame = converted(mixed)
+    result = run(mixed, View(groups=["status"], values=[["credit", "sum"]], base="usd"))
+    want = frame.groupby("status")["eur"].sum() / 0.92
+    assert result.data["sum_credit"].astype(float).tolist() == pytest.approx(
+        want.tolist(), abs=0.05
+    )
+    assert result.labels["sum_credit"] == "Sum of Balance (USD)"
+    assert View.from_json(result_view_json := View(base="usd").to_json()).base == "USD"
+    assert json.loads(result_view_json) == {"base": "USD"}
+    with pytest.raises(UserError, match="ISO 4217"):
+        View(base="euro").check()
+
+
+def test_the_xlsx_and_csv_reports_name_the_base_currency(mixed, tmp_path):
+    frame = converted(mixed)
+    view = View(groups=["status"], values=[["credit", "sum"]])
+    out = tmp_path / "report.xlsx"
+    pivot_report(mixed, view, out)
+    ws = load_workbook(out).active
+    assert ws["A1"].value == "Sum of Balance (EUR) by Status"
+    header = [c.value for c in ws[5]]
+    assert header == ["Status", "Customers", "Sum of Balance (EUR)"]
+    assert ws.cell(ws.max_row, 3).value == pytest.approx(frame["eur"].sum(), abs=0.01)
+    pivot_report(mixed, view, tmp_path / "report.csv")
+    csv = pd.read_csv(tmp_path / "report.csv")
+    assert list(csv.columns) == ["Status", "Customers", "Sum of Balance (EUR)"]
+    fig = chart(run(mixed, view), view, "bar")
+    assert fig.title.text == "Sum of Balance (EUR) by Status"
+
+
+# --- rates files and the rates table -----------------------------------------------------
+
+
+def test_messy_rates_files_are_read(store):
+    text = "\ufeffCurrency;Rate\n\nusd;1,08\n GBP ; 1.17 \n\n;\nJPY;0,0061\n"
+    found = read_rates(text.encode("utf-8"), base="EUR")
+    assert [(c, r) for c, r, _ in found.rates] == [
+        ("USD", Decimal("1.08")), ("GBP", Decimal("1.17")), ("JPY", Decimal("0.0061"))]  # fmt: skip
+    assert found.blank_rows == 3 and "3 blank rows skipped" in found.warnings
+    # unquoted decimal commas in a comma-separated file, no header
+    found = read_rates(b"USD,1,08\nGBP,1.17\n", base="EUR")
+    assert [r for _, r, _ in found.rates] == [Decimal("1.08"), Decimal("1.17")]
+    # Latin-1 (a note in German), and UTF-16 from Excel
+    latin = "currency;rate;Bemerkung\nUSD;0,92;Kurs für März\n".encode("latin-1")
+    found = read_rates(latin, base="EUR")
+    assert found.rates[0][:2] == ("USD", Decimal("0.92"))
+    assert any("not UTF-8" in w for w in found.warnings)
+    found = read_rates("currency\trate\nCHF\t1.05\n".encode("utf-16"), base="EUR")
+    assert found.rates[0][:2] == ("CHF", Decimal("1.05"))
+    # a date column
+    found = read_rates("currency,rate,date\nUSD,0.9,2026-11-30\n", base="EUR")
+    assert str(found.rates[0][2]) == "2026-11-30"
+
+
+def test_bad_rows_name_row_column_and_value_and_nothing_is_written(store):
+    text = "currency,rate\nUSD,0.92\nXYZ,1\nGBP,0\nJPY,-1\nCAD,abc\nUSD,0.93\nEUR,2\nSEK,\n"
+    with pytest.raises(ValidationError) as err:
+        import_rates(store, text, base="EUR")
+    problems = {(p.row, p.column, p.value) for p in err.value.problems}
+    assert problems == {(3, "currency", "XYZ"), (4, "rate", "0"), (5, "rate", "-1"),
+                        (6, "rate", "abc"), (7, "currency", "USD"), (8, "rate", "2"),
+                        (9, "rate", "")}  # fmt: skip
+    text_of = str(err.value)
+    assert "row 3" in text_of and "'XYZ'" in text_of and "more than 0" in text_of
+    assert store.scalar("SELECT count(*) FROM rates") == 0
+    assert store.scalar("SELECT count(*) FROM batches") == 0
+    with pytest.raises(UserError, match="no rates"):
+        import_rates(store, "\n\n", base="EUR")
+
+
+def test_an_import_is_an_audited_batch_that_undo_takes_back(store):
+    first = import_rates(store, "USD,0.92\nGBP,1.17\n", base="EUR")
+    second = import_rates(store, "USD,0.95\n", base="EUR")
+    assert list_rates(store, "EUR").set_index("currency")["rate"].astype(float).to_dict() == {
+        "GBP": 1.17, "USD": 0.95}  # fmt: skip
+    audit = store.df("SELECT action, after FROM audit_log WHERE batch_id = ?", [second.batch_id])
+    assert (
+        audit["action"].tolist() == ["rate"] and json.loads(audit["after"][0])["currency"] == "USD"
+    )
+    done = undo(store, second.batch_id)
+    assert "exchange rates" in done.details["effect"]
+    assert list_rates(store, "EUR").set_index("currency")["rate"].astype(float).to_dict() == {
+        "GBP": 1.17, "USD": 0.92}  # fmt: skip
+    assert first.batch_id != second.batch_id
+
+
+def test_only_admins_import_rates_everyone_reads_them(store):
+    import_rates(store, "USD,0.92\n", base="EUR")
+    viewer = store.acting_as("vic", "viewer")
+    editor = store.acting_as("eve", "editor")
+    for who in (viewer, editor):
+        with pytest.raises(PermissionDenied, match="import exchange rates"):
+            import_rates(who, "USD,0.5\n", base="EUR")
+        assert list_rates(who, "EUR")["rate"].astype(float).tolist() == [0.92]
+
+
+# --- the command line ---------------------------------------------------------------------
+
+
+def cli(*args: str, stdin: bytes | None = None, env=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "dashboard.cli", *args], capture_output=True,
+                          input=stdin, timeout=120, env=env)  # fmt: skip
+
+
+def test_the_cli_imports_rates_and_pivots_in_the_base_currency(tmp_path, eur_settings):
+    import os
+
+    env = {**os.environ, "CUSTOMER_DASHBOARD_SETTINGS": str(eur_settings)}
+    db = tmp_path / "c.duckdb"
+    with Store(db) as s:
+        add_demo_customers(s, 300, seed=5)
+    r = cli("pivot", "--db", str(db), "--rows", "status", "--values", "credit:sum", env=env)
+    assert r.returncode == 1 and b"Traceback" not in r.stderr
+    assert b"no exchange rate into EUR for" in r.stderr and b"USD" in r.stderr
+    bad = cli("rates", "import", "-", "--db", str(db), stdin=b"USD,0.92\nXYZ,1\n", env=env)
+    assert bad.returncode == 1 and b"row 2" in bad.stderr and b"'XYZ'" in bad.stderr
+    r = cli(
+        "rates", "import", "-", "--db", str(db), stdin=rates_csv(RATES).encode("cp1252"), env=env
+    )
+    assert r.returncode == 0, r.stderr
+    assert b"imported 14 rates into EUR; batch b-" in r.stdout
+    r = cli(
+        "pivot", "--db", str(db), "--rows", "status", "--values", "credit:sum", "--json", env=env
+    )
+    assert r.returncode == 0, r.stderr
+    got = {row["Status"]: Decimal(row["Sum of Balance (EUR)"]) for row in json.loads(r.stdout)}
+    with Store(db, read_only=True) as s:
+        want = dict(s.rows(
+            "WITH fx(c, r) AS (SELECT * FROM (VALUES " + ", ".join(
+                f"('{c}', {r}::DECIMAL(18,8))" for c, r in {"EUR": "1", **RATES}.items()) + ")) "
+            "SELECT status, round(sum(credit * fx.r), 2) FROM customers JOIN fx ON fx.c = currency "
+            "GROUP BY 1"))  # fmt: skip
+    assert sum(want.values()) == pytest.approx(got.pop("Total"), abs=Decimal("0.05"))
+    assert got == pytest.approx(want, abs=Decimal("0.01"))
+    r = cli("pivot", "--db", str(db), "--rows", "status", "--values", "credit:sum", "--base",
+            "USD", "--out", str(tmp_path / "r.xlsx"), env=env)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert load_workbook(tmp_path / "r.xlsx").active["A1"].value == "Sum of Balance (USD) by Status"
+    r = cli("rates", "list", "--db", str(db), "--json", env=env)
+    listed = json.loads(r.stdout)
+    assert listed["base"] == "EUR" and len(listed["rates"]) == 14
+
+
+def test_the_page_refuses_a_mixed_sum_without_rates_in_words(store):
+    from dashboard.ui.app import customers_page
+
+    add_demo_customers(store, 200, seed=7)
+    import_rates(store, rates_csv({c: r for c, r in RATES.items() if c != "NGN"}), base="EUR")
+    page = customers_page(store, view=View(groups=["status"], values=[["credit", "sum"]]))
+    assert "no exchange rate into EUR for NGN" in page.notices.message
+    page.view.filters = [{"field": "currency", "op": "!=", "value": "NGN"}]
+    assert page.aggregates.table.titles["c2"] == "Sum of Balance (EUR)"
+
+
+def test_the_base_currency_is_a_setting(eur_settings):
+    from dashboard.money import base_currency
+    from dashboard.settings import Settings
+
+    settings = Settings.load(eur_settings)
+    assert settings.get("money", "base") == "EUR"
+    with pytest.raises(ValidationError, match="money.base"):
+        settings.update({"money": {"base": "euro"}})
+    settings.update({"money": {"base": "USD"}})
+    settings.save()
+    assert base_currency(eur_settings) == "USD" and "[money]" in eur_settings.read_text()
