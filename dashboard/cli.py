@@ -685,6 +685,40 @@ def cmd_users(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tokens(args: argparse.Namespace) -> int:
+    """`tokens add USER`, `tokens list`, `tokens revoke ID`: the API's bearer tokens."""
+    from . import tokens
+
+    with _store(args, write=True) as store:
+        if args.tokens_command == "add":
+            token, secret = tokens.add_token(store, args.user, label=args.label,
+                                             expires=args.expires)  # fmt: skip
+            if args.json:
+                _print_json({**token.to_dict(), "token": secret})
+                return 0
+            until = token.expires_at.isoformat(timespec="minutes") if token.expires_at else "never"
+            print(f"token {token.token_id} for {token.user} (expires {until}):")
+            print(secret)
+            print("it is shown this once; keep it secret (only its hash is stored)",
+                  file=sys.stderr)  # fmt: skip
+            return 0
+        if args.tokens_command == "revoke":
+            token = tokens.revoke_token(store, args.token_id)
+            print(f"revoked {token.token_id} ({token.user})")
+            return 0
+        found = tokens.list_tokens(store, user=args.user)
+    if args.json:
+        _print_json([t.to_dict() for t in found])
+        return 0
+    for t in found:
+        d = t.to_dict()
+        print("\t".join(str(d[k] or "-") for k in ("token_id", "user", "state", "label",
+                                                    "created_at", "expires_at", "last_used_at")))  # fmt: skip
+    if not found:
+        print("no tokens")
+    return 0
+
+
 def cmd_backup(args: argparse.Namespace) -> int:
     from .backup import backup
 
@@ -924,6 +958,27 @@ def _add_later_commands(sub: Any, db: Any, json_option: Any) -> None:
     db(u)
     json_option(u)
     u.set_defaults(func=cmd_users)
+
+    sp = sub.add_parser("tokens", help="manage the API's bearer tokens (each acts as its user)")
+    tokens_sub = sp.add_subparsers(dest="tokens_command", required=True, parser_class=_Parser,
+                                   metavar="ACTION", title="actions")  # fmt: skip
+    u = tokens_sub.add_parser("add", help="make a token for a user; printed once")
+    u.add_argument("user", help="the user the token acts as (with their role)")
+    u.add_argument("--label", help="what the token is for (e.g. billing sync)")
+    u.add_argument("--expires", default="90d", metavar="DURATION",
+                   help="lifetime: 90d (default), 12h, 2w, 1y, or never")  # fmt: skip
+    db(u)
+    json_option(u)
+    u.set_defaults(func=cmd_tokens)
+    u = tokens_sub.add_parser("list", help="list tokens (never their secrets)")
+    u.add_argument("--user", help="only this user's tokens")
+    db(u)
+    json_option(u)
+    u.set_defaults(func=cmd_tokens)
+    u = tokens_sub.add_parser("revoke", help="revoke a token by its id (t-...)")
+    u.add_argument("token_id", help="the token's id, from `tokens list`")
+    db(u)
+    u.set_defaults(func=cmd_tokens)
 
     sp = sub.add_parser(
         "backup", help="write a consistent copy of the database (safe while served)"

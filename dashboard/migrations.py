@@ -268,6 +268,24 @@ def _index_name(create_index: str) -> str:
     return found.group(1)
 
 
+def _v8_api_tokens(con: duckdb.DuckDBPyConnection) -> None:
+    # API tokens (dashboard.tokens): only a SHA-256 of each token is kept; the token itself
+    # is shown once. `token_id` is the public handle people list and revoke by.
+    con.execute(
+        """CREATE TABLE api_tokens (
+  token_id VARCHAR PRIMARY KEY,
+  token_hash VARCHAR NOT NULL UNIQUE,
+  user_name VARCHAR NOT NULL,
+  label VARCHAR,
+  created_by VARCHAR NOT NULL,
+  created_at TIMESTAMP NOT NULL,
+  expires_at TIMESTAMP,
+  last_used_at TIMESTAMP,
+  revoked_at TIMESTAMP
+)"""
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "customers, contacts, audit log", _v1_core),
     Migration(2, "saved views", _v2_saved_views),
@@ -276,6 +294,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "users", _v5_users),
     Migration(6, "user sign-in generation", _v6_user_generation),
     Migration(7, "quick search text", _v7_search),
+    Migration(8, "API tokens", _v8_api_tokens),
 )
 
 LATEST = MIGRATIONS[-1].version
