@@ -933,6 +933,12 @@ def _add_later_commands(sub: Any, db: Any, json_option: Any) -> None:
                          "cookies, sign-in throttling per client)")  # fmt: skip
     sp.add_argument("--secure-cookies", action="store_true",
                     help="always mark sign-in cookies Secure (https only)")  # fmt: skip
+    sp.add_argument("--no-api", action="store_true",
+                    help="do not serve the HTTP API (/api/v1); the CLI then cannot write "
+                         "while the dashboard runs")  # fmt: skip
+    sp.add_argument("--api-rate", type=float, default=20.0, metavar="N",
+                    help="API requests a second per token, on average (bursts of 100; 0: "
+                         "no limit)")  # fmt: skip
     sp.set_defaults(func=_serve)
 
     sp = sub.add_parser("users", help="manage who may sign in to the served dashboard")
