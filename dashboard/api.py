@@ -169,6 +169,10 @@ def records(frame: Any) -> list[dict[str, Any]]:
     them as floats) as decimal strings at their field's scale, as the CLI's --json."""
     from .cli import _decimal_scales, _records
 
+    frame = frame.copy()
+    for col in frame.columns:
+        if frame[col].dtype == object:  # lists (tags) arrive as numpy arrays
+            frame[col] = frame[col].map(lambda v: v.tolist() if hasattr(v, "ndim") else v)
     return [_plain(r) for r in _records(frame, _decimal_scales(frame.columns))]
 
 
@@ -275,10 +279,18 @@ class Route:
 
 
 VIEW_PARAMS = (
-    Param("view", {"type": "string"}, "a whole view as JSON (as the page's Code dialog shows "
-          "it); the parameters below change it"),  # fmt: skip
-    Param("where", {"type": "string"}, "FIELD=VALUE filters as the CLI's --where "
-          "(=, !=, <, <=, >, >=, ~ contains); repeat for more", many=True),  # fmt: skip
+    Param(
+        "view",
+        {"type": "string"},
+        "a whole view as JSON (as the page's Code dialog shows it); the parameters below change it",
+    ),  # fmt: skip
+    Param(
+        "where",
+        {"type": "string"},
+        "FIELD=VALUE filters as the CLI's --where "
+        "(=, !=, <, <=, >, >=, ~ contains); repeat for more",
+        many=True,
+    ),  # fmt: skip
     Param("search", {"type": "string"}, "quick search (names, addresses, contacts)"),
     Param("status", {"type": "string"}, "All, Active, Inactive or Pending Approval"),
     Param("sort", {"type": "string"}, "keys, comma-separated; -credit sorts descending"),
@@ -387,7 +399,7 @@ def _if_match(call: Call) -> int:
                        "row_version from GET), so that nobody's change is overwritten")  # fmt: skip
     found = re.fullmatch(r'\s*(?:W/)?"?(\d+)"?\s*', raw)
     if not found:
-        raise ApiError(400, f"If-Match {raw!r}: expected the customer's version, e.g. \"3\"")
+        raise ApiError(400, f'If-Match {raw!r}: expected the customer\'s version, e.g. "3"')
     return int(found.group(1))
 
 
@@ -402,6 +414,8 @@ def update(call: Call) -> Reply:
                                           expected_version=version)  # fmt: skip
     except ConflictError as exc:
         current = customers.get_customer(call.store, cid)
+        if not exc.changes:  # lost the race inside the transaction: say what the winner did
+            exc = customers._conflict(call.store, cid, version, current)  # noqa: SLF001
         raise ApiError(412, str(exc), title="The customer changed since that version",
                        headers=_etag(current), changes=_plain(exc.changes), fields=exc.fields,
                        current_version=current["row_version"]) from None  # fmt: skip
@@ -593,8 +607,11 @@ IMPORT_PARAMS = (
     Param("decimal", {"type": "string", "enum": [",", "."]}, "decimal mark of numbers as text"),
     Param("map", {"type": "string"}, '"Header=field" (Header= ignores it); repeat', many=True),
     Param("set", {"type": "string"}, "field=value for every row (tags+=x); repeat", many=True),
-    Param("on_duplicate", {"type": "string", "enum": ["error", "skip", "update"]},
-          "a row whose customer exists: a problem, left out, or updated"),  # fmt: skip
+    Param(
+        "on_duplicate",
+        {"type": "string", "enum": ["error", "skip", "update"]},
+        "a row whose customer exists: a problem, left out, or updated",
+    ),  # fmt: skip
     Param("valid_only", {"type": "boolean"}, "import the valid rows, leave the rest"),
     Param("dry_run", {"type": "boolean"}, "report only; write nothing"),
 )
@@ -810,91 +827,297 @@ _TARGET = {"ids": {"type": "array", "items": {"type": "integer"}},
 _LIST = Param("limit", {"type": "integer", "minimum": 1}, "at most this many")
 
 ROUTES: tuple[Route, ...] = (
-    Route("GET", "/openapi.json", "read", "This document (OpenAPI 3.1)", openapi_doc,
-          public=True),  # fmt: skip
-    Route("GET", "/customers", "read", "List customers: filters, search, sort, paging",
-          list_customers, VIEW_PARAMS, answer={"$ref": _REF + "CustomerPage"}),  # fmt: skip
-    Route("POST", "/customers", "add", "Create a customer (and its contacts)", create,
-          body={"$ref": _REF + "CustomerInput"}, answer={"$ref": _REF + "Customer"}, ok=201),  # fmt: skip
-    Route("DELETE", "/customers", "delete",
-          "Delete the customers a filter matches; confirm=N must equal their count",
-          delete_many, (*VIEW_PARAMS[:4], Param("confirm", {"type": "integer"},
-                        "the number of customers you expect to delete")),  # fmt: skip
-          answer={"$ref": _REF + "Deleted"}),  # fmt: skip
-    Route("GET", "/customers/{id}", "read", "One customer with its contacts (ETag: version)",
-          get_one, answer={"$ref": _REF + "Customer"}),  # fmt: skip
-    Route("PATCH", "/customers/{id}", "edit",
-          "Change a customer; If-Match: its version (412 with what changed, if it moved on)",
-          update, body={"$ref": _REF + "CustomerInput"}, answer={"$ref": _REF + "Customer"}),  # fmt: skip
-    Route("DELETE", "/customers/{id}", "delete", "Delete one customer", delete_one,
-          answer={"$ref": _REF + "Deleted"}),  # fmt: skip
-    Route("GET", "/customers/{id}/history", "read", "A customer's changes, newest first",
-          history, answer={"type": "object"}),  # fmt: skip
-    Route("GET", "/views/run", "export",
-          "Run a view (rows, groups, pivot, usage) as JSON, CSV, XLSX or an Arrow stream",
-          run_view, (*VIEW_PARAMS, Param("format", {"type": "string", "enum": list(FORMATS)},
-                     "json (one page), or the whole result as csv, xlsx, arrow")),  # fmt: skip
-          formats=tuple(FORMATS)),  # fmt: skip
-    Route("POST", "/views/run", "export", "Run a view given as JSON ({\"view\": {...}})",
-          run_view, (Param("format", {"type": "string", "enum": list(FORMATS)}, "as GET"),),
-          body={"type": "object", "properties": {"view": {"$ref": _REF + "View"}}},
-          formats=tuple(FORMATS)),  # fmt: skip
+    Route(
+        "GET", "/openapi.json", "read", "This document (OpenAPI 3.1)", openapi_doc, public=True
+    ),  # fmt: skip
+    Route(
+        "GET",
+        "/customers",
+        "read",
+        "List customers: filters, search, sort, paging",
+        list_customers,
+        VIEW_PARAMS,
+        answer={"$ref": _REF + "CustomerPage"},
+    ),  # fmt: skip
+    Route(
+        "POST",
+        "/customers",
+        "add",
+        "Create a customer (and its contacts)",
+        create,
+        body={"$ref": _REF + "CustomerInput"},
+        answer={"$ref": _REF + "Customer"},
+        ok=201,
+    ),  # fmt: skip
+    Route(
+        "DELETE",
+        "/customers",
+        "delete",
+        "Delete the customers a filter matches; confirm=N must equal their count",
+        delete_many,
+        (
+            *VIEW_PARAMS[:4],
+            Param("confirm", {"type": "integer"}, "the number of customers you expect to delete"),
+        ),  # fmt: skip
+        answer={"$ref": _REF + "Deleted"},
+    ),  # fmt: skip
+    Route(
+        "GET",
+        "/customers/{id}",
+        "read",
+        "One customer with its contacts (ETag: version)",
+        get_one,
+        answer={"$ref": _REF + "Customer"},
+    ),  # fmt: skip
+    Route(
+        "PATCH",
+        "/customers/{id}",
+        "edit",
+        "Change a customer; If-Match: its version (412 with what changed, if it moved on)",
+        update,
+        body={"$ref": _REF + "CustomerInput"},
+        answer={"$ref": _REF + "Customer"},
+    ),  # fmt: skip
+    Route(
+        "DELETE",
+        "/customers/{id}",
+        "delete",
+        "Delete one customer",
+        delete_one,
+        answer={"$ref": _REF + "Deleted"},
+    ),  # fmt: skip
+    Route(
+        "GET",
+        "/customers/{id}/history",
+        "read",
+        "A customer's changes, newest first",
+        history,
+        answer={"type": "object"},
+    ),  # fmt: skip
+    Route(
+        "GET",
+        "/views/run",
+        "export",
+        "Run a view (rows, groups, pivot, usage) as JSON, CSV, XLSX or an Arrow stream",
+        run_view,
+        (
+            *VIEW_PARAMS,
+            Param(
+                "format",
+                {"type": "string", "enum": list(FORMATS)},
+                "json (one page), or the whole result as csv, xlsx, arrow",
+            ),
+        ),  # fmt: skip
+        formats=tuple(FORMATS),
+    ),  # fmt: skip
+    Route(
+        "POST",
+        "/views/run",
+        "export",
+        'Run a view given as JSON ({"view": {...}})',
+        run_view,
+        (Param("format", {"type": "string", "enum": list(FORMATS)}, "as GET"),),
+        body={"type": "object", "properties": {"view": {"$ref": _REF + "View"}}},
+        formats=tuple(FORMATS),
+    ),  # fmt: skip
     Route("GET", "/views", "read", "Saved views' names", saved_views, answer={"type": "object"}),
-    Route("GET", "/views/{name}", "export", "Run a saved view (same formats as /views/run)",
-          run_saved, (*VIEW_PARAMS[1:], Param("format", {"type": "string",
-                      "enum": list(FORMATS)}, "as /views/run")), formats=tuple(FORMATS)),  # fmt: skip
-    Route("POST", "/bulk-edit", "bulk_edit", "Bulk edit the named customers (dry_run: preview)",
-          bulk_edit, body={"type": "object", "required": ["set"], "properties": {
-              **_TARGET, "set": {"type": "object", "additionalProperties": {}},
-              "dry_run": {"type": "boolean"}, "expect": {"type": "integer"}}},
-          answer={"type": "object"}),  # fmt: skip
-    Route("POST", "/import", "import",
-          "Import a spreadsheet (multipart field 'file'); the CLI's import report",
-          import_upload, IMPORT_PARAMS, multipart=True, answer={"type": "object"}),  # fmt: skip
-    Route("GET", "/batches", "read", "Recent batches, newest first", list_batches, (_LIST,),
-          answer={"type": "object"}),  # fmt: skip
+    Route(
+        "GET",
+        "/views/{name}",
+        "export",
+        "Run a saved view (same formats as /views/run)",
+        run_saved,
+        (
+            *VIEW_PARAMS[1:],
+            Param("format", {"type": "string", "enum": list(FORMATS)}, "as /views/run"),
+        ),
+        formats=tuple(FORMATS),
+    ),  # fmt: skip
+    Route(
+        "POST",
+        "/bulk-edit",
+        "bulk_edit",
+        "Bulk edit the named customers (dry_run: preview)",
+        bulk_edit,
+        body={
+            "type": "object",
+            "required": ["set"],
+            "properties": {
+                **_TARGET,
+                "set": {"type": "object", "additionalProperties": {}},
+                "dry_run": {"type": "boolean"},
+                "expect": {"type": "integer"},
+            },
+        },
+        answer={"type": "object"},
+    ),  # fmt: skip
+    Route(
+        "POST",
+        "/import",
+        "read",
+        "Import a spreadsheet (multipart field 'file'); the CLI's import report. A dry run "
+        "needs the viewer role, writing the editor role",
+        import_upload,
+        IMPORT_PARAMS,
+        multipart=True,
+        answer={"type": "object"},
+    ),  # fmt: skip
+    Route(
+        "GET",
+        "/batches",
+        "read",
+        "Recent batches, newest first",
+        list_batches,
+        (_LIST,),
+        answer={"type": "object"},
+    ),  # fmt: skip
     Route("GET", "/batches/{batch}", "read", "One batch", get_batch, answer={"type": "object"}),
-    Route("POST", "/batches/{batch}/undo", "undo", "Undo a batch", undo_batch,
-          answer={"type": "object"}),  # fmt: skip
-    Route("POST", "/send", "send", "Email or SMS the named customers (dry_run: record only)",
-          send, body={"type": "object", "required": ["channel", "body"], "properties": {
-              **_TARGET, "channel": {"type": "string", "enum": ["email", "sms"]},
-              "subject": {"type": "string"}, "body": {"type": "string"},
-              "dry_run": {"type": "boolean"}}}, answer={"type": "object"}),  # fmt: skip
-    Route("POST", "/send/{batch}/resume", "send", "Send what a batch has not sent yet",
-          resume_send, answer={"type": "object"}),  # fmt: skip
-    Route("POST", "/send/{batch}/discard", "send", "Give up what a batch has left to send",
-          discard_send, answer={"type": "object"}),  # fmt: skip
-    Route("GET", "/messages", "read", "The message log, newest first", message_log,
-          (Param("batch_id", {"type": "string"}, "one batch's"),
-           Param("customer_id", {"type": "integer"}, "one customer's"),
-           Param("status", {"type": "string"}, "one status"), _LIST),
-          answer={"type": "object"}),  # fmt: skip
-    Route("GET", "/settings", "settings", "The settings (never secrets)", read_settings,
-          answer={"type": "object"}),  # fmt: skip
-    Route("GET", "/users", "users", "Users and their roles", list_users,
-          answer={"type": "object"}),  # fmt: skip
-    Route("POST", "/users", "users", "Add a user", add_user, body={
-        "type": "object", "required": ["name", "role", "password"], "properties": {
-            "name": {"type": "string"}, "role": {"type": "string", "enum": ["viewer", "editor",
-            "admin"]}, "password": {"type": "string", "minLength": users.MIN_PASSWORD}}},
-          answer={"type": "object"}, ok=201),  # fmt: skip
-    Route("PUT", "/users/{name}/password", "users", "Change a user's password", set_password,
-          body={"type": "object", "required": ["password"],
-                "properties": {"password": {"type": "string"}}}, answer={"type": "object"}),  # fmt: skip
-    Route("PUT", "/users/{name}/role", "users", "Change a user's role", set_role,
-          body={"type": "object", "required": ["role"],
-                "properties": {"role": {"type": "string"}}}, answer={"type": "object"}),  # fmt: skip
-    Route("DELETE", "/users/{name}", "users", "Remove a user", remove_user,
-          answer={"type": "object"}),  # fmt: skip
-    Route("GET", "/tokens", "users", "API tokens (never their secrets)", list_tokens,
-          (Param("user", {"type": "string"}, "one user's"),), answer={"type": "object"}),  # fmt: skip
-    Route("POST", "/tokens", "users", "Make a token (its secret is in this answer only)",
-          add_token, body={"type": "object", "required": ["user"], "properties": {
-              "user": {"type": "string"}, "label": {"type": "string"},
-              "expires": {"type": "string"}}}, answer={"type": "object"}, ok=201),  # fmt: skip
-    Route("DELETE", "/tokens/{token}", "users", "Revoke a token", revoke_token,
-          answer={"type": "object"}),  # fmt: skip
+    Route(
+        "POST",
+        "/batches/{batch}/undo",
+        "undo",
+        "Undo a batch",
+        undo_batch,
+        answer={"type": "object"},
+    ),  # fmt: skip
+    Route(
+        "POST",
+        "/send",
+        "send",
+        "Email or SMS the named customers (dry_run: record only)",
+        send,
+        body={
+            "type": "object",
+            "required": ["channel", "body"],
+            "properties": {
+                **_TARGET,
+                "channel": {"type": "string", "enum": ["email", "sms"]},
+                "subject": {"type": "string"},
+                "body": {"type": "string"},
+                "dry_run": {"type": "boolean"},
+            },
+        },
+        answer={"type": "object"},
+    ),  # fmt: skip
+    Route(
+        "POST",
+        "/send/{batch}/resume",
+        "send",
+        "Send what a batch has not sent yet",
+        resume_send,
+        answer={"type": "object"},
+    ),  # fmt: skip
+    Route(
+        "POST",
+        "/send/{batch}/discard",
+        "send",
+        "Give up what a batch has left to send",
+        discard_send,
+        answer={"type": "object"},
+    ),  # fmt: skip
+    Route(
+        "GET",
+        "/messages",
+        "read",
+        "The message log, newest first",
+        message_log,
+        (
+            Param("batch_id", {"type": "string"}, "one batch's"),
+            Param("customer_id", {"type": "integer"}, "one customer's"),
+            Param("status", {"type": "string"}, "one status"),
+            _LIST,
+        ),
+        answer={"type": "object"},
+    ),  # fmt: skip
+    Route(
+        "GET",
+        "/settings",
+        "settings",
+        "The settings (never secrets)",
+        read_settings,
+        answer={"type": "object"},
+    ),  # fmt: skip
+    Route(
+        "GET", "/users", "users", "Users and their roles", list_users, answer={"type": "object"}
+    ),  # fmt: skip
+    Route(
+        "POST",
+        "/users",
+        "users",
+        "Add a user",
+        add_user,
+        body={
+            "type": "object",
+            "required": ["name", "role", "password"],
+            "properties": {
+                "name": {"type": "string"},
+                "role": {"type": "string", "enum": ["viewer", "editor", "admin"]},
+                "password": {"type": "string", "minLength": users.MIN_PASSWORD},
+            },
+        },
+        answer={"type": "object"},
+        ok=201,
+    ),  # fmt: skip
+    Route(
+        "PUT",
+        "/users/{name}/password",
+        "users",
+        "Change a user's password",
+        set_password,
+        body={
+            "type": "object",
+            "required": ["password"],
+            "properties": {"password": {"type": "string"}},
+        },
+        answer={"type": "object"},
+    ),  # fmt: skip
+    Route(
+        "PUT",
+        "/users/{name}/role",
+        "users",
+        "Change a user's role",
+        set_role,
+        body={"type": "object", "required": ["role"], "properties": {"role": {"type": "string"}}},
+        answer={"type": "object"},
+    ),  # fmt: skip
+    Route(
+        "DELETE", "/users/{name}", "users", "Remove a user", remove_user, answer={"type": "object"}
+    ),  # fmt: skip
+    Route(
+        "GET",
+        "/tokens",
+        "users",
+        "API tokens (never their secrets)",
+        list_tokens,
+        (Param("user", {"type": "string"}, "one user's"),),
+        answer={"type": "object"},
+    ),  # fmt: skip
+    Route(
+        "POST",
+        "/tokens",
+        "users",
+        "Make a token (its secret is in this answer only)",
+        add_token,
+        body={
+            "type": "object",
+            "required": ["user"],
+            "properties": {
+                "user": {"type": "string"},
+                "label": {"type": "string"},
+                "expires": {"type": "string"},
+            },
+        },
+        answer={"type": "object"},
+        ok=201,
+    ),  # fmt: skip
+    Route(
+        "DELETE",
+        "/tokens/{token}",
+        "users",
+        "Revoke a token",
+        revoke_token,
+        answer={"type": "object"},
+    ),  # fmt: skip
 )
 
 
@@ -1016,17 +1239,27 @@ def openapi() -> dict[str, Any]:
         paths.setdefault(PREFIX + route.path, {})[route.method.lower()] = _operation(route)
     return {
         "openapi": "3.1.0",
-        "info": {"title": "customer-dashboard", "version": str(__version__),
-                 "description": "Customers, views, bulk edits, imports, undo and messages: "
-                 "the same service functions as the page and the CLI. Money and other exact "
-                 "decimals are answered as strings. Errors are application/problem+json "
-                 "(RFC 9457)."},  # fmt: skip
+        "info": {
+            "title": "customer-dashboard",
+            "version": str(__version__),
+            "description": "Customers, views, bulk edits, imports, undo and messages: "
+            "the same service functions as the page and the CLI. Money and other exact "
+            "decimals are answered as strings. Errors are application/problem+json "
+            "(RFC 9457).",
+        },  # fmt: skip
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}],
         "paths": paths,
-        "components": {"schemas": schemas(), "securitySchemes": {"bearer": {
-            "type": "http", "scheme": "bearer",
-            "description": "a token from `customer-dashboard tokens add USER`"}}},  # fmt: skip
+        "components": {
+            "schemas": schemas(),
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "a token from `customer-dashboard tokens add USER`",
+                }
+            },
+        },  # fmt: skip
     }
 
 
@@ -1076,7 +1309,7 @@ class Api:
     limit: RateLimit = field(init=False)
 
     def __post_init__(self) -> None:
-        self.limit = RateLimit(self.rate, max(self.burst, 1.0))
+        self.limit = RateLimit(self.rate, max(1.0, min(self.burst, self.rate * 5)))
         self._routes = [(r, r.pattern) for r in ROUTES]
 
     def patterns(self) -> list[tuple]:

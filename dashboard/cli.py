@@ -937,7 +937,7 @@ def _add_later_commands(sub: Any, db: Any, json_option: Any) -> None:
                     help="do not serve the HTTP API (/api/v1); the CLI then cannot write "
                          "while the dashboard runs")  # fmt: skip
     sp.add_argument("--api-rate", type=float, default=20.0, metavar="N",
-                    help="API requests a second per token, on average (bursts of 100; 0: "
+                    help="API requests a second per token, on average (bursts of 5 s worth, at most 100; 0: "
                          "no limit)")  # fmt: skip
     sp.set_defaults(func=_serve)
 

@@ -94,7 +94,9 @@ class Client:
         except urllib.error.HTTPError as exc:
             raise _error(exc) from None
         except urllib.error.URLError as exc:
-            raise UserError(f"cannot reach the dashboard server at {self.url}: {exc.reason}") from None
+            raise UserError(
+                f"cannot reach the dashboard server at {self.url}: {exc.reason}"
+            ) from None
         return content if raw else json.loads(content or b"null")
 
     # --- the operations -------------------------------------------------------------
