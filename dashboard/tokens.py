@@ -53,6 +53,15 @@ class Token:
             return "expired"
         return "active"
 
+    @classmethod
+    def from_dict(cls, data: dict) -> Token:
+        """The token `to_dict` described (the API's answer)."""
+        values = {k: data.get(k) for k in cls.__dataclass_fields__}
+        for k, v in values.items():
+            if k.endswith("_at") and isinstance(v, str):
+                values[k] = dt.datetime.fromisoformat(v)
+        return cls(**values)
+
     def to_dict(self) -> dict:
         """JSON-friendly form (times as ISO text)."""
         out = {k: getattr(self, k) for k in self.__dataclass_fields__}
