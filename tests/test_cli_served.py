@@ -98,3 +98,37 @@ def test_without_a_server_the_cli_writes_the_file_itself(db):
     assert done.returncode == 0 and "batch b-" in done.stdout
     with Store(db) as store:
         add_user(store, "ann", "admin", "ann's long password")
+
+
+@pytest.mark.browser
+def test_a_cli_edit_and_undo_through_the_server_show_in_an_open_page(db):
+    """The page polls for changes every 2 s: a write through the API is a batch like any
+    other, so the open grid shows it, and its undo, without a reload."""
+    import time
+
+    from tests.browser import cells, one_page, require_chromium
+
+    require_chromium()
+    with served(db, demo=0) as url, one_page(url) as page:
+        token = json.loads(endpoint_file(db).read_text())["token"]
+        name = cells(page, "name")[0]
+        cid = connect(url, token).customers(search=name)["rows"][0]["id"]
+
+        def shown(value: str) -> bool:
+            return value in [c.replace(",", "") for c in cells(page, "channels")]
+
+        def wait(value: str, present: bool = True) -> float:
+            started = time.monotonic()
+            while shown(value) != present:
+                assert time.monotonic() - started < 10, f"the page never showed {value}"
+                page.wait_for_timeout(100)
+            return time.monotonic() - started
+
+        done = cli("edit", "--db", str(db), "--ids", str(cid), "--set", "channels=4242")
+        assert done.returncode == 0, done.stderr
+        took = wait("4242")
+        batch = done.stdout.split("batch ")[1].split()[0]
+        assert cli("undo", batch, "--db", str(db)).returncode == 0
+        wait("4242", present=False)
+        print(f"a CLI edit through the server showed in the open page after {took:.1f} s")
+        assert took < 3.5  # the page's 2 s poll, and drawing
