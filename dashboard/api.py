@@ -1157,7 +1157,7 @@ def schemas() -> dict[str, Any]:
     given = {"type": "object", "additionalProperties": False, "properties": {
         **{f.name: _field_schema(f) for f in writable},
         "contacts": {"type": "array", "items": {"$ref": _REF + "Contact"}}}}  # fmt: skip
-    view = {"type": "object", "description": View.__doc__.split("\n\n")[0], "properties": {
+    view = {"type": "object", "description": (View.__doc__ or "").split("\n\n")[0], "properties": {
         name: {"description": View.param[name].doc or name} for name in View._STATE}}  # fmt: skip
     problem = {"type": "object", "properties": {
         "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},

@@ -18,6 +18,7 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from .access import require
 from .errors import UserError
@@ -56,7 +57,7 @@ class Token:
     @classmethod
     def from_dict(cls, data: dict) -> Token:
         """The token `to_dict` described (the API's answer)."""
-        values = {k: data.get(k) for k in cls.__dataclass_fields__}
+        values: dict[str, Any] = {k: data.get(k) for k in cls.__dataclass_fields__}
         for k, v in values.items():
             if k.endswith("_at") and isinstance(v, str):
                 values[k] = dt.datetime.fromisoformat(v)
