@@ -1456,7 +1456,8 @@ class ApiHandler(tornado.web.RequestHandler):
         try:
             for chunk in chunks:
                 if chunk:
-                    asyncio.run_coroutine_threadsafe(self._send(chunk), loop).result()
+                    # bounded: a server stopping mid-stream must not keep this thread
+                    asyncio.run_coroutine_threadsafe(self._send(chunk), loop).result(timeout=300)
         finally:
             with contextlib.suppress(Exception):
                 chunks.close()  # type: ignore[attr-defined]
