@@ -94,3 +94,28 @@ def test_cli_prints_the_token_once_lists_and_revokes(tmp_path, capsys):
     assert "revoked" in capsys.readouterr().out
     assert main(["tokens", "add", "nobody", "--db", db]) == 1
     assert "no user 'nobody'" in capsys.readouterr().err
+
+
+def test_the_tokens_part_of_setup_users(people):
+    from bokeh.document import Document
+
+    from dashboard.ui.tokens_page import TokensPage
+
+    page = TokensPage(store=people.acting_as("ann", "admin"))
+    page.__panel__().get_root(Document())
+    page.param.update(user="vic", label="crm", expires="30d")
+    page.make = True
+    assert page.message.startswith("Token t-") and "copy it now" in page.message
+    secret = page.message.rsplit("\n", 1)[1]
+    assert authenticate(people, secret).user == "vic"
+    assert (
+        list(page._table.value["User"]) == ["vic"] and secret not in page._table.value.to_string()
+    )
+    token_id = page._table.value["Token"][0]
+    page.token_id = token_id
+    page.revoke = True
+    assert page.message == f"Revoked {token_id} (vic)." and authenticate(people, secret) is None
+    assert list(page._table.value["State"]) == ["revoked"]
+    page.param.update(user="nobody")
+    page.make = True
+    assert "no user 'nobody'" in page.message
