@@ -1306,6 +1306,10 @@ class Api:
     local_token: str = field(default_factory=lambda: "cdl_" + secrets.token_urlsafe(32))
     pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(
         max_workers=WORKERS, thread_name_prefix="api"))  # fmt: skip
+    #: Streams wait on their client between chunks: threads of their own, so that slow
+    #: downloads never hold the threads every other request needs.
+    streams: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(
+        max_workers=WORKERS, thread_name_prefix="api-stream"))  # fmt: skip
     limit: RateLimit = field(init=False)
 
     def __post_init__(self) -> None:
@@ -1337,6 +1341,7 @@ class Api:
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
+        self.streams.shutdown(wait=False, cancel_futures=True)
 
 
 def _loopback(address: str) -> bool:
@@ -1421,7 +1426,7 @@ class ApiHandler(tornado.web.RequestHandler):
             self.finish(reply.data if isinstance(reply.data, bytes) else dumps(reply.data))
             return
         self.set_header("Content-Type", reply.content_type)
-        await loop.run_in_executor(api.pool, self._pump, reply.stream, loop)
+        await loop.run_in_executor(api.streams, self._pump, reply.stream, loop)
         self.finish()
 
     def _run(self, route: Route, params: dict[str, str], secret: str | None) -> Reply:
