@@ -13,7 +13,8 @@ does is a function here: `add_customer`, `update_customer`, `bulk_edit`, `delete
 `pivot_report`, `chart`, `run_sql`. In a notebook, `dashboard.notebook()` (once, first) loads
 what the page needs, then `show(store, view)`, `grid(store, view)` and `chart(...)` display
 inline; `View.url()` and `View.from_url()` carry a view between the notebook and the served
-dashboard.
+dashboard. `connect("http://host:5006", token=...)` works on a served dashboard through its
+HTTP API (dashboard.remote).
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ if TYPE_CHECKING:  # what the names below are, for type checkers and editors
         run,
         to_arrow,
     )
+    from .remote import connect
     from .reports import pivot_report
     from .snapshot import open_store
     from .sqlbox import run_sql
@@ -76,6 +78,7 @@ _LAZY = {
     "money": ("import_rates", "list_rates"),
     "query": ("PERCENTAGES", "Filter", "Result", "View", "count", "field_list", "matching_ids",
               "run", "to_arrow"),
+    "remote": ("connect",),
     "reports": ("pivot_report",),
     "snapshot": ("open_store",),
     "sqlbox": ("run_sql",),
@@ -153,7 +156,8 @@ __all__ = [
     "Batch", "COLUMNS", "CONTACT_FIELDS", "CUSTOMER_FIELDS", "ConflictError",
     "DatabaseBusyError", "FIELDS", "Filter", "METRICS", "PERCENTAGES", "Problem", "Result",
     "Store", "USAGE_FIELDS", "UserError", "ValidationError", "View", "add_customer",
-    "add_demo_customers", "add_demo_rates", "batches", "bulk_edit", "chart", "count", "delete_customers",
+    "add_demo_customers", "add_demo_rates", "batches", "bulk_edit", "chart", "connect", "count",
+    "delete_customers",
     "export_view", "field_list", "find_by_name", "get_customer", "grid", "history",
     "import_file", "import_rates", "last_batch", "list_rates", "matching_ids", "notebook", "open_store", "pivot_report",
     "run", "run_sql", "send", "show", "to_arrow", "undo", "update_customer",

@@ -152,6 +152,23 @@ def _store(args: argparse.Namespace, *, write: bool) -> Store:
     return Store(path, user="cli")
 
 
+def _served(args: argparse.Namespace) -> Any:
+    """The running dashboard's API client when it serves this database (its endpoint file
+    is there): writes then go through the server, which owns the file. None otherwise."""
+    from .remote import endpoint
+
+    return endpoint(args.db or default_db_path())
+
+
+def _target_body(target: Any) -> dict[str, Any]:
+    """A target (ids or a view) as the API's request names it."""
+    from .query import View
+
+    if isinstance(target, View):
+        return {"view": target.to_dict()}
+    return {"ids": [int(i) for i in target]}
+
+
 def _print_json(value: Any) -> None:
     """`--json` output: one JSON document on stdout (money already as decimal strings)."""
     print(json.dumps(value, default=_json_default, ensure_ascii=False))
@@ -414,21 +431,29 @@ def cmd_edit(args: argparse.Namespace) -> int:
     if not changes:
         raise UsageError("give at least one --set FIELD=VALUE")
     target = _target(args)
-    # a dry run reads only (the served database's snapshot while the dashboard runs): it
-    # takes no write lock and migrates nothing
-    with _store(args, write=not args.dry_run) as store:
-        batch = customers.bulk_edit(store, target, changes, dry_run=args.dry_run)
-    summary = batch.details["summary"]
+    client = None if args.dry_run else _served(args)
+    if client is not None:  # the dashboard owns the file: the same bulk edit, through it
+        got = client.bulk_edit(_target_body(target), changes)
+        count, lines = got.pop("count"), got.pop("lines")
+        result = {k: got[k] for k in ("dry_run", "written", "batch_id")}
+        result.update({k: v for k, v in got.items() if k not in result})
+    else:
+        # a dry run reads only (the served database's snapshot while the dashboard runs):
+        # it takes no write lock and migrates nothing
+        with _store(args, write=not args.dry_run) as store:
+            batch = customers.bulk_edit(store, target, changes, dry_run=args.dry_run)
+        summary = batch.details["summary"]
+        count, lines = batch.count, summary.lines(first=10)
+        result = {"dry_run": args.dry_run, "written": bool(batch.batch_id),
+                  "batch_id": batch.batch_id or None, **summary.to_dict()}  # fmt: skip
     if args.json:
-        out = {"dry_run": args.dry_run, "written": bool(batch.batch_id),
-               "batch_id": batch.batch_id or None, **summary.to_dict()}  # fmt: skip
-        print(json.dumps(out, default=str))
+        print(json.dumps(result, default=str))
         return 0
     if args.dry_run:
-        print(f"would change {batch.count:,} customers (dry run, nothing written)")
+        print(f"would change {count:,} customers (dry run, nothing written)")
     else:
-        print(f"changed {batch.count:,} customers; batch {batch.batch_id or '(none)'}")
-    for line in summary.lines(first=10):
+        print(f"changed {count:,} customers; batch {result['batch_id'] or '(none)'}")
+    for line in lines:
         print(line if line.startswith("  ") else f"  {line}")
     return 0
 
@@ -437,8 +462,30 @@ def cmd_delete(args: argparse.Namespace) -> int:
     from . import customers
 
     target = _target(args)
-    with _store(args, write=True) as store:
-        n, names = customers.preview_targets(store, target)
+    client = _served(args)
+    with contextlib.ExitStack() as stack:
+        if client is not None:  # through the dashboard that owns the file
+            from .remote import ApiProblem
+
+            body = _target_body(target)
+            try:
+                client.request("DELETE", "/customers", body=body)
+                n, names = 0, []  # nothing matched (else it asks for the count)
+            except ApiProblem as exc:
+                if exc.status != 409 or "count" not in exc.doc:
+                    raise
+                n, names = int(exc.doc["count"]), list(exc.doc.get("first") or [])
+
+            def delete() -> dict[str, Any]:
+                return client.request("DELETE", "/customers", body={**body, "confirm": n})
+        else:
+            store = stack.enter_context(_store(args, write=True))
+            n, names = customers.preview_targets(store, target)
+
+            def delete() -> dict[str, Any]:
+                batch = customers.delete_customers(store, target)
+                return {"deleted": batch.count, "batch_id": batch.batch_id, "ids": batch.ids}
+
         if n == 0:
             if args.json:
                 _print_json({"deleted": 0, "batch_id": None})
@@ -454,88 +501,74 @@ def cmd_delete(args: argparse.Namespace) -> int:
             if not _ask(f"Delete {plural(n, 'customer')} ({shown})? [y/N] "):
                 print("nothing deleted")
                 return 1
-        batch = customers.delete_customers(store, target)
+        done = delete()
     if args.json:
-        _print_json({"deleted": batch.count, "batch_id": batch.batch_id, "ids": batch.ids})
+        _print_json({k: done[k] for k in ("deleted", "batch_id", "ids")})
         return 0
-    print(f"deleted {plural(batch.count, 'customer')}; batch {batch.batch_id}")
+    print(f"deleted {plural(done['deleted'], 'customer')}; batch {done['batch_id']}")
     return 0
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from . import importer
+    from .api import run_import
+    from .errors import Problem
     from .store import Store
 
-    mapping_override = {}
-    for item in args.map or []:
-        header, sep, target = item.rpartition("=")
-        if not sep or not header:
-            raise UserError(f'--map {item!r}: write it as "Header=field" (or Header= to ignore)')
-        mapping_override[header] = target.strip() or None
-    set_values = {}
-    for item in args.set or []:
-        name, sep, value = item.partition("=")
-        if not sep:
-            raise UserError(f"--set {item!r}: write it as field=value (tags+=x adds a tag)")
-        if name.endswith("+"):
-            name, value = name[:-1], "+=" + value
-        set_values[name.strip()] = value
+    options = {"sheet": args.sheet, "header_row": args.header_row, "encoding": args.encoding,
+               "delimiter": args.delimiter, "decimal": args.decimal, "map": args.map or [],
+               "set": args.set or [], "on_duplicate": args.on_duplicate,
+               "valid_only": args.valid_only, "dry_run": args.dry_run}  # fmt: skip
     # `-`: the file from stdin, its kind (CSV, XLSX, ODS, XLS) sniffed from its bytes as
     # always; one byte more than the limit is read, so that an oversize file is refused
-    source = sys.stdin.buffer.read(importer.MAX_BYTES + 1) if args.file == "-" else args.file
-    table = importer.read_table(source, sheet=args.sheet, header_row=args.header_row,
-                                encoding=args.encoding, delimiter=args.delimiter)  # fmt: skip
-    mapping = importer.guess_mapping(table.headers)
-    mapping.update(mapping_override)
-    plan = importer.Plan(mapping, set_values, args.on_duplicate, args.decimal)
-    fresh = args.dry_run and not Path(args.db or default_db_path()).exists()
-    # a dry run against a database that does not exist yet checks against an empty one
-    with Store(":memory:") if fresh else _store(args, write=not args.dry_run) as store:
-        try:
-            preview = importer.prepare(store, table, plan)
-        except ValidationError as exc:
-            if args.json:
-                print(
-                    json.dumps(
-                        {
-                            "written": False,
-                            "counts": {},
-                            "problems": [p.to_dict() for p in exc.problems],
-                            "warnings": [w.to_dict() for w in table.warnings],
-                        }
-                    )
-                )
-                return 1
-            raise
-        report = preview.report()
-        blocked = bool(preview.problems) and not args.valid_only
-        batch = None
-        if not args.dry_run and not blocked:
+    if args.file == "-":
+        from .importer import MAX_BYTES
+
+        source: Any = sys.stdin.buffer.read(MAX_BYTES + 1)
+    else:
+        source = args.file
+    client = _served(args)
+    if client is not None:  # the dashboard owns the file: the same import, through it
+        if isinstance(source, str):
+            from .importer import MAX_BYTES, _load
+
+            data = _load(source, MAX_BYTES)
+        else:
+            data = source
+        report = client.import_file(data, Path(args.file).name, **{
+            k: v for k, v in options.items() if v not in (None, [], False)})  # fmt: skip
+    else:
+        fresh = args.dry_run and not Path(args.db or default_db_path()).exists()
+        # a dry run against a database that does not exist yet checks against an empty one
+        with Store(":memory:") if fresh else _store(args, write=not args.dry_run) as store:
             with _progress("import", 100, unit="%") as step:
-                batch = importer.commit(
-                    store, preview, valid_only=args.valid_only,
-                    progress=lambda done, _what: step(round(100 * done)),
-                )  # fmt: skip
-    written = batch is not None and bool(batch.batch_id)
+                report = run_import(store, source, options,
+                                    progress=lambda done, _what: step(round(100 * done)))  # fmt: skip
+    blocked = report.pop("blocked")
+    if report.pop("invalid_plan", False):  # the mapping or options themselves are wrong
+        problems = [Problem(**p) for p in report["problems"]]
+        if args.json:
+            print(json.dumps({k: report[k] for k in ("written", "counts", "problems",
+                                                     "warnings")}))  # fmt: skip
+            return 1
+        raise ValidationError(problems)
+    written = bool(report["written"])
     if args.json:
-        report.update(written=written, batch_id=batch.batch_id if batch else None,
-                      mapping=mapping, sheet=table.sheet, header_row=table.header_row,
-                      encoding=table.encoding, delimiter=table.delimiter)  # fmt: skip
         print(json.dumps(report, default=str))
     else:
-        c = preview.counts
+        c = report["counts"]
         print(f"{c['rows']} rows: {c['new']} new, {c['updated']} updated, {c['unchanged']} unchanged, "
               f"{c['skipped']} skipped, {c['invalid']} invalid")  # fmt: skip
-        mapped = ", ".join(f"{h} -> {t}" for h, t in mapping.items() if t)
+        mapped = ", ".join(f"{h} -> {t}" for h, t in report["mapping"].items() if t)
         print(f"columns: {mapped}")
-        for w in preview.warnings:
-            print(f"warning: {w.describe()}", file=sys.stderr)
-        for p in preview.problems[:50]:
-            print(f"  {p.describe()}", file=sys.stderr)
-        if len(preview.problems) > 50:
-            print(f"  ... and {len(preview.problems) - 50} more problems", file=sys.stderr)
-        if written and batch is not None:
-            print(f"imported; batch {batch.batch_id}")
+        for w in report["warnings"]:
+            print(f"warning: {Problem(**w).describe()}", file=sys.stderr)
+        problems = report["problems"]
+        for p in problems[:50]:
+            print(f"  {Problem(**p).describe()}", file=sys.stderr)
+        if len(problems) > 50:
+            print(f"  ... and {len(problems) - 50} more problems", file=sys.stderr)
+        if written:
+            print(f"imported; batch {report['batch_id']}")
         elif args.dry_run:
             print("dry run: nothing written" + ("" if not blocked else " (and problems remain)"))
         elif blocked:
@@ -554,27 +587,37 @@ def cmd_send(args: argparse.Namespace) -> int:
     if not args.channel or args.body is None:
         raise UsageError("give --channel and --body (or --resume BATCH / --discard BATCH)")
     target = _target(args)
-    settings = Settings.load(args.settings) if not args.dry_run or args.settings else None
-    with _store(args, write=True) as store:
-        with _progress("send", unit="msg") as step:
-            batch_id, plan, counts = messaging.send(
-                store, target, args.channel, args.body, args.subject, settings=settings,
-                dry_run=args.dry_run, progress=step,
-            )  # fmt: skip
-    if args.json:
-        print(json.dumps({"batch_id": batch_id, "counts": counts, "warnings": plan.warnings,
-                          "skipped": [{"customer_id": c, "name": n, "reason": r}
-                                      for c, n, r in plan.skipped]}))  # fmt: skip
+    client = _served(args)
+    if client is not None:  # the dashboard owns the file (and its settings): through it
+        got = client.send(_target_body(target), args.channel, args.body, args.subject,
+                          dry_run=args.dry_run)  # fmt: skip
     else:
-        print(plan.summary())
-        if plan.preview:
-            print(f"first message, to {plan.preview.recipient}:")
-            if plan.preview.subject:
-                print(f"  Subject: {plan.preview.subject}")
-            print("  " + plan.preview.body.replace("\n", "\n  "))
+        settings = Settings.load(args.settings) if not args.dry_run or args.settings else None
+        with _store(args, write=True) as store:
+            with _progress("send", unit="msg") as step:
+                batch_id, plan, counts = messaging.send(
+                    store, target, args.channel, args.body, args.subject, settings=settings,
+                    dry_run=args.dry_run, progress=step,
+                )  # fmt: skip
+        preview = plan.preview
+        got = {"batch_id": batch_id, "counts": counts, "warnings": plan.warnings,
+               "skipped": [{"customer_id": c, "name": n, "reason": r}
+                           for c, n, r in plan.skipped], "summary": plan.summary(),
+               "preview": preview and {"recipient": preview.recipient,
+                                       "subject": preview.subject, "body": preview.body}}  # fmt: skip
+    batch_id, counts = got["batch_id"], got["counts"]
+    if args.json:
+        print(json.dumps({k: got[k] for k in ("batch_id", "counts", "warnings", "skipped")}))
+    else:
+        print(got["summary"])
+        if got["preview"]:
+            print(f"first message, to {got['preview']['recipient']}:")
+            if got["preview"]["subject"]:
+                print(f"  Subject: {got['preview']['subject']}")
+            print("  " + got["preview"]["body"].replace("\n", "\n  "))
         shown = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
         print(f"{'dry run, nothing sent' if args.dry_run else 'done'}: {shown}; batch {batch_id}")
-    for warning in plan.warnings:
+    for warning in got["warnings"]:
         print(f"warning: {warning}", file=sys.stderr)
     return _send_status(batch_id, counts, args.json)
 
@@ -601,13 +644,19 @@ def _send_again(args: argparse.Namespace) -> int:
         option = "--" + given[0].replace("_", "-")
         raise UsageError(f"--resume and --discard act on a batch as it is; drop {option}")
     batch_id = args.resume or args.discard
-    with _store(args, write=True) as store:
-        if args.resume:
-            with _progress("send", unit="msg") as step:
-                counts = messaging.resume(store, batch_id, Settings.load(args.settings),
-                                          progress=step)  # fmt: skip
-        else:
-            counts = messaging.discard(store, batch_id)
+    client = _served(args)
+    if client is not None:  # through the dashboard that owns the file
+        counts = client.request(
+            "POST", f"/send/{batch_id}/{'resume' if args.resume else 'discard'}"
+        )["counts"]
+    else:
+        with _store(args, write=True) as store:
+            if args.resume:
+                with _progress("send", unit="msg") as step:
+                    counts = messaging.resume(store, batch_id, Settings.load(args.settings),
+                                              progress=step)  # fmt: skip
+            else:
+                counts = messaging.discard(store, batch_id)
     if args.json:
         print(json.dumps({"batch_id": batch_id, "counts": counts}))
     else:
@@ -619,12 +668,18 @@ def _send_again(args: argparse.Namespace) -> int:
 def cmd_undo(args: argparse.Namespace) -> int:
     from .undo import undo
 
-    with _store(args, write=True) as store:
-        batch = undo(store, args.batch_id)
+    client = _served(args)
+    if client is not None:  # through the dashboard that owns the file
+        got = client.undo(args.batch_id)
+    else:
+        with _store(args, write=True) as store:
+            batch = undo(store, args.batch_id)
+        got = {"undone": args.batch_id, "restored": batch.count, "batch_id": batch.batch_id,
+               "effect": batch.details["effect"]}  # fmt: skip
     if args.json:
-        _print_json({"undone": args.batch_id, "restored": batch.count, "batch_id": batch.batch_id})
+        _print_json({k: got[k] for k in ("undone", "restored", "batch_id")})
         return 0
-    print(f"undid {args.batch_id}, {batch.details['effect']}; batch {batch.batch_id}")
+    print(f"undid {args.batch_id}, {got['effect']}; batch {got['batch_id']}")
     return 0
 
 
@@ -664,9 +719,15 @@ def _password(args: argparse.Namespace) -> str:
 def cmd_users(args: argparse.Namespace) -> int:
     from . import users
 
+    client = _served(args)
     if args.users_command == "list":
-        with _store(args, write=False) as store:
-            found = users.list_users(store)
+        if client is not None:  # the users table is never in the readers' snapshot
+            found = [
+                users.User(u["name"], u["role"]) for u in client.request("GET", "/users")["users"]
+            ]
+        else:
+            with _store(args, write=False) as store:
+                found = users.list_users(store)
         if args.json:
             _print_json([{"name": u.name, "role": u.role} for u in found])
             return 0
@@ -676,6 +737,18 @@ def cmd_users(args: argparse.Namespace) -> int:
             print("no users (sign-in cannot be turned on until an admin exists)")
         return 0
     password = _password(args) if args.users_command in ("add", "passwd") else ""
+    if client is not None:  # through the dashboard that owns the file
+        if args.users_command == "add":
+            client.request("POST", "/users", body={"name": args.name, "role": args.role,
+                                                   "password": password})  # fmt: skip
+            print(f"added {args.name} ({args.role})")
+        elif args.users_command == "passwd":
+            client.request("PUT", f"/users/{args.name}/password", body={"password": password})
+            print(f"changed the password of {args.name}")
+        else:
+            client.request("DELETE", f"/users/{args.name}")
+            print(f"removed {args.name}")
+        return 0
     with _store(args, write=True) as store:
         if args.users_command == "add":
             users.add_user(store, args.name, args.role, password)
@@ -735,6 +808,66 @@ def cmd_rates(args: argparse.Namespace) -> int:
         print(f"would import {len(found.rates)} rates into {found.base} (dry run: nothing written)")
     else:
         print(f"imported {len(found.rates)} rates into {found.base}; batch {found.batch_id}")
+def cmd_tokens(args: argparse.Namespace) -> int:
+    """`tokens add USER`, `tokens list`, `tokens revoke ID`: the API's bearer tokens."""
+    from . import tokens
+
+    client = _served(args)
+    if client is not None:  # through the dashboard that owns the file
+        if args.tokens_command == "add":
+            got = client.request("POST", "/tokens", body={"user": args.user, "label": args.label,
+                                                          "expires": args.expires})  # fmt: skip
+            found_tokens = None
+        elif args.tokens_command == "revoke":
+            got = client.request("DELETE", f"/tokens/{args.token_id}")
+            print(f"revoked {got['token_id']} ({got['user']})")
+            return 0
+        else:
+            listed = client.request("GET", "/tokens", query={"user": args.user})["tokens"]
+            found_tokens = [tokens.Token.from_dict(t) for t in listed]
+        if found_tokens is None:
+            secret = got.pop("token")
+            if args.json:
+                _print_json({**got, "token": secret})
+                return 0
+            print(f"token {got['token_id']} for {got['user']} (expires "
+                  f"{(got['expires_at'] or 'never')[:16]}):")  # fmt: skip
+            print(secret)
+            print("it is shown this once; keep it secret (only its hash is stored)",
+                  file=sys.stderr)  # fmt: skip
+            return 0
+        return _print_tokens(found_tokens, args.json)
+    with _store(args, write=True) as store:
+        if args.tokens_command == "add":
+            token, secret = tokens.add_token(store, args.user, label=args.label,
+                                             expires=args.expires)  # fmt: skip
+            if args.json:
+                _print_json({**token.to_dict(), "token": secret})
+                return 0
+            until = token.expires_at.isoformat(timespec="minutes") if token.expires_at else "never"
+            print(f"token {token.token_id} for {token.user} (expires {until}):")
+            print(secret)
+            print("it is shown this once; keep it secret (only its hash is stored)",
+                  file=sys.stderr)  # fmt: skip
+            return 0
+        if args.tokens_command == "revoke":
+            token = tokens.revoke_token(store, args.token_id)
+            print(f"revoked {token.token_id} ({token.user})")
+            return 0
+        found = tokens.list_tokens(store, user=args.user)
+    return _print_tokens(found, args.json)
+
+
+def _print_tokens(found: list[Any], as_json: bool) -> int:
+    if as_json:
+        _print_json([t.to_dict() for t in found])
+        return 0
+    for t in found:
+        d = t.to_dict()
+        print("\t".join(str(d[k] or "-") for k in ("token_id", "user", "state", "label",
+                                                    "created_at", "expires_at", "last_used_at")))  # fmt: skip
+    if not found:
+        print("no tokens")
     return 0
 
 
@@ -956,6 +1089,12 @@ def _add_later_commands(sub: Any, db: Any, json_option: Any) -> None:
                          "cookies, sign-in throttling per client)")  # fmt: skip
     sp.add_argument("--secure-cookies", action="store_true",
                     help="always mark sign-in cookies Secure (https only)")  # fmt: skip
+    sp.add_argument("--no-api", action="store_true",
+                    help="do not serve the HTTP API (/api/v1); the CLI then cannot write "
+                         "while the dashboard runs")  # fmt: skip
+    sp.add_argument("--api-rate", type=float, default=20.0, metavar="N",
+                    help="API requests a second per token, on average (bursts of 5 s worth, at most 100; 0: "
+                         "no limit)")  # fmt: skip
     sp.set_defaults(func=_serve)
 
     sp = sub.add_parser("users", help="manage who may sign in to the served dashboard")
@@ -998,6 +1137,26 @@ def _add_later_commands(sub: Any, db: Any, json_option: Any) -> None:
         db(each)
         json_option(each)
         each.set_defaults(func=cmd_rates)
+    sp = sub.add_parser("tokens", help="manage the API's bearer tokens (each acts as its user)")
+    tokens_sub = sp.add_subparsers(dest="tokens_command", required=True, parser_class=_Parser,
+                                   metavar="ACTION", title="actions")  # fmt: skip
+    u = tokens_sub.add_parser("add", help="make a token for a user; printed once")
+    u.add_argument("user", help="the user the token acts as (with their role)")
+    u.add_argument("--label", help="what the token is for (e.g. billing sync)")
+    u.add_argument("--expires", default="90d", metavar="DURATION",
+                   help="lifetime: 90d (default), 12h, 2w, 1y, or never")  # fmt: skip
+    db(u)
+    json_option(u)
+    u.set_defaults(func=cmd_tokens)
+    u = tokens_sub.add_parser("list", help="list tokens (never their secrets)")
+    u.add_argument("--user", help="only this user's tokens")
+    db(u)
+    json_option(u)
+    u.set_defaults(func=cmd_tokens)
+    u = tokens_sub.add_parser("revoke", help="revoke a token by its id (t-...)")
+    u.add_argument("token_id", help="the token's id, from `tokens list`")
+    db(u)
+    u.set_defaults(func=cmd_tokens)
 
     sp = sub.add_parser(
         "backup", help="write a consistent copy of the database (safe while served)"

@@ -293,6 +293,24 @@ def _index_name(create_index: str) -> str:
     return found.group(1)
 
 
+def _v10_api_tokens(con: duckdb.DuckDBPyConnection) -> None:
+    # API tokens (dashboard.tokens): only a SHA-256 of each token is kept; the token itself
+    # is shown once. `token_id` is the public handle people list and revoke by.
+    con.execute(
+        """CREATE TABLE api_tokens (
+  token_id VARCHAR PRIMARY KEY,
+  token_hash VARCHAR NOT NULL UNIQUE,
+  user_name VARCHAR NOT NULL,
+  label VARCHAR,
+  created_by VARCHAR NOT NULL,
+  created_at TIMESTAMP NOT NULL,
+  expires_at TIMESTAMP,
+  last_used_at TIMESTAMP,
+  revoked_at TIMESTAMP
+)"""
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "customers, contacts, audit log", _v1_core),
     Migration(2, "saved views", _v2_saved_views),
@@ -303,6 +321,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(7, "quick search text", _v7_search),
     Migration(8, "quick search words", _v8_search_words),
     Migration(9, "exchange rates", _v9_rates),
+    Migration(10, "API tokens", _v10_api_tokens),
 )
 
 LATEST = MIGRATIONS[-1].version

@@ -29,8 +29,8 @@ from .store import Store, default_db_path, server_file, utcnow
 
 log = logging.getLogger(__name__)
 
-#: Tables readers never get: password hashes stay with the server.
-PRIVATE_TABLES = frozenset({"users"})
+#: Tables readers never get: password and token hashes stay with the server.
+PRIVATE_TABLES = frozenset({"users", "api_tokens"})
 #: How often the server looks for changes to publish (seconds).
 POLL_SECONDS = 1.0
 

@@ -136,6 +136,11 @@ class FieldType:
     #: The grid's Tabulator formatter of a stored value; None: shown as text.
     formatter: ClassVar[dict | None] = None
 
+    def json_schema(self) -> dict[str, Any]:
+        """The JSON Schema of a value of this type, as the HTTP API reads and writes it
+        (its OpenAPI document is made from these)."""
+        return {"type": "string"}
+
     def parse(self, raw: Any, region: str | None = None) -> Any:
         """Return the stored value for `raw` (None for blank) or raise ValueError.
 
@@ -352,6 +357,9 @@ class FieldType:
 class Text(FieldType):
     """Free text of bounded length."""
 
+    def json_schema(self) -> dict[str, Any]:
+        return {"type": "string", "maxLength": self.max_length}
+
     textual: bool = True
     dimension: bool = True
 
@@ -370,6 +378,9 @@ class Text(FieldType):
 @dataclass(frozen=True)
 class Choice(FieldType):
     """One of a fixed list; matched case- and spacing-insensitively."""
+
+    def json_schema(self) -> dict[str, Any]:
+        return {"type": "string", "enum": list(self.choices)}
 
     widget: str = "select"
     picked: bool = True
@@ -392,6 +403,14 @@ class Choice(FieldType):
 @dataclass(frozen=True)
 class Integer(FieldType):
     """A whole number within bounds."""
+
+    def json_schema(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": "integer"}
+        if self.minimum is not None:
+            out["minimum"] = self.minimum
+        if self.maximum is not None:
+            out["maximum"] = self.maximum
+        return out
 
     dimension: bool = True
     formatter: ClassVar[dict | None] = INTEGER
@@ -421,6 +440,16 @@ class Integer(FieldType):
 @dataclass(frozen=True)
 class Number(FieldType):
     """An exact decimal number: money, percentages, rates. Never a float."""
+
+    def json_schema(self) -> dict[str, Any]:
+        # exact decimals: answers give them as strings ("12.5000"), never floats; a request
+        # may send a number or a string
+        out: dict[str, Any] = {"type": ["string", "number"], "format": "decimal"}
+        if self.minimum is not None:
+            out["minimum"] = float(self.minimum)
+        if self.maximum is not None:
+            out["maximum"] = float(self.maximum)
+        return out
 
     formatter: ClassVar[dict | None] = NUMBER
     kind: str = "decimal"
@@ -528,6 +557,9 @@ _FALSE = {"no", "n", "false", "f", "0", "off", ""}
 class YesNo(FieldType):
     """A yes/no switch; accepts Yes/No, TRUE/FALSE, 1/0, on/off in any case."""
 
+    def json_schema(self) -> dict[str, Any]:
+        return {"type": "boolean"}
+
     widget: str = "switch"
     dimension: bool = True
     formatter: ClassVar[dict | None] = YES_NO
@@ -562,6 +594,10 @@ class YesNo(FieldType):
 @dataclass(frozen=True)
 class Tags(FieldType):
     """A list of short labels; typed as "a, b; c" or given as a list."""
+
+    def json_schema(self) -> dict[str, Any]:
+        return {"type": "array", "maxItems": self.max_tags,
+                "items": {"type": "string", "maxLength": self.max_length}}  # fmt: skip
 
     widget: str = "tags"
     many: bool = True
@@ -907,6 +943,9 @@ def _key_name(row: str) -> str | None:
 class Email(FieldType):
     """An email address (syntax only: no DNS lookups)."""
 
+    def json_schema(self) -> dict[str, Any]:
+        return {"type": "string", "format": "email"}
+
     textual: bool = True
     kind: str = "email"
     searchable: bool = True
@@ -923,6 +962,9 @@ class Email(FieldType):
 @dataclass(frozen=True)
 class Url(FieldType):
     """A web address; "example.com" is taken as https://example.com."""
+
+    def json_schema(self) -> dict[str, Any]:
+        return {"type": "string", "format": "uri"}
 
     textual: bool = True
     kind: str = "url"
@@ -943,6 +985,9 @@ class Url(FieldType):
 @dataclass(frozen=True)
 class Country(FieldType):
     """ISO 3166-1 alpha-2 code; names and alpha-3 codes are accepted and converted."""
+
+    def json_schema(self) -> dict[str, Any]:
+        return {"type": "string", "description": "ISO 3166-1 alpha-2 code (names are read too)"}
 
     widget: str = "picker"
     picked: bool = True
@@ -967,7 +1012,7 @@ class Country(FieldType):
 FUND_CURRENCIES = frozenset({"BOV", "CHE", "CHW", "CLF", "COU", "MXV", "USN", "USS", "UYI", "UYW"})
 #: ISO 4217 gives X codes to what is not one country's money: precious metals (XAU, XAG,
 #: XPD, XPT), bond-market units (XBA-XBD), drawing rights and accounting units (XDR, XSU,
-#: XUA, XAD), the test code XTS and "no currency" XXX. These X codes are money all the
+#: XUA, XAD), the test code XTS and "no currency" X. These X codes are money all the
 #: same: the currencies of monetary unions.
 UNION_CURRENCIES = frozenset({"XAF", "XCD", "XCG", "XOF", "XPF"})
 
@@ -985,6 +1030,9 @@ def billing_currency(code: str) -> bool:
 class Currency(FieldType):
     """ISO 4217 currency code, any case. The picker offers the currencies customers are
     billed in (`billing_currency`); any ISO code is still read, so older data loads."""
+
+    def json_schema(self) -> dict[str, Any]:
+        return {"type": "string", "pattern": "^[A-Za-z]{3}$", "description": "ISO 4217 code"}
 
     widget: str = "picker"
     picked: bool = True
@@ -1013,6 +1061,9 @@ class Currency(FieldType):
 @dataclass(frozen=True)
 class Phone(FieldType):
     """A phone number stored in E.164; must be a valid number for its country."""
+
+    def json_schema(self) -> dict[str, Any]:
+        return {"type": "string", "description": "E.164, e.g. +447911123456"}
 
     textual: bool = True
     kind: str = "phone"
@@ -1044,6 +1095,9 @@ class Phone(FieldType):
 class Timestamp(FieldType):
     """A point in time (UTC)."""
 
+    def json_schema(self) -> dict[str, Any]:
+        return {"type": "string", "format": "date-time"}
+
     kind: str = "timestamp"
     sql: str = "TIMESTAMP"
     filter_ops: tuple[str, ...] = TIME_OPS
@@ -1066,6 +1120,9 @@ class Timestamp(FieldType):
 @dataclass(frozen=True)
 class Date(FieldType):
     """A calendar day."""
+
+    def json_schema(self) -> dict[str, Any]:
+        return {"type": "string", "format": "date"}
 
     kind: str = "date"
     sql: str = "DATE"

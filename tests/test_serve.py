@@ -1,4 +1,5 @@
-"""`customer-dashboard serve` owns its database: other processes' writes are refused clearly."""
+"""`customer-dashboard serve` owns its database: with its API off (--no-api), other
+processes' writes are refused clearly (with it on, they go through it: test_cli_served)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 
 def test_serve_creates_demo_data_and_refuses_other_writers(tmp_path):
     db = tmp_path / "served.duckdb"
-    with served(db, demo=120) as url:
+    with served(db, demo=120, extra=["--no-api"]) as url:
         page = urllib.request.urlopen(url + "/", timeout=30).read().decode()
         assert "<title>Customers</title>" in page
         info = json.loads(server_file(db).read_text())

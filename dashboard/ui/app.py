@@ -219,10 +219,12 @@ def settings_app(store: Store, settings_path: str | None = None, *, auth=False) 
 @_no_traceback("Users")
 def users_app(store: Store, *, auth=False) -> pmui.Page:
     """Setup › Users, served at /users (admins only)."""
+    from .tokens_page import TokensPage
     from .users_page import UsersPage
 
     return _guarded(store, auth, "Setup › Users", "users",
-                    lambda acting: UsersPage(store=acting))  # fmt: skip
+                    lambda acting: pmui.Column(UsersPage(store=acting), TokensPage(store=acting),
+                                               sizing_mode="stretch_width"))  # fmt: skip
 
 
 @_no_traceback("Rates")

@@ -103,9 +103,21 @@ def serve(args) -> int:
 
     # notebooks and the CLI read this copy while the server owns the file
     publisher = Publisher(store).start()
+    api = None
+    if not getattr(args, "no_api", False):
+        from ..api import Api
+        from ..remote import write_endpoint
+
+        api = Api(store, auth=bool(auth), settings_path=args.settings,
+                  rate=getattr(args, "api_rate", 20.0))  # fmt: skip
+        # the CLI and notebooks on this machine write through the server with this
+        endpoint = write_endpoint(path, url, api.local_token)
 
     def cleanup(*_):
         marker.unlink(missing_ok=True)
+        if api is not None:
+            endpoint.unlink(missing_ok=True)
+            api.close()
         publisher.stop()
         store.close()
 
@@ -116,6 +128,9 @@ def serve(args) -> int:
     # OAuth: the session's user is pn.state.user
     signed = auth.get("auth_provider") if "auth_provider" in auth else bool(auth)
     print(f"serving {path} at {url}" + (" (sign-in required)" if signed else ""), flush=True)
+    if api is not None:
+        print(f"API at {url}/api/v1 (bearer tokens; " + ("every address" if auth else
+              "this machine only") + ")", flush=True)  # fmt: skip
     pn.serve(
         {
             "/": lambda: session_app(store, settings_path=args.settings, auth=signed),
@@ -137,6 +152,7 @@ def serve(args) -> int:
         # behind a proxy: the scheme (Secure cookies) and client address (sign-in throttling)
         # come from its X-Forwarded-Proto / X-Real-Ip headers; never trusted otherwise
         use_xheaders=bool(getattr(args, "trust_proxy", False)),
+        extra_patterns=api.patterns() if api is not None else [],
         **auth,
     )
     return 0
