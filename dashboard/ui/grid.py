@@ -113,11 +113,14 @@ def column_sort_mark(mark: str) -> JSCode:
 #: the CSV and the notebook, with the Total row last), so the grid sorts nothing itself: in
 #: Tabulator's "remote" sort mode a header click only reports the new sort keys.
 SORT_REMOTELY = {"sortMode": "remote", "headerSortElement": JSCode(ENGINE_SORT_MARK)}
-#: A page holds at most a few hundred rows: all of them are drawn. Tabulator's virtual
-#: rendering drew only those near the screen and redrew rows while the focus moved down the
-#: tick boxes, dropping the focus to the page's body half-way: the keyboard never reached
-#: the pager or Export.
-DRAW_EVERY_ROW = {"renderVertical": "basic"}
+#: Rows near the screen are drawn, the others when scrolled to. Tabulator's "basic" renderer
+#: drew every row of a page, and its row-height pass lays the page out once per row: at 500
+#: rows a page a redraw (a resize, a page) froze the browser for 30 s or more. Its virtual
+#: renderer with no buffer redrew rows while the focus moved down the tick boxes, dropping
+#: the focus to the page's body half-way. A buffer of ~60 rows beyond the screen keeps a
+#: 50-row page wholly drawn (so the keyboard reaches the pager and Export) and a 500-row page
+#: to what is near the screen.
+ROWS_NEAR_SCREEN = {"renderVertical": "virtual", "renderVerticalBuffer": 2400}
 
 #: The grid's look: denser rows than the Material theme's (more customers on a laptop's
 #: screen), and no stray dot beside the tick boxes (the resize handle Tabulator puts in every row
@@ -137,7 +140,7 @@ GRID_CSS = """
   color: #1976d2; margin-left: 3px; }
 """
 #: On a phone the name column is narrow: names wrap onto a second line instead of being cut
-#: ("Unity Wave Telecor"); rows grow to fit (the grid renders every row of a page).
+#: ("Unity Wave Telecor"); rows grow to fit (each drawn row is measured).
 GRID_CSS += f"""
 @media (max-width: 699px) {{
   .tabulator .tabulator-header-popup-button {{ display: none; }}
@@ -154,7 +157,7 @@ def grid_options(empty: str = "Nothing to show.", **extra: Any) -> dict[str, Any
         show_index=False, disabled=True, pagination=None, layout="fit_data_table",
         sizing_mode="stretch_width", theme="materialize", header_align="left",
         stylesheets=[GRID_CSS],
-        configuration={**SORT_REMOTELY, **DRAW_EVERY_ROW, "placeholder": empty,
+        configuration={**SORT_REMOTELY, **ROWS_NEAR_SCREEN, "placeholder": empty,
                        "columnDefaults": {"tooltip": True, "headerSortTristate": True}},
     )  # fmt: skip
     options.update(extra)
