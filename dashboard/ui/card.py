@@ -550,6 +550,26 @@ class CustomerCard(pn.viewable.Viewer):
         self._guard.reset()
         self._tabs.active = 0
         self._dialog.param.update(title=title, open=True)
+        self._make_tabs_later()
+
+    def _make_tabs_later(self) -> None:
+        """Once the card is on screen, make the tabs not made yet (their Python parts: they
+        are drawn when chosen), so that a tab chosen later does not stand empty while it is
+        made. Not before the card is open: a card made before the first click never opened
+        in the browser."""
+        doc = pn.state.curdoc
+        if doc is None or doc.session_context is None:
+            return
+        if all(box.objects for box in self._boxes.values()):
+            return
+
+        def later() -> None:
+            with set_curdoc(doc):  # so that the changes go out as this session's
+                for tab, box in self._boxes.items():
+                    if not box.objects:
+                        box.objects = self._tab_items(tab)
+
+        doc.add_next_tick_callback(later)
 
     def _state(self) -> Any:
         """What the person can change, to tell whether they changed anything."""
