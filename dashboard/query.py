@@ -971,7 +971,10 @@ def compile_grouping(view: View, base: str | None = None) -> Query:
     order = [f'"{_GK}"'] + ([f'"{_GP}"', f'"{_P}" ASC NULLS LAST'] if view.pivot else [])
     # a customer field in a group view's sort orders the customers of the tree's open groups
     # (dashboard.tree): the groups themselves are not sorted by it
-    leaf = [s for s in view.sort if s[0] not in allowed and s[0] in view.fields]
+    # (not a field of a value: "revenue" beside "sum_revenue" is a slip, answered below)
+    aggregated = {f for f, _ in view.values}
+    leaf = [s for s in view.sort
+            if s[0] not in allowed and s[0] in view.fields and s[0] not in aggregated]  # fmt: skip
     by = view.copy(sort=[s for s in view.sort if s not in leaf]) if leaf else view
     order.append(_order_by(by, allowed, [quote(g) + " ASC NULLS LAST" for g in view.groups]))
     return Query(

@@ -40,10 +40,10 @@ def test_a_group_opens_to_its_sub_groups_then_its_customers(demo, frame):
 
 
 def test_leaves_are_paged_and_sorted_by_customer_fields(demo, frame):
-    view = VIEW.copy(sort=[["credit", "desc"], ["count", "desc"]], page_size=5)
+    view = VIEW.copy(sort=[["channels", "desc"], ["count", "desc"]], page_size=5)
     members = frame[frame.status == "Active"]
     country = members.country.value_counts().index[0]
-    members = members[members.country == country].sort_values(["credit", "id"],
+    members = members[members.country == country].sort_values(["channels", "id"],
                                                               ascending=[False, True])  # fmt: skip
     first = tree.children(demo, view, ["Active", country])
     second = tree.children(demo, view, ["Active", country], page=2)
