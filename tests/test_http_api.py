@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from dashboard import Store, add_demo_customers
+from dashboard import Store, add_demo_customers, add_demo_rates
 from dashboard.api import ROUTES, RateLimit, openapi
 from dashboard.remote import endpoint_file
 from dashboard.tokens import add_token
@@ -65,6 +65,7 @@ def server(tmp_path_factory):
     found = {}
     with Store(db) as store:
         add_demo_customers(store, 120, seed=3, usage_days=5, usage_customers=20)
+        add_demo_rates(store)  # money over several currencies is reported in EUR
         for role in ROLES:
             add_user(store, role[:3], role, f"{role}'s long password")
             found[role] = add_token(store, role[:3], label="tests")[1]
