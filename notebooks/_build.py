@@ -13,7 +13,7 @@ SETUP = """import tempfile
 from pathlib import Path
 
 import dashboard
-from dashboard import Store, View, add_demo_customers, open_store, run
+from dashboard import Store, View, add_demo_customers, add_demo_rates, open_store, run
 
 dashboard.notebook()  # once: the grid, the page and charts display inline (offline too)
 
@@ -24,6 +24,7 @@ if not path.exists():
     path = Path(tempfile.mkdtemp()) / "customers.duckdb"
     with Store(path) as writer:
         add_demo_customers(writer, 5_000, seed=7)
+        add_demo_rates(writer)  # money over several currencies is summed in EUR at these rates
 store = open_store(path)
 store"""
 
@@ -201,12 +202,13 @@ copy of the demo data (never on your database).""",
 from pathlib import Path
 
 import dashboard
-from dashboard import Store, View, add_demo_customers, run
+from dashboard import Store, View, add_demo_customers, add_demo_rates, run
 
 dashboard.notebook()
 scratch = Path(tempfile.mkdtemp())
 store = Store(scratch / "customers.duckdb", user="analyst")
 add_demo_customers(store, 2_000, seed=11)
+add_demo_rates(store)  # money over several currencies is summed in EUR at these rates
 run(store, View(groups=["status"])).table()""",
         ),
         ("md", "## Bulk Upload: a spreadsheet whose headers are not our field names"),
