@@ -808,6 +808,9 @@ def cmd_rates(args: argparse.Namespace) -> int:
         print(f"would import {len(found.rates)} rates into {found.base} (dry run: nothing written)")
     else:
         print(f"imported {len(found.rates)} rates into {found.base}; batch {found.batch_id}")
+    return 0
+
+
 def cmd_tokens(args: argparse.Namespace) -> int:
     """`tokens add USER`, `tokens list`, `tokens revoke ID`: the API's bearer tokens."""
     from . import tokens

@@ -304,7 +304,7 @@ def test_the_page_refuses_a_mixed_sum_without_rates_in_words(store):
     page = customers_page(store, view=View(groups=["status"], values=[["credit", "sum"]]))
     assert "no exchange rate into EUR for NGN" in page.notices.message
     page.view.filters = [{"field": "currency", "op": "!=", "value": "NGN"}]
-    assert page.aggregates.table.titles["c2"] == "Sum of Balance (EUR)"
+    assert page.aggregates.tree.table.titles["c2"] == "Sum of Balance (EUR)"
 
 
 def test_the_base_currency_is_a_setting(eur_settings):

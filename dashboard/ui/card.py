@@ -368,7 +368,7 @@ class CustomerCard(pn.viewable.Viewer):
         # a contact's problem shows at its cell, and is said in full under the grid (a
         # Problem column in the grid was squeezed to "E… is n…" and its wrapped text made
         # the row taller than the grid, so a red cell's editor showed empty)
-        self._styled = dict(self._contact_marks)
+        self._styled: dict[tuple[int, str], str] = dict(self._contact_marks)
         grid.style.apply(self._contact_styles, axis=None)
         grid.on_edit(self._contact_edited)
         return grid
@@ -400,7 +400,7 @@ class CustomerCard(pn.viewable.Viewer):
         self._tag_input = None
         #: The marks the cells show: those of the last save. A cell keeps its mark while
         #: it is fixed: changing the styles redraws the grid, closing the editor in use.
-        self._styled: dict[tuple[int, str], str] = {}
+        self._styled = {}
         self._contact_errors = Text("", variant="body2", styles={"color": "#d32f2f"})
         self._balance = Text("", variant="body2")
         self._system = Text("", variant="caption")
