@@ -62,6 +62,10 @@ def test_wrong_password_is_refused(server, browser):
     page = sign_in(browser, url, "ana", "not her password")
     page.get_by_text("Invalid username or password!").wait_for()
     assert "/login" in page.url
+    # the sign-in page's logo comes from this server (it came from a CDN: broken offline)
+    logo = page.locator("#logo")
+    assert logo.get_attribute("src").startswith("/static/")
+    page.wait_for_function("() => document.querySelector('#logo').naturalWidth > 0")
     page = sign_in(browser, url, "mallory", "any password at all")
     page.get_by_text("Invalid username or password!").wait_for()
 

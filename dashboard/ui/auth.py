@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 import tornado.escape
 from panel.auth import BasicAuthProvider, BasicLoginHandler, LogoutHandler
 from panel.config import config
-from panel.io.resources import CDN_DIST
+from panel.io.resources import LOCAL_DIST
 from panel.io.state import state
 from tornado.web import decode_signed_value
 
@@ -75,7 +75,9 @@ class _StoreLoginHandler(BasicLoginHandler):
         self.set_cookie("next_url", safe_next(self.get_argument("next", None)))
         self.write(self._login_template.render(
             login_endpoint=self._login_endpoint, errormessage=self.get_argument("error", ""),
-            PANEL_CDN=CDN_DIST))  # fmt: skip
+            # the page's logo and icon from this server: a back office may have no internet
+            # (from the CDN they failed offline, a broken image and console errors)
+            PANEL_CDN="/" + LOCAL_DIST))  # fmt: skip
 
     def _cross_site(self) -> bool:
         """Whether the sign-in was posted from another site's page. Browsers send Origin

@@ -170,7 +170,7 @@ class ColumnsPanel(pn.viewable.Viewer):
             self._source,
             self._columns,
             Text(
-                "Pick columns in the order you want them; remove one with its ×.",
+                "Pick columns in the order you want them; untick one in the list to take it away.",
                 variant="caption",
             ),
             pmui.Divider(),
