@@ -146,6 +146,8 @@ def test_a_phone_gets_a_readable_grid_and_no_sideways_scroll(browser, server):
     for label in ("Bulk Upload", "Delete", "Send"):  # writing is for the desk
         assert not button(page, label).first.is_visible(), label
     assert button(page, "Filters").first.is_visible()
+    for label in ("Refresh", "More", "Filters"):  # on screen and not under the header
+        button(page, label).first.click(trial=True, timeout=5_000)
     shot(page, "screens-grid-390x844")
     page.context.close()
 

@@ -137,7 +137,10 @@ a { text-transform: uppercase; text-decoration: none; }
 a:hover { background: rgba(255, 255, 255, 0.12); }
 span { opacity: 0.9; margin: 0 6px; }
 @media (max-width: 700px) {
-  nav { flex-wrap: wrap; gap: 0; }
+  /* one line that scrolls sideways: wrapped onto four lines the header grew over the
+     toolbar, and Refresh, ? and More could not be clicked */
+  nav { flex-wrap: nowrap; gap: 0; overflow-x: auto; max-width: calc(100vw - 150px);
+        scrollbar-width: none; }
   a, span { font-size: 0.75rem; padding: 4px 5px; }
 }
 """
