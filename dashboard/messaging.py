@@ -56,6 +56,7 @@ from .fields import (
 from .query import quote
 from .settings import Settings, api_url_problem
 from .store import Store, utcnow
+from .words import plural
 
 CHANNELS = ("email", "sms")
 PHONE_FIELD = MOBILE_FIELD
@@ -176,8 +177,9 @@ class SendPlan:
         return self.messages[0] if self.messages else None
 
     def summary(self) -> str:
-        return (f"{len(self.messages):,} {self.channel} message(s); {len(self.skipped):,} customer(s) "
-                f"with no usable contact skipped; {self.opted_out:,} opted-out contact(s) skipped")  # fmt: skip
+        return (f"{plural(len(self.messages), f'{self.channel} message')}; "
+                f"{plural(len(self.skipped), 'customer')} with no usable contact skipped; "
+                f"{plural(self.opted_out, 'opted-out contact')} skipped")  # fmt: skip
 
 
 def plan_send(
@@ -618,7 +620,8 @@ def _stopped(store: Store, batch_id: str, exc: Exception) -> DeliveryStopped:
     left = sum(n for s, n in counts(store, batch_id).items() if s in RESUMABLE)
     what = str(exc).rstrip(".")
     return DeliveryStopped(
-        f"{what}. Nothing more was sent: {left:,} message(s) of batch {batch_id} are left to "
+        f"{what}. Nothing more was sent: {plural(left, 'message')} of batch {batch_id} "
+        f"{'is' if left == 1 else 'are'} left to "
         f"send. Resume or discard them on the Messages page (/messages), or with "
         f"`customer-dashboard send --resume {batch_id}` (or --discard)."
     )

@@ -419,7 +419,7 @@ def test_a_send_that_stops_says_where_to_resume_and_resume_sends_each_message_on
     text = str(info.value)
     batch_id = message_log(store).batch_id.iloc[0]
     assert "cannot reach the SMTP server" in text and "send again" not in text
-    assert f"5 message(s) of batch {batch_id} are left" in text
+    assert f"5 messages of batch {batch_id} are left" in text
     assert "Messages page (/messages)" in text and f"--resume {batch_id}" in text
     assert counts(store, batch_id)["queued"] == 5
     opened = send_batches(store, open_only=True)
