@@ -793,22 +793,25 @@ def refresh_status(
     return counts(store, batch_id)
 
 
+def _log_filter(batch_id: str | None, customer_id: int | None, status: str | None
+                ) -> tuple[str, list[Any]]:  # fmt: skip
+    """The WHERE clause and its parameters choosing messages by batch, customer and status:
+    one home for the message log's filters, used by the log and by its pages."""
+    where, params = ["TRUE"], []
+    for column, value in (("status", status), ("batch_id", batch_id), ("customer_id", customer_id)):
+        if value is not None and value != "":
+            where.append(f"{column} = ?")
+            params.append(value)
+    return " AND ".join(where), params
+
+
 def message_log(store: Store, *, batch_id: str | None = None, customer_id: int | None = None,
                 status: str | None = None, limit: int = 500) -> Any:  # fmt: skip
     """The message log, newest first, optionally for one batch, customer or status."""
-    where, params = ["TRUE"], []
-    if status:
-        where.append("status = ?")
-        params.append(status)
-    if batch_id:
-        where.append("batch_id = ?")
-        params.append(batch_id)
-    if customer_id is not None:
-        where.append("customer_id = ?")
-        params.append(customer_id)
+    sql_where, params = _log_filter(batch_id, customer_id, status)
     return store.df(
         "SELECT id, batch_id, customer_id, contact_id, channel, recipient, subject, body, status, "
-        f"provider_id, error, attempts, user_name, created_at, sent_at FROM messages WHERE {' AND '.join(where)} "
+        f"provider_id, error, attempts, user_name, created_at, sent_at FROM messages WHERE {sql_where} "
         "ORDER BY id DESC LIMIT ?",
         [*params, limit],
     )
@@ -818,21 +821,14 @@ def message_page(store: Store, *, batch_id: str | None = None, status: str | Non
                  offset: int = 0, limit: int = 50) -> tuple[pd.DataFrame, int]:  # fmt: skip
     """One page of the message log, newest first, with each customer's name (None for a
     customer deleted since), and how many messages match in all."""
-    where, params = ["TRUE"], []
-    if status:
-        where.append("m.status = ?")
-        params.append(status)
-    if batch_id:
-        where.append("m.batch_id = ?")
-        params.append(batch_id)
-    sql_where = " AND ".join(where)
-    total = store.scalar(f"SELECT count(*) FROM messages m WHERE {sql_where}", params)
+    sql_where, params = _log_filter(batch_id, None, status)
+    total = store.scalar(f"SELECT count(*) FROM messages WHERE {sql_where}", params)
     # the page first, then its customers' names: joining before the LIMIT would join every
     # message of the log (a third of a second at a million messages)
     page = store.df(
         f"SELECT m.id, m.created_at, m.customer_id, c.{quote(KEY_FIELD)} AS customer, m.channel, "
         "m.recipient, m.subject, m.status, m.provider_id, m.error, m.batch_id FROM ("
-        f"SELECT * FROM messages m WHERE {sql_where} ORDER BY m.id DESC LIMIT ? OFFSET ?) m "
+        f"SELECT * FROM messages WHERE {sql_where} ORDER BY id DESC LIMIT ? OFFSET ?) m "
         f"LEFT JOIN customers c ON c.{quote(ID_FIELD)} = m.customer_id ORDER BY m.id DESC",
         [*params, max(1, min(int(limit), 500)), max(0, int(offset))],
     )

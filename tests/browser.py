@@ -286,18 +286,32 @@ def goto_ready(page, url: str) -> None:
 
 
 @contextlib.contextmanager
-def one_page(url: str, *, height: int = 1000):
-    """One Chromium page on the served dashboard, loaded and ready to use."""
+def chromium():
+    """Debian's Chromium driven by Playwright (one home for how tests launch it)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1500, "height": height})
-        goto_ready(page, url)
         try:
-            yield page
+            yield browser
         finally:
             browser.close()
+
+
+def open_page(browser, url: str, size=(1280, 720), **context):
+    """A new page of `size` (in a context of its own, with `context` options) on `url`, ready
+    to use (downloads accepted, as a person's browser does)."""
+    context.setdefault("accept_downloads", True)
+    page = browser.new_context(viewport={"width": size[0], "height": size[1]}, **context).new_page()
+    goto_ready(page, url)
+    return page
+
+
+@contextlib.contextmanager
+def one_page(url: str, *, height: int = 1000):
+    """One Chromium page on the served dashboard, loaded and ready to use."""
+    with chromium() as browser:
+        yield open_page(browser, url, (1500, height))
 
 
 @contextlib.contextmanager

@@ -11,7 +11,13 @@ import pytest
 from dashboard import Store, add_demo_customers
 from dashboard.snapshot import open_store
 from dashboard.users import add_user
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, button, require_chromium, served, shot
+from tests.browser import (
+    button,
+    chromium,
+    require_chromium,
+    served,
+    shot,
+)  # fmt: skip
 
 pytestmark = pytest.mark.browser
 
@@ -37,12 +43,8 @@ def server(tmp_path_factory):
 
 @pytest.fixture
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def sign_in(b, url, name, password):

@@ -17,9 +17,8 @@ import pytest
 
 from dashboard import Store, View, add_customer
 from tests.browser import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     button,
+    chromium,
     goto_ready,
     more,
     require_chromium,
@@ -90,17 +89,13 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def page(server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as browser:
         context = browser.new_context(viewport={"width": 1440, "height": 900})
         pg = context.new_page()
         pg.dialogs = []  # alert(), confirm(), prompt(): none may ever open
         pg.on("dialog", lambda d: (pg.dialogs.append(d.message), d.dismiss()))
         goto_ready(pg, server)
         yield pg
-        browser.close()
 
 
 def no_script_ran(pg, where: str) -> None:

@@ -13,13 +13,13 @@ import pytest
 
 from dashboard import View, open_store, run
 from tests.browser import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     button,
     cells,
+    chromium,
     count_text,
     goto_ready,
     more,
+    open_page,
     require_chromium,
     served,
     shot,
@@ -42,21 +42,10 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser(server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
-def open_page(browser, url: str, size=(1280, 720)):
-    """A new page of `size` on `url`, ready to use."""
-    context = browser.new_context(viewport={"width": size[0], "height": size[1]},
-                                  accept_downloads=True)  # fmt: skip
-    page = context.new_page()
-    goto_ready(page, url)
-    return page
 
 
 #: The bounding box of an element inside shadow roots, by a CSS selector, in page pixels.
