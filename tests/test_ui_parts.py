@@ -153,7 +153,7 @@ def test_a_pivot_sorts_by_its_row_totals(demo):
     rendered(panel)
     panel.show(query.run(demo, view))
     display = aggregate_display(panel._result, view)
-    total = next(k for k, t in display.titles.items() if t == "Total")
+    total = next(k for k, t in display.titles.items() if t == "Total (EUR)")  # 15 currencies: in EUR
     eur = next(k for k, t in display.titles.items() if t == "EUR")
     panel._on_sorters(type("E", (), {"new": [{"field": eur, "dir": "asc"},
                                              {"field": total, "dir": "desc"}]})())  # fmt: skip
