@@ -13,7 +13,7 @@ import pytest
 from dashboard import Store, add_demo_customers
 from dashboard.money import import_rates
 from dashboard.users import add_user
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, SHOTS, button, require_chromium, served
+from tests.browser import SHOTS, button, chromium, require_chromium, served
 
 pytestmark = pytest.mark.browser
 
@@ -53,12 +53,8 @@ def server(tmp_path_factory):
 
 @pytest.fixture
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def sign_in(b, url, name, password, path="/", size=(1440, 900)):

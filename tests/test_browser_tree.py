@@ -11,11 +11,10 @@ import pytest
 
 from dashboard import View, open_store
 from tests.browser import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     button,
     cells,
-    goto_ready,
+    chromium,
+    open_page,
     require_chromium,
     served,
     shot,
@@ -37,19 +36,8 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser(server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as b:
         yield b
-        b.close()
-
-
-def open_page(browser, url: str, size=(1280, 720)):
-    context = browser.new_context(viewport={"width": size[0], "height": size[1]})
-    page = context.new_page()
-    goto_ready(page, url)
-    return page
 
 
 def label(text: str) -> re.Pattern:
