@@ -10,7 +10,7 @@ import time
 import pytest
 
 from dashboard import DatabaseBusyError, View, run
-from dashboard.snapshot import open_store, snapshot_path, taken_at, wait_for_snapshot
+from dashboard.snapshot import Publisher, open_store, snapshot_path, taken_at, wait_for_snapshot
 from tests.browser import served
 
 WRITER = """
@@ -141,3 +141,62 @@ def test_the_dashboard_server_publishes_a_snapshot(tmp_path):
             assert store.snapshot_of == str(db)
             assert store.scalar("SELECT count(*) FROM customers") == 150
             assert store.scalar("SELECT count(*) FROM usage_daily") > 0
+
+
+def _published_after(publisher, count, timeout=10.0):
+    return _eventually(lambda: publisher.published >= count, timeout)
+
+
+def test_a_restarted_server_keeps_a_current_snapshot_and_copies_after_a_change(db):
+    """A copy is a full scan (seconds of CPU at 1M customers): a server started on an
+    unchanged database reuses the snapshot it finds; a change still gets a new one."""
+    from dashboard import Store, add_customer, add_demo_customers
+    from dashboard.snapshot import published_state, state
+
+    store = Store(db)
+    try:
+        add_demo_customers(store, 50, seed=3)
+        first = Publisher(store, poll=0.05).start()
+        assert _published_after(first, 1)
+        first.stop()
+        assert published_state(db) == state(store)
+        link = snapshot_path(db).resolve()
+
+        again = Publisher(store, poll=0.05).start()
+        time.sleep(0.5)  # several polls: none may copy
+        assert again.published == 0 and again.reused
+        assert snapshot_path(db).resolve() == link
+
+        add_customer(store, {"name": "After Restart", "status": "Active", "currency": "EUR"})
+        assert _published_after(again, 1)
+        again.stop()
+        assert snapshot_path(db).resolve() != link
+        assert published_state(db) == state(store)
+
+        # a change of shape without a batch (as a migration makes) is a change too
+        store.execute("CREATE TABLE later_table (x INTEGER)")
+        third = Publisher(store, poll=0.05).start()
+        assert _published_after(third, 1)
+        third.stop()
+    finally:
+        store.close()
+
+
+def test_copies_pause_in_proportion_to_their_cost(db, monkeypatch):
+    """After a copy that took d seconds the next waits PAUSE_FACTOR x d: with a huge
+    factor, a second change is not copied while the pause lasts."""
+    from dashboard import Store, add_customer, add_demo_customers, snapshot
+
+    monkeypatch.setattr(snapshot, "PAUSE_FACTOR", 10_000.0)
+    monkeypatch.setattr(snapshot, "PAUSE_FROM", 0.0)
+    store = Store(db)
+    try:
+        add_demo_customers(store, 20, seed=4)
+        publisher = Publisher(store, poll=0.05).start()
+        assert _published_after(publisher, 1)
+        add_customer(store, {"name": "Waits", "status": "Active", "currency": "EUR"})
+        time.sleep(0.6)
+        assert publisher.published == 1
+        publisher.stop()
+    finally:
+        store.close()
