@@ -19,6 +19,7 @@ import pytest
 
 from dashboard import Store, add_demo_customers, add_demo_rates
 from dashboard.api import ROUTES, RateLimit, openapi
+from dashboard.fields import CUSTOMER_FIELDS
 from dashboard.remote import endpoint_file
 from dashboard.tokens import add_token
 from dashboard.users import add_user
@@ -334,6 +335,56 @@ def test_openapi_document_is_valid_and_covers_every_route(server):
     customer = doc["components"]["schemas"]["Customer"]["properties"]
     assert customer["status"]["enum"][:3] == ["Active", "Inactive", "Pending Approval"]
     assert customer["channels"]["type"] == ["integer", "null"]
+
+
+def _answer_checker(doc: dict, name: str):
+    """A JSON Schema validator of components schema `name` of the OpenAPI document,
+    checking formats (date-time is RFC 3339) too."""
+    from jsonschema import Draft202012Validator, FormatChecker
+
+    schema = {"$ref": f"#/components/schemas/{name}", "components": doc["components"]}
+    return Draft202012Validator(schema, format_checker=FormatChecker())
+
+
+def test_list_get_and_views_answer_every_field_alike_and_as_the_schema_says(server):
+    """One JSON representation per type (types.py `json_value`): a list's rows, one
+    customer and a view's rows give every registry field the same value, and each is
+    what the OpenAPI document says (money "20.5", never "20.5000" here and "20.5" there)."""
+    url, tok, _ = server
+    names = [f.name for f in CUSTOMER_FIELDS]
+    # a customer with gaps (null integers and money among whole ones: floats to pandas)
+    status, _, made = call(url, "POST", "/customers", tok["editor"],
+                           body={"name": "Gappy Values Ltd", "status": "Active",
+                                 "currency": "EUR", "credit": "20.5", "channels": None,
+                                 "debit_limit": None, "tags": []})  # fmt: skip
+    assert status == 201, made
+    try:
+        doc = call(url, "GET", "/openapi.json")[2]
+        one, page = _answer_checker(doc, "Customer"), _answer_checker(doc, "CustomerPage")
+        query = {"columns": ",".join(names), "page_size": 500, "sort": "id"}
+        listed = call(url, "GET", "/customers", tok["viewer"], query=query)[2]
+        assert listed["total"] == len(listed["rows"]) > 100
+        page.validate(listed)
+        viewed = call(url, "GET", "/views/run", tok["viewer"], query=query)[2]["rows"]
+        posted = call(url, "POST", "/views/run", tok["viewer"],
+                      body={"view": {"columns": names, "page_size": 500, "sort": ["id"]}})[2]  # fmt: skip
+        assert viewed == posted["rows"] == listed["rows"]
+        checked = [r for r in listed["rows"] if r["id"] % 7 == 0 or r["id"] == made["id"]]
+        for row in checked:
+            got = call(url, "GET", f"/customers/{row['id']}", tok["viewer"])[2]
+            one.validate(got)
+            for name in names:
+                assert got[name] == row[name], (name, got[name], row[name])
+        gappy = next(r for r in listed["rows"] if r["id"] == made["id"])
+        assert (gappy["credit"], gappy["channels"], gappy["debit_limit"], gappy["tags"]) == (
+            "20.5", None, None, [])  # fmt: skip
+        assert made["credit"] == "20.5" and made["created_at"].endswith("Z")
+        kinds = {name: {type(r[name]).__name__ for r in listed["rows"]} - {"NoneType"}
+                 for name in names}  # fmt: skip
+        assert kinds["channels"] == {"int"} and kinds["credit"] == {"str"}, kinds
+        assert kinds["portal_access"] == {"bool"} and kinds["tags"] == {"list"}, kinds
+    finally:
+        assert call(url, "POST", f"/batches/{made['batch_id']}/undo", tok["editor"])[0] == 200
 
 
 def _xlsx(path: Path, rows: int) -> None:
