@@ -722,7 +722,17 @@ def import_upload(call: Call) -> Reply:
 
     if len(data) > MAX_BYTES:
         raise ApiError(413, f"the file has {len(data):,} bytes; at most {MAX_BYTES:,} are read")
-    return Reply(run_import(call.store, bytes(data), import_options(call)))
+    # one import at a time: reading and checking a sheet holds its rows as Python objects
+    # (a 100,000-row sheet grew the server by ~370 MiB), so the server's memory is bounded
+    # by the largest import, not by how many are sent at once
+    if not call.api.importing.acquire(blocking=False):
+        raise ApiError(503, "another import is running on this server; send this one when "
+                       "it has finished", title="Another import is running",
+                       headers={"Retry-After": "10"})  # fmt: skip
+    try:
+        return Reply(run_import(call.store, bytes(data), import_options(call)))
+    finally:
+        call.api.importing.release()
 
 
 def list_batches(call: Call) -> Reply:
@@ -1259,6 +1269,9 @@ def _operation(route: Route) -> dict[str, Any]:
         if route.public and status in (401, 403):
             continue
         op["responses"][str(status)] = {"description": why, **problem}
+    if route.multipart:
+        op["responses"]["503"] = {"description": "another import is running (see Retry-After)",
+                                  **problem}  # fmt: skip
     if route.public:
         op["security"] = []
     return op
@@ -1346,6 +1359,8 @@ class Api:
     streams: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(
         max_workers=WORKERS, thread_name_prefix="api-stream"))  # fmt: skip
     limit: RateLimit = field(init=False)
+    #: Held while an import (or its dry run) runs: one at a time (see `import_upload`).
+    importing: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.limit = RateLimit(self.rate, max(1.0, min(self.burst, self.rate * 5)))

@@ -4,6 +4,7 @@ import of 100,000 rows and a 1,000,000-row Arrow stream in bounded server memory
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -398,20 +399,71 @@ def _xlsx(path: Path, rows: int) -> None:
     wb.save(path)
 
 
+@contextlib.contextmanager
+def _peak_rss(pid: int):
+    """Watch process `pid`'s resident memory; yields [start, peak] (bytes), filled in."""
+    import psutil
+
+    proc = psutil.Process(pid)
+    got = [proc.memory_info().rss] * 2
+    done = threading.Event()
+
+    def watch():
+        while not done.is_set():
+            got[1] = max(got[1], proc.memory_info().rss)
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        yield got
+    finally:
+        done.set()
+        watcher.join()
+
+
 @pytest.mark.slow
 def test_import_of_100000_rows_over_http(server, tmp_path):
-    url, tok, _ = server
+    url, tok, db = server
     path = tmp_path / "big.xlsx"
     _xlsx(path, 100_000)
     body, headers = multipart(path.read_bytes())
-    started = time.time()
-    status, _, got = call(url, "POST", "/import", tok["editor"], data=body, headers=headers)
-    took = time.time() - started
+    pid = json.loads(endpoint_file(db).read_text())["pid"]
+    small, small_headers = multipart(
+        b"Customer Name,Status,Currency\nOne More,Active,EUR\n", "x.csv"
+    )
+    answers = {}
+
+    def big():
+        started = time.time()
+        answers["big"] = call(url, "POST", "/import", tok["editor"], data=body, headers=headers)
+        answers["took"] = time.time() - started
+
+    with _peak_rss(pid) as rss:
+        running = threading.Thread(target=big)
+        running.start()
+        time.sleep(1.5)  # the import has begun (it takes several seconds)
+        # one import at a time: the server's memory is bounded by one import's
+        busy = call(url, "POST", "/import", tok["editor"], data=small, headers=small_headers,
+                    query={"dry_run": "true"})  # fmt: skip
+        running.join()
+    assert busy[0] == 503 and busy[1]["Retry-After"], busy
+    assert "another import is running" in busy[2]["detail"]
+    status, _, got = answers["big"]
+    took = answers["took"]
     assert status == 200, got
+    again = call(url, "POST", "/import", tok["editor"], data=small, headers=small_headers,
+                 query={"dry_run": "true"})  # fmt: skip
+    assert again[0] == 200 and again[2]["counts"]["new"] == 1, again
     assert got["written"] and got["counts"]["new"] == 100_000, got["counts"]
     found = call(url, "GET", "/customers", tok["viewer"], query={"search": "Bulk Customer 099999"})
     assert found[2]["total"] >= 1
-    print(f"import of 100,000 rows over HTTP: {took:.1f} s")
+    mib = 2**20
+    grew = (rss[1] - rss[0]) / mib
+    print(f"import of 100,000 rows ({len(body) / mib:.1f} MiB xlsx) over HTTP: {took:.1f} s; "
+          f"server RSS {rss[0] / mib:.0f} MiB -> peak {rss[1] / mib:.0f} MiB (+{grew:.0f})")  # fmt: skip
+    # bounded: the rows as Python objects would be several times this
+    assert grew < 1024, grew
     # the editor takes back their own import
     status, _, got = call(url, "POST", f"/batches/{got['batch_id']}/undo", tok["editor"])
     assert status == 200 and got["restored"] == 100_000
