@@ -159,7 +159,7 @@ class CustomersPage(pn.viewable.Viewer):
         # pushed changes (dashboard.live): the registration, this session's document, a
         # catch-up scheduled and not run yet, and when the last one ran
         self._listening: live.Listening | None = None
-        self._doc = None
+        self._session_doc = None
         self._told_waiting = False
         self._caught_up = 0.0
         self.notices = Notices()
@@ -671,7 +671,7 @@ class CustomersPage(pn.viewable.Viewer):
             self._callback = pn.state.add_periodic_callback(self.poll, period=self.poll_ms)
         doc = pn.state.curdoc
         if self._listening is None and doc is not None and doc.session_context is not None:
-            self._doc = doc
+            self._session_doc = doc
             self._listening = live.listen(self.store, self._told)
 
     def stop_polling(self) -> None:
@@ -682,14 +682,14 @@ class CustomersPage(pn.viewable.Viewer):
         if self._listening is not None:
             self._listening.close()
             self._listening = None
-        self._doc = None
+        self._session_doc = None
 
     def _told(self) -> None:
         """A write committed (called on the writer's thread): schedule a catch-up on this
         session's document, at most one waiting at a time. Bokeh runs a next-tick
         callback on the event loop holding the document's lock; scheduling one is the one
         thing that is safe from another thread."""
-        doc = self._doc
+        doc = self._session_doc
         if doc is None or self._told_waiting:
             return
         self._told_waiting = True
@@ -703,7 +703,7 @@ class CustomersPage(pn.viewable.Viewer):
     def _catch_up(self) -> None:
         """On this session's event loop tick: reload if the data moved on. A burst of
         writes (a script PATCHing in a loop) reloads at most every CATCH_UP_GAP seconds."""
-        doc = self._doc
+        doc = self._session_doc
         if doc is None:
             return
         wait = self._caught_up + CATCH_UP_GAP - time.monotonic()
@@ -713,7 +713,7 @@ class CustomersPage(pn.viewable.Viewer):
         self._catch_up_now()
 
     def _catch_up_now(self) -> None:
-        doc = self._doc
+        doc = self._session_doc
         self._told_waiting = False  # a write committed from here on schedules again
         self._caught_up = time.monotonic()
         if doc is None:
