@@ -2,7 +2,8 @@
 
     python benchmarks/api.py [--customers 100000] [--clients 10] [--seconds 15]
 
-1. single-customer reads (GET /customers/{id}) and updates (PATCH with If-Match) from
+1. how soon an open page's session has an API PATCH's new rows (p50, max), then
+   single-customer reads (GET /customers/{id}) and updates (PATCH with If-Match) from
    `--clients` concurrent clients, each its own token's user: requests/s, p50 and p95;
 2. the whole customer table of a 1,000,000-row database as an Arrow IPC stream: time,
    size and the server's peak RSS (and what it started at).
@@ -36,7 +37,8 @@ from tests.browser import free_port  # noqa: E402
 
 def serve(db: Path, *extra: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # pages are told of writes as they commit; a rare poll shows that push alone
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "CUSTOMER_DASHBOARD_POLL_MS": "600000"}
     proc = subprocess.Popen([sys.executable, "-m", "dashboard.cli", "serve", "--db", str(db),
                              "--port", str(port), "--demo", "0", *extra],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)  # fmt: skip
@@ -115,6 +117,42 @@ def load(url: str, tokens: list[str], ids: list[int], seconds: float, write: boo
           f"answers {statuses}")  # fmt: skip
 
 
+def push(url: str, token: str, rounds: int = 10) -> None:
+    """An open page's session (Bokeh's client, as a browser drives it) and PATCHes through
+    the API: seconds from each PATCH sent until the session's grid had the new rows (the
+    server tells open pages as the write commits; its poll is every 10 minutes here)."""
+    import dashboard.ui.app  # noqa: F401 - the page's own models, which the client must know
+    from tests.bokeh_client import GridWatch, customer_grid, open_session
+
+    session = open_session(url)
+    try:
+        watch = GridWatch(session)
+        cid = int(customer_grid(session).source.data["id"][0])
+        conn = session._connection  # no public way to wait for a server-sent change
+        delays = []
+        for i in range(rounds):
+            status, body = request(f"{url}/api/v1/customers/{cid}", token)
+            version = json.loads(body)["row_version"]
+            watch.seen.clear()
+            began = time.perf_counter()
+            status, _ = request(f"{url}/api/v1/customers/{cid}", token, "PATCH",
+                                {"channels": 100 + i}, {"If-Match": f'"{version}"'})  # fmt: skip
+            timer = conn._loop.call_later(30, conn._loop.stop)
+            try:
+                conn._loop_until(watch.seen.is_set)
+            finally:
+                conn._loop.remove_timeout(timer)
+            if watch.seen.is_set():
+                delays.append(time.perf_counter() - began)
+            time.sleep(0.5)
+        delays.sort()
+        print(f"API PATCH sent until an open session's grid had the new rows: "
+              f"{len(delays)}/{rounds} seen, p50 {statistics.median(delays) * 1000:.0f} ms, "
+              f"max {delays[-1] * 1000:.0f} ms; load average {os.getloadavg()[0]:.1f}")  # fmt: skip
+    finally:
+        session.close()
+
+
 def throughput(args: argparse.Namespace, folder: Path) -> None:
     from dashboard.tokens import add_token
     from dashboard.users import add_user
@@ -131,6 +169,7 @@ def throughput(args: argparse.Namespace, folder: Path) -> None:
     print(f"{args.customers:,} customers made in {time.time() - started:.0f} s")
     proc, url = serve(db, "--api-rate", "0")
     try:
+        push(url, tokens[0])
         load(url, tokens, ids, args.seconds, write=False)
         print(f"  load average {os.getloadavg()[0]:.1f}")
         load(url, tokens, ids, args.seconds, write=True)

@@ -164,16 +164,47 @@ def dumps(value: Any) -> bytes:
     return json.dumps(_plain(value), default=_default, ensure_ascii=False).encode("utf-8")
 
 
-def records(frame: Any) -> list[dict[str, Any]]:
+def records(frame: Any, *, customers: bool = False) -> list[dict[str, Any]]:
     """A DataFrame as JSON-ready records: exact decimals (money, rates: the engine reads
-    them as floats) as decimal strings at their field's scale, as the CLI's --json."""
-    from .cli import _decimal_scales, _records
+    them as floats) as decimal strings at their field's scale, as the CLI's --json.
 
+    `customers`: the frame's rows are customers (a list, a view's rows), so each registry
+    field's column is answered as its type's `json_value`, as one customer is
+    (`customer_json`): list and get agree."""
+    from .cli import _decimal_scales, _records
+    from .fields import COLUMNS
+
+    if customers:
+        kinds = {c: COLUMNS[c].type for c in frame.columns if c in COLUMNS}
+        out = []
+        for row in frame.to_dict("records"):
+            out.append({str(k): kinds[k].json_value(v) if k in kinds else _plain(v)
+                        for k, v in row.items()})  # fmt: skip
+        return out
     frame = frame.copy()
     for col in frame.columns:
         if frame[col].dtype == object:  # lists (tags) arrive as numpy arrays
             frame[col] = frame[col].map(lambda v: v.tolist() if hasattr(v, "ndim") else v)
     return [_plain(r) for r in _records(frame, _decimal_scales(frame.columns))]
+
+
+def customer_json(record: dict[str, Any]) -> dict[str, Any]:
+    """One customer (`customers.get_customer`) as the API answers it: each field as its
+    type's `json_value`, contacts likewise (the same values as a list's rows)."""
+    out: dict[str, Any] = {}
+    for name, value in record.items():
+        if name == "contacts":
+            out[name] = [{k: (CONTACT_TYPES[k].json_value(v) if k in CONTACT_TYPES
+                              else _plain(v)) for k, v in c.items()} for c in value]  # fmt: skip
+        elif name in CUSTOMER_TYPES:
+            out[name] = CUSTOMER_TYPES[name].json_value(value)
+        else:  # row_version, batch_id
+            out[name] = _plain(value)
+    return out
+
+
+CUSTOMER_TYPES = {f.name: f.type for f in CUSTOMER_FIELDS}
+CONTACT_TYPES = {f.name: f.type for f in CONTACT_FIELDS}
 
 
 # --- requests and answers ----------------------------------------------------------
@@ -369,14 +400,14 @@ def list_customers(call: Call) -> Reply:
         raise ApiError(400, "customers are rows: use /views/run for groups and pivots")
     result = run(call.store, view, key=True)
     return Reply({"total": int(result.total), "page": view.page, "page_size": view.page_size,
-                  "rows": records(result.data)})  # fmt: skip
+                  "rows": records(result.data, customers=True)})  # fmt: skip
 
 
 def get_one(call: Call) -> Reply:
     cid = int(call.path["id"])
     _exists(call.store, cid)
     record = customers.get_customer(call.store, cid)
-    return Reply({ID_FIELD: cid, **record}, headers=_etag(record))
+    return Reply(customer_json({ID_FIELD: cid, **record}), headers=_etag(record))
 
 
 def create(call: Call) -> Reply:
@@ -389,7 +420,8 @@ def create(call: Call) -> Reply:
     record = customers.get_customer(call.store, cid)
     headers = {**_etag(record), "Location": f"{PREFIX}/customers/{cid}",
                "X-Batch-Id": batch.batch_id}  # fmt: skip
-    return Reply({ID_FIELD: cid, **record, "batch_id": batch.batch_id}, 201, headers)
+    return Reply(customer_json({ID_FIELD: cid, **record, "batch_id": batch.batch_id}), 201,
+                 headers)  # fmt: skip
 
 
 def _if_match(call: Call) -> int:
@@ -420,7 +452,7 @@ def update(call: Call) -> Reply:
                        headers=_etag(current), changes=_plain(exc.changes), fields=exc.fields,
                        current_version=current["row_version"]) from None  # fmt: skip
     record = customers.get_customer(call.store, cid)
-    return Reply({ID_FIELD: cid, **record, "batch_id": batch.batch_id or None},
+    return Reply(customer_json({ID_FIELD: cid, **record, "batch_id": batch.batch_id or None}),
                  headers={**_etag(record), "X-Batch-Id": batch.batch_id})  # fmt: skip
 
 
@@ -483,7 +515,8 @@ def run_view(call: Call, view: View | None = None) -> Reply:
         result = run(call.store, view, key=True)
         out = {"mode": view.mode, "total": int(result.total), "page": view.page,
                "page_size": view.page_size, "labels": result.labels,
-               "rows": records(result.data), "view": view.to_dict()}  # fmt: skip
+               "rows": records(result.data, customers=view.mode == "rows"),
+               "view": view.to_dict()}  # fmt: skip
         if result.totals is not None:
             out["totals"] = records(result.totals)
         return Reply(out)
@@ -689,7 +722,17 @@ def import_upload(call: Call) -> Reply:
 
     if len(data) > MAX_BYTES:
         raise ApiError(413, f"the file has {len(data):,} bytes; at most {MAX_BYTES:,} are read")
-    return Reply(run_import(call.store, bytes(data), import_options(call)))
+    # one import at a time: reading and checking a sheet holds its rows as Python objects
+    # (a 100,000-row sheet grew the server by ~370 MiB), so the server's memory is bounded
+    # by the largest import, not by how many are sent at once
+    if not call.api.importing.acquire(blocking=False):
+        raise ApiError(503, "another import is running on this server; send this one when "
+                       "it has finished", title="Another import is running",
+                       headers={"Retry-After": "10"})  # fmt: skip
+    try:
+        return Reply(run_import(call.store, bytes(data), import_options(call)))
+    finally:
+        call.api.importing.release()
 
 
 def list_batches(call: Call) -> Reply:
@@ -1136,8 +1179,9 @@ def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _field_schema(f: Any) -> dict[str, Any]:
-    schema = f.type.json_schema()
+def _field_schema(f: Any, given: bool = False) -> dict[str, Any]:
+    """A field's schema as answered (its type's `json_value`), or as a request may send it."""
+    schema = f.type.json_input_schema() if given else f.type.json_schema()
     if not f.required:
         schema = _nullable(schema)
     return {**schema, "title": f.label, **({"description": f.doc} if f.doc else {})}
@@ -1155,7 +1199,7 @@ def schemas() -> dict[str, Any]:
         "batch_id": {"type": ["string", "null"]}}}  # fmt: skip
     writable = [f for f in CUSTOMER_FIELDS if not f.system]
     given = {"type": "object", "additionalProperties": False, "properties": {
-        **{f.name: _field_schema(f) for f in writable},
+        **{f.name: _field_schema(f, given=True) for f in writable},
         "contacts": {"type": "array", "items": {"$ref": _REF + "Contact"}}}}  # fmt: skip
     view = {"type": "object", "description": (View.__doc__ or "").split("\n\n")[0], "properties": {
         name: {"description": View.param[name].doc or name} for name in View._STATE}}  # fmt: skip
@@ -1169,7 +1213,7 @@ def schemas() -> dict[str, Any]:
     page = {"type": "object", "properties": {
         "total": {"type": "integer"}, "page": {"type": "integer"},
         "page_size": {"type": "integer"},
-        "rows": {"type": "array", "items": {"type": "object"}}}}  # fmt: skip
+        "rows": {"type": "array", "items": {"$ref": _REF + "Customer"}}}}  # fmt: skip
     deleted = {"type": "object", "properties": {
         "deleted": {"type": "integer"}, "batch_id": {"type": ["string", "null"]},
         "ids": {"type": "array", "items": {"type": "integer"}}}}  # fmt: skip
@@ -1225,6 +1269,9 @@ def _operation(route: Route) -> dict[str, Any]:
         if route.public and status in (401, 403):
             continue
         op["responses"][str(status)] = {"description": why, **problem}
+    if route.multipart:
+        op["responses"]["503"] = {"description": "another import is running (see Retry-After)",
+                                  **problem}  # fmt: skip
     if route.public:
         op["security"] = []
     return op
@@ -1243,9 +1290,10 @@ def openapi() -> dict[str, Any]:
             "title": "customer-dashboard",
             "version": str(__version__),
             "description": "Customers, views, bulk edits, imports, undo and messages: "
-            "the same service functions as the page and the CLI. Money and other exact "
-            "decimals are answered as strings. Errors are application/problem+json "
-            "(RFC 9457).",
+            "the same service functions as the page and the CLI. Every field has one "
+            "representation in every answer (its type's): money and other exact decimals "
+            'as strings without trailing zeros ("20.5", "700"), times as RFC 3339 UTC '
+            '("2026-11-25T14:30:05Z"). Errors are application/problem+json (RFC 9457).',
         },  # fmt: skip
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}],
@@ -1311,6 +1359,8 @@ class Api:
     streams: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(
         max_workers=WORKERS, thread_name_prefix="api-stream"))  # fmt: skip
     limit: RateLimit = field(init=False)
+    #: Held while an import (or its dry run) runs: one at a time (see `import_upload`).
+    importing: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.limit = RateLimit(self.rate, max(1.0, min(self.burst, self.rate * 5)))

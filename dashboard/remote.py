@@ -5,7 +5,7 @@ leaves `<db>.api.json` beside it (mode 0600: only its owner reads it) with its A
 and a token of its own that acts as the local admin ("cli"); it is removed at stop. The
 CLI finds it (`endpoint`) and sends its writes to the server, which runs the same service
 functions, so roles, validation, batches, audit and undo are the same, and open pages see
-the change at their next poll.
+the change as it commits (dashboard.live).
 
 `connect(url, token)` gives notebooks (and `customer-dashboard` on this machine) a `Client`
 with the same operations over HTTP. Only the standard library is used (urllib).

@@ -24,7 +24,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from . import migrations
+from . import live, migrations
 from .errors import DatabaseBusyError, StorageError, UserError
 from .locations import DEFAULT_DB, default_db_path  # noqa: F401  (re-exported; was defined here)
 
@@ -342,6 +342,9 @@ class Store:
                         f"({str(exc).splitlines()[0]}); try again"
                     ) from None
                 _log_batches(cur)
+                if _opened.batches:
+                    # open pages reload now instead of at their next poll (dashboard.live)
+                    live.changed(self)
             finally:
                 _opened.batches = None
 

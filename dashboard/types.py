@@ -68,6 +68,9 @@ COUNT_FORMAT = "#,##0"
 PERCENT_FORMAT = '0.00"%"'  # the engine's shares are 0-100, not 0-1
 ID_FORMAT = "0"
 
+#: An exact decimal as the HTTP API answers it (Number.json_value): "-12.5", "700".
+DECIMAL_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
+
 #: Text a spreadsheet would run as a formula starts with one of these (SQL regexp).
 _FORMULA_START = "^[=+\\-@\\t\\r]"
 
@@ -140,6 +143,25 @@ class FieldType:
         """The JSON Schema of a value of this type, as the HTTP API reads and writes it
         (its OpenAPI document is made from these)."""
         return {"type": "string"}
+
+    def json_input_schema(self) -> dict[str, Any]:
+        """The JSON Schema of a value a request may send (what `parse` reads from JSON);
+        the answers' values are `json_schema()`."""
+        return self.json_schema()
+
+    def json_value(self, value: Any) -> Any:
+        """A stored value as the HTTP API answers it, whichever way it was read (one row:
+        Decimal, datetime; a query's frame: floats, numpy values, NaN, pandas' Timestamp):
+        one representation per type, which `json_schema()` describes. Missing is null ([]
+        for a list)."""
+        if hasattr(value, "tolist") and not isinstance(value, str):
+            value = value.tolist()  # numpy scalars and arrays (tags)
+        if value is None or (not isinstance(value, str | list | tuple) and is_blank(value)):
+            return self.blank()
+        return self._json(value)
+
+    def _json(self, value: Any) -> Any:
+        return str(value)
 
     def parse(self, raw: Any, region: str | None = None) -> Any:
         """Return the stored value for `raw` (None for blank) or raise ValueError.
@@ -425,6 +447,9 @@ class Integer(FieldType):
     def display(self, value: Any) -> str:
         return "" if is_blank(value) else grouped(value, 0)
 
+    def _json(self, value: Any) -> int:
+        return int(value)  # a column with gaps reaches pandas as floats (5.0)
+
     def excel_format(self, agg: str) -> str:
         return DECIMAL_FORMAT if agg == "avg" else COUNT_FORMAT
 
@@ -442,14 +467,25 @@ class Number(FieldType):
     """An exact decimal number: money, percentages, rates. Never a float."""
 
     def json_schema(self) -> dict[str, Any]:
-        # exact decimals: answers give them as strings ("12.5000"), never floats; a request
-        # may send a number or a string
+        # exact decimals: answers give them as strings without trailing zeros ("12.5",
+        # "700"), never floats nor exponents (json_value)
+        return {"type": "string", "format": "decimal", "pattern": DECIMAL_PATTERN}
+
+    def json_input_schema(self) -> dict[str, Any]:
+        # a request may send a number or a string ("1,5" too: parse reads it)
         out: dict[str, Any] = {"type": ["string", "number"], "format": "decimal"}
         if self.minimum is not None:
             out["minimum"] = float(self.minimum)
         if self.maximum is not None:
             out["maximum"] = float(self.maximum)
         return out
+
+    def _json(self, value: Any) -> str:
+        # the engine reads DECIMAL columns of a frame as floats: their shortest repr is the
+        # exact decimal; rounded to the type's scale, trailing zeros dropped ("20", "14938.9")
+        exact = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+        exact = exact.quantize(Decimal(1).scaleb(-self.scale))
+        return format(exact.normalize(), "f") if exact else "0"
 
     formatter: ClassVar[dict | None] = NUMBER
     kind: str = "decimal"
@@ -590,6 +626,9 @@ class YesNo(FieldType):
     def to_text(self, value: Any) -> str:
         return "" if value is None else ("yes" if value else "no")
 
+    def _json(self, value: Any) -> bool:
+        return bool(value)
+
 
 @dataclass(frozen=True)
 class Tags(FieldType):
@@ -629,6 +668,9 @@ class Tags(FieldType):
         if len(out) > self.max_tags:
             raise ValueError(f"at most {self.max_tags} tags")
         return out
+
+    def _json(self, value: Any) -> list[str]:
+        return [str(v) for v in value]
 
     def to_text(self, value: Any) -> str:
         if isinstance(value, str):  # already joined
@@ -1106,6 +1148,12 @@ class Timestamp(FieldType):
     def display(self, value: Any) -> str:
         return timestamp_text(value)
 
+    def _json(self, value: Any) -> str:
+        # stored as naive UTC: RFC 3339 (what "date-time" means) wants the offset, "Z"
+        if hasattr(value, "to_pydatetime"):
+            value = value.to_pydatetime()
+        return value.replace(tzinfo=None).isoformat() + "Z"
+
     def _parse(self, raw: Any) -> dt.datetime:
         if isinstance(raw, dt.datetime):
             return raw
@@ -1146,6 +1194,9 @@ class Date(FieldType):
         if value is None:
             return ""
         return value.isoformat()[:10] if hasattr(value, "isoformat") else str(value)[:10]
+
+    def _json(self, value: Any) -> str:
+        return Date.to_text(self, value)  # the day, also for a Month ("2026-11-01")
 
 
 @dataclass(frozen=True)

@@ -102,14 +102,15 @@ def test_without_a_server_the_cli_writes_the_file_itself(db):
 
 @pytest.mark.browser
 def test_a_cli_edit_and_undo_through_the_server_show_in_an_open_page(db):
-    """The page polls for changes every 2 s: a write through the API is a batch like any
-    other, so the open grid shows it, and its undo, without a reload."""
+    """A write through the API is a batch like any other: the open grid is told as it
+    commits, and shows it and its undo without a reload (the page's poll is set to 10
+    minutes here, so only that push can explain it)."""
     import time
 
     from tests.browser import cells, one_page, require_chromium
 
     require_chromium()
-    with served(db, demo=0) as url, one_page(url) as page:
+    with served(db, demo=0, poll_ms=600_000) as url, one_page(url) as page:
         token = json.loads(endpoint_file(db).read_text())["token"]
         name = cells(page, "name")[0]
         cid = connect(url, token).customers(search=name)["rows"][0]["id"]
@@ -131,4 +132,4 @@ def test_a_cli_edit_and_undo_through_the_server_show_in_an_open_page(db):
         assert cli("undo", batch, "--db", str(db)).returncode == 0
         wait("4242", present=False)
         print(f"a CLI edit through the server showed in the open page after {took:.1f} s")
-        assert took < 3.5  # the page's 2 s poll, and drawing
+        assert took < 5  # typically well under 1 s after the CLI returns; room for load

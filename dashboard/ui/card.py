@@ -331,6 +331,8 @@ class CustomerCard(pn.viewable.Viewer):
 
     def _put_rows(self, name: str, frame: pd.DataFrame) -> None:
         """Show `frame` in the grid called `name`, or keep it until the grid is made."""
+        if name != "contacts" and name in self._grids and frame.equals(self._rows[name]):
+            return  # read-only rows unchanged (History is read again on each change)
         self._rows[name] = frame
         if name in self._grids:
             self._grids[name].value = frame
@@ -625,13 +627,18 @@ class CustomerCard(pn.viewable.Viewer):
             f"ID {record[ID_FIELD]} · created {timestamp_text(record[CREATED_FIELD])} · "
             f"updated {timestamp_text(record[UPDATED_FIELD])}"
         )
-        history = audit.history(self.store, record[ID_FIELD]).assign(
+        self._read_history(record[ID_FIELD])
+        self._base = self._state()
+
+    def _read_history(self, customer_id: int) -> None:
+        """The History and Messages tabs of customer `customer_id`, read now."""
+        history = audit.history(self.store, customer_id).assign(
             at=lambda d: d["at"].map(timestamp_text)
         )[list(HISTORY_TITLES)]
         self._put_rows("history", history)
         from ..messaging import STATUSES, message_log
 
-        log = message_log(self.store, customer_id=record[ID_FIELD], limit=200)
+        log = message_log(self.store, customer_id=customer_id, limit=200)
         self._put_rows("messages", (
             log[list(MESSAGE_TITLES)]
             .assign(
@@ -641,7 +648,17 @@ class CustomerCard(pn.viewable.Viewer):
             .astype(object)
             .where(lambda d: d.notna(), "")
         ))  # fmt: skip
-        self._base = self._state()
+
+    def show_history(self) -> None:
+        """Read the open customer's History and Messages again: a change saved elsewhere
+        (the API, another session) shows while the card is open. The form is left as it
+        is (a save then meets the usual conflict check)."""
+        if self.customer_id is None:
+            return
+        try:
+            self._read_history(self.customer_id)
+        except UserError:
+            pass  # the database went away: the next open says so
 
     def _fix(self, exists: bool) -> None:
         """Fields fixed once the customer exists are read-only on an existing one."""

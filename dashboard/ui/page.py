@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import json
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -25,7 +26,7 @@ import panel_material_ui as pmui
 import param
 from panel.io.state import set_curdoc
 
-from .. import query, tree, views
+from .. import live, query, tree, views
 from ..access import allowed
 from ..errors import UserError
 from ..exports import export_view
@@ -68,6 +69,10 @@ def code_for(view: View) -> str:
         "result.table()\n"
     )
 
+
+#: The least time (s) between two reloads pushed by writes: a burst of writes elsewhere
+#: (a script PATCHing in a loop) must not keep every open page reloading.
+CATCH_UP_GAP = 0.3
 
 #: How long a success or info notice stays (ms); a warning or an error stays until closed.
 FADE_MS = 6000
@@ -151,6 +156,12 @@ class CustomersPage(pn.viewable.Viewer):
         self._result: query.Result | None = None
         self._token = None
         self._callback = None
+        # pushed changes (dashboard.live): the registration, this session's document, a
+        # catch-up scheduled and not run yet, and when the last one ran
+        self._listening: live.Listening | None = None
+        self._session_doc = None
+        self._told_waiting = False
+        self._caught_up = 0.0
         self.notices = Notices()
         self.selection = Selection(view=self.view, store=self.store)
         self.toolbar = Toolbar(view=self.view, role=self.store.role, guide_url=self._guide_url())
@@ -633,23 +644,82 @@ class CustomersPage(pn.viewable.Viewer):
     # --- live changes ----------------------------------------------------------------
 
     def poll(self) -> bool:
-        """Reload when another session (or process) wrote; returns whether it reloaded."""
+        """Reload when another session (or process) wrote; returns whether it reloaded.
+        An open card's History and the Changes panel are read again too."""
         token = self.store.change_token()
         if token != self._token:
             self._load(quiet=True)
+            self._reload_open_dialogs()
             return True
         return False
 
+    def _reload_open_dialogs(self) -> None:
+        """What open dialogs show of the data that changed: the card's History and
+        Messages, the list of changes."""
+        card = self._dialogs.get("card")
+        if card is not None and card.is_open:
+            card.show_history()
+        changes = self._dialogs.get("changes")
+        if changes is not None and changes.is_open:
+            changes.load()
+
     def start_polling(self) -> None:
-        """Look for other sessions' changes every `poll_ms` milliseconds."""
+        """Reload as soon as a write in this process commits (dashboard.live: the API,
+        the CLI through the server, other sessions), and look for other processes' writes
+        every `poll_ms` milliseconds."""
         if self._callback is None and self.poll_ms > 0:
             self._callback = pn.state.add_periodic_callback(self.poll, period=self.poll_ms)
+        doc = pn.state.curdoc
+        if self._listening is None and doc is not None and doc.session_context is not None:
+            self._session_doc = doc
+            self._listening = live.listen(self.store, self._told)
 
     def stop_polling(self) -> None:
         """Stop looking for changes (the session ended)."""
         if self._callback is not None:
             self._callback.stop()
             self._callback = None
+        if self._listening is not None:
+            self._listening.close()
+            self._listening = None
+        self._session_doc = None
+
+    def _told(self) -> None:
+        """A write committed (called on the writer's thread): schedule a catch-up on this
+        session's document, at most one waiting at a time. Bokeh runs a next-tick
+        callback on the event loop holding the document's lock; scheduling one is the one
+        thing that is safe from another thread."""
+        doc = self._session_doc
+        if doc is None or self._told_waiting:
+            return
+        self._told_waiting = True
+        try:
+            doc.add_next_tick_callback(self._catch_up)
+        except RuntimeError:  # the document was destroyed: the session is gone
+            self._told_waiting = False
+            if self._listening is not None:
+                self._listening.close()
+
+    def _catch_up(self) -> None:
+        """On this session's event loop tick: reload if the data moved on. A burst of
+        writes (a script PATCHing in a loop) reloads at most every CATCH_UP_GAP seconds."""
+        doc = self._session_doc
+        if doc is None:
+            return
+        wait = self._caught_up + CATCH_UP_GAP - time.monotonic()
+        if wait > 0:
+            doc.add_timeout_callback(self._catch_up_now, int(wait * 1000) + 1)
+            return
+        self._catch_up_now()
+
+    def _catch_up_now(self) -> None:
+        doc = self._session_doc
+        self._told_waiting = False  # a write committed from here on schedules again
+        self._caught_up = time.monotonic()
+        if doc is None:
+            return
+        with set_curdoc(doc):  # so that the changes go out as this session's
+            self.poll()
 
     # --- for tests and notebooks -----------------------------------------------------
 
