@@ -834,21 +834,33 @@ _CCY, _NCUR, _NOFX = "_ccy", "_ccy_max", "_nofx"
 PER_CURRENCY = "per currency"
 
 
-def _money_select(view: View, f: str, a: str) -> str:
+def _money_select(view: View, f: str, a: str, converted_only: bool = False) -> str:
     """One money aggregate that never mixes currencies, decided in the scan itself (so the
     sort and the page are of the final figures): in the row's own currency when the whole
-    result has one currency; converted into the reporting currency when every currency has
-    a rate; else (rates missing) in the row's own currency where the row has one, NULL
-    where it mixes several (`run` refuses unless the view is split by currency)."""
+    result has one currency, or when the view is split by currency (`native_split`: a
+    group or pivot column of one currency keeps it, only the totals across currencies are
+    converted); converted into the reporting currency when every currency has a rate;
+    else (rates missing) in the row's own currency where the row has one, NULL where it
+    mixes several (`run` refuses unless the view is split by currency).
+    `converted_only`: convert even a split view's cells (a chart compares them)."""
     native = aggregate_sql(f, a, source=view.source)
     converted = aggregate_sql(f, a, source=view.source, rate=money.RATE_SQL)
     cur = money.CURRENCY_SQL
     nofx = f"(count(*) - count({money.RATE_SQL}))"  # rows without a rate
+    # a group (or pivot column) keyed by the currency holds that currency's amounts only
+    own = (f"WHEN grouping({column_sql(CURRENCY_FIELD)}) = 0 THEN {native} "
+           if native_split(view) and not converted_only else "")  # fmt: skip
     # one currency where the lowest code is the highest (far cheaper than a distinct count);
     # the grand total is one of the grouping sets, so a window over all rows is the whole's
     return (f"CASE WHEN min(min({cur})) OVER () = max(max({cur})) OVER () THEN {native} "
-            f"WHEN max({nofx}) OVER () = 0 THEN {converted} "
+            f"{own}WHEN max({nofx}) OVER () = 0 THEN {converted} "
             f"WHEN min({cur}) = max({cur}) THEN {native} END")  # fmt: skip
+
+
+def native_split(view: View) -> bool:
+    """Whether the view's money stays in each currency's own: its groups or its pivot
+    columns are currencies (and it shows amounts, not shares, which need one unit)."""
+    return _split_by_currency(view) and not view.percent
 
 
 def _money_units(
@@ -857,22 +869,43 @@ def _money_units(
     """Each money value column's currency ("EUR"; PER_CURRENCY when split), from the grand
     total row's markers; refuses (UserError naming the missing rates) a result over several
     currencies that lacks rates and is not split by currency."""
+    return _money_units_of(store, found, grand, view, values, base)[0]
+
+
+def _money_units_of(
+    store: Store,
+    found: pd.DataFrame,
+    grand: pd.DataFrame,
+    view: View,
+    values,
+    base: str,
+    converted_only: bool = False,
+) -> tuple[dict[str, str], dict[str, str]]:
+    """`_money_units`, and the currency of the figures that span currencies (the grand
+    total, a pivot's row totals by currency): the base when a view split by currency
+    keeps its cells in their own currencies and converts only those."""
     wanted = money_values(values)
     if not wanted or _CCY not in found.columns or not len(grand):
-        return {}
+        return {}, {}
     low, high = grand[_CCY].iloc[0], grand[_NCUR].iloc[0]
     if low is None or (isinstance(low, float) and pd.isna(low)):
-        return {}  # no customers: no currency
+        return {}, {}  # no customers: no currency
+    rated = not int(grand[_NOFX].iloc[0])
+    total: str | None
     if low == high:
-        unit = str(low)
-    elif not int(grand[_NOFX].iloc[0]):
-        unit = base
+        unit = total = str(low)
+    elif native_split(view) and not converted_only:
+        unit, total = PER_CURRENCY, base if rated else None
+    elif rated:
+        unit = total = base
     elif _split_by_currency(view):
-        unit = PER_CURRENCY
+        unit, total = PER_CURRENCY, None
     else:
         f, a = wanted[0]
         raise UserError(_missing_rates(store, view, value_label(f, a), base))
-    return {value_column(f, a): unit for f, a in wanted}
+    units = {value_column(f, a): unit for f, a in wanted}
+    totals = {value_column(f, a): total for f, a in wanted if total}
+    return units, totals
 
 
 def _missing_rates(store: Store, view: View, label: str, base: str) -> str:
@@ -919,7 +952,7 @@ def _sort_keys(view: View, allowed: dict[str, str]) -> list[tuple[str, bool]]:
 _GK, _GP, _P, _ROWS = "_gk", "_gp", "_p", "_rows"
 
 
-def compile_grouping(view: View, base: str | None = None) -> Query:
+def compile_grouping(view: View, base: str | None = None, *, converted: bool = False) -> Query:
     """The one scan behind a group or pivot view: `GROUP BY GROUPING SETS`.
 
     Groups: the sets (groups) and () — every group and the grand total. Pivot: (groups,
@@ -930,7 +963,8 @@ def compile_grouping(view: View, base: str | None = None) -> Query:
 
     Money (a sum, average, minimum or maximum of a money field) never mixes currencies:
     joined to the exchange rates into `base` (default: `reporting_base(view)`), each value
-    is decided in the scan (`_money_select`) and markers say how (`_money_units`)."""
+    is decided in the scan (`_money_select`) and markers say how (`_money_units`).
+    `converted`: a view split by currency converts its cells too (for a chart)."""
     view.check()
     where, params = compile_where(view)
     source = _from(view)
@@ -949,7 +983,7 @@ def compile_grouping(view: View, base: str | None = None) -> Query:
         join, join_params = money.fx_join(base or reporting_base(view))
         source, params = f"{source} {join}", [*join_params, *params]
     select += [
-        f'{_money_select(view, f, a) if (f, a) in cash else aggregate_sql(f, a, source=view.source)}'
+        f"{_money_select(view, f, a, converted) if (f, a) in cash else aggregate_sql(f, a, source=view.source)}"
         f' AS "{value_column(f, a)}"'
         for f, a in values
     ]
@@ -1024,6 +1058,13 @@ class Result:
     #: The currency of each money value column ("sum_credit": "EUR"; "per currency" when
     #: split by currency); a value not here is not money or has no customers.
     units: dict[str, str] = field(default_factory=dict)
+    #: The currency of the figures that span currencies (the grand total; a pivot's row
+    #: totals when its columns are currencies) where it differs from `units`: a view split
+    #: by currency keeps each currency's amounts as they are and converts only these.
+    total_units: dict[str, str] = field(default_factory=dict)
+    #: The totals row's name in `table()`: "Total", or "Total (EUR)" when its money is
+    #: converted while the groups above it keep their own currencies.
+    total_label: str = TOTAL
 
     def value_label(self, fname: str, agg: str) -> str:
         """A value's name with its currency when it is money: "Sum of Balance (EUR)"."""
@@ -1047,7 +1088,7 @@ class Result:
             tot = self.totals.copy()
             key_cols = [c for c in frame.columns if c not in tot.columns]
             for i, c in enumerate(key_cols):
-                tot[c] = TOTAL if i == 0 else ""
+                tot[c] = self.total_label if i == 0 else ""
             numbers = [
                 c
                 for c in frame.columns
@@ -1068,6 +1109,7 @@ def run(
     paged: bool = True,
     earlier: Result | None = None,
     key: bool = False,
+    converted: bool = False,
 ) -> Result:
     """Run a view: rows, groups or pivot, by its mode. Returns a `Result`: `.data` (a
     DataFrame), `.total` (matching rows or groups, all pages), `.totals` (the grand-total
@@ -1083,12 +1125,18 @@ def run(
     every text column again; and when the count query is the same (only the page, sort or
     columns differ) its counts are reused. At a million customers a search costs one scan
     instead of two, and a filter or page change after it a few milliseconds.
+
+    Money never mixes currencies: over several currencies it is converted into the
+    reporting currency (`view.base`), except in a view split by currency (groups or pivot
+    columns by Currency), whose cells keep their own currency (`.units` says "per
+    currency") and only the totals across currencies are converted (`.total_units`).
+    `converted=True` converts those cells too (a chart compares them on one axis).
     """
     view = _with_search_ids(store, view, earlier)
     if view.mode == "pivot":
-        result = run_pivot(store, view, paged=paged)
+        result = run_pivot(store, view, paged=paged, converted=converted)
     elif view.mode == "groups":
-        result = run_groups(store, view, paged=paged)
+        result = run_groups(store, view, paged=paged, converted=converted)
     else:
         result = run_rows(store, view, paged=paged, counts=earlier, key=key)
     result.search = (view.search.strip(), view.search_ids)
@@ -1243,15 +1291,17 @@ def _plain(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def run_groups(store: Store, view: View, *, paged: bool = True) -> Result:
+def run_groups(store: Store, view: View, *, paged: bool = True, converted: bool = False) -> Result:
     """A group view from one grouping-sets scan: the page of groups, the grand total and
     the number of groups."""
     base = reporting_base(view) if money_values(_values(view)) else None
-    q = compile_grouping(view, base)
+    q = compile_grouping(view, base, converted=converted)
     found = q.run(store)
     values = [value_column(f, a) for f, a in _values(view)]
     count = int((found[_GK].to_numpy() == 0).sum())  # the groups come first, sorted
-    units = _money_units(store, found, found.iloc[count:], view, _values(view), base or "")
+    units, total_units = _money_units_of(
+        store, found, found.iloc[count:], view, _values(view), base or "", converted
+    )
     totals = found.iloc[count:][values].reset_index(drop=True)
     data = _plain(_page(found.iloc[:count][[*view.groups, *values]], view, paged))
     labels = {g: COLUMNS[g].label for g in view.groups}
@@ -1261,7 +1311,8 @@ def run_groups(store: Store, view: View, *, paged: bool = True) -> Result:
     if view.percent:
         # a group's share of the grand total ("row" is the group itself: 100 % each)
         data, totals = _shares(data, totals, {c: c for c in values}, {c: c for c in values}, view)
-    return Result(data, count, "groups", totals, labels, [q], customers, units=units)
+    return Result(data, count, "groups", totals, labels, [q], customers, units=units,
+                  total_units=total_units, total_label=_total_label(units, total_units))  # fmt: skip
 
 
 def _python(value: Any, f: Field) -> Any:
@@ -1303,11 +1354,11 @@ def _column(cells: np.ndarray) -> Any:
     return pd.Series(cells).infer_objects() if cells.dtype == object else cells
 
 
-def run_pivot(store: Store, view: View, *, paged: bool = True) -> Result:
+def run_pivot(store: Store, view: View, *, paged: bool = True, converted: bool = False) -> Result:
     """A pivot from one grouping-sets scan: labels, cells, row and column totals and the
     grand total all come from it; the page of row groups is spread into columns here."""
     base = reporting_base(view) if money_values(_pivot_values(view)) else None
-    q = compile_grouping(view, base)
+    q = compile_grouping(view, base, converted=converted)
     found = q.run(store)
     queries = [q]
     pfield = COLUMNS[view.pivot]
@@ -1323,7 +1374,9 @@ def run_pivot(store: Store, view: View, *, paged: bool = True) -> Result:
         )
     where = {(None if pd.isna(v) else v): n for n, v in enumerate(raw)}
     grand = found[gk & gp]
-    units = _money_units(store, found, grand, view, _pivot_values(view), base or "")
+    units, total_units = _money_units_of(
+        store, found, grand, view, _pivot_values(view), base or "", converted
+    )
     totals_of = {f"total_{v}": v for v in values}
     if view.groups:
         rows = found.loc[~gk & gp, [*view.groups, *values]]  # sorted as the view says
@@ -1379,15 +1432,35 @@ def run_pivot(store: Store, view: View, *, paged: bool = True) -> Result:
         vc = value_column(fname, agg)
         names[f"total_{vc}"] = TOTAL if single else f"{TOTAL} · {value_label(fname, agg)}"
     titles = {g: COLUMNS[g].label for g in view.groups}
+    by_currency = view.pivot == CURRENCY_FIELD
     for fname, agg in _pivot_values(view):
-        unit = units.get(value_column(fname, agg))
-        if unit:  # the column titles say the currency: "Total (EUR)", "GB · Sum of ... (EUR)"
-            for col, name in names.items():
-                if col.endswith(f"_{value_column(fname, agg)}") and (not single or col.startswith("total_")):
-                    titles[name] = t.Money.unit_label(name, unit)
+        vc = value_column(fname, agg)
+        unit = units.get(vc)
+        for col, name in names.items():
+            if not unit or not col.endswith(f"_{vc}"):
+                continue
+            # the column titles say the currency: "Total (EUR)", "GB · Sum of ... (EUR)";
+            # a currency's own column ("JPY") holds that currency's amounts
+            if col.startswith("total_"):
+                cur = total_units.get(vc, unit) if by_currency else unit
+                titles[name] = t.Money.unit_label(name, cur)
+            elif not single:
+                cur = unit
+                if by_currency and unit == PER_CURRENCY:
+                    cur = labels[int(col[1:].split("_", 1)[0])] or unit
+                titles[name] = t.Money.unit_label(name, cur)
     data = data.rename(columns=names)
     totals = totals.rename(columns=names)
-    return Result(data, count, "pivot", totals, titles, queries, customers, units=units)
+    # columns by currency: each total keeps its column's unit (the Total column says EUR)
+    name = TOTAL if by_currency else _total_label(units, total_units)
+    return Result(data, count, "pivot", totals, titles, queries, customers, units=units,
+                  total_units=total_units, total_label=name)  # fmt: skip
+
+
+def _total_label(units: dict[str, str], total_units: dict[str, str]) -> str:
+    """ "Total (EUR)" when the totals row is converted and the groups above it are not."""
+    mixed = {u for c, u in total_units.items() if units.get(c) != u}
+    return t.Money.unit_label(TOTAL, mixed.pop()) if len(mixed) == 1 else TOTAL
 
 
 def _shares(

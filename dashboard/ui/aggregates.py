@@ -13,6 +13,7 @@ import param
 
 from .. import query, tree
 from ..charts import KINDS, chart
+from ..errors import UserError
 from ..fields import COLUMNS, ID_FIELD, KEY_FIELD
 from ..query import Result, View
 from ..store import Store
@@ -325,7 +326,7 @@ class GroupTree(pn.viewable.Viewer):
 
         # the Total row first, always row 0: Tabulator pins (freezes) it above the rows, and
         # a frozen index that moved as groups opened froze a customer's row instead
-        total = {"c0": query.TOTAL}
+        total = {"c0": top.total_label}
         if top.totals is not None and len(top.totals):
             for name in values:
                 v = top.totals[name].iloc[0] if name in top.totals else None
@@ -570,9 +571,15 @@ class AggregatePanel(pn.viewable.Viewer):
         if self._whole is None or self._whole[0] is not r:
             # the chart is of the whole result (every group, all levels), not the page
             whole = self.view.copy(page=1, expand=[])
-            self._whole = (r, query.run(self.store, whole, paged=False), whole)
+            # converted: groups by Currency keep their own currencies in the table, but
+            # bars on one axis compare them in the reporting currency
+            self._whole = (r, query.run(self.store, whole, paged=False, converted=True), whole)
         _, full, view = self._whole
-        figure = chart(full, view, self.chart_kind, sizing_mode="stretch_width", height=360)
+        try:
+            figure = chart(full, view, self.chart_kind, sizing_mode="stretch_width", height=360)
+        except UserError as exc:
+            self._chart.objects = [Text(str(exc), margin=(10, 10))]
+            return
         self._chart.objects = [pn.pane.Bokeh(figure, sizing_mode="stretch_width")]
 
     def close_group(self) -> None:
