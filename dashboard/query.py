@@ -711,25 +711,62 @@ def _order_by(view: View, allowed: dict[str, str], default: list[str]) -> str:
     return ", ".join(keys + default)
 
 
-def _select_list(view: View, key: bool = False) -> str:
+#: The column `with_unit` adds to rows: each row's currency, beside its amounts of money.
+UNIT_COLUMN = "_unit"
+
+
+def _select_list(view: View, key: bool = False, with_unit: bool = False) -> str:
     cols = view.columns or default_columns(view.source)
     if key and "id" not in cols:
         cols = ["id", *cols]  # the page's selection and editing need the id
-    return ", ".join(f"{column_sql(c)} AS {quote(c)}" for c in cols)
+    out = ", ".join(f"{column_sql(c)} AS {quote(c)}" for c in cols)
+    if with_unit and any(COLUMNS[c].type.in_currency for c in cols):
+        out += f', {money.CURRENCY_SQL} AS "{UNIT_COLUMN}"'
+    return out
+
+
+def _money_sort(view: View) -> bool:
+    """Whether the view's rows are sorted by an amount of money (see `_rows_order`)."""
+    return any(k in COLUMNS and COLUMNS[k].type.in_currency for k, _ in view.sort)
+
+
+def _rows_order(view: View, allowed: dict[str, str], default: list[str]) -> tuple[str, list[Any]]:
+    """The ORDER BY of a view's rows, and its parameters. An amount of money sorts by its
+    value in the reporting currency when every matching row's currency has a rate (EUR 10
+    before JPY 1,000); else by currency, then amount (each currency's rows together)."""
+    if not _money_sort(view):
+        return _order_by(view, allowed, default), []
+    keys, params = [], []
+    rate, rate_params = money.row_rate(reporting_base(view))
+    for col, asc in _sort_keys(view, allowed):
+        way = "ASC" if asc else "DESC"
+        name = next(k for k, c in allowed.items() if c == col)
+        if not COLUMNS[name].type.in_currency:
+            keys.append(f"{col} {way} NULLS LAST")
+            continue
+        keys += [f"CASE WHEN bool_and({rate} IS NOT NULL) OVER () THEN {col} * {rate} END "
+                 f"{way} NULLS LAST", f"{money.CURRENCY_SQL} ASC NULLS LAST",
+                 f"{col} {way} NULLS LAST"]  # fmt: skip
+        params += [*rate_params, *rate_params]
+    return ", ".join(keys + default), params
 
 
 def compile_rows(
-    view: View, *, paged: bool = True, key: bool = False, found: bool = False
-) -> Query:
+    view: View, *, paged: bool = True, key: bool = False, found: bool = False,
+    with_unit: bool = False,
+) -> Query:  # fmt: skip
     """The customers matching the view, sorted, one page (or all with paged=False); with
-    `key`, the customer id too when the view's columns do not include it."""
+    `key`, the customer id too when the view's columns do not include it; `with_unit`,
+    each row's currency as `UNIT_COLUMN` when an amount of money is shown."""
     view.check()
     where, params = compile_where(view, found=found)
     allowed = {name: column_sql(name) for name in view.fields}
-    order = _order_by(
+    order, more = _rows_order(
         view, allowed, ['"id"', quote(USAGE_DAY)] if view.source == "usage" else ['"id"']
     )
-    sql = f"SELECT {_select_list(view, key)} FROM {_from(view)} WHERE {where} ORDER BY {order}"
+    params = [*params, *more]
+    sql = (f"SELECT {_select_list(view, key, with_unit)} FROM {_from(view)} WHERE {where} "
+           f"ORDER BY {order}")  # fmt: skip
     if paged:
         sql += " LIMIT ? OFFSET ?"
         params = [*params, view.page_size, (view.page - 1) * view.page_size]
@@ -744,14 +781,14 @@ def compile_count(view: View, *, customers: bool = False, found: bool = False) -
     return Query(f"SELECT {what} FROM {_from(view)} WHERE {where}", params)
 
 
-def compile_found(view: View, *, key: bool = False) -> Query | None:
+def compile_found(view: View, *, key: bool = False, with_unit: bool = False) -> Query | None:
     """A page of a quick search and the number of matches in one statement, the search
     text scanned once: its matches are a materialised CTE that the page and its count
     (the "__total" column) both read. None when the view has no search to share."""
     matches = search.condition(view.search.strip()) if view.search.strip() else None
     if matches is None or view.search_ids is not None or view.source != "customers":
         return None
-    page = compile_rows(view, key=key, found=True)
+    page = compile_rows(view, key=key, found=True, with_unit=with_unit)
     count = compile_count(view, found=True)
     if view.status == "All" and not view.filters:
         # nothing but the search: its matches (existing customers only, the search tables
@@ -1110,6 +1147,7 @@ def run(
     earlier: Result | None = None,
     key: bool = False,
     converted: bool = False,
+    with_unit: bool = False,
 ) -> Result:
     """Run a view: rows, groups or pivot, by its mode. Returns a `Result`: `.data` (a
     DataFrame), `.total` (matching rows or groups, all pages), `.totals` (the grand-total
@@ -1131,6 +1169,10 @@ def run(
     columns by Currency), whose cells keep their own currency (`.units` says "per
     currency") and only the totals across currencies are converted (`.total_units`).
     `converted=True` converts those cells too (a chart compares them on one axis).
+    `with_unit=True`: rows showing an amount of money carry their currency (`UNIT_COLUMN`),
+    so the amount is shown with it. Rows sorted by an amount of money are sorted by its
+    value in the reporting currency when every currency has a rate, else by currency and
+    then amount.
     """
     view = _with_search_ids(store, view, earlier)
     if view.mode == "pivot":
@@ -1138,7 +1180,7 @@ def run(
     elif view.mode == "groups":
         result = run_groups(store, view, paged=paged, converted=converted)
     else:
-        result = run_rows(store, view, paged=paged, counts=earlier, key=key)
+        result = run_rows(store, view, paged=paged, counts=earlier, key=key, with_unit=with_unit)
     result.search = (view.search.strip(), view.search_ids)
     return result
 
@@ -1177,14 +1219,17 @@ def run_rows(
     paged: bool = True,
     counts: Result | None = None,
     key: bool = False,
+    with_unit: bool = False,
 ) -> Result:
     """The rows of a view; `counts`: an earlier result whose counts hold if its count
-    query is this one; `key`: add the customer id (see `run`)."""
-    q = page_query = compile_rows(view, paged=paged, key=key)
+    query is this one; `key`: add the customer id; `with_unit`: each row's currency
+    (see `run`)."""
+    q = page_query = compile_rows(view, paged=paged, key=key, with_unit=with_unit)
     c = compile_count(view)
-    both = compile_found(view, key=key) if paged and not _same_count(counts, c) else None
+    both = (compile_found(view, key=key, with_unit=with_unit)
+            if paged and not _same_count(counts, c) else None)  # fmt: skip
     if both is None and paged:
-        q = _after_earlier(view, counts, key) or q
+        q = _after_earlier(view, counts, key, with_unit) or q
     data = both.run(store) if both is not None else q.run(store)
     shared = data.pop("__total") if both is not None else None
     if shared is not None and len(shared):
@@ -1202,19 +1247,21 @@ def run_rows(
     )  # fmt: skip
 
 
-def _after_earlier(view: View, earlier: Result | None, key: bool) -> Query | None:
+def _after_earlier(
+    view: View, earlier: Result | None, key: bool, with_unit: bool = False
+) -> Query | None:
     """The page by keyset when `earlier` is the page just before it of the same view (a
     session paging forward): `compile_after` its last row. None otherwise."""
     if earlier is None or earlier.page_query is None or view.page < 2:
         return None
     before = view.copy()
     before.page = view.page - 1
-    was = compile_rows(before, key=key)
+    was = compile_rows(before, key=key, with_unit=with_unit)
     if (was.sql, list(was.params)) != (earlier.page_query.sql, list(earlier.page_query.params)):
         return None
     if len(earlier.data) != view.page_size:
         return None
-    return compile_after(view, earlier.data.iloc[-1].to_dict(), key=key)
+    return compile_after(view, earlier.data.iloc[-1].to_dict(), key=key, with_unit=with_unit)
 
 
 def _key_value(value: Any) -> tuple[bool, Any]:
@@ -1229,14 +1276,16 @@ def _key_value(value: Any) -> tuple[bool, Any]:
     return ok, value
 
 
-def compile_after(view: View, last: dict[str, Any], *, key: bool = False) -> Query | None:
+def compile_after(
+    view: View, last: dict[str, Any], *, key: bool = False, with_unit: bool = False
+) -> Query | None:
     """The view's page as the `page_size` rows after `last` (the previous page's last row,
     by column name) in the view's order: a keyset page, which reads no skipped rows (page
     2,000 of a million customers costs a scan, not a sort of 100,000 rows). Customers
     sorted by at most one column (then by id, as always); None when that does not hold or
     `last` lacks the sort column or the id: the caller uses OFFSET."""
-    if view.source != "customers" or len(view.sort) > 1 or "id" not in last:
-        return None
+    if view.source != "customers" or len(view.sort) > 1 or "id" not in last or _money_sort(view):
+        return None  # (money sorts by its converted value: no plain keyset)
     where, params = compile_where(view)
     ok, last_id = _key_value(last["id"])
     if not ok or last_id is None:
@@ -1260,7 +1309,7 @@ def compile_after(view: View, last: dict[str, Any], *, key: bool = False) -> Que
         after, more = f"{ident} > ?", [last_id]
     order = _order_by(view, {n: column_sql(n) for n in view.fields}, ['"id"'])
     return Query(
-        f"SELECT {_select_list(view, key)} FROM {_from(view)} WHERE ({where}) AND {after} "
+        f"SELECT {_select_list(view, key, with_unit)} FROM {_from(view)} WHERE ({where}) AND {after} "
         f"ORDER BY {order} LIMIT ?",
         [*params, *more, view.page_size],
     )

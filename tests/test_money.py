@@ -430,3 +430,34 @@ def test_the_cli_pivot_by_currency_prints_each_currency_in_its_own(tmp_path, eur
     assert Decimal(rows["Active"]["JPY"]) == pytest.approx(
         Decimal(str(cells[("Active", "JPY")])), abs=Decimal("0.005"))  # fmt: skip
     assert float(rows["Total"]["Total (EUR)"]) == pytest.approx(eur["eur"].sum(), abs=0.01)
+
+
+# --- sorting rows by an amount of money ---------------------------------------------------
+
+
+def test_sorting_rows_by_balance_sorts_by_its_value_in_the_base_currency(mixed):
+    from dashboard.ui.display import rows_display
+
+    frame = mixed.df("SELECT id, currency, credit FROM customers")
+    rate = frame["currency"].map({"EUR": 1.0, **{c: float(r) for c, r in RATES.items()}})
+    frame = frame.assign(eur=frame["credit"].astype(float) * rate)
+    want = frame.sort_values(["eur", "id"], ascending=[False, True])["id"].tolist()
+    view = View(columns=["name", "credit"], sort=[["credit", "desc"]], page_size=50)
+    first = run(mixed, view, key=True, with_unit=True)
+    assert first.data["id"].tolist() == want[:50]
+    second = run(mixed, view.copy(page=2), key=True, with_unit=True, earlier=first)
+    assert second.data["id"].tolist() == want[50:100]  # the next page, in the same order
+    # the grid shows each amount with its currency, so the order can be read
+    shown = rows_display(first).frame
+    top = frame.set_index("id").loc[want[0]]
+    assert shown["credit"].iloc[0] == f"{float(top['credit']):,.2f} {top['currency']}"
+    assert "_unit" not in shown.columns
+
+
+def test_without_rates_rows_sort_by_currency_then_amount(store):
+    add_demo_customers(store, 300, seed=7)
+    frame = store.df("SELECT id, currency, credit FROM customers")
+    want = frame.sort_values(["currency", "credit", "id"], ascending=[True, True, True])
+    got = run(store, View(columns=["name", "credit"], sort=[["credit", "asc"]], page_size=300),
+              key=True)  # fmt: skip
+    assert got.data["id"].tolist() == want["id"].tolist()

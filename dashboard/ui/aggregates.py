@@ -14,16 +14,18 @@ import param
 from .. import query, tree
 from ..charts import KINDS, chart
 from ..errors import UserError
-from ..fields import COLUMNS, ID_FIELD, KEY_FIELD
+from ..fields import COLUMNS, CURRENCY_FIELD, ID_FIELD, KEY_FIELD
 from ..query import Result, View
 from ..store import Store
 from ..words import plural
 from .controls import Button
 from .display import (
+    MONEY_TEXT,
     Display,
     _formatter,
     _value_formatter,
     aggregate_display,
+    money_text,
     rows_display,
     sort_keys,
     sorters_for,
@@ -85,7 +87,7 @@ class OpenedGroup(pn.viewable.Viewer):
         if self.view is None:
             return
         self.view.page = (self._pager.value or 0) + 1
-        result = query.run(self.store, self.view, key=True)
+        result = query.run(self.store, self.view, key=True, with_unit=True)
         display = rows_display(result)
         self._display = display
         show_sorters(self._table, sorters_for(display, self.view))
@@ -183,14 +185,16 @@ class GroupTree(pn.viewable.Viewer):
         totals = self._top.totals if self._top is not None else None
         if count is None:
             count = self._count_of(list(path))
-        result = tree.children(self.store, self.view, path, page, totals=totals, count=count)
+        result = tree.children(self.store, self.view, path, page, totals=totals, count=count,
+                               with_unit=True)  # fmt: skip
         key = tuple(path)
         if page > 1 and key in self._kids:
             kid = self._kids[key]
             kid["data"] = pd.concat([kid["data"], result.data], ignore_index=True)
             kid["page"] = page
         else:
-            self._kids[key] = {"data": result.data, "total": result.total, "page": page}
+            self._kids[key] = {"data": result.data, "total": result.total, "page": page,
+                               "units": result.units}  # fmt: skip
 
     def _count_of(self, path: list) -> int | None:
         """The customers of the group at `path` as its row (loaded just now) counts them."""
@@ -271,8 +275,22 @@ class GroupTree(pn.viewable.Viewer):
         back = {name: key for key, name in keys.items()}
         rows: list[dict[str, Any]] = []
         nodes: list[dict[str, Any]] = []
+        # amounts say their currency in each cell when the rows' currencies differ: groups
+        # by Currency keep their own (the levels above them are converted), and a
+        # customer's own amount is in the customer's currency
+        cash = {query.value_column(f, a) for f, a in query.money_values(list(view.values))}
+        leaves = any(tree.is_leaf(view, list(k)) for k in self._kids)
+        per_cell = bool(cash) and not view.percent and (query.native_split(view) or leaves)
+        at = view.groups.index(CURRENCY_FIELD) if CURRENCY_FIELD in view.groups else None
 
-        def add_groups(frame: pd.DataFrame, parent: list, depth: int) -> None:
+        def amount(name: str, v: Any, unit: Any) -> Any:
+            if v is None or pd.isna(v):
+                return None
+            if not per_cell or name not in cash:
+                return v
+            return money_text(v, unit if unit != query.PER_CURRENCY else None)
+
+        def add_groups(frame: pd.DataFrame, parent: list, depth: int, units: dict) -> None:
             field = view.groups[depth]
             for row in self._rows(frame):
                 path = tree.path_of(view, parent, row)
@@ -280,9 +298,9 @@ class GroupTree(pn.viewable.Viewer):
                 opened = key in self._kids
                 label = COLUMNS[field].type.group_label(row.get(field))
                 cells = {"c0": INDENT * depth + (OPEN if opened else CLOSED) + label}
+                own = path[at] if at is not None and len(path) > at else None
                 for name in values:
-                    v = row.get(name)
-                    cells[back[name]] = None if v is None or pd.isna(v) else v
+                    cells[back[name]] = amount(name, row.get(name), own or units.get(name))
                 rows.append(cells)
                 count = row.get("count")
                 nodes.append({"kind": "group", "path": path,
@@ -292,7 +310,7 @@ class GroupTree(pn.viewable.Viewer):
                     if tree.is_leaf(view, path):
                         add_customers(kid, path, depth + 1)
                     else:
-                        add_groups(kid["data"], path, depth + 1)
+                        add_groups(kid["data"], path, depth + 1, kid.get("units") or {})
                         add_more(kid, path, depth + 1, "group")
 
         def add_customers(kid: dict[str, Any], path: list, depth: int) -> None:
@@ -305,8 +323,7 @@ class GroupTree(pn.viewable.Viewer):
                 for fname, agg in view.values:  # the customer's own value
                     col = query.value_column(fname, agg)
                     if fname in raw and agg != "count_distinct":
-                        v = raw[fname]
-                        cells[back[col]] = None if v is None or pd.isna(v) else v
+                        cells[back[col]] = amount(col, raw[fname], raw.get(query.UNIT_COLUMN))
                 for name in customers:
                     v = row.get(name)
                     cells[back[name]] = (
@@ -330,10 +347,11 @@ class GroupTree(pn.viewable.Viewer):
         if top.totals is not None and len(top.totals):
             for name in values:
                 v = top.totals[name].iloc[0] if name in top.totals else None
-                total[back[name]] = None if v is None or pd.isna(v) else v
+                unit = top.total_units.get(name) or top.units.get(name)
+                total[back[name]] = amount(name, v, unit)
         rows.append(total)
         nodes.append({"kind": "total"})
-        add_groups(top.data, [], 0)
+        add_groups(top.data, [], 0, top.units)
         frame = pd.DataFrame(rows, columns=list(keys)).astype(object)
         frame = frame.where(frame.notna(), None)
         titles = {"c0": " › ".join(COLUMNS[g].label for g in view.groups)}
@@ -341,9 +359,16 @@ class GroupTree(pn.viewable.Viewer):
         for name in values:
             titles[back[name]] = top.labels.get(name, query.value_label("*", "count"))
             formatters[back[name]] = _value_formatter(name, view)
+            if per_cell and name in cash:
+                formatters[back[name]] = MONEY_TEXT
+                if query.native_split(view):  # each cell says its own currency
+                    f, a = next((f, a) for f, a in view.values if query.value_column(f, a) == name)
+                    titles[back[name]] = query.value_label(f, a)
         for name in customers:
             titles[back[name]] = COLUMNS[name].label
-            if fm := _formatter(name):
+            if COLUMNS[name].type.in_currency:  # a customer's amount, with its currency
+                formatters[back[name]] = MONEY_TEXT
+            elif fm := _formatter(name):
                 formatters[back[name]] = fm
         display = Display(frame, titles, formatters, keys, {"c0": "left"},
                           widths(frame, titles, formatters))  # fmt: skip

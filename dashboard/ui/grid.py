@@ -381,7 +381,7 @@ class CustomerGrid(pn.viewable.Viewer):
             return {**computed, **{k: w for k, w in self.view.widths.items()
                                    if k in display.widths}}  # fmt: skip
         # a phone: text is cut to leave room (its whole value shows on a tap); numbers never
-        numbers = {c for c, fm in display.formatters.items() if fm.get("type") == "money"}
+        numbers = set(display.align)
         return {c: w if c in numbers else min(w, PHONE_NAME_PX if c == KEY_FIELD else PHONE_COLUMN_PX)
                 for c, w in display.widths.items()}  # fmt: skip
 

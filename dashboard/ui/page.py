@@ -440,7 +440,9 @@ class CustomersPage(pn.viewable.Viewer):
             if self.view.mode == "groups":  # the group tree's top level
                 result = tree.top(self.store, self.view, earlier=earlier)
             else:
-                result = query.run(self.store, self.view, earlier=earlier, key=True)
+                # with_unit: each amount of money is shown with its currency
+                result = query.run(self.store, self.view, earlier=earlier, key=True,
+                                   with_unit=True)  # fmt: skip
             pages = max(1, -(-result.total // self.view.page_size))
             if self.view.page > pages:
                 # a link or a reload past the end (the data shrank): the last page instead
