@@ -142,6 +142,8 @@ MAX_EXPANDED = 200
 #: The highest page number a view takes: far past any table's end, yet its row offset
 #: (page x page size) fits DuckDB's BIGINT (a link with page 10**20 overflowed it).
 MAX_PAGE = 10**9
+#: Where a header's menu pins a column.
+PIN_SIDES = ("left", "right")
 
 
 class View(param.Parameterized):
@@ -169,6 +171,8 @@ class View(param.Parameterized):
     - pivot: the field whose values become columns, e.g. "month"
     - percent: "row", "column" or "total": values as shares of that total
     - widths: column widths in pixels set in the page, e.g. {"name": 240}
+    - pins: columns pinned (frozen) to the left or right from a header's menu, e.g.
+      {"credit": "right"}
     - expand: the open groups of the page's group tree, each a path of group values as
       text, outermost first (None: blank), e.g. [["Active"], ["Active", "GB"]]; a path as
       long as `groups` lists its customers (`dashboard.tree.children` runs one level)
@@ -221,6 +225,9 @@ class View(param.Parameterized):
     widths = param.Dict(
         default={}, doc="Column widths in pixels a person set by dragging a header's edge."
     )
+    pins = param.Dict(
+        default={}, doc="Columns pinned from a header's menu: field -> 'left' or 'right'."
+    )
     base = param.String(
         default=None, allow_None=True,
         doc="The reporting currency money over several currencies is converted into (an "
@@ -234,7 +241,8 @@ class View(param.Parameterized):
     )  # fmt: skip
 
     _STATE = ("source", "columns", "filters", "search", "status", "sort", "page", "page_size",
-              "groups", "values", "pivot", "percent", "expand", "widths", "base")  # fmt: skip
+              "groups", "values", "pivot", "percent", "expand", "widths", "pins",
+              "base")  # fmt: skip
 
     def __init__(self, **params: Any):
         for name, choices in (("status", ["All", *STATUSES]), ("source", list(SOURCES)),
@@ -408,6 +416,11 @@ class View(param.Parameterized):
                                 f"not {path!r}")  # fmt: skip
         if self.percent and any(a not in ("count", "sum") for _, a in self.values):
             problems.append("percentages add up only for counts and sums; remove other values")
+        for name, side in self.pins.items():
+            if name not in known:
+                problems.append(f"unknown pinned column {name!r} in {where}{self._hint(name)}")
+            elif side not in PIN_SIDES:
+                problems.append(f"a column is pinned left or right, not {side!r}")
         if self.base is not None:
             try:
                 money.check_base(self.base)
@@ -484,6 +497,7 @@ _SHAPES: dict[str, tuple[type | tuple[type, ...], str]] = {
     "percent": ((str, type(None)), 'null, "row", "column" or "total"'),
     "expand": (list, "a list of group paths, each a list of group values (text or null)"),
     "widths": (dict, "an object of column names and widths in pixels (20 to 2000)"),
+    "pins": (dict, 'an object of column names and "left" or "right"'),
     "base": ((str, type(None)), "a currency code such as EUR, or null"),
 }
 
@@ -529,6 +543,10 @@ def _check_shapes(data: dict[str, Any]) -> None:
             ok = len(value) <= 200 and all(
                 isinstance(k, str) and isinstance(w, int) and not isinstance(w, bool)
                 and 20 <= w <= 2000 for k, w in value.items()
+            )  # fmt: skip
+        elif ok and name == "pins":
+            ok = len(value) <= 200 and all(
+                isinstance(k, str) and v in PIN_SIDES for k, v in value.items()
             )  # fmt: skip
         elif ok and name == "expand":
             ok = len(value) <= MAX_EXPANDED and all(

@@ -278,7 +278,6 @@ class CustomerGrid(pn.viewable.Viewer):
                            doc="The id of the customer whose name was clicked.")  # fmt: skip
     compact = param.Boolean(default=False,
                             doc="A phone-sized screen: only the fields marked on_phone show.")  # fmt: skip
-    pins = param.Dict(default={}, doc="Columns pinned from their header menu: field -> left|right.")
     menu = param.Tuple(default=None, allow_None=True, length=2,
                        doc="The last header-menu choice the page acts on: (choice, field).")  # fmt: skip
 
@@ -305,6 +304,13 @@ class CustomerGrid(pn.viewable.Viewer):
         self.table.param.watch(self._on_ticks, "selection")
         self.table.on_click(self._on_click)
         self.selection.param.watch(self._on_selection, ["ids", "all_matching"])
+
+    @property
+    def pins(self) -> dict[str, str]:
+        """Columns pinned from their header menu (field -> left|right): the view's, so a
+        link and a reload keep them."""
+        return {k: v for k, v in self.view.pins.items()
+                if self._display is None or k in self._display.frame.columns}  # fmt: skip
 
     @property
     def ids(self) -> list[int]:
@@ -361,10 +367,10 @@ class CustomerGrid(pn.viewable.Viewer):
         elif choice == "hide" and name in view.columns and len(view.columns) > 1:
             view.columns = [c for c in view.columns if c != name]
         elif choice in ("left", "right", "unpin"):
-            pins = {k: v for k, v in self.pins.items() if k != name}
+            pins = {k: v for k, v in view.pins.items() if k != name}
             if choice != "unpin":
                 pins[name] = choice
-            self.pins = pins
+            view.pins = pins  # the page keeps it in the link; no reload
             if self._display is not None and not self.compact:
                 self.table.frozen_columns = {**self._display.frozen, **self.pins}
         else:
@@ -393,7 +399,7 @@ class CustomerGrid(pn.viewable.Viewer):
             self.table.param.update(hidden_columns=self._hidden(self._display),
                                     widths=self._widths(self._display))  # fmt: skip
             # a phone's grid has no room for frozen columns
-            self.table.frozen_columns = {} if self.compact else self._display.frozen
+            self.table.frozen_columns = {} if self.compact else {**self._display.frozen, **self.pins}
 
     def _ticked(self) -> list[int]:
         ids = self.ids

@@ -398,8 +398,9 @@ class CustomersPage(pn.viewable.Viewer):
 
     def _on_view(self, *events) -> None:
         names = {e.name for e in events}
-        if names <= {"expand", "widths"}:
-            # the tree opened or closed a group itself (one query); a header was resized
+        if names <= {"expand", "widths", "pins"}:
+            # the tree opened or closed a group itself (one query); a header was resized or
+            # pinned (the grid froze it already)
             if "widths" in names and self.grid._display is not None:
                 self.grid.table.widths = self.grid._widths(self.grid._display)
             self._to_url()
