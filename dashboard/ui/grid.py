@@ -399,7 +399,9 @@ class CustomerGrid(pn.viewable.Viewer):
             self.table.param.update(hidden_columns=self._hidden(self._display),
                                     widths=self._widths(self._display))  # fmt: skip
             # a phone's grid has no room for frozen columns
-            self.table.frozen_columns = {} if self.compact else {**self._display.frozen, **self.pins}
+            self.table.frozen_columns = (
+                {} if self.compact else {**self._display.frozen, **self.pins}
+            )
 
     def _ticked(self) -> list[int]:
         ids = self.ids
