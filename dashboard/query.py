@@ -410,6 +410,10 @@ class View(param.Parameterized):
             problems.append("the pivot field cannot also be a row group")
         if self.percent and self.mode == "rows":
             problems.append("percentages need row groups or a pivot")
+        if self.percent == "row" and self.mode == "groups":
+            # each group row is its own total: every share would be 100 % (bars all alike)
+            problems.append(f"{PERCENTAGES['row']!r} needs pivot columns: with groups only each "
+                            f"row is its own total; show {PERCENTAGES['total']!r} instead")  # fmt: skip
         for path in self.expand:
             if not isinstance(path, list) or not 1 <= len(path) <= len(self.groups):
                 problems.append(f"an open group needs 1 to {len(self.groups)} group values, "

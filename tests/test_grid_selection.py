@@ -32,3 +32,25 @@ def test_ticking_a_usage_group_selects_the_customers_of_that_group(demo):
     got = demo.rows(f"SELECT name FROM customers WHERE id IN ({', '.join(map(str, want))}) "
                     "ORDER BY name LIMIT 5")  # fmt: skip
     assert names[:5] == [r[0] for r in got]
+
+
+def test_a_rows_share_with_groups_only_is_refused_and_not_offered(demo):
+    import pytest
+
+    from dashboard import run
+    from dashboard.errors import UserError
+
+    # each group row is its own total: 100 % bars, all alike, said nothing
+    with pytest.raises(UserError, match="needs pivot columns"):
+        run(demo, View(groups=["status"], percent="row"))
+    shares = run(demo, View(groups=["status"], percent="total"), paged=False)
+    counts = demo.df("SELECT status, count(*) AS n FROM customers GROUP BY 1 ORDER BY 1")
+    want = (100 * counts["n"] / counts["n"].sum()).round(2).tolist()
+    assert shares.data.sort_values("status")["count"].tolist() == pytest.approx(want)
+    page = customers_page(demo, view=View(groups=["status"]))
+    page.__panel__().get_root(Document())
+    panel = page.columns_panel
+    assert "% of row total" not in panel._percent.options
+    assert "% of grand total" in panel._percent.options
+    page.view.pivot = "currency"
+    assert "% of row total" in panel._percent.options
