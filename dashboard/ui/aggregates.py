@@ -31,7 +31,7 @@ from .display import (
     sorters_for,
     widths,
 )
-from .grid import GRID_CSS, EngineGrid, grid_options, show_sorters
+from .grid import GRID_CSS, NAME_FIELD, EngineGrid, grid_options, show_sorters
 from .safe import Text
 
 #: Height of one grid row and of the header, in pixels (GRID_CSS's padding, 14 px text):
@@ -48,6 +48,7 @@ TREE_CSS = """
 .tabulator .tabulator-header .tabulator-frozen-rows-holder:empty { display: none !important; }
 .tabulator .tabulator-frozen-rows-holder .tabulator-row { font-weight: 700;
   background: #f3f6fa; }
+.tabulator .tabulator-frozen-rows-holder .tabulator-row input[type="checkbox"] { visibility: hidden; }
 """
 
 
@@ -301,10 +302,14 @@ class GroupTree(pn.viewable.Viewer):
                 own = path[at] if at is not None and len(path) > at else None
                 for name in values:
                     cells[back[name]] = amount(name, row.get(name), own or units.get(name))
-                rows.append(cells)
                 count = row.get("count")
-                nodes.append({"kind": "group", "path": path,
-                              "count": int(count) if count is not None and not pd.isna(count) else 0})  # fmt: skip
+                n = int(count) if count is not None and not pd.isna(count) else 0
+                nodes.append({"kind": "group", "path": path, "count": n})
+                # what a screen reader says of its tick box (a share is no count)
+                named = " › ".join(query.BLANK if p is None else p for p in path)
+                customers_of = "" if view.percent else f" ({plural(n, 'customer')})"
+                cells[NAME_FIELD] = f"Select group {named}{customers_of}"
+                rows.append(cells)
                 if opened:
                     kid = self._kids[key]
                     if tree.is_leaf(view, path):
@@ -317,7 +322,10 @@ class GroupTree(pn.viewable.Viewer):
             frame = kid["data"]
             shown = rows_display(Result(frame, len(frame), "rows")).frame if len(frame) else frame
             for raw, row in zip(self._rows(frame), self._rows(shown), strict=True):
-                cells = {"c0": INDENT * depth + "\u2022 " + str(row.get(KEY_FIELD) or "")}
+                cells = {
+                    "c0": INDENT * depth + "\u2022 " + str(row.get(KEY_FIELD) or ""),
+                    NAME_FIELD: f"Select customer {row.get(KEY_FIELD) or ''}",
+                }
                 for name in values:
                     cells[back[name]] = None
                 for fname, agg in view.values:  # the customer's own value
@@ -352,7 +360,7 @@ class GroupTree(pn.viewable.Viewer):
         rows.append(total)
         nodes.append({"kind": "total"})
         add_groups(top.data, [], 0, top.units)
-        frame = pd.DataFrame(rows, columns=list(keys)).astype(object)
+        frame = pd.DataFrame(rows, columns=[*keys, NAME_FIELD]).astype(object)
         frame = frame.where(frame.notna(), None)
         titles = {"c0": " › ".join(COLUMNS[g].label for g in view.groups)}
         formatters: dict[str, Any] = {}
@@ -378,7 +386,7 @@ class GroupTree(pn.viewable.Viewer):
             show_sorters(self.table, sorters_for(display, view))
             self.table.param.update(
                 value=frame, titles=titles, formatters=formatters, text_align=display.align,
-                widths=display.widths, frozen_columns={"c0": "left"},
+                widths=display.widths, frozen_columns={"c0": "left"}, hidden_columns=[NAME_FIELD],
                 frozen_rows=[0], selection=self._ticked_rows(),
                 height=min(TREE_MAX_PX, HEADER_PX + ROW_PX * len(frame) + 40),
             )  # fmt: skip
