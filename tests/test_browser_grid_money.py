@@ -95,3 +95,27 @@ def test_balance_shows_its_currency_sorted_and_on_a_phone(server, browser):
             assert first.evaluate("e => e.scrollWidth <= e.clientWidth")
         shot(page, f"grid-balance-sorted-{size}")
         page.context.close()
+
+
+def test_the_tree_by_currency_says_each_currency_and_fits_a_phone(server, browser):
+    url, facts = server
+    view = {"groups": ["status", "currency"], "values": [["credit", "sum"]],
+            "expand": [["Active"]]}  # fmt: skip
+    for size, (w, h) in SIZES.items():
+        page = open_page(browser, link(url, view), (w, h))
+        label = page.locator('.tabulator-row .tabulator-cell[tabulator-field="c0"]')
+        label.filter(has_text="JPY").first.wait_for(timeout=30_000)
+        jpy_row = page.locator(".tabulator-row").filter(has_text="\u25b8 JPY").first
+        amount = jpy_row.locator('.tabulator-cell[tabulator-field="c2"]').inner_text().strip()
+        # the yen of Active customers, as stored, saying so; the status above it in EUR
+        assert amount == f"{facts['jpy']['Active']:,.2f} JPY"
+        active = page.locator(".tabulator-row").filter(has_text="\u25be Active").first
+        assert active.locator('.tabulator-cell[tabulator-field="c2"]').inner_text().endswith(" EUR")
+        if size == "390x844":
+            # a phone: a narrow label column, the open and closed marks and counts in sight
+            box = label.filter(has_text="JPY").first.bounding_box()
+            assert box is not None and box["width"] <= 160
+            count = jpy_row.locator('.tabulator-cell[tabulator-field="c1"]').bounding_box()
+            assert count is not None and count["x"] + count["width"] <= 390
+        shot(page, f"grid-tree-by-currency-{size}")
+        page.context.close()

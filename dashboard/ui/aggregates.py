@@ -42,6 +42,7 @@ TREE_MAX_PX = 560
 #: Indent of one tree level, and the marks of an open and a closed group (plain text: the
 #: em space is not collapsed by HTML, so levels stay indented in a text cell).
 INDENT, OPEN, CLOSED = "\u2003\u2003", "\u25be ", "\u25b8 "
+
 TREE_CSS = """
 .tabulator .tabulator-row .tabulator-cell[tabulator-field="c0"] { cursor: pointer; }
 .tabulator .tabulator-header .tabulator-frozen-rows-holder { display: block !important; }
@@ -49,6 +50,13 @@ TREE_CSS = """
 .tabulator .tabulator-frozen-rows-holder .tabulator-row { font-weight: 700;
   background: #f3f6fa; }
 .tabulator .tabulator-frozen-rows-holder .tabulator-row input[type="checkbox"] { visibility: hidden; }
+@media (max-width: 699px) {
+  .tabulator .tabulator-col[tabulator-field="c0"],
+  .tabulator .tabulator-row .tabulator-cell[tabulator-field="c0"] { width: 150px !important;
+    min-width: 150px !important; max-width: 150px !important; }
+  .tabulator .tabulator-row .tabulator-cell[tabulator-field="c0"] { white-space: normal;
+    overflow-wrap: anywhere; text-overflow: clip; }
+}
 """
 
 
@@ -270,6 +278,7 @@ class GroupTree(pn.viewable.Viewer):
             return
         view = self.view
         values, customers = self._columns()
+        indent = INDENT
         keys = {"c0": view.groups[0]}
         for i, name in enumerate([*values, *customers], start=1):
             keys[f"c{i}"] = name
@@ -298,7 +307,7 @@ class GroupTree(pn.viewable.Viewer):
                 key = tuple(path)
                 opened = key in self._kids
                 label = COLUMNS[field].type.group_label(row.get(field))
-                cells = {"c0": INDENT * depth + (OPEN if opened else CLOSED) + label}
+                cells = {"c0": indent * depth + (OPEN if opened else CLOSED) + label}
                 own = path[at] if at is not None and len(path) > at else None
                 for name in values:
                     cells[back[name]] = amount(name, row.get(name), own or units.get(name))
@@ -323,7 +332,7 @@ class GroupTree(pn.viewable.Viewer):
             shown = rows_display(Result(frame, len(frame), "rows")).frame if len(frame) else frame
             for raw, row in zip(self._rows(frame), self._rows(shown), strict=True):
                 cells = {
-                    "c0": INDENT * depth + "\u2022 " + str(row.get(KEY_FIELD) or ""),
+                    "c0": indent * depth + "\u2022 " + str(row.get(KEY_FIELD) or ""),
                     NAME_FIELD: f"Select customer {row.get(KEY_FIELD) or ''}",
                 }
                 for name in values:
@@ -345,7 +354,7 @@ class GroupTree(pn.viewable.Viewer):
             shown, total = len(kid["data"]), kid["total"]
             if shown < total:
                 n = min(view.page_size, total - shown)
-                rows.append({"c0": INDENT * depth + f"Show {n:,} more ({shown:,} of "
+                rows.append({"c0": indent * depth + f"Show {n:,} more ({shown:,} of "
                              f"{plural(total, what)})"})  # fmt: skip
                 nodes.append({"kind": "more", "path": path})
 
@@ -380,13 +389,14 @@ class GroupTree(pn.viewable.Viewer):
                 formatters[back[name]] = fm
         display = Display(frame, titles, formatters, keys, {"c0": "left"},
                           widths(frame, titles, formatters))  # fmt: skip
+        hidden = [NAME_FIELD]
         self._display, self._nodes = display, nodes
         self._syncing = True
         try:
             show_sorters(self.table, sorters_for(display, view))
             self.table.param.update(
                 value=frame, titles=titles, formatters=formatters, text_align=display.align,
-                widths=display.widths, frozen_columns={"c0": "left"}, hidden_columns=[NAME_FIELD],
+                widths=display.widths, frozen_columns={"c0": "left"}, hidden_columns=hidden,
                 frozen_rows=[0], selection=self._ticked_rows(),
                 height=min(TREE_MAX_PX, HEADER_PX + ROW_PX * len(frame) + 40),
             )  # fmt: skip
