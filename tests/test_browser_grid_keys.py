@@ -81,6 +81,10 @@ def test_the_header_menu_opens_moves_chooses_and_closes_by_keyboard(server, brow
     focused.wait_for(timeout=5_000)
     assert focused.inner_text() == "Sort ascending"
     assert page.get_by_role("menuitem").count() >= 8
+    # the menu opens at its header, not in the page's corner
+    menu, col_box = page.locator(".tabulator-menu").bounding_box(), col.bounding_box()
+    assert menu is not None and col_box is not None
+    assert abs(menu["x"] - col_box["x"]) < col_box["width"] + 40 and menu["y"] >= col_box["y"]
     page.keyboard.press("ArrowDown")
     assert page.locator(".tabulator-menu-item:focus").inner_text() == "Sort descending"
     page.keyboard.press("ArrowUp")

@@ -108,7 +108,10 @@ COLUMN_EVENTS = """
       const button = col.querySelector(".tabulator-header-popup-button");
       if (!button) { return; }
       table.cdMenuField = col.getAttribute("tabulator-field");
-      button.click();
+      // a click where the button is: Tabulator places its menu at the click (0, 0 else)
+      const at = button.getBoundingClientRect();
+      button.dispatchEvent(new MouseEvent("click", {bubbles: true, cancelable: true,
+        composed: true, clientX: at.left + at.width / 2, clientY: at.top + at.height / 2}));
       setTimeout(() => {
         const menu = table.element.querySelector(".tabulator-menu");
         if (!menu) { return; }
