@@ -519,6 +519,9 @@ def run_view(call: Call, view: View | None = None) -> Reply:
                "view": view.to_dict()}  # fmt: skip
         if result.totals is not None:
             out["totals"] = records(result.totals)
+        if result.units:  # money's currency: "EUR", or "per currency" (the totals': EUR)
+            out["units"] = result.units
+            out["total_units"] = result.total_units
         return Reply(out)
     if fmt == "arrow":
         return Reply(stream=_arrow_stream(call.store, view), content_type=ARROW)

@@ -59,7 +59,7 @@ def top_rows(result: Result, view: View, n: int = TOP_N) -> tuple[Result, int]:
             other[c] = pd.to_numeric(rest[c], errors="coerce").sum()
         top = pd.concat([top, pd.DataFrame([other])], ignore_index=True)
     cut = Result(top.reset_index(drop=True), result.total, result.mode, result.totals,
-                 result.labels, result.queries, result.customers)  # fmt: skip
+                 result.labels, result.queries, result.customers, units=result.units)  # fmt: skip
     cut.other = _additive(view) and not view.percent  # type: ignore[attr-defined]
     return cut, len(data)
 
@@ -110,6 +110,17 @@ def chart(result: Result, view: View, kind: str = "bar", **figure_options: Any):
     if result.mode != view.mode:
         raise UserError(f"this result is a {result.mode} result but the view is a {view.mode} "
                         "view: chart a result with the view that produced it")  # fmt: skip
+    mixed = [c for c, u in result.units.items() if u == query.PER_CURRENCY]
+    if mixed:
+        # bars of yen beside bars of euros on one axis compare nothing
+        rated = all(c in result.total_units for c in mixed)
+        raise UserError(
+            "this chart would put amounts in different currencies on one axis: "
+            + ("chart run(store, view, converted=True), whose amounts are all in "
+               f"{result.total_units[mixed[0]]}" if rated else
+               "import exchange rates (customer-dashboard rates import FILE, or Setup › "
+               "Rates) or filter by one Currency")
+        )  # fmt: skip
     result, count = top_rows(result, view)
     rows = _row_labels(result, view)
     groups = len(view.groups)

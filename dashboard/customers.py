@@ -32,7 +32,7 @@ from .fields import (
     validate,
     writable,
 )  # fmt: skip
-from .query import View, compile_where, quote
+from .query import View, compile_ids, compile_where, quote
 from .store import Rollback, Store, utcnow
 from .words import plural
 
@@ -377,8 +377,12 @@ def _conflict(
 
 
 def target_sql(target: Target) -> tuple[str, list[Any]]:
-    """A subquery of customer ids: a list of ids, or every customer a view matches."""
+    """A subquery of customer ids: a list of ids, or every customer a view matches (over
+    daily usage: the customers of the usage rows it matches, e.g. a ticked usage group)."""
     if isinstance(target, View):
+        if target.source != "customers":
+            found = compile_ids(target)
+            return found.sql, found.params
         where, params = compile_where(target)
         return f"SELECT id FROM customers WHERE {where}", params
     ids = [int(i) for i in target]

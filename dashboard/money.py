@@ -75,8 +75,21 @@ def fx_join(base: str) -> tuple[str, list[Any]]:
     `base` is used as is; else one is derived from rates stored into another currency A
     that `base` has a rate into too (X into `base` = X into A / `base` into A). The newest
     day's rate is used (its latest import)."""
-    sql = (
-        "LEFT JOIN (WITH _l AS (SELECT currency AS c, base AS b, rate AS r FROM rates "
+    sql = f"LEFT JOIN {_rates_sql()} AS _fx ON _fx._ccy = {CURRENCY_SQL}"
+    return sql, [base] * 6
+
+
+def row_rate(base: str) -> tuple[str, list[Any]]:
+    """A scalar SQL expression (and its parameters) of a customer row's rate into `base`
+    (NULL: none), for an ORDER BY: the rates of `fx_join`, looked up by the row's currency."""
+    return (f"(SELECT _r._rate FROM {_rates_sql()} AS _r WHERE _r._ccy = {CURRENCY_SQL})",
+            [base] * 6)  # fmt: skip
+
+
+def _rates_sql() -> str:
+    """Each currency's rate into the base (six `?`, each the base): `fx_join`'s table."""
+    return (
+        "(WITH _l AS (SELECT currency AS c, base AS b, rate AS r FROM rates "
         "QUALIFY row_number() OVER (PARTITION BY currency, base "
         'ORDER BY "day" DESC, imported_at DESC) = 1), '
         "_all AS (SELECT c, r, 0 AS k FROM _l WHERE b = ? "
@@ -84,10 +97,8 @@ def fx_join(base: str) -> tuple[str, list[Any]]:
         "UNION ALL SELECT x.c, CAST(x.r / t.r AS DECIMAL(18,8)), 1 FROM _l x "
         "JOIN _l t ON t.b = x.b AND t.c = ? WHERE x.b <> ? "
         "UNION ALL SELECT t.b, CAST(1 / t.r AS DECIMAL(18,8)), 1 FROM _l t WHERE t.c = ? AND t.b <> ?) "
-        "SELECT c AS _ccy, arg_min(r, k) AS _rate FROM _all GROUP BY c) AS _fx "
-        f'ON _fx._ccy = customers."{CURRENCY_FIELD}"'
+        "SELECT c AS _ccy, arg_min(r, k) AS _rate FROM _all GROUP BY c)"
     )
-    return sql, [base] * 6
 
 
 #: SQL of a customer row's rate into the reporting currency (NULL: none), inside `fx_join`.

@@ -142,6 +142,8 @@ MAX_EXPANDED = 200
 #: The highest page number a view takes: far past any table's end, yet its row offset
 #: (page x page size) fits DuckDB's BIGINT (a link with page 10**20 overflowed it).
 MAX_PAGE = 10**9
+#: Where a header's menu pins a column.
+PIN_SIDES = ("left", "right")
 
 
 class View(param.Parameterized):
@@ -169,6 +171,8 @@ class View(param.Parameterized):
     - pivot: the field whose values become columns, e.g. "month"
     - percent: "row", "column" or "total": values as shares of that total
     - widths: column widths in pixels set in the page, e.g. {"name": 240}
+    - pins: columns pinned (frozen) to the left or right from a header's menu, e.g.
+      {"credit": "right"}
     - expand: the open groups of the page's group tree, each a path of group values as
       text, outermost first (None: blank), e.g. [["Active"], ["Active", "GB"]]; a path as
       long as `groups` lists its customers (`dashboard.tree.children` runs one level)
@@ -221,6 +225,9 @@ class View(param.Parameterized):
     widths = param.Dict(
         default={}, doc="Column widths in pixels a person set by dragging a header's edge."
     )
+    pins = param.Dict(
+        default={}, doc="Columns pinned from a header's menu: field -> 'left' or 'right'."
+    )
     base = param.String(
         default=None, allow_None=True,
         doc="The reporting currency money over several currencies is converted into (an "
@@ -234,7 +241,8 @@ class View(param.Parameterized):
     )  # fmt: skip
 
     _STATE = ("source", "columns", "filters", "search", "status", "sort", "page", "page_size",
-              "groups", "values", "pivot", "percent", "expand", "widths", "base")  # fmt: skip
+              "groups", "values", "pivot", "percent", "expand", "widths", "pins",
+              "base")  # fmt: skip
 
     def __init__(self, **params: Any):
         for name, choices in (("status", ["All", *STATUSES]), ("source", list(SOURCES)),
@@ -402,12 +410,21 @@ class View(param.Parameterized):
             problems.append("the pivot field cannot also be a row group")
         if self.percent and self.mode == "rows":
             problems.append("percentages need row groups or a pivot")
+        if self.percent == "row" and self.mode == "groups":
+            # each group row is its own total: every share would be 100 % (bars all alike)
+            problems.append(f"{PERCENTAGES['row']!r} needs pivot columns: with groups only each "
+                            f"row is its own total; show {PERCENTAGES['total']!r} instead")  # fmt: skip
         for path in self.expand:
             if not isinstance(path, list) or not 1 <= len(path) <= len(self.groups):
                 problems.append(f"an open group needs 1 to {len(self.groups)} group values, "
                                 f"not {path!r}")  # fmt: skip
         if self.percent and any(a not in ("count", "sum") for _, a in self.values):
             problems.append("percentages add up only for counts and sums; remove other values")
+        for name, side in self.pins.items():
+            if name not in known:
+                problems.append(f"unknown pinned column {name!r} in {where}{self._hint(name)}")
+            elif side not in PIN_SIDES:
+                problems.append(f"a column is pinned left or right, not {side!r}")
         if self.base is not None:
             try:
                 money.check_base(self.base)
@@ -484,6 +501,7 @@ _SHAPES: dict[str, tuple[type | tuple[type, ...], str]] = {
     "percent": ((str, type(None)), 'null, "row", "column" or "total"'),
     "expand": (list, "a list of group paths, each a list of group values (text or null)"),
     "widths": (dict, "an object of column names and widths in pixels (20 to 2000)"),
+    "pins": (dict, 'an object of column names and "left" or "right"'),
     "base": ((str, type(None)), "a currency code such as EUR, or null"),
 }
 
@@ -529,6 +547,10 @@ def _check_shapes(data: dict[str, Any]) -> None:
             ok = len(value) <= 200 and all(
                 isinstance(k, str) and isinstance(w, int) and not isinstance(w, bool)
                 and 20 <= w <= 2000 for k, w in value.items()
+            )  # fmt: skip
+        elif ok and name == "pins":
+            ok = len(value) <= 200 and all(
+                isinstance(k, str) and v in PIN_SIDES for k, v in value.items()
             )  # fmt: skip
         elif ok and name == "expand":
             ok = len(value) <= MAX_EXPANDED and all(
@@ -711,25 +733,62 @@ def _order_by(view: View, allowed: dict[str, str], default: list[str]) -> str:
     return ", ".join(keys + default)
 
 
-def _select_list(view: View, key: bool = False) -> str:
+#: The column `with_unit` adds to rows: each row's currency, beside its amounts of money.
+UNIT_COLUMN = "_unit"
+
+
+def _select_list(view: View, key: bool = False, with_unit: bool = False) -> str:
     cols = view.columns or default_columns(view.source)
     if key and "id" not in cols:
         cols = ["id", *cols]  # the page's selection and editing need the id
-    return ", ".join(f"{column_sql(c)} AS {quote(c)}" for c in cols)
+    out = ", ".join(f"{column_sql(c)} AS {quote(c)}" for c in cols)
+    if with_unit and any(COLUMNS[c].type.in_currency for c in cols):
+        out += f', {money.CURRENCY_SQL} AS "{UNIT_COLUMN}"'
+    return out
+
+
+def _money_sort(view: View) -> bool:
+    """Whether the view's rows are sorted by an amount of money (see `_rows_order`)."""
+    return any(k in COLUMNS and COLUMNS[k].type.in_currency for k, _ in view.sort)
+
+
+def _rows_order(view: View, allowed: dict[str, str], default: list[str]) -> tuple[str, list[Any]]:
+    """The ORDER BY of a view's rows, and its parameters. An amount of money sorts by its
+    value in the reporting currency when every matching row's currency has a rate (EUR 10
+    before JPY 1,000); else by currency, then amount (each currency's rows together)."""
+    if not _money_sort(view):
+        return _order_by(view, allowed, default), []
+    keys, params = [], []
+    rate, rate_params = money.row_rate(reporting_base(view))
+    for col, asc in _sort_keys(view, allowed):
+        way = "ASC" if asc else "DESC"
+        name = next(k for k, c in allowed.items() if c == col)
+        if not COLUMNS[name].type.in_currency:
+            keys.append(f"{col} {way} NULLS LAST")
+            continue
+        keys += [f"CASE WHEN bool_and({rate} IS NOT NULL) OVER () THEN {col} * {rate} END "
+                 f"{way} NULLS LAST", f"{money.CURRENCY_SQL} ASC NULLS LAST",
+                 f"{col} {way} NULLS LAST"]  # fmt: skip
+        params += [*rate_params, *rate_params]
+    return ", ".join(keys + default), params
 
 
 def compile_rows(
-    view: View, *, paged: bool = True, key: bool = False, found: bool = False
-) -> Query:
+    view: View, *, paged: bool = True, key: bool = False, found: bool = False,
+    with_unit: bool = False,
+) -> Query:  # fmt: skip
     """The customers matching the view, sorted, one page (or all with paged=False); with
-    `key`, the customer id too when the view's columns do not include it."""
+    `key`, the customer id too when the view's columns do not include it; `with_unit`,
+    each row's currency as `UNIT_COLUMN` when an amount of money is shown."""
     view.check()
     where, params = compile_where(view, found=found)
     allowed = {name: column_sql(name) for name in view.fields}
-    order = _order_by(
+    order, more = _rows_order(
         view, allowed, ['"id"', quote(USAGE_DAY)] if view.source == "usage" else ['"id"']
     )
-    sql = f"SELECT {_select_list(view, key)} FROM {_from(view)} WHERE {where} ORDER BY {order}"
+    params = [*params, *more]
+    sql = (f"SELECT {_select_list(view, key, with_unit)} FROM {_from(view)} WHERE {where} "
+           f"ORDER BY {order}")  # fmt: skip
     if paged:
         sql += " LIMIT ? OFFSET ?"
         params = [*params, view.page_size, (view.page - 1) * view.page_size]
@@ -744,14 +803,14 @@ def compile_count(view: View, *, customers: bool = False, found: bool = False) -
     return Query(f"SELECT {what} FROM {_from(view)} WHERE {where}", params)
 
 
-def compile_found(view: View, *, key: bool = False) -> Query | None:
+def compile_found(view: View, *, key: bool = False, with_unit: bool = False) -> Query | None:
     """A page of a quick search and the number of matches in one statement, the search
     text scanned once: its matches are a materialised CTE that the page and its count
     (the "__total" column) both read. None when the view has no search to share."""
     matches = search.condition(view.search.strip()) if view.search.strip() else None
     if matches is None or view.search_ids is not None or view.source != "customers":
         return None
-    page = compile_rows(view, key=key, found=True)
+    page = compile_rows(view, key=key, found=True, with_unit=with_unit)
     count = compile_count(view, found=True)
     if view.status == "All" and not view.filters:
         # nothing but the search: its matches (existing customers only, the search tables
@@ -834,21 +893,33 @@ _CCY, _NCUR, _NOFX = "_ccy", "_ccy_max", "_nofx"
 PER_CURRENCY = "per currency"
 
 
-def _money_select(view: View, f: str, a: str) -> str:
+def _money_select(view: View, f: str, a: str, converted_only: bool = False) -> str:
     """One money aggregate that never mixes currencies, decided in the scan itself (so the
     sort and the page are of the final figures): in the row's own currency when the whole
-    result has one currency; converted into the reporting currency when every currency has
-    a rate; else (rates missing) in the row's own currency where the row has one, NULL
-    where it mixes several (`run` refuses unless the view is split by currency)."""
+    result has one currency, or when the view is split by currency (`native_split`: a
+    group or pivot column of one currency keeps it, only the totals across currencies are
+    converted); converted into the reporting currency when every currency has a rate;
+    else (rates missing) in the row's own currency where the row has one, NULL where it
+    mixes several (`run` refuses unless the view is split by currency).
+    `converted_only`: convert even a split view's cells (a chart compares them)."""
     native = aggregate_sql(f, a, source=view.source)
     converted = aggregate_sql(f, a, source=view.source, rate=money.RATE_SQL)
     cur = money.CURRENCY_SQL
     nofx = f"(count(*) - count({money.RATE_SQL}))"  # rows without a rate
+    # a group (or pivot column) keyed by the currency holds that currency's amounts only
+    own = (f"WHEN grouping({column_sql(CURRENCY_FIELD)}) = 0 THEN {native} "
+           if native_split(view) and not converted_only else "")  # fmt: skip
     # one currency where the lowest code is the highest (far cheaper than a distinct count);
     # the grand total is one of the grouping sets, so a window over all rows is the whole's
     return (f"CASE WHEN min(min({cur})) OVER () = max(max({cur})) OVER () THEN {native} "
-            f"WHEN max({nofx}) OVER () = 0 THEN {converted} "
+            f"{own}WHEN max({nofx}) OVER () = 0 THEN {converted} "
             f"WHEN min({cur}) = max({cur}) THEN {native} END")  # fmt: skip
+
+
+def native_split(view: View) -> bool:
+    """Whether the view's money stays in each currency's own: its groups or its pivot
+    columns are currencies (and it shows amounts, not shares, which need one unit)."""
+    return _split_by_currency(view) and not view.percent
 
 
 def _money_units(
@@ -857,22 +928,43 @@ def _money_units(
     """Each money value column's currency ("EUR"; PER_CURRENCY when split), from the grand
     total row's markers; refuses (UserError naming the missing rates) a result over several
     currencies that lacks rates and is not split by currency."""
+    return _money_units_of(store, found, grand, view, values, base)[0]
+
+
+def _money_units_of(
+    store: Store,
+    found: pd.DataFrame,
+    grand: pd.DataFrame,
+    view: View,
+    values,
+    base: str,
+    converted_only: bool = False,
+) -> tuple[dict[str, str], dict[str, str]]:
+    """`_money_units`, and the currency of the figures that span currencies (the grand
+    total, a pivot's row totals by currency): the base when a view split by currency
+    keeps its cells in their own currencies and converts only those."""
     wanted = money_values(values)
     if not wanted or _CCY not in found.columns or not len(grand):
-        return {}
+        return {}, {}
     low, high = grand[_CCY].iloc[0], grand[_NCUR].iloc[0]
     if low is None or (isinstance(low, float) and pd.isna(low)):
-        return {}  # no customers: no currency
+        return {}, {}  # no customers: no currency
+    rated = not int(grand[_NOFX].iloc[0])
+    total: str | None
     if low == high:
-        unit = str(low)
-    elif not int(grand[_NOFX].iloc[0]):
-        unit = base
+        unit = total = str(low)
+    elif native_split(view) and not converted_only:
+        unit, total = PER_CURRENCY, base if rated else None
+    elif rated:
+        unit = total = base
     elif _split_by_currency(view):
-        unit = PER_CURRENCY
+        unit, total = PER_CURRENCY, None
     else:
         f, a = wanted[0]
         raise UserError(_missing_rates(store, view, value_label(f, a), base))
-    return {value_column(f, a): unit for f, a in wanted}
+    units = {value_column(f, a): unit for f, a in wanted}
+    totals = {value_column(f, a): total for f, a in wanted if total}
+    return units, totals
 
 
 def _missing_rates(store: Store, view: View, label: str, base: str) -> str:
@@ -919,7 +1011,7 @@ def _sort_keys(view: View, allowed: dict[str, str]) -> list[tuple[str, bool]]:
 _GK, _GP, _P, _ROWS = "_gk", "_gp", "_p", "_rows"
 
 
-def compile_grouping(view: View, base: str | None = None) -> Query:
+def compile_grouping(view: View, base: str | None = None, *, converted: bool = False) -> Query:
     """The one scan behind a group or pivot view: `GROUP BY GROUPING SETS`.
 
     Groups: the sets (groups) and () — every group and the grand total. Pivot: (groups,
@@ -930,7 +1022,8 @@ def compile_grouping(view: View, base: str | None = None) -> Query:
 
     Money (a sum, average, minimum or maximum of a money field) never mixes currencies:
     joined to the exchange rates into `base` (default: `reporting_base(view)`), each value
-    is decided in the scan (`_money_select`) and markers say how (`_money_units`)."""
+    is decided in the scan (`_money_select`) and markers say how (`_money_units`).
+    `converted`: a view split by currency converts its cells too (for a chart)."""
     view.check()
     where, params = compile_where(view)
     source = _from(view)
@@ -949,7 +1042,7 @@ def compile_grouping(view: View, base: str | None = None) -> Query:
         join, join_params = money.fx_join(base or reporting_base(view))
         source, params = f"{source} {join}", [*join_params, *params]
     select += [
-        f'{_money_select(view, f, a) if (f, a) in cash else aggregate_sql(f, a, source=view.source)}'
+        f"{_money_select(view, f, a, converted) if (f, a) in cash else aggregate_sql(f, a, source=view.source)}"
         f' AS "{value_column(f, a)}"'
         for f, a in values
     ]
@@ -1024,6 +1117,13 @@ class Result:
     #: The currency of each money value column ("sum_credit": "EUR"; "per currency" when
     #: split by currency); a value not here is not money or has no customers.
     units: dict[str, str] = field(default_factory=dict)
+    #: The currency of the figures that span currencies (the grand total; a pivot's row
+    #: totals when its columns are currencies) where it differs from `units`: a view split
+    #: by currency keeps each currency's amounts as they are and converts only these.
+    total_units: dict[str, str] = field(default_factory=dict)
+    #: The totals row's name in `table()`: "Total", or "Total (EUR)" when its money is
+    #: converted while the groups above it keep their own currencies.
+    total_label: str = TOTAL
 
     def value_label(self, fname: str, agg: str) -> str:
         """A value's name with its currency when it is money: "Sum of Balance (EUR)"."""
@@ -1047,7 +1147,7 @@ class Result:
             tot = self.totals.copy()
             key_cols = [c for c in frame.columns if c not in tot.columns]
             for i, c in enumerate(key_cols):
-                tot[c] = TOTAL if i == 0 else ""
+                tot[c] = self.total_label if i == 0 else ""
             numbers = [
                 c
                 for c in frame.columns
@@ -1068,6 +1168,8 @@ def run(
     paged: bool = True,
     earlier: Result | None = None,
     key: bool = False,
+    converted: bool = False,
+    with_unit: bool = False,
 ) -> Result:
     """Run a view: rows, groups or pivot, by its mode. Returns a `Result`: `.data` (a
     DataFrame), `.total` (matching rows or groups, all pages), `.totals` (the grand-total
@@ -1083,14 +1185,24 @@ def run(
     every text column again; and when the count query is the same (only the page, sort or
     columns differ) its counts are reused. At a million customers a search costs one scan
     instead of two, and a filter or page change after it a few milliseconds.
+
+    Money never mixes currencies: over several currencies it is converted into the
+    reporting currency (`view.base`), except in a view split by currency (groups or pivot
+    columns by Currency), whose cells keep their own currency (`.units` says "per
+    currency") and only the totals across currencies are converted (`.total_units`).
+    `converted=True` converts those cells too (a chart compares them on one axis).
+    `with_unit=True`: rows showing an amount of money carry their currency (`UNIT_COLUMN`),
+    so the amount is shown with it. Rows sorted by an amount of money are sorted by its
+    value in the reporting currency when every currency has a rate, else by currency and
+    then amount.
     """
     view = _with_search_ids(store, view, earlier)
     if view.mode == "pivot":
-        result = run_pivot(store, view, paged=paged)
+        result = run_pivot(store, view, paged=paged, converted=converted)
     elif view.mode == "groups":
-        result = run_groups(store, view, paged=paged)
+        result = run_groups(store, view, paged=paged, converted=converted)
     else:
-        result = run_rows(store, view, paged=paged, counts=earlier, key=key)
+        result = run_rows(store, view, paged=paged, counts=earlier, key=key, with_unit=with_unit)
     result.search = (view.search.strip(), view.search_ids)
     return result
 
@@ -1129,14 +1241,17 @@ def run_rows(
     paged: bool = True,
     counts: Result | None = None,
     key: bool = False,
+    with_unit: bool = False,
 ) -> Result:
     """The rows of a view; `counts`: an earlier result whose counts hold if its count
-    query is this one; `key`: add the customer id (see `run`)."""
-    q = page_query = compile_rows(view, paged=paged, key=key)
+    query is this one; `key`: add the customer id; `with_unit`: each row's currency
+    (see `run`)."""
+    q = page_query = compile_rows(view, paged=paged, key=key, with_unit=with_unit)
     c = compile_count(view)
-    both = compile_found(view, key=key) if paged and not _same_count(counts, c) else None
+    both = (compile_found(view, key=key, with_unit=with_unit)
+            if paged and not _same_count(counts, c) else None)  # fmt: skip
     if both is None and paged:
-        q = _after_earlier(view, counts, key) or q
+        q = _after_earlier(view, counts, key, with_unit) or q
     data = both.run(store) if both is not None else q.run(store)
     shared = data.pop("__total") if both is not None else None
     if shared is not None and len(shared):
@@ -1154,19 +1269,21 @@ def run_rows(
     )  # fmt: skip
 
 
-def _after_earlier(view: View, earlier: Result | None, key: bool) -> Query | None:
+def _after_earlier(
+    view: View, earlier: Result | None, key: bool, with_unit: bool = False
+) -> Query | None:
     """The page by keyset when `earlier` is the page just before it of the same view (a
     session paging forward): `compile_after` its last row. None otherwise."""
     if earlier is None or earlier.page_query is None or view.page < 2:
         return None
     before = view.copy()
     before.page = view.page - 1
-    was = compile_rows(before, key=key)
+    was = compile_rows(before, key=key, with_unit=with_unit)
     if (was.sql, list(was.params)) != (earlier.page_query.sql, list(earlier.page_query.params)):
         return None
     if len(earlier.data) != view.page_size:
         return None
-    return compile_after(view, earlier.data.iloc[-1].to_dict(), key=key)
+    return compile_after(view, earlier.data.iloc[-1].to_dict(), key=key, with_unit=with_unit)
 
 
 def _key_value(value: Any) -> tuple[bool, Any]:
@@ -1181,14 +1298,16 @@ def _key_value(value: Any) -> tuple[bool, Any]:
     return ok, value
 
 
-def compile_after(view: View, last: dict[str, Any], *, key: bool = False) -> Query | None:
+def compile_after(
+    view: View, last: dict[str, Any], *, key: bool = False, with_unit: bool = False
+) -> Query | None:
     """The view's page as the `page_size` rows after `last` (the previous page's last row,
     by column name) in the view's order: a keyset page, which reads no skipped rows (page
     2,000 of a million customers costs a scan, not a sort of 100,000 rows). Customers
     sorted by at most one column (then by id, as always); None when that does not hold or
     `last` lacks the sort column or the id: the caller uses OFFSET."""
-    if view.source != "customers" or len(view.sort) > 1 or "id" not in last:
-        return None
+    if view.source != "customers" or len(view.sort) > 1 or "id" not in last or _money_sort(view):
+        return None  # (money sorts by its converted value: no plain keyset)
     where, params = compile_where(view)
     ok, last_id = _key_value(last["id"])
     if not ok or last_id is None:
@@ -1212,7 +1331,7 @@ def compile_after(view: View, last: dict[str, Any], *, key: bool = False) -> Que
         after, more = f"{ident} > ?", [last_id]
     order = _order_by(view, {n: column_sql(n) for n in view.fields}, ['"id"'])
     return Query(
-        f"SELECT {_select_list(view, key)} FROM {_from(view)} WHERE ({where}) AND {after} "
+        f"SELECT {_select_list(view, key, with_unit)} FROM {_from(view)} WHERE ({where}) AND {after} "
         f"ORDER BY {order} LIMIT ?",
         [*params, *more, view.page_size],
     )
@@ -1243,15 +1362,17 @@ def _plain(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def run_groups(store: Store, view: View, *, paged: bool = True) -> Result:
+def run_groups(store: Store, view: View, *, paged: bool = True, converted: bool = False) -> Result:
     """A group view from one grouping-sets scan: the page of groups, the grand total and
     the number of groups."""
     base = reporting_base(view) if money_values(_values(view)) else None
-    q = compile_grouping(view, base)
+    q = compile_grouping(view, base, converted=converted)
     found = q.run(store)
     values = [value_column(f, a) for f, a in _values(view)]
     count = int((found[_GK].to_numpy() == 0).sum())  # the groups come first, sorted
-    units = _money_units(store, found, found.iloc[count:], view, _values(view), base or "")
+    units, total_units = _money_units_of(
+        store, found, found.iloc[count:], view, _values(view), base or "", converted
+    )
     totals = found.iloc[count:][values].reset_index(drop=True)
     data = _plain(_page(found.iloc[:count][[*view.groups, *values]], view, paged))
     labels = {g: COLUMNS[g].label for g in view.groups}
@@ -1261,7 +1382,8 @@ def run_groups(store: Store, view: View, *, paged: bool = True) -> Result:
     if view.percent:
         # a group's share of the grand total ("row" is the group itself: 100 % each)
         data, totals = _shares(data, totals, {c: c for c in values}, {c: c for c in values}, view)
-    return Result(data, count, "groups", totals, labels, [q], customers, units=units)
+    return Result(data, count, "groups", totals, labels, [q], customers, units=units,
+                  total_units=total_units, total_label=_total_label(units, total_units))  # fmt: skip
 
 
 def _python(value: Any, f: Field) -> Any:
@@ -1303,11 +1425,11 @@ def _column(cells: np.ndarray) -> Any:
     return pd.Series(cells).infer_objects() if cells.dtype == object else cells
 
 
-def run_pivot(store: Store, view: View, *, paged: bool = True) -> Result:
+def run_pivot(store: Store, view: View, *, paged: bool = True, converted: bool = False) -> Result:
     """A pivot from one grouping-sets scan: labels, cells, row and column totals and the
     grand total all come from it; the page of row groups is spread into columns here."""
     base = reporting_base(view) if money_values(_pivot_values(view)) else None
-    q = compile_grouping(view, base)
+    q = compile_grouping(view, base, converted=converted)
     found = q.run(store)
     queries = [q]
     pfield = COLUMNS[view.pivot]
@@ -1323,7 +1445,9 @@ def run_pivot(store: Store, view: View, *, paged: bool = True) -> Result:
         )
     where = {(None if pd.isna(v) else v): n for n, v in enumerate(raw)}
     grand = found[gk & gp]
-    units = _money_units(store, found, grand, view, _pivot_values(view), base or "")
+    units, total_units = _money_units_of(
+        store, found, grand, view, _pivot_values(view), base or "", converted
+    )
     totals_of = {f"total_{v}": v for v in values}
     if view.groups:
         rows = found.loc[~gk & gp, [*view.groups, *values]]  # sorted as the view says
@@ -1379,15 +1503,35 @@ def run_pivot(store: Store, view: View, *, paged: bool = True) -> Result:
         vc = value_column(fname, agg)
         names[f"total_{vc}"] = TOTAL if single else f"{TOTAL} · {value_label(fname, agg)}"
     titles = {g: COLUMNS[g].label for g in view.groups}
+    by_currency = view.pivot == CURRENCY_FIELD
     for fname, agg in _pivot_values(view):
-        unit = units.get(value_column(fname, agg))
-        if unit:  # the column titles say the currency: "Total (EUR)", "GB · Sum of ... (EUR)"
-            for col, name in names.items():
-                if col.endswith(f"_{value_column(fname, agg)}") and (not single or col.startswith("total_")):
-                    titles[name] = t.Money.unit_label(name, unit)
+        vc = value_column(fname, agg)
+        unit = units.get(vc)
+        for col, name in names.items():
+            if not unit or not col.endswith(f"_{vc}"):
+                continue
+            # the column titles say the currency: "Total (EUR)", "GB · Sum of ... (EUR)";
+            # a currency's own column ("JPY") holds that currency's amounts
+            if col.startswith("total_"):
+                cur = total_units.get(vc, unit) if by_currency else unit
+                titles[name] = t.Money.unit_label(name, cur)
+            elif not single:
+                cur = unit
+                if by_currency and unit == PER_CURRENCY:
+                    cur = labels[int(col[1:].split("_", 1)[0])] or unit
+                titles[name] = t.Money.unit_label(name, cur)
     data = data.rename(columns=names)
     totals = totals.rename(columns=names)
-    return Result(data, count, "pivot", totals, titles, queries, customers, units=units)
+    # columns by currency: each total keeps its column's unit (the Total column says EUR)
+    name = TOTAL if by_currency else _total_label(units, total_units)
+    return Result(data, count, "pivot", totals, titles, queries, customers, units=units,
+                  total_units=total_units, total_label=name)  # fmt: skip
+
+
+def _total_label(units: dict[str, str], total_units: dict[str, str]) -> str:
+    """ "Total (EUR)" when the totals row is converted and the groups above it are not."""
+    mixed = {u for c, u in total_units.items() if units.get(c) != u}
+    return t.Money.unit_label(TOTAL, mixed.pop()) if len(mixed) == 1 else TOTAL
 
 
 def _shares(

@@ -97,11 +97,13 @@ def children(
     *,
     totals: pd.DataFrame | None = None,
     count: int | None = None,
+    with_unit: bool = False,
 ) -> Result:
     """What the group at `path` opens to, one page (`view.page_size`): its groups by the next
     field, or at the last level its customers (with their id). `totals`: the grand-total
     row, for shares when the view shows percentages; `count`: the group's customers, as
-    its row showed them (a customers' source), so a leaf costs one query, not two."""
+    its row showed them (a customers' source), so a leaf costs one query, not two;
+    `with_unit`: customers carry their currency beside their amounts (see `run`)."""
     path = list(path)
     if view.mode != "groups":
         raise UserError("a group tree needs groups=[...] and no pivot")
@@ -110,8 +112,8 @@ def children(
     if len(path) == len(view.groups):
         rows = group_view(view, path, page)
         if count is None or view.source != "customers" or view.search.strip():
-            return run(store, rows, key=True)
-        q = compile_rows(rows, key=True)
+            return run(store, rows, key=True, with_unit=with_unit)
+        q = compile_rows(rows, key=True, with_unit=with_unit)
         data = q.run(store)
         labels = {name: COLUMNS[name].label for name in data.columns if name in COLUMNS}
         return Result(data, int(count), "rows", labels=labels, queries=[q], customers=int(count))

@@ -73,7 +73,9 @@ def views(draw):
     values = draw(st.lists(st.sampled_from(_measures(source)), unique=True, max_size=2))
     percent = None
     if all(a in ("count", "sum") for _, a in values):
-        percent = draw(st.sampled_from([None, "row", "column", "total"]))
+        # a row's share needs pivot columns (with groups only the view is refused)
+        percent = draw(st.sampled_from([None, "row", "column", "total"] if pivot else
+                                       [None, "column", "total"]))  # fmt: skip
     value_names = ["count"] if not pivot else []
     value_names += [f"{a}_{f}" for f, a in values] or (["count"] if pivot else [])
     keys = draw(st.lists(st.sampled_from([*groups, *value_names]), unique=True, max_size=2))
@@ -126,10 +128,14 @@ def test_one_scan_answers_as_the_old_plans_did(demo, view, paged):
     _same_frames(got.totals, want.totals, "totals")
     # the old plans added money up as stored; the demo's rates are 1, so the figures are the
     # same and only the labels now say the currency: "Sum of Balance (EUR)"
-    units = set(got.units.values())
+    units = set(got.units.values()) | set(got.total_units.values())
     labels = {k: _unitless(v, units) for k, v in got.labels.items()}
     assert {k: v for k, v in labels.items() if k != v or k in want.labels} == want.labels
-    _same_frames(got.table().rename(columns=lambda c: _unitless(c, units)), want.table(), "table")
+    # groups by Currency: the totals row says it is converted, "Total (EUR)"
+    table = got.table().rename(columns=lambda c: _unitless(c, units))
+    if view.groups and len(table) and isinstance(table.iloc[-1, 0], str):
+        table.iloc[-1, 0] = _unitless(table.iloc[-1, 0], units)
+    _same_frames(table, want.table(), "table")
 
 
 def _unitless(label: str, units: set[str]) -> str:
@@ -328,6 +334,7 @@ def test_paging_forward_by_keyset_gives_the_offset_pages(demo, sort, status, siz
         want = run(demo, view)
         pd.testing.assert_frame_equal(got.data, want.data)
         assert got.total == want.total
-        if page > 1 and len(earlier.data) == size and (not sort or sort[0][0] != "tags"):
+        # (a sort by money reads its converted value: by OFFSET, see query._rows_order)
+        if page > 1 and len(earlier.data) == size and (not sort or (sort[0][0] != "tags" and not COLUMNS[sort[0][0]].type.in_currency)):  # fmt: skip
             assert "OFFSET" not in got.sql  # read after the previous page's last row
         earlier = got

@@ -318,3 +318,146 @@ def test_the_base_currency_is_a_setting(eur_settings):
     settings.update({"money": {"base": "USD"}})
     settings.save()
     assert base_currency(eur_settings) == "USD" and "[money]" in eur_settings.read_text()
+
+
+# --- a view split by currency keeps each currency's own amounts ---------------------------
+
+
+def native_sums(store: Store, by: str) -> dict[tuple[str, str], float]:
+    """Sum of balance per (`by`, currency), unconverted, by hand-written SQL."""
+    return {(k, c): float(v) for k, c, v in store.rows(
+        f"SELECT {by}, currency, sum(credit) FROM customers GROUP BY 1, 2")}  # fmt: skip
+
+
+def test_a_pivot_by_currency_keeps_each_currencys_amounts_and_converts_only_totals(mixed):
+    frame = converted(mixed)
+    view = View(groups=["status"], pivot="currency", values=[["credit", "sum"]])
+    result = run(mixed, view, paged=False)
+    cells = native_sums(mixed, "status")
+    data = result.data.set_index("status")
+    assert "JPY" in data.columns and "EUR" in data.columns
+    for (status, ccy), want in cells.items():
+        assert float(data.loc[status, ccy]) == pytest.approx(want, abs=0.005), (status, ccy)
+    # a currency's column total is in that currency; the row totals and grand total in EUR
+    for ccy, want in frame.groupby("currency")["credit"].sum().items():
+        assert float(result.totals[ccy].iloc[0]) == pytest.approx(float(want), abs=0.005)
+    want = frame.groupby("status")["eur"].sum()
+    assert data["Total"].astype(float).tolist() == pytest.approx(want.tolist(), abs=0.01)
+    assert float(result.totals["Total"].iloc[0]) == pytest.approx(frame["eur"].sum(), abs=0.01)
+    table = result.table()
+    assert list(table.columns)[-1] == "Total (EUR)" and "JPY" in table.columns
+    assert table.iloc[-1, 0] == "Total"  # its cells keep their column's currency
+    assert result.units == {"sum_credit": "per currency"}
+    assert result.total_units == {"sum_credit": "EUR"}
+    # two values: each currency's column says its currency
+    two = run(mixed, view.copy(values=[["credit", "sum"], ["credit", "max"]]), paged=False)
+    assert "JPY · Sum of Balance (JPY)" in two.table().columns
+    assert "Total · Sum of Balance (EUR)" in two.table().columns
+
+
+def test_groups_by_currency_keep_their_own_and_only_the_grand_total_is_converted(mixed):
+    frame = converted(mixed)
+    result = run(mixed, View(groups=["currency"], values=[["credit", "sum"], ["credit", "avg"]]),
+                 paged=False)  # fmt: skip
+    want = frame.groupby("currency")["credit"].agg(["sum", "mean"]).astype(float)
+    got = result.data.set_index("currency")
+    assert got["sum_credit"].astype(float).tolist() == pytest.approx(
+        want["sum"].reindex(got.index).tolist(), abs=0.005)  # fmt: skip
+    assert got["avg_credit"].astype(float).tolist() == pytest.approx(
+        want["mean"].reindex(got.index).tolist(), abs=0.005)  # fmt: skip
+    assert float(result.totals["sum_credit"].iloc[0]) == pytest.approx(frame["eur"].sum(), abs=0.01)
+    table = result.table()
+    assert table.iloc[-1, 0] == "Total (EUR)"
+    assert result.labels["sum_credit"] == "Sum of Balance (per currency)"
+    # status then currency: each currency's sum in it, the statuses' (mixed) in EUR
+    two = run(mixed, View(groups=["status", "currency"], values=[["credit", "sum"]]), paged=False)
+    cells = native_sums(mixed, "status")
+    for row in two.data.itertuples():
+        assert float(row.sum_credit) == pytest.approx(cells[(row.status, row.currency)], abs=0.005)
+    # shares need one unit: converted
+    share = run(mixed, View(groups=["status"], pivot="currency", values=[["credit", "sum"]],
+                            percent="row"), paged=False)  # fmt: skip
+    eur = frame.groupby(["status", "currency"])["eur"].sum() / frame.groupby("status")["eur"].sum()
+    assert float(share.data.set_index("status").loc["Active", "JPY"]) == pytest.approx(
+        100 * eur.loc[("Active", "JPY")], abs=0.01)  # fmt: skip
+
+
+def test_reports_charts_cli_and_api_keep_currency_columns_in_their_currency(mixed, tmp_path):
+    cells = native_sums(mixed, "status")
+    view = View(groups=["status"], pivot="currency", values=[["credit", "sum"]])
+    out = tmp_path / "r.xlsx"
+    pivot_report(mixed, view, out)
+    ws = load_workbook(out).active
+    header = [c.value for c in ws[5]]
+    jpy, total = header.index("JPY") + 1, header.index("Total (EUR)") + 1
+    rows = {ws.cell(r, 1).value: r for r in range(6, ws.max_row + 1)}
+    assert ws.cell(rows["Active"], jpy).value == pytest.approx(cells[("Active", "JPY")], abs=0.005)
+    frame = converted(mixed)
+    assert ws.cell(rows["Total"], total).value == pytest.approx(frame["eur"].sum(), abs=0.01)
+    pivot_report(mixed, view, tmp_path / "r.csv")
+    csv = pd.read_csv(tmp_path / "r.csv").set_index("Status")
+    assert csv.loc["Active", "JPY"] == pytest.approx(cells[("Active", "JPY")], abs=0.005)
+    # a chart compares on one axis: the per-currency result is refused, the converted drawn
+    with pytest.raises(UserError, match="different currencies"):
+        chart(run(mixed, view), view, "stacked")
+    fig = chart(run(mixed, view, converted=True), view, "stacked")
+    assert fig.title.text == "Sum of Balance (EUR) by Status and Currency"
+    # the HTTP API's JSON says which unit the cells and the totals are in
+    from dashboard.api import Call, run_view
+
+    reply = run_view(Call(store=mixed, path={}, query={}, headers={}, body=b"", files={},
+                          form={}, api=None), view)  # fmt: skip
+    assert reply.data["units"] == {"sum_credit": "per currency"}
+    assert reply.data["total_units"] == {"sum_credit": "EUR"}
+    active = next(r for r in reply.data["rows"] if r["status"] == "Active")
+    assert float(active["JPY"]) == pytest.approx(cells[("Active", "JPY")], abs=0.005)
+
+
+def test_the_cli_pivot_by_currency_prints_each_currency_in_its_own(tmp_path, eur_settings):
+    import os
+
+    env = {**os.environ, "CUSTOMER_DASHBOARD_SETTINGS": str(eur_settings)}
+    db = tmp_path / "c.duckdb"
+    with Store(db) as s:
+        add_demo_customers(s, 300, seed=5)
+        import_rates(s, rates_csv(RATES), base="EUR")
+        cells = native_sums(s, "status")
+        eur = converted(s)
+    r = cli("pivot", "--db", str(db), "--rows", "status", "--columns", "currency", "--values",
+            "credit:sum", "--json", env=env)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    rows = {row["Status"]: row for row in json.loads(r.stdout)}
+    assert Decimal(rows["Active"]["JPY"]) == pytest.approx(
+        Decimal(str(cells[("Active", "JPY")])), abs=Decimal("0.005"))  # fmt: skip
+    assert float(rows["Total"]["Total (EUR)"]) == pytest.approx(eur["eur"].sum(), abs=0.01)
+
+
+# --- sorting rows by an amount of money ---------------------------------------------------
+
+
+def test_sorting_rows_by_balance_sorts_by_its_value_in_the_base_currency(mixed):
+    from dashboard.ui.display import rows_display
+
+    frame = mixed.df("SELECT id, currency, credit FROM customers")
+    rate = frame["currency"].map({"EUR": 1.0, **{c: float(r) for c, r in RATES.items()}})
+    frame = frame.assign(eur=frame["credit"].astype(float) * rate)
+    want = frame.sort_values(["eur", "id"], ascending=[False, True])["id"].tolist()
+    view = View(columns=["name", "credit"], sort=[["credit", "desc"]], page_size=50)
+    first = run(mixed, view, key=True, with_unit=True)
+    assert first.data["id"].tolist() == want[:50]
+    second = run(mixed, view.copy(page=2), key=True, with_unit=True, earlier=first)
+    assert second.data["id"].tolist() == want[50:100]  # the next page, in the same order
+    # the grid shows each amount with its currency, so the order can be read
+    shown = rows_display(first).frame
+    top = frame.set_index("id").loc[want[0]]
+    assert shown["credit"].iloc[0] == f"{float(top['credit']):,.2f} {top['currency']}"
+    assert "_unit" not in shown.columns
+
+
+def test_without_rates_rows_sort_by_currency_then_amount(store):
+    add_demo_customers(store, 300, seed=7)
+    frame = store.df("SELECT id, currency, credit FROM customers")
+    want = frame.sort_values(["currency", "credit", "id"], ascending=[True, True, True])
+    got = run(store, View(columns=["name", "credit"], sort=[["credit", "asc"]], page_size=300),
+              key=True)  # fmt: skip
+    assert got.data["id"].tolist() == want["id"].tolist()

@@ -66,7 +66,9 @@ def test_pivot_export_is_a_formatted_report(page):
     page.view.param.update(groups=["status"], pivot="currency", values=[["credit", "sum"]])
     data = page._export("xlsx").getvalue()
     ws = openpyxl.load_workbook(io.BytesIO(data)).active
-    assert ws["A1"].value == "Sum of Balance (EUR) by Status and Currency"
+    # each currency's column in its own currency (issue 18), the row totals in EUR
+    assert ws["A1"].value == "Sum of Balance (per currency) by Status and Currency"
+    assert "Total (EUR)" in [c.value for c in ws[5]]
     assert ws.freeze_panes == "B6"
     assert ws[ws.max_row][0].value == "Total"
 

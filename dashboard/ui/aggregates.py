@@ -13,22 +13,25 @@ import param
 
 from .. import query, tree
 from ..charts import KINDS, chart
-from ..fields import COLUMNS, ID_FIELD, KEY_FIELD
+from ..errors import UserError
+from ..fields import COLUMNS, CURRENCY_FIELD, ID_FIELD, KEY_FIELD
 from ..query import Result, View
 from ..store import Store
 from ..words import plural
 from .controls import Button
 from .display import (
+    MONEY_TEXT,
     Display,
     _formatter,
     _value_formatter,
     aggregate_display,
+    money_text,
     rows_display,
     sort_keys,
     sorters_for,
     widths,
 )
-from .grid import GRID_CSS, EngineGrid, grid_options, show_sorters
+from .grid import GRID_CSS, NAME_FIELD, EngineGrid, grid_options, show_sorters
 from .safe import Text
 
 #: Height of one grid row and of the header, in pixels (GRID_CSS's padding, 14 px text):
@@ -39,12 +42,21 @@ TREE_MAX_PX = 560
 #: Indent of one tree level, and the marks of an open and a closed group (plain text: the
 #: em space is not collapsed by HTML, so levels stay indented in a text cell).
 INDENT, OPEN, CLOSED = "\u2003\u2003", "\u25be ", "\u25b8 "
+
 TREE_CSS = """
 .tabulator .tabulator-row .tabulator-cell[tabulator-field="c0"] { cursor: pointer; }
 .tabulator .tabulator-header .tabulator-frozen-rows-holder { display: block !important; }
 .tabulator .tabulator-header .tabulator-frozen-rows-holder:empty { display: none !important; }
 .tabulator .tabulator-frozen-rows-holder .tabulator-row { font-weight: 700;
   background: #f3f6fa; }
+.tabulator .tabulator-frozen-rows-holder .tabulator-row input[type="checkbox"] { visibility: hidden; }
+@media (max-width: 699px) {
+  .tabulator .tabulator-col[tabulator-field="c0"],
+  .tabulator .tabulator-row .tabulator-cell[tabulator-field="c0"] { width: 150px !important;
+    min-width: 150px !important; max-width: 150px !important; }
+  .tabulator .tabulator-row .tabulator-cell[tabulator-field="c0"] { white-space: normal;
+    overflow-wrap: anywhere; text-overflow: clip; }
+}
 """
 
 
@@ -84,7 +96,7 @@ class OpenedGroup(pn.viewable.Viewer):
         if self.view is None:
             return
         self.view.page = (self._pager.value or 0) + 1
-        result = query.run(self.store, self.view, key=True)
+        result = query.run(self.store, self.view, key=True, with_unit=True)
         display = rows_display(result)
         self._display = display
         show_sorters(self._table, sorters_for(display, self.view))
@@ -182,14 +194,16 @@ class GroupTree(pn.viewable.Viewer):
         totals = self._top.totals if self._top is not None else None
         if count is None:
             count = self._count_of(list(path))
-        result = tree.children(self.store, self.view, path, page, totals=totals, count=count)
+        result = tree.children(self.store, self.view, path, page, totals=totals, count=count,
+                               with_unit=True)  # fmt: skip
         key = tuple(path)
         if page > 1 and key in self._kids:
             kid = self._kids[key]
             kid["data"] = pd.concat([kid["data"], result.data], ignore_index=True)
             kid["page"] = page
         else:
-            self._kids[key] = {"data": result.data, "total": result.total, "page": page}
+            self._kids[key] = {"data": result.data, "total": result.total, "page": page,
+                               "units": result.units}  # fmt: skip
 
     def _count_of(self, path: list) -> int | None:
         """The customers of the group at `path` as its row (loaded just now) counts them."""
@@ -264,48 +278,69 @@ class GroupTree(pn.viewable.Viewer):
             return
         view = self.view
         values, customers = self._columns()
+        indent = INDENT
         keys = {"c0": view.groups[0]}
         for i, name in enumerate([*values, *customers], start=1):
             keys[f"c{i}"] = name
         back = {name: key for key, name in keys.items()}
         rows: list[dict[str, Any]] = []
         nodes: list[dict[str, Any]] = []
+        # amounts say their currency in each cell when the rows' currencies differ: groups
+        # by Currency keep their own (the levels above them are converted), and a
+        # customer's own amount is in the customer's currency
+        cash = {query.value_column(f, a) for f, a in query.money_values(list(view.values))}
+        leaves = any(tree.is_leaf(view, list(k)) for k in self._kids)
+        per_cell = bool(cash) and not view.percent and (query.native_split(view) or leaves)
+        at = view.groups.index(CURRENCY_FIELD) if CURRENCY_FIELD in view.groups else None
 
-        def add_groups(frame: pd.DataFrame, parent: list, depth: int) -> None:
+        def amount(name: str, v: Any, unit: Any) -> Any:
+            if v is None or pd.isna(v):
+                return None
+            if not per_cell or name not in cash:
+                return v
+            return money_text(v, unit if unit != query.PER_CURRENCY else None)
+
+        def add_groups(frame: pd.DataFrame, parent: list, depth: int, units: dict) -> None:
             field = view.groups[depth]
             for row in self._rows(frame):
                 path = tree.path_of(view, parent, row)
                 key = tuple(path)
                 opened = key in self._kids
                 label = COLUMNS[field].type.group_label(row.get(field))
-                cells = {"c0": INDENT * depth + (OPEN if opened else CLOSED) + label}
+                cells = {"c0": indent * depth + (OPEN if opened else CLOSED) + label}
+                own = path[at] if at is not None and len(path) > at else None
                 for name in values:
-                    v = row.get(name)
-                    cells[back[name]] = None if v is None or pd.isna(v) else v
-                rows.append(cells)
+                    cells[back[name]] = amount(name, row.get(name), own or units.get(name))
                 count = row.get("count")
-                nodes.append({"kind": "group", "path": path,
-                              "count": int(count) if count is not None and not pd.isna(count) else 0})  # fmt: skip
+                n = int(count) if count is not None and not pd.isna(count) else 0
+                nodes.append({"kind": "group", "path": path, "count": n})
+                # what a screen reader says of its tick box (a share is no count)
+                named = " › ".join(query.BLANK if p is None else p for p in path)
+                customers_of = "" if view.percent else f" ({plural(n, 'customer')})"
+                cells[NAME_FIELD] = f"Select group {named}{customers_of}"
+                rows.append(cells)
                 if opened:
                     kid = self._kids[key]
                     if tree.is_leaf(view, path):
                         add_customers(kid, path, depth + 1)
                     else:
-                        add_groups(kid["data"], path, depth + 1)
+                        add_groups(kid["data"], path, depth + 1, kid.get("units") or {})
                         add_more(kid, path, depth + 1, "group")
 
         def add_customers(kid: dict[str, Any], path: list, depth: int) -> None:
             frame = kid["data"]
             shown = rows_display(Result(frame, len(frame), "rows")).frame if len(frame) else frame
             for raw, row in zip(self._rows(frame), self._rows(shown), strict=True):
-                cells = {"c0": INDENT * depth + "\u2022 " + str(row.get(KEY_FIELD) or "")}
+                cells = {
+                    "c0": indent * depth + "\u2022 " + str(row.get(KEY_FIELD) or ""),
+                    NAME_FIELD: f"Select customer {row.get(KEY_FIELD) or ''}",
+                }
                 for name in values:
                     cells[back[name]] = None
                 for fname, agg in view.values:  # the customer's own value
                     col = query.value_column(fname, agg)
                     if fname in raw and agg != "count_distinct":
-                        v = raw[fname]
-                        cells[back[col]] = None if v is None or pd.isna(v) else v
+                        cells[back[col]] = amount(col, raw[fname], raw.get(query.UNIT_COLUMN))
                 for name in customers:
                     v = row.get(name)
                     cells[back[name]] = (
@@ -319,40 +354,49 @@ class GroupTree(pn.viewable.Viewer):
             shown, total = len(kid["data"]), kid["total"]
             if shown < total:
                 n = min(view.page_size, total - shown)
-                rows.append({"c0": INDENT * depth + f"Show {n:,} more ({shown:,} of "
+                rows.append({"c0": indent * depth + f"Show {n:,} more ({shown:,} of "
                              f"{plural(total, what)})"})  # fmt: skip
                 nodes.append({"kind": "more", "path": path})
 
         # the Total row first, always row 0: Tabulator pins (freezes) it above the rows, and
         # a frozen index that moved as groups opened froze a customer's row instead
-        total = {"c0": query.TOTAL}
+        total = {"c0": top.total_label}
         if top.totals is not None and len(top.totals):
             for name in values:
                 v = top.totals[name].iloc[0] if name in top.totals else None
-                total[back[name]] = None if v is None or pd.isna(v) else v
+                unit = top.total_units.get(name) or top.units.get(name)
+                total[back[name]] = amount(name, v, unit)
         rows.append(total)
         nodes.append({"kind": "total"})
-        add_groups(top.data, [], 0)
-        frame = pd.DataFrame(rows, columns=list(keys)).astype(object)
+        add_groups(top.data, [], 0, top.units)
+        frame = pd.DataFrame(rows, columns=[*keys, NAME_FIELD]).astype(object)
         frame = frame.where(frame.notna(), None)
         titles = {"c0": " › ".join(COLUMNS[g].label for g in view.groups)}
         formatters: dict[str, Any] = {}
         for name in values:
             titles[back[name]] = top.labels.get(name, query.value_label("*", "count"))
             formatters[back[name]] = _value_formatter(name, view)
+            if per_cell and name in cash:
+                formatters[back[name]] = MONEY_TEXT
+                if query.native_split(view):  # each cell says its own currency
+                    f, a = next((f, a) for f, a in view.values if query.value_column(f, a) == name)
+                    titles[back[name]] = query.value_label(f, a)
         for name in customers:
             titles[back[name]] = COLUMNS[name].label
-            if fm := _formatter(name):
+            if COLUMNS[name].type.in_currency:  # a customer's amount, with its currency
+                formatters[back[name]] = MONEY_TEXT
+            elif fm := _formatter(name):
                 formatters[back[name]] = fm
         display = Display(frame, titles, formatters, keys, {"c0": "left"},
                           widths(frame, titles, formatters))  # fmt: skip
+        hidden = [NAME_FIELD]
         self._display, self._nodes = display, nodes
         self._syncing = True
         try:
             show_sorters(self.table, sorters_for(display, view))
             self.table.param.update(
                 value=frame, titles=titles, formatters=formatters, text_align=display.align,
-                widths=display.widths, frozen_columns={"c0": "left"},
+                widths=display.widths, frozen_columns={"c0": "left"}, hidden_columns=hidden,
                 frozen_rows=[0], selection=self._ticked_rows(),
                 height=min(TREE_MAX_PX, HEADER_PX + ROW_PX * len(frame) + 40),
             )  # fmt: skip
@@ -570,9 +614,15 @@ class AggregatePanel(pn.viewable.Viewer):
         if self._whole is None or self._whole[0] is not r:
             # the chart is of the whole result (every group, all levels), not the page
             whole = self.view.copy(page=1, expand=[])
-            self._whole = (r, query.run(self.store, whole, paged=False), whole)
+            # converted: groups by Currency keep their own currencies in the table, but
+            # bars on one axis compare them in the reporting currency
+            self._whole = (r, query.run(self.store, whole, paged=False, converted=True), whole)
         _, full, view = self._whole
-        figure = chart(full, view, self.chart_kind, sizing_mode="stretch_width", height=360)
+        try:
+            figure = chart(full, view, self.chart_kind, sizing_mode="stretch_width", height=360)
+        except UserError as exc:
+            self._chart.objects = [Text(str(exc), margin=(10, 10))]
+            return
         self._chart.objects = [pn.pane.Bokeh(figure, sizing_mode="stretch_width")]
 
     def close_group(self) -> None:

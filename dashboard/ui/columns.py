@@ -92,7 +92,7 @@ class ColumnsPanel(pn.viewable.Viewer):
             label="Column labels from", sizing_mode="stretch_width",
         )  # fmt: skip
         self._percent = pmui.Select.from_param(
-            self.param.show, options={"Values": "values", **{v: k for k, v in PERCENTAGES.items()}},
+            self.param.show, options=self._show_options(),
             label="Show", sizing_mode="stretch_width",
         )  # fmt: skip
         self._reset = Button.from_param(self.param.reset, label="Reset columns", variant="outlined")
@@ -110,7 +110,14 @@ class ColumnsPanel(pn.viewable.Viewer):
         )
 
     def _from_view_event(self, *_):
+        self._percent.options = self._show_options()
         self._from_view()
+
+    def _show_options(self) -> dict[str, str]:
+        """What Show offers: shares of a row's total only with pivot columns (with groups
+        only, each row is its own total: 100 % every time)."""
+        shares = {v: k for k, v in PERCENTAGES.items() if k != "row" or self.view.pivot}
+        return {"Values": "values", **shares}
 
     def _set_options(self, source: str) -> None:
         groups = group_options(source)

@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from ..fields import COLUMNS, ID_FIELD, KEY_FIELD
-from ..query import Result, View, pivot_total_keys
+from ..query import UNIT_COLUMN, Result, View, pivot_total_keys
 from ..types import INTEGER, MONEY, NUMBER, PERCENT, YES_NO, grouped  # noqa: F401  (re-exported)
 from ..words import plural as plural  # the dialogs' older import path
 
@@ -36,7 +36,25 @@ class Display:
     @property
     def align(self) -> dict[str, str]:
         """Numbers right-aligned, as in any spreadsheet."""
-        return {k: "right" for k, fm in self.formatters.items() if fm.get("type") == "money"}
+        return {k: "right" for k, fm in self.formatters.items() if is_number(fm)}
+
+
+#: An amount shown with its currency ("1,234.50 JPY", made here): plain text, right-aligned
+#: (the extra key only marks it; Tabulator's plaintext formatter ignores it).
+MONEY_TEXT = {"type": "plaintext", "unit": "currency"}
+
+
+def is_number(formatter: dict[str, Any] | None) -> bool:
+    """Whether a column with this formatter holds numbers (right-aligned, never cut)."""
+    return bool(formatter) and (formatter.get("type") == "money" or formatter == MONEY_TEXT)
+
+
+def money_text(value: Any, currency: Any) -> str | None:
+    """An amount as the grid shows it beside its currency: "1,234.50 JPY" (blank: None)."""
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return None
+    text = grouped(value, 2)
+    return f"{text} {currency}" if isinstance(currency, str) and currency else text
 
 
 async def run_with_progress(work: Callable[[Callable[[float], None]], Any], bar: Any) -> Any:
@@ -61,7 +79,10 @@ def _formatter(name: str) -> dict[str, Any] | None:
 
 
 def rows_display(result: Result) -> Display:
+    """A page of rows; amounts of money say their currency when the rows carry it
+    (`run(..., with_unit=True)`): customers in several currencies are never read as one."""
     frame = result.data.copy()
+    units = frame.pop(UNIT_COLUMN).tolist() if UNIT_COLUMN in frame.columns else None
     for col in frame.columns:
         f = COLUMNS.get(col)
         if frame[col].dtype.kind == "f":
@@ -72,6 +93,11 @@ def rows_display(result: Result) -> Display:
             frame[col] = frame[col].map(f.type.display)
     titles = {c: COLUMNS[c].label for c in frame.columns if c in COLUMNS}
     formatters = {c: fm for c in frame.columns if (fm := _formatter(c))}
+    for col in frame.columns:
+        if units is not None and col in COLUMNS and COLUMNS[col].type.in_currency:
+            shown = [money_text(v, u) for v, u in zip(frame[col], units, strict=True)]
+            frame[col] = pd.Series(shown, index=frame.index, dtype=object)  # None stays None
+            formatters[col] = MONEY_TEXT
     frozen = {c: "left" for c in (ID_FIELD, KEY_FIELD) if c in frame.columns}
     keys = {c: c for c in frame.columns}
     return Display(frame, titles, formatters, keys, frozen, widths(frame, titles, formatters))

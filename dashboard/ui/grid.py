@@ -40,6 +40,19 @@ ENGINE_SORT_MARK = """function(column, dir) {
   if (!sort.cdEngine) {
     sort.cdEngine = true;
     sort.refreshSort = function () { this.refreshData(true); };
+    // a row's tick box is named for what it ticks (Tabulator names every one "Select Row"):
+    // the row's NAME_FIELD, when the grid has one; Panel's own row formatter runs first
+    const own = table.options.rowFormatter;
+    table.options.rowFormatter = function (row) {
+      if (own) { own(row); }
+      const name = row.getData()["NAME_FIELD"];
+      const box = name && row.getElement().querySelector('input[type="checkbox"]');
+      if (box) { box.setAttribute("aria-label", name); }
+      const all = table.element.querySelector('.tabulator-header input[type="checkbox"]');
+      if (all && all.getAttribute("aria-label") === "Select Row") {
+        all.setAttribute("aria-label", "Select all rows on this page");
+      }
+    };
   }
   const col = column._column;
   const keys = sort.sortList.filter((s) => s.column && s.column.getField() !== "_index");
@@ -54,6 +67,10 @@ ENGINE_SORT_MARK = """function(column, dir) {
     ? `<span class="cd-sort-rank" title="sort key ${keys.indexOf(mine) + 1} of ${keys.length}">${keys.indexOf(mine) + 1}</span>` : "";
   return `<div class="tabulator-arrow"></div>${rank}`;
 }"""
+#: A grid's hidden column naming each row's tick box for assistive technology ("Select group
+#: Active › GB (12 customers)"); ENGINE_SORT_MARK puts it on the box.
+NAME_FIELD = "cd_name"
+ENGINE_SORT_MARK = ENGINE_SORT_MARK.replace("NAME_FIELD", NAME_FIELD)
 #: Dragged and resized headers are reported to the server through a hidden text input of the
 #: page (found by its placeholder, `{mark}`): Panel's Tabulator reports neither. The order of
 #: the fields and the widths a person set are sent as JSON; the view keeps them (its link).
@@ -77,6 +94,74 @@ COLUMN_EVENTS = """
       table.cdWidths[column.getField()] = Math.round(column.getWidth());
       report();
     });
+    // the header menu by keyboard: Enter or Space on a header's menu button, or Alt+Down,
+    // the context-menu key or Shift+F10 on a focused header open it on its first item;
+    // Up/Down/Home/End move, Enter chooses, Escape (or Tab) closes; the focus goes back
+    // to the header
+    const items = (menu) => Array.from(menu.querySelectorAll(".tabulator-menu-item"));
+    const back = () => {
+      const field = table.cdMenuField;
+      const col = field && table.element.querySelector(`.tabulator-col[tabulator-field="${field}"]`);
+      if (col) { col.focus(); }
+    };
+    const openMenu = (col) => {
+      const button = col.querySelector(".tabulator-header-popup-button");
+      if (!button) { return; }
+      table.cdMenuField = col.getAttribute("tabulator-field");
+      // a click where the button is: Tabulator places its menu at the click (0, 0 else)
+      const at = button.getBoundingClientRect();
+      button.dispatchEvent(new MouseEvent("click", {bubbles: true, cancelable: true,
+        composed: true, clientX: at.left + at.width / 2, clientY: at.top + at.height / 2}));
+      setTimeout(() => {
+        const menu = table.element.querySelector(".tabulator-menu");
+        if (!menu) { return; }
+        menu.setAttribute("role", "menu");
+        for (const item of items(menu)) {
+          item.setAttribute("role", "menuitem");
+          item.setAttribute("tabindex", "-1");
+        }
+        if (items(menu).length) { items(menu)[0].focus(); }
+      }, 0);
+    };
+    table.element.addEventListener("keydown", (e) => {
+      const menu = e.target.closest && e.target.closest(".tabulator-menu");
+      if (menu) {
+        const list = items(menu), i = list.indexOf(e.target), n = list.length;
+        if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+          list[(i + (e.key === "ArrowDown" ? 1 : n - 1) + n) % n].focus();
+        } else if (e.key === "Home" || e.key === "End") {
+          list[e.key === "Home" ? 0 : n - 1].focus();
+        } else if (e.key === "Enter" || e.key === " ") {
+          e.target.click();
+          back();
+          // a pin or a sort draws the headers anew once the server answers: a focus lost
+          // with the old header is given to the new one
+          const until = Date.now() + 4000;
+          const keep = () => {
+            const lost = !document.activeElement || document.activeElement === document.body;
+            if (lost) { back(); }
+            if (Date.now() < until) { setTimeout(keep, 150); }
+          };
+          setTimeout(keep, 150);
+        } else if (e.key === "Escape" || e.key === "Tab") {
+          document.body.click();  // how Tabulator's menu closes: a click elsewhere
+          if (menu.isConnected) { menu.remove(); }
+          back();
+        } else { return; }
+        e.preventDefault();
+        e.stopPropagation();
+        return;
+      }
+      const col = e.target.closest && e.target.closest(".tabulator-col");
+      if (!col) { return; }
+      const onButton = e.target.classList && e.target.classList.contains("cd-menu-button");
+      if ((onButton && (e.key === "Enter" || e.key === " ")) || (e.altKey && e.key === "ArrowDown")
+          || e.key === "ContextMenu" || (e.shiftKey && e.key === "F10")) {
+        e.preventDefault();
+        e.stopPropagation();
+        openMenu(col);
+      }
+    }, true);
   }
 """
 #: Each header's menu (the ⋮ beside its title): what it chooses is reported like a drag.
@@ -94,6 +179,20 @@ HEADER_MENU = """function(e, column) {
     {label: "Unpin", action: go("unpin")},
     {label: "Hide column", action: go("hide")},
   ];
+}"""
+
+
+#: Each header's menu button: a focusable button named for its column (Tabulator's own is a
+#: bare span a keyboard never reaches).
+HEADER_MENU_ICON = """function(column) {
+  const b = document.createElement("span");
+  b.textContent = "\u22ee";
+  b.className = "cd-menu-button";
+  b.setAttribute("role", "button");
+  b.setAttribute("tabindex", "0");
+  b.setAttribute("aria-haspopup", "menu");
+  b.setAttribute("aria-label", "Column menu: " + (column.getDefinition().title || column.getField()));
+  return b;
 }"""
 
 
@@ -136,6 +235,9 @@ GRID_CSS = """
 .tabulator .tabulator-placeholder .tabulator-placeholder-contents { color: #555 !important; }
 .tabulator .tabulator-col:not([tabulator-field]) .tabulator-header-popup-button,
 .tabulator .tabulator-col[tabulator-field="_index"] .tabulator-header-popup-button { display: none; }
+.tabulator .cd-menu-button:focus-visible { outline: 2px solid #1976d2; outline-offset: 1px; }
+.tabulator-menu .tabulator-menu-item:focus { outline: 2px solid #1976d2; outline-offset: -2px;
+  background: #e3f0fb; }
 .tabulator .tabulator-col .tabulator-col-sorter .cd-sort-rank { font-size: 11px; font-weight: 700;
   color: #1976d2; margin-left: 3px; }
 """
@@ -167,8 +269,10 @@ def grid_options(empty: str = "Nothing to show.", **extra: Any) -> dict[str, Any
 #: What each header's menu button (beside its title) takes, in pixels.
 MENU_PX = 24
 
-#: Column widths on a phone: the name, and each of the other few columns.
-PHONE_NAME_PX, PHONE_COLUMN_PX = 130, 100
+#: Column widths on a phone: the name, and each of the other few columns (narrow enough
+#: that the tick box, name, status and a balance with its currency, "16,943.75 EUR", fit
+#: 390 px without scrolling sideways).
+PHONE_NAME_PX, PHONE_COLUMN_PX = 108, 84
 
 
 class EngineGrid(Grid):
@@ -276,7 +380,6 @@ class CustomerGrid(pn.viewable.Viewer):
                            doc="The id of the customer whose name was clicked.")  # fmt: skip
     compact = param.Boolean(default=False,
                             doc="A phone-sized screen: only the fields marked on_phone show.")  # fmt: skip
-    pins = param.Dict(default={}, doc="Columns pinned from their header menu: field -> left|right.")
     menu = param.Tuple(default=None, allow_None=True, length=2,
                        doc="The last header-menu choice the page acts on: (choice, field).")  # fmt: skip
 
@@ -291,7 +394,8 @@ class CustomerGrid(pn.viewable.Viewer):
         config = options["configuration"]
         options["configuration"] = {
             **config, "headerSortElement": column_sort_mark(mark),
-            "columnDefaults": {**config["columnDefaults"], "headerMenu": JSCode(HEADER_MENU)},
+            "columnDefaults": {**config["columnDefaults"], "headerMenu": JSCode(HEADER_MENU),
+                               "headerMenuIcon": JSCode(HEADER_MENU_ICON)},
         }  # fmt: skip
         self.table = EngineGrid(pd.DataFrame(), selectable="checkbox", movable_columns=True,
                                 **options)  # fmt: skip
@@ -303,6 +407,13 @@ class CustomerGrid(pn.viewable.Viewer):
         self.table.param.watch(self._on_ticks, "selection")
         self.table.on_click(self._on_click)
         self.selection.param.watch(self._on_selection, ["ids", "all_matching"])
+
+    @property
+    def pins(self) -> dict[str, str]:
+        """Columns pinned from their header menu (field -> left|right): the view's, so a
+        link and a reload keep them."""
+        return {k: v for k, v in self.view.pins.items()
+                if self._display is None or k in self._display.frame.columns}  # fmt: skip
 
     @property
     def ids(self) -> list[int]:
@@ -359,10 +470,10 @@ class CustomerGrid(pn.viewable.Viewer):
         elif choice == "hide" and name in view.columns and len(view.columns) > 1:
             view.columns = [c for c in view.columns if c != name]
         elif choice in ("left", "right", "unpin"):
-            pins = {k: v for k, v in self.pins.items() if k != name}
+            pins = {k: v for k, v in view.pins.items() if k != name}
             if choice != "unpin":
                 pins[name] = choice
-            self.pins = pins
+            view.pins = pins  # the page keeps it in the link; no reload
             if self._display is not None and not self.compact:
                 self.table.frozen_columns = {**self._display.frozen, **self.pins}
         else:
@@ -381,7 +492,7 @@ class CustomerGrid(pn.viewable.Viewer):
             return {**computed, **{k: w for k, w in self.view.widths.items()
                                    if k in display.widths}}  # fmt: skip
         # a phone: text is cut to leave room (its whole value shows on a tap); numbers never
-        numbers = {c for c, fm in display.formatters.items() if fm.get("type") == "money"}
+        numbers = set(display.align)
         return {c: w if c in numbers else min(w, PHONE_NAME_PX if c == KEY_FIELD else PHONE_COLUMN_PX)
                 for c, w in display.widths.items()}  # fmt: skip
 
@@ -391,7 +502,9 @@ class CustomerGrid(pn.viewable.Viewer):
             self.table.param.update(hidden_columns=self._hidden(self._display),
                                     widths=self._widths(self._display))  # fmt: skip
             # a phone's grid has no room for frozen columns
-            self.table.frozen_columns = {} if self.compact else self._display.frozen
+            self.table.frozen_columns = (
+                {} if self.compact else {**self._display.frozen, **self.pins}
+            )
 
     def _ticked(self) -> list[int]:
         ids = self.ids

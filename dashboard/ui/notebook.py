@@ -176,7 +176,7 @@ class NotebookGrid(pn.viewable.Viewer):
 
     def load(self) -> None:
         """Run the view and show its page."""
-        result = query.run(self.store, self.view)
+        result = query.run(self.store, self.view, with_unit=True)
         if result.mode == "rows":
             display = rows_display(result)
         else:

@@ -409,8 +409,9 @@ class CustomersPage(pn.viewable.Viewer):
 
     def _on_view(self, *events) -> None:
         names = {e.name for e in events}
-        if names <= {"expand", "widths"}:
-            # the tree opened or closed a group itself (one query); a header was resized
+        if names <= {"expand", "widths", "pins"}:
+            # the tree opened or closed a group itself (one query); a header was resized or
+            # pinned (the grid froze it already)
             if "widths" in names and self.grid._display is not None:
                 self.grid.table.widths = self.grid._widths(self.grid._display)
             self._to_url()
@@ -451,7 +452,9 @@ class CustomersPage(pn.viewable.Viewer):
             if self.view.mode == "groups":  # the group tree's top level
                 result = tree.top(self.store, self.view, earlier=earlier)
             else:
-                result = query.run(self.store, self.view, earlier=earlier, key=True)
+                # with_unit: each amount of money is shown with its currency
+                result = query.run(self.store, self.view, earlier=earlier, key=True,
+                                   with_unit=True)  # fmt: skip
             pages = max(1, -(-result.total // self.view.page_size))
             if self.view.page > pages:
                 # a link or a reload past the end (the data shrank): the last page instead

@@ -1,0 +1,129 @@
+"""Issue 18 in Chromium: a pinned column is kept in the view's link (a reload keeps it);
+the header menu works from the keyboard alone; the group tree's tick boxes are named for
+the group they tick."""
+
+from __future__ import annotations
+
+import json
+import re
+from urllib.parse import quote
+
+import pytest
+
+from dashboard import View, open_store
+from tests.browser import chromium, goto_ready, open_page, require_chromium, served, shot
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    require_chromium()
+    db = tmp_path_factory.mktemp("gridkeys") / "customers.duckdb"
+    with served(db, demo=150) as url:
+        yield db, url
+
+
+@pytest.fixture(scope="module")
+def browser(server):
+    with chromium() as b:
+        yield b
+
+
+def header(page, field: str):
+    return page.locator(f'.tabulator-col[tabulator-field="{field}"]')
+
+
+def view_of(page) -> View:
+    return View.from_url(page.url)
+
+
+def wait_view(page, check, timeout: float = 15_000) -> View:
+    """Wait until the address bar's view satisfies `check`."""
+    step = 100
+    for _ in range(int(timeout / step)):
+        view = view_of(page)
+        if check(view):
+            return view
+        page.wait_for_timeout(step)
+    raise AssertionError(f"the link never showed it: {page.url}")
+
+
+def test_a_pinned_column_is_in_the_link_and_a_reload_keeps_it(server, browser):
+    _, url = server
+    page = open_page(browser, url, (1280, 720))
+    header(page, "credit").locator(".cd-menu-button").click()
+    page.locator(".tabulator-menu-item", has_text="Pin right").click()
+    view = wait_view(page, lambda v: v.pins == {"credit": "right"})
+    assert view.pins == {"credit": "right"}
+    goto_ready(page, page.url)  # a reload
+    col = header(page, "credit")
+    col.wait_for()
+    assert "tabulator-frozen-right" in (col.get_attribute("class") or "")
+    shot(page, "grid-pinned-right-1280x720")
+    # and unpinned again
+    header(page, "credit").locator(".cd-menu-button").click()
+    page.locator(".tabulator-menu-item", has_text="Unpin").click()
+    wait_view(page, lambda v: v.pins == {})
+    page.context.close()
+
+
+def test_the_header_menu_opens_moves_chooses_and_closes_by_keyboard(server, browser):
+    _, url = server
+    page = open_page(browser, url, (1440, 900))
+    col = header(page, "credit")
+    button = col.locator(".cd-menu-button")
+    assert button.get_attribute("role") == "button" and button.get_attribute("tabindex") == "0"
+    assert page.get_by_role("button", name="Column menu: Balance").count() == 1
+    col.focus()
+    page.keyboard.press("Alt+ArrowDown")
+    focused = page.locator(".tabulator-menu-item:focus")
+    focused.wait_for(timeout=5_000)
+    assert focused.inner_text() == "Sort ascending"
+    assert page.get_by_role("menuitem").count() >= 8
+    # the menu opens at its header, not in the page's corner
+    menu, col_box = page.locator(".tabulator-menu").bounding_box(), col.bounding_box()
+    assert menu is not None and col_box is not None
+    assert abs(menu["x"] - col_box["x"]) < col_box["width"] + 40 and menu["y"] >= col_box["y"]
+    page.keyboard.press("ArrowDown")
+    assert page.locator(".tabulator-menu-item:focus").inner_text() == "Sort descending"
+    page.keyboard.press("ArrowUp")
+    page.keyboard.press("ArrowUp")  # wraps round to the last item
+    assert page.locator(".tabulator-menu-item:focus").inner_text() == "Hide column"
+    shot(page, "grid-header-menu-keyboard-1440x900")
+    page.keyboard.press("Escape")
+    page.locator(".tabulator-menu").wait_for(state="detached", timeout=5_000)
+    assert header(page, "credit").evaluate("e => e.matches(':focus')")
+    # Tab reaches the header's menu button; Enter opens it; Enter chooses
+    page.keyboard.press("Tab")
+    assert button.evaluate("e => e.matches(':focus')")
+    page.keyboard.press("Enter")
+    page.locator(".tabulator-menu-item:focus").wait_for(timeout=5_000)
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")
+    wait_view(page, lambda v: v.sort == [["credit", "desc"]])
+    page.locator(".tabulator-menu").wait_for(state="detached", timeout=5_000)
+    page.wait_for_timeout(1000)
+    assert header(page, "credit").evaluate("e => e.matches(':focus')")
+    page.context.close()
+
+
+def test_group_tick_boxes_are_named_for_their_group(server, browser):
+    db, url = server
+    with open_store(db) as store:
+        counts = dict(store.rows("SELECT status, count(*) FROM customers GROUP BY 1"))
+    view = {"groups": ["status", "country"], "expand": [["Active"]]}
+    page = open_page(browser, url + "/?view=" + quote(json.dumps(view)), (1280, 720))
+    box = page.get_by_role("checkbox", name=f"Select group Active ({counts['Active']} customers)")
+    box.wait_for(timeout=15_000)
+    assert box.count() == 1
+    assert (
+        page.get_by_role(
+            "checkbox", name=re.compile(r"^Select group Active › \w+ \(\d+ customers?\)$")
+        ).count()
+        > 0
+    )
+    assert page.get_by_role("checkbox", name="Select Row").count() == 0
+    assert page.get_by_role("checkbox", name="Select all rows on this page").count() == 1
+    shot(page, "grid-tree-named-ticks-1280x720")
+    page.context.close()

@@ -1,0 +1,121 @@
+"""Issue 18's grid findings in Chromium: a pivot whose columns are currencies shows each
+currency's amounts in it and only the row Total in EUR; amounts show with their currency
+(sorted by Balance, and on a phone)."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import quote
+
+import pytest
+
+from dashboard import Store, add_demo_customers
+from dashboard.money import import_rates
+from tests.browser import chromium, open_page, require_chromium, served, shot
+
+pytestmark = pytest.mark.browser
+
+RATES = {"USD": "0.92", "GBP": "1.17", "AUD": "0.6", "CAD": "0.66", "PLN": "0.23",
+         "BRL": "0.17", "SGD": "0.69", "JPY": "0.0061", "INR": "0.011", "MXN": "0.05",
+         "NGN": "0.00058", "AED": "0.25", "ZAR": "0.05", "SEK": "0.087"}  # fmt: skip
+SIZES = {"1280x720": (1280, 720), "1440x900": (1440, 900), "390x844": (390, 844)}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    require_chromium()
+    tmp = tmp_path_factory.mktemp("gridmoney")
+    db = tmp / "customers.duckdb"
+    settings = tmp / "settings.toml"
+    settings.write_text('[money]\nbase = "EUR"\n', encoding="utf-8")
+    with Store(db) as store:
+        add_demo_customers(store, 200, seed=11)
+        import_rates(store, "".join(f"{c},{r}\n" for c, r in RATES.items()), base="EUR")
+        facts = {
+            "jpy": {s: float(v) for s, v in store.rows(
+                "SELECT status, sum(credit) FROM customers WHERE currency = 'JPY' GROUP BY 1")},
+            "top": store.rows(
+                "SELECT c.name, c.credit, c.currency FROM customers c JOIN (SELECT * FROM "
+                "(VALUES " + ", ".join(f"('{k}', {v})" for k, v in {"EUR": 1, **RATES}.items())
+                + ") v(k, r)) fx ON fx.k = c.currency ORDER BY c.credit * fx.r DESC, c.id "
+                "LIMIT 1")[0],
+        }  # fmt: skip
+    with served(db, demo=0, extra=["--settings", str(settings)]) as url:
+        yield url, facts
+
+
+@pytest.fixture(scope="module")
+def browser(server):
+    with chromium() as b:
+        yield b
+
+
+def link(url: str, view: dict) -> str:
+    return url + "/?view=" + quote(json.dumps(view))
+
+
+def header_titles(page) -> list[str]:
+    return [t.strip() for t in page.locator(".tabulator-col-title").all_inner_texts()]
+
+
+def test_a_pivot_by_currency_keeps_yen_in_the_jpy_column(server, browser):
+    url, facts = server
+    view = {"groups": ["status"], "pivot": "currency", "values": [["credit", "sum"]]}
+    for size, (w, h) in SIZES.items():
+        page = open_page(browser, link(url, view), (w, h))
+        page.get_by_text("Total (EUR)").first.wait_for(timeout=30_000)
+        titles = header_titles(page)
+        assert "JPY" in titles and "Total (EUR)" in titles, titles
+        if size == "1280x720":
+            # the Active row's JPY cell: the yen as stored, not converted into euros
+            jpy = titles.index("JPY")
+            row = page.locator(".tabulator-row").filter(has_text="Active").first
+            cell = row.locator(".tabulator-cell").nth(jpy).inner_text().strip()
+            assert cell == f"{facts['jpy']['Active']:,.2f}", cell
+        shot(page, f"grid-pivot-by-currency-{size}")
+        page.context.close()
+
+
+def test_balance_shows_its_currency_sorted_and_on_a_phone(server, browser):
+    url, facts = server
+    name, credit, currency = facts["top"]
+    view = {"columns": ["name", "status", "credit", "currency"], "sort": [["credit", "desc"]]}
+    for size, (w, h) in SIZES.items():
+        page = open_page(browser, link(url, view), (w, h))
+        first = page.locator('.tabulator-row .tabulator-cell[tabulator-field="credit"]').first
+        first.wait_for(timeout=30_000)
+        # the largest balance in euros first, shown with its own currency
+        assert first.inner_text().strip() == f"{float(credit):,.2f} {currency}"
+        names = page.locator('.tabulator-row .tabulator-cell[tabulator-field="name"]')
+        assert names.first.inner_text().strip() == name
+        if size == "390x844":
+            # on a phone too, the whole amount and its currency are in sight, not cut
+            box = first.bounding_box()
+            assert box is not None and box["x"] + box["width"] <= 390, box
+            assert first.evaluate("e => e.scrollWidth <= e.clientWidth")
+        shot(page, f"grid-balance-sorted-{size}")
+        page.context.close()
+
+
+def test_the_tree_by_currency_says_each_currency_and_fits_a_phone(server, browser):
+    url, facts = server
+    view = {"groups": ["status", "currency"], "values": [["credit", "sum"]],
+            "expand": [["Active"]]}  # fmt: skip
+    for size, (w, h) in SIZES.items():
+        page = open_page(browser, link(url, view), (w, h))
+        label = page.locator('.tabulator-row .tabulator-cell[tabulator-field="c0"]')
+        label.filter(has_text="JPY").first.wait_for(timeout=30_000)
+        jpy_row = page.locator(".tabulator-row").filter(has_text="\u25b8 JPY").first
+        amount = jpy_row.locator('.tabulator-cell[tabulator-field="c2"]').inner_text().strip()
+        # the yen of Active customers, as stored, saying so; the status above it in EUR
+        assert amount == f"{facts['jpy']['Active']:,.2f} JPY"
+        active = page.locator(".tabulator-row").filter(has_text="\u25be Active").first
+        assert active.locator('.tabulator-cell[tabulator-field="c2"]').inner_text().endswith(" EUR")
+        if size == "390x844":
+            # a phone: a narrow label column, the open and closed marks and counts in sight
+            box = label.filter(has_text="JPY").first.bounding_box()
+            assert box is not None and box["width"] <= 160
+            count = jpy_row.locator('.tabulator-cell[tabulator-field="c1"]').bounding_box()
+            assert count is not None and count["x"] + count["width"] <= 390
+        shot(page, f"grid-tree-by-currency-{size}")
+        page.context.close()
