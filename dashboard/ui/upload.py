@@ -31,7 +31,7 @@ from ..errors import UserError, ValidationError
 from ..fields import FIELDS, STATUS_FIELD, TAGS_FIELD, importable
 from ..store import Store
 from ..words import plural
-from .controls import Button, Download
+from .controls import TOOLTIP_CSS, Button, Download
 from .dialogs import FADING_SX, CloseGuard
 from .display import run_with_progress
 from .safe import Grid, Notice, Text
@@ -124,6 +124,11 @@ class FileChoice(pmui.FileInput):
     chosen again (the same bytes are no change either)."""
 
     received = param.Event(doc="An upload finished (its bytes are in value; None when empty).")
+
+    def __init__(self, **params: Any):
+        super().__init__(**params)
+        # its tooltip closes as the pointer leaves, as the buttons' do (controls.TOOLTIP_CSS)
+        self.stylesheets = [*self.stylesheets, TOOLTIP_CSS]
 
     def _flush_buffer(self):
         super()._flush_buffer()
