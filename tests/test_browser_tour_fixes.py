@@ -1,0 +1,167 @@
+"""Issue 14, "every screen right in a real browser": what a new user's tour of the served
+page found, each checked in Chromium by what the browser shows. (Every browser test also
+fails on any script error or server traceback: tests/conftest.py `clean_browser`.)"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from dashboard import View
+from tests.browser import (
+    button,
+    chromium,
+    open_page,
+    require_chromium,
+    served,
+    shot,
+)  # fmt: skip
+
+pytestmark = pytest.mark.browser
+
+LAPTOPS = [(1280, 720), (1440, 900)]
+PHONE = (390, 844)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    require_chromium()
+    db = tmp_path_factory.mktemp("tour") / "customers.duckdb"
+    with served(db, demo=300) as url:
+        yield db, url
+
+
+@pytest.fixture(scope="module")
+def browser(server):
+    with chromium() as b:
+        yield b
+
+
+#: The innermost element at a point of the page, through shadow roots.
+_AT = """([x, y]) => {
+  let el = document.elementFromPoint(x, y);
+  while (el && el.shadowRoot) {
+    const inner = el.shadowRoot.elementFromPoint(x, y);
+    if (!inner || inner === el) break;
+    el = inner;
+  }
+  return el;
+}"""
+
+#: The boxes of the tooltips on screen, through shadow roots.
+_TOOLTIPS = """() => {
+  const out = [];
+  const walk = (root) => {
+    root.querySelectorAll('[role="tooltip"]').forEach((el) => {
+      const r = el.getBoundingClientRect();
+      if (r.width && r.height && getComputedStyle(el).visibility !== "hidden"
+          && Number(getComputedStyle(el).opacity) > 0.05)
+        out.push({x: r.x, y: r.y, right: r.right, bottom: r.bottom, text: el.innerText});
+    });
+    root.querySelectorAll("*").forEach((el) => { if (el.shadowRoot) walk(el.shadowRoot); });
+  };
+  walk(document);
+  return out;
+}"""
+
+
+def _overlaps(a: dict, b: dict) -> bool:
+    """Whether box `a` (x, right, y, bottom) lies over box `b` (x, y, width, height) by more
+    than a pixel (a control's own tooltip starts at its edge)."""
+    return (
+        a["x"] + 1 < b["x"] + b["width"]
+        and b["x"] + 1 < a["right"]
+        and (a["y"] + 1 < b["y"] + b["height"] and b["y"] + 1 < a["bottom"])
+    )
+
+
+def hover_then_reach(page, first, second) -> None:
+    """Hover `first` until its tooltip shows, move to `second` as a hand does, and check
+    that `second` is what is under the pointer and that no tooltip lies over it."""
+    box = first.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_timeout(900)  # the tooltip shows after half a second
+    target = second.bounding_box()
+    x, y = target["x"] + target["width"] / 2, target["y"] + target["height"] / 2
+    page.mouse.move(x, y, steps=8)
+    page.wait_for_timeout(450)  # a closing tooltip fades out; the next shows after 500 ms
+    under = page.evaluate_handle(_AT, [x, y])
+    assert second.evaluate("(b, el) => b === el || b.contains(el)", under), (
+        "something else is under the pointer at the button's centre: "
+        + page.evaluate("(el) => el && (el.outerHTML || '').slice(0, 200)", under)
+    )
+    covering = [t for t in page.evaluate(_TOOLTIPS) if _overlaps(t, target)]
+    assert not covering, f"a tooltip covers the button: {covering}"
+    second.click(timeout=3_000)
+
+
+def test_a_tooltip_never_covers_the_next_button(browser, server):
+    _db, url = server
+    page = open_page(browser, View(groups=["status"]).url(url + "/"), (1280, 720))
+    expand, collapse = button(page, "Expand all").first, button(page, "Collapse all").first
+    collapse.wait_for()
+    hover_then_reach(page, expand, collapse)
+    hover_then_reach(page, collapse, expand)
+    page.context.close()
+    rates = browser.new_context(viewport={"width": 1280, "height": 720}).new_page()
+    rates.goto(url + "/rates")
+    imp = button(rates, "Import rates").first
+    imp.wait_for()
+    hover_then_reach(rates, imp, rates.get_by_text("Choose a CSV file").first)
+    hover_then_reach(rates, rates.get_by_text("Choose a CSV file").first, imp)
+    rates.context.close()
+
+
+def _footer_controls(page) -> dict[str, dict]:
+    """The footer's controls by name, each with its bounding box."""
+    found = {
+        "count": page.get_by_text(re.compile(r"^300 customers$")).first,
+        "selected": page.get_by_text(re.compile(r"^3 customers selected$")).first,
+        "select all": button(page, "Select all").first,
+        "clear": button(page, "Clear selection").first,
+        "csv": button(page, "CSV").first,
+        "xlsx": button(page, "XLSX").first,
+        "rows per page": page.get_by_role("combobox", name=re.compile("^Rows per page")).first,
+        "go to page": page.get_by_role("textbox", name=re.compile("^Go to page")).first,
+        "first page": page.get_by_role("button", name=re.compile("first page", re.I)).first,
+        "last page": page.get_by_role("button", name=re.compile("last page", re.I)).first,
+    }
+    pages = page.get_by_role("button", name=re.compile(r"^(Go to )?page \d+$", re.I))
+    for i in range(pages.count()):
+        found[f"page button {i}"] = pages.nth(i)
+    return found
+
+
+@pytest.mark.parametrize("size", LAPTOPS, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_the_footer_with_rows_ticked_is_one_line_inside_the_window(browser, server, size):
+    _db, url = server
+    w, h = size
+    page = open_page(browser, url, size)
+    for i in range(3):
+        page.locator(".tabulator-row").nth(i).get_by_role("checkbox").check()
+    page.get_by_text("3 customers selected").wait_for()
+    page.wait_for_timeout(600)  # the footer's layout settles
+    boxes = {}
+    for name, loc in _footer_controls(page).items():
+        assert loc.is_visible(), f"{name} is not shown"
+        box = loc.bounding_box()
+        assert box, name
+        assert box["x"] >= 0 and box["x"] + box["width"] <= w, (name, box)
+        assert box["y"] >= 0 and box["y"] + box["height"] <= h, (name, box)
+        boxes[name] = box
+    names = list(boxes)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            one, two = boxes[a], boxes[b]
+            apart = (one["x"] + one["width"] <= two["x"] + 1 or two["x"] + two["width"]
+                     <= one["x"] + 1 or one["y"] + one["height"] <= two["y"] + 1
+                     or two["y"] + two["height"] <= one["y"] + 1)  # fmt: skip
+            assert apart, f"{a} and {b} overlap: {one} {two}"
+    middles = [b["y"] + b["height"] / 2 for b in boxes.values()]
+    assert max(middles) - min(middles) < 16, f"the footer is not one line: {boxes}"
+    # the grid ends above the footer: its last row shown is not under it
+    grid = page.locator(".tabulator").first.bounding_box()
+    assert grid["y"] + grid["height"] <= min(b["y"] for b in boxes.values()) + 1
+    shot(page, f"tour-footer-selected-{w}x{h}")
+    page.context.close()
