@@ -165,3 +165,48 @@ def test_the_footer_with_rows_ticked_is_one_line_inside_the_window(browser, serv
     assert grid["y"] + grid["height"] <= min(b["y"] for b in boxes.values()) + 1
     shot(page, f"tour-footer-selected-{w}x{h}")
     page.context.close()
+
+
+def clickable(page, locator) -> dict:
+    """Check that `locator` is inside the window and is what a click at its centre hits
+    (not cut off by a scrolling box, not under something else); return its box."""
+    box = locator.bounding_box()
+    size = page.viewport_size
+    assert box, "not shown"
+    assert box["x"] >= 0 and box["x"] + box["width"] <= size["width"], box
+    assert box["y"] >= 0 and box["y"] + box["height"] <= size["height"], box
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    under = page.evaluate_handle(_AT, [x, y])
+    assert locator.evaluate("(b, el) => b === el || b.contains(el)", under), (
+        "something else is at its centre: "
+        + page.evaluate("(el) => el && (el.outerHTML || '').slice(0, 200)", under)
+    )
+    return box
+
+
+def open_card(page, row: int = 0) -> None:
+    """Open the card of the grid's `row`-th customer and wait until its form is in."""
+    page.locator('.tabulator-row .tabulator-cell[tabulator-field="name"]').nth(row).click()
+    page.get_by_role("textbox", name=re.compile("^Channels")).first.wait_for()
+    page.wait_for_timeout(500)
+
+
+@pytest.mark.parametrize("size", [*LAPTOPS, PHONE], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_the_cards_unsaved_changes_question_is_in_sight(browser, server, size):
+    _db, url = server
+    page = open_page(browser, url, size)
+    open_card(page)
+    page.get_by_role("textbox", name=re.compile("^Channels")).first.fill("77")
+    page.keyboard.press("Tab")  # the value goes to the server as the field is left
+    page.wait_for_timeout(500)
+    page.keyboard.press("Escape")
+    page.get_by_text("You have changes that are not saved.").wait_for()
+    page.wait_for_timeout(500)  # the dialog's fade back in ends
+    clickable(page, page.get_by_text("You have changes that are not saved."))
+    clickable(page, button(page, "Keep editing").first)
+    clickable(page, button(page, "Discard changes").first)
+    clickable(page, button(page, "Save").first)
+    shot(page, f"tour-card-discard-{size[0]}x{size[1]}")
+    button(page, "Discard changes").first.click()
+    page.get_by_role("dialog").wait_for(state="hidden")
+    page.context.close()

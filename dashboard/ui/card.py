@@ -431,8 +431,17 @@ class CustomerCard(pn.viewable.Viewer):
             Button.from_param(self.param.save, label="Save", variant="contained", icon="save",
                                    visible=can_write),
         )  # fmt: skip
+        # the question before discarding, Cancel and Save stay at the foot of the card's
+        # scrolling box: at 1280x720 the card is taller than the window, and the question
+        # asked on Escape was below the fold, out of sight with its buttons
+        self._foot = pmui.Column(
+            self._actions, sizing_mode="stretch_width", margin=0, styles={
+                "position": "sticky", "bottom": "-0.5em", "padding-bottom": "0.5em", "z-index": "2",
+                "background": "var(--mui-palette-background-paper, #fff)",
+                "border-top": "1px solid rgba(0, 0, 0, 0.12)"},
+        )  # fmt: skip
         self._body = pmui.Column(self._alert, self._reload_btn, self._tabs, self._system,
-                                 self._actions, sizing_mode="stretch_width",
+                                 self._foot, sizing_mode="stretch_width",
                                  min_width=280)  # fmt: skip
         # what the card shows while it is first drawn in a browser (the whole form takes
         # about a second to arrive there at first; nothing at all showed meanwhile)
@@ -458,7 +467,7 @@ class CustomerCard(pn.viewable.Viewer):
         self._snapshot: Any = None
         # Escape and the close button close the card; unsaved typing is asked about first
         self._guard = CloseGuard(self._dialog, lambda: self.dirty, on_close=self._clear_problems)
-        self._body.insert(len(self._body) - 1, self._guard)  # above Cancel and Save
+        self._foot.insert(0, self._guard)  # above Cancel and Save
 
     def __panel__(self):
         return self._dialog
