@@ -8,7 +8,8 @@ import re
 
 import pytest
 
-from dashboard import View
+from dashboard import Store, View, add_demo_customers
+from dashboard.users import add_user
 from tests.browser import (
     button,
     chromium,
@@ -209,4 +210,69 @@ def test_the_cards_unsaved_changes_question_is_in_sight(browser, server, size):
     shot(page, f"tour-card-discard-{size[0]}x{size[1]}")
     button(page, "Discard changes").first.click()
     page.get_by_role("dialog").wait_for(state="hidden")
+    page.context.close()
+
+
+SECRET = "a-cookie-secret-for-tests-only-0123456789abcdef"
+
+
+@pytest.fixture(scope="module")
+def auth_server(tmp_path_factory):
+    """A signed-in server: ana is an admin, vic a viewer."""
+    require_chromium()
+    db = tmp_path_factory.mktemp("tour-auth") / "customers.duckdb"
+    with Store(db) as store:
+        add_demo_customers(store, 60, seed=9)
+        add_user(store, "ana", "admin", "ana's long password")
+        add_user(store, "vic", "viewer", "vic's long password")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("CUSTOMER_DASHBOARD_COOKIE_SECRET", SECRET)
+    try:
+        with served(db, demo=0, extra=["--auth"]) as url:
+            yield url
+    finally:
+        mp.undo()
+
+
+def sign_in(browser, url: str, name: str, size=(1280, 720)):
+    page = browser.new_context(viewport={"width": size[0], "height": size[1]}).new_page()
+    page.goto(url + "/")
+    page.wait_for_url(re.compile(r"/login"))
+    page.fill('input[name="username"]', name)
+    page.fill('input[name="password"]', f"{name}'s long password")
+    page.click('button[type="submit"]')
+    page.wait_for_selector(".tabulator-row")
+    button(page, "Columns").first.wait_for()
+    page.wait_for_timeout(1000)  # the page's websocket is up
+    return page
+
+
+def test_a_viewer_reads_the_card_and_cannot_edit_it(browser, auth_server):
+    page = sign_in(browser, auth_server, "vic")
+    name = page.locator('.tabulator-row .tabulator-cell[tabulator-field="name"]').first
+    title = name.inner_text().strip()
+    open_card(page)
+    dialog = page.get_by_role("dialog")
+    heading = dialog.get_by_role("heading").first.inner_text().strip()
+    assert heading == f"Customer: {title}", heading
+    dialog.get_by_text("Read only: your role is viewer.").wait_for()
+    boxes = dialog.get_by_role("textbox")
+    assert boxes.count() >= 5
+    for i in range(boxes.count()):
+        assert not boxes.nth(i).is_editable(), boxes.nth(i).get_attribute("aria-label")
+    for combo in dialog.get_by_role("combobox").all():
+        assert combo.get_attribute("aria-disabled") == "true", combo.inner_text()
+    saves = button(page, "Save")
+    assert all(not s.is_visible() or s.is_disabled() for s in saves.all())
+    shot(page, "tour-card-viewer-1280x720")
+    page.get_by_role("tab", name="Contacts").click()
+    page.wait_for_timeout(800)
+    assert button(page, "Add contact").count() == 0 or not button(page, "Add contact").is_visible()
+    cell = page.locator('.tabulator-cell[tabulator-field="email"]').first
+    if cell.count():
+        cell.click()
+        page.wait_for_timeout(300)
+        assert page.locator(".tabulator-cell.tabulator-editing").count() == 0
+    page.keyboard.press("Escape")
+    dialog.wait_for(state="hidden")
     page.context.close()

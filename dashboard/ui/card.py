@@ -247,7 +247,9 @@ class CustomerCard(pn.viewable.Viewer):
             widget.label = self._label(f)
         if name == TAGS_FIELD:
             widget.options = list(self._tag_options)
-        widget.disabled = f.immutable and self._fixed
+        widget.disabled = (f.immutable and self._fixed) or not self._can_write
+        if f.type.widget == "code":
+            widget.readonly = not self._can_write
         self._dress(f, widget)
         return widget
 
@@ -286,7 +288,7 @@ class CustomerCard(pn.viewable.Viewer):
             if f.name == TOML_FIELD:
                 items.append(Text(f.label, variant="subtitle2"))
             items.append(self._widgets[f.name])
-            if f.name == TAGS_FIELD:
+            if f.name == TAGS_FIELD and self._can_write:
                 self._tag_input = pmui.TextInput.from_param(
                     self.param.new_tag, label="Add a tag", placeholder="type and press Enter",
                     width=220,
@@ -355,7 +357,8 @@ class CustomerCard(pn.viewable.Viewer):
                         layout="fit_data_stretch",
                         configuration={"placeholder": "No messages sent yet."})  # fmt: skip
         grid = _ContactsGrid(
-            frame, show_index=False, selectable="checkbox", sizing_mode="stretch_width",
+            frame, show_index=False, selectable="checkbox" if self._can_write else False,
+            disabled=not self._can_write, sizing_mode="stretch_width",
             height=220, hidden_columns=["id"], layout="fit_data_stretch",
             titles={f.name: f.label for f in CONTACT_FIELDS},
             editors={f.name: ({"type": "tickCross"} if f.formatter == YES_NO else {"type": "input"})
@@ -379,6 +382,7 @@ class CustomerCard(pn.viewable.Viewer):
             pmui.Row(
                 Button.from_param(self.param.add_contact, label="Add contact", icon="person_add", variant="outlined", size="small"),
                 Button.from_param(self.param.remove_contacts, label="Remove ticked", icon="person_remove", variant="outlined", size="small"),
+                visible=self._can_write,
             ),
             Text("Email goes to every contact's email; SMS to every contact's mobile "
                             "(in E.164, e.g. +447911123456; a national number is read in the "
@@ -397,6 +401,8 @@ class CustomerCard(pn.viewable.Viewer):
         widget.param.trigger("options")
 
     def _build(self) -> None:
+        # a viewer reads the card: every field read-only, no Save (the service checks too)
+        self._can_write = allowed(self.store.role, "edit")
         self._tag_input = None
         #: The marks the cells show: those of the last save. A cell keeps its mark while
         #: it is fixed: changing the styles redraws the grid, closing the editor in use.
@@ -423,8 +429,11 @@ class CustomerCard(pn.viewable.Viewer):
         self._reload_btn = Button.from_param(
             self.param.reload, label="Reload", visible=False, size="small"
         )
-        # a viewer reads the card; saving needs the editor role (the service checks it too)
-        can_write = allowed(self.store.role, "edit")
+        can_write = self._can_write
+        # says why nothing can be changed (the fields are greyed out, there is no Save)
+        self._read_only = Text(f"Read only: your role is {self.store.role or 'viewer'}.",
+                               variant="body2", visible=not can_write,
+                               styles={"color": "var(--mui-palette-text-secondary, #666)"})  # fmt: skip
         self._actions = pmui.Row(
             Button.from_param(self.param.cancel, label="Cancel" if can_write else "Close",
                                    variant="outlined"),
@@ -440,7 +449,8 @@ class CustomerCard(pn.viewable.Viewer):
                 "background": "var(--mui-palette-background-paper, #fff)",
                 "border-top": "1px solid rgba(0, 0, 0, 0.12)"},
         )  # fmt: skip
-        self._body = pmui.Column(self._alert, self._reload_btn, self._tabs, self._system,
+        self._body = pmui.Column(self._read_only, self._alert, self._reload_btn, self._tabs,
+                                 self._system,
                                  self._foot, sizing_mode="stretch_width",
                                  min_width=280)  # fmt: skip
         # what the card shows while it is first drawn in a browser (the whole form takes
@@ -517,7 +527,8 @@ class CustomerCard(pn.viewable.Viewer):
         except UserError as exc:
             self._show_error(str(exc))
             return
-        self._present(f"Edit customer: {record[KEY_FIELD]}", lambda: self._load(record))
+        verb = "Edit customer" if self._can_write else "Customer"
+        self._present(f"{verb}: {record[KEY_FIELD]}", lambda: self._load(record))
 
     def _present(self, title: str, fill) -> None:
         """Fill the card (`fill()`) and open it. The first time in a browser the card opens
@@ -657,7 +668,7 @@ class CustomerCard(pn.viewable.Viewer):
         self._fixed = exists
         for f in FORM_FIELDS:
             if f.immutable and f.name in self._widgets:
-                self._widgets[f.name].disabled = exists
+                self._widgets[f.name].disabled = exists or not self._can_write
 
     def _refresh_tags(self, current: list[str]) -> None:
         self._tag_options = list(dict.fromkeys([*current, *service.known_tags(self.store)]))
