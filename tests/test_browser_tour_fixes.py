@@ -276,3 +276,27 @@ def test_a_viewer_reads_the_card_and_cannot_edit_it(browser, auth_server):
     page.keyboard.press("Escape")
     dialog.wait_for(state="hidden")
     page.context.close()
+
+
+@pytest.mark.parametrize("size", [*LAPTOPS, PHONE], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_setup_users_has_no_empty_gap(browser, auth_server, size):
+    page = sign_in(browser, auth_server, "ana", size)
+    page.goto(auth_server + "/users")
+    name = page.get_by_role("textbox", name=re.compile("^Name")).first
+    name.wait_for()
+    page.get_by_text("viewer", exact=True).first.wait_for()
+    page.wait_for_timeout(800)
+    last_row = page.locator(".tabulator-row").filter(has_text="vic").first.bounding_box()
+    gap = name.bounding_box()["y"] - (last_row["y"] + last_row["height"])
+    assert 0 <= gap < 60, f"{gap:.0f} px between the users and the form"
+    # every field and button of the form is on the screen, also on a phone
+    for control in (
+        page.get_by_role("textbox", name=re.compile("^Password")).first,
+        *(
+            button(page, label).first
+            for label in ("Add user", "Set role", "Set password", "Remove")
+        ),
+    ):
+        clickable(page, control)
+    shot(page, f"tour-users-{size[0]}x{size[1]}")
+    page.context.close()
