@@ -300,3 +300,42 @@ def test_setup_users_has_no_empty_gap(browser, auth_server, size):
         clickable(page, control)
     shot(page, f"tour-users-{size[0]}x{size[1]}")
     page.context.close()
+
+
+def test_the_code_dialogs_copy_buttons_copy_what_they_stand_beside(browser, server):
+    _db, url = server
+    view = View(search="Telecom", status="Active", page_size=25)
+    context = browser.new_context(viewport={"width": 1280, "height": 720},
+                                  permissions=["clipboard-read", "clipboard-write"])  # fmt: skip
+    page = context.new_page()
+    from tests.browser import goto_ready, more
+
+    goto_ready(page, view.url(url + "/"))
+    dialog = page.get_by_role("dialog", name=re.compile("^Use this view"))
+    more(page, "Code", dialog)
+    page.wait_for_timeout(800)
+    copies = dialog.get_by_role("button", name=re.compile("^Copy"))
+    copies.nth(3).wait_for()
+    assert copies.count() == 4, dialog.get_by_role("button").evaluate_all(
+        "els => els.map(e => e.getAttribute('aria-label'))"
+    )
+    names = [c.get_attribute("aria-label") or c.inner_text() for c in copies.all()]
+    assert all(n.startswith("Copy") for n in names), names
+    for label, check in (
+        ("Python", lambda text: "View(" in text and "Telecom" in text and "run(" in text),
+        ("Command line", lambda text: text.startswith("customer-dashboard export") and
+         "--view" in text),
+        ("JSON", lambda text: View.from_json(text).to_json() == view.to_json()),
+        ("Link", lambda text: text.startswith(url)),
+    ):  # fmt: skip
+        field = dialog.get_by_role("textbox", name=re.compile(f"^{label}")).first
+        shown = field.input_value()
+        page.evaluate("() => navigator.clipboard.writeText('')")
+        row_copy = copies.nth(["Python", "Command line", "JSON", "Link"].index(label))
+        row_copy.click()
+        page.wait_for_timeout(300)
+        copied = page.evaluate("() => navigator.clipboard.readText()")
+        assert copied == shown, (label, copied[:80], shown[:80])
+        assert check(copied), (label, copied)
+    shot(page, "tour-code-1280x720")
+    context.close()

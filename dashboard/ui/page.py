@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import json
+import shlex
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,14 @@ def code_for(view: View) -> str:
         "result = run(store, view, paged=False)  # the whole result, not one page\n"
         "result.table()\n"
     )
+
+
+def command_for(view: View) -> str:
+    """The command line that writes `view` to a file: its customers as CSV, a grouped or
+    pivoted view as the page's report (`--view` takes the JSON the Code dialog shows)."""
+    if view.mode == "rows":
+        return f"customer-dashboard export customers.csv --view {shlex.quote(view.to_json())}"
+    return f"customer-dashboard pivot --view {shlex.quote(view.to_json())} --out report.xlsx"
 
 
 #: How long a success or info notice stays (ms); a warning or an error stays until closed.
@@ -606,7 +615,8 @@ class CustomersPage(pn.viewable.Viewer):
         view = self.view.copy(page=1)
         search = self.link_query()  # the same link as the address bar's
         link = self.base_url() + (f"?{search}" if search else "")
-        self._with("code", lambda dialog: dialog.show(code_for(view), view.to_json(), link))
+        self._with("code", lambda dialog: dialog.show(code_for(view), view.to_json(), link,
+                                                      command_for(view)))  # fmt: skip
 
     @staticmethod
     def base_url() -> str:
