@@ -339,3 +339,58 @@ def test_the_code_dialogs_copy_buttons_copy_what_they_stand_beside(browser, serv
         assert check(copied), (label, copied)
     shot(page, "tour-code-1280x720")
     context.close()
+
+
+def _marked(cell) -> bool:
+    """Whether a grid cell wears the red mark of a problem."""
+    return cell.evaluate("(c) => getComputedStyle(c).boxShadow.includes('211, 47, 47')")
+
+
+def test_a_fixed_contact_cell_loses_its_red_mark(browser, server):
+    _db, url = server
+    page = open_page(browser, url, (1280, 720))
+    from tests.browser import click_until
+
+    click_until(page, button(page, "+").first, page.get_by_text("Add customer"))
+    page.get_by_role("textbox", name=re.compile("^Customer Name")).first.fill("Mark Fixers Ltd")
+    page.get_by_role("tab", name="Contacts").click()
+    button(page, "Add contact").click()
+    cell = '[role="dialog"] .tabulator-cell[tabulator-field="{}"]'
+    email, mobile = (
+        page.locator(cell.format("email")).first,
+        page.locator(cell.format("mobile")).first,
+    )
+    email.wait_for()
+    for target, text in ((email, "mark@fixers"), (mobile, "07911 12345x")):
+        target.click()
+        page.keyboard.type(text)
+        page.keyboard.press("Enter")
+    page.wait_for_timeout(500)
+    button(page, "Save").click()
+    page.get_by_text(re.compile(r"^\d+ problems? to fix before saving")).wait_for()
+    page.get_by_role("tab", name=re.compile(r"^Contacts \(2\)")).click()
+    for _ in range(25):
+        if _marked(email) and _marked(mobile):
+            break
+        page.wait_for_timeout(200)
+    shot(page, "tour-card-contacts-marked-1280x720")
+    assert _marked(email) and _marked(mobile), email.evaluate("(c) => c.getAttribute('style')")
+    email.click()
+    editor = page.locator('[role="dialog"] .tabulator-editing[tabulator-field="email"] input')
+    editor.fill("mark@fixers.example")
+    page.keyboard.press("Enter")
+    for _ in range(30):  # the server checks the value, then the mark goes
+        if not _marked(email):
+            break
+        page.wait_for_timeout(200)
+    assert not _marked(email), "the fixed cell is still marked red"
+    assert _marked(mobile), "the cell still wrong lost its mark"
+    # a value still wrong keeps the mark
+    mobile.click()
+    editor = page.locator('[role="dialog"] .tabulator-editing[tabulator-field="mobile"] input')
+    editor.fill("not a number")
+    page.keyboard.press("Enter")
+    page.wait_for_timeout(1500)
+    assert _marked(mobile)
+    shot(page, "tour-card-contacts-fixed-1280x720")
+    page.context.close()

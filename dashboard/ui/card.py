@@ -22,6 +22,7 @@ from ..errors import ConflictError, UserError, ValidationError
 from ..fields import (
     CONTACT_FIELDS,
     CONTACT_IDENTITY,
+    COUNTRY_FIELD,
     CREATED_FIELD,
     CURRENCY_FIELD,
     FIELDS,
@@ -113,6 +114,50 @@ class _ContactsGrid(Grid):
         if styles:
             styles["id"] = hashlib.sha1(repr(sorted(styles["data"].items())).encode()).hexdigest()
         return styles
+
+
+class ContactMarks(pn.custom.JSComponent):
+    """Takes the red mark off contact cells fixed since the last save, in the browser.
+
+    The marks are Tabulator cell styles; sending new ones redraws the whole grid, which
+    closes the editor a person has just tabbed into (see `_ContactsGrid`). So a fixed cell
+    loses its mark here, in place, and the styles are sent again only at the next save.
+    It sits beside the contacts grid and finds it in their common parent."""
+
+    fixed = param.List(default=[], doc="The fixed cells since the last save: [row, field].")
+
+    _esm = """
+    export function render({ model, el }) {
+      const find = (root) => {
+        const table = root.querySelector(".tabulator");
+        if (table) return table;
+        for (const child of root.querySelectorAll("*")) {
+          const found = child.shadowRoot && find(child.shadowRoot);
+          if (found) return found;
+        }
+        return null;
+      };
+      const grid = () => {
+        const host = el.getRootNode().host;
+        return host ? find(host.getRootNode()) : null;
+      };
+      const unmark = () => {
+        const table = grid();
+        if (!table) return;
+        const rows = table.querySelectorAll(".tabulator-row");
+        for (const [row, field] of model.fixed) {
+          const cell = rows[row] && rows[row].querySelector(`.tabulator-cell[tabulator-field="${field}"]`);
+          if (!cell) continue;
+          for (const prop of ["background-color", "color", "box-shadow"]) cell.style.removeProperty(prop);
+        }
+      };
+      model.on("fixed", unmark);
+      // the grid puts its styles back on some redraws (a contact added): take them off again
+      const timer = setInterval(() => { if (model.fixed.length) unmark(); }, 400);
+      model.on("remove", () => clearInterval(timer));
+      unmark();
+    }
+    """
 
 
 def _shown(f: Field, value: Any) -> str:
@@ -379,6 +424,7 @@ class CustomerCard(pn.viewable.Viewer):
     def _contacts_items(self) -> list[Any]:
         return [
             self._contacts,
+            self._unmark,
             pmui.Row(
                 Button.from_param(self.param.add_contact, label="Add contact", icon="person_add", variant="outlined", size="small"),
                 Button.from_param(self.param.remove_contacts, label="Remove ticked", icon="person_remove", variant="outlined", size="small"),
@@ -401,6 +447,7 @@ class CustomerCard(pn.viewable.Viewer):
         widget.param.trigger("options")
 
     def _build(self) -> None:
+        self._unmark = ContactMarks(height=0, margin=0, sizing_mode="stretch_width")
         # a viewer reads the card: every field read-only, no Save (the service checks too)
         self._can_write = allowed(self.store.role, "edit")
         self._tag_input = None
@@ -481,6 +528,13 @@ class CustomerCard(pn.viewable.Viewer):
 
     def __panel__(self):
         return self._dialog
+
+    @staticmethod
+    def page_parts() -> list[Any]:
+        """What the page must hold from its first drawing for the card to work when it is
+        opened later: the browser knows a custom component's type only if one was in the
+        page when it was first drawn (`ContactMarks`)."""
+        return [ContactMarks(visible=False, height=0, margin=0)]
 
     def _money_labels(self, *_) -> None:
         """Money is shown with its currency: "Debit Limit (EUR)"."""
@@ -744,15 +798,34 @@ class CustomerCard(pn.viewable.Viewer):
         """Mark the cells with a problem now (redraws the grid: not while a person types)."""
         if self._styled != self._contact_marks:
             self._styled = dict(self._contact_marks)
+            self._unmark.fixed = []  # the styles sent now are the marks
             if "contacts" in self._grids:  # else made with these marks
                 self._contacts.param.trigger("value")
 
     def _contact_edited(self, event) -> None:
         """A person changed a contact cell: its problem is theirs to have fixed (the list
-        under the grid and the tab's count drop it; the cell's mark stays until the next
-        save, as changing it would redraw the grid under the person's typing)."""
-        if self._contact_marks.pop((event.row, event.column), None) is not None:
+        under the grid and the tab's count drop it); once its value is valid its red mark
+        goes too, in the browser (new cell styles would redraw the grid under the person's
+        typing)."""
+        key = (event.row, event.column)
+        if self._contact_marks.pop(key, None) is not None:
             self._render_problems(restyle=False)
+        # a cell whose value is valid now loses its red mark (in the browser: see ContactMarks)
+        if key in self._styled and self._contact_valid(*key):
+            self._unmark.fixed = [*self._unmark.fixed, list(key)]
+
+    def _contact_valid(self, row: int, name: str) -> bool:
+        """Whether the contact in grid `row` has no problem with its field `name`."""
+        frame = self._contact_frame()
+        if not 0 <= row < len(frame):
+            return False
+        rec = frame.iloc[row].to_dict()
+        contact = {f.name: rec.get(f.name) for f in CONTACT_FIELDS}
+        contact = {k: None if isinstance(v, str) and not v.strip() else v
+                   for k, v in contact.items()}  # fmt: skip
+        region = getattr(self.form, form_key(COUNTRY_FIELD), None) or None
+        _clean, problems = service.validate_contacts([contact], region=region)
+        return not any(p.field == f"contacts[1].{name}" for p in problems)
 
     # --- saving ----------------------------------------------------------------------
 

@@ -362,7 +362,7 @@ class CustomersPage(pn.viewable.Viewer):
             "sizing_mode": "stretch_both"}  # fmt: skip
         return pn.Column(
             self.toolbar, self.notices, self._body, self.footer, self._overlays, self.viewport,
-            self.grid.column_state,
+            self.grid.column_state, *CustomerCard.page_parts(),
             margin=0, **sizing,
         )  # fmt: skip
 
