@@ -23,8 +23,7 @@ FOOTER_CSS = """
 :host { border-top: 1px solid rgba(0, 0, 0, 0.12); background: var(--mui-palette-background-paper, #fff); }
 """
 
-#: The export and pager part: it keeps to the right, also on a line of its own (a narrow
-#: window), and never wraps inside itself.
+#: The export and pager part: it keeps to the right, also on a line of its own.
 RIGHT_CSS = ":host { width: auto !important; margin-left: auto !important; }"
 
 #: The word "Export" before CSV and XLSX goes on a laptop's screen: with rows ticked the
@@ -138,7 +137,7 @@ class Footer(pn.viewable.Viewer):
             Text("Export", variant="body2", margin=(0, 4), align="center",
                  stylesheets=[EXPORT_WORD_CSS]),
             self._csv, self._xlsx, self._size, self._go, self._pager, align_items="center",
-            flex_wrap="nowrap", margin=0, stylesheets=[RIGHT_CSS],
+            flex_wrap="wrap", margin=0, stylesheets=[RIGHT_CSS],
         )  # fmt: skip
         return pn.FlexBox(
             left, right, justify_content="space-between", align_items="center",
