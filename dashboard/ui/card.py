@@ -22,6 +22,7 @@ from ..errors import ConflictError, UserError, ValidationError
 from ..fields import (
     CONTACT_FIELDS,
     CONTACT_IDENTITY,
+    COUNTRY_FIELD,
     CREATED_FIELD,
     CURRENCY_FIELD,
     FIELDS,
@@ -113,6 +114,50 @@ class _ContactsGrid(Grid):
         if styles:
             styles["id"] = hashlib.sha1(repr(sorted(styles["data"].items())).encode()).hexdigest()
         return styles
+
+
+class ContactMarks(pn.custom.JSComponent):
+    """Takes the red mark off contact cells fixed since the last save, in the browser.
+
+    The marks are Tabulator cell styles; sending new ones redraws the whole grid, which
+    closes the editor a person has just tabbed into (see `_ContactsGrid`). So a fixed cell
+    loses its mark here, in place, and the styles are sent again only at the next save.
+    It sits beside the contacts grid and finds it in their common parent."""
+
+    fixed = param.List(default=[], doc="The fixed cells since the last save: [row, field].")
+
+    _esm = """
+    export function render({ model, el }) {
+      const find = (root) => {
+        const table = root.querySelector(".tabulator");
+        if (table) return table;
+        for (const child of root.querySelectorAll("*")) {
+          const found = child.shadowRoot && find(child.shadowRoot);
+          if (found) return found;
+        }
+        return null;
+      };
+      const grid = () => {
+        const host = el.getRootNode().host;
+        return host ? find(host.getRootNode()) : null;
+      };
+      const unmark = () => {
+        const table = grid();
+        if (!table) return;
+        const rows = table.querySelectorAll(".tabulator-row");
+        for (const [row, field] of model.fixed) {
+          const cell = rows[row] && rows[row].querySelector(`.tabulator-cell[tabulator-field="${field}"]`);
+          if (!cell) continue;
+          for (const prop of ["background-color", "color", "box-shadow"]) cell.style.removeProperty(prop);
+        }
+      };
+      model.on("fixed", unmark);
+      // the grid puts its styles back on some redraws (a contact added): take them off again
+      const timer = setInterval(() => { if (model.fixed.length) unmark(); }, 400);
+      model.on("remove", () => clearInterval(timer));
+      unmark();
+    }
+    """
 
 
 def _shown(f: Field, value: Any) -> str:
@@ -247,7 +292,9 @@ class CustomerCard(pn.viewable.Viewer):
             widget.label = self._label(f)
         if name == TAGS_FIELD:
             widget.options = list(self._tag_options)
-        widget.disabled = f.immutable and self._fixed
+        widget.disabled = (f.immutable and self._fixed) or not self._can_write
+        if f.type.widget == "code":
+            widget.readonly = not self._can_write
         self._dress(f, widget)
         return widget
 
@@ -286,7 +333,7 @@ class CustomerCard(pn.viewable.Viewer):
             if f.name == TOML_FIELD:
                 items.append(Text(f.label, variant="subtitle2"))
             items.append(self._widgets[f.name])
-            if f.name == TAGS_FIELD:
+            if f.name == TAGS_FIELD and self._can_write:
                 self._tag_input = pmui.TextInput.from_param(
                     self.param.new_tag, label="Add a tag", placeholder="type and press Enter",
                     width=220,
@@ -357,7 +404,8 @@ class CustomerCard(pn.viewable.Viewer):
                         layout="fit_data_stretch",
                         configuration={"placeholder": "No messages sent yet."})  # fmt: skip
         grid = _ContactsGrid(
-            frame, show_index=False, selectable="checkbox", sizing_mode="stretch_width",
+            frame, show_index=False, selectable="checkbox" if self._can_write else False,
+            disabled=not self._can_write, sizing_mode="stretch_width",
             height=220, hidden_columns=["id"], layout="fit_data_stretch",
             titles={f.name: f.label for f in CONTACT_FIELDS},
             editors={f.name: ({"type": "tickCross"} if f.formatter == YES_NO else {"type": "input"})
@@ -378,9 +426,11 @@ class CustomerCard(pn.viewable.Viewer):
     def _contacts_items(self) -> list[Any]:
         return [
             self._contacts,
+            self._unmark,
             pmui.Row(
                 Button.from_param(self.param.add_contact, label="Add contact", icon="person_add", variant="outlined", size="small"),
                 Button.from_param(self.param.remove_contacts, label="Remove ticked", icon="person_remove", variant="outlined", size="small"),
+                visible=self._can_write,
             ),
             Text("Email goes to every contact's email; SMS to every contact's mobile "
                             "(in E.164, e.g. +447911123456; a national number is read in the "
@@ -399,6 +449,9 @@ class CustomerCard(pn.viewable.Viewer):
         widget.param.trigger("options")
 
     def _build(self) -> None:
+        self._unmark = ContactMarks(height=0, margin=0, sizing_mode="stretch_width")
+        # a viewer reads the card: every field read-only, no Save (the service checks too)
+        self._can_write = allowed(self.store.role, "edit")
         self._tag_input = None
         #: The marks the cells show: those of the last save. A cell keeps its mark while
         #: it is fixed: changing the styles redraws the grid, closing the editor in use.
@@ -425,16 +478,29 @@ class CustomerCard(pn.viewable.Viewer):
         self._reload_btn = Button.from_param(
             self.param.reload, label="Reload", visible=False, size="small"
         )
-        # a viewer reads the card; saving needs the editor role (the service checks it too)
-        can_write = allowed(self.store.role, "edit")
+        can_write = self._can_write
+        # says why nothing can be changed (the fields are greyed out, there is no Save)
+        self._read_only = Text(f"Read only: your role is {self.store.role or 'viewer'}.",
+                               variant="body2", visible=not can_write,
+                               styles={"color": "var(--mui-palette-text-secondary, #666)"})  # fmt: skip
         self._actions = pmui.Row(
             Button.from_param(self.param.cancel, label="Cancel" if can_write else "Close",
                                    variant="outlined"),
             Button.from_param(self.param.save, label="Save", variant="contained", icon="save",
                                    visible=can_write),
         )  # fmt: skip
-        self._body = pmui.Column(self._alert, self._reload_btn, self._tabs, self._system,
-                                 self._actions, sizing_mode="stretch_width",
+        # the question before discarding, Cancel and Save stay at the foot of the card's
+        # scrolling box: at 1280x720 the card is taller than the window, and the question
+        # asked on Escape was below the fold, out of sight with its buttons
+        self._foot = pmui.Column(
+            self._actions, sizing_mode="stretch_width", margin=0, styles={
+                "position": "sticky", "bottom": "-0.5em", "padding-bottom": "0.5em", "z-index": "2",
+                "background": "var(--mui-palette-background-paper, #fff)",
+                "border-top": "1px solid rgba(0, 0, 0, 0.12)"},
+        )  # fmt: skip
+        self._body = pmui.Column(self._read_only, self._alert, self._reload_btn, self._tabs,
+                                 self._system,
+                                 self._foot, sizing_mode="stretch_width",
                                  min_width=280)  # fmt: skip
         # what the card shows while it is first drawn in a browser (the whole form takes
         # about a second to arrive there at first; nothing at all showed meanwhile)
@@ -460,10 +526,17 @@ class CustomerCard(pn.viewable.Viewer):
         self._snapshot: Any = None
         # Escape and the close button close the card; unsaved typing is asked about first
         self._guard = CloseGuard(self._dialog, lambda: self.dirty, on_close=self._clear_problems)
-        self._body.insert(len(self._body) - 1, self._guard)  # above Cancel and Save
+        self._foot.insert(0, self._guard)  # above Cancel and Save
 
     def __panel__(self):
         return self._dialog
+
+    @staticmethod
+    def page_parts() -> list[Any]:
+        """What the page must hold from its first drawing for the card to work when it is
+        opened later: the browser knows a custom component's type only if one was in the
+        page when it was first drawn (`ContactMarks`)."""
+        return [ContactMarks(visible=False, height=0, margin=0)]
 
     def _money_labels(self, *_) -> None:
         """Money is shown with its currency: "Debit Limit (EUR)"."""
@@ -510,7 +583,8 @@ class CustomerCard(pn.viewable.Viewer):
         except UserError as exc:
             self._show_error(str(exc))
             return
-        self._present(f"Edit customer: {record[KEY_FIELD]}", lambda: self._load(record))
+        verb = "Edit customer" if self._can_write else "Customer"
+        self._present(f"{verb}: {record[KEY_FIELD]}", lambda: self._load(record))
 
     def _present(self, title: str, fill) -> None:
         """Fill the card (`fill()`) and open it. The first time in a browser the card opens
@@ -665,7 +739,7 @@ class CustomerCard(pn.viewable.Viewer):
         self._fixed = exists
         for f in FORM_FIELDS:
             if f.immutable and f.name in self._widgets:
-                self._widgets[f.name].disabled = exists
+                self._widgets[f.name].disabled = exists or not self._can_write
 
     def _refresh_tags(self, current: list[str]) -> None:
         self._tag_options = list(dict.fromkeys([*current, *service.known_tags(self.store)]))
@@ -741,15 +815,34 @@ class CustomerCard(pn.viewable.Viewer):
         """Mark the cells with a problem now (redraws the grid: not while a person types)."""
         if self._styled != self._contact_marks:
             self._styled = dict(self._contact_marks)
+            self._unmark.fixed = []  # the styles sent now are the marks
             if "contacts" in self._grids:  # else made with these marks
                 self._contacts.param.trigger("value")
 
     def _contact_edited(self, event) -> None:
         """A person changed a contact cell: its problem is theirs to have fixed (the list
-        under the grid and the tab's count drop it; the cell's mark stays until the next
-        save, as changing it would redraw the grid under the person's typing)."""
-        if self._contact_marks.pop((event.row, event.column), None) is not None:
+        under the grid and the tab's count drop it); once its value is valid its red mark
+        goes too, in the browser (new cell styles would redraw the grid under the person's
+        typing)."""
+        key = (event.row, event.column)
+        if self._contact_marks.pop(key, None) is not None:
             self._render_problems(restyle=False)
+        # a cell whose value is valid now loses its red mark (in the browser: see ContactMarks)
+        if key in self._styled and self._contact_valid(*key):
+            self._unmark.fixed = [*self._unmark.fixed, list(key)]
+
+    def _contact_valid(self, row: int, name: str) -> bool:
+        """Whether the contact in grid `row` has no problem with its field `name`."""
+        frame = self._contact_frame()
+        if not 0 <= row < len(frame):
+            return False
+        rec = frame.iloc[row].to_dict()
+        contact = {f.name: rec.get(f.name) for f in CONTACT_FIELDS}
+        contact = {k: None if isinstance(v, str) and not v.strip() else v
+                   for k, v in contact.items()}  # fmt: skip
+        region = getattr(self.form, form_key(COUNTRY_FIELD), None) or None
+        _clean, problems = service.validate_contacts([contact], region=region)
+        return not any(p.field == f"contacts[1].{name}" for p in problems)
 
     # --- saving ----------------------------------------------------------------------
 

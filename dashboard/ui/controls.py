@@ -13,6 +13,14 @@ from typing import Any
 
 import panel_material_ui as pmui
 
+#: A tooltip the pointer passes through. Material UI's tooltips are interactive (they stay
+#: open while the pointer is on them) and panel-material-ui places them right of the
+#: control: moving from "Expand all" to "Collapse all" the pointer landed on the first's
+#: tooltip, which stayed open over the second and took its click. Not interactive, a
+#: tooltip closes as the pointer leaves its control (Material UI's `disableInteractive`,
+#: which panel-material-ui does not pass on; its tooltip lives in the control's shadow root).
+TOOLTIP_CSS = ".MuiTooltip-popper { pointer-events: none !important; }"
+
 
 def labelled(label: str, description: str) -> str:
     """A description that starts with the visible `label` ("Refresh: reload ...")."""
@@ -41,6 +49,8 @@ class _NamedByLabel:
             self.description = self._made
 
     def _watch_name(self) -> None:
+        if TOOLTIP_CSS not in self.stylesheets:
+            self.stylesheets = [*self.stylesheets, TOOLTIP_CSS]
         self._name_by_label()
         self.param.watch(self._name_by_label, ["label", "description"])
 

@@ -61,7 +61,10 @@ class CloseGuard(pn.viewable.Viewer):
         self._words = (question, keep_label, keep_help, discard_label, discard_help)
         # the question's notice and buttons are made when it is first asked: most dialogs
         # close untouched, and each Material UI part costs the first open ~20 ms
-        self._bar = pmui.Row(visible=False, sizing_mode="stretch_width")
+        # the buttons go under the question where a line holds not all (a phone: in one
+        # row the question was squeezed to nothing)
+        self._bar = pn.FlexBox(visible=False, sizing_mode="stretch_width", flex_wrap="wrap",
+                               align_items="center", margin=0)  # fmt: skip
         dialog.param.watch(self._on_open, "open")
 
     @property
@@ -91,7 +94,9 @@ class CloseGuard(pn.viewable.Viewer):
         if not self._bar.objects:
             question, keep_label, keep_help, discard_label, discard_help = self._words
             self._bar.objects = [
-                Notice(object=question, severity="warning", sizing_mode="stretch_width"),
+                Notice(
+                    object=question, severity="warning", min_width=220, styles={"flex": "1 1 220px"}
+                ),  # fmt: skip
                 Button.from_param(
                     self.param.keep_editing,
                     label=keep_label,

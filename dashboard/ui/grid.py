@@ -307,7 +307,7 @@ class Selection(pn.viewable.Viewer):
 
     def __init__(self, **params):
         super().__init__(**params)
-        self._text = Text("", variant="body2", margin=(0, 8))
+        self._text = Text("", variant="body2", margin=(0, 8), align="center")
         self._all = Button.from_param(self.param.select_all, size="small", variant="text",
                                            description="Select all matching customers")  # fmt: skip
         self._clear = Button.from_param(self.param.clear, label="Clear selection",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import json
+import shlex
 import tempfile
 import time
 from pathlib import Path
@@ -68,6 +69,14 @@ def code_for(view: View) -> str:
         "result = run(store, view, paged=False)  # the whole result, not one page\n"
         "result.table()\n"
     )
+
+
+def command_for(view: View) -> str:
+    """The command line that writes `view` to a file: its customers as CSV, a grouped or
+    pivoted view as the page's report (`--view` takes the JSON the Code dialog shows)."""
+    if view.mode == "rows":
+        return f"customer-dashboard export customers.csv --view {shlex.quote(view.to_json())}"
+    return f"customer-dashboard pivot --view {shlex.quote(view.to_json())} --out report.xlsx"
 
 
 #: The least time (s) between two reloads pushed by writes: a burst of writes elsewhere
@@ -364,7 +373,7 @@ class CustomersPage(pn.viewable.Viewer):
             "sizing_mode": "stretch_both"}  # fmt: skip
         return pn.Column(
             self.toolbar, self.notices, self._body, self.footer, self._overlays, self.viewport,
-            self.grid.column_state,
+            self.grid.column_state, *CustomerCard.page_parts(),
             margin=0, **sizing,
         )  # fmt: skip
 
@@ -620,7 +629,8 @@ class CustomersPage(pn.viewable.Viewer):
         view = self.view.copy(page=1)
         search = self.link_query()  # the same link as the address bar's
         link = self.base_url() + (f"?{search}" if search else "")
-        self._with("code", lambda dialog: dialog.show(code_for(view), view.to_json(), link))
+        self._with("code", lambda dialog: dialog.show(code_for(view), view.to_json(), link,
+                                                      command_for(view)))  # fmt: skip
 
     @staticmethod
     def base_url() -> str:

@@ -95,6 +95,12 @@ class Grid(pn.widgets.Tabulator):
         return columns
 
 
+def rows_height(rows: int, most: int = 12) -> int:
+    """The height of a `Grid` of `rows` rows, at most `most` (it scrolls past them): a short
+    list in a fixed tall grid left a large empty gap below it (Setup › Users)."""
+    return 46 + 36 * max(1, min(rows, most))
+
+
 def markup(template: str, stylesheets: list[str] | None = None, **values: Any) -> pn.pane.HTML:
     """An HTML pane of markup we write ourselves, every value escaped (see `html`)."""
     return pn.pane.HTML(html(template, **values), stylesheets=stylesheets or [], margin=0)

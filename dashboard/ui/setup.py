@@ -19,7 +19,7 @@ from ..types import timestamp_text
 from .controls import Button
 from .display import plural, run_with_progress
 from .grid import grid_options
-from .safe import Grid, Notice, Text
+from .safe import Grid, Notice, Text, rows_height
 
 LABELS = {
     ("email", "from"): "From address", ("email", "host"): "SMTP server", ("email", "port"): "Port",
@@ -497,7 +497,7 @@ class RatesPage(pn.viewable.Viewer):
         )
         self._table.value = frame.rename(columns=RATE_TITLES)
         # as tall as its rows (a few currencies are a short table), scrolling past 12
-        self._table.height = 46 + 36 * max(1, min(len(frame), 12))
+        self._table.height = rows_height(len(frame))
 
     def _on_file(self, *_) -> None:
         self.file = self._file.value

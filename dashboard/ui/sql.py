@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import panel as pn
@@ -21,6 +22,7 @@ from ..errors import UserError
 from ..store import Store
 from ..words import plural
 from .controls import Button, Download
+from .dialogs import FADING_SX
 from .safe import Grid, Notice, Text
 
 #: A download travels to the browser in memory (base64 in the page's websocket), so the
@@ -124,34 +126,94 @@ class SqlDialog(pn.viewable.Viewer):
         return self._dialog
 
 
+#: Copies the field `source` holds as the browser shows it. The Clipboard API needs a secure
+#: page (https or localhost); served over plain http to another machine the older
+#: execCommand("copy") does it, from a field put in the dialog (its focus trap would take
+#: the focus back from one elsewhere in the page).
+COPY_JS = """
+const data = source.data || source;
+const text = String(data.value == null ? "" : data.value);
+const fallback = () => {
+  const host = document.querySelector(".MuiDialog-container") || document.body;
+  const area = document.createElement("textarea");
+  area.value = text;
+  area.setAttribute("readonly", "");
+  area.style.position = "fixed";
+  area.style.opacity = "0";
+  host.appendChild(area);
+  area.select();
+  try { document.execCommand("copy"); } finally { area.remove(); }
+};
+if (navigator.clipboard && window.isSecureContext) {
+  navigator.clipboard.writeText(text).catch(fallback);
+} else {
+  fallback();
+}
+"""
+
+
+class CopyButton(Button):
+    """A Copy button for the text of the widget `source` (named "Copy: the <what>").
+
+    Its script is put on its model as the model is made, not through Panel's `jscallback`:
+    on a dialog put on the page after it was opened (`CustomersPage._with`), Panel's link
+    made every click fail in the browser ("[object Function] is not serializable")."""
+
+    def __init__(self, source: Any, what: str, **params: Any):
+        params = {"label": "Copy", "icon": "content_copy", "variant": "outlined",
+                  "size": "small", "align": "center", "description": f"the {what}", **params}  # fmt: skip
+        super().__init__(**params)
+        self._source = source
+
+    def _get_model(self, doc, root=None, parent=None, comm=None):
+        from bokeh.models import CustomJS
+
+        model = super()._get_model(doc, root, parent, comm)
+        root = root or model
+        found = self._source._models.get(root.ref["id"])
+        if found is not None:
+            model.data.js_on_change("clicks", CustomJS(args={"source": found[0]}, code=COPY_JS))
+        return model
+
+
 class ViewCode(pn.viewable.Viewer):
-    """The current view as Python, as JSON and as a link: to take it to a notebook and back."""
+    """The current view as Python, as a command line, as JSON and as a link: to take it to a
+    notebook, a script or a colleague and back. Each has a Copy button."""
 
     python = param.String(default="", doc="Python that rebuilds the view.")
+    command = param.String(default="", doc="The command line that exports the view.")
     json = param.String(default="", doc="The view as JSON (View.from_json).")
     link = param.String(default="", doc="A link that opens the dashboard on this view.")
     close = param.Event(doc="Close.")
 
     def __init__(self, **params):
         super().__init__(**params)
-        area = dict(
-            sizing_mode="stretch_width", disabled=False, styles={"font-family": "monospace"}
-        )
+        # monospace in the field itself (a style on the widget's box did not reach it)
+        area = dict(sizing_mode="stretch_width", disabled=False,
+                    sx={"& textarea, & input": {"fontFamily": "monospace", "fontSize": "0.85rem"}})  # fmt: skip
+        fields = [
+            ("Python", pmui.TextAreaInput.from_param(self.param.python, label="Python", rows=6, **area)),
+            ("command line", pmui.TextAreaInput.from_param(self.param.command, label="Command line", rows=2, **area)),
+            ("JSON", pmui.TextAreaInput.from_param(self.param.json, label="JSON", rows=2, **area)),
+            ("link", pmui.TextInput.from_param(self.param.link, label="Link", **area)),
+        ]  # fmt: skip
+        rows = [pmui.Row(field, CopyButton(field, what), sizing_mode="stretch_width", margin=0)
+                for what, field in fields]  # fmt: skip
         self._dialog = pmui.Dialog(
             pmui.Column(
                 Text("In a notebook: from dashboard import open_store, View, run; "
-                                "run(open_store(), view).data", variant="caption"),  # fmt: skip
-                pmui.TextAreaInput.from_param(self.param.python, label="Python", rows=4, **area),
-                pmui.TextAreaInput.from_param(self.param.json, label="JSON", rows=3, **area),
-                pmui.TextInput.from_param(self.param.link, label="Link", **area),
+                     "run(open_store(), view).data", variant="caption"),  # fmt: skip
+                *rows,
                 Button.from_param(self.param.close, label="Close", variant="outlined"),
-                sizing_mode="stretch_width", min_width=720,
+                sizing_mode="stretch_width", min_width=280,
             ),
             title="Use this view elsewhere", open=False, close_on_click=True, show_close_button=True, width_option="md",
+            sx=FADING_SX,
         )  # fmt: skip
 
-    def show(self, python: str, json: str, link: str) -> None:
-        self.param.update(python=python, json=json, link=link)
+    def show(self, python: str, json: str, link: str, command: str = "") -> None:
+        """Open on the view's `python`, `json`, `link` and `command` line."""
+        self.param.update(python=python, json=json, link=link, command=command)
         self._dialog.open = True
 
     @param.depends("close", watch=True)

@@ -12,7 +12,7 @@ from .. import tokens
 from ..errors import UserError
 from ..store import Store
 from .controls import Button
-from .safe import Grid, Notice, Text
+from .safe import Grid, Notice, Text, rows_height
 
 #: What the Expires select offers (dashboard.tokens.parse_expiry reads them).
 LIFETIMES = ["30d", "90d", "1y", "never"]
@@ -35,7 +35,7 @@ class TokensPage(pn.viewable.Viewer):
     def __init__(self, **params):
         super().__init__(**params)
         self._table = Grid(pd.DataFrame(), show_index=False, disabled=True,
-                           sizing_mode="stretch_width", height=220,
+                           sizing_mode="stretch_width", height=rows_height(1),
                            layout="fit_data_table",
                            # fixed: the widths fitted to the first rows would cut later dates
                            widths={_SHOWN[k]: 150 for k in ("created_at", "expires_at",
@@ -55,6 +55,7 @@ class TokensPage(pn.viewable.Viewer):
             rows.append(row)
         frame = pd.DataFrame(rows, columns=list(_SHOWN)).rename(columns=_SHOWN)
         self._table.value = frame.fillna("")
+        self._table.height = rows_height(len(frame))
 
     def _say(self, text: str, severity: str) -> None:
         self.message = text

@@ -31,7 +31,7 @@ from ..errors import UserError, ValidationError
 from ..fields import FIELDS, STATUS_FIELD, TAGS_FIELD, importable
 from ..store import Store
 from ..words import plural
-from .controls import Button, Download
+from .controls import TOOLTIP_CSS, Button, Download
 from .dialogs import FADING_SX, CloseGuard
 from .display import run_with_progress
 from .safe import Grid, Notice, Text
@@ -124,6 +124,11 @@ class FileChoice(pmui.FileInput):
     chosen again (the same bytes are no change either)."""
 
     received = param.Event(doc="An upload finished (its bytes are in value; None when empty).")
+
+    def __init__(self, **params: Any):
+        super().__init__(**params)
+        # its tooltip closes as the pointer leaves, as the buttons' do (controls.TOOLTIP_CSS)
+        self.stylesheets = [*self.stylesheets, TOOLTIP_CSS]
 
     def _flush_buffer(self):
         super()._flush_buffer()
@@ -367,9 +372,19 @@ class UploadWizard(pn.viewable.Viewer):
     def open(self) -> None:
         """Open the wizard on a clean first step (nothing of the last file is kept, except
         as "Use last settings")."""
-        if not self._busy:
-            self._reset(new_input=True)
+        if not self._busy and not self._clean:
+            # a new file button only where a file was chosen (the browser keeps its name);
+            # an untouched wizard opens as it is: remaking its parts left the dialog blank
+            # until they were drawn again
+            self._reset(new_input=self._file.value is not None or bool(self._file.filename))
         self._dialog.open = True
+
+    @property
+    def _clean(self) -> bool:
+        """Whether the wizard is on its first step with nothing chosen (as a reset leaves it)."""
+        return (self.step == FILE and self._table is None and self.file is None
+                and self._file.value is None and not self._file.filename
+                and not self._alert.visible and not self._last_box.visible)  # fmt: skip
 
     def close(self) -> None:
         """Close the wizard (a file not written is forgotten)."""

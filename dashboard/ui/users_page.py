@@ -12,7 +12,7 @@ from ..access import ROLES
 from ..errors import UserError
 from ..store import Store
 from .controls import Button
-from .safe import Grid, Notice, Text
+from .safe import Grid, Notice, Text, rows_height
 
 
 class UsersPage(pn.viewable.Viewer):
@@ -31,7 +31,7 @@ class UsersPage(pn.viewable.Viewer):
     def __init__(self, **params):
         super().__init__(**params)
         self._table = Grid(pd.DataFrame(), show_index=False, disabled=True,
-                                           sizing_mode="stretch_width", height=300,
+                                           sizing_mode="stretch_width", height=rows_height(1),
                                            layout="fit_data_table")  # fmt: skip
         self._alert = Notice(object="", severity="info", visible=False,
                                  sizing_mode="stretch_width")  # fmt: skip
@@ -41,6 +41,7 @@ class UsersPage(pn.viewable.Viewer):
         found = users.list_users(self.store)
         self._table.value = pd.DataFrame({"Name": [u.name for u in found],
                                           "Role": [u.role for u in found]})  # fmt: skip
+        self._table.height = rows_height(len(found))
 
     def _do(self, action, done: str) -> None:
         try:
@@ -81,17 +82,19 @@ class UsersPage(pn.viewable.Viewer):
         return pmui.Column(
             Text("Users", variant="h6"),
             self._table,
-            pmui.Row(
+            pn.FlexBox(  # wraps on a phone (in a row, Password and Remove were off the screen)
                 pmui.TextInput.from_param(self.param.name_, label="Name", width=200),
                 pmui.Select.from_param(self.param.role, label="Role", width=150),
                 pmui.PasswordInput.from_param(self.param.password, label="Password", width=220),
+                gap="8px", align_items="center",
             ),
-            pmui.Row(
+            pn.FlexBox(
                 Button.from_param(self.param.add, label="Add user", variant="contained",
                                        icon="person_add", size="small"),
                 Button.from_param(self.param.change_role, label="Set role", **button),
                 Button.from_param(self.param.change_password, label="Set password", **button),
                 Button.from_param(self.param.remove, label="Remove", color="error", **button),
+                gap="8px", align_items="center",
             ),
             self._alert,
             sizing_mode="stretch_width", max_width=900,
