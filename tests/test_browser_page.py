@@ -8,6 +8,7 @@ import re
 import pytest
 
 from tests.browser import (
+    COUNT_REDRAWS,
     button,
     cells,
     choose,
@@ -211,18 +212,6 @@ def test_the_guide_is_served(page, server):
     page.goto(server + "/guide")
     page.get_by_text("Customers: user guide").wait_for()
     assert page.get_by_text("Select all N matching").count() >= 1
-
-
-#: Counts Tabulator's full redraws (every row laid out again) from the page's first script on.
-COUNT_REDRAWS = """
-window.cdRedraws = 0;
-let cls;
-Object.defineProperty(window, "Tabulator", {configurable: true, get() { return cls; }, set(v) {
-  cls = v;
-  const redraw = v.prototype.redraw;
-  v.prototype.redraw = function (...args) { window.cdRedraws++; return redraw.apply(this, args); };
-}});
-"""
 
 
 def test_the_grid_lays_its_rows_out_once_while_the_page_is_drawn_and_follows_a_resize(
