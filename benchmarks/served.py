@@ -6,12 +6,18 @@ Prints: the server time of each page action (filter, sort, page change, group, p
 measured on the page object the server runs; in Chromium, from the request: the page's
 HTML received, its scripts loaded, the first paint, the toolbar drawn and the grid
 showing rows; and the server process's memory with one and with five open sessions.
+Beside each session, what does not depend on how busy the machine is: the server's CPU
+time for the session, the bytes that travelled (and whether gzipped), the browser's
+main-thread time (scripts, layout, style) and how often the grid redrew all its rows.
+Timings wait for the server's start snapshot (a copy of the database for notebooks,
+~26 s of CPU at 1,000,000 customers) so that they are the page's own.
 Needs Debian's Chromium at /usr/bin/chromium.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import statistics
 import sys
@@ -24,7 +30,7 @@ import psutil  # noqa: E402
 
 from dashboard import Store, add_demo_customers  # noqa: E402
 from dashboard.ui.app import customers_page  # noqa: E402
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, served  # noqa: E402
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, COUNT_REDRAWS, served  # noqa: E402
 
 
 def ensure_db(path: Path, n: int) -> None:
@@ -89,12 +95,22 @@ def server_times(path: Path, repeat: int = 5) -> None:
 def browser_figures(path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
+    from dashboard.snapshot import wait_for_snapshot
+
+    started = time.time()
     with served(path, demo=0) as url, sync_playwright() as p:
         server = _server_process(path)
+        wait_for_snapshot(path, after=started, timeout=600)
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         times, pages = [], []
         for i in range(5):
-            pg = browser.new_context(viewport={"width": 1500, "height": 1000}).new_page()
+            context = browser.new_context(viewport={"width": 1500, "height": 1000})
+            context.add_init_script(COUNT_REDRAWS)
+            pg = context.new_page()
+            cdp = context.new_cdp_session(pg)
+            cdp.send("Performance.enable")
+            cpu = _cpu(server)
+            load = os.getloadavg()[0]
             t = time.perf_counter()
             pg.goto(url + "/", wait_until="commit")
             # the page's frame: the toolbar drawn (the skeleton before the rows)
@@ -113,6 +129,12 @@ def browser_figures(path: Path) -> None:
                         js: Math.max(0, ...js.map(r => r.responseEnd)),
                         paint: fcp ? fcp.startTime : null};
             }""")  # fmt: skip
+            server_ms = (_cpu(server) - cpu) * 1000
+            metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+            sent = pg.evaluate("""() => performance.getEntriesByType('resource').concat(
+                performance.getEntriesByType('navigation')).reduce((a, r) => [
+                a[0] + r.transferSize, a[1] + r.decodedBodySize], [0, 0])""")  # fmt: skip
+            redraws = pg.evaluate("window.cdRedraws")
             opened = _card_open(pg)
             time.sleep(1.0)
             rss = server.memory_info().rss / 2**20 if server else float("nan")
@@ -121,6 +143,13 @@ def browser_figures(path: Path) -> None:
                   f"first paint {nav['paint'] or 0:,.0f} ms   toolbar {frame * 1000:,.0f} ms   "
                   f"request to rows {times[-1] * 1000:,.0f} ms   "
                   f"card's first open {opened * 1000:,.0f} ms", flush=True)  # fmt: skip
+            print(f"      load {load:.1f}   server CPU to rows {server_ms:,.0f} ms   "
+                  f"transferred {sent[0] / 1e6:.2f} MB ({sent[1] / 1e6:.2f} MB unpacked)   "
+                  f"browser main thread {metrics['TaskDuration'] * 1000:,.0f} ms (scripts "
+                  f"{metrics['ScriptDuration'] * 1000:,.0f}, layout "
+                  f"{metrics['LayoutDuration'] * 1000:,.0f}, style "
+                  f"{metrics['RecalcStyleDuration'] * 1000:,.0f})   "
+                  f"grid redraws {redraws}", flush=True)  # fmt: skip
         browser.close()
 
 
@@ -132,6 +161,14 @@ def _card_open(pg) -> float:
     seconds = time.perf_counter() - t
     pg.keyboard.press("Escape")
     return seconds
+
+
+def _cpu(proc) -> float:
+    """The process's CPU seconds so far (user and system), or 0 without it."""
+    if proc is None:
+        return 0.0
+    times = proc.cpu_times()
+    return times.user + times.system
 
 
 def _server_process(path: Path):

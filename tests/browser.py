@@ -27,6 +27,17 @@ CHROMIUM_ARGS = [
 ]
 SHOTS = Path(os.environ.get("SCREENSHOT_DIR", Path(__file__).resolve().parents[1] / "screenshots"))
 
+#: Counts Tabulator's full redraws (every row laid out again) from the page's first script on.
+COUNT_REDRAWS = """
+window.cdRedraws = 0;
+let cls;
+Object.defineProperty(window, "Tabulator", {configurable: true, get() { return cls; }, set(v) {
+  cls = v;
+  const redraw = v.prototype.redraw;
+  v.prototype.redraw = function (...args) { window.cdRedraws++; return redraw.apply(this, args); };
+}});
+"""
+
 
 def require_chromium() -> None:
     """Skip (saying why) where no Chromium can be had; under CI a missing browser fails."""

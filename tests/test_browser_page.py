@@ -8,6 +8,7 @@ import re
 import pytest
 
 from tests.browser import (
+    COUNT_REDRAWS,
     button,
     cells,
     choose,
@@ -211,3 +212,29 @@ def test_the_guide_is_served(page, server):
     page.goto(server + "/guide")
     page.get_by_text("Customers: user guide").wait_for()
     assert page.get_by_text("Select all N matching").count() >= 1
+
+
+def test_the_grid_lays_its_rows_out_once_while_the_page_is_drawn_and_follows_a_resize(
+    browser, server
+):
+    """Tabulator redrew every row whenever its box changed size, and the box changes with
+    each part of the page drawn around it: 4 to 7 full redraws (0.2-0.5 s each at 50 rows)
+    before the page was usable. Panel's own resize handling redraws it once things settle,
+    and after a window resize."""
+    context = browser.new_context(viewport={"width": 1500, "height": 1000})
+    context.add_init_script(COUNT_REDRAWS)
+    pg = context.new_page()
+    goto_ready(pg, server)
+    button(pg, "Columns").first.wait_for()
+    pg.wait_for_timeout(1500)  # whatever would redraw after the rows has happened by now
+    assert pg.evaluate("window.cdRedraws") == 0
+    holder = pg.locator(".tabulator-tableholder").first
+    wide = holder.bounding_box()["width"]
+    pg.set_viewport_size({"width": 1000, "height": 800})
+    for _ in range(60):  # Playwright's locators see into the components' shadow roots
+        if holder.bounding_box()["width"] < wide - 300:
+            break
+        pg.wait_for_timeout(250)
+    assert holder.bounding_box()["width"] < wide - 300  # the grid narrowed with the window
+    assert len(cells(pg, "name")) == 50  # the whole page of rows is still drawn
+    context.close()

@@ -34,3 +34,27 @@ def test_serve_creates_demo_data_and_refuses_other_writers(tmp_path):
     assert not server_file(db).exists()  # the server cleans up after itself
     r = cli("edit", "--db", str(db), "--set", "channels=5", "--ids", "1")
     assert r.returncode == 0, r.stderr
+
+
+def test_the_page_and_its_scripts_travel_compressed(tmp_path):
+    """~7 MB of scripts uncompressed: a page across a slow link waited seconds for them."""
+    import gzip
+    import re
+    from urllib.parse import quote
+
+    with served(tmp_path / "z.duckdb", demo=20, extra=["--no-api"]) as url:
+
+        def get(path: str) -> tuple[bytes, str | None]:
+            req = urllib.request.Request(url + path, headers={"Accept-Encoding": "gzip"})
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return r.read(), r.headers.get("Content-Encoding")
+
+        body, encoding = get("/")
+        assert encoding == "gzip"
+        html = gzip.decompress(body).decode()
+        scripts = re.findall(r'<script[^>]+src="([^"]+\.js[^"?]*)', html)
+        assert scripts  # the page names its scripts; each comes gzipped and smaller
+        for src in scripts:
+            body, encoding = get("/" + quote(src.lstrip("/"), safe="/@"))
+            assert encoding == "gzip", src
+            assert len(body) < len(gzip.decompress(body)), src

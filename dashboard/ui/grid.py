@@ -391,9 +391,14 @@ class CustomerGrid(pn.viewable.Viewer):
                                sizing_mode="stretch_both", min_height=200)  # fmt: skip
         # headers drag to reorder (frozen ones excepted) and resize; both kept in the view
         mark = f"cd-columns-{id(self)}"
+        # autoResize off: Tabulator's own resize observer redrew every row at each change of
+        # the grid's box, and the box changes with every part of the page drawn around it
+        # (4-7 full redraws, 0.2-0.5 s each, before the page was usable at 50 rows); Panel
+        # redraws it itself once a resize has settled. Only this grid: one in a dialog is
+        # drawn while the dialog opens and needs Tabulator's observer to fill its rows.
         config = options["configuration"]
         options["configuration"] = {
-            **config, "headerSortElement": column_sort_mark(mark),
+            **config, "headerSortElement": column_sort_mark(mark), "autoResize": False,
             "columnDefaults": {**config["columnDefaults"], "headerMenu": JSCode(HEADER_MENU),
                                "headerMenuIcon": JSCode(HEADER_MENU_ICON)},
         }  # fmt: skip

@@ -97,12 +97,29 @@ class Notices(pn.viewable.Viewer):
 
     def __init__(self, **params):
         super().__init__(**params)
-        self._alert = Notice(object="", severity="info", visible=False, closeable=True,
-                             sizing_mode="stretch_width")  # fmt: skip
-        self._undo = Button.from_param(self.param.undo, icon="undo", variant="outlined",
-                                            size="small", visible=False,
-                                            description="Undo the last change")  # fmt: skip
+        # the notice and Undo are made when first needed: most sessions start with neither,
+        # and each Material UI component is drawn in the browser whether it shows or not
+        self._made: dict[str, Any] = {}
+        self._row = pn.Row(sizing_mode="stretch_width", margin=0)
         self._said = 0  # how many notices were shown: a fade only takes its own away
+
+    @property
+    def _alert(self) -> Notice:
+        if "alert" not in self._made:
+            self._made["alert"] = Notice(object="", severity="info", visible=False,
+                                         closeable=True, sizing_mode="stretch_width")  # fmt: skip
+            self._row.insert(0, self._made["alert"])
+        return self._made["alert"]
+
+    @property
+    def _undo(self) -> Button:
+        if "undo" not in self._made:
+            self._made["undo"] = Button.from_param(self.param.undo, icon="undo",
+                                                   variant="outlined", size="small",
+                                                   visible=False,
+                                                   description="Undo the last change")  # fmt: skip
+            self._row.append(self._made["undo"])
+        return self._made["undo"]
 
     def say(self, text: str, severity: str = "info") -> None:
         """Show `text` (plain text) at the top of the page, replacing the last notice."""
@@ -128,14 +145,16 @@ class Notices(pn.viewable.Viewer):
     def clear(self) -> None:
         """Take the notice away (it no longer describes what is on screen)."""
         self.message = ""
-        self._alert.visible = False
+        if "alert" in self._made:
+            self._alert.visible = False
 
     def offer_undo(self, show: bool) -> None:
         """Show or hide the Undo button."""
-        self._undo.visible = show
+        if show or "undo" in self._made:
+            self._undo.visible = show
 
     def __panel__(self):
-        return pn.Row(self._alert, self._undo, sizing_mode="stretch_width", margin=0)
+        return self._row
 
 
 class CustomersPage(pn.viewable.Viewer):
@@ -183,12 +202,12 @@ class CustomersPage(pn.viewable.Viewer):
         self._columns_panel: ColumnsPanel | None = None
         self._filters_panel: FiltersPanel | None = None
         self._dialogs: dict[str, Any] = {}
-        # the pop-outs are filled the first time they open: half of a session's components
-        # live in them, and a session's start is what a busy server spends most on
-        self._columns_drawer = pmui.Drawer(anchor="right", size=380, open=False)
-        self._filters_drawer = pmui.Drawer(anchor="right", size=380, open=False)
+        # the pop-outs are made and filled the first time they open: half of a session's
+        # components live in them, and a session's start is what a busy server spends most
+        # on; the browser draws every Material UI component on the page, open or not
+        self._drawers: dict[str, pmui.Drawer] = {}
         self._body = pn.Column(self.grid, sizing_mode="stretch_both", margin=0)
-        self._overlays = pn.Column(self._columns_drawer, self._filters_drawer, margin=0)
+        self._overlays = pn.Column(margin=0)
         if self.linked_group and self.view.mode == "groups" and not self.view.expand:
             # an older link's open group: the tree opens it in place, down to its customers
             path = [self.linked_group.get(g) for g in self.view.groups]
@@ -347,24 +366,36 @@ class CustomersPage(pn.viewable.Viewer):
             sizing_mode="stretch_width",
         )
 
+    def _open_drawer(self, name: str, fill) -> None:
+        """Open the pop-out called `name` (and close the other). Made the first time with
+        `fill()` inside, and put on the page already open, as a dialog is (`_with`)."""
+        for other, drawer in self._drawers.items():
+            if other != name:
+                drawer.open = False
+        if name in self._drawers:
+            self._drawers[name].open = True
+            return
+        drawer = pmui.Drawer(fill(), anchor="right", size=380, open=True)
+        self._drawers[name] = drawer
+        self._overlays.append(drawer)
+
+    @property
+    def _columns_drawer(self) -> pmui.Drawer | None:
+        return self._drawers.get("columns")
+
+    @property
+    def _filters_drawer(self) -> pmui.Drawer | None:
+        return self._drawers.get("filters")
+
     def _open_columns(self) -> None:
-        self._filters_drawer.open = False
-        if not self._columns_drawer.objects:
-            # one column in the drawer: as two of its children, the saved views were placed
-            # by the columns' first height and sat on the Show select once the chips and
-            # the wrapped "Daily usage" made them taller (1280x720)
-            self._columns_drawer.objects = [
-                pmui.Column(
-                    self.columns_panel, self._saved_views_box(), sizing_mode="stretch_width"
-                )
-            ]
-        self._columns_drawer.open = True
+        # one column in the drawer: as two of its children, the saved views were placed by
+        # the columns' first height and sat on the Show select once the chips and the
+        # wrapped "Daily usage" made them taller (1280x720)
+        self._open_drawer("columns", lambda: pmui.Column(
+            self.columns_panel, self._saved_views_box(), sizing_mode="stretch_width"))  # fmt: skip
 
     def _open_filters(self) -> None:
-        self._columns_drawer.open = False
-        if not self._filters_drawer.objects:
-            self._filters_drawer.objects = [self.filters_panel]
-        self._filters_drawer.open = True
+        self._open_drawer("filters", lambda: self.filters_panel)
 
     # --- layout ----------------------------------------------------------------------
 
