@@ -30,7 +30,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dashboard import Store, View, add_demo_customers, run  # noqa: E402
+from dashboard import Store, View, add_demo_customers, add_demo_rates, run  # noqa: E402
 from dashboard import count as engine_count  # noqa: E402
 
 PAGE = 50
@@ -98,10 +98,19 @@ def hand_count(con):
     ).fetchone()[0]
 
 
+#: Each currency's latest rate into EUR (EUR itself: 1): the demo has several currencies, so
+#: money summed over customers is converted, as the engine converts it.
+FX = (
+    "(SELECT currency, arg_max(rate, day) AS rate FROM rates WHERE base = 'EUR' GROUP BY currency "
+    "UNION ALL SELECT 'EUR', 1) fx"
+)
+
+
 def hand_group(con):
     g = con.execute(
-        "SELECT status, country, count(*) AS count, sum(credit) AS sum_credit, avg(channels) AS avg_channels, "
-        "grouping(status, country) AS gk FROM customers GROUP BY GROUPING SETS ((status, country), ())"
+        "SELECT status, country, count(*) AS count, sum(credit * fx.rate) AS sum_credit, avg(channels) AS avg_channels, "
+        f"grouping(status, country) AS gk FROM customers JOIN {FX} USING (currency) "
+        "GROUP BY GROUPING SETS ((status, country), ())"
     ).df()
     rows = g[g.gk == 0].sort_values(["status", "country"], na_position="last")
     return rows.head(PAGE), g[g.gk != 0], len(rows)
@@ -109,8 +118,8 @@ def hand_group(con):
 
 def hand_group_by_total(con):
     g = con.execute(
-        "SELECT country, count(*) AS count, sum(credit) AS sum_credit, grouping(country) AS gk "
-        "FROM customers GROUP BY GROUPING SETS ((country), ())"
+        "SELECT country, count(*) AS count, sum(credit * fx.rate) AS sum_credit, grouping(country) AS gk "
+        f"FROM customers JOIN {FX} USING (currency) GROUP BY GROUPING SETS ((country), ())"
     ).df()
     rows = g[g.gk == 0].sort_values(
         ["sum_credit", "country"], ascending=[False, True], na_position="last"
@@ -153,10 +162,10 @@ def hand_search(con):
 
 def hand_usage_pivot(con):
     g = con.execute(
-        "SELECT c.country, date_trunc('month', u.day)::DATE AS month, sum(u.revenue) AS s, "
+        "SELECT c.country, date_trunc('month', u.day)::DATE AS month, sum(u.revenue * fx.rate) AS s, "
         "grouping(c.country) AS gc, grouping(month) AS gm "
-        "FROM usage_daily u JOIN customers c ON c.id = u.customer_id WHERE c.status = 'Active' "
-        "GROUP BY GROUPING SETS ((c.country, month), (c.country), (month), ())"
+        f"FROM usage_daily u JOIN customers c ON c.id = u.customer_id JOIN {FX} ON fx.currency = c.currency "
+        "WHERE c.status = 'Active' GROUP BY GROUPING SETS ((c.country, month), (c.country), (month), ())"
     ).df()
     n = con.execute(
         "SELECT count(DISTINCT u.customer_id) FROM usage_daily u JOIN customers c ON c.id = u.customer_id "
@@ -176,6 +185,11 @@ def frames(con, usage: bool):
     ).df()
     k = con.execute("SELECT customer_id, name, email FROM contacts").df()
     u = con.execute("SELECT customer_id, day, revenue FROM usage_daily").df() if usage else None
+    fx = {
+        cur: float(rate) for cur, rate in con.execute(f"SELECT currency, rate FROM {FX}").fetchall()
+    }
+    c["rate"] = c.currency.map(fx).astype(float)  # each customer's rate into EUR, loaded once
+    c["credit_eur"] = c.credit.astype(float) * c.rate
     return c, k, u
 
 
@@ -191,13 +205,13 @@ def pandas_questions(c, k, u):
         return int(((c.status == "Active") & (c.credit > 0)).sum())
 
     def group():
-        g = c.groupby(["status", "country"]).agg(count=("id", "size"), sum_credit=("credit", "sum"),
+        g = c.groupby(["status", "country"]).agg(count=("id", "size"), sum_credit=("credit_eur", "sum"),
                                                 avg_channels=("channels", "mean"))  # fmt: skip
-        return g.head(PAGE), (len(c), c.credit.sum(), c.channels.mean()), len(g)
+        return g.head(PAGE), (len(c), c.credit_eur.sum(), c.channels.mean()), len(g)
 
     def group_by_total():
-        g = c.groupby("country").agg(count=("id", "size"), sum_credit=("credit", "sum"))
-        return g.sort_values("sum_credit", ascending=False).head(PAGE), c.credit.sum(), len(g)
+        g = c.groupby("country").agg(count=("id", "size"), sum_credit=("credit_eur", "sum"))
+        return g.sort_values("sum_credit", ascending=False).head(PAGE), c.credit_eur.sum(), len(g)
 
     def pivot():
         return c.pivot_table(index="status", columns="currency", values="credit", aggfunc="sum",
@@ -224,10 +238,11 @@ def pandas_questions(c, k, u):
         return f.head(PAGE), len(f)
 
     def usage_pivot():
-        active = c.loc[c.status == "Active", ["id", "country"]]
+        active = c.loc[c.status == "Active", ["id", "country", "rate"]]
         j = u.merge(active, left_on="customer_id", right_on="id")
         j["month"] = j.day.dt.to_period("M")
-        t = j.pivot_table(index="country", columns="month", values="revenue", aggfunc="sum",
+        j["revenue_eur"] = j.revenue.astype(float) * j.rate
+        t = j.pivot_table(index="country", columns="month", values="revenue_eur", aggfunc="sum",
                           margins=True, margins_name="Total")  # fmt: skip
         return t, j.customer_id.nunique()
 
@@ -255,7 +270,12 @@ def main() -> None:
             add_demo_customers(store, args.n - have, usage_customers=args.usage_customers)
         except TypeError:  # an engine from before usage_customers: its own default
             add_demo_customers(store, args.n - have)
-        print(f"{args.n - have:,} demo customers created in {time.perf_counter() - t:.1f} s")
+        print(
+            f"{args.n - have:,} demo customers created in {time.perf_counter() - t:.1f} s "
+            f"(load average {os.getloadavg()[0]:.1f})"
+        )
+    if not store.scalar("SELECT count(*) FROM rates"):
+        add_demo_rates(store)  # money over several currencies is converted (or refused)
     con = store._con  # the benchmark's own look behind the gateway: the raw connection
     n = store.scalar("SELECT count(*) FROM customers")
     usage_rows = store.scalar("SELECT count(*) FROM usage_daily")

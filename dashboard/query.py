@@ -934,22 +934,33 @@ def compile_grouping(view: View, base: str | None = None) -> Query:
     view.check()
     where, params = compile_where(view)
     source = _from(view)
-    keys = [column_sql(g) for g in view.groups]
-    select = [f"{column_sql(g)} AS {quote(g)}" for g in view.groups]
+    values = _pivot_values(view) if view.pivot else _values(view)
+    rolled = _summed_usage(view, values)
+    if rolled is not None:
+        source = rolled
+
+    def col(name: str) -> str:
+        # a usage key of summed usage is the summing subquery's column
+        return (
+            quote(name)
+            if rolled is not None and COLUMNS[name].source == "usage"
+            else column_sql(name)
+        )
+
+    keys = [col(g) for g in view.groups]
+    select = [f"{col(g)} AS {quote(g)}" for g in view.groups]
     if view.pivot:
-        pcol = column_sql(view.pivot)
+        pcol = col(view.pivot)
         select.append(f'{pcol} AS "{_P}"')
-        values = _pivot_values(view)
         sets = [(*keys, pcol), tuple(keys), (pcol,), ()] if keys else [(pcol,), ()]
     else:
-        values = _values(view)
         sets = [tuple(keys), ()]
     cash = money_values(values)
     if cash:
         join, join_params = money.fx_join(base or reporting_base(view))
         source, params = f"{source} {join}", [*join_params, *params]
     select += [
-        f'{_money_select(view, f, a) if (f, a) in cash else aggregate_sql(f, a, source=view.source)}'
+        f"{_money_select(view, f, a) if (f, a) in cash else aggregate_sql(f, a, source=view.source)}"
         f' AS "{value_column(f, a)}"'
         for f, a in values
     ]
@@ -959,6 +970,9 @@ def compile_grouping(view: View, base: str | None = None) -> Query:
                    f'count(*) - count({money.RATE_SQL}) AS "{_NOFX}"']  # fmt: skip
     if view.pivot and view.source == "customers":
         select.append(f'count(*) AS "{_ROWS}"')  # the customers, from the grand total
+    elif view.pivot and rolled is not None:
+        # the customers, from the grand total: a few rows a customer, not a scan of its days
+        select.append(f'{aggregate_sql("*", "count", source="usage")} AS "{_ROWS}"')
     select.append(f'grouping({", ".join(keys)}) AS "{_GK}"' if keys else f'1 AS "{_GK}"')
     if view.pivot:
         select.append(f'grouping({pcol}) AS "{_GP}"')
@@ -981,6 +995,41 @@ def compile_grouping(view: View, base: str | None = None) -> Query:
         f"SELECT {', '.join(select)} FROM {source} WHERE {where} "
         f"GROUP BY GROUPING SETS ({grouping}) ORDER BY {', '.join(o for o in order if o)}",
         list(params),
+    )
+
+
+def _summed_usage(view: View, values: list[tuple[str, str]]) -> str | None:
+    """The FROM clause of a usage group or pivot that first sums each customer's days per
+    usage key (month: 90 days become 3 or 4 rows), then joins the customers: the join, the
+    money markers and conversion work on those few rows, not on every day. Only where the
+    answer is the same: no usage field filtered, no group by day, and every value a sum of
+    a stored usage field, a ratio's average (a quotient of two sums) or the customers'
+    count. None otherwise (the days are joined as they are)."""
+    if view.source != "usage":
+        return None
+    if any(COLUMNS[Filter.of(x).field].source == "usage" for x in view.filters):
+        return None
+    ukeys = [g for g in (*view.groups, view.pivot) if g and COLUMNS[g].source == "usage"]
+    if not ukeys or USAGE_DAY in ukeys:
+        return None
+    summed: list[str] = []
+    for fname, agg in values:
+        if fname == "*":
+            continue
+        f = COLUMNS[fname]
+        if f.source != "usage":
+            return None
+        if f.ratio and agg == "avg":
+            summed += [f.ratio[0], f.ratio[1]]
+        elif agg == "sum" and f.expr is None:
+            summed.append(fname)
+        else:
+            return None
+    cols = [f"{column_sql(k)} AS {quote(k)}" for k in dict.fromkeys(ukeys)]
+    cols += [f"sum({quote(n)}) AS {quote(n)}" for n in dict.fromkeys(summed)]
+    return (
+        f'(SELECT "customer_id", {", ".join(cols)} FROM usage_daily GROUP BY ALL) AS usage_daily '
+        "JOIN customers ON customers.id = usage_daily.customer_id"
     )
 
 
@@ -1356,7 +1405,7 @@ def run_pivot(store: Store, view: View, *, paged: bool = True) -> Result:
         data[name] = page[v].to_numpy()
         tot[name] = grand[v].to_numpy()[:1] if len(grand) else [0 if _counted(v) else None]
     data, totals = pd.DataFrame(data), pd.DataFrame(tot)
-    if view.source == "customers":
+    if _ROWS in found.columns:
         customers = int(grand[_ROWS].iloc[0]) if len(grand) else 0
     else:
         c = compile_count(view, customers=True)
@@ -1383,7 +1432,9 @@ def run_pivot(store: Store, view: View, *, paged: bool = True) -> Result:
         unit = units.get(value_column(fname, agg))
         if unit:  # the column titles say the currency: "Total (EUR)", "GB · Sum of ... (EUR)"
             for col, name in names.items():
-                if col.endswith(f"_{value_column(fname, agg)}") and (not single or col.startswith("total_")):
+                if col.endswith(f"_{value_column(fname, agg)}") and (
+                    not single or col.startswith("total_")
+                ):
                     titles[name] = t.Money.unit_label(name, unit)
     data = data.rename(columns=names)
     totals = totals.rename(columns=names)
