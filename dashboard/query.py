@@ -1184,9 +1184,12 @@ def run_rows(
     q = page_query = compile_rows(view, paged=paged, key=key)
     c = compile_count(view)
     both = compile_found(view, key=key) if paged and not _same_count(counts, c) else None
+    backwards = False
     if both is None and paged:
-        q = _after_earlier(view, counts, key) or q
+        q, backwards = _from_earlier(view, counts, key, c) or (q, False)
     data = both.run(store) if both is not None else q.run(store)
+    if backwards:  # read in the reverse order, from the end or before a later page
+        data = data.iloc[::-1].reset_index(drop=True)
     shared = data.pop("__total") if both is not None else None
     if shared is not None and len(shared):
         total = customers = int(shared.iloc[0])
@@ -1203,19 +1206,71 @@ def run_rows(
     )  # fmt: skip
 
 
-def _after_earlier(view: View, earlier: Result | None, key: bool) -> Query | None:
-    """The page by keyset when `earlier` is the page just before it of the same view (a
-    session paging forward): `compile_after` its last row. None otherwise."""
-    if earlier is None or earlier.page_query is None or view.page < 2:
+def _earlier_page(view: View, earlier: Result | None, key: bool) -> int | None:
+    """The page number `earlier` showed when it is a page of this same view (same filters,
+    sort, columns and page size), else None."""
+    if earlier is None or earlier.page_query is None or view.page_size < 1:
         return None
-    before = view.copy()
-    before.page = view.page - 1
-    was = compile_rows(before, key=key)
-    if (was.sql, list(was.params)) != (earlier.page_query.sql, list(earlier.page_query.params)):
+    was = earlier.page_query
+    page = int(was.params[-1]) // view.page_size + 1 if was.params else 0
+    if page < 1 or page == view.page:
         return None
-    if len(earlier.data) != view.page_size:
+    same = compile_rows(view.copy(page=page), key=key)
+    return page if (same.sql, list(same.params)) == (was.sql, list(was.params)) else None
+
+
+def _from_earlier(
+    view: View, earlier: Result | None, key: bool, count: Query
+) -> tuple[Query, bool] | None:
+    """The page read from a place the session already knows, when that skips fewer rows
+    than OFFSET from the start (a top-N keeps every skipped row: page 2,000 of a million
+    sorts 100,000 rows): after the last row of an earlier page of the same view, or before
+    its first row (a sort on at most one column, by keyset), or from the end when the count
+    is known (any sort: the order reversed). Returns (query, whether it reads backwards:
+    the rows then come last first), or None: OFFSET from the start is as good."""
+    if earlier is None or view.source != "customers":
         return None
-    return compile_after(view, earlier.data.iloc[-1].to_dict(), key=key)
+    size = view.page_size
+    start = (view.page - 1) * size  # the rows OFFSET skips
+    ways: list[tuple[int, Any]] = []  # (rows skipped, how to make the query)
+    page = _earlier_page(view, earlier, key)
+    if page is not None and len(earlier.data):
+        if view.page > page and len(earlier.data) == size:
+            last = earlier.data.iloc[-1].to_dict()
+            skip = (view.page - page - 1) * size
+            ways.append((skip, lambda: (_keyset(view, last, key, skip), False)))
+        elif view.page < page:
+            first = earlier.data.iloc[0].to_dict()
+            skip = (page - view.page - 1) * size
+            ways.append((skip, lambda: (_keyset(view, first, key, skip, before=True), True)))
+    if _same_count(earlier, count) and start < earlier.total:
+        rows = min(size, earlier.total - start)
+        after = earlier.total - start - rows  # the rows after the page
+        ways.append((after, lambda: (_from_end(view, key, rows, after), True)))
+    for skip, make in sorted(ways, key=lambda w: w[0]):
+        if skip >= start:
+            break
+        q, backwards = make()
+        if q is not None:
+            return q, backwards
+    return None
+
+
+def _reversed_order(view: View) -> str:
+    """The view's row order backwards (NULLs, last going forward, come first)."""
+    keys = _sort_keys(view, {name: column_sql(name) for name in view.fields})
+    return ", ".join([f"{col} {'DESC' if asc else 'ASC'} NULLS FIRST" for col, asc in keys]
+                     + ['"id" DESC'])  # fmt: skip
+
+
+def _from_end(view: View, key: bool, rows: int, after: int) -> Query:
+    """The page as the `rows` rows before the last `after` rows, read backwards."""
+    where, params = compile_where(view)
+    return Query(
+        f"SELECT {_select_list(view, key)} FROM {_from(view)} WHERE {where} "
+        f"ORDER BY {_reversed_order(view)} LIMIT ? OFFSET ?",
+        [*params, rows, after],
+    )
 
 
 def _key_value(value: Any) -> tuple[bool, Any]:
@@ -1236,34 +1291,53 @@ def compile_after(view: View, last: dict[str, Any], *, key: bool = False) -> Que
     2,000 of a million customers costs a scan, not a sort of 100,000 rows). Customers
     sorted by at most one column (then by id, as always); None when that does not hold or
     `last` lacks the sort column or the id: the caller uses OFFSET."""
-    if view.source != "customers" or len(view.sort) > 1 or "id" not in last:
+    return _keyset(view, last, key, 0)
+
+
+def _keyset(
+    view: View, row: dict[str, Any], key: bool, skip: int, *, before: bool = False
+) -> Query | None:
+    """`page_size` rows after `row` (a row of an earlier page, by column name) in the
+    view's order, `skip` rows further on; with `before`, the rows before it, read
+    backwards (last first). None when the sort is on more than
+    one column or `row` lacks what the keyset needs."""
+    if view.source != "customers" or len(view.sort) > 1 or "id" not in row:
         return None
     where, params = compile_where(view)
-    ok, last_id = _key_value(last["id"])
-    if not ok or last_id is None:
+    ok, row_id = _key_value(row["id"])
+    if not ok or row_id is None:
         return None
     ident = column_sql("id")
+    further = "<" if before else ">"
     if view.sort:
         name = view.sort[0][0]
         allowed = {n: column_sql(n) for n in view.fields}
         ((col, asc),) = _sort_keys(view, allowed)
-        ok, value = _key_value(last.get(name)) if name in last else (False, None)
+        ok, value = _key_value(row.get(name)) if name in row else (False, None)
         if not ok:
             return None
-        if value is None:  # NULLs sort last: only NULLs with a higher id follow
-            after, more = f"({col} IS NULL AND {ident} > ?)", [last_id]
+        if value is None and not before:  # NULLs sort last: only NULLs with a higher id follow
+            cond, more = f"({col} IS NULL AND {ident} > ?)", [row_id]
+        elif value is None:  # every value comes before the NULLs
+            cond, more = f"({col} IS NOT NULL OR ({col} IS NULL AND {ident} < ?))", [row_id]
         else:
-            after = (
-                f"({col} {'>' if asc else '<'} ? OR ({col} = ? AND {ident} > ?) OR {col} IS NULL)"
-            )
-            more = [value, value, last_id]
+            op = ">" if asc != before else "<"
+            nulls = "" if before else f" OR {col} IS NULL"
+            cond = f"({col} {op} ? OR ({col} = ? AND {ident} {further} ?){nulls})"
+            more = [value, value, row_id]
     else:
-        after, more = f"{ident} > ?", [last_id]
-    order = _order_by(view, {n: column_sql(n) for n in view.fields}, ['"id"'])
+        cond, more = f"{ident} {further} ?", [row_id]
+    if before:
+        order = _reversed_order(view)
+    else:
+        order = _order_by(view, {n: column_sql(n) for n in view.fields}, ['"id"'])
+    limit, tail = (
+        ("LIMIT ? OFFSET ?", [view.page_size, skip]) if skip else ("LIMIT ?", [view.page_size])
+    )
     return Query(
-        f"SELECT {_select_list(view, key)} FROM {_from(view)} WHERE ({where}) AND {after} "
-        f"ORDER BY {order} LIMIT ?",
-        [*params, *more, view.page_size],
+        f"SELECT {_select_list(view, key)} FROM {_from(view)} WHERE ({where}) AND {cond} "
+        f"ORDER BY {order} {limit}",
+        [*params, *more, *tail],
     )
 
 
