@@ -827,9 +827,14 @@ def reporting_base(view: View) -> str:
     return money.check_base(view.base) if view.base else money.base_currency()
 
 
-#: The markers a grouped scan with money adds: each row's lowest and highest currency code
-#: (the same: one currency) and how many of its rows have no rate into the reporting one.
+#: The markers a grouped scan with money adds: a currency code of each row's customers, the
+#: same code when it is their only currency (else NULL), and how many of its rows have no
+#: rate into the reporting one.
 _CCY, _NCUR, _NOFX = "_ccy", "_ccy_max", "_nofx"
+#: One currency where the lowest hash of the rows' currency codes is the highest: a distinct
+#: count would cost far more, and the min and max of the codes as text twice as much as
+#: this (a 64-bit hash of a three-letter code: two codes never share one).
+_ONE_CURRENCY = f"hash({money.CURRENCY_SQL})"
 #: What a money value's unit says when a result is split by currency (rates missing).
 PER_CURRENCY = "per currency"
 
@@ -842,13 +847,12 @@ def _money_select(view: View, f: str, a: str) -> str:
     where it mixes several (`run` refuses unless the view is split by currency)."""
     native = aggregate_sql(f, a, source=view.source)
     converted = aggregate_sql(f, a, source=view.source, rate=money.RATE_SQL)
-    cur = money.CURRENCY_SQL
+    one = _ONE_CURRENCY
     nofx = f"(count(*) - count({money.RATE_SQL}))"  # rows without a rate
-    # one currency where the lowest code is the highest (far cheaper than a distinct count);
     # the grand total is one of the grouping sets, so a window over all rows is the whole's
-    return (f"CASE WHEN min(min({cur})) OVER () = max(max({cur})) OVER () THEN {native} "
+    return (f"CASE WHEN min(min({one})) OVER () = max(max({one})) OVER () THEN {native} "
             f"WHEN max({nofx}) OVER () = 0 THEN {converted} "
-            f"WHEN min({cur}) = max({cur}) THEN {native} END")  # fmt: skip
+            f"WHEN min({one}) = max({one}) THEN {native} END")  # fmt: skip
 
 
 def _money_units(
@@ -966,7 +970,10 @@ def compile_grouping(view: View, base: str | None = None) -> Query:
     ]
     if cash:
         cur = money.CURRENCY_SQL
-        select += [f'min({cur}) AS "{_CCY}"', f'max({cur}) AS "{_NCUR}"',
+        # a currency of the rows, and the same when it is their only one (else NULL)
+        one = _ONE_CURRENCY
+        select += [f'any_value({cur}) AS "{_CCY}"',
+                   f'CASE WHEN min({one}) = max({one}) THEN any_value({cur}) END AS "{_NCUR}"',
                    f'count(*) - count({money.RATE_SQL}) AS "{_NOFX}"']  # fmt: skip
     if view.pivot and view.source == "customers":
         select.append(f'count(*) AS "{_ROWS}"')  # the customers, from the grand total
