@@ -92,6 +92,30 @@ def hand_next_page(con):
     ).df()
 
 
+def hand_prev_page(con):
+    # page 1,999 reached from page 2,000 (a session paging back): before its first (name, id)
+    if "prev" not in _BOUNDARY:  # once: the session has it from the page it shows
+        _BOUNDARY["prev"] = con.execute(
+            f"SELECT name, id FROM customers ORDER BY name, id LIMIT 1 OFFSET {PAGE * 1999}"
+        ).fetchone()
+    name, first = _BOUNDARY["prev"]
+    return con.execute(
+        f"SELECT {GRID} FROM customers WHERE name < ? OR (name = ? AND id < ?) "
+        f"ORDER BY name DESC, id DESC LIMIT {PAGE}",
+        [name, name, first],
+    ).df()[::-1]
+
+
+def hand_last_page(con):
+    # the last page by name, the count known (the session has it): read backwards
+    if "count" not in _BOUNDARY:
+        _BOUNDARY["count"] = con.execute("SELECT count(*) FROM customers").fetchone()[0]
+    rows = _BOUNDARY["count"] - PAGE * ((_BOUNDARY["count"] - 1) // PAGE)
+    return con.execute(
+        f"SELECT {GRID} FROM customers ORDER BY name DESC, id DESC LIMIT {rows}"
+    ).df()[::-1]
+
+
 def hand_count(con):
     return con.execute(
         "SELECT count(*) FROM customers WHERE status = 'Active' AND credit > 0"
@@ -287,6 +311,8 @@ def main() -> None:
         "page": ("page + count: Active, GB, by name", View(status="Active", filters=[["country", "=", "GB"]], sort=["name"])),
         "deep": ("page 2,000 by name + count", View(sort=["name"], page=2000)),
         "next": ("page 2,000 after page 1,999 (keyset)", View(sort=["name"], page=2000)),
+        "prev": ("page 1,999 back from page 2,000", View(sort=["name"], page=1999)),
+        "last": ("last page by name (count known)", View(sort=["name"], page=-(-n // PAGE))),
         "count": ("count: Active, credit > 0", None),
         "group": ("group status, country: count, sum, avg", View(groups=["status", "country"],
                                                                   values=[["credit", "sum"], ["channels", "avg"]])),
@@ -299,7 +325,8 @@ def main() -> None:
                                                                   pivot="month", values=[["revenue", "sum"]])),
     }  # fmt: skip
     count_view = View(status="Active", filters=[["credit", ">", 0]])
-    hand = {"page": hand_page, "deep": hand_deep_page, "next": hand_next_page, "count": hand_count, "group": hand_group,
+    hand = {"page": hand_page, "deep": hand_deep_page, "next": hand_next_page, "prev": hand_prev_page,
+            "last": hand_last_page, "count": hand_count, "group": hand_group,
             "total": hand_group_by_total, "pivot": hand_pivot, "search": hand_search,
             "usage": hand_usage_pivot}  # fmt: skip
     pandas = {}
@@ -315,14 +342,26 @@ def main() -> None:
         earlier = None
         if key == "next":  # the session's previous page, as the page's grid asks for it
             earlier = run(store, View(sort=["name"], page=1999), earlier=run(store, View()))
+        elif key == "prev":  # the page the session shows, one after the one asked for
+            earlier = run(store, View(sort=["name"], page=2000), earlier=run(store, View()))
+        elif key == "last":  # the first page: the session knows the count
+            earlier = run(store, View(sort=["name"]))
         engine = (
             (lambda: engine_count(store, count_view))
             if view is None
             else (lambda v=view, e=earlier: run(store, v, earlier=e))
         )
+        if key in ("page", "deep", "next", "prev", "last"):  # the same customers, in order
+            got = list(engine().data["id"])
+            want = hand[key](con)
+            want = list((want[0] if isinstance(want, tuple) else want)["id"])
+            if got != want:
+                print(f"{label}: the engine's page differs from the hand-written one")
         e, h = timed([engine, lambda f=hand[key]: f(con)], args.repeat)
         p = timed([pandas[key]], max(1, args.repeat // 2))[0] if key in pandas else None
-        budget = 1.0 if key == "usage" else (None if key in ("deep", "next") else limit)
+        budget = (
+            1.0 if key == "usage" else (None if key in ("deep", "next", "prev", "last") else limit)
+        )
         ok = e <= 1.3 * h and (budget is None or e <= budget)
         goal = f"{'ok' if ok else 'MISSED'} (1.3x" + (
             f", {budget * 1000:.0f} ms)" if budget else ")"
