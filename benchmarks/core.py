@@ -39,17 +39,30 @@ PAGE = 50
 GRID = "id, name, status, channels, flow_speed, debit_limit, currency, credit, tags, city, country"
 
 
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)  # DuckDB's threads are this process's
+    return r.ru_utime + r.ru_stime
+
+
+#: CPU seconds (median) of each function of the last `timed` call: on a machine shared with
+#: other jobs the wall time moves with their load, the CPU a query uses much less.
+CPU: list[float] = []
+
+
 def timed(fns, repeat: int) -> list[float]:
     """Median seconds of each function, run in turns (engine, hand, ...) so that a busy
-    machine slows all of them alike."""
+    machine slows all of them alike; their median CPU seconds go to `CPU`."""
     for fn in fns:
         fn()  # warm
     samples = [[] for _ in fns]
+    cpus = [[] for _ in fns]
     for _ in range(repeat):
-        for fn, out in zip(fns, samples, strict=True):
-            t = time.perf_counter()
+        for fn, out, used in zip(fns, samples, cpus, strict=True):
+            t, c = time.perf_counter(), _cpu()
             fn()
             out.append(time.perf_counter() - t)
+            used.append(_cpu() - c)
+    CPU[:] = [statistics.median(c) for c in cpus]
     return [statistics.median(s) for s in samples]
 
 
@@ -335,7 +348,8 @@ def main() -> None:
         pandas = pandas_questions(*frames(con, usage=True))
         print(f"(pandas frames loaded in {time.perf_counter() - t:.1f} s)")
     limit = 0.15 if n <= 1_000_000 else 0.6
-    print(f"{'question':<42}{'engine':>9}{'hand':>9}{'ratio':>7}{'pandas':>9}{'ratio':>7}  target")
+    print(f"{'question':<42}{'engine':>9}{'hand':>9}{'ratio':>7}{'pandas':>9}{'ratio':>7}"
+          f"{'cpu e/h':>15}{'ratio':>7}  target")  # fmt: skip
     for key, (label, view) in views.items():
         if args.only and key not in args.only:
             continue
@@ -358,6 +372,7 @@ def main() -> None:
             if got != want:
                 print(f"{label}: the engine's page differs from the hand-written one")
         e, h = timed([engine, lambda f=hand[key]: f(con)], args.repeat)
+        ce, ch = CPU
         p = timed([pandas[key]], max(1, args.repeat // 2))[0] if key in pandas else None
         budget = (
             1.0 if key == "usage" else (None if key in ("deep", "next", "prev", "last") else limit)
@@ -367,8 +382,10 @@ def main() -> None:
             f", {budget * 1000:.0f} ms)" if budget else ")"
         )
         ptext = f"{p * 1000:>9.1f}{p / e:>7.1f}" if p else f"{'-':>9}{'-':>7}"
-        print(f"{label:<42}{e * 1000:>9.1f}{h * 1000:>9.1f}{e / h:>7.2f}{ptext}  {goal}")
-    print("(times in ms, medians; ratio: engine / hand-written, pandas / engine)")
+        ctext = f"{ce * 1000:>7.0f}/{ch * 1000:<7.0f}{ce / ch if ch else 0:>7.2f}"
+        print(f"{label:<42}{e * 1000:>9.1f}{h * 1000:>9.1f}{e / h:>7.2f}{ptext}{ctext}  {goal}")
+    print("(times in ms, medians; ratio: engine / hand-written, pandas / engine; cpu: the "
+          "process's CPU ms, engine / hand-written)")  # fmt: skip
     print(f"load average after: {os.getloadavg()}")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak memory (RSS): {peak:,.0f} MB")
