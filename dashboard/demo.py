@@ -15,7 +15,7 @@ from typing import Any
 from . import audit, search
 from .access import require
 from .fields import CONTACT_FIELDS, CUSTOMER_FIELDS, DEMO_CONTACT_VALUES, DEMO_VALUES, STATUSES
-from .store import Store, utcnow
+from .store import Rollback, Store, utcnow
 
 ADJECTIVES = (
     "Blue",
@@ -182,11 +182,15 @@ def add_demo_customers(
     if n <= 0:
         return 0
     combos = len(ADJECTIVES) * len(NOUNS) * len(KINDS) * len(LEGAL)
+    added = 0
     with store.transaction() as cur:
         start = cur.execute("SELECT count(*) FROM customers").fetchall()[0][0]
-        first_id = cur.execute("SELECT coalesce(max(id), 0) + 1 FROM customers").fetchall()[0][0]
         batch_id, at = audit.open_batch(cur, "import", user, f"demo data: {n} customers")
         cur.execute("DROP TABLE IF EXISTS temp._demo")
+        # every new customer's numbers and name, once: the customers and their contacts are
+        # both made from this table (joined by id, not by name). Names are unique within a
+        # batch (7919 is prime to the number of combinations, so a round's names differ);
+        # a name a customer already has is left out, as a UNIQUE conflict would leave it.
         cur.execute(
             f"""CREATE TEMP TABLE _demo AS
 WITH base AS (
@@ -196,24 +200,46 @@ WITH base AS (
   SELECT *, ?::STRUCT(code VARCHAR, ccy VARCHAR, prefix VARCHAR, digits INTEGER,
                       cities VARCHAR[], region VARCHAR)[] AS countries
   FROM base
+), named AS (
+  SELECT
+    i, h,
+    (?::VARCHAR[])[1 + (j % {len(ADJECTIVES)})] AS adj,
+    (?::VARCHAR[])[1 + ((j // {len(ADJECTIVES)}) % {len(NOUNS)})] AS noun,
+    (?::VARCHAR[])[1 + ((j // {len(ADJECTIVES) * len(NOUNS)}) % {len(KINDS)})] AS kind,
+    (?::VARCHAR[])[1 + ((j // {len(ADJECTIVES) * len(NOUNS) * len(KINDS)}) % {len(LEGAL)})]
+      AS legal,
+    i // {combos} AS round,
+    countries[1 + (h % len(countries))::INTEGER] AS ctry
+  FROM picked
+), whole AS (
+  SELECT *,
+    adj || ' ' || noun || ' ' || kind || ' ' || legal
+      || CASE WHEN round > 0 THEN ' ' || (round + 1)::VARCHAR ELSE '' END AS nm
+  FROM named
 )
-SELECT
-  i,
-  (?::VARCHAR[])[1 + (j % {len(ADJECTIVES)})] AS adj,
-  (?::VARCHAR[])[1 + ((j // {len(ADJECTIVES)}) % {len(NOUNS)})] AS noun,
-  (?::VARCHAR[])[1 + ((j // {len(ADJECTIVES) * len(NOUNS)}) % {len(KINDS)})] AS kind,
-  (?::VARCHAR[])[1 + ((j // {len(ADJECTIVES) * len(NOUNS) * len(KINDS)}) % {len(LEGAL)})] AS legal,
-  i // {combos} AS round,
-  countries[1 + (h % len(countries))::INTEGER] AS ctry,
-  h
-FROM picked""",
+SELECT *, lower(trim(nm)) AS name_key, i - ? + 1 AS rn
+FROM whole
+WHERE NOT EXISTS (SELECT 1 FROM customers c WHERE c.name_key = lower(trim(whole.nm)))""",
             [
                 seed, seed, start, start + n,
                 [dict(zip(("code", "ccy", "prefix", "digits", "cities", "region"), c, strict=True))
                  for c in COUNTRIES],
-                list(ADJECTIVES), list(NOUNS), list(KINDS), list(LEGAL),
+                list(ADJECTIVES), list(NOUNS), list(KINDS), list(LEGAL), start,
             ],
         )  # fmt: skip
+        added = cur.execute("SELECT count(*) FROM temp._demo").fetchall()[0][0]
+        if not added:  # every name taken: nothing to write, not even the batch
+            cur.execute("DROP TABLE temp._demo")
+            raise Rollback
+        # the ids: `n` values of the customers' own sequence (the writer holds the store's
+        # lock, so they are consecutive), in the order of the demo numbers; a name left out
+        # leaves its id unused, as a conflicting row's DEFAULT would have
+        first_id, last_id = cur.execute(
+            "SELECT min(v), max(v) FROM (SELECT nextval('customer_id_seq') AS v FROM range(?))",
+            [n],
+        ).fetchall()[0]
+        if last_id - first_id + 1 != n:  # pragma: no cover - another writer took some
+            raise RuntimeError("customer ids were taken while making demo data")
         # a field without a demo value (one added later) gets its default
         given = {f.name: DEMO_VALUES.get(f.name, f"$default_{f.name}") for f in CUSTOMER_FIELDS
                  if f.name in DEMO_VALUES or (f.default is not None and not f.system)}  # fmt: skip
@@ -222,23 +248,23 @@ FROM picked""",
         cols = ", ".join(f'"{n}"' for n in given)
         exprs = ",\n  ".join(given.values())
         cur.execute(
-            f"""INSERT INTO customers ({cols}, name_key)
+            f"""INSERT INTO customers (id, {cols}, name_key)
 SELECT
+  id,
   {exprs},
-  lower(trim(nm))
+  name_key
 FROM (
   SELECT *,
-    adj || ' ' || noun || ' ' || kind || ' ' || legal
-      || CASE WHEN round > 0 THEN ' ' || (round + 1)::VARCHAR ELSE '' END AS nm,
+    $first + rn - 1 AS id,
     lower(adj || noun) || (CASE WHEN round > 0 THEN (round + 1)::VARCHAR ELSE '' END)
       || '.example' AS domain,
     TIMESTAMP '2023-01-02 09:00:00' + to_seconds(((h // 89) % 94000000)::BIGINT) AS created
   FROM temp._demo
 )
-ORDER BY i
-ON CONFLICT DO NOTHING""",
+ORDER BY id""",
             {"statuses": list(STATUSES), "tags": list(TAGS), "seed": seed,
-             "tomls": list(TOML_SAMPLES), "streets": list(STREETS), **defaults},
+             "tomls": list(TOML_SAMPLES), "streets": list(STREETS), "first": first_id,
+             **defaults},
         )  # fmt: skip
         names = [f.name for f in CONTACT_FIELDS if f.name in DEMO_CONTACT_VALUES]
         cols = ", ".join(f'"{n}"' for n in names)
@@ -247,24 +273,29 @@ ON CONFLICT DO NOTHING""",
             f"""INSERT INTO contacts (customer_id, position, {cols})
 SELECT c.id, k,
   {exprs}
-FROM (SELECT c.*, d.ctry, d.h FROM customers c JOIN temp._demo d
-        ON c.name_key = lower(trim(d.adj || ' ' || d.noun || ' ' || d.kind || ' ' || d.legal
-           || CASE WHEN d.round > 0 THEN ' ' || (d.round + 1)::VARCHAR ELSE '' END))) c,
+FROM (SELECT c.*, d.ctry, d.h
+      FROM customers c
+      JOIN (SELECT $first + rn - 1 AS id, ctry, h FROM temp._demo) d
+        ON c.id = d.id
+      WHERE c.id BETWEEN $first AND $last) c,
   range(3) r(k),
-  LATERAL (SELECT ($first::VARCHAR[])[1 + (hash(c.id, k, 'f') % $nfirst)::INTEGER] AS f,
-                  ($last::VARCHAR[])[1 + (hash(c.id, k, 'l') % $nlast)::INTEGER] AS l)
+  LATERAL (SELECT ($first_names::VARCHAR[])[1 + (hash(c.id, k, 'f') % $nfirst)::INTEGER] AS f,
+                  ($last_names::VARCHAR[])[1 + (hash(c.id, k, 'l') % $nlast)::INTEGER] AS l)
 WHERE k < 1 + c.h % 3""",
-            {"seed": seed, "first": list(FIRST), "nfirst": len(FIRST), "last": list(LAST),
-             "nlast": len(LAST)},
+            {"seed": seed, "first_names": list(FIRST), "nfirst": len(FIRST),
+             "last_names": list(LAST), "nlast": len(LAST), "first": first_id, "last": last_id},
         )  # fmt: skip
-        added = cur.execute(
-            "SELECT count(*) FROM customers").fetchall()[0][0] - start  # fmt: skip
         cur.execute(
             "UPDATE batches SET customer_count = ?, description = ? WHERE batch_id = ?",
             [added, f"demo data: {added} customers", batch_id],
         )
         cur.execute("DROP TABLE temp._demo")
-        search.refresh(cur, None)  # bulk demo data: one pass over every customer
+        # bulk demo data: one set-based pass over every customer when it is most of them,
+        # else the new customers' rows only
+        if added > search.REBUILD_OVER or added * 2 > start + added:
+            search.refresh(cur, None)
+        else:
+            search.refresh(cur, range(first_id, last_id + 1))
         if usage_days > 0:
             _add_usage(
                 cur, first_id, usage_days, seed, max(1, -(-added // max(1, usage_customers)))

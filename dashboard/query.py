@@ -886,9 +886,14 @@ def reporting_base(view: View) -> str:
     return money.check_base(view.base) if view.base else money.base_currency()
 
 
-#: The markers a grouped scan with money adds: each row's lowest and highest currency code
-#: (the same: one currency) and how many of its rows have no rate into the reporting one.
+#: The markers a grouped scan with money adds: a currency code of each row's customers, the
+#: same code when it is their only currency (else NULL), and how many of its rows have no
+#: rate into the reporting one.
 _CCY, _NCUR, _NOFX = "_ccy", "_ccy_max", "_nofx"
+#: One currency where the lowest hash of the rows' currency codes is the highest: a distinct
+#: count would cost far more, and the min and max of the codes as text twice as much as
+#: this (a 64-bit hash of a three-letter code: two codes never share one).
+_ONE_CURRENCY = f"hash({money.CURRENCY_SQL})"
 #: What a money value's unit says when a result is split by currency (rates missing).
 PER_CURRENCY = "per currency"
 
@@ -904,16 +909,16 @@ def _money_select(view: View, f: str, a: str, converted_only: bool = False) -> s
     `converted_only`: convert even a split view's cells (a chart compares them)."""
     native = aggregate_sql(f, a, source=view.source)
     converted = aggregate_sql(f, a, source=view.source, rate=money.RATE_SQL)
-    cur = money.CURRENCY_SQL
+    one = _ONE_CURRENCY
     nofx = f"(count(*) - count({money.RATE_SQL}))"  # rows without a rate
     # a group (or pivot column) keyed by the currency holds that currency's amounts only
     own = (f"WHEN grouping({column_sql(CURRENCY_FIELD)}) = 0 THEN {native} "
            if native_split(view) and not converted_only else "")  # fmt: skip
     # one currency where the lowest code is the highest (far cheaper than a distinct count);
     # the grand total is one of the grouping sets, so a window over all rows is the whole's
-    return (f"CASE WHEN min(min({cur})) OVER () = max(max({cur})) OVER () THEN {native} "
+    return (f"CASE WHEN min(min({one})) OVER () = max(max({one})) OVER () THEN {native} "
             f"{own}WHEN max({nofx}) OVER () = 0 THEN {converted} "
-            f"WHEN min({cur}) = max({cur}) THEN {native} END")  # fmt: skip
+            f"WHEN min({one}) = max({one}) THEN {native} END")  # fmt: skip
 
 
 def native_split(view: View) -> bool:
@@ -1027,15 +1032,26 @@ def compile_grouping(view: View, base: str | None = None, *, converted: bool = F
     view.check()
     where, params = compile_where(view)
     source = _from(view)
-    keys = [column_sql(g) for g in view.groups]
-    select = [f"{column_sql(g)} AS {quote(g)}" for g in view.groups]
+    values = _pivot_values(view) if view.pivot else _values(view)
+    rolled = _summed_usage(view, values)
+    if rolled is not None:
+        source = rolled
+
+    def col(name: str) -> str:
+        # a usage key of summed usage is the summing subquery's column
+        return (
+            quote(name)
+            if rolled is not None and COLUMNS[name].source == "usage"
+            else column_sql(name)
+        )
+
+    keys = [col(g) for g in view.groups]
+    select = [f"{col(g)} AS {quote(g)}" for g in view.groups]
     if view.pivot:
-        pcol = column_sql(view.pivot)
+        pcol = col(view.pivot)
         select.append(f'{pcol} AS "{_P}"')
-        values = _pivot_values(view)
         sets = [(*keys, pcol), tuple(keys), (pcol,), ()] if keys else [(pcol,), ()]
     else:
-        values = _values(view)
         sets = [tuple(keys), ()]
     cash = money_values(values)
     if cash:
@@ -1048,10 +1064,16 @@ def compile_grouping(view: View, base: str | None = None, *, converted: bool = F
     ]
     if cash:
         cur = money.CURRENCY_SQL
-        select += [f'min({cur}) AS "{_CCY}"', f'max({cur}) AS "{_NCUR}"',
+        # a currency of the rows, and the same when it is their only one (else NULL)
+        one = _ONE_CURRENCY
+        select += [f'any_value({cur}) AS "{_CCY}"',
+                   f'CASE WHEN min({one}) = max({one}) THEN any_value({cur}) END AS "{_NCUR}"',
                    f'count(*) - count({money.RATE_SQL}) AS "{_NOFX}"']  # fmt: skip
     if view.pivot and view.source == "customers":
         select.append(f'count(*) AS "{_ROWS}"')  # the customers, from the grand total
+    elif view.pivot and rolled is not None:
+        # the customers, from the grand total: a few rows a customer, not a scan of its days
+        select.append(f'{aggregate_sql("*", "count", source="usage")} AS "{_ROWS}"')
     select.append(f'grouping({", ".join(keys)}) AS "{_GK}"' if keys else f'1 AS "{_GK}"')
     if view.pivot:
         select.append(f'grouping({pcol}) AS "{_GP}"')
@@ -1074,6 +1096,41 @@ def compile_grouping(view: View, base: str | None = None, *, converted: bool = F
         f"SELECT {', '.join(select)} FROM {source} WHERE {where} "
         f"GROUP BY GROUPING SETS ({grouping}) ORDER BY {', '.join(o for o in order if o)}",
         list(params),
+    )
+
+
+def _summed_usage(view: View, values: list[tuple[str, str]]) -> str | None:
+    """The FROM clause of a usage group or pivot that first sums each customer's days per
+    usage key (month: 90 days become 3 or 4 rows), then joins the customers: the join, the
+    money markers and conversion work on those few rows, not on every day. Only where the
+    answer is the same: no usage field filtered, no group by day, and every value a sum of
+    a stored usage field, a ratio's average (a quotient of two sums) or the customers'
+    count. None otherwise (the days are joined as they are)."""
+    if view.source != "usage":
+        return None
+    if any(COLUMNS[Filter.of(x).field].source == "usage" for x in view.filters):
+        return None
+    ukeys = [g for g in (*view.groups, view.pivot) if g and COLUMNS[g].source == "usage"]
+    if not ukeys or USAGE_DAY in ukeys:
+        return None
+    summed: list[str] = []
+    for fname, agg in values:
+        if fname == "*":
+            continue
+        f = COLUMNS[fname]
+        if f.source != "usage":
+            return None
+        if f.ratio and agg == "avg":
+            summed += [f.ratio[0], f.ratio[1]]
+        elif agg == "sum" and f.expr is None:
+            summed.append(fname)
+        else:
+            return None
+    cols = [f"{column_sql(k)} AS {quote(k)}" for k in dict.fromkeys(ukeys)]
+    cols += [f"sum({quote(n)}) AS {quote(n)}" for n in dict.fromkeys(summed)]
+    return (
+        f'(SELECT "customer_id", {", ".join(cols)} FROM usage_daily GROUP BY ALL) AS usage_daily '
+        "JOIN customers ON customers.id = usage_daily.customer_id"
     )
 
 
@@ -1250,9 +1307,12 @@ def run_rows(
     c = compile_count(view)
     both = (compile_found(view, key=key, with_unit=with_unit)
             if paged and not _same_count(counts, c) else None)  # fmt: skip
+    backwards = False
     if both is None and paged:
-        q = _after_earlier(view, counts, key, with_unit) or q
+        q, backwards = _from_earlier(view, counts, key, c, with_unit) or (q, False)
     data = both.run(store) if both is not None else q.run(store)
+    if backwards:  # read in the reverse order, from the end or before a later page
+        data = data.iloc[::-1].reset_index(drop=True)
     shared = data.pop("__total") if both is not None else None
     if shared is not None and len(shared):
         total = customers = int(shared.iloc[0])
@@ -1269,21 +1329,77 @@ def run_rows(
     )  # fmt: skip
 
 
-def _after_earlier(
+def _earlier_page(
     view: View, earlier: Result | None, key: bool, with_unit: bool = False
-) -> Query | None:
-    """The page by keyset when `earlier` is the page just before it of the same view (a
-    session paging forward): `compile_after` its last row. None otherwise."""
-    if earlier is None or earlier.page_query is None or view.page < 2:
+) -> int | None:
+    """The page number `earlier` showed when it is a page of this same view (same filters,
+    sort, columns and page size), else None."""
+    if earlier is None or earlier.page_query is None or view.page_size < 1:
         return None
-    before = view.copy()
-    before.page = view.page - 1
-    was = compile_rows(before, key=key, with_unit=with_unit)
-    if (was.sql, list(was.params)) != (earlier.page_query.sql, list(earlier.page_query.params)):
+    was = earlier.page_query
+    page = int(was.params[-1]) // view.page_size + 1 if was.params else 0
+    if page < 1 or page == view.page:
         return None
-    if len(earlier.data) != view.page_size:
-        return None
-    return compile_after(view, earlier.data.iloc[-1].to_dict(), key=key, with_unit=with_unit)
+    same = compile_rows(view.copy(page=page), key=key, with_unit=with_unit)
+    return page if (same.sql, list(same.params)) == (was.sql, list(was.params)) else None
+
+
+def _from_earlier(
+    view: View, earlier: Result | None, key: bool, count: Query, with_unit: bool = False
+) -> tuple[Query, bool] | None:
+    """The page read from a place the session already knows, when that skips fewer rows
+    than OFFSET from the start (a top-N keeps every skipped row: page 2,000 of a million
+    sorts 100,000 rows): after the last row of an earlier page of the same view, or before
+    its first row (a sort on at most one column, by keyset), or from the end when the count
+    is known (any sort: the order reversed). Returns (query, whether it reads backwards:
+    the rows then come last first), or None: OFFSET from the start is as good."""
+    if earlier is None or view.source != "customers" or _money_sort(view):
+        return None  # (money sorts by its converted value: no plain keyset, no reversal)
+    size = view.page_size
+    start = (view.page - 1) * size  # the rows OFFSET skips
+    ways: list[tuple[int, Any]] = []  # (rows skipped, how to make the query)
+    page = _earlier_page(view, earlier, key, with_unit)
+
+    def keyset(row: dict[str, Any], skip: int, before: bool = False) -> Query | None:
+        return _keyset(view, row, key, skip, before=before, with_unit=with_unit)
+
+    if page is not None and len(earlier.data):
+        if view.page > page and len(earlier.data) == size:
+            last = earlier.data.iloc[-1].to_dict()
+            skip = (view.page - page - 1) * size
+            ways.append((skip, lambda: (keyset(last, skip), False)))
+        elif view.page < page:
+            first = earlier.data.iloc[0].to_dict()
+            skip = (page - view.page - 1) * size
+            ways.append((skip, lambda: (keyset(first, skip, before=True), True)))
+    if _same_count(earlier, count) and start < earlier.total:
+        rows = min(size, earlier.total - start)
+        after = earlier.total - start - rows  # the rows after the page
+        ways.append((after, lambda: (_from_end(view, key, rows, after, with_unit), True)))
+    for skip, make in sorted(ways, key=lambda w: w[0]):
+        if skip >= start:
+            break
+        q, backwards = make()
+        if q is not None:
+            return q, backwards
+    return None
+
+
+def _reversed_order(view: View) -> str:
+    """The view's row order backwards (NULLs, last going forward, come first)."""
+    keys = _sort_keys(view, {name: column_sql(name) for name in view.fields})
+    return ", ".join([f"{col} {'DESC' if asc else 'ASC'} NULLS FIRST" for col, asc in keys]
+                     + ['"id" DESC'])  # fmt: skip
+
+
+def _from_end(view: View, key: bool, rows: int, after: int, with_unit: bool = False) -> Query:
+    """The page as the `rows` rows before the last `after` rows, read backwards."""
+    where, params = compile_where(view)
+    return Query(
+        f"SELECT {_select_list(view, key, with_unit)} FROM {_from(view)} WHERE {where} "
+        f"ORDER BY {_reversed_order(view)} LIMIT ? OFFSET ?",
+        [*params, rows, after],
+    )
 
 
 def _key_value(value: Any) -> tuple[bool, Any]:
@@ -1306,34 +1422,54 @@ def compile_after(
     2,000 of a million customers costs a scan, not a sort of 100,000 rows). Customers
     sorted by at most one column (then by id, as always); None when that does not hold or
     `last` lacks the sort column or the id: the caller uses OFFSET."""
-    if view.source != "customers" or len(view.sort) > 1 or "id" not in last or _money_sort(view):
+    return _keyset(view, last, key, 0, with_unit=with_unit)
+
+
+def _keyset(
+    view: View, row: dict[str, Any], key: bool, skip: int, *, before: bool = False,
+    with_unit: bool = False,
+) -> Query | None:  # fmt: skip
+    """`page_size` rows after `row` (a row of an earlier page, by column name) in the
+    view's order, `skip` rows further on; with `before`, the rows before it, read
+    backwards (last first). None when the sort is on more than
+    one column or `row` lacks what the keyset needs."""
+    if view.source != "customers" or len(view.sort) > 1 or "id" not in row or _money_sort(view):
         return None  # (money sorts by its converted value: no plain keyset)
     where, params = compile_where(view)
-    ok, last_id = _key_value(last["id"])
-    if not ok or last_id is None:
+    ok, row_id = _key_value(row["id"])
+    if not ok or row_id is None:
         return None
     ident = column_sql("id")
+    further = "<" if before else ">"
     if view.sort:
         name = view.sort[0][0]
         allowed = {n: column_sql(n) for n in view.fields}
         ((col, asc),) = _sort_keys(view, allowed)
-        ok, value = _key_value(last.get(name)) if name in last else (False, None)
+        ok, value = _key_value(row.get(name)) if name in row else (False, None)
         if not ok:
             return None
-        if value is None:  # NULLs sort last: only NULLs with a higher id follow
-            after, more = f"({col} IS NULL AND {ident} > ?)", [last_id]
+        if value is None and not before:  # NULLs sort last: only NULLs with a higher id follow
+            cond, more = f"({col} IS NULL AND {ident} > ?)", [row_id]
+        elif value is None:  # every value comes before the NULLs
+            cond, more = f"({col} IS NOT NULL OR ({col} IS NULL AND {ident} < ?))", [row_id]
         else:
-            after = (
-                f"({col} {'>' if asc else '<'} ? OR ({col} = ? AND {ident} > ?) OR {col} IS NULL)"
-            )
-            more = [value, value, last_id]
+            op = ">" if asc != before else "<"
+            nulls = "" if before else f" OR {col} IS NULL"
+            cond = f"({col} {op} ? OR ({col} = ? AND {ident} {further} ?){nulls})"
+            more = [value, value, row_id]
     else:
-        after, more = f"{ident} > ?", [last_id]
-    order = _order_by(view, {n: column_sql(n) for n in view.fields}, ['"id"'])
+        cond, more = f"{ident} {further} ?", [row_id]
+    if before:
+        order = _reversed_order(view)
+    else:
+        order = _order_by(view, {n: column_sql(n) for n in view.fields}, ['"id"'])
+    limit, tail = (
+        ("LIMIT ? OFFSET ?", [view.page_size, skip]) if skip else ("LIMIT ?", [view.page_size])
+    )
     return Query(
-        f"SELECT {_select_list(view, key, with_unit)} FROM {_from(view)} WHERE ({where}) AND {after} "
-        f"ORDER BY {order} LIMIT ?",
-        [*params, *more, view.page_size],
+        f"SELECT {_select_list(view, key, with_unit)} FROM {_from(view)} WHERE ({where}) AND {cond} "
+        f"ORDER BY {order} {limit}",
+        [*params, *more, *tail],
     )
 
 
@@ -1480,7 +1616,7 @@ def run_pivot(store: Store, view: View, *, paged: bool = True, converted: bool =
         data[name] = page[v].to_numpy()
         tot[name] = grand[v].to_numpy()[:1] if len(grand) else [0 if _counted(v) else None]
     data, totals = pd.DataFrame(data), pd.DataFrame(tot)
-    if view.source == "customers":
+    if _ROWS in found.columns:
         customers = int(grand[_ROWS].iloc[0]) if len(grand) else 0
     else:
         c = compile_count(view, customers=True)

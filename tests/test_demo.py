@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dashboard import Store, add_demo_customers, get_customer
+from dashboard import Store, add_demo_customers, get_customer, search
 from dashboard.fields import CONTACTS, FIELDS
 
 
@@ -46,3 +46,34 @@ def test_every_demo_value_passes_its_fields_validation(demo):
 def test_adding_more_demo_customers_continues_the_names(demo):
     assert add_demo_customers(demo, 100, seed=7) == 100
     assert demo.scalar("SELECT count(DISTINCT name_key) FROM customers") == 500
+
+
+def _search_tables(store):
+    """The search tables' contents, order aside (a word repeated in a text repeats its row)."""
+    return (
+        store.rows(f"SELECT * FROM {search.TABLE} ORDER BY customer_id"),
+        store.rows(f"SELECT g, token, customer_id, count(*) FROM {search.TOKENS} GROUP BY ALL ORDER BY ALL"),
+        store.rows(f"SELECT g, token FROM {search.VOCAB} ORDER BY ALL"),
+    )  # fmt: skip
+
+
+def test_search_tables_after_demo_data_equal_ones_rebuilt_from_scratch():
+    store = Store(":memory:")
+    add_demo_customers(store, 300, seed=9, usage_days=0)  # the whole build
+    add_demo_customers(store, 40, seed=9, usage_days=0)  # the new customers' rows only
+    after_demo = _search_tables(store)
+    with store.transaction() as cur:
+        cur.execute(f"DELETE FROM {search.TOKENS}")
+        cur.execute(f"DELETE FROM {search.VOCAB}")
+        search.rebuild(cur)
+    assert _search_tables(store) == after_demo
+    texts, tokens, vocab = after_demo
+    assert len(texts) == 340
+    # and the words are those Python splits each text into (independent of the SQL)
+    want: dict[tuple, int] = {}
+    for customer_id, *columns in texts:
+        for g, (group, text) in enumerate(zip(search.groups(), columns, strict=True)):
+            for word in search.pieces(text or "") if group.worded else ():
+                want[(g, word, customer_id)] = want.get((g, word, customer_id), 0) + 1
+    assert {(g, w, c): n for g, w, c, n in tokens} == want
+    assert vocab == sorted({(g, w) for g, w, _ in want})
