@@ -16,6 +16,9 @@ from dashboard import (
 )  # fmt: skip
 from dashboard.errors import ConflictError, UserError
 
+# the store-level tests run on DuckDB and on PostgreSQL (tests/conftest.py)
+pytestmark = pytest.mark.both_backends
+
 TABLES = ("customers", "contacts")
 
 
