@@ -23,6 +23,7 @@ Postgres (see `UNSUPPORTED`): list lambdas (`list_filter`, `list_transform`),
 from __future__ import annotations
 
 import functools
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -41,9 +42,15 @@ UNSUPPORTED = {
 }
 
 
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
 @dataclass(frozen=True)
 class Dialect:
-    """What differs between the engines, as data and a few methods."""
+    """What differs between the engines, as data and a few methods that write the SQL of
+    a construct each engine spells its own way (DuckDB's below; Postgres's in `_Postgres`).
+    Services call these instead of testing which engine they run on."""
 
     name: str
     #: DuckDB refuses `ADD COLUMN ... NOT NULL` on an indexed table: migrations rebuild it.
@@ -52,6 +59,48 @@ class Dialect:
     def translate(self, sql: str) -> list[str]:
         """`sql` (DuckDB's dialect, `?` parameters) as the statements to run here."""
         return [sql]
+
+    def list_except(self, items: str, others: str) -> str:
+        """The elements of list `items` not in list `others`, in their order."""
+        return f"list_filter({items}, lambda x: NOT list_contains({others}, x))"
+
+    def top_pairs(self, source: str, limit: int) -> str:
+        """The first `limit` rows (o, n, k) of `source` (most `k` first), as one value that
+        `pairs_value` reads as a list of {"o", "n", "k"} dicts."""
+        return (
+            f"(SELECT list_slice(list(struct_pack(o := o, n := n, k := k) ORDER BY k DESC, "
+            f"o NULLS FIRST, n NULLS FIRST), 1, {int(limit)}) FROM {source})"
+        )
+
+    def pairs_value(self, value: Any) -> list[dict[str, Any]]:
+        """What `top_pairs` returned, as a list of dicts."""
+        return list(value or [])
+
+    def insert_from_json(self, table: str, columns: dict[str, str], source: str, where: str) -> str:
+        """INSERT into `table` one row per audit_log row matching `where` (its `?`
+        parameters follow), read from the JSON object `source` holding `columns` (name:
+        SQL type); a column missing from the object is NULL."""
+        struct = json.dumps(columns, separators=(",", ":"))
+        return (
+            f"INSERT INTO {table} BY NAME SELECT unnest(s) FROM ("
+            f"SELECT json_transform({source}, '{struct}') AS s FROM audit_log WHERE {where})"
+        )
+
+    def insert_contacts_from_json(self, columns: dict[str, str], source: str, where: str) -> str:
+        """INSERT the contact lists (JSON arrays `source` of objects holding `columns`) of
+        the audit_log rows matching `where` under each row's customer, in list order; a
+        contact without an id gets a new one."""
+        struct = json.dumps([columns], separators=(",", ":"))
+        names = [n for n in columns if n != "id"]
+        cols = ", ".join(_quoted(n) for n in names)
+        values = ", ".join(f"c.{_quoted(n)}" for n in names)
+        return (
+            f"INSERT INTO contacts (id, customer_id, position, {cols}) "
+            f"SELECT coalesce(c.id, nextval('contact_id_seq')), customer_id, i, {values} FROM ("
+            f"SELECT customer_id, unnest(l) AS c, unnest(range(len(l))) AS i FROM ("
+            f"SELECT customer_id, json_transform({source}, '{struct}') AS l "
+            f"FROM audit_log WHERE {where}))"
+        )
 
 
 DUCKDB = Dialect("duckdb", rebuilds_for_required_column=True)
@@ -62,6 +111,42 @@ class _Postgres(Dialect):
         """`sql` as Postgres statements with psycopg's `%s` parameters (cached by text:
         the services build their statements from the registry, so they repeat)."""
         return list(_translate(sql))
+
+    def list_except(self, items: str, others: str) -> str:
+        return (
+            f"ARRAY(SELECT x FROM unnest({items}) WITH ORDINALITY AS _u(x, i) "
+            f"WHERE NOT coalesce(x = ANY({others}), FALSE) ORDER BY i)"
+        )
+
+    def top_pairs(self, source: str, limit: int) -> str:
+        return (
+            f"(SELECT json_agg(json_build_object('o', o, 'n', n, 'k', k) ORDER BY k DESC, "
+            f"o NULLS FIRST, n NULLS FIRST) FROM (SELECT * FROM {source} AS _p "
+            f"ORDER BY k DESC, o NULLS FIRST, n NULLS FIRST LIMIT {int(limit)}) AS _top)"
+        )
+
+    def pairs_value(self, value: Any) -> list[dict[str, Any]]:
+        return json.loads(value) if isinstance(value, str) else list(value or [])
+
+    def insert_from_json(self, table: str, columns: dict[str, str], source: str, where: str) -> str:
+        cols = ", ".join(_quoted(n) for n in columns)
+        values = ", ".join(f"r.{_quoted(n)}" for n in columns)
+        return (
+            f"INSERT INTO {table} ({cols}) SELECT {values} FROM audit_log, "
+            f"json_populate_record(NULL::{table}, {source}) AS r WHERE {where}"
+        )
+
+    def insert_contacts_from_json(self, columns: dict[str, str], source: str, where: str) -> str:
+        names = [n for n in columns if n != "id"]
+        cols = ", ".join(_quoted(n) for n in names)
+        values = ", ".join(f"c.{_quoted(n)}" for n in names)
+        return (
+            f"INSERT INTO contacts (id, customer_id, position, {cols}) "
+            f"SELECT coalesce(c.id, nextval('contact_id_seq')), audit_log.customer_id, "
+            f"c.ordinality - 1, {values} FROM audit_log, "
+            f"json_populate_recordset(NULL::contacts, {source}) WITH ORDINALITY AS c "
+            f"WHERE {where}"
+        )
 
 
 POSTGRES = _Postgres("postgresql", rebuilds_for_required_column=False)
@@ -206,8 +291,49 @@ def _group_by_all(sql: str) -> str:
     return sql
 
 
+def _qualify(sql: str) -> str:
+    """DuckDB's `SELECT list FROM table [WHERE ...] QUALIFY cond` (one table, no GROUP BY)
+    as `SELECT list FROM (SELECT *, cond AS _keep FROM table [WHERE ...]) AS _qualified
+    WHERE _keep`; anything else is refused by name."""
+    found = [(m.lastgroup, m.group()) for m in _TOKEN.finditer(sql)]
+    out = [t for _, t in found]
+    sig = [i for i, (k, _) in enumerate(found) if k not in ("ws", "comment")]
+    depth_at, depth = {}, 0
+    for i in sig:
+        if found[i][1] == "(":
+            depth += 1
+        depth_at[i] = depth
+        if found[i][1] == ")":
+            depth -= 1
+    q = next((n for n, i in enumerate(sig) if found[i][1].lower() == "qualify"), None)
+    if q is None:
+        return sql
+    d = depth_at[sig[q]]
+    before = [n for n in range(q) if depth_at[sig[n]] == d]
+    frm = max((n for n in before if found[sig[n]][1].lower() == "from"), default=None)
+    sel = max((n for n in before if found[sig[n]][1].lower() == "select"), default=None)
+    # the condition runs to the closing parenthesis of its depth (or the end)
+    end = next((n for n in range(q + 1, len(sig))
+                if found[sig[n]][1] == ")" and depth_at[sig[n]] == d), len(sig))  # fmt: skip
+    words = {found[sig[n]][1].lower() for n in range(frm + 1, q)} if frm is not None else set()
+    if sel is None or frm is None or words & {"join", "group", ",", "("}:
+        raise UnsupportedSQL("QUALIFY over more than one table has no PostgreSQL version yet")
+    cond = "".join(out[sig[q] + 1 : sig[end] if end < len(sig) else len(out)]).strip()
+    rest = "".join(out[sig[frm] + 1 : sig[q]]).strip()
+    tail = out[sig[end] :] if end < len(sig) else []
+    head = out[: sig[frm]]
+    rewritten = (
+        "".join(head)
+        + f"FROM (SELECT *, ({cond}) AS _keep FROM {rest}) AS _qualified WHERE _keep"
+        + "".join(tail)
+    )
+    return _qualify(rewritten)
+
+
 @functools.lru_cache(maxsize=4096)
 def _translate(sql: str) -> tuple[str, ...]:
+    if re.search(r"(?i)\bqualify\b", sql):
+        sql = _qualify(sql)
     if re.search(r"(?i)\bgroup\s+by\s+all\b", sql):
         sql = _group_by_all(sql)
     if re.search(r"(?i)\barg_m(ax|in)\s*\(", sql):
@@ -328,5 +454,10 @@ COMPAT_FUNCTIONS: tuple[str, ...] = (
     "''information_schema'')'",
     "CREATE OR REPLACE FUNCTION json_exists(json, text) RETURNS boolean LANGUAGE sql "
     "IMMUTABLE PARALLEL SAFE AS 'SELECT jsonb_path_exists($1::jsonb, $2::jsonpath)'",
+    # only the list of text that types.py reads back (`'["VARCHAR"]'`); other specs would
+    # need their own overload
+    "CREATE OR REPLACE FUNCTION from_json(json, text) RETURNS text[] LANGUAGE sql IMMUTABLE "
+    "PARALLEL SAFE AS 'SELECT CASE WHEN $1 IS NULL OR json_typeof($1) = ''null'' THEN NULL "
+    "ELSE ARRAY(SELECT json_array_elements_text($1)) END'",
     "CREATE EXTENSION IF NOT EXISTS pg_trgm",
 )

@@ -24,7 +24,9 @@ TABLES = ("customers", "contacts")
 
 def snapshot(store):
     """Both tables, whole, minus the bookkeeping that an undo moves on by design."""
-    cust = store.df("SELECT * EXCLUDE (updated_at, row_version) FROM customers ORDER BY id")
+    cust = store.df("SELECT * FROM customers ORDER BY id").drop(
+        columns=["updated_at", "row_version"]
+    )
     cont = store.df("SELECT * FROM contacts ORDER BY id")
     return cust, cont
 
