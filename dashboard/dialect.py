@@ -291,6 +291,13 @@ def _group_by_all(sql: str) -> str:
     return sql
 
 
+_AFTER_QUALIFY = {"order", "limit", "offset", "union", "except", "intersect", "window"}
+
+#: Statements that act on DuckDB's files or catalogue: refused on Postgres by name.
+_DUCKDB_ONLY_STATEMENTS = {"attach", "detach", "checkpoint", "pragma", "install", "load",
+                           "export", "import", "vacuum"}  # fmt: skip
+
+
 def _qualify(sql: str) -> str:
     """DuckDB's `SELECT list FROM table [WHERE ...] QUALIFY cond` (one table, no GROUP BY)
     as `SELECT list FROM (SELECT *, cond AS _keep FROM table [WHERE ...]) AS _qualified
@@ -313,8 +320,9 @@ def _qualify(sql: str) -> str:
     frm = max((n for n in before if found[sig[n]][1].lower() == "from"), default=None)
     sel = max((n for n in before if found[sig[n]][1].lower() == "select"), default=None)
     # the condition runs to the closing parenthesis of its depth (or the end)
-    end = next((n for n in range(q + 1, len(sig))
-                if found[sig[n]][1] == ")" and depth_at[sig[n]] == d), len(sig))  # fmt: skip
+    end = next((n for n in range(q + 1, len(sig)) if depth_at[sig[n]] == d and (
+                found[sig[n]][1] in (")", ";") or found[sig[n]][1].lower() in _AFTER_QUALIFY)),
+               len(sig))  # fmt: skip
     words = {found[sig[n]][1].lower() for n in range(frm + 1, q)} if frm is not None else set()
     if sel is None or frm is None or words & {"join", "group", ",", "("}:
         raise UnsupportedSQL("QUALIFY over more than one table has no PostgreSQL version yet")
@@ -324,7 +332,7 @@ def _qualify(sql: str) -> str:
     head = out[: sig[frm]]
     rewritten = (
         "".join(head)
-        + f"FROM (SELECT *, ({cond}) AS _keep FROM {rest}) AS _qualified WHERE _keep"
+        + f"FROM (SELECT *, ({cond}) AS _keep FROM {rest}) AS _qualified WHERE _keep "
         + "".join(tail)
     )
     return _qualify(rewritten)
@@ -332,6 +340,14 @@ def _qualify(sql: str) -> str:
 
 @functools.lru_cache(maxsize=4096)
 def _translate(sql: str) -> tuple[str, ...]:
+    first = sql.lstrip().split(None, 1)[0].lower() if sql.strip() else ""
+    if first in _DUCKDB_ONLY_STATEMENTS or (
+        first == "copy" and re.search(r"(?is)\)\s*TO\s+'", sql)
+    ):
+        raise UnsupportedSQL(
+            f"{first.upper()} {'... TO a file ' if first == 'copy' else ''}is DuckDB's; "
+            "it has no PostgreSQL version yet"
+        )
     if re.search(r"(?i)\bqualify\b", sql):
         sql = _qualify(sql)
     if re.search(r"(?i)\bgroup\s+by\s+all\b", sql):

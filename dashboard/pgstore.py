@@ -17,7 +17,7 @@ import datetime as dt
 import threading
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import duckdb
 import numpy as np
@@ -31,6 +31,10 @@ from .errors import StorageError, UserError
 
 class PgError(duckdb.Error):
     """An error Postgres reported (also a duckdb.Error, which the services catch)."""
+
+
+class PgUnsupportedError(PgError, UserError):
+    """Something the services ask that is DuckDB-only so far: said, not a traceback."""
 
 
 class PgConstraintError(PgError, duckdb.ConstraintException):
@@ -155,7 +159,7 @@ class PgCursor:
         try:
             statements = dialect.POSTGRES.translate(sql)
         except dialect.UnsupportedSQL as exc:
-            raise PgError(str(exc)) from None
+            raise PgUnsupportedError(f"not yet on PostgreSQL: {exc}") from None
         args = [_param(p) for p in params or ()]
         import psycopg
 
@@ -474,9 +478,15 @@ class PostgresStore(Store):
                         f"the change could not be saved and nothing was written "
                         f"({str(exc).splitlines()[0]}); try again"
                     ) from None
-                _log_batches(cur)
+                _log_batches(_as_duckdb(cur))
             finally:
                 _opened.batches = None
+
+
+def _as_duckdb(cur: PgCursor) -> duckdb.DuckDBPyConnection:
+    """A PgCursor where the services' annotations say DuckDB's cursor: it offers the
+    methods they call (execute, fetchall, fetchone, df, register), in DuckDB's SQL."""
+    return cast(duckdb.DuckDBPyConnection, cur)
 
 
 def migrate_db(cur: PgCursor, target: int | None = None) -> list[int]:
@@ -485,7 +495,7 @@ def migrate_db(cur: PgCursor, target: int | None = None) -> list[int]:
     cur._cur.execute("SELECT pg_advisory_lock(%s)", [MIGRATION_LOCK])
     try:
         install_compat(cur)
-        return migrations.migrate(cur, target)
+        return migrations.migrate(_as_duckdb(cur), target)
     finally:
         cur._cur.execute("SELECT pg_advisory_unlock(%s)", [MIGRATION_LOCK])
 
@@ -494,7 +504,7 @@ def migrate_db(cur: PgCursor, target: int | None = None) -> list[int]:
 DERIVED = ("customer_search", "search_token", "search_vocab", "search_state")
 
 
-def copy_tables(source: Store, target: PostgresStore) -> dict[str, int]:
+def copy_tables(source: Store, target: Store) -> dict[str, int]:
     """Copy every table of `source` (any engine, at the latest schema) into the empty,
     migrated Postgres `target` in one transaction: rows by COPY FROM STDIN, sequences moved
     past the copied ids, the quick search rebuilt. Returns the rows copied per table, and
@@ -503,6 +513,8 @@ def copy_tables(source: Store, target: PostgresStore) -> dict[str, int]:
 
     from . import search
 
+    if target.dialect is not dialect.POSTGRES:
+        raise UserError("copying into a DuckDB database is not done yet: --to takes a URL")
     tables = [t for (t,) in source.rows(
         "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' "
         "AND database_name = current_database() ORDER BY table_name")
@@ -529,7 +541,7 @@ def copy_tables(source: Store, target: PostgresStore) -> dict[str, int]:
             cur.execute(
                 f"SELECT setval('{seq}', coalesce((SELECT max(id) FROM {table}), 0) + 1, false)"
             )
-        search.rebuild(cur)
+        search.rebuild(_as_duckdb(cur))
         for table, n in copied.items():
             there = cur.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
             if there != n:

@@ -57,7 +57,7 @@ def pg_server():
     found = bin_dir()
     if found is None:
         why = "no PostgreSQL here (pg_ctl not found): apt-get install postgresql"
-        if os.environ.get("CI") == "true":
+        if os.environ.get("CI", "").lower() == "true":
             pytest.fail(why)
         pytest.skip(why)
     reap_orphans(found)  # servers left by runs that were killed
