@@ -71,21 +71,26 @@ def pg_server():
 
 
 PG_TEMPLATE = "cd_template"
+PG_DEMO = "cd_demo"
 _pg_databases = itertools.count(1)
 
 
 @pytest.fixture
 def store(backend, request):
     """An empty database at the latest schema: in-memory DuckDB, or (backend "postgres") a
-    fresh Postgres database copied from the migrated template. A test marked
+    fresh Postgres database copied from the migrated template (from the demo data's, for a
+    test that uses `demo`). A test marked
     `pg_missing(reason)` is skipped on Postgres with that reason."""
     if backend == "postgres":
         missing = request.node.get_closest_marker("pg_missing")
         if missing is not None:
             pytest.skip(f"not yet on PostgreSQL: {missing.args[0]}")
         server = request.getfixturevalue("pg_server")
+        template = PG_TEMPLATE
+        if "demo" in request.fixturenames:
+            template = request.getfixturevalue("pg_demo_template")
         name = f"t{next(_pg_databases)}"
-        server.admin(f"CREATE DATABASE {name} TEMPLATE {PG_TEMPLATE}")
+        server.admin(f"CREATE DATABASE {name} TEMPLATE {template}")
         s = Store(server.url(name), user="tester")
         yield s
         s.close()
@@ -114,15 +119,24 @@ def duckdb_demo():
     s.close()
 
 
-@pytest.fixture
-def demo(store, backend, request):
-    """A database with 400 deterministic demo customers (on Postgres: copied from DuckDB's)."""
-    if backend == "postgres":
-        from dashboard.pgstore import copy_tables
+@pytest.fixture(scope="session")
+def pg_demo_template(pg_server, duckdb_demo):
+    """A Postgres database holding the demo data (copied from DuckDB's once), which the
+    `store` of a test that uses `demo` is created from."""
+    from dashboard.pgstore import copy_tables
 
-        copy_tables(request.getfixturevalue("duckdb_demo"), store)
-        return store
-    _add_demo(store)
+    pg_server.admin(f"CREATE DATABASE {PG_DEMO} TEMPLATE {PG_TEMPLATE}")
+    with Store(pg_server.url(PG_DEMO)) as s:
+        copy_tables(duckdb_demo, s)
+    return PG_DEMO
+
+
+@pytest.fixture
+def demo(store, backend):
+    """A database with 400 deterministic demo customers (on Postgres: a copy of DuckDB's,
+    made once per session; see `store`)."""
+    if backend != "postgres":
+        _add_demo(store)
     return store
 
 
