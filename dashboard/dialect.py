@@ -102,6 +102,12 @@ class Dialect:
             f"FROM audit_log WHERE {where}))"
         )
 
+    def index_search(
+        self, con: Any, table: str, tokens: str, vocab: str, columns: list[str]
+    ) -> None:
+        """Index the quick search's tables (dashboard/search.py) just (re)built. DuckDB
+        needs none: the token table is written sorted and its zonemaps do the work."""
+
 
 DUCKDB = Dialect("duckdb", rebuilds_for_required_column=True)
 
@@ -127,6 +133,26 @@ class _Postgres(Dialect):
 
     def pairs_value(self, value: Any) -> list[dict[str, Any]]:
         return json.loads(value) if isinstance(value, str) else list(value or [])
+
+    def index_search(
+        self, con: Any, table: str, tokens: str, vocab: str, columns: list[str]
+    ) -> None:
+        # pg_trgm's GIN indexes answer `contains` (a LIKE here, see COMPAT_FUNCTIONS) over
+        # the search text and the vocabulary; b-trees find a word's customers and a
+        # customer's rows (refresh deletes by customer)
+        con.execute(f"CREATE INDEX IF NOT EXISTS {table}_id ON {table} (customer_id)")
+        for col in columns:
+            con.execute(
+                f"CREATE INDEX IF NOT EXISTS {table}_{col}_trgm ON {table} "
+                f'USING gin ("{col}" gin_trgm_ops)'
+            )
+        con.execute(f"CREATE INDEX IF NOT EXISTS {tokens}_word ON {tokens} (g, token)")
+        con.execute(f"CREATE INDEX IF NOT EXISTS {tokens}_id ON {tokens} (customer_id)")
+        con.execute(
+            f"CREATE INDEX IF NOT EXISTS {vocab}_trgm ON {vocab} USING gin (token gin_trgm_ops)"
+        )
+        for name in (table, tokens, vocab):
+            con.execute(f"ANALYZE {name}")
 
     def insert_from_json(self, table: str, columns: dict[str, str], source: str, where: str) -> str:
         cols = ", ".join(_quoted(n) for n in columns)
@@ -433,8 +459,11 @@ def _translate(sql: str) -> tuple[str, ...]:
 #: Installed in every Postgres database the store migrates (CREATE OR REPLACE: idempotent).
 #: Simple SQL functions, so Postgres inlines them into the query (and its indexes apply).
 COMPAT_FUNCTIONS: tuple[str, ...] = (
+    # a LIKE with the needle's wildcards escaped (not strpos): inlined, a pg_trgm index on
+    # the haystack answers it (dialect.index_search)
     "CREATE OR REPLACE FUNCTION contains(text, text) RETURNS boolean "
-    "LANGUAGE sql IMMUTABLE PARALLEL SAFE AS 'SELECT strpos($1, $2) > 0'",
+    "LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$SELECT $1 LIKE '%' || "
+    "replace(replace(replace($2, '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '%'$$",
     "CREATE OR REPLACE FUNCTION list_has_any(anycompatiblearray, anycompatiblearray) RETURNS boolean "
     "LANGUAGE sql IMMUTABLE PARALLEL SAFE AS 'SELECT $1 && $2'",
     "CREATE OR REPLACE FUNCTION list_has_all(anycompatiblearray, anycompatiblearray) RETURNS boolean "

@@ -495,7 +495,14 @@ def migrate_db(cur: PgCursor, target: int | None = None) -> list[int]:
     cur._cur.execute("SELECT pg_advisory_lock(%s)", [MIGRATION_LOCK])
     try:
         install_compat(cur)
-        return migrations.migrate(_as_duckdb(cur), target)
+        ran = migrations.migrate(_as_duckdb(cur), target)
+        if target is None:  # a database made before the search was indexed gets its indexes
+            from . import search
+
+            cur.dialect.index_search(
+                cur, search.TABLE, search.TOKENS, search.VOCAB, [g.column for g in search.groups()]
+            )
+        return ran
     finally:
         cur._cur.execute("SELECT pg_advisory_unlock(%s)", [MIGRATION_LOCK])
 

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 
 import duckdb
 
+from . import dialect
 from .fields import CONTACT_FIELDS, Field, searchable
 
 TABLE = "customer_search"
@@ -191,6 +192,7 @@ def _rebuild_tokens(con: duckdb.DuckDBPyConnection) -> None:
         "ORDER BY g, token, customer_id"
     )
     con.execute(f"CREATE TABLE {VOCAB} AS SELECT DISTINCT g, token FROM {TOKENS} ORDER BY g, token")
+    dialect.of(con).index_search(con, TABLE, TOKENS, VOCAB, [g.column for g in groups()])
 
 
 def rebuild(con: duckdb.DuckDBPyConnection) -> None:

@@ -144,3 +144,22 @@ def test_the_cli_copies_a_duckdb_database_into_postgres_and_works_on_it(pg_url, 
     backup = cli("backup", str(tmp_path / "b.duckdb"), "--db", pg_url)
     assert backup.returncode == 1 and "pg_dump" in backup.stderr
     assert "Traceback" not in backup.stderr + pivot.stderr + again.stderr
+
+
+def test_quick_search_can_read_its_pg_trgm_indexes(pg_server, pg_demo_template):
+    """`contains` is a LIKE on Postgres so that the trigram indexes dialect.index_search
+    builds answer it (the planner picks them on a big table; here they are forced)."""
+    from dashboard import View, run, search
+
+    pg_server.admin("DROP DATABASE IF EXISTS trgm WITH (FORCE)")
+    pg_server.admin(f"CREATE DATABASE trgm TEMPLATE {pg_demo_template}")
+    with Store(pg_server.url("trgm")) as s:
+        s.execute("SET enable_seqscan = off")
+        for text, index in (("ocean", "search_vocab_trgm"), ("harper ocean", "search_token_word"),
+                            ("a@b", "customer_search_s0_trgm")):  # fmt: skip
+            sql, params = search.condition(text)
+            plan = "\n".join(r[0] for r in s.rows("EXPLAIN " + sql, params))
+            assert index in plan, plan
+        found = run(s, View(search="OCEAN", columns=["id", "name"], page_size=500)).data
+        assert len(found) > 0 and found["name"].str.lower().str.contains("ocean").all()
+    pg_server.admin("DROP DATABASE trgm WITH (FORCE)")
