@@ -102,6 +102,14 @@ class Dialect:
             f"FROM audit_log WHERE {where}))"
         )
 
+    def column_types(self, con: Any, table: str) -> dict[str, str]:
+        """`table`'s columns and their types as DuckDB names them (VARCHAR, DECIMAL(18,4),
+        VARCHAR[]...), in order: one spelling to compare schemas across engines."""
+        return dict(con.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_name = ? AND table_schema = 'main' ORDER BY ordinal_position", [table],
+        ).fetchall())  # fmt: skip
+
     def index_search(
         self, con: Any, table: str, tokens: str, vocab: str, columns: list[str]
     ) -> None:
@@ -133,6 +141,16 @@ class _Postgres(Dialect):
 
     def pairs_value(self, value: Any) -> list[dict[str, Any]]:
         return json.loads(value) if isinstance(value, str) else list(value or [])
+
+    def column_types(self, con: Any, table: str) -> dict[str, str]:
+        rows = con.execute(
+            "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+            "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relname = ? AND n.nspname = 'public' AND a.attnum > 0 "
+            "AND NOT a.attisdropped ORDER BY a.attnum",
+            [table],
+        ).fetchall()
+        return {name: _duckdb_type(spelled) for name, spelled in rows}
 
     def index_search(
         self, con: Any, table: str, tokens: str, vocab: str, columns: list[str]
@@ -176,6 +194,24 @@ class _Postgres(Dialect):
 
 
 POSTGRES = _Postgres("postgresql", rebuilds_for_required_column=False)
+
+
+#: Postgres's type names (format_type) as DuckDB spells the same type.
+_PG_TYPES = {
+    "character varying": "VARCHAR", "text": "VARCHAR", "bigint": "BIGINT",
+    "integer": "INTEGER", "smallint": "SMALLINT", "boolean": "BOOLEAN", "date": "DATE",
+    "timestamp without time zone": "TIMESTAMP", "timestamp with time zone": "TIMESTAMP WITH TIME ZONE",
+    "json": "JSON", "double precision": "DOUBLE", "real": "FLOAT", "bytea": "BLOB",
+}  # fmt: skip
+
+
+def _duckdb_type(spelled: str) -> str:
+    if spelled.endswith("[]"):
+        return _duckdb_type(spelled[:-2]) + "[]"
+    found = re.fullmatch(r"numeric\((\d+),(\d+)\)", spelled)
+    if found:
+        return f"DECIMAL({found.group(1)},{found.group(2)})"
+    return _PG_TYPES.get(spelled, spelled.upper())
 
 
 def of(con: Any) -> Dialect:
