@@ -265,6 +265,29 @@ def _sql_type(arrow_type: Any) -> str:
     return _ARROW_TYPES.get(str(arrow_type), "TEXT")
 
 
+def _csv_safe(schema: Any) -> bool:
+    import pyarrow as pa
+
+    return all(
+        pa.types.is_integer(f.type) or pa.types.is_floating(f.type) or pa.types.is_decimal(f.type)
+        or pa.types.is_boolean(f.type) or pa.types.is_date(f.type) or pa.types.is_null(f.type)
+        or (pa.types.is_timestamp(f.type) and f.type.tz is None)
+        or pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+        for f in schema
+    )  # fmt: skip
+
+
+def _csv(batch: Any) -> bytes:
+    """A record batch as CSV without a header: NULL unquoted and empty, text quoted when it
+    needs to be (so an empty string stays an empty string, as COPY's csv format reads it)."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    sink = pa.BufferOutputStream()
+    pacsv.write_csv(batch, sink, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+    return sink.getvalue().to_pybytes()
+
+
 def copy_into(cur: PgCursor, table: str, data: Any, *, temporary: bool = False) -> int:
     """Load a DataFrame or Arrow table into `table` with COPY FROM STDIN; with `temporary`,
     (re)create it as a temporary table of the data's columns first. Returns the rows."""
@@ -282,10 +305,17 @@ def copy_into(cur: PgCursor, table: str, data: Any, *, temporary: bool = False) 
             )
             cur._cur.execute(f"DROP TABLE IF EXISTS pg_temp.{target}")
             cur._cur.execute(f"CREATE TEMP TABLE {target} ({defs})")
-        with cur._cur.copy(f"COPY {target} ({cols}) FROM STDIN") as copy:
-            for batch in arrow.to_batches(50_000):
-                for row in zip(*(c.to_pylist() for c in batch.columns), strict=True):
-                    copy.write_row(row)
+        if _csv_safe(arrow.schema):
+            # flat columns: Arrow writes the CSV in C, a chunk at a time (~10x the rows/s
+            # of adapting each value in Python)
+            with cur._cur.copy(f"COPY {target} ({cols}) FROM STDIN (FORMAT csv)") as copy:
+                for batch in arrow.to_batches(100_000):
+                    copy.write(_csv(batch))
+        else:  # lists (tags) and the like: psycopg adapts each value
+            with cur._cur.copy(f"COPY {target} ({cols}) FROM STDIN") as copy:
+                for batch in arrow.to_batches(50_000):
+                    for row in zip(*(c.to_pylist() for c in batch.columns), strict=True):
+                        copy.write_row(row)
     except psycopg.Error as exc:
         raise _mapped(exc) from None
     return arrow.num_rows
