@@ -579,6 +579,8 @@ def copy_tables(source: Store, target: Store) -> dict[str, int]:
                 f"SELECT setval('{seq}', coalesce((SELECT max(id) FROM {table}), 0) + 1, false)"
             )
         search.rebuild(_as_duckdb(cur))
+        for table in copied:  # the planner's statistics now, not when autovacuum comes by
+            cur.execute(f"ANALYZE {table}")
         for table, n in copied.items():
             there = cur.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
             if there != n:
