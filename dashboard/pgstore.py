@@ -13,7 +13,6 @@ violation is a `duckdb.ConstraintException` too), so no service needs to know th
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import threading
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
@@ -71,7 +70,7 @@ def _mapped(exc: Exception) -> PgError:
 
 def redacted(url: str) -> str:
     """The URL without its password: what messages and `store.path` show."""
-    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+    from psycopg.conninfo import conninfo_to_dict
 
     try:
         parts = conninfo_to_dict(url)
@@ -82,7 +81,7 @@ def redacted(url: str) -> str:
     host = parts.get("host", "")
     port = f":{parts['port']}" if parts.get("port") else ""
     user = f"{parts['user']}@" if parts.get("user") else ""
-    return f"postgresql://{user}{host}{port}/{parts.get('dbname', '')}" or make_conninfo()
+    return f"postgresql://{user}{host}{port}/{parts.get('dbname', '')}"
 
 
 # --- results -------------------------------------------------------------------------
@@ -360,13 +359,6 @@ def storage_message(path: str, exc: Exception) -> str:
     else:
         why = "the server could not write it"
     return f"nothing was written to {path}: {why} ({text})"
-
-
-def utc_naive(value: dt.datetime) -> dt.datetime:
-    """A timestamp as the naive UTC the tables hold."""
-    if value.tzinfo is None:
-        return value
-    return value.astimezone(dt.UTC).replace(tzinfo=None)
 
 
 # the store class lives here, after its helpers; dashboard.store imports it lazily (a
