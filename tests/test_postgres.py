@@ -163,3 +163,11 @@ def test_quick_search_can_read_its_pg_trgm_indexes(pg_server, pg_demo_template):
         found = run(s, View(search="OCEAN", columns=["id", "name"], page_size=500)).data
         assert len(found) > 0 and found["name"].str.lower().str.contains("ocean").all()
     pg_server.admin("DROP DATABASE trgm WITH (FORCE)")
+
+
+def test_open_store_reads_a_postgres_database_from_a_notebook(pg_url):
+    from dashboard import open_store
+
+    Store(pg_url).close()
+    with open_store(pg_url) as s:
+        assert s.scalar("SELECT count(*) FROM customers") == 0 and s.snapshot_of is None
