@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from . import dialect
 from .errors import UserError
 from .fields import FIELDS, Field, bulk_editable
 from .fields import field as get_field
@@ -127,8 +128,11 @@ def check_bulk_field(name: str) -> Field:
     return f
 
 
-def change_sql(change: Change, column: str) -> tuple[str, list[Any]]:
-    """The SQL expression for the new value, given the current value's column expression."""
+def change_sql(
+    change: Change, column: str, engine: dialect.Dialect = dialect.DUCKDB
+) -> tuple[str, list[Any]]:
+    """The SQL expression for the new value, given the current value's column expression
+    (in the SQL of `engine`'s dialect)."""
     f = check_bulk_field(change.field)
     if change.op not in OPS:
         raise UserError(f"unknown change {change.op!r}")
@@ -136,14 +140,11 @@ def change_sql(change: Change, column: str) -> tuple[str, list[Any]]:
         current = f"coalesce({column}, []::VARCHAR[])"
         if change.op == "tags_add":
             return (
-                f"list_concat({current}, list_filter(?::VARCHAR[], "
-                f"lambda x: NOT list_contains({current}, x)))",
+                f"list_concat({current}, {engine.list_except('?::VARCHAR[]', current)})",
                 [list(change.value)],
             )
         if change.op == "tags_remove":
-            return f"list_filter({current}, lambda x: NOT list_contains(?::VARCHAR[], x))", [
-                list(change.value)
-            ]
+            return engine.list_except(current, "?::VARCHAR[]"), [list(change.value)]
         return "?::VARCHAR[]", [list(change.value or [])]
     if change.op in ("add", "subtract", "multiply") and not f.type.numeric:
         raise UserError(f"{f.label} is not a number: it can only be set")
@@ -328,9 +329,12 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def summary_sql(changes: list[Change] | tuple[Change, ...]) -> str:
+def summary_sql(
+    changes: list[Change] | tuple[Change, ...], engine: dialect.Dialect = dialect.DUCKDB
+) -> str:
     """One SELECT over the staged target (`temp._target t`, holding each change's new value
-    as `new_<i>`) joined to the customers: every count of `Summary`, in one pass."""
+    as `new_<i>`) joined to the customers: every count of `Summary`, in one pass (in
+    `engine`'s dialect)."""
     cols = ", ".join(f"c.{quote(ch.field)} AS old_{i}, t.new_{i}" for i, ch in enumerate(changes))
     any_diff = " OR ".join(f"new_{i} IS DISTINCT FROM old_{i}" for i in range(len(changes)))
     aggs = ["count(*)", f"count(*) FILTER (WHERE {any_diff})"]
@@ -352,8 +356,8 @@ def summary_sql(changes: list[Change] | tuple[Change, ...]) -> str:
             ]
         elif f.type.many:
             o, n = f"coalesce({old}, []::VARCHAR[])", f"coalesce({new}, []::VARCHAR[])"
-            gains = f"len(list_filter({n}, lambda x: NOT list_contains({o}, x))) > 0"
-            loses = f"len(list_filter({o}, lambda x: NOT list_contains({n}, x))) > 0"
+            gains = f"len({engine.list_except(n, o)}) > 0"
+            loses = f"len({engine.list_except(o, n)}) > 0"
             aggs += [
                 f"count(*) FILTER (WHERE {gains} AND NOT {loses})",
                 f"count(*) FILTER (WHERE {loses} AND NOT {gains})",
@@ -362,11 +366,7 @@ def summary_sql(changes: list[Change] | tuple[Change, ...]) -> str:
         else:
             pairs = (f"(SELECT {old} AS o, {new} AS n, count(*) AS k FROM d WHERE {diff} "
                      "GROUP BY ALL)")  # fmt: skip
-            aggs += [
-                f"(SELECT list_slice(list(struct_pack(o := o, n := n, k := k) ORDER BY k DESC, "
-                f"o NULLS FIRST, n NULLS FIRST), 1, {SHOW_MOVES}) FROM {pairs})",
-                f"(SELECT count(*) FROM {pairs})",
-            ]
+            aggs += [engine.top_pairs(pairs, SHOW_MOVES), f"(SELECT count(*) FROM {pairs})"]
     return (
         f"WITH d AS (SELECT {cols} FROM temp._target t JOIN customers c USING (id)) "
         f"SELECT {', '.join(aggs)} FROM d"
@@ -376,7 +376,8 @@ def summary_sql(changes: list[Change] | tuple[Change, ...]) -> str:
 def summarize(cur, changes: list[Change] | tuple[Change, ...], first: list[tuple]) -> Summary:
     """Run `summary_sql` on `cur` (inside the bulk edit's transaction, after the target
     was staged) and name its numbers; `first` is the first old -> new (the preview)."""
-    row = list(cur.execute(summary_sql(changes)).fetchall()[0])
+    engine = dialect.of(cur)
+    row = list(cur.execute(summary_sql(changes, engine)).fetchall()[0])
     selected, changed = int(row.pop(0)), int(row.pop(0))
     fields = []
     for ch in changes:
@@ -394,6 +395,7 @@ def summarize(cur, changes: list[Change] | tuple[Change, ...], first: list[tuple
         else:
             moves, kinds = row.pop(0), row.pop(0)
             fields.append(FieldSummary(
-                **common, moves=tuple((m["o"], m["n"], int(m["k"])) for m in moves or []),
+                **common, moves=tuple((m["o"], m["n"], int(m["k"]))
+                                      for m in engine.pairs_value(moves)),
                 move_kinds=int(kinds or 0)))  # fmt: skip
     return Summary(selected, changed, tuple(fields), tuple(first))

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 # Only light modules here: `--help` and `--version` must not load pandas, DuckDB or Bokeh
 # (seconds of CPU); each command imports what it needs.
 from .errors import UserError, ValidationError
-from .locations import default_db_path
+from .locations import default_db_path, is_url
 from .words import plural
 
 if TYPE_CHECKING:
@@ -142,6 +142,10 @@ def _store(args: argparse.Namespace, *, write: bool) -> Store:
     from .store import Store
 
     path = args.db or default_db_path()
+    if is_url(path):
+        # Postgres: no snapshot and no owning server; a reader opens it without migrating
+        # (it may create temporary tables, which a READ ONLY transaction forbids)
+        return Store(path, user="cli", migrate=write)
     if not write:
         if not Path(path).exists():
             raise UserError(f"no database at {path}; create it with `customer-dashboard init`")
@@ -229,7 +233,9 @@ def _decimal_scales(names: Any) -> dict[str, int]:
     return found
 
 
-def _pivot_scales(view: Any, titles: Sequence[str], units: dict[str, str] | None = None) -> dict[str, int]:
+def _pivot_scales(
+    view: Any, titles: Sequence[str], units: dict[str, str] | None = None
+) -> dict[str, int]:
     """Which titled columns of a group or pivot table hold exact decimals (money, rates):
     a sum, minimum, maximum or average of a Number field; not counts, not --percent shares."""
     from .query import value_label
@@ -537,7 +543,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         report = client.import_file(data, Path(args.file).name, **{
             k: v for k, v in options.items() if v not in (None, [], False)})  # fmt: skip
     else:
-        fresh = args.dry_run and not Path(args.db or default_db_path()).exists()
+        db = args.db or default_db_path()
+        fresh = args.dry_run and not is_url(db) and not Path(db).exists()
         # a dry run against a database that does not exist yet checks against an empty one
         with Store(":memory:") if fresh else _store(args, write=not args.dry_run) as store:
             with _progress("import", 100, unit="%") as step:
@@ -775,7 +782,9 @@ def cmd_rates(args: argparse.Namespace) -> int:
             _print_json({"base": base, "rates": _records(frame, {"rate": 8})})
             return 0
         if frame.empty:
-            print(f"no exchange rates into {base}; add them with `customer-dashboard rates import FILE`")
+            print(
+                f"no exchange rates into {base}; add them with `customer-dashboard rates import FILE`"
+            )
             return 0
         print(f"1 unit = ... {base}")
         for row in frame.itertuples(index=False):
@@ -878,8 +887,43 @@ def cmd_backup(args: argparse.Namespace) -> int:
     from .backup import backup
 
     path = args.db or default_db_path()
+    if is_url(path):
+        raise UserError(
+            "a PostgreSQL database is backed up with Postgres's own tools: "
+            f"pg_dump -Fc -f {args.out} 'URL' (and restored with pg_restore -d 'URL' FILE)"
+        )
     out = backup(path, args.out)
     print(f"backed up {path} to {out}")
+    return 0
+
+
+def cmd_copy(args: argparse.Namespace) -> int:
+    from .pgstore import copy_tables
+    from .store import Store
+
+    if not is_url(args.to):
+        raise UserError(
+            f"copy --to takes a postgresql:// URL, not {args.to!r} (copying from PostgreSQL "
+            "back into a DuckDB file is not done yet)"
+        )
+    if not is_url(args.source) and not Path(args.source).exists():
+        raise UserError(f"no database at {args.source}")
+    with Store(args.source, user="cli", read_only=not is_url(args.source)) as source, \
+            Store(args.to, user="cli") as target:  # fmt: skip
+        there = target.scalar("SELECT (SELECT count(*) FROM customers) + "
+                              "(SELECT count(*) FROM batches)")  # fmt: skip
+        if there:
+            raise UserError(
+                f"{target.path} already holds data; copy into a new, empty database "
+                "(createdb NAME, then --to postgresql://.../NAME)"
+            )
+        counts = copy_tables(source, target)
+    if args.json:
+        _print_json({"from": str(args.source), "to": target.path, "rows": counts})
+        return 0
+    total = sum(counts.values())
+    print(f"copied {plural(total, 'row')} from {args.source} to {target.path} "
+          f"({', '.join(f'{t} {n}' for t, n in counts.items())}); counts checked")  # fmt: skip
     return 0
 
 
@@ -909,8 +953,8 @@ def build_parser() -> argparse.ArgumentParser:
                            metavar="COMMAND", title="commands")  # fmt: skip
 
     def db(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--db", help=f"database file (default: {default_db_path()}, or "
-                        "$CUSTOMER_DASHBOARD_DB)")  # fmt: skip
+        sp.add_argument("--db", help=f"database file, or a postgresql://user@host:port/name URL "
+                        f"(default: {default_db_path()}, or $CUSTOMER_DASHBOARD_DB)")  # fmt: skip
 
     def select(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--ids", help="comma-separated customer ids")
@@ -1129,13 +1173,18 @@ def _add_later_commands(sub: Any, db: Any, json_option: Any) -> None:
                                   metavar="ACTION", title="actions")  # fmt: skip
     r = rates_sub.add_parser("import", help="import a CSV of currency,rate rows (units of the "
                              "base currency per 1 unit), as one undoable batch")  # fmt: skip
-    r.add_argument("file", help="the CSV file (- reads stdin); an optional third column is the date")
+    r.add_argument(
+        "file", help="the CSV file (- reads stdin); an optional third column is the date"
+    )
     r.add_argument("--date", help="the day the rates are for (default: today), e.g. 2026-11-30")
     r.add_argument("--dry-run", action="store_true", help="check the file, write nothing")
     listed = rates_sub.add_parser("list", help="the rates in use, one per currency")
     for each in (r, listed):
-        each.add_argument("--base", metavar="CCY",
-                          help="the base currency (default: [money] base in the settings, EUR)")
+        each.add_argument(
+            "--base",
+            metavar="CCY",
+            help="the base currency (default: [money] base in the settings, EUR)",
+        )
         each.add_argument("--settings", help="settings file (default data/settings.toml)")
         db(each)
         json_option(each)
@@ -1167,6 +1216,15 @@ def _add_later_commands(sub: Any, db: Any, json_option: Any) -> None:
     sp.add_argument("out", help="the backup file to write")
     db(sp)
     sp.set_defaults(func=cmd_backup)
+    sp = sub.add_parser(
+        "copy", help="copy every table of a DuckDB database into a new PostgreSQL database"
+    )
+    sp.add_argument("--from", dest="source", required=True, metavar="DB",
+                    help="the database to copy: a DuckDB file")  # fmt: skip
+    sp.add_argument("--to", required=True, metavar="URL",
+                    help="an empty PostgreSQL database: postgresql://user@host:port/name")  # fmt: skip
+    json_option(sp)
+    sp.set_defaults(func=cmd_copy)
     sp = sub.add_parser("restore", help="replace the database with a backup (not while served)")
     sp.add_argument("backup", help="the backup file to restore from")
     db(sp)

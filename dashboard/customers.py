@@ -14,7 +14,7 @@ from typing import Any
 
 import duckdb
 
-from . import audit, search
+from . import audit, dialect, search
 from .access import require
 from .bulk import Change, change_sql, check_bulk_field, parse_change, range_sql, summarize
 from .errors import ConflictError, Problem, UserError, ValidationError
@@ -442,7 +442,7 @@ def bulk_edit(
         check_bulk_field(ch.field)
     exprs, params = [], []
     for i, ch in enumerate(changes):
-        sql, p = change_sql(ch, f"c.{quote(ch.field)}")
+        sql, p = change_sql(ch, f"c.{quote(ch.field)}", dialect.of(store))
         exprs.append(f"{sql} AS new_{i}")
         params += p
     differs = " OR ".join(

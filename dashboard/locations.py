@@ -10,6 +10,15 @@ from pathlib import Path
 DEFAULT_DB = Path("data") / "customers.duckdb"
 
 
-def default_db_path() -> Path:
-    """The database path from CUSTOMER_DASHBOARD_DB, else data/customers.duckdb."""
-    return Path(os.environ.get("CUSTOMER_DASHBOARD_DB") or DEFAULT_DB)
+def default_db_path() -> Path | str:
+    """The database from CUSTOMER_DASHBOARD_DB, else data/customers.duckdb: a file's Path,
+    or a postgresql:// URL as given (a Path would fold its "//")."""
+    given = os.environ.get("CUSTOMER_DASHBOARD_DB")
+    if given and is_url(given):
+        return given
+    return Path(given or DEFAULT_DB)
+
+
+def is_url(db: object) -> bool:
+    """Whether a --db value names a PostgreSQL database (a URL) rather than a DuckDB file."""
+    return isinstance(db, str) and db.startswith(("postgresql://", "postgres://"))

@@ -22,6 +22,7 @@ from typing import Any
 
 import duckdb
 
+from . import dialect
 from .fields import Field
 
 
@@ -221,14 +222,16 @@ def add_column(
     A nullable column is a plain ALTER TABLE. A required one (NOT NULL) needs a `default`
     for the rows already there, and DuckDB refuses `ADD COLUMN ... NOT NULL` (and SET NOT
     NULL) on a table with an index ("entries depend on it"): the table is then rebuilt,
-    with its rows, ids, defaults and indexes, inside the step's transaction.
+    with its rows, ids, defaults and indexes, inside the step's transaction (Postgres adds
+    it in place: see `dialect.Dialect.rebuilds_for_required_column`).
     """
     if required and default is None:
         raise ValueError(f"a required column {table}.{column} needs a default for existing rows")
     name = '"' + column.replace('"', '""') + '"'
     fill = "" if default is None else f" DEFAULT {_literal(default)}"
-    if not required:
-        con.execute(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}{fill}")
+    if not required or not dialect.of(con).rebuilds_for_required_column:
+        null = " NOT NULL" if required else ""
+        con.execute(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}{fill}{null}")
         return
     found = con.execute(
         "SELECT sql FROM duckdb_tables() WHERE table_name = ? AND schema_name = 'main'", [table]

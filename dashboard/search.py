@@ -40,6 +40,7 @@ from dataclasses import dataclass
 
 import duckdb
 
+from . import dialect
 from .fields import CONTACT_FIELDS, Field, searchable
 
 TABLE = "customer_search"
@@ -204,6 +205,7 @@ def _rebuild_tokens(con: duckdb.DuckDBPyConnection) -> None:
         )
     finally:
         con.execute("DROP TABLE temp._grouped_words")
+    dialect.of(con).index_search(con, TABLE, TOKENS, VOCAB, [g.column for g in groups()])
 
 
 def rebuild(con: duckdb.DuckDBPyConnection) -> None:

@@ -31,6 +31,7 @@ from pathlib import Path
 import duckdb
 
 from .errors import DatabaseBusyError, UserError
+from .locations import is_url
 from .store import Store, default_db_path, server_file, utcnow
 
 log = logging.getLogger(__name__)
@@ -147,8 +148,13 @@ def open_store(path: str | os.PathLike | None = None, *, user: str = "reader") -
     the server's latest snapshot (a few seconds behind at most).
 
     Open it again for newer data; `snapshot.taken_at(store)` says how old a snapshot is.
+    A postgresql:// URL opens that database (no snapshots there: Postgres serves readers
+    and writers together), without migrating it.
     """
-    path = Path(path or default_db_path())
+    given = path or default_db_path()
+    if is_url(given):
+        return Store(str(given), user=user, migrate=False)
+    path = Path(given)
     try:
         return Store(path, read_only=True, user=user)
     except DatabaseBusyError:

@@ -1,6 +1,7 @@
-"""The one gateway to DuckDB.
+"""The one gateway to the database: DuckDB (embedded, the default) or PostgreSQL.
 
-`Store` owns the connection. Reads go through `execute`/`df`/`scalar` on a cursor of the
+`Store` is the interface and opens the engine's store (`DuckDBStore` below, or
+`dashboard.pgstore.PostgresStore` for a postgresql:// URL). The DuckDB store owns the connection. Reads go through `execute`/`df`/`scalar` on a cursor of the
 calling thread (DuckDB cursors are per thread); writes go through `transaction()` or
 `execute_write`, serialised by a lock so that two sessions of one server never race inside
 DuckDB's optimistic concurrency. Every parameter is bound; SQL text is built only from the
@@ -25,8 +26,9 @@ import duckdb
 import pandas as pd
 
 from . import live, migrations
+from .dialect import DUCKDB, Dialect
 from .errors import DatabaseBusyError, StorageError, UserError
-from .locations import DEFAULT_DB, default_db_path  # noqa: F401  (re-exported; was defined here)
+from .locations import DEFAULT_DB, default_db_path, is_url  # noqa: F401  (re-exported; was defined here)
 
 log = logging.getLogger(__name__)
 
@@ -74,10 +76,182 @@ class Rollback(Exception):  # noqa: N818 - a signal, not an error
 
 
 class Store:
-    """A DuckDB database of customers, opened once per process.
+    """A database of customers, opened once per process: the interface every engine's
+    store implements, and the way to open one.
 
-    `path=":memory:"` gives a private in-memory database (tests, demos). `user` is the name
-    written into the audit log when a write does not name one.
+    `Store(path)` opens a DuckDB file (`DuckDBStore`; `path=":memory:"` gives a private
+    in-memory database for tests and demos); `Store("postgresql://user@host:port/db")` opens
+    a PostgreSQL database (`dashboard.pgstore.PostgresStore`). `user` is the name written
+    into the audit log when a write does not name one.
+
+    Every engine offers: `execute`/`rows`/`df`/`scalar` (reads with bound `?` parameters, in
+    DuckDB's SQL, which `dialect` translates where needed), `transaction()` (one
+    all-or-nothing write on a cursor), `private_cursor()`, `batches()` (Arrow record batches),
+    `acting_as`, `attached`, `change_token`, `schema_version` and `close`.
+    """
+
+    #: The engine's SQL dialect (dashboard/dialect.py).
+    dialect: Dialect = DUCKDB
+    path: str
+    read_only: bool
+    user: str
+    role: str
+    generation: int | None
+    snapshot_of: str | None
+    _owner: bool
+    _closed: bool
+    _cursors_lock: threading.Lock
+    _attached: dict[Any, Any]
+
+    def __new__(cls, path: str | os.PathLike | None = None, *args: Any, **kwargs: Any) -> Store:
+        if cls is Store:
+            where = path if path is not None else default_db_path()
+            if is_url(where):
+                from .pgstore import PostgresStore
+
+                cls = PostgresStore
+            else:
+                cls = DuckDBStore
+        return super().__new__(cls)
+
+    def cursor(self) -> Any:
+        """This thread's cursor."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Close every cursor and the connection."""
+        raise NotImplementedError
+
+    def transaction(self) -> contextlib.AbstractContextManager[Any]:
+        """One all-or-nothing transaction; yields the cursor to write with."""
+        raise NotImplementedError
+
+    def private_cursor(self) -> contextlib.AbstractContextManager[Any]:
+        """A cursor of its own, closed afterwards."""
+        raise NotImplementedError
+
+    def batches(
+        self, sql: str, params: Sequence[Any] | None = None, size: int = 50_000
+    ) -> Iterator[Any]:
+        """Stream a large result as Arrow record batches."""
+        raise NotImplementedError
+
+    def acting_as(self, user: str, role: str, generation: int | None = None) -> Store:
+        """This store as `user` with `role`: the same connection, cursors and write lock,
+        with every write recorded as that user and checked against that role. A signed-in
+        session passes its `generation`: writes stop as soon as the user's password, role or
+        account changes. Closing it does not close the connection."""
+        from .access import check_role
+
+        other = copy.copy(self)
+        other.user = user
+        other.role = check_role(role)
+        other.generation = generation
+        other._owner = False
+        return other
+
+    def attached(self, key: str, make: Callable[[], Any]) -> Any:
+        """The helper kept on this database under `key`, made by `make()` on first use.
+
+        One per database, whichever acting_as copy asks; its `close()` runs when the store
+        closes (the SQL box keeps its sandbox here, so that no module holds it).
+        """
+        with self._cursors_lock:
+            if self._closed or _CLOSED in self._attached:  # (an acting_as copy of a closed store)
+                raise UserError("the database is closed")
+            helper = self._attached.get(key)
+            if helper is None:
+                helper = self._attached[key] = make()
+            return helper
+
+    def _close_attached(self) -> None:
+        """Close the helpers kept on this database (best effort) and mark it closed."""
+        with self._cursors_lock:
+            self._closed = True
+            helpers = list(self._attached.values())
+            self._attached.clear()
+            self._attached[_CLOSED] = None
+        for helper in helpers:
+            with contextlib.suppress(Exception):
+                helper.close()  # best effort: the connection must close regardless
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        mode = "read-only" if self.read_only else "read-write"
+        return f"<Store {self.path} ({mode})>"
+
+    # --- reads -----------------------------------------------------------------------
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> Any:
+        """Run one statement with bound parameters on this thread's cursor.
+
+        Read the result whole (fetchall, df): DuckDB 2 keeps a half-read result open and
+        then refuses other work on the cursor.
+        """
+        return self.cursor().execute(sql, list(params or []))
+
+    def df(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
+        """A query's result as a (small) DataFrame."""
+        return self.execute(sql, params).df()
+
+    def rows(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple]:
+        """A query's rows as tuples."""
+        return self.execute(sql, params).fetchall()
+
+    def scalar(self, sql: str, params: Sequence[Any] | None = None) -> Any:
+        """A query's first value (None when it has no row)."""
+        rows = self.execute(
+            sql, params
+        ).fetchall()  # fetch all: DuckDB 2 keeps a half-read result open
+        return rows[0][0] if rows else None
+
+    def execute_write(self, sql: str, params: Sequence[Any] | None = None) -> None:
+        """One write statement in its own transaction."""
+        with self.transaction() as cur:
+            cur.execute(sql, list(params or []))
+
+    # --- facts -----------------------------------------------------------------------
+
+    def database_name(self) -> str:
+        """The catalog name the engine gives this database (for COPY FROM DATABASE)."""
+        return str(self.scalar("SELECT current_database()"))
+
+    def schema_version(self) -> int:
+        """The newest migration applied to this database."""
+        return max(migrations.applied(self.cursor()), default=0)
+
+    def _check_schema(self) -> None:
+        have = migrations.applied(self.cursor())
+        if max(have, default=0) < migrations.LATEST:
+            raise UserError(
+                f"the database {self.path} has schema {max(have, default=0)} but this version "
+                f"needs {migrations.LATEST}; open it once for writing to upgrade it"
+            )
+
+    def change_token(self) -> tuple:
+        """A cheap fingerprint of the customer data: changes whenever a batch is written.
+
+        The page polls this to show other sessions' changes without reloading rows.
+        """
+        return tuple(
+            self.rows(
+                "SELECT (SELECT count(*) FROM batches), (SELECT max(happened_at) FROM batches), "
+                "(SELECT count(*) FROM customers)"
+            )[0]
+        )
+
+
+class DuckDBStore(Store):
+    """A DuckDB database file (or `:memory:`): the embedded default.
+
+    Reads go through a cursor per thread (DuckDB cursors are per thread); writes go through
+    `transaction()`, serialised by a lock so that two sessions of one server never race
+    inside DuckDB's optimistic concurrency.
     """
 
     def __init__(
@@ -183,14 +357,6 @@ class Store:
             "dashboard, to change data"
         )
 
-    def _check_schema(self) -> None:
-        have = migrations.applied(self._con)
-        if max(have, default=0) < migrations.LATEST:
-            raise UserError(
-                f"the database {self.path} has schema {max(have, default=0)} but this version "
-                f"needs {migrations.LATEST}; open it once for writing to upgrade it"
-            )
-
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """This thread's cursor (DuckDB connections are not shared between threads)."""
         if self._closed:
@@ -203,85 +369,17 @@ class Store:
                 self._cursors.append(cur)
         return cur
 
-    def acting_as(self, user: str, role: str, generation: int | None = None) -> Store:
-        """This store as `user` with `role`: the same connection, cursors and write lock,
-        with every write recorded as that user and checked against that role. A signed-in
-        session passes its `generation`: writes stop as soon as the user's password, role or
-        account changes. Closing it does not close the connection."""
-        from .access import check_role
-
-        other = copy.copy(self)
-        other.user = user
-        other.role = check_role(role)
-        other.generation = generation
-        other._owner = False
-        return other
-
-    def attached(self, key: str, make: Callable[[], Any]) -> Any:
-        """The helper kept on this database under `key`, made by `make()` on first use.
-
-        One per database, whichever acting_as copy asks; its `close()` runs when the store
-        closes (the SQL box keeps its sandbox here, so that no module holds it).
-        """
-        with self._cursors_lock:
-            if self._closed or _CLOSED in self._attached:  # (an acting_as copy of a closed store)
-                raise UserError("the database is closed")
-            helper = self._attached.get(key)
-            if helper is None:
-                helper = self._attached[key] = make()
-            return helper
-
     def close(self) -> None:
         """Close every cursor and the connection (checkpointing the file)."""
         if not self._owner or self._closed:
             return
-        with self._cursors_lock:
-            self._closed = True
-            helpers = list(self._attached.values())
-            self._attached.clear()
-            self._attached[_CLOSED] = None
-        for helper in helpers:
-            with contextlib.suppress(Exception):
-                helper.close()  # best effort: the connection must close regardless
+        self._close_attached()
         with self._cursors_lock:
             for cur in self._cursors:
                 with contextlib.suppress(duckdb.Error):
                     cur.close()
             self._cursors.clear()
         self._con.close()
-
-    def __enter__(self) -> Store:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        mode = "read-only" if self.read_only else "read-write"
-        return f"<Store {self.path} ({mode})>"
-
-    # --- reads -----------------------------------------------------------------------
-
-    def execute(self, sql: str, params: Sequence[Any] | None = None) -> duckdb.DuckDBPyConnection:
-        """Run one statement with bound parameters on this thread's cursor.
-
-        Read the result whole (fetchall, df): DuckDB 2 keeps a half-read result open and
-        then refuses other work on the cursor.
-        """
-        return self.cursor().execute(sql, list(params or []))
-
-    def df(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
-        """A query's result as a (small) DataFrame."""
-        return self.execute(sql, params).df()
-
-    def rows(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple]:
-        return self.execute(sql, params).fetchall()
-
-    def scalar(self, sql: str, params: Sequence[Any] | None = None) -> Any:
-        rows = self.execute(
-            sql, params
-        ).fetchall()  # fetch all: DuckDB 2 keeps a half-read result open
-        return rows[0][0] if rows else None
 
     @contextlib.contextmanager
     def private_cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -358,29 +456,3 @@ class Store:
         else:
             why = "the file could not be written"
         return f"nothing was written to {self.path}: {why} ({text})"
-
-    def execute_write(self, sql: str, params: Sequence[Any] | None = None) -> None:
-        """One write statement in its own transaction."""
-        with self.transaction() as cur:
-            cur.execute(sql, list(params or []))
-
-    # --- facts -----------------------------------------------------------------------
-
-    def database_name(self) -> str:
-        """The catalog name DuckDB gives this database (for COPY FROM DATABASE)."""
-        return str(self.scalar("SELECT current_database()"))
-
-    def schema_version(self) -> int:
-        return max(migrations.applied(self.cursor()), default=0)
-
-    def change_token(self) -> tuple:
-        """A cheap fingerprint of the customer data: changes whenever a batch is written.
-
-        The page polls this to show other sessions' changes without reloading rows.
-        """
-        return tuple(
-            self.rows(
-                "SELECT (SELECT count(*) FROM batches), (SELECT max(happened_at) FROM batches), "
-                "(SELECT count(*) FROM customers)"
-            )[0]
-        )

@@ -14,12 +14,11 @@ deleted customers needs admin).
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass
 
 import duckdb
 
-from . import audit, search
+from . import audit, dialect, search
 from .access import require, require_undo
 from .errors import ConflictError, UserError
 from .fields import CONTACT_FIELDS, CUSTOMER_FIELDS, FIELDS, KEY_FIELD, UPDATED_FIELD
@@ -30,19 +29,12 @@ from .words import plural
 _INTERNAL = {"name_key": "VARCHAR", "row_version": "INTEGER"}
 
 
-def _struct(columns: dict[str, str]) -> str:
-    """A json_transform type literal built from registry names and SQL types only."""
-    return json.dumps(columns, separators=(",", ":"))
+def _customer_columns() -> dict[str, str]:
+    return {**{f.name: f.sql_type for f in CUSTOMER_FIELDS}, **_INTERNAL}
 
 
-def _customer_struct() -> str:
-    return _struct({**{f.name: f.sql_type for f in CUSTOMER_FIELDS}, **_INTERNAL})
-
-
-def _contacts_struct() -> str:
-    cols = {"id": "BIGINT"}
-    cols.update({f.name: f.sql_type for f in CONTACT_FIELDS})
-    return json.dumps([cols], separators=(",", ":"))
+def _contact_columns() -> dict[str, str]:
+    return {"id": "BIGINT", **{f.name: f.sql_type for f in CONTACT_FIELDS}}
 
 
 def _value_sql(name: str, source: str) -> str:
@@ -229,14 +221,10 @@ def _undo_updates(cur, batch_id: str, new_id: str, at, user: str) -> None:
 
 def _insert_contacts(cur, source: str, action: str, batch_id: str) -> None:
     """Re-insert contact lists kept in the audit log, under the audit row's customer."""
-    names = ", ".join(f'c."{f.name}"' for f in CONTACT_FIELDS)
-    cols = ", ".join(f'"{f.name}"' for f in CONTACT_FIELDS)
     cur.execute(
-        f"INSERT INTO contacts (id, customer_id, position, {cols}) "
-        f"SELECT coalesce(c.id, nextval('contact_id_seq')), customer_id, i, {names} FROM ("
-        f"SELECT customer_id, unnest(l) AS c, unnest(range(len(l))) AS i FROM ("
-        f"SELECT customer_id, json_transform({source}, '{_contacts_struct()}') AS l "
-        "FROM audit_log WHERE batch_id = ? AND action = ?))",
+        dialect.of(cur).insert_contacts_from_json(
+            _contact_columns(), source, "batch_id = ? AND action = ?"
+        ),
         [batch_id, action],
     )
 
@@ -260,11 +248,12 @@ def _undo_deletes(cur, batch_id: str, new_id: str, at, user: str) -> None:
             "rename those first"
         )
     cur.execute(
-        "INSERT INTO customers BY NAME SELECT unnest(s) FROM ("
-        f"SELECT json_transform(before->'customer', '{_customer_struct()}') AS s "
-        "FROM audit_log WHERE batch_id = ? AND action = 'delete')",
+        dialect.of(cur).insert_from_json(
+            "customers", _customer_columns(), "before->'customer'",
+            "batch_id = ? AND action = 'delete'",
+        ),
         [batch_id],
-    )
+    )  # fmt: skip
     _insert_contacts(cur, "before->'contacts'", "delete", batch_id)
     audit.record_rows(cur, new_id, at, user,
                       "SELECT 'add', customer_id, NULL::JSON, before FROM audit_log "

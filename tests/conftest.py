@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import os
 from email import message_from_bytes
 
 import pandas as pd
@@ -28,22 +30,113 @@ def clean_browser(request):
         pytest.fail("the page or the server reported errors:\n" + "\n".join(problems))
 
 
+def pytest_generate_tests(metafunc):
+    """Tests marked `both_backends` that use a store run once per engine."""
+    if "backend" in metafunc.fixturenames and metafunc.definition.get_closest_marker(
+        "both_backends"
+    ):
+        metafunc.parametrize("backend", ["duckdb", "postgres"], indirect=True)
+
+
 @pytest.fixture
-def store():
-    """An empty in-memory database at the latest schema."""
+def backend(request):
+    """The engine the `store` fixture opens: DuckDB, or (for tests marked `both_backends`)
+    each engine in turn."""
+    return getattr(request, "param", "duckdb")
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A throw-away PostgreSQL server for the session, with a database `cd_template`
+    migrated once (each test's database is a copy of it). Skips where Postgres is not
+    installed, and fails instead under CI=true (CI installs it)."""
+    import atexit
+
+    from tests.pg import Server, bin_dir, reap_orphans
+
+    found = bin_dir()
+    if found is None:
+        why = "no PostgreSQL here (pg_ctl not found): apt-get install postgresql"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(why)
+        pytest.skip(why)
+    reap_orphans(found)  # servers left by runs that were killed
+    server = Server(found)
+    atexit.register(server.stop)  # also when the session ends without its teardown
+    server.start()
+    server.admin(f"CREATE DATABASE {PG_TEMPLATE}")
+    Store(server.url(PG_TEMPLATE)).close()  # the migrations, once
+    yield server
+    server.stop()
+
+
+PG_TEMPLATE = "cd_template"
+PG_DEMO = "cd_demo"
+_pg_databases = itertools.count(1)
+
+
+@pytest.fixture
+def store(backend, request):
+    """An empty database at the latest schema: in-memory DuckDB, or (backend "postgres") a
+    fresh Postgres database copied from the migrated template (from the demo data's, for a
+    test that uses `demo`). A test marked
+    `pg_missing(reason)` is skipped on Postgres with that reason."""
+    if backend == "postgres":
+        missing = request.node.get_closest_marker("pg_missing")
+        if missing is not None:
+            pytest.skip(f"not yet on PostgreSQL: {missing.args[0]}")
+        server = request.getfixturevalue("pg_server")
+        template = PG_TEMPLATE
+        if "demo" in request.fixturenames:
+            template = request.getfixturevalue("pg_demo_template")
+        name = f"t{next(_pg_databases)}"
+        server.admin(f"CREATE DATABASE {name} TEMPLATE {template}")
+        s = Store(server.url(name), user="tester")
+        yield s
+        s.close()
+        server.admin(f"DROP DATABASE {name} WITH (FORCE)")
+        return
     s = Store(":memory:", user="tester")
     yield s
     s.close()
 
 
-@pytest.fixture
-def demo(store):
-    """An in-memory database with 400 deterministic demo customers."""
+def _add_demo(store):
     add_demo_customers(store, 400, seed=7)
     # every demo currency at 1 unit of the base currency: money adds up across currencies
     # exactly as it is stored (tests of real conversion import real rates: test_money.py)
     codes = [c for (c,) in store.rows("SELECT DISTINCT currency FROM customers ORDER BY 1")]
     add_demo_rates(store, dict.fromkeys(codes, 1), base="EUR")
+
+
+@pytest.fixture(scope="session")
+def duckdb_demo():
+    """The demo database built once on DuckDB: Postgres tests copy it (the demo generator's
+    SQL is DuckDB's: hash, range, STRUCT parameters)."""
+    s = Store(":memory:", user="tester")
+    _add_demo(s)
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="session")
+def pg_demo_template(pg_server, duckdb_demo):
+    """A Postgres database holding the demo data (copied from DuckDB's once), which the
+    `store` of a test that uses `demo` is created from."""
+    from dashboard.pgstore import copy_tables
+
+    pg_server.admin(f"CREATE DATABASE {PG_DEMO} TEMPLATE {PG_TEMPLATE}")
+    with Store(pg_server.url(PG_DEMO)) as s:
+        copy_tables(duckdb_demo, s)
+    return PG_DEMO
+
+
+@pytest.fixture
+def demo(store, backend):
+    """A database with 400 deterministic demo customers (on Postgres: a copy of DuckDB's,
+    made once per session; see `store`)."""
+    if backend != "postgres":
+        _add_demo(store)
     return store
 
 

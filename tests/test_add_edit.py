@@ -10,6 +10,9 @@ import pytest
 from dashboard import add_customer, get_customer, history, update_customer
 from dashboard.errors import ConflictError, UserError, ValidationError
 
+# the store-level tests run on DuckDB and on PostgreSQL (tests/conftest.py)
+pytestmark = pytest.mark.both_backends
+
 ACME = {"name": "Acme Telecom", "currency": "usd", "channels": "30", "country": "United Kingdom"}
 
 

@@ -12,6 +12,9 @@ from dashboard.bulk import parse_change
 from dashboard.errors import UserError, ValidationError
 from tests.conftest import all_customers
 
+# the store-level tests run on DuckDB and on PostgreSQL (tests/conftest.py)
+pytestmark = pytest.mark.both_backends
+
 
 def test_set_a_field_for_a_view_changes_exactly_the_matching_customers(demo, frame):
     view = View(filters=[{"field": "country", "op": "=", "value": "GB"}])

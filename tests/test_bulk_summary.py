@@ -17,6 +17,9 @@ from dashboard import View, bulk_edit
 from dashboard.errors import ConflictError
 from tests.conftest import all_customers
 
+# the store-level tests run on DuckDB and on PostgreSQL (tests/conftest.py)
+pytestmark = pytest.mark.both_backends
+
 
 def _summary(store, target, change):
     batch = bulk_edit(store, target, change, dry_run=True)

@@ -13,6 +13,9 @@ from dashboard.ui.controls import Button
 from dashboard.ui.safe import Text
 from dashboard.undo import recent_batches
 
+# the store-level tests run on DuckDB and on PostgreSQL (tests/conftest.py)
+pytestmark = pytest.mark.both_backends
+
 
 def _sheet(tmp_path, name):
     sheet = tmp_path / f"{name}.csv"

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from dashboard import View, delete_customers
 from dashboard.customers import preview_targets
+
+# the store-level tests run on DuckDB and on PostgreSQL (tests/conftest.py)
+pytestmark = pytest.mark.both_backends
 
 
 def test_delete_removes_customers_and_their_contacts_and_keeps_them_in_audit(demo):

@@ -27,6 +27,9 @@ from dashboard.importer import (
     rejected_workbook,
 )  # fmt: skip
 
+# the store-level tests run on DuckDB and on PostgreSQL (tests/conftest.py)
+pytestmark = pytest.mark.both_backends
+
 HEADERS = ["Customer Name", "Flow Speed (CPS)", "Debit Limit ($)", "Currency", "Portal Access",
            "Country", "Status", "Contact Email", "Mobile", "Notes"]  # fmt: skip
 

@@ -7,6 +7,9 @@ import pytest
 from dashboard import UserError, View, run
 from tests.conftest import all_customers
 
+# the store-level tests run on DuckDB and on PostgreSQL (tests/conftest.py)
+pytestmark = pytest.mark.both_backends
+
 
 def _expected(frame, percent):
     table = frame.pivot_table(index="status", columns="currency", values="id", aggfunc="count",

@@ -11,6 +11,9 @@ from dashboard import View, count, matching_ids, run
 from dashboard.errors import UserError
 from dashboard.query import compile_rows, compile_where
 
+# the store-level tests run on DuckDB and on PostgreSQL (tests/conftest.py)
+pytestmark = pytest.mark.both_backends
+
 
 def ids_of(result) -> list[int]:
     return result.data["id"].tolist()

@@ -38,6 +38,9 @@ from dashboard.settings import Settings
 from tests.browser import free_port
 from tests.conftest import Inbox
 
+# the store-level tests run on DuckDB and on PostgreSQL (tests/conftest.py)
+pytestmark = pytest.mark.both_backends
+
 
 @pytest.fixture
 def settings(tmp_path, smtp):

@@ -14,6 +14,9 @@ from dashboard import Store, add_customer
 from dashboard.errors import DatabaseBusyError, UserError
 from dashboard.store import server_file
 
+# the store-level tests run on DuckDB and on PostgreSQL (tests/conftest.py)
+pytestmark = pytest.mark.both_backends
+
 
 def test_a_failed_transaction_leaves_nothing_behind(store):
     with pytest.raises(RuntimeError), store.transaction() as cur:

@@ -15,6 +15,9 @@ from dashboard.errors import UserError
 from dashboard.tokens import add_token, authenticate, digest, list_tokens, revoke_token
 from dashboard.users import add_user, remove_user, set_role
 
+# the store-level tests run on DuckDB and on PostgreSQL (tests/conftest.py)
+pytestmark = pytest.mark.both_backends
+
 
 @pytest.fixture
 def people(store):

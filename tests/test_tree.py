@@ -8,6 +8,9 @@ import pytest
 from dashboard import UserError, View, run, tree
 from dashboard.query import matching_ids
 
+# the store-level tests run on DuckDB and on PostgreSQL (tests/conftest.py)
+pytestmark = pytest.mark.both_backends
+
 VIEW = View(groups=["status", "country"], values=[["credit", "sum"]])
 
 

@@ -16,12 +16,17 @@ from dashboard import (
 )  # fmt: skip
 from dashboard.errors import ConflictError, UserError
 
+# the store-level tests run on DuckDB and on PostgreSQL (tests/conftest.py)
+pytestmark = pytest.mark.both_backends
+
 TABLES = ("customers", "contacts")
 
 
 def snapshot(store):
     """Both tables, whole, minus the bookkeeping that an undo moves on by design."""
-    cust = store.df("SELECT * EXCLUDE (updated_at, row_version) FROM customers ORDER BY id")
+    cust = store.df("SELECT * FROM customers ORDER BY id").drop(
+        columns=["updated_at", "row_version"]
+    )
     cont = store.df("SELECT * FROM contacts ORDER BY id")
     return cust, cont
 

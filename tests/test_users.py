@@ -23,6 +23,9 @@ from dashboard.users import (
     verify,
 )
 
+# the store-level tests run on DuckDB and on PostgreSQL (tests/conftest.py)
+pytestmark = pytest.mark.both_backends
+
 PASSWORD = "correct horse battery"
 
 

@@ -1,0 +1,585 @@
+"""The gateway to PostgreSQL: `Store("postgresql://...")` opens one of these.
+
+Same interface as the DuckDB store (dashboard/store.py): `execute`/`rows`/`df`/`scalar`,
+`transaction()`, `private_cursor()`, `batches()` (Arrow), acting_as copies. Each thread gets
+a connection of its own (what a DuckDB cursor is per thread), in autocommit mode, so that a
+service's `BEGIN`/`COMMIT` (through `transaction()`) is the only transaction there is. The
+services' SQL is DuckDB's; `PgCursor` runs it through `dialect.POSTGRES.translate`.
+
+Errors come back as the DuckDB error classes the services already catch (a Postgres unique
+violation is a `duckdb.ConstraintException` too), so no service needs to know the engine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator, Sequence
+from decimal import Decimal
+from typing import Any, cast
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from . import dialect, migrations
+from .errors import StorageError, UserError
+
+# --- errors: Postgres's, as the DuckDB classes the services catch -----------------------
+
+
+class PgError(duckdb.Error):
+    """An error Postgres reported (also a duckdb.Error, which the services catch)."""
+
+
+class PgUnsupportedError(PgError, UserError):
+    """Something the services ask that is DuckDB-only so far: said, not a traceback."""
+
+
+class PgConstraintError(PgError, duckdb.ConstraintException):
+    """A unique, check or not-null constraint refused a write."""
+
+
+class PgConversionError(PgError, duckdb.ConversionException):
+    """A value does not fit its column (overflow, bad input for a type)."""
+
+
+class PgTransactionError(PgError, duckdb.TransactionException):
+    """A serialization failure or deadlock: the transaction may be tried again."""
+
+
+class PgIOError(PgError, duckdb.IOException):
+    """The server could not write (disk full, read-only transaction, lost connection)."""
+
+
+def _mapped(exc: Exception) -> PgError:
+    import psycopg
+    from psycopg import errors as e
+
+    text = str(exc).strip() or type(exc).__name__
+    if isinstance(exc, e.IntegrityError):
+        return PgConstraintError(text)
+    if isinstance(exc, e.DataError):
+        return PgConversionError(text)
+    if isinstance(exc, e.SerializationFailure | e.DeadlockDetected):
+        return PgTransactionError(text)
+    if isinstance(exc, e.DiskFull | e.ReadOnlySqlTransaction | psycopg.OperationalError):
+        return PgIOError(text)
+    return PgError(text)
+
+
+def redacted(url: str) -> str:
+    """The URL without its password: what messages and `store.path` show."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        parts = conninfo_to_dict(url)
+    except Exception:  # noqa: BLE001 - a malformed URL is shown as given, minus userinfo
+        return url.split("@")[-1]
+    if "password" not in parts:
+        return url
+    host = parts.get("host", "")
+    port = f":{parts['port']}" if parts.get("port") else ""
+    user = f"{parts['user']}@" if parts.get("user") else ""
+    return f"postgresql://{user}{host}{port}/{parts.get('dbname', '')}"
+
+
+# --- results -------------------------------------------------------------------------
+
+_INTS = {21: "Int16", 23: "Int32", 20: "Int64"}
+_FLOATS = {700, 701, 1700}
+_BOOL = 16
+_TIMES = {1114, 1082}  # timestamp, date: datetime64[us], as DuckDB's df() gives
+
+
+def frame(rows: list[tuple], description: Any) -> pd.DataFrame:
+    """Rows as a DataFrame typed the way DuckDB's `df()` types the same columns (integers
+    nullable only when a value is missing, DECIMAL as float, timestamps as datetime64)."""
+    names = [c.name for c in description or ()]
+    data: dict[str, Any] = {}
+    for j, col in enumerate(description or ()):
+        values = [r[j] for r in rows]
+        missing = any(v is None for v in values)
+        oid = col.type_code
+        if oid in _INTS:
+            dtype = _INTS[oid] if missing else _INTS[oid].lower()
+            data[names[j]] = pd.array(values, dtype=dtype)
+        elif oid in _FLOATS:
+            data[names[j]] = np.array(
+                [np.nan if v is None else float(v) for v in values], dtype="float64"
+            )
+        elif oid == _BOOL:
+            data[names[j]] = pd.array(values, dtype="boolean" if missing else "bool")
+        elif oid in _TIMES:
+            data[names[j]] = pd.to_datetime(pd.Series(values, dtype=object)).astype(
+                "datetime64[us]"
+            )
+        else:
+            data[names[j]] = pd.Series(values, dtype=object if not values else None)
+    out = pd.DataFrame(data, columns=names)
+    out.columns = names  # duplicate names survive, as in DuckDB
+    return out
+
+
+def _loaders(conn: Any) -> None:
+    """JSON as text (DuckDB returns JSON columns as str; the services json.loads them) and
+    a whole NUMERIC as int (DuckDB's sum of integers is an integer; Postgres's is NUMERIC)."""
+    from psycopg.types.numeric import NumericLoader
+    from psycopg.types.string import TextLoader
+
+    class WholeNumericLoader(NumericLoader):
+        def load(self, data: Any) -> Any:
+            value = super().load(data)
+            if isinstance(value, Decimal) and b"." not in bytes(data) and value.is_finite():
+                return int(value)
+            return value
+
+    for name in ("json", "jsonb"):
+        conn.adapters.register_loader(name, TextLoader)
+    conn.adapters.register_loader("numeric", WholeNumericLoader)
+
+
+class PgCursor:
+    """One connection, used like a DuckDB cursor: `execute(sql, params)` returns itself,
+    then `fetchall`/`fetchone`/`df`/`arrow`. DuckDB's SQL is translated on the way in."""
+
+    dialect = dialect.POSTGRES
+
+    def __init__(self, conn: Any):
+        self.conn = conn
+        self._cur = conn.cursor()
+        self._rows: list[tuple] | None = None
+        self.description: Any = None
+        self.rowcount = -1
+        self._registered: set[str] = set()
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> PgCursor:
+        """Run one statement (DuckDB's SQL, `?` parameters); read its result whole."""
+        try:
+            statements = dialect.POSTGRES.translate(sql)
+        except dialect.UnsupportedSQL as exc:
+            raise PgUnsupportedError(f"not yet on PostgreSQL: {exc}") from None
+        args = [_param(p) for p in params or ()]
+        import psycopg
+
+        try:
+            for text in statements:
+                # always bound (possibly to nothing): the text's % are escaped as %%
+                self._cur.execute(text, args if len(statements) == 1 else [])
+        except psycopg.Error as exc:
+            raise _mapped(exc) from None
+        self.description = self._cur.description
+        self.rowcount = self._cur.rowcount
+        if self.description is not None:
+            self._rows = self._cur.fetchall()
+        elif statements[-1].lstrip()[:6].upper() in ("INSERT", "UPDATE", "DELETE"):
+            self._rows = [(self._cur.rowcount,)]  # what DuckDB returns for a write
+        else:
+            self._rows = []
+        return self
+
+    def executemany(self, sql: str, params: Sequence[Sequence[Any]]) -> PgCursor:
+        """Run one statement once per parameter row."""
+        (text,) = dialect.POSTGRES.translate(sql)
+        import psycopg
+
+        try:
+            self._cur.executemany(text, [[_param(p) for p in row] for row in params])
+        except psycopg.Error as exc:
+            raise _mapped(exc) from None
+        self._rows, self.description = [], None
+        return self
+
+    def fetchall(self) -> list[tuple]:
+        rows, self._rows = self._rows or [], []
+        return rows
+
+    def fetchone(self) -> tuple | None:
+        if not self._rows:
+            return None
+        return self._rows.pop(0)
+
+    def df(self) -> pd.DataFrame:
+        return frame(self.fetchall(), self.description)
+
+    fetchdf = df
+
+    def arrow(self) -> Any:
+        import pyarrow as pa
+
+        return pa.Table.from_pandas(self.df(), preserve_index=False)
+
+    fetch_arrow_table = arrow
+
+    def register(self, name: str, data: Any) -> PgCursor:
+        """DuckDB's view over a DataFrame or Arrow table, here a temporary table filled by
+        COPY FROM STDIN (the bulk load: one round trip per table, not per row)."""
+        copy_into(self, name, data, temporary=True)
+        self._registered.add(name)
+        return self
+
+    def unregister(self, name: str) -> PgCursor:
+        self.execute(f'DROP TABLE IF EXISTS pg_temp."{name}"')
+        self._registered.discard(name)
+        return self
+
+    def interrupt(self) -> None:
+        """Stop the statement running on this connection (from another thread)."""
+        with contextlib.suppress(Exception):
+            self.conn.cancel_safe()
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.conn.close()
+
+
+def _param(value: Any) -> Any:
+    # numpy scalars (from DataFrames) are not adapted by psycopg
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+_ARROW_TYPES = {
+    "int8": "SMALLINT", "int16": "SMALLINT", "int32": "INTEGER", "int64": "BIGINT",
+    "uint8": "SMALLINT", "uint16": "INTEGER", "uint32": "BIGINT", "uint64": "NUMERIC(20)",
+    "float": "REAL", "double": "DOUBLE PRECISION", "bool": "BOOLEAN", "string": "TEXT",
+    "large_string": "TEXT", "date32[day]": "DATE", "null": "TEXT",
+}  # fmt: skip
+
+
+def _sql_type(arrow_type: Any) -> str:
+    import pyarrow as pa
+
+    if pa.types.is_timestamp(arrow_type):
+        return "TIMESTAMP" if arrow_type.tz is None else "TIMESTAMPTZ"
+    if pa.types.is_decimal(arrow_type):
+        return f"NUMERIC({arrow_type.precision},{arrow_type.scale})"
+    if pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type):
+        return _sql_type(arrow_type.value_type) + "[]"
+    if pa.types.is_dictionary(arrow_type):
+        return _sql_type(arrow_type.value_type)
+    return _ARROW_TYPES.get(str(arrow_type), "TEXT")
+
+
+def _csv_safe(schema: Any) -> bool:
+    import pyarrow as pa
+
+    return all(
+        pa.types.is_integer(f.type) or pa.types.is_floating(f.type) or pa.types.is_decimal(f.type)
+        or pa.types.is_boolean(f.type) or pa.types.is_date(f.type) or pa.types.is_null(f.type)
+        or (pa.types.is_timestamp(f.type) and f.type.tz is None)
+        or pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+        for f in schema
+    )  # fmt: skip
+
+
+def _csv(batch: Any) -> bytes:
+    """A record batch as CSV without a header: NULL unquoted and empty, text quoted when it
+    needs to be (so an empty string stays an empty string, as COPY's csv format reads it)."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    sink = pa.BufferOutputStream()
+    pacsv.write_csv(batch, sink, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+    return sink.getvalue().to_pybytes()
+
+
+def copy_into(cur: PgCursor, table: str, data: Any, *, temporary: bool = False) -> int:
+    """Load a DataFrame or Arrow table into `table` with COPY FROM STDIN; with `temporary`,
+    (re)create it as a temporary table of the data's columns first. Returns the rows."""
+    import psycopg
+    import pyarrow as pa
+
+    arrow = data if isinstance(data, pa.Table) else pa.Table.from_pandas(data, preserve_index=False)
+    names = [str(n) for n in arrow.column_names]
+    cols = ", ".join('"' + n.replace('"', '""') + '"' for n in names)
+    target = '"' + table.replace('"', '""') + '"'
+    try:
+        if temporary:
+            defs = ", ".join(
+                '"' + f.name.replace('"', '""') + '" ' + _sql_type(f.type) for f in arrow.schema
+            )
+            cur._cur.execute(f"DROP TABLE IF EXISTS pg_temp.{target}")
+            cur._cur.execute(f"CREATE TEMP TABLE {target} ({defs})")
+        if _csv_safe(arrow.schema):
+            # flat columns: Arrow writes the CSV in C, a chunk at a time (~10x the rows/s
+            # of adapting each value in Python)
+            with cur._cur.copy(f"COPY {target} ({cols}) FROM STDIN (FORMAT csv)") as copy:
+                for batch in arrow.to_batches(100_000):
+                    copy.write(_csv(batch))
+        else:  # lists (tags) and the like: psycopg adapts each value
+            with cur._cur.copy(f"COPY {target} ({cols}) FROM STDIN") as copy:
+                for batch in arrow.to_batches(50_000):
+                    for row in zip(*(c.to_pylist() for c in batch.columns), strict=True):
+                        copy.write_row(row)
+    except psycopg.Error as exc:
+        raise _mapped(exc) from None
+    return arrow.num_rows
+
+
+# --- the store -------------------------------------------------------------------------
+
+
+def connect(url: str, *, read_only: bool = False) -> Any:
+    """A psycopg connection in autocommit mode, UTC, with DuckDB-like result loaders."""
+    import psycopg
+
+    options = "-c TimeZone=UTC -c client_min_messages=warning"
+    if read_only:
+        options += " -c default_transaction_read_only=on"
+    try:
+        conn = psycopg.connect(url, autocommit=True, options=options, connect_timeout=10)
+    except psycopg.Error as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"cannot connect to the database {redacted(url)}: {first}") from None
+    _loaders(conn)
+    return conn
+
+
+def install_compat(cur: PgCursor) -> None:
+    """Create the DuckDB-named functions the services' SQL calls (dialect.COMPAT_FUNCTIONS)."""
+    for sql in dialect.COMPAT_FUNCTIONS:
+        cur._cur.execute(sql)
+
+
+#: Serialises migrations of one database between processes (any constant; see migrate).
+MIGRATION_LOCK = 7_311_020
+
+
+def storage_message(path: str, exc: Exception) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    low = text.lower()
+    if "no space" in low or "disk full" in low:
+        why = "the server's disk is full"
+    elif "read-only" in low or "read only" in low or "permission" in low:
+        why = "the database is read-only for this connection"
+    else:
+        why = "the server could not write it"
+    return f"nothing was written to {path}: {why} ({text})"
+
+
+# the store class lives here, after its helpers; dashboard.store imports it lazily (a
+# DuckDB-only install never loads psycopg)
+from . import live  # noqa: E402
+from .store import _CLOSED, Rollback, Store, _log_batches, _opened  # noqa: E402
+
+
+class PostgresStore(Store):
+    """A PostgreSQL database of customers (`Store("postgresql://user@host:port/db")`).
+
+    Each thread has a connection of its own (the role of DuckDB's per-thread cursor). Writes
+    of one process are serialised by a lock as on DuckDB (the services read, check, then
+    write); between processes Postgres's transactions and locks do that work.
+    """
+
+    dialect = dialect.POSTGRES
+
+    def __init__(
+        self,
+        path: str | None = None,
+        *,
+        read_only: bool = False,
+        user: str = "system",
+        migrate: bool = True,
+    ):
+        from .locations import default_db_path
+
+        self._url = str(path if path is not None else default_db_path())
+        self.path = redacted(self._url)
+        self.read_only = read_only
+        self.user = user
+        self.role = "admin"
+        self.generation = None
+        self._owner = True
+        self.snapshot_of = None
+        self._write_lock = threading.RLock()
+        self._local = threading.local()
+        self._cursors: list[PgCursor] = []
+        self._cursors_lock = threading.Lock()
+        self._attached = {}
+        self._closed = False
+        cur = self.cursor()
+        if migrate and not read_only:
+            with self._write_lock:
+                migrate_db(cur)
+        else:
+            self._check_schema()
+
+    def _open(self) -> PgCursor:
+        return PgCursor(connect(self._url, read_only=self.read_only))
+
+    def cursor(self) -> PgCursor:
+        """This thread's connection, as a cursor."""
+        if self._closed:
+            raise UserError("the database is closed")
+        cur = getattr(self._local, "cursor", None)
+        if cur is None or cur.conn.closed:
+            cur = self._open()
+            self._local.cursor = cur
+            with self._cursors_lock:
+                self._cursors.append(cur)
+        return cur
+
+    def close(self) -> None:
+        """Close every connection this store opened."""
+        if not self._owner or self._closed:
+            return
+        self._close_attached()
+        with self._cursors_lock:
+            for cur in self._cursors:
+                cur.close()
+            self._cursors.clear()
+
+    @contextlib.contextmanager
+    def private_cursor(self) -> Iterator[PgCursor]:
+        """A connection of its own, closed afterwards (interruptible: `interrupt()`)."""
+        if self._closed or _CLOSED in self._attached:
+            raise UserError("the database is closed")
+        cur = self._open()
+        try:
+            yield cur
+        finally:
+            cur.close()
+
+    def batches(
+        self, sql: str, params: Sequence[Any] | None = None, size: int = 50_000
+    ) -> Iterator[Any]:
+        """Stream a large result as Arrow record batches (a server-side cursor on a
+        connection of its own, `size` rows at a time)."""
+        import psycopg
+        import pyarrow as pa
+
+        (text,) = dialect.POSTGRES.translate(sql)
+        conn = connect(self._url, read_only=True)
+        try:
+            with conn.transaction(), conn.cursor(name="batches") as cur:
+                try:
+                    cur.execute(text, [_param(p) for p in params or ()])
+                    while rows := cur.fetchmany(size):
+                        table = pa.Table.from_pandas(
+                            frame(rows, cur.description), preserve_index=False
+                        )
+                        yield from table.to_batches()
+                except psycopg.Error as exc:
+                    raise _mapped(exc) from None
+        finally:
+            conn.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[PgCursor]:
+        """One all-or-nothing transaction; yields the cursor to write with."""
+        if self.read_only:
+            raise UserError(f"the database {self.path} is open read-only")
+        with self._write_lock:
+            cur = self.cursor()
+            cur.execute("BEGIN")
+            _opened.batches = []
+            try:
+                yield cur
+            except Rollback:
+                cur.execute("ROLLBACK")
+            except PgIOError as exc:
+                with contextlib.suppress(duckdb.Error):
+                    cur.execute("ROLLBACK")
+                raise StorageError(storage_message(self.path, exc)) from None
+            except BaseException:
+                with contextlib.suppress(duckdb.Error):
+                    cur.execute("ROLLBACK")
+                raise
+            else:
+                try:
+                    cur.execute("COMMIT")
+                except PgError as exc:
+                    with contextlib.suppress(duckdb.Error):
+                        cur.execute("ROLLBACK")
+                    if isinstance(exc, PgIOError):
+                        raise StorageError(storage_message(self.path, exc)) from None
+                    raise UserError(
+                        f"the change could not be saved and nothing was written "
+                        f"({str(exc).splitlines()[0]}); try again"
+                    ) from None
+                _log_batches(_as_duckdb(cur))
+                if _opened.batches:
+                    # open pages of this process reload now (dashboard.live); other
+                    # processes' pages by their poll until LISTEN/NOTIFY lands
+                    live.changed(self)
+            finally:
+                _opened.batches = None
+
+
+def _as_duckdb(cur: PgCursor) -> duckdb.DuckDBPyConnection:
+    """A PgCursor where the services' annotations say DuckDB's cursor: it offers the
+    methods they call (execute, fetchall, fetchone, df, register), in DuckDB's SQL."""
+    return cast(duckdb.DuckDBPyConnection, cur)
+
+
+def migrate_db(cur: PgCursor, target: int | None = None) -> list[int]:
+    """Install the compatibility functions and apply pending migrations, holding an
+    advisory lock so that two processes opening a new database do not both migrate it."""
+    cur._cur.execute("SELECT pg_advisory_lock(%s)", [MIGRATION_LOCK])
+    try:
+        install_compat(cur)
+        ran = migrations.migrate(_as_duckdb(cur), target)
+        if target is None:  # a database made before the search was indexed gets its indexes
+            from . import search
+
+            cur.dialect.index_search(
+                cur, search.TABLE, search.TOKENS, search.VOCAB, [g.column for g in search.groups()]
+            )
+        return ran
+    finally:
+        cur._cur.execute("SELECT pg_advisory_unlock(%s)", [MIGRATION_LOCK])
+
+
+#: Derived tables that `copy_tables` rebuilds on the target instead of copying.
+DERIVED = ("customer_search", "search_token", "search_vocab", "search_state")
+
+
+def copy_tables(source: Store, target: Store) -> dict[str, int]:
+    """Copy every table of `source` (any engine, at the latest schema) into the empty,
+    migrated Postgres `target` in one transaction: rows by COPY FROM STDIN, sequences moved
+    past the copied ids, the quick search rebuilt. Returns the rows copied per table, and
+    checks them against the target's counts."""
+    import pyarrow as pa
+
+    from . import search
+
+    if target.dialect is not dialect.POSTGRES:
+        raise UserError("copying into a DuckDB database is not done yet: --to takes a URL")
+    tables = [t for (t,) in source.rows(
+        "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' "
+        "AND database_name = current_database() ORDER BY table_name")
+        if t not in DERIVED and t != "schema_migrations"]  # fmt: skip
+    copied: dict[str, int] = {}
+    with target.transaction() as cur:
+        for table in tables:
+            cols = [c for (c,) in cur.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = "
+                "'public' AND table_name = ? ORDER BY ordinal_position", [table]).fetchall()]  # fmt: skip
+            have = {c for (c,) in source.rows(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = ?",
+                [table])}  # fmt: skip
+            cols = [c for c in cols if c in have]
+            names = ", ".join('"' + c.replace('"', '""') + '"' for c in cols)
+            read = list(source.batches(f"SELECT {names} FROM {table}"))
+            if not read:  # an empty table (its schema unknown without a batch)
+                copied[table] = 0
+                continue
+            data = pa.Table.from_batches(read)
+            copied[table] = copy_into(cur, table, data)
+        for seq, table in (("customer_id_seq", "customers"), ("contact_id_seq", "contacts"),
+                           ("audit_id_seq", "audit_log"), ("message_id_seq", "messages")):  # fmt: skip
+            cur.execute(
+                f"SELECT setval('{seq}', coalesce((SELECT max(id) FROM {table}), 0) + 1, false)"
+            )
+        search.rebuild(_as_duckdb(cur))
+        for table in copied:  # the planner's statistics now, not when autovacuum comes by
+            cur.execute(f"ANALYZE {table}")
+        for table, n in copied.items():
+            there = cur.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+            if there != n:
+                raise UserError(f"copying {table}: {n} rows read but {there} written")
+    return copied

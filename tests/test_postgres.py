@@ -1,0 +1,173 @@
+"""PostgreSQL as the second engine: opening by URL, the dialect's translation, the CLI, the
+bulk copy from DuckDB, and two processes migrating one new database at once."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+
+import duckdb
+import pytest
+
+from dashboard import Store, add_customer, get_customer
+from dashboard.dialect import POSTGRES, UnsupportedSQL
+from dashboard.errors import UserError
+
+# --- the translation (no server needed) -------------------------------------------------
+
+
+@pytest.mark.parametrize(("duck", "pg"), [
+    ("SELECT a FROM t WHERE b = ? AND c ILIKE '%x%' AND d % 2 = 0",
+     "SELECT a FROM t WHERE b = %s AND c ILIKE '%%x%%' AND d %% 2 = 0"),
+    ("SELECT tags || ['x'], [], t[1] FROM c", "SELECT tags || ARRAY['x'], ARRAY[], t[1] FROM c"),
+    ("DROP TABLE IF EXISTS temp._t", "DROP TABLE IF EXISTS pg_temp._t"),
+    ("SELECT 1::UTINYINT, CAST(2 AS DOUBLE)", "SELECT 1::SMALLINT, CAST(2 AS DOUBLE PRECISION)"),
+    ("SELECT * FROM (SELECT 1 AS x) WHERE x > 0", "SELECT * FROM (SELECT 1 AS x) AS _q1 WHERE x > 0"),
+    ("SELECT a, count(*) FROM t GROUP BY ALL", "SELECT a, count(*) FROM t GROUP BY 1"),
+    ("SELECT arg_max(a, b) FROM t",
+     "SELECT (array_agg(a ORDER BY b DESC) FILTER (WHERE (b) IS NOT NULL))[1] FROM t"),
+    ("SELECT a FROM t QUALIFY row_number() OVER (PARTITION BY a) = 1 ORDER BY a",
+     "SELECT a FROM (SELECT *, (row_number() OVER (PARTITION BY a) = 1) AS _keep FROM t) "
+     "AS _qualified WHERE _keep ORDER BY a"),
+    ("SELECT json_object('k', ?)", "SELECT json_build_object('k', %s)"),
+])  # fmt: skip
+def test_duckdb_sql_is_translated_keeping_the_parameters_in_order(duck, pg):
+    assert POSTGRES.translate(duck) == [pg]
+    assert pg.replace("%%", "").count("%s") == duck.count("?")
+
+
+def test_create_or_replace_table_becomes_drop_and_create():
+    assert POSTGRES.translate("CREATE OR REPLACE TABLE s (f VARCHAR)") == [
+        "DROP TABLE IF EXISTS s", "CREATE TABLE s (f VARCHAR)"]  # fmt: skip
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT list_filter(tags, lambda x: x <> 'a') FROM customers",
+    "SELECT json_transform(j, '{}') FROM t",
+    "ATTACH 'x.duckdb' AS x",
+    "COPY (SELECT 1) TO '/tmp/x.csv' (FORMAT csv)",
+    "SELECT hash(1)",
+])  # fmt: skip
+def test_duckdb_only_sql_is_refused_by_name_not_sent(sql):
+    with pytest.raises(UnsupportedSQL, match="PostgreSQL"):
+        POSTGRES.translate(sql)
+
+
+# --- on a server --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def pg_url(pg_server, request):
+    """A new, empty (not migrated) database on the session's server."""
+    name = "e" + request.node.name.lower().replace("[", "_").replace("]", "")[:40]
+    pg_server.admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    pg_server.admin(f"CREATE DATABASE {name}")
+    yield pg_server.url(name)
+    pg_server.admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def test_a_url_opens_a_postgres_store_behind_the_same_interface(pg_url):
+    from dashboard.pgstore import PostgresStore
+
+    with Store(pg_url, user="tester") as s:
+        assert isinstance(s, PostgresStore) and isinstance(s, Store)
+        batch = add_customer(s, {"name": "Pg Co", "currency": "EUR", "tags": "a, b"})
+        c = get_customer(s, batch.ids[0])
+        assert (c["name"], c["tags"], c["contacts"]) == ("Pg Co", ["a", "b"], [])
+        # a duplicate that reaches the database is the engine's constraint error, which
+        # the services turn into their "already used" message
+        with pytest.raises(duckdb.ConstraintException), s.transaction() as cur:
+            cur.execute("INSERT INTO customers (name, name_key, status, currency) "
+                        "VALUES ('PG CO', 'pg co', 'Active', 'EUR')")  # fmt: skip
+        assert s.scalar("SELECT count(*) FROM customers") == 1
+
+
+def test_an_unreachable_database_is_a_message_without_its_password():
+    with pytest.raises(UserError, match="cannot connect") as info:
+        Store("postgresql://ann:s3cret@127.0.0.1:1/nowhere")
+    assert "s3cret" not in str(info.value) and "127.0.0.1" in str(info.value)
+
+
+def test_a_reader_of_an_unmigrated_database_is_told_to_migrate_it(pg_url):
+    with pytest.raises(UserError, match="open it once for writing"):
+        Store(pg_url, migrate=False)
+
+
+def test_two_processes_opening_a_new_database_migrate_it_once(pg_url):
+    script = "import sys; from dashboard import Store; Store(sys.argv[1]).close()"
+    procs = [subprocess.Popen([sys.executable, "-c", script, pg_url], stderr=subprocess.PIPE,
+                              text=True) for _ in range(2)]  # fmt: skip
+    for p in procs:
+        assert p.wait(timeout=120) == 0, p.stderr.read()
+    with Store(pg_url) as s:
+        from dashboard import migrations
+
+        assert s.scalar("SELECT count(*) FROM schema_migrations") == migrations.LATEST
+
+
+def test_connections_are_per_thread_and_all_closed(pg_url):
+    s = Store(pg_url)
+    seen = []
+    t = threading.Thread(target=lambda: seen.append(s.cursor()))
+    t.start()
+    t.join()
+    assert seen[0] is not s.cursor()
+    s.close()
+    assert seen[0].conn.closed and s._cursors == []
+
+
+def cli(*args, **env):
+    import os
+
+    return subprocess.run([sys.executable, "-m", "dashboard.cli", *args], capture_output=True,
+                          text=True, timeout=180, env={**os.environ, **env})  # fmt: skip
+
+
+def test_the_cli_copies_a_duckdb_database_into_postgres_and_works_on_it(pg_url, tmp_path):
+    duck = tmp_path / "c.duckdb"
+    assert cli("init", "--db", str(duck), "--demo", "120").returncode == 0
+    done = cli("copy", "--from", str(duck), "--to", pg_url, "--json")
+    assert done.returncode == 0, done.stderr
+    import json
+
+    rows = json.loads(done.stdout)["rows"]
+    assert rows["customers"] == 120 and rows["contacts"] > 120
+    again = cli("copy", "--from", str(duck), "--to", pg_url)
+    assert again.returncode == 1 and "already holds data" in again.stderr
+    pivot = cli("pivot", "--rows", "status", "--json", CUSTOMER_DASHBOARD_DB=pg_url)
+    assert pivot.returncode == 0, pivot.stderr
+    with Store(str(duck), read_only=True) as d:
+        want = dict(d.rows("SELECT status, count(*) FROM customers GROUP BY 1"))
+    got = {r["Status"]: r["Customers"] for r in json.loads(pivot.stdout) if r["Status"] != "Total"}
+    assert got == want
+    backup = cli("backup", str(tmp_path / "b.duckdb"), "--db", pg_url)
+    assert backup.returncode == 1 and "pg_dump" in backup.stderr
+    assert "Traceback" not in backup.stderr + pivot.stderr + again.stderr
+
+
+def test_quick_search_can_read_its_pg_trgm_indexes(pg_server, pg_demo_template):
+    """`contains` is a LIKE on Postgres so that the trigram indexes dialect.index_search
+    builds answer it (the planner picks them on a big table; here they are forced)."""
+    from dashboard import View, run, search
+
+    pg_server.admin("DROP DATABASE IF EXISTS trgm WITH (FORCE)")
+    pg_server.admin(f"CREATE DATABASE trgm TEMPLATE {pg_demo_template}")
+    with Store(pg_server.url("trgm")) as s:
+        s.execute("SET enable_seqscan = off")
+        for text, index in (("ocean", "search_vocab_trgm"), ("harper ocean", "search_token_word"),
+                            ("a@b", "customer_search_s0_trgm")):  # fmt: skip
+            sql, params = search.condition(text)
+            plan = "\n".join(r[0] for r in s.rows("EXPLAIN " + sql, params))
+            assert index in plan, plan
+        found = run(s, View(search="OCEAN", columns=["id", "name"], page_size=500)).data
+        assert len(found) > 0 and found["name"].str.lower().str.contains("ocean").all()
+    pg_server.admin("DROP DATABASE trgm WITH (FORCE)")
+
+
+def test_open_store_reads_a_postgres_database_from_a_notebook(pg_url):
+    from dashboard import open_store
+
+    Store(pg_url).close()
+    with open_store(pg_url) as s:
+        assert s.scalar("SELECT count(*) FROM customers") == 0 and s.snapshot_of is None
