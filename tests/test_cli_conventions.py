@@ -184,7 +184,9 @@ def test_pivot_json_money_is_exact_decimal_text(db):
         # Balance over 15 currencies is reported in EUR at the demo's rates (by hand here)
         fx = ("FROM customers c LEFT JOIN rates r ON r.currency = c.currency "
               "AND r.base = 'EUR'")  # fmt: skip
-        want = dict(s.rows(f"SELECT status, sum(credit * coalesce(r.rate, 1))::VARCHAR {fx} GROUP BY 1"))
+        want = dict(
+            s.rows(f"SELECT status, sum(credit * coalesce(r.rate, 1))::VARCHAR {fx} GROUP BY 1")
+        )
         total = s.rows(f"SELECT sum(credit * coalesce(r.rate, 1))::VARCHAR {fx}")[0][0]
     money = {d["Status"]: d["Sum of Balance (EUR)"] for d in data}
     assert all(isinstance(v, str) for v in money.values())
