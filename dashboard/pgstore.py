@@ -13,7 +13,6 @@ violation is a `duckdb.ConstraintException` too), so no service needs to know th
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from typing import Any, cast
@@ -23,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from . import dialect, migrations
-from .errors import StorageError, UserError
+from .errors import UserError
 
 # --- errors: Postgres's, as the DuckDB classes the services catch -----------------------
 
@@ -363,8 +362,7 @@ def storage_message(path: str, exc: Exception) -> str:
 
 # the store class lives here, after its helpers; dashboard.store imports it lazily (a
 # DuckDB-only install never loads psycopg)
-from . import live  # noqa: E402
-from .store import _CLOSED, Rollback, Store, _log_batches, _opened  # noqa: E402
+from .store import _CLOSED, Store  # noqa: E402
 
 
 class PostgresStore(Store):
@@ -388,19 +386,7 @@ class PostgresStore(Store):
         from .locations import default_db_path
 
         self._url = str(path if path is not None else default_db_path())
-        self.path = redacted(self._url)
-        self.read_only = read_only
-        self.user = user
-        self.role = "admin"
-        self.generation = None
-        self._owner = True
-        self.snapshot_of = None
-        self._write_lock = threading.RLock()
-        self._local = threading.local()
-        self._cursors: list[PgCursor] = []
-        self._cursors_lock = threading.Lock()
-        self._attached = {}
-        self._closed = False
+        self._init_state(redacted(self._url), read_only, user)
         cur = self.cursor()
         if migrate and not read_only:
             with self._write_lock:
@@ -408,20 +394,23 @@ class PostgresStore(Store):
         else:
             self._check_schema()
 
+    #: A failed commit of any kind is "nothing was written".
+    _commit_errors = (PgError,)
+
     def _open(self) -> PgCursor:
         return PgCursor(connect(self._url, read_only=self.read_only))
 
-    def cursor(self) -> PgCursor:
-        """This thread's connection, as a cursor."""
-        if self._closed:
-            raise UserError("the database is closed")
-        cur = getattr(self._local, "cursor", None)
-        if cur is None or cur.conn.closed:
-            cur = self._open()
-            self._local.cursor = cur
-            with self._cursors_lock:
-                self._cursors.append(cur)
-        return cur
+    def _new_cursor(self) -> PgCursor:
+        return self._open()  # each thread a connection of its own, as a cursor
+
+    def _usable(self, cur: PgCursor) -> bool:
+        return not cur.conn.closed
+
+    def _storage_message(self, exc: Exception) -> str:
+        return storage_message(self.path, exc)
+
+    def _storage_failure(self, exc: BaseException) -> bool:
+        return isinstance(exc, PgIOError)  # ("read/write dependencies" is a conflict)
 
     def close(self) -> None:
         """Close every connection this store opened."""
@@ -467,47 +456,6 @@ class PostgresStore(Store):
                     raise _mapped(exc) from None
         finally:
             conn.close()
-
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[PgCursor]:
-        """One all-or-nothing transaction; yields the cursor to write with."""
-        if self.read_only:
-            raise UserError(f"the database {self.path} is open read-only")
-        with self._write_lock:
-            cur = self.cursor()
-            cur.execute("BEGIN")
-            _opened.batches = []
-            try:
-                yield cur
-            except Rollback:
-                cur.execute("ROLLBACK")
-            except PgIOError as exc:
-                with contextlib.suppress(duckdb.Error):
-                    cur.execute("ROLLBACK")
-                raise StorageError(storage_message(self.path, exc)) from None
-            except BaseException:
-                with contextlib.suppress(duckdb.Error):
-                    cur.execute("ROLLBACK")
-                raise
-            else:
-                try:
-                    cur.execute("COMMIT")
-                except PgError as exc:
-                    with contextlib.suppress(duckdb.Error):
-                        cur.execute("ROLLBACK")
-                    if isinstance(exc, PgIOError):
-                        raise StorageError(storage_message(self.path, exc)) from None
-                    raise UserError(
-                        f"the change could not be saved and nothing was written "
-                        f"({str(exc).splitlines()[0]}); try again"
-                    ) from None
-                _log_batches(_as_duckdb(cur))
-                if _opened.batches:
-                    # open pages of this process reload now (dashboard.live); other
-                    # processes' pages by their poll until LISTEN/NOTIFY lands
-                    live.changed(self)
-            finally:
-                _opened.batches = None
 
 
 def _as_duckdb(cur: PgCursor) -> duckdb.DuckDBPyConnection:

@@ -114,17 +114,108 @@ class Store:
                 cls = DuckDBStore
         return super().__new__(cls)
 
-    def cursor(self) -> Any:
-        """This thread's cursor."""
+    #: What a commit may raise that means "not written" (the engine's classes).
+    _commit_errors: tuple[type[BaseException], ...] = (
+        duckdb.IOException, duckdb.TransactionException,
+    )  # fmt: skip
+
+    def _init_state(self, path: str, read_only: bool, user: str) -> None:
+        """The state every engine's store keeps (its connections are the engine's own)."""
+        self.path = path
+        self.read_only = read_only
+        self.user = user
+        #: The acting user's role (see dashboard.access); a store opened here acts as admin.
+        self.role = "admin"
+        #: The signed-in session's user generation (None: not a session; see access.require).
+        self.generation = None
+        self._owner = True  # False for acting_as() copies, which must not close the connection
+        #: The database file this is a read-only snapshot of (None: the file itself).
+        self.snapshot_of = None
+        self._write_lock = threading.RLock()
+        self._local = threading.local()
+        self._cursors: list[Any] = []
+        self._cursors_lock = threading.Lock()
+        #: Helpers kept per database by other modules (the SQL box's sandbox): shared by
+        #: acting_as copies, closed with the store. See `attached`.
+        self._attached: dict[Any, Any] = {}
+        self._closed = False
+
+    def _new_cursor(self) -> Any:
+        """A new cursor (DuckDB) or connection (Postgres) for the calling thread."""
         raise NotImplementedError
+
+    def _usable(self, cur: Any) -> bool:
+        """Whether this thread's cursor can still be used."""
+        return True
+
+    def cursor(self) -> Any:
+        """This thread's cursor (neither engine shares one between threads)."""
+        if self._closed:
+            raise UserError("the database is closed")
+        cur = getattr(self._local, "cursor", None)
+        if cur is None or not self._usable(cur):
+            cur = self._new_cursor()
+            self._local.cursor = cur
+            with self._cursors_lock:
+                self._cursors.append(cur)
+        return cur
 
     def close(self) -> None:
         """Close every cursor and the connection."""
         raise NotImplementedError
 
-    def transaction(self) -> contextlib.AbstractContextManager[Any]:
-        """One all-or-nothing transaction; yields the cursor to write with."""
+    def _storage_message(self, exc: Exception) -> str:
+        """What a user reads when the engine could not write (disk full, read-only...)."""
         raise NotImplementedError
+
+    def _storage_failure(self, exc: BaseException) -> bool:
+        """Whether a failed commit means the storage could not take it (else a conflict).
+        DuckDB reports a file it could not write as an IO or a transaction error."""
+        return isinstance(exc, duckdb.IOException) or "write" in str(exc).lower()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Any]:
+        """One all-or-nothing transaction; yields the cursor to write with.
+
+        Writes of one process are serialised by a lock (the services read, check, then
+        write); a commit that fails is "nothing was written", never a traceback; a commit
+        that wrote batches tells this process's open pages (dashboard.live)."""
+        if self.read_only:
+            raise UserError(f"the database {self.path} is open read-only")
+        with self._write_lock:
+            cur = self.cursor()
+            cur.execute("BEGIN TRANSACTION")
+            _opened.batches = []
+            try:
+                yield cur
+            except Rollback:
+                cur.execute("ROLLBACK")
+            except duckdb.IOException as exc:  # (Postgres's storage errors subclass it)
+                with contextlib.suppress(duckdb.Error):
+                    cur.execute("ROLLBACK")
+                raise StorageError(self._storage_message(exc)) from None
+            except BaseException:
+                with contextlib.suppress(duckdb.Error):
+                    cur.execute("ROLLBACK")
+                raise
+            else:
+                try:
+                    cur.execute("COMMIT")
+                except self._commit_errors as exc:
+                    with contextlib.suppress(duckdb.Error):
+                        cur.execute("ROLLBACK")
+                    if self._storage_failure(exc):
+                        raise StorageError(self._storage_message(exc)) from None
+                    raise UserError(
+                        f"the change could not be saved and nothing was written "
+                        f"({str(exc).splitlines()[0]}); try again"
+                    ) from None
+                _log_batches(cur)
+                if _opened.batches:
+                    # open pages reload now instead of at their next poll (dashboard.live)
+                    live.changed(self)
+            finally:
+                _opened.batches = None
 
     def private_cursor(self) -> contextlib.AbstractContextManager[Any]:
         """A cursor of its own, closed afterwards."""
@@ -262,27 +353,10 @@ class DuckDBStore(Store):
         user: str = "system",
         migrate: bool = True,
     ):
-        self.path = str(path if path is not None else default_db_path())
-        self.read_only = read_only
-        self.user = user
-        #: The acting user's role (see dashboard.access); a file opened here acts as admin.
-        self.role = "admin"
-        #: The signed-in session's user generation (None: not a session; see access.require).
-        self.generation: int | None = None
-        self._owner = True  # False for acting_as() copies, which must not close the connection
-        #: The database file this is a read-only snapshot of (None: the file itself).
-        self.snapshot_of: str | None = None
-        self._write_lock = threading.RLock()
-        self._local = threading.local()
-        self._cursors: list[duckdb.DuckDBPyConnection] = []
-        self._cursors_lock = threading.Lock()
-        #: Helpers kept per database by other modules (the SQL box's sandbox): shared by
-        #: acting_as copies, closed with the store. See `attached`.
-        self._attached: dict[str, Any] = {}
+        self._init_state(str(path if path is not None else default_db_path()), read_only, user)
         if self.path != ":memory:" and not read_only:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._con = self._connect()
-        self._closed = False
         if migrate and not read_only:
             migrations.migrate(self._con)
         elif read_only:
@@ -357,17 +431,8 @@ class DuckDBStore(Store):
             "dashboard, to change data"
         )
 
-    def cursor(self) -> duckdb.DuckDBPyConnection:
-        """This thread's cursor (DuckDB connections are not shared between threads)."""
-        if self._closed:
-            raise UserError("the database is closed")
-        cur = getattr(self._local, "cursor", None)
-        if cur is None:
-            cur = self._con.cursor()
-            self._local.cursor = cur
-            with self._cursors_lock:
-                self._cursors.append(cur)
-        return cur
+    def _new_cursor(self) -> duckdb.DuckDBPyConnection:
+        return self._con.cursor()  # (DuckDB cursors are not shared between threads)
 
     def close(self) -> None:
         """Close every cursor and the connection (checkpointing the file)."""
@@ -405,46 +470,6 @@ class DuckDBStore(Store):
             cur.close()
 
     # --- writes ----------------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """One all-or-nothing transaction; yields the cursor to write with."""
-        if self.read_only:
-            raise UserError(f"the database {self.path} is open read-only")
-        with self._write_lock:
-            cur = self.cursor()
-            cur.execute("BEGIN TRANSACTION")
-            _opened.batches = []
-            try:
-                yield cur
-            except Rollback:
-                cur.execute("ROLLBACK")
-            except duckdb.IOException as exc:
-                with contextlib.suppress(duckdb.Error):
-                    cur.execute("ROLLBACK")
-                raise StorageError(self._storage_message(exc)) from None
-            except BaseException:
-                with contextlib.suppress(duckdb.Error):
-                    cur.execute("ROLLBACK")
-                raise
-            else:
-                try:
-                    cur.execute("COMMIT")
-                except (duckdb.IOException, duckdb.TransactionException) as exc:
-                    with contextlib.suppress(duckdb.Error):
-                        cur.execute("ROLLBACK")
-                    if isinstance(exc, duckdb.IOException) or "write" in str(exc).lower():
-                        raise StorageError(self._storage_message(exc)) from None
-                    raise UserError(
-                        f"the change could not be saved and nothing was written "
-                        f"({str(exc).splitlines()[0]}); try again"
-                    ) from None
-                _log_batches(cur)
-                if _opened.batches:
-                    # open pages reload now instead of at their next poll (dashboard.live)
-                    live.changed(self)
-            finally:
-                _opened.batches = None
 
     def _storage_message(self, exc: Exception) -> str:
         text = str(exc).splitlines()[0]
