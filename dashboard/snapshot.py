@@ -72,7 +72,8 @@ def published_state(db: str | os.PathLike) -> str | None:
     except duckdb.Error:
         return None
     try:
-        return con.execute("SELECT state FROM snapshot_info").fetchone()[0]
+        row = con.execute("SELECT state FROM snapshot_info").fetchone()
+        return row[0] if row else None
     except duckdb.Error:  # a snapshot from before states were recorded
         return None
     finally:

@@ -47,7 +47,7 @@ def test_create_or_replace_table_becomes_drop_and_create():
     "SELECT json_transform(j, '{}') FROM t",
     "ATTACH 'x.duckdb' AS x",
     "COPY (SELECT 1) TO '/tmp/x.csv' (FORMAT csv)",
-    "SELECT hash(1)",
+    "SELECT to_seconds(1)",
 ])  # fmt: skip
 def test_duckdb_only_sql_is_refused_by_name_not_sent(sql):
     with pytest.raises(UnsupportedSQL, match="PostgreSQL"):
