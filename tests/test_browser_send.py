@@ -54,7 +54,7 @@ def test_send_email_to_two_ticked_customers(tmp_path):
             pg.get_by_text(re.compile("^First message, to")).wait_for()
             shot(pg, "browser-send-01-preview")
             pg.get_by_role("dialog").get_by_role("button", name=re.compile("^Send")).click()
-            pg.get_by_text(re.compile(r"^Sent: 2 sent")).wait_for(timeout=20000)
+            pg.get_by_text(re.compile(r"^Sent: 2 sent")).first.wait_for(timeout=20000)
             pg.keyboard.press("Escape")
             pg.get_by_role("dialog").wait_for(state="hidden")
             # the customer's card lists the message, its status in words

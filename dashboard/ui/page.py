@@ -105,10 +105,17 @@ class Notices(pn.viewable.Viewer):
 
     @property
     def _alert(self) -> Notice:
-        if "alert" not in self._made:
-            self._made["alert"] = Notice(object="", severity="info", visible=False,
-                                         closeable=True, sizing_mode="stretch_width")  # fmt: skip
-            self._row.insert(0, self._made["alert"])
+        if "alert" in self._made:  # (not `or`: an empty Notice is falsy)
+            return self._made["alert"]
+        return self._make_alert("", "info", visible=False)
+
+    def _make_alert(self, text: str, severity: str, visible: bool) -> Notice:
+        # made in the state it is to show: a Material UI component added in one update and
+        # changed in the same one now and then kept its first state (a send's "Sent: ..."
+        # never showed in one CI run of 1,218 tests)
+        self._made["alert"] = Notice(object=text, severity=severity, visible=visible,
+                                     closeable=True, sizing_mode="stretch_width")  # fmt: skip
+        self._row.insert(0, self._made["alert"])
         return self._made["alert"]
 
     @property
@@ -124,7 +131,10 @@ class Notices(pn.viewable.Viewer):
     def say(self, text: str, severity: str = "info") -> None:
         """Show `text` (plain text) at the top of the page, replacing the last notice."""
         self.message = text
-        self._alert.param.update(object=text, severity=severity, visible=True, closed=False)
+        if "alert" in self._made:
+            self._alert.param.update(object=text, severity=severity, visible=True, closed=False)
+        else:
+            self._make_alert(text, severity, visible=True)
         self._said += 1
         if severity in ("success", "info"):
             self._fade(self._said)
