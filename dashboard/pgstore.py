@@ -362,7 +362,7 @@ def storage_message(path: str, exc: Exception) -> str:
 
 # the store class lives here, after its helpers; dashboard.store imports it lazily (a
 # DuckDB-only install never loads psycopg)
-from .store import _CLOSED, Store  # noqa: E402
+from .store import Store  # noqa: E402
 
 
 class PostgresStore(Store):
@@ -421,17 +421,6 @@ class PostgresStore(Store):
             for cur in self._cursors:
                 cur.close()
             self._cursors.clear()
-
-    @contextlib.contextmanager
-    def private_cursor(self) -> Iterator[PgCursor]:
-        """A connection of its own, closed afterwards (interruptible: `interrupt()`)."""
-        if self._closed or _CLOSED in self._attached:
-            raise UserError("the database is closed")
-        cur = self._open()
-        try:
-            yield cur
-        finally:
-            cur.close()
 
     def batches(
         self, sql: str, params: Sequence[Any] | None = None, size: int = 50_000

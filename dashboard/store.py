@@ -217,9 +217,17 @@ class Store:
             finally:
                 _opened.batches = None
 
-    def private_cursor(self) -> contextlib.AbstractContextManager[Any]:
-        """A cursor of its own, closed afterwards."""
-        raise NotImplementedError
+    @contextlib.contextmanager
+    def private_cursor(self) -> Iterator[Any]:
+        """A cursor (Postgres: a connection) of its own, closed afterwards: for work that
+        may be interrupted (`interrupt()` stops only what runs on it)."""
+        if self._closed or _CLOSED in self._attached:
+            raise UserError("the database is closed")
+        cur = self._new_cursor()
+        try:
+            yield cur
+        finally:
+            cur.close()
 
     def batches(
         self, sql: str, params: Sequence[Any] | None = None, size: int = 50_000
@@ -445,18 +453,6 @@ class DuckDBStore(Store):
                     cur.close()
             self._cursors.clear()
         self._con.close()
-
-    @contextlib.contextmanager
-    def private_cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A cursor of its own, closed afterwards: for work that may be interrupted
-        (`cursor.interrupt()` stops only what runs on it)."""
-        if self._closed:
-            raise UserError("the database is closed")
-        cur = self._con.cursor()
-        try:
-            yield cur
-        finally:
-            cur.close()
 
     def batches(
         self, sql: str, params: Sequence[Any] | None = None, size: int = 50_000

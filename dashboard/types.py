@@ -542,6 +542,15 @@ class Money(Number):
         """A money aggregate's label with its currency: "Sum of Balance (EUR)"."""
         return f"{label} ({currency})" if currency else label
 
+    @staticmethod
+    def amount_text(value: Any, currency: Any) -> str | None:
+        """An amount beside its currency, as the grid and tree show it: "1,234.50 JPY"
+        (blank: None; without a currency, the amount alone)."""
+        if is_blank(value):
+            return None
+        text = grouped(value, 2)
+        return f"{text} {currency}" if isinstance(currency, str) and currency else text
+
 
 #: Aggregates of money that are money (and so have a currency).
 CONVERTED_AGGREGATES = ("sum", "avg", "min", "max")

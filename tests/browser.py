@@ -258,8 +258,11 @@ def take_problems() -> list[str]:
             continue
         new = text[offset:]
         _LOGS[path] = len(text)
-        if "Traceback" in new or "ERROR:" in new:
-            problems.append(f"server ({path.name}): {new[-3000:]}")
+        # from the first error on, so the report shows the error, not the log's tail
+        starts = [i for i in (new.find("Traceback"), new.find("ERROR:")) if i >= 0]
+        if starts:
+            first = new.rfind("\n", 0, min(starts)) + 1
+            problems.append(f"server ({path.name}): {new[first:first + 4000]}")
     return problems
 
 
@@ -294,6 +297,65 @@ def goto_ready(page, url: str) -> None:
     while not any("document_ready" in frame for frame in sent):
         assert time.monotonic() < deadline, "the page never told the server it was ready"
         page.wait_for_timeout(50)
+
+
+def demo_server(name: str, demo: int = 300):
+    """A module-scoped `server` fixture for a test module: `demo` demo customers served
+    from a database of its own; yields (database path, url)."""
+
+    @pytest.fixture(scope="module")
+    def server(tmp_path_factory):
+        require_chromium()
+        db = tmp_path_factory.mktemp(name) / "customers.duckdb"
+        with served(db, demo=demo) as url:
+            yield db, url
+
+    return server
+
+
+#: The cookie secret of signed-in test servers (`--auth` needs one of 32+ characters).
+COOKIE_SECRET = "a-cookie-secret-for-tests-only-0123456789abcdef"
+#: The people of signed-in test servers, by role.
+PEOPLE = {"ana": "admin", "vic": "viewer"}
+
+
+def password(name: str) -> str:
+    """The test password of `name` (long enough for the password rules)."""
+    return f"{name}'s long password"
+
+
+def add_people(store, people: dict[str, str] = PEOPLE) -> None:
+    """Add `people` (name -> role), each with `password(name)`."""
+    from dashboard.users import add_user
+
+    for name, role in people.items():
+        add_user(store, name, role, password(name))
+
+
+@contextlib.contextmanager
+def served_signed_in(db: Path, extra: list[str] | None = None):
+    """`served` with `--auth` (people sign in), the server given COOKIE_SECRET; yields
+    the url."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("CUSTOMER_DASHBOARD_COOKIE_SECRET", COOKIE_SECRET)
+    try:
+        with served(db, demo=0, extra=["--auth", *(extra or [])]) as url:
+            yield url
+    finally:
+        mp.undo()
+
+
+def sign_in(browser, url: str, name: str, pw: str | None = None, path: str = "/",
+            size=(1500, 1000)):  # fmt: skip
+    """A new page of `size` signed in as `name` (with `password(name)` unless `pw`), at
+    `path`; returns once the form is sent (the caller waits for what it expects)."""
+    page = browser.new_context(viewport={"width": size[0], "height": size[1]}).new_page()
+    page.goto(url + path)
+    page.wait_for_url(re.compile(r"/login"))
+    page.fill('input[name="username"]', name)
+    page.fill('input[name="password"]', password(name) if pw is None else pw)
+    page.click('button[type="submit"]')
+    return page
 
 
 @contextlib.contextmanager

@@ -187,3 +187,14 @@ def smtp():
     controller.start()
     yield inbox, port
     controller.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium for a module's browser tests (skipped, or failed under CI, where
+    there is none); a module may define its own."""
+    from tests.browser import chromium, require_chromium
+
+    require_chromium()
+    with chromium() as b:
+        yield b

@@ -10,18 +10,16 @@ import pytest
 
 from dashboard import Store, add_demo_customers
 from dashboard.snapshot import open_store
-from dashboard.users import add_user
 from tests.browser import (
+    add_people,
     button,
-    chromium,
     require_chromium,
-    served,
+    served_signed_in,
     shot,
+    sign_in,
 )  # fmt: skip
 
 pytestmark = pytest.mark.browser
-
-SECRET = "a-cookie-secret-for-tests-only-0123456789abcdef"
 
 
 @pytest.fixture(scope="module")
@@ -30,31 +28,9 @@ def server(tmp_path_factory):
     db = tmp_path_factory.mktemp("auth") / "customers.duckdb"
     with Store(db) as store:
         add_demo_customers(store, 120, seed=9)
-        add_user(store, "ana", "admin", "ana's long password")
-        add_user(store, "vic", "viewer", "vic's long password")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("CUSTOMER_DASHBOARD_COOKIE_SECRET", SECRET)
-    try:
-        with served(db, demo=0, extra=["--auth"]) as url:
-            yield db, url
-    finally:
-        mp.undo()
-
-
-@pytest.fixture
-def browser():
-    with chromium() as b:
-        yield b
-
-
-def sign_in(b, url, name, password):
-    page = b.new_context(viewport={"width": 1500, "height": 1000}).new_page()
-    page.goto(url + "/")
-    page.wait_for_url(re.compile(r"/login"))
-    page.fill('input[name="username"]', name)
-    page.fill('input[name="password"]', password)
-    page.click('button[type="submit"]')
-    return page
+        add_people(store)
+    with served_signed_in(db) as url:
+        yield db, url
 
 
 def test_wrong_password_is_refused(server, browser):

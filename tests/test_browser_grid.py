@@ -13,11 +13,9 @@ from dashboard import View, open_store, run
 from tests.browser import (
     button,
     cells,
-    chromium,
+    demo_server,
     more,
     open_page,
-    require_chromium,
-    served,
     shot,
     wait_cells,
 )  # fmt: skip
@@ -27,18 +25,7 @@ pytestmark = pytest.mark.browser
 EMPTY = "No customer matches"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    require_chromium()
-    db = tmp_path_factory.mktemp("grid") / "customers.duckdb"
-    with served(db, demo=300) as url:
-        yield db, url
-
-
-@pytest.fixture(scope="module")
-def browser(server):
-    with chromium() as b:
-        yield b
+server = demo_server("grid", demo=300)
 
 
 def header(page, field: str):

@@ -11,23 +11,17 @@ from urllib.parse import quote
 import pytest
 
 from dashboard import View, open_store
-from tests.browser import chromium, goto_ready, open_page, require_chromium, served, shot
+from tests.browser import (
+    demo_server,
+    goto_ready,
+    open_page,
+    shot,
+)  # fmt: skip
 
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    require_chromium()
-    db = tmp_path_factory.mktemp("gridkeys") / "customers.duckdb"
-    with served(db, demo=150) as url:
-        yield db, url
-
-
-@pytest.fixture(scope="module")
-def browser(server):
-    with chromium() as b:
-        yield b
+server = demo_server("gridkeys", demo=150)
 
 
 def header(page, field: str):

@@ -10,14 +10,12 @@ from urllib.parse import quote
 import pytest
 
 from dashboard import Store, add_demo_customers
+from dashboard.demo import DEMO_RATES as RATES
 from dashboard.money import import_rates
-from tests.browser import chromium, open_page, require_chromium, served, shot
+from tests.browser import open_page, require_chromium, served, shot
 
 pytestmark = pytest.mark.browser
 
-RATES = {"USD": "0.92", "GBP": "1.17", "AUD": "0.6", "CAD": "0.66", "PLN": "0.23",
-         "BRL": "0.17", "SGD": "0.69", "JPY": "0.0061", "INR": "0.011", "MXN": "0.05",
-         "NGN": "0.00058", "AED": "0.25", "ZAR": "0.05", "SEK": "0.087"}  # fmt: skip
 SIZES = {"1280x720": (1280, 720), "1440x900": (1440, 900), "390x844": (390, 844)}
 
 
@@ -42,12 +40,6 @@ def server(tmp_path_factory):
         }  # fmt: skip
     with served(db, demo=0, extra=["--settings", str(settings)]) as url:
         yield url, facts
-
-
-@pytest.fixture(scope="module")
-def browser(server):
-    with chromium() as b:
-        yield b
 
 
 def link(url: str, view: dict) -> str:

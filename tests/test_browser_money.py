@@ -5,22 +5,28 @@ imports more, a viewer only reads them."""
 from __future__ import annotations
 
 import json
-import re
 from urllib.parse import quote
 
 import pytest
 
 from dashboard import Store, add_demo_customers
+from dashboard.demo import DEMO_RATES
 from dashboard.money import import_rates
-from dashboard.users import add_user
-from tests.browser import SHOTS, button, chromium, require_chromium, served
+from tests.browser import (
+    SHOTS,
+    add_people,
+    button,
+    require_chromium,
+    served_signed_in,
+)  # fmt: skip
+from tests.browser import (
+    sign_in as signed_in,
+)
 
 pytestmark = pytest.mark.browser
 
-SECRET = "a-cookie-secret-for-tests-only-0123456789abcdef"
-RATES = {"USD": "0.92", "GBP": "1.17", "AUD": "0.6", "CAD": "0.66", "PLN": "0.23",
-         "BRL": "0.17", "SGD": "0.69", "JPY": "0.0061", "INR": "0.011", "MXN": "0.05",
-         "NGN": "0.00058", "AED": "0.25", "ZAR": "0.05", "SEK": "0.087"}  # fmt: skip
+# the demo rates but CHF, which the rates screen test imports
+RATES = {c: r for c, r in DEMO_RATES.items() if c != "CHF"}
 SIZES = {"1280x720": (1280, 720), "1440x900": (1440, 900), "390x844": (390, 844)}
 
 
@@ -34,37 +40,20 @@ def server(tmp_path_factory):
     with Store(db) as store:
         add_demo_customers(store, 200, seed=11)
         import_rates(store, "".join(f"{c},{r}\n" for c, r in RATES.items()), base="EUR")
-        add_user(store, "ana", "admin", "ana's long password")
-        add_user(store, "vic", "viewer", "vic's long password")
+        add_people(store)
         # the converted total, computed here: each balance times its currency's rate
         fx = {"EUR": 1.0, **{c: float(r) for c, r in RATES.items()}}
         total = sum(
             float(b) * fx[c] for b, c in store.rows("SELECT credit, currency FROM customers")
         )
         plain = float(store.scalar("SELECT sum(credit) FROM customers"))
-    mp = pytest.MonkeyPatch()
-    mp.setenv("CUSTOMER_DASHBOARD_COOKIE_SECRET", SECRET)
-    try:
-        with served(db, demo=0, extra=["--auth", "--settings", str(settings)]) as url:
-            yield url, round(total, 2), plain
-    finally:
-        mp.undo()
-
-
-@pytest.fixture
-def browser():
-    with chromium() as b:
-        yield b
+    with served_signed_in(db, extra=["--settings", str(settings)]) as url:
+        yield url, round(total, 2), plain
 
 
 def sign_in(b, url, name, password, path="/", size=(1440, 900)):
-    page = b.new_context(viewport={"width": size[0], "height": size[1]}).new_page()
-    page.goto(url + path)
-    page.wait_for_url(re.compile(r"/login"))
-    page.fill('input[name="username"]', name)
-    page.fill('input[name="password"]', password)
-    page.click('button[type="submit"]')
-    return page
+    """Signed in at 1440x900 unless told (tests.browser.sign_in)."""
+    return signed_in(b, url, name, password, path, size)
 
 
 def test_the_grids_total_of_balance_is_converted_and_says_eur(server, browser):

@@ -9,15 +9,18 @@ import re
 import pytest
 
 from dashboard import Store, View, add_demo_customers
-from dashboard.users import add_user
 from tests.browser import (
+    add_people,
     button,
-    chromium,
+    demo_server,
     open_page,
     require_chromium,
-    served,
+    served_signed_in,
     shot,
 )  # fmt: skip
+from tests.browser import (
+    sign_in as signed_in,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -25,18 +28,7 @@ LAPTOPS = [(1280, 720), (1440, 900)]
 PHONE = (390, 844)
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    require_chromium()
-    db = tmp_path_factory.mktemp("tour") / "customers.duckdb"
-    with served(db, demo=300) as url:
-        yield db, url
-
-
-@pytest.fixture(scope="module")
-def browser(server):
-    with chromium() as b:
-        yield b
+server = demo_server("tour", demo=300)
 
 
 #: The innermost element at a point of the page, through shadow roots.
@@ -213,9 +205,6 @@ def test_the_cards_unsaved_changes_question_is_in_sight(browser, server, size):
     page.context.close()
 
 
-SECRET = "a-cookie-secret-for-tests-only-0123456789abcdef"
-
-
 @pytest.fixture(scope="module")
 def auth_server(tmp_path_factory):
     """A signed-in server: ana is an admin, vic a viewer."""
@@ -223,24 +212,13 @@ def auth_server(tmp_path_factory):
     db = tmp_path_factory.mktemp("tour-auth") / "customers.duckdb"
     with Store(db) as store:
         add_demo_customers(store, 60, seed=9)
-        add_user(store, "ana", "admin", "ana's long password")
-        add_user(store, "vic", "viewer", "vic's long password")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("CUSTOMER_DASHBOARD_COOKIE_SECRET", SECRET)
-    try:
-        with served(db, demo=0, extra=["--auth"]) as url:
-            yield url
-    finally:
-        mp.undo()
+        add_people(store)
+    with served_signed_in(db) as url:
+        yield url
 
 
 def sign_in(browser, url: str, name: str, size=(1280, 720)):
-    page = browser.new_context(viewport={"width": size[0], "height": size[1]}).new_page()
-    page.goto(url + "/")
-    page.wait_for_url(re.compile(r"/login"))
-    page.fill('input[name="username"]', name)
-    page.fill('input[name="password"]', f"{name}'s long password")
-    page.click('button[type="submit"]')
+    page = signed_in(browser, url, name, size=size)
     page.wait_for_selector(".tabulator-row")
     button(page, "Columns").first.wait_for()
     page.wait_for_timeout(1000)  # the page's websocket is up

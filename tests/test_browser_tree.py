@@ -13,10 +13,8 @@ from dashboard import View, open_store
 from tests.browser import (
     button,
     cells,
-    chromium,
+    demo_server,
     open_page,
-    require_chromium,
-    served,
     shot,
     wait_cells,
 )  # fmt: skip
@@ -26,18 +24,7 @@ pytestmark = pytest.mark.browser
 BULLET = "\u2022"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    require_chromium()
-    db = tmp_path_factory.mktemp("tree") / "customers.duckdb"
-    with served(db, demo=300) as url:
-        yield db, url
-
-
-@pytest.fixture(scope="module")
-def browser(server):
-    with chromium() as b:
-        yield b
+server = demo_server("tree", demo=300)
 
 
 def label(text: str) -> re.Pattern:

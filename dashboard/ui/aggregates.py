@@ -17,6 +17,7 @@ from ..errors import UserError
 from ..fields import COLUMNS, CURRENCY_FIELD, ID_FIELD, KEY_FIELD
 from ..query import Result, View
 from ..store import Store
+from ..types import Money
 from ..words import plural
 from .controls import Button
 from .display import (
@@ -25,7 +26,6 @@ from .display import (
     _formatter,
     _value_formatter,
     aggregate_display,
-    money_text,
     rows_display,
     sort_keys,
     sorters_for,
@@ -298,7 +298,7 @@ class GroupTree(pn.viewable.Viewer):
                 return None
             if not per_cell or name not in cash:
                 return v
-            return money_text(v, unit if unit != query.PER_CURRENCY else None)
+            return Money.amount_text(v, unit if unit != query.PER_CURRENCY else None)
 
         def add_groups(frame: pd.DataFrame, parent: list, depth: int, units: dict) -> None:
             field = view.groups[depth]

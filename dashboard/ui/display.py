@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..fields import COLUMNS, ID_FIELD, KEY_FIELD
 from ..query import UNIT_COLUMN, Result, View, pivot_total_keys
-from ..types import INTEGER, MONEY, NUMBER, PERCENT, YES_NO, grouped  # noqa: F401  (re-exported)
+from ..types import INTEGER, MONEY, NUMBER, PERCENT, YES_NO, Money, grouped  # noqa: F401  (re-exported)
 from ..words import plural as plural  # the dialogs' older import path
 
 
@@ -47,14 +47,6 @@ MONEY_TEXT = {"type": "plaintext", "unit": "currency"}
 def is_number(formatter: dict[str, Any] | None) -> bool:
     """Whether a column with this formatter holds numbers (right-aligned, never cut)."""
     return bool(formatter) and (formatter.get("type") == "money" or formatter == MONEY_TEXT)
-
-
-def money_text(value: Any, currency: Any) -> str | None:
-    """An amount as the grid shows it beside its currency: "1,234.50 JPY" (blank: None)."""
-    if value is None or (isinstance(value, float) and pd.isna(value)):
-        return None
-    text = grouped(value, 2)
-    return f"{text} {currency}" if isinstance(currency, str) and currency else text
 
 
 async def run_with_progress(work: Callable[[Callable[[float], None]], Any], bar: Any) -> Any:
@@ -95,7 +87,7 @@ def rows_display(result: Result) -> Display:
     formatters = {c: fm for c in frame.columns if (fm := _formatter(c))}
     for col in frame.columns:
         if units is not None and col in COLUMNS and COLUMNS[col].type.in_currency:
-            shown = [money_text(v, u) for v, u in zip(frame[col], units, strict=True)]
+            shown = [Money.amount_text(v, u) for v, u in zip(frame[col], units, strict=True)]
             frame[col] = pd.Series(shown, index=frame.index, dtype=object)  # None stays None
             formatters[col] = MONEY_TEXT
     frozen = {c: "left" for c in (ID_FIELD, KEY_FIELD) if c in frame.columns}
