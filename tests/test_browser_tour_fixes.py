@@ -205,6 +205,47 @@ def test_the_cards_unsaved_changes_question_is_in_sight(browser, server, size):
     page.context.close()
 
 
+def test_escape_while_typing_in_a_box_asks_before_discarding(browser, server):
+    """The second tour: Escape pressed with the cursor still in the box closed the card
+    and lost the typing (the box gives its value as it is left); a new customer too."""
+    _db, url = server
+    page = open_page(browser, url)
+    open_card(page)
+    box = page.get_by_role("textbox", name=re.compile("^Channels")).first
+    box.click()
+    box.press("End")
+    box.press_sequentially("88", delay=50)
+    page.wait_for_timeout(1000)  # the keys reach the server; the box is not left
+    box.press("Escape")
+    page.get_by_text("You have changes that are not saved.").wait_for()
+    assert box.input_value().endswith("88")  # still open, the typing still there
+    button(page, "Discard changes").first.click()
+    page.get_by_role("dialog").wait_for(state="hidden")
+    button(page, "+").first.click()
+    name = page.get_by_role("textbox", name=re.compile("^Customer Name")).first
+    name.wait_for()
+    name.click()
+    name.press_sequentially("Escape Test Ltd", delay=30)
+    page.wait_for_timeout(1000)
+    name.press("Escape")
+    page.get_by_text("You have changes that are not saved.").wait_for()
+    assert name.input_value() == "Escape Test Ltd"
+    button(page, "Discard changes").first.click()
+    page.get_by_role("dialog").wait_for(state="hidden")
+    # Send's message: the same
+    page.locator(".tabulator-row").first.get_by_role("checkbox").check()
+    page.get_by_text("1 customer selected").wait_for()
+    button(page, "Send").first.click()
+    message = page.get_by_role("textbox", name=re.compile("^Message"))
+    message.click()
+    message.press_sequentially("Hello {name}", delay=30)
+    page.wait_for_timeout(1000)
+    message.press("Escape")
+    page.get_by_text("You have changes that are not saved.").wait_for()
+    assert message.input_value() == "Hello {name}"
+    page.context.close()
+
+
 @pytest.fixture(scope="module")
 def auth_server(tmp_path_factory):
     """A signed-in server: ana is an admin, vic a viewer."""
@@ -260,7 +301,7 @@ def test_a_viewer_reads_the_card_and_cannot_edit_it(browser, auth_server):
 def test_setup_users_has_no_empty_gap(browser, auth_server, size):
     page = sign_in(browser, auth_server, "ana", size)
     page.goto(auth_server + "/users")
-    name = page.get_by_role("textbox", name=re.compile("^Name")).first
+    name = page.get_by_role("textbox", name=re.compile("^Customer Name")).first
     name.wait_for()
     page.get_by_text("viewer", exact=True).first.wait_for()
     page.wait_for_timeout(800)

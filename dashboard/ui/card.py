@@ -38,7 +38,7 @@ from ..fields import (
 from ..store import Store
 from ..types import YES_NO, timestamp_text
 from .controls import Button
-from .dialogs import FADING_SX, CloseGuard
+from .dialogs import FADING_SX, CloseGuard, typed
 from .safe import Grid, Notice, Text
 
 
@@ -848,7 +848,11 @@ class CustomerCard(pn.viewable.Viewer):
 
     def values(self) -> dict[str, Any]:
         """The form's values as typed, by field name."""
-        return {f.name: getattr(self.form, form_key(f.name)) for f in FORM_FIELDS}
+        values = {f.name: getattr(self.form, form_key(f.name)) for f in FORM_FIELDS}
+        for name, widget in self._widgets.items():  # the made ones: typing not yet left
+            if name in values and typed(widget) != widget.value:
+                values[name] = typed(widget)
+        return values
 
     @param.depends("save", watch=True)
     def _save(self) -> None:

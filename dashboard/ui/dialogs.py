@@ -26,6 +26,15 @@ def dialog(*objects: Any, title: str, **params: Any) -> pmui.Dialog:
     return pmui.Dialog(*objects, title=title, **params)
 
 
+def typed(widget: Any) -> Any:
+    """What a box holds as the person typed it. A text box gives its `value` when it is
+    left, but reports each key as `value_input`: Escape pressed in the box closes its
+    dialog before the value comes, so a dirty check reading `value` would let the typing be
+    thrown away without asking."""
+    now = getattr(widget, "value_input", None)
+    return widget.value if now is None else now
+
+
 class CloseGuard(pn.viewable.Viewer):
     """Keeps `dialog` open when it is closed (in the browser or by Cancel) while `dirty()`
     says it holds unsaved typing, and asks: Keep editing, or Discard changes.

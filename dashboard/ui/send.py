@@ -13,7 +13,7 @@ from ..fields import CUSTOMER_FIELDS, ID_FIELD
 from ..settings import Settings
 from ..store import Store
 from .controls import Button
-from .dialogs import CloseGuard, dialog
+from .dialogs import CloseGuard, dialog, typed
 from .display import plural, run_with_progress
 from .safe import Grid, Notice, Text
 
@@ -40,6 +40,8 @@ class SendDialog(pn.viewable.Viewer):
         self._subject = pmui.TextInput.from_param(
             self.param.subject, label="Subject", sizing_mode="stretch_width"
         )
+        self._body = pmui.TextAreaInput.from_param(self.param.body, label="Message", rows=5,
+                                                   sizing_mode="stretch_width")  # fmt: skip
         self._summary = Text("", variant="body1")
         self._first = Text("", variant="body2", styles={"white-space": "pre-wrap"})
         self._skipped = Grid(pd.DataFrame(), show_index=False, disabled=True, height=160,
@@ -68,7 +70,7 @@ class SendDialog(pn.viewable.Viewer):
                 pmui.RadioButtonGroup.from_param(self.param.channel, options={"Email": "email", "SMS": "sms"},
                                                  label="Send"),  # fmt: skip
                 self._subject,
-                pmui.TextAreaInput.from_param(self.param.body, label="Message", rows=5, sizing_mode="stretch_width"),
+                self._body,
                 Text("Placeholders: any field, by its label as the grid shows it or by its "
                      "name, in any case: " + ", ".join(["{" + f.label + "}" for f in CUSTOMER_FIELDS
                                                         if f.default_visible and f.name != ID_FIELD
@@ -265,7 +267,8 @@ class SendDialog(pn.viewable.Viewer):
 
     def _has_typing(self) -> bool:
         """Whether the subject or the message was changed since the dialog opened."""
-        return self._typed is not None and (self.subject, self.body) != self._typed
+        now = (typed(self._subject), typed(self._body))
+        return self._typed is not None and now != self._typed
 
     def _error(self, text: str) -> None:
         self.message = text
