@@ -121,7 +121,8 @@ def require_undo(store, batch: str, action: str, made_by: str, kinds: set[str]) 
     """
     require(store, "undo")
     if action == "send":
-        raise UserError(f"batch {batch} sent messages; a send cannot be undone")
+        raise UserError(f"batch {batch} is a send, which cannot be undone (messages not yet "
+                        "sent can be discarded on the Messages page)")  # fmt: skip
     role, user = getattr(store, "role", "admin"), getattr(store, "user", "operator")
     for kind in sorted(kinds):
         need = _INVERSE.get(kind, "delete")

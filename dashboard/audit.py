@@ -51,16 +51,18 @@ def open_batch(
     description: str = "",
     *,
     undoes: str | None = None,
+    customer_count: int = 0,
 ) -> tuple[str, Any]:
-    """Record a batch (count filled in by `close_batch`); returns its id and timestamp."""
+    """Record a batch (count filled in by `close_batch`, or given for a batch that writes
+    no audit rows: a send's customers messaged); returns its id and timestamp."""
     if action not in BATCH_ACTIONS:
         raise ValueError(f"unknown batch action {action!r}")
     batch_id = new_batch_id()
     at = utcnow()
     cur.execute(
         "INSERT INTO batches (batch_id, happened_at, user_name, action, description, customer_count, "
-        "undoes) VALUES (?, ?, ?, ?, ?, 0, ?)",
-        [batch_id, at, user, action, description, undoes],
+        "undoes) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [batch_id, at, user, action, description, int(customer_count), undoes],
     )
     note_batch(batch_id, action, user)  # logged when the transaction commits
     return batch_id, at

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import smtplib
+import socket
 import ssl
 import string
 import threading
@@ -305,7 +306,10 @@ def queue(store: Store, plan: SendPlan, *, user: str | None = None, dry_run: boo
         raise UserError("no customers selected")
     status = "dry-run" if dry_run else "queued"
     with store.transaction() as cur:
-        batch_id, at = audit.open_batch(cur, "send", user, f"send {plan.channel}: {plan.summary()}")
+        # the customers messaged: the changes list says "Messages to 2 customers"
+        messaged = len({m.customer_id for m in plan.messages})
+        batch_id, at = audit.open_batch(cur, "send", user, f"send {plan.channel}: {plan.summary()}",
+                                        customer_count=messaged)  # fmt: skip
         rows = pd.DataFrame(
             [(hashlib.sha256(f"{batch_id}|{m.customer_id}|{m.contact_id}|{m.recipient}".encode()).hexdigest(),
               m.customer_id, m.contact_id, m.recipient, m.subject, m.body) for m in plan.messages],
@@ -365,7 +369,7 @@ class SmtpTransport:
         except smtplib.SMTPAuthenticationError:
             raise UserError(f"the SMTP server {host} refused the username or password") from None
         except (OSError, smtplib.SMTPException) as exc:
-            raise UserError(f"cannot reach the SMTP server {host}:{port}: {exc}") from None
+            raise UserError(f"cannot reach the SMTP server {host}:{port}: {_why(exc)}") from None
         return conn
 
     def send(self, m: dict[str, Any]) -> str:
@@ -614,6 +618,22 @@ def _deliver(store: Store, batch_id: str, settings: Settings, *, transport: Any,
     finally:
         transport.close()
     return counts(store, batch_id)
+
+
+def _why(exc: BaseException) -> str:
+    """A network failure in an operator's words ("nothing answers there"), not Python's
+    "[Errno 111] Connection refused"."""
+    if isinstance(exc, ConnectionRefusedError):
+        return "nothing answers on that port (is the server running, is the port right?)"
+    if isinstance(exc, socket.gaierror):
+        return "no such host name"
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return "no answer in time"
+    if isinstance(exc, ssl.SSLError):
+        return f"the secure connection failed ({exc.reason or exc})"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror[:1].lower() + exc.strerror[1:]
+    return str(exc)
 
 
 def _stopped(store: Store, batch_id: str, exc: Exception) -> DeliveryStopped:

@@ -167,8 +167,25 @@ def test_unreachable_smtp_server_is_a_clear_error(store, customers, tmp_path):
         }
     )
     batch_id = queue(store, plan_send(store, customers, "email", "x", "y"))
-    with pytest.raises(UserError, match="cannot reach the SMTP server"):
+    with pytest.raises(UserError, match="cannot reach the SMTP server") as info:
         deliver(store, batch_id, s)
+    # in words, not Python's "[Errno 111] Connection refused"
+    assert "nothing answers on that port" in str(info.value)
+    assert "Errno" not in str(info.value)
+
+
+def test_a_sends_batch_counts_the_customers_messaged(store, customers):
+    """The changes list said "Messages to 0 customers": a send writes no audit rows, so
+    its batch counted none."""
+    from dashboard.undo import recent_batches
+
+    plan = plan_send(store, customers, "email", "x", "y")
+    messaged = len({m.customer_id for m in plan.messages})
+    assert messaged > 0
+    batch_id = queue(store, plan)
+    entry = next(e for e in recent_batches(store).entries if e.batch_id == batch_id)
+    assert entry.customer_count == messaged
+    assert entry.headline() == f"Messages to {messaged} customer{'s' if messaged != 1 else ''}"
 
 
 # --- SMS ---------------------------------------------------------------------------------
