@@ -443,8 +443,18 @@ class View(param.Parameterized):
         if near:
             hints.append("did you mean " + " or ".join(
                 f"{n!r} ({COLUMNS[n].label})" for n in near) + "?")  # fmt: skip
-        hints.append("dashboard.field_list() lists the names")
+        hints.append(FIELD_LIST_HINT)
         return " (" + "; ".join(hints) + ")"
+
+
+#: The end of a bad view's message for people writing Python; `for_people` drops it.
+FIELD_LIST_HINT = "dashboard.field_list() lists the names"
+
+
+def for_people(message: str) -> str:
+    """A view's problem as the page says it: without the hint for Python users (someone
+    who opened a link has no `dashboard.field_list()`; the page's Columns list the names)."""
+    return message.replace(f" ({FIELD_LIST_HINT})", "").replace(f"; {FIELD_LIST_HINT}", "")
 
 
 def nearest(name: Any, names: dict[str, Field] | list[str], n: int = 2) -> list[str]:

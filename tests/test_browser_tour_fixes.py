@@ -4,7 +4,9 @@ fails on any script error or server traceback: tests/conftest.py `clean_browser`
 
 from __future__ import annotations
 
+import json
 import re
+from urllib.parse import quote
 
 import pytest
 
@@ -243,6 +245,19 @@ def test_escape_while_typing_in_a_box_asks_before_discarding(browser, server):
     message.press("Escape")
     page.get_by_text("You have changes that are not saved.").wait_for()
     assert message.input_value() == "Hello {name}"
+    page.context.close()
+
+
+def test_a_links_bad_view_is_said_for_people_not_for_python(browser, server):
+    """The second tour: a hand-edited link's message ended in "dashboard.field_list() lists
+    the names", which means nothing in a browser."""
+    _db, url = server
+    page = open_page(browser, url + "/?view=" + quote(json.dumps({"groups": ["countri"]})))
+    notice = page.get_by_text("could not be opened", exact=False).first
+    notice.wait_for()
+    text = notice.inner_text()
+    assert "countri" in text and "did you mean" in text
+    assert "field_list" not in text and "dashboard." not in text
     page.context.close()
 
 

@@ -16,7 +16,7 @@ from panel.util import edit_readonly
 from .. import users
 from ..access import allowed
 from ..errors import UserError
-from ..query import View
+from ..query import View, for_people
 from ..store import Store
 from .keys import KeyboardHelp
 from .page import CustomersPage
@@ -156,7 +156,7 @@ def _linked_view() -> tuple[View | None, str]:
     try:
         return View.from_json(raw[0].decode("utf-8", "replace")), ""
     except UserError as exc:
-        return None, str(exc)
+        return None, for_people(str(exc))
 
 
 def _linked_extras() -> tuple[str | None, dict | None]:
