@@ -287,8 +287,8 @@ class FieldType:
         """The grid's Tabulator formatter; `rate`: a computed share, shown with "%"."""
         return self.formatter
 
-    def value_formatter(self, rate: bool = False) -> dict:
-        """The grid formatter of an aggregate (sum, average, min, max) of these values."""
+    def value_formatter(self, agg: str = "sum", rate: bool = False) -> dict:
+        """The grid formatter of aggregate `agg` (sum, avg, min, max) of these values."""
         return PERCENT if rate else NUMBER
 
     def excel_format(self, agg: str) -> str:
@@ -453,6 +453,10 @@ class Integer(FieldType):
     def excel_format(self, agg: str) -> str:
         return DECIMAL_FORMAT if agg == "avg" else COUNT_FORMAT
 
+    def value_formatter(self, agg: str = "sum", rate: bool = False) -> dict:
+        # a sum, minimum or maximum of whole numbers is whole: "6,820", not "6,820.00"
+        return NUMBER if agg == "avg" or rate else INTEGER
+
     def _parse(self, raw: Any) -> int:
         number = _number_of(raw)
         if number != number.to_integral_value():
@@ -520,7 +524,7 @@ class Money(Number):
     in_currency: bool = True
     kind: str = "money"
 
-    def value_formatter(self, rate: bool = False) -> dict:
+    def value_formatter(self, agg: str = "sum", rate: bool = False) -> dict:
         return MONEY
 
     def excel_format(self, agg: str) -> str:

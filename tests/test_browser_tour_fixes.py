@@ -261,6 +261,25 @@ def test_a_links_bad_view_is_said_for_people_not_for_python(browser, server):
     page.context.close()
 
 
+def test_a_sum_of_whole_numbers_shows_whole_numbers(browser, server):
+    """The second tour: a pivot of Sum of Channels showed "6,820.00"; an average keeps
+    its decimals."""
+    _db, url = server
+    view = {"groups": ["country"], "pivot": "status",
+            "values": [["channels", "sum"]]}  # fmt: skip
+    page = open_page(browser, url + "/?view=" + quote(json.dumps(view)))
+    cells = page.locator('.tabulator-row .tabulator-cell[tabulator-field="c1"]')
+    cells.first.wait_for()
+    shown = [t.strip() for t in cells.all_inner_texts() if t.strip()]
+    assert shown and all(re.fullmatch(r"[\d,]+", t) for t in shown), shown
+    view["values"] = [["channels", "avg"]]
+    page.goto(url + "/?view=" + quote(json.dumps(view)))
+    cells.first.wait_for()
+    shown = [t.strip() for t in cells.all_inner_texts() if t.strip()]
+    assert shown and all(re.fullmatch(r"[\d,]+\.\d\d", t) for t in shown), shown
+    page.context.close()
+
+
 @pytest.fixture(scope="module")
 def auth_server(tmp_path_factory):
     """A signed-in server: ana is an admin, vic a viewer."""

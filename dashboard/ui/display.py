@@ -134,7 +134,7 @@ def _value_formatter(name: str, view: View) -> dict[str, Any]:
             if agg in ("count", "count_distinct"):
                 return INTEGER
             f = COLUMNS[fname]
-            return f.type.value_formatter(rate=f.rate)
+            return f.type.value_formatter(agg, rate=f.rate)
     return INTEGER
 
 
