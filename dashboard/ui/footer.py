@@ -132,7 +132,9 @@ class Footer(pn.viewable.Viewer):
         return self._count.object
 
     def __panel__(self):
-        left = pn.Row(self._count, self._selection, align="center", margin=0)
+        # the count and the selection wrap on a narrow screen (a phone's 390 px)
+        left = pn.FlexBox(self._count, self._selection, flex_wrap="wrap", align_items="center",
+                          margin=0, styles={"min-width": "0"})  # fmt: skip
         right = pn.FlexBox(
             Text("Export", variant="body2", margin=(0, 4), align="center",
                  stylesheets=[EXPORT_WORD_CSS]),

@@ -12,7 +12,6 @@ from typing import Any
 
 import pandas as pd
 import panel as pn
-import panel_material_ui as pmui
 import param
 from panel.io.model import JSCode
 
@@ -368,7 +367,10 @@ class Selection(pn.viewable.Viewer):
         self._clear.visible = n > 0
 
     def __panel__(self):
-        return pmui.Row(self._text, self._all, self._clear, margin=0)
+        # wraps: on a phone "Select all 1,000 matching" went past the screen's right edge,
+        # beside the count and "1 customer selected" on one line
+        return pn.FlexBox(self._text, self._all, self._clear, flex_wrap="wrap",
+                          align_items="center", margin=0)  # fmt: skip
 
 
 class CustomerGrid(pn.viewable.Viewer):
