@@ -289,6 +289,10 @@ def show_sorters(table: Grid, sorters: list[dict[str, str]]) -> None:
         table.sorters = sorters
 
 
+#: A row that wraps where its line is too narrow (and never grows past its parent).
+WRAP_CSS = ":host { flex-wrap: wrap; max-width: 100%; align-items: center; }"
+
+
 class Selection(pn.viewable.Viewer):
     """Which customers Bulk Edit, Send and Delete act on: ids ticked by hand (kept across
     pages), or every customer matching the view."""
@@ -369,8 +373,7 @@ class Selection(pn.viewable.Viewer):
     def __panel__(self):
         # wraps: on a phone "Select all 1,000 matching" went past the screen's right edge,
         # beside the count and "1 customer selected" on one line
-        return pn.FlexBox(self._text, self._all, self._clear, flex_wrap="wrap",
-                          align_items="center", margin=0)  # fmt: skip
+        return pn.Row(self._text, self._all, self._clear, margin=0, stylesheets=[WRAP_CSS])
 
 
 class CustomerGrid(pn.viewable.Viewer):
