@@ -25,7 +25,7 @@ from tests.browser import CHROMIUM, CHROMIUM_ARGS, button, goto_ready, served  #
 SIZES = {"1280x720": (1280, 720), "1440x900": (1440, 900), "390x844": (390, 844)}
 #: Writing is for the desk: on a phone the page offers no Bulk Upload, Bulk Edit, Send or
 #: Delete (README, "On a phone"), so there is nothing of them to photograph there.
-DESK_ONLY = ("upload", "bulk-edit", "send", "delete")
+DESK_ONLY = ("upload", "bulk-edit", "send", "delete", "upload-opening")
 
 
 def _tick(pg) -> None:
@@ -67,6 +67,17 @@ def screens(url: str) -> dict:
         "delete": (url + "/", lambda pg: (_tick(pg), _open(pg, "Delete"))),
         "sql": (url + "/", lambda pg: _more(pg, "SQL")),
         "code": (url + "/", lambda pg: _more(pg, "Code")),
+        "selected": (url + "/", _tick),
+        "all-selected": (url + "/", lambda pg: (
+            _tick(pg), button(pg, "Select all").first.click(),
+            pg.get_by_text(re.compile(r"^[\d,]+ customers selected")).first.wait_for())),
+        # the first opens' frames, while what they open is made and drawn
+        "card-opening": (url + "/", lambda pg: (
+            pg.locator(".tabulator-cell[tabulator-field='name']").first.click(),
+            pg.get_by_text(re.compile("^Opening ")).first.wait_for())),
+        "upload-opening": (url + "/", lambda pg: (
+            button(pg, "Bulk Upload").first.click(),
+            pg.get_by_text("Opening Bulk Upload…").first.wait_for())),
         "messages": (url + "/messages", None),
         "settings": (url + "/settings", None),
     }  # fmt: skip

@@ -76,6 +76,16 @@ def test_select_all_matching_targets_the_view(page, frame):
     assert page.grid.table.selection == list(range(50))
 
 
+def test_select_all_matching_after_a_ticked_row_selects_them_all(page, frame):
+    # a row ticked first: the group tree was shown that id, then shown none for "all
+    # matching", and its change came back as "nobody selected" (the click did nothing)
+    page.grid.table.selection = [0]
+    assert page.selection.count == 1
+    page.selection.param.trigger("select_all")
+    assert page.selection.all_matching and page.selection.count == len(frame)
+    assert page.grid.table.selection == list(range(50))
+
+
 def test_groups_show_a_tree_with_totals_that_opens_in_place(page, frame):
     # replaces the flat group table whose click opened a second grid below it (issue 18)
     page.view.param.update(groups=["country"], values=[["credit", "sum"]])

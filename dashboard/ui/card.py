@@ -449,9 +449,56 @@ class CustomerCard(pn.viewable.Viewer):
         widget.param.trigger("options")
 
     def _build(self) -> None:
-        self._unmark = ContactMarks(height=0, margin=0, sizing_mode="stretch_width")
+        """The card's frame: its dialog, holding a line that says what is opening. The
+        body (tabs, form, buttons) is made when the card is first filled (`_made_body`):
+        made here it held the first click's dialog back by 0.4-0.5 s at 1,000 customers."""
         # a viewer reads the card: every field read-only, no Save (the service checks too)
         self._can_write = allowed(self.store.role, "edit")
+        # what the card shows while it is first made and drawn: a still line, sized like a
+        # short form (an animated progress bar here kept the browser repainting while it
+        # had the whole form to draw)
+        self._opening = Text("", variant="body1", min_height=160, margin=(16, 24),
+                             sizing_mode="stretch_width", min_width=280)  # fmt: skip
+        self._drawn = False
+        self._dialog = pmui.Dialog(
+            self._opening, title="Add customer", open=False, width_option="md",
+            close_on_click=True, show_close_button=True, sizing_mode="stretch_width",
+            # on a phone the card takes the screen's width less a thin margin (Material's
+            # 32 px margins left 326 of 390 px, and the fields ran off its right edge)
+            # and a long customer name wraps in the title instead of pushing the close
+            # button out of sight
+            sx={"& .MuiDialog-paper": {"@media (max-width: 599.95px)": {
+                    "margin": "8px", "width": "calc(100% - 16px)", "maxHeight": "calc(100% - 16px)"}},
+                "& .MuiDialogTitle-root": {"minWidth": 0, "flex": "1 1 auto", "overflowWrap": "anywhere",
+                    "@media (max-width: 599.95px)": {"fontSize": "1.15rem", "padding": "12px 16px"}},
+                **FADING_SX},
+        )  # fmt: skip
+        self._snapshot: Any = None
+        doc = pn.state.curdoc
+        if doc is None or doc.session_context is None:
+            # no browser waiting (a notebook, a test): the whole card at once, as before
+            self._dialog.objects = [self._made_body()]
+
+    #: The parts of the card's body, made together on first use (`_made_body`).
+    _BODY_PARTS = frozenset({
+        "_unmark", "_tag_input", "_styled", "_contact_errors", "_balance", "_system", "_boxes",
+        "_tabs", "_alert", "_reload_btn", "_read_only", "_actions", "_foot", "_body", "_guard",
+    })  # fmt: skip
+
+    def __getattr__(self, name: str) -> Any:
+        # only reached for attributes not set yet: a body part asked for before the body
+        # was made makes it (a poll's History reload, an error shown while opening)
+        if name in CustomerCard._BODY_PARTS and not self.__dict__.get("_making_body"):
+            self._made_body()
+            return self.__dict__[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def _made_body(self) -> pmui.Column:
+        """The card's body (tabs, form, buttons), made the first time it is needed."""
+        if "_body" in self.__dict__:
+            return self._body
+        self._making_body = True
+        self._unmark = ContactMarks(height=0, margin=0, sizing_mode="stretch_width")
         self._tag_input = None
         #: The marks the cells show: those of the last save. A cell keeps its mark while
         #: it is fixed: changing the styles redraws the grid, closing the editor in use.
@@ -502,31 +549,11 @@ class CustomerCard(pn.viewable.Viewer):
                                  self._system,
                                  self._foot, sizing_mode="stretch_width",
                                  min_width=280)  # fmt: skip
-        # what the card shows while it is first drawn in a browser (the whole form takes
-        # about a second to arrive there at first; nothing at all showed meanwhile)
-        self._loading = pmui.Column(
-            pmui.LinearProgress(variant="indeterminate", sizing_mode="stretch_width"),
-            Text("Opening the card…", variant="body2"), sizing_mode="stretch_width",
-            min_width=280,
-        )  # fmt: skip
-        self._drawn = False
-        self._dialog = pmui.Dialog(
-            self._body, title="Add customer", open=False, width_option="md",
-            close_on_click=True, show_close_button=True, sizing_mode="stretch_width",
-            # on a phone the card takes the screen's width less a thin margin (Material's
-            # 32 px margins left 326 of 390 px, and the fields ran off its right edge)
-            # and a long customer name wraps in the title instead of pushing the close
-            # button out of sight
-            sx={"& .MuiDialog-paper": {"@media (max-width: 599.95px)": {
-                    "margin": "8px", "width": "calc(100% - 16px)", "maxHeight": "calc(100% - 16px)"}},
-                "& .MuiDialogTitle-root": {"minWidth": 0, "flex": "1 1 auto", "overflowWrap": "anywhere",
-                    "@media (max-width: 599.95px)": {"fontSize": "1.15rem", "padding": "12px 16px"}},
-                **FADING_SX},
-        )  # fmt: skip
-        self._snapshot: Any = None
         # Escape and the close button close the card; unsaved typing is asked about first
         self._guard = CloseGuard(self._dialog, lambda: self.dirty, on_close=self._clear_problems)
         self._foot.insert(0, self._guard)  # above Cancel and Save
+        self._making_body = False
+        return self._body
 
     def __panel__(self):
         return self._dialog
@@ -558,7 +585,7 @@ class CustomerCard(pn.viewable.Viewer):
 
     def new(self) -> None:
         """Open an empty form for a new customer."""
-        self._present("Add customer", self._fill_new)
+        self._present("Add customer", self._fill_new, "the form")
 
     def _fill_new(self) -> None:
         defaults = CustomerForm()
@@ -584,23 +611,25 @@ class CustomerCard(pn.viewable.Viewer):
             self._show_error(str(exc))
             return
         verb = "Edit customer" if self._can_write else "Customer"
-        self._present(f"{verb}: {record[KEY_FIELD]}", lambda: self._load(record))
+        self._present(f"{verb}: {record[KEY_FIELD]}", lambda: self._load(record),
+                      str(record[KEY_FIELD]))  # fmt: skip
 
-    def _present(self, title: str, fill) -> None:
+    def _present(self, title: str, fill, what: str) -> None:
         """Fill the card (`fill()`) and open it. The first time in a browser the card opens
-        at once saying it is loading, and is filled right after: drawing the whole form
-        the first time takes the browser about a second, and nothing showed meanwhile."""
-        self._clear_problems()
+        at once, saying "Opening `what`…", and is made and filled right after: making the
+        whole form and drawing it the first time takes about a second."""
         self._conflict = None
 
         def show() -> None:
+            body = self._made_body()
+            self._clear_problems()
             try:
                 fill()
             except UserError as exc:  # the database went away in between
-                self._dialog.objects = [self._body]
+                self._dialog.objects = [body]
                 self._show_error(str(exc))
                 return
-            self._dialog.objects = [self._body]
+            self._dialog.objects = [body]
             if waiting and not self._dialog.open:
                 return  # closed while it was loading
             self._show(title)
@@ -612,7 +641,8 @@ class CustomerCard(pn.viewable.Viewer):
             show()
             return
         self._drawn = True
-        self._dialog.objects = [self._loading]
+        self._opening.object = f"Opening {what}…"
+        self._dialog.objects = [self._opening]
         self._dialog.param.update(title=title, open=True)
 
         def later() -> None:

@@ -14,6 +14,7 @@ import param
 from ..query import Result, View
 from ..words import plural
 from .controls import Download
+from .grid import WRAP_CSS
 from .safe import Text
 
 #: Page sizes offered in the footer (a link may hold another).
@@ -132,7 +133,9 @@ class Footer(pn.viewable.Viewer):
         return self._count.object
 
     def __panel__(self):
-        left = pn.Row(self._count, self._selection, align="center", margin=0)
+        # the count and the selection wrap on a narrow screen (a phone's 390 px)
+        left = pn.Row(self._count, self._selection, align="center", margin=0,
+                      stylesheets=[WRAP_CSS])  # fmt: skip
         right = pn.FlexBox(
             Text("Export", variant="body2", margin=(0, 4), align="center",
                  stylesheets=[EXPORT_WORD_CSS]),

@@ -12,7 +12,6 @@ from typing import Any
 
 import pandas as pd
 import panel as pn
-import panel_material_ui as pmui
 import param
 from panel.io.model import JSCode
 
@@ -290,6 +289,10 @@ def show_sorters(table: Grid, sorters: list[dict[str, str]]) -> None:
         table.sorters = sorters
 
 
+#: A row that wraps where its line is too narrow (and never grows past its parent).
+WRAP_CSS = ":host { flex-wrap: wrap; max-width: 100%; align-items: center; }"
+
+
 class Selection(pn.viewable.Viewer):
     """Which customers Bulk Edit, Send and Delete act on: ids ticked by hand (kept across
     pages), or every customer matching the view."""
@@ -368,7 +371,9 @@ class Selection(pn.viewable.Viewer):
         self._clear.visible = n > 0
 
     def __panel__(self):
-        return pmui.Row(self._text, self._all, self._clear, margin=0)
+        # wraps: on a phone "Select all 1,000 matching" went past the screen's right edge,
+        # beside the count and "1 customer selected" on one line
+        return pn.Row(self._text, self._all, self._clear, margin=0, stylesheets=[WRAP_CSS])
 
 
 class CustomerGrid(pn.viewable.Viewer):

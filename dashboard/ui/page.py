@@ -199,6 +199,7 @@ class CustomersPage(pn.viewable.Viewer):
         self._listening: live.Listening | None = None
         self._session_doc = None
         self._told_waiting = False
+        self._ticking_tree = False  # set while the group tree is shown the selection
         self._caught_up = 0.0
         self.notices = Notices()
         self.selection = Selection(view=self.view, store=self.store)
@@ -447,15 +448,23 @@ class CustomersPage(pn.viewable.Viewer):
                 self.notices.say(f"Rows cannot be grouped by {field.label}.", "warning")
 
     def _on_tree_ticks(self, event) -> None:
+        if self._ticking_tree:
+            return  # the tree showing the selection, not a person ticking
         groups = [t for t in event.new if "path" in t]
         ids = [t["id"] for t in event.new if "id" in t]
         self.selection.param.update(groups=groups, ids=ids, all_matching=False)
 
     def _tree_from_selection(self, *_: Any) -> None:
         sel = self.selection
-        self.aggregates.tree.set_ticked(
-            [dict(g) for g in sel.groups] + [{"id": i} for i in sel.ids]
-        )
+        # not heard back as ticks: "Select all N matching" (no ids) untied the tree's last
+        # ticked id, and that came back as "nobody selected" (the click did nothing)
+        self._ticking_tree = True
+        try:
+            self.aggregates.tree.set_ticked(
+                [dict(g) for g in sel.groups] + [{"id": i} for i in sel.ids]
+            )
+        finally:
+            self._ticking_tree = False
 
     def _on_view(self, *events) -> None:
         names = {e.name for e in events}

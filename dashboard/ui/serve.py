@@ -5,12 +5,13 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import re
 import signal
 import sys
 from pathlib import Path
 
 import panel as pn
-from tornado.web import GZipContentEncoding
+from tornado.web import GZipContentEncoding, OutputTransform
 
 from .. import users
 from ..demo import add_demo_customers, add_demo_rates
@@ -37,6 +38,34 @@ class FastGzip(GZipContentEncoding):
     thread that also runs every session."""
 
     GZIP_LEVEL = 1
+
+
+#: A static file's URL that names its version: `?v=<hash or version>` (Bokeh's and Panel's
+#: bundles) or a pinned `package@1.2.3/` in its path (Panel's bundled Ace, Tabulator).
+_VERSIONED = re.compile(r"[?&]v=[\w.-]+|@\d+(\.\d+)*/")
+
+#: What a versioned static file may be kept as: for a year, never asked about again (its
+#: URL changes with its content).
+STATIC_CACHE = "public, max-age=31536000, immutable"
+
+
+class CacheStatic(OutputTransform):
+    """Versioned static files (the page's 7 MB of scripts and styles) are kept by the
+    browser for good: Tornado gave Bokeh's `?v=` bundles a 10-year max-age but no
+    `immutable` (a reload asked for each again), and Panel's bundled Ace and Tabulator,
+    versioned in their path, no Cache-Control at all. Everything else keeps its own
+    headers: the page itself stays `no-store` (it carries the session)."""
+
+    def __init__(self, request):
+        super().__init__(request)
+        self._versioned = request.path.startswith("/static/") and bool(
+            _VERSIONED.search(request.uri or "")
+        )
+
+    def transform_first_chunk(self, status_code, headers, chunk, finishing):
+        if self._versioned and status_code in (200, 304):
+            headers["Cache-Control"] = STATIC_CACHE
+        return status_code, headers, chunk
 
 
 #: Where the cookie-signing secret comes from when sign-in is on.
@@ -166,7 +195,7 @@ def serve(args) -> int:
         # the page's scripts are ~6 MB (Material UI, Bokeh, Tabulator, Ace): 2.2 MB gzipped at
         # level 1 (level 6: 1.9 MB for three times the CPU), once per browser: they are cached
         # after; the websocket's messages too (the page's document is ~0.3 MB of JSON)
-        transforms=[FastGzip],
+        transforms=[FastGzip, CacheStatic],
         websocket_compression_level=FastGzip.GZIP_LEVEL,
         websocket_compression_mem_level=8,
         **auth,

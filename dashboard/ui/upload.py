@@ -23,6 +23,7 @@ import pandas as pd
 import panel as pn
 import panel_material_ui as pmui
 import param
+from panel.io.state import set_curdoc
 
 from .. import importer
 from ..access import allowed
@@ -189,13 +190,42 @@ class UploadWizard(pn.viewable.Viewer):
         self._mapping_widgets: dict[str, pmui.Select] = {}
         self._quiet = False  # set while the wizard itself changes its parameters
         self._busy = False
-        self._build()
-        self._on_set_field()
-        self._show_step()
+        self._content: pmui.Column | None = None
+        self._build_frame()
+        doc = pn.state.curdoc
+        if doc is None or doc.session_context is None:
+            self._made_content()  # no browser waiting (a notebook, a test): all at once
+
+    def _build_frame(self) -> None:
+        """The wizard's dialog, saying what is opening: it is on screen at the first click,
+        while the wizard's steps are made (about a second) and drawn."""
+        self._opening = Text("Opening Bulk Upload…", variant="body1", min_height=320,
+                             margin=(16, 24), sizing_mode="stretch_width")  # fmt: skip
+        self._dialog = pmui.Dialog(
+            self._opening,
+            title="Bulk Upload", open=False, width_option="lg", scroll="paper",
+            close_on_click=True, show_close_button=True, sizing_mode="stretch_width",
+            sx=FADING_SX,
+        )  # fmt: skip
+        # Escape, the close button and Cancel ask first while a file is in the wizard
+        self._asker = CloseGuard(
+            self._dialog, self._holds_file, question="Close and forget this file? Nothing has been written.",
+            keep_label="Keep going", keep_help="Stay in the wizard", discard_label="Discard",
+            discard_help="Close and forget this file", on_discard=self._discard,
+        )  # fmt: skip
+
+    def _made_content(self) -> pmui.Column:
+        """The wizard's steps and buttons, made the first time it opens."""
+        if self._content is None:
+            self._content = self._build()
+            self._on_set_field()
+            self._show_step()
+            self._dialog.objects = [self._content]
+        return self._content
 
     # --- layout ----------------------------------------------------------------------
 
-    def _build(self) -> None:
+    def _build(self) -> pmui.Column:
         self._stepper = pmui.StepperMenu(items=list(STEPS), active=FILE, alternative_label=True,
                                          sizing_mode="stretch_width", margin=(0, 0, 8, 0))  # fmt: skip
         self._alert = Notice(object="", severity="error", visible=False,
@@ -327,19 +357,8 @@ class UploadWizard(pn.viewable.Viewer):
         )  # fmt: skip
         content = pmui.Column(self._stepper, self._alert, self._body, self._nav,
                               sizing_mode="stretch_width", min_width=300)  # fmt: skip
-        self._dialog = pmui.Dialog(
-            content,
-            title="Bulk Upload", open=False, width_option="lg", scroll="paper",
-            close_on_click=True, show_close_button=True, sizing_mode="stretch_width",
-            sx=FADING_SX,
-        )  # fmt: skip
-        # Escape, the close button and Cancel ask first while a file is in the wizard
-        self._asker = CloseGuard(
-            self._dialog, self._holds_file, question="Close and forget this file? Nothing has been written.",
-            keep_label="Keep going", keep_help="Stay in the wizard", discard_label="Discard",
-            discard_help="Close and forget this file", on_discard=self._discard,
-        )  # fmt: skip
         content.insert(len(content) - 1, self._asker)  # above the wizard's buttons
+        return content
 
     def _new_file_input(self) -> None:
         """A new file button: the browser keeps the last file's name on the old one."""
@@ -372,6 +391,17 @@ class UploadWizard(pn.viewable.Viewer):
     def open(self) -> None:
         """Open the wizard on a clean first step (nothing of the last file is kept, except
         as "Use last settings")."""
+        if self._content is None:
+            # the first open in a browser: the frame now, the steps in the next tick
+            doc = pn.state.curdoc
+            self._dialog.open = True
+
+            def later() -> None:
+                with set_curdoc(doc):  # so that the changes go out as this session's
+                    self._made_content()
+
+            doc.add_next_tick_callback(later)
+            return
         if not self._busy and not self._clean:
             # a new file button only where a file was chosen (the browser keeps its name);
             # an untouched wizard opens as it is: remaking its parts left the dialog blank
