@@ -69,13 +69,14 @@ def check_base(code: Any) -> str:
     return parsed
 
 
-def fx_join(base: str) -> tuple[str, list[Any]]:
+def fx_join(base: str, currency: str | None = None) -> tuple[str, list[Any]]:
     """A LEFT JOIN (and its parameters) giving each customer row the rate of its currency
     into `base` as `_fx._rate` (NULL: no rate). The base itself is 1; a rate stored into
     `base` is used as is; else one is derived from rates stored into another currency A
     that `base` has a rate into too (X into `base` = X into A / `base` into A). The newest
-    day's rate is used (its latest import)."""
-    sql = f"LEFT JOIN {_rates_sql()} AS _fx ON _fx._ccy = {CURRENCY_SQL}"
+    day's rate is used (its latest import). `currency`: the SQL of the currency joined on
+    (default: the customer row's)."""
+    sql = f"LEFT JOIN {_rates_sql()} AS _fx ON _fx._ccy = {currency or CURRENCY_SQL}"
     return sql, [base] * 6
 
 

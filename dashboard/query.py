@@ -898,7 +898,13 @@ _ONE_CURRENCY = f"hash({money.CURRENCY_SQL})"
 PER_CURRENCY = "per currency"
 
 
-def _money_select(view: View, f: str, a: str, converted_only: bool = False) -> str:
+def _money_select(
+    view: View,
+    f: str,
+    a: str,
+    converted_only: bool = False,
+    parts: tuple[str, str, str, str, str] | None = None,
+) -> str:
     """One money aggregate that never mixes currencies, decided in the scan itself (so the
     sort and the page are of the final figures): in the row's own currency when the whole
     result has one currency, or when the view is split by currency (`native_split`: a
@@ -906,13 +912,20 @@ def _money_select(view: View, f: str, a: str, converted_only: bool = False) -> s
     converted); converted into the reporting currency when every currency has a rate;
     else (rates missing) in the row's own currency where the row has one, NULL where it
     mixes several (`run` refuses unless the view is split by currency).
-    `converted_only`: convert even a split view's cells (a chart compares them)."""
-    native = aggregate_sql(f, a, source=view.source)
-    converted = aggregate_sql(f, a, source=view.source, rate=money.RATE_SQL)
-    one = _ONE_CURRENCY
-    nofx = f"(count(*) - count({money.RATE_SQL}))"  # rows without a rate
+    `converted_only`: convert even a split view's cells (a chart compares them).
+    `parts`: (native, converted, currency hash, rows without a rate, currency column) as
+    SQL over a pre-aggregated result (`_fine_grouping`); default: over the customer rows."""
+    if parts is None:
+        parts = (
+            aggregate_sql(f, a, source=view.source),
+            aggregate_sql(f, a, source=view.source, rate=money.RATE_SQL),
+            _ONE_CURRENCY,
+            f"(count(*) - count({money.RATE_SQL}))",  # rows without a rate
+            column_sql(CURRENCY_FIELD),
+        )
+    native, converted, one, nofx, currency = parts
     # a group (or pivot column) keyed by the currency holds that currency's amounts only
-    own = (f"WHEN grouping({column_sql(CURRENCY_FIELD)}) = 0 THEN {native} "
+    own = (f"WHEN grouping({currency}) = 0 THEN {native} "
            if native_split(view) and not converted_only else "")  # fmt: skip
     # one currency where the lowest code is the highest (far cheaper than a distinct count);
     # the grand total is one of the grouping sets, so a window over all rows is the whole's
@@ -1054,6 +1067,11 @@ def compile_grouping(view: View, base: str | None = None, *, converted: bool = F
     else:
         sets = [tuple(keys), ()]
     cash = money_values(values)
+    if cash and rolled is None and view.source == "customers":
+        fine = _fine_grouping(view, values, base or reporting_base(view), converted, where,
+                              params, source)  # fmt: skip
+        if fine is not None:
+            return fine
     if cash:
         join, join_params = money.fx_join(base or reporting_base(view))
         source, params = f"{source} {join}", [*join_params, *params]
@@ -1078,8 +1096,17 @@ def compile_grouping(view: View, base: str | None = None, *, converted: bool = F
     if view.pivot:
         select.append(f'grouping({pcol}) AS "{_GP}"')
     grouping = ", ".join("(" + ", ".join(s) + ")" for s in sets)
-    # the small result comes sorted: row groups first, in the view's order (so a page is a
-    # slice), then the totals; a pivot's column totals by pivot value (its labels' order)
+    return Query(
+        f"SELECT {', '.join(select)} FROM {source} WHERE {where} "
+        f"GROUP BY GROUPING SETS ({grouping}) ORDER BY {_grouping_order(view, values)}",
+        list(params),
+    )
+
+
+def _grouping_order(view: View, values: list[tuple[str, str]]) -> str:
+    """The ORDER BY of a grouped scan's small result: row groups first, in the view's
+    order (so a page is a slice), then the totals; a pivot's column totals by pivot value
+    (its labels' order)."""
     allowed = {g: quote(g) for g in view.groups} | {
         value_column(f, a): f'"{value_column(f, a)}"' for f, a in values
     }
@@ -1092,10 +1119,96 @@ def compile_grouping(view: View, base: str | None = None, *, converted: bool = F
             if s[0] not in allowed and s[0] in view.fields and s[0] not in aggregated]  # fmt: skip
     by = view.copy(sort=[s for s in view.sort if s not in leaf]) if leaf else view
     order.append(_order_by(by, allowed, [quote(g) + " ASC NULLS LAST" for g in view.groups]))
+    return ", ".join(o for o in order if o)
+
+
+def _fine_grouping(
+    view: View,
+    values: list[tuple[str, str]],
+    base: str,
+    converted: bool,
+    where: str,
+    params: list[Any],
+    source: str,
+) -> Query | None:
+    """`compile_grouping` of a customers view with money, in two steps: one plain
+    `GROUP BY` of the customers by the group keys, the pivot field and the currency, with
+    each value's parts (sums, counts, minimums), no rates; then, over that small result,
+    the exchange rates joined per currency and the grouping sets rolled up from the parts.
+    Each customer row is read once without a join or a conversion (the costly part of
+    converting per row), and the answer is the one of the one-scan plan: a sum converted
+    is the sum of each currency's sum times its rate, an average the converted sum over
+    the count, a minimum or maximum the converted one of each currency's (rates are
+    positive). None when a value does not roll up (a distinct count, a ratio's average):
+    the one-scan plan answers."""
+    keys = [quote(g) for g in view.groups]
+    inner = [f"{column_sql(g)} AS {quote(g)}" for g in view.groups]
+    pcol = f'"{_P}"'
+    if view.pivot:
+        inner.append(f"{column_sql(view.pivot)} AS {pcol}")
+    if CURRENCY_FIELD in view.groups:
+        cur = quote(CURRENCY_FIELD)
+    elif view.pivot == CURRENCY_FIELD:
+        cur = pcol
+    else:
+        cur = '"_c"'
+        inner.append(f"{money.CURRENCY_SQL} AS {cur}")
+    inner.append('count(*) AS "_n"')
+    rate = money.RATE_SQL
+    # rows (of the customers) that have no rate, and the currency markers, from the parts
+    nofx = f'sum(CASE WHEN {rate} IS NULL THEN "_n" ELSE 0 END)'
+    one = f"hash({cur})"
+    cash = set(money_values(values))
+    outer = [*keys] + ([pcol] if view.pivot else [])
+    for i, (f, a) in enumerate(values):
+        name = f'"{value_column(f, a)}"'
+        if f == "*":
+            outer.append(f'sum("_n")::BIGINT AS {name}')
+            continue
+        fld = get_field(f)
+        if a not in fld.aggregates:
+            raise UserError(f"{fld.label} cannot be aggregated by {a}")
+        if a == "count_distinct" or (fld.ratio and a == "avg"):
+            return None
+        e = fld.type.aggregate_sql(column_sql(f), a)
+        p, c = f'"_v{i}"', f'"_v{i}c"'
+        if a == "avg":
+            inner += [f"sum({e}) AS {p}", f"count({e}) AS {c}"]
+            native = f"(sum({p})::DOUBLE / nullif(sum({c}), 0))"
+            # the converted average counts only the amounts that have a rate
+            conv = (f"(sum({fld.type.converted_sql(p, rate)})::DOUBLE / "
+                    f"nullif(sum(CASE WHEN {rate} IS NOT NULL THEN {c} END), 0))"
+                    if (f, a) in cash else native)  # fmt: skip
+        elif a == "count":
+            inner.append(f"count({e}) AS {p}")
+            native = conv = f"sum({p})::BIGINT"
+        else:  # sum, min, max: of the parts, as of the rows
+            inner.append(f"{a}({e}) AS {p}")
+            native = f"{a}({p})"
+            conv = f"{a}({fld.type.converted_sql(p, rate)})" if (f, a) in cash else native
+        if (f, a) in cash:
+            select = _money_select(view, f, a, converted, (native, conv, one, nofx, cur))
+        else:
+            select = native
+        outer.append(f"{select} AS {name}")
+    outer += [f'any_value({cur}) AS "{_CCY}"',
+              f'CASE WHEN min({one}) = max({one}) THEN any_value({cur}) END AS "{_NCUR}"',
+              f'{nofx}::BIGINT AS "{_NOFX}"']  # fmt: skip
+    if view.pivot:
+        outer.append(f'sum("_n")::BIGINT AS "{_ROWS}"')
+    outer.append(f'grouping({", ".join(keys)}) AS "{_GK}"' if keys else f'1 AS "{_GK}"')
+    if view.pivot:
+        outer.append(f'grouping({pcol}) AS "{_GP}"')
+        sets = [(*keys, pcol), tuple(keys), (pcol,), ()] if keys else [(pcol,), ()]
+    else:
+        sets = [tuple(keys), ()]
+    grouping = ", ".join("(" + ", ".join(s) + ")" for s in sets)
+    rates, rate_params = money.fx_join(base, f"_f.{cur}")
     return Query(
-        f"SELECT {', '.join(select)} FROM {source} WHERE {where} "
-        f"GROUP BY GROUPING SETS ({grouping}) ORDER BY {', '.join(o for o in order if o)}",
-        list(params),
+        f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(inner)} FROM {source} "
+        f"WHERE {where} GROUP BY ALL) AS _f {rates} "
+        f"GROUP BY GROUPING SETS ({grouping}) ORDER BY {_grouping_order(view, values)}",
+        [*params, *rate_params],
     )
 
 
