@@ -80,6 +80,39 @@ def fx_join(base: str, currency: str | None = None) -> tuple[str, list[Any]]:
     return sql, [base] * 6
 
 
+def fx_values(store: Store, base: str, currency: str) -> tuple[str, list[Any]]:
+    """`fx_join` with the rates as a list of values (and its parameters): the rates
+    subquery costs more than the grouping of a small result it converts, so its answer is
+    kept on the database (`Store.attached`) until the rates table changes (its row count,
+    newest import and sum of rates: rows are only ever added, and taken back by batch)."""
+    mark = tuple(store.rows("SELECT count(*), max(imported_at), sum(rate) FROM rates")[0])
+    kept = store.attached("money.rates", _KeptRates)
+    rows = kept.get((base, mark))
+    if rows is None:
+        rows = store.rows(f"SELECT _ccy, _rate FROM {_rates_sql()} AS _r ORDER BY 1", [base] * 6)
+        kept.put((base, mark), rows)
+    values = ", ".join(["(?, ?::DECIMAL(18,8))"] * len(rows))
+    sql = f"LEFT JOIN (VALUES {values}) AS _fx(_ccy, _rate) ON _fx._ccy = {currency}"
+    return sql, [v for row in rows for v in row]
+
+
+class _KeptRates:
+    """The rates into each base last read from one database, by the rates table's mark."""
+
+    def __init__(self) -> None:
+        self._rows: dict[str, tuple[Any, list[tuple]]] = {}
+
+    def get(self, key: tuple[str, Any]) -> list[tuple] | None:
+        found = self._rows.get(key[0])
+        return found[1] if found is not None and found[0] == key[1] else None
+
+    def put(self, key: tuple[str, Any], rows: list[tuple]) -> None:
+        self._rows[key[0]] = (key[1], rows)
+
+    def close(self) -> None:
+        self._rows.clear()
+
+
 def row_rate(base: str) -> tuple[str, list[Any]]:
     """A scalar SQL expression (and its parameters) of a customer row's rate into `base`
     (NULL: none), for an ORDER BY: the rates of `fx_join`, looked up by the row's currency."""

@@ -16,6 +16,7 @@ import datetime as dt
 import decimal
 import difflib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlencode
@@ -1030,7 +1031,12 @@ _GK, _GP, _P, _ROWS = "_gk", "_gp", "_p", "_rows"
 
 
 def compile_grouping(
-    view: View, base: str | None = None, *, converted: bool = False, fine: bool = True
+    view: View,
+    base: str | None = None,
+    *,
+    converted: bool = False,
+    fine: bool = True,
+    rates: Callable[[str], tuple[str, list[Any]]] | None = None,
 ) -> Query:
     """The one scan behind a group or pivot view: `GROUP BY GROUPING SETS`.
 
@@ -1045,7 +1051,8 @@ def compile_grouping(
     is decided in the scan (`_money_select`) and markers say how (`_money_units`).
     `converted`: a view split by currency converts its cells too (for a chart).
     `fine=False`: money in one scan of the customer rows even where `_fine_grouping`
-    answers (the plan the tests compare it with)."""
+    answers (the plan the tests compare it with). `rates`: a function of the currency
+    column's SQL giving the rates' join (`money.fx_values`); default `money.fx_join`."""
     view.check()
     where, params = compile_where(view)
     source = _from(view)
@@ -1073,7 +1080,7 @@ def compile_grouping(
     cash = money_values(values)
     if cash and fine and rolled is None and view.source == "customers":
         fine = _fine_grouping(view, values, base or reporting_base(view), converted, where,
-                              params, source)  # fmt: skip
+                              params, source, rates)  # fmt: skip
         if fine is not None:
             return fine
     if cash:
@@ -1134,6 +1141,7 @@ def _fine_grouping(
     where: str,
     params: list[Any],
     source: str,
+    rates_of: Callable[[str], tuple[str, list[Any]]] | None = None,
 ) -> Query | None:
     """`compile_grouping` of a customers view with money, in two steps: one plain
     `GROUP BY` of the customers by the group keys, the pivot field and the currency, with
@@ -1207,7 +1215,7 @@ def _fine_grouping(
     else:
         sets = [tuple(keys), ()]
     grouping = ", ".join("(" + ", ".join(s) + ")" for s in sets)
-    rates, rate_params = money.fx_join(base, f"_f.{cur}")
+    rates, rate_params = (rates_of or (lambda c: money.fx_join(base, c)))(f"_f.{cur}")
     return Query(
         f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(inner)} FROM {source} "
         f"WHERE {where} GROUP BY ALL) AS _f {rates} "
@@ -1619,7 +1627,7 @@ def run_groups(store: Store, view: View, *, paged: bool = True, converted: bool 
     """A group view from one grouping-sets scan: the page of groups, the grand total and
     the number of groups."""
     base = reporting_base(view) if money_values(_values(view)) else None
-    q = compile_grouping(view, base, converted=converted)
+    q = compile_grouping(view, base, converted=converted, rates=_rates_of(store, base))
     found = q.run(store)
     values = [value_column(f, a) for f, a in _values(view)]
     count = int((found[_GK].to_numpy() == 0).sum())  # the groups come first, sorted
@@ -1637,6 +1645,11 @@ def run_groups(store: Store, view: View, *, paged: bool = True, converted: bool 
         data, totals = _shares(data, totals, {c: c for c in values}, {c: c for c in values}, view)
     return Result(data, count, "groups", totals, labels, [q], customers, units=units,
                   total_units=total_units, total_label=_total_label(units, total_units))  # fmt: skip
+
+
+def _rates_of(store: Store, base: str | None) -> Callable[[str], tuple[str, list[Any]]] | None:
+    """The rates' join of a grouped scan with money, looked up when the plan needs it."""
+    return None if base is None else (lambda currency: money.fx_values(store, base, currency))
 
 
 def _python(value: Any, f: Field) -> Any:
@@ -1682,7 +1695,7 @@ def run_pivot(store: Store, view: View, *, paged: bool = True, converted: bool =
     """A pivot from one grouping-sets scan: labels, cells, row and column totals and the
     grand total all come from it; the page of row groups is spread into columns here."""
     base = reporting_base(view) if money_values(_pivot_values(view)) else None
-    q = compile_grouping(view, base, converted=converted)
+    q = compile_grouping(view, base, converted=converted, rates=_rates_of(store, base))
     found = q.run(store)
     queries = [q]
     pfield = COLUMNS[view.pivot]

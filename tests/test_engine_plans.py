@@ -442,10 +442,14 @@ def money_views(draw):
 
 
 def _grouping(store, view, **options):
+    from dashboard import money
     from dashboard.query import compile_grouping, reporting_base
 
+    base = reporting_base(view)
+    if options.pop("kept", False):  # the rates as run() joins them: values kept on the store
+        options["rates"] = lambda currency: money.fx_values(store, base, currency)
     try:
-        return compile_grouping(view, reporting_base(view), **options).run(store)
+        return compile_grouping(view, base, **options).run(store)
     except UserError as exc:
         return exc
 
@@ -460,15 +464,18 @@ def test_money_in_two_steps_answers_as_one_scan_did(money_stores, view, rates, c
     store = money_stores[rates]
     want = _grouping(store, view, converted=converted, fine=False)
     got = _grouping(store, view, converted=converted)
+    kept = _grouping(store, view, converted=converted, kept=True)
     if isinstance(want, UserError):
-        assert isinstance(got, UserError) and str(got) == str(want)
+        assert isinstance(got, UserError) and str(got) == str(want) == str(kept)
         return
+    kept.loc[want["_ccy_max"].isna(), "_ccy"] = None
     assert "GROUP BY ALL) AS _f" in _sql(view, converted) or any(
         a == "count_distinct" for _, a in view.values
     )
     several = want["_ccy_max"].isna()
     got.loc[several, "_ccy"] = want.loc[several, "_ccy"] = None
     _same_frames(got, want, "found")
+    _same_frames(kept, want, "found, with the rates kept")
     # and the whole answer, with its refusals
     try:
         old = run(store, view, converted=converted, paged=False)
@@ -504,3 +511,30 @@ def test_money_in_two_steps_sums_as_pandas_converts(money_stores):
             # (DuckDB keeps 4 decimals of a big amount times a small rate: 0.0001 apart)
             assert math.isclose(float(a), b, rel_tol=1e-9, abs_tol=1e-4)
     assert math.isclose(float(got.totals.sum_credit.iloc[0]), c.eur.sum(), rel_tol=1e-9)
+
+
+def test_kept_rates_follow_every_change_of_the_rates(tmp_path):
+    """The rates a money group reads are kept on the database until the rates table
+    changes: an import, and its undo, show at once."""
+    from dashboard import Store, add_demo_customers
+    from dashboard.money import import_rates
+
+    with Store(tmp_path / "r.duckdb", user="tester") as s:
+        add_demo_customers(s, 200, seed=5, usage_days=0)
+        codes = [c for (c,) in s.rows("SELECT DISTINCT currency FROM customers") if c != "EUR"]
+        view = View(groups=["status"], values=[["credit", "sum"]])
+        with pytest.raises(UserError, match="no exchange rate"):
+            run(s, view)
+        first = import_rates(s, "\n".join(f"{c},1" for c in codes), base="EUR")
+        at_one = run(s, view).totals["sum_credit"].iloc[0]
+        assert math.isclose(at_one, float(s.scalar("SELECT sum(credit) FROM customers")))
+        second = import_rates(s, "\n".join(f"{c},2" for c in codes), base="EUR")
+        eur = float(
+            s.scalar("SELECT coalesce(sum(credit), 0) FROM customers WHERE currency = 'EUR'")
+        )
+        assert math.isclose(run(s, view).totals["sum_credit"].iloc[0], 2 * at_one - eur)
+        undo(s, second.batch_id)
+        assert math.isclose(run(s, view).totals["sum_credit"].iloc[0], at_one)
+        undo(s, first.batch_id)
+        with pytest.raises(UserError, match="no exchange rate"):
+            run(s, view)
