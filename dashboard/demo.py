@@ -247,12 +247,6 @@ WHERE NOT EXISTS (SELECT 1 FROM customers c WHERE c.name_key = lower(trim(whole.
                     if f.name in given and f.name not in DEMO_VALUES}  # fmt: skip
         cols = ", ".join(f'"{n}"' for n in given)
         exprs = ",\n  ".join(given.values())
-        # bulk demo data: the customers' secondary indexes (the unique names) are built once
-        # after the rows are in, sorted, instead of growing row by row (4x the insert's CPU)
-        bulk = added > search.REBUILD_OVER or added * 2 > start + added
-        indexes = _secondary_indexes(cur, "customers") if bulk else []
-        for name, _ in indexes:
-            cur.execute(f'DROP INDEX "{name}"')
         cur.execute(
             f"""INSERT INTO customers (id, {cols}, name_key)
 SELECT
@@ -272,8 +266,6 @@ ORDER BY id""",
              "tomls": list(TOML_SAMPLES), "streets": list(STREETS), "first": first_id,
              **defaults},
         )  # fmt: skip
-        for _, sql in indexes:
-            cur.execute(sql)
         names = [f.name for f in CONTACT_FIELDS if f.name in DEMO_CONTACT_VALUES]
         cols = ", ".join(f'"{n}"' for n in names)
         exprs = ",\n  ".join(DEMO_CONTACT_VALUES[n] for n in names)
@@ -300,7 +292,7 @@ WHERE k < 1 + c.h % 3""",
         cur.execute("DROP TABLE temp._demo")
         # bulk demo data: one set-based pass over every customer when it is most of them,
         # else the new customers' rows only
-        if bulk:
+        if added > search.REBUILD_OVER or added * 2 > start + added:
             search.refresh(cur, None)
         else:
             search.refresh(cur, range(first_id, last_id + 1))
@@ -309,13 +301,6 @@ WHERE k < 1 + c.h % 3""",
                 cur, first_id, usage_days, seed, max(1, -(-added // max(1, usage_customers)))
             )
     return int(added)
-
-
-def _secondary_indexes(cur: Any, table: str) -> list[tuple[str, str]]:
-    """The name and CREATE INDEX statement of each of `table`'s indexes (not its key)."""
-    return [(name, sql) for name, sql in cur.execute(
-        "SELECT index_name, sql FROM duckdb_indexes() WHERE table_name = ? AND schema_name = 'main' "
-        "AND database_name = current_database() AND sql IS NOT NULL", [table]).fetchall()]  # fmt: skip
 
 
 #: Rough rates into EUR of the demo's currencies (units of EUR per unit), for the demo data.
