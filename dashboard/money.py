@@ -69,14 +69,48 @@ def check_base(code: Any) -> str:
     return parsed
 
 
-def fx_join(base: str) -> tuple[str, list[Any]]:
+def fx_join(base: str, currency: str | None = None) -> tuple[str, list[Any]]:
     """A LEFT JOIN (and its parameters) giving each customer row the rate of its currency
     into `base` as `_fx._rate` (NULL: no rate). The base itself is 1; a rate stored into
     `base` is used as is; else one is derived from rates stored into another currency A
     that `base` has a rate into too (X into `base` = X into A / `base` into A). The newest
-    day's rate is used (its latest import)."""
-    sql = f"LEFT JOIN {_rates_sql()} AS _fx ON _fx._ccy = {CURRENCY_SQL}"
+    day's rate is used (its latest import). `currency`: the SQL of the currency joined on
+    (default: the customer row's)."""
+    sql = f"LEFT JOIN {_rates_sql()} AS _fx ON _fx._ccy = {currency or CURRENCY_SQL}"
     return sql, [base] * 6
+
+
+def fx_values(store: Store, base: str, currency: str) -> tuple[str, list[Any]]:
+    """`fx_join` with the rates as a list of values (and its parameters): the rates
+    subquery costs more than the grouping of a small result it converts, so its answer is
+    kept on the database (`Store.attached`) until the rates table changes (its row count,
+    newest import and sum of rates: rows are only ever added, and taken back by batch)."""
+    mark = tuple(store.rows("SELECT count(*), max(imported_at), sum(rate) FROM rates")[0])
+    kept = store.attached("money.rates", _KeptRates)
+    rows = kept.get((base, mark))
+    if rows is None:
+        rows = store.rows(f"SELECT _ccy, _rate FROM {_rates_sql()} AS _r ORDER BY 1", [base] * 6)
+        kept.put((base, mark), rows)
+    values = ", ".join(["(?, ?::DECIMAL(18,8))"] * len(rows))
+    sql = f"LEFT JOIN (VALUES {values}) AS _fx(_ccy, _rate) ON _fx._ccy = {currency}"
+    return sql, [v for row in rows for v in row]
+
+
+class _KeptRates:
+    """The rates into each base last read from one database, by the rates table's mark."""
+
+    def __init__(self) -> None:
+        self._rows: dict[str, tuple[Any, list[tuple]]] = {}
+
+    def get(self, key: tuple[str, Any]) -> list[tuple] | None:
+        found = self._rows.get(key[0])
+        return found[1] if found is not None and found[0] == key[1] else None
+
+    def put(self, key: tuple[str, Any], rows: list[tuple]) -> None:
+        self._rows[key[0]] = (key[1], rows)
+
+    def close(self) -> None:
+        self._rows.clear()
 
 
 def row_rate(base: str) -> tuple[str, list[Any]]:

@@ -16,6 +16,7 @@ import datetime as dt
 import decimal
 import difflib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlencode
@@ -908,7 +909,13 @@ _ONE_CURRENCY = f"hash({money.CURRENCY_SQL})"
 PER_CURRENCY = "per currency"
 
 
-def _money_select(view: View, f: str, a: str, converted_only: bool = False) -> str:
+def _money_select(
+    view: View,
+    f: str,
+    a: str,
+    converted_only: bool = False,
+    parts: tuple[str, str, str, str, str] | None = None,
+) -> str:
     """One money aggregate that never mixes currencies, decided in the scan itself (so the
     sort and the page are of the final figures): in the row's own currency when the whole
     result has one currency, or when the view is split by currency (`native_split`: a
@@ -916,13 +923,20 @@ def _money_select(view: View, f: str, a: str, converted_only: bool = False) -> s
     converted); converted into the reporting currency when every currency has a rate;
     else (rates missing) in the row's own currency where the row has one, NULL where it
     mixes several (`run` refuses unless the view is split by currency).
-    `converted_only`: convert even a split view's cells (a chart compares them)."""
-    native = aggregate_sql(f, a, source=view.source)
-    converted = aggregate_sql(f, a, source=view.source, rate=money.RATE_SQL)
-    one = _ONE_CURRENCY
-    nofx = f"(count(*) - count({money.RATE_SQL}))"  # rows without a rate
+    `converted_only`: convert even a split view's cells (a chart compares them).
+    `parts`: (native, converted, currency hash, rows without a rate, currency column) as
+    SQL over a pre-aggregated result (`_fine_grouping`); default: over the customer rows."""
+    if parts is None:
+        parts = (
+            aggregate_sql(f, a, source=view.source),
+            aggregate_sql(f, a, source=view.source, rate=money.RATE_SQL),
+            _ONE_CURRENCY,
+            f"(count(*) - count({money.RATE_SQL}))",  # rows without a rate
+            column_sql(CURRENCY_FIELD),
+        )
+    native, converted, one, nofx, currency = parts
     # a group (or pivot column) keyed by the currency holds that currency's amounts only
-    own = (f"WHEN grouping({column_sql(CURRENCY_FIELD)}) = 0 THEN {native} "
+    own = (f"WHEN grouping({currency}) = 0 THEN {native} "
            if native_split(view) and not converted_only else "")  # fmt: skip
     # one currency where the lowest code is the highest (far cheaper than a distinct count);
     # the grand total is one of the grouping sets, so a window over all rows is the whole's
@@ -1026,7 +1040,14 @@ def _sort_keys(view: View, allowed: dict[str, str]) -> list[tuple[str, bool]]:
 _GK, _GP, _P, _ROWS = "_gk", "_gp", "_p", "_rows"
 
 
-def compile_grouping(view: View, base: str | None = None, *, converted: bool = False) -> Query:
+def compile_grouping(
+    view: View,
+    base: str | None = None,
+    *,
+    converted: bool = False,
+    fine: bool = True,
+    rates: Callable[[str], tuple[str, list[Any]]] | None = None,
+) -> Query:
     """The one scan behind a group or pivot view: `GROUP BY GROUPING SETS`.
 
     Groups: the sets (groups) and () — every group and the grand total. Pivot: (groups,
@@ -1038,7 +1059,10 @@ def compile_grouping(view: View, base: str | None = None, *, converted: bool = F
     Money (a sum, average, minimum or maximum of a money field) never mixes currencies:
     joined to the exchange rates into `base` (default: `reporting_base(view)`), each value
     is decided in the scan (`_money_select`) and markers say how (`_money_units`).
-    `converted`: a view split by currency converts its cells too (for a chart)."""
+    `converted`: a view split by currency converts its cells too (for a chart).
+    `fine=False`: money in one scan of the customer rows even where `_fine_grouping`
+    answers (the plan the tests compare it with). `rates`: a function of the currency
+    column's SQL giving the rates' join (`money.fx_values`); default `money.fx_join`."""
     view.check()
     where, params = compile_where(view)
     source = _from(view)
@@ -1064,6 +1088,11 @@ def compile_grouping(view: View, base: str | None = None, *, converted: bool = F
     else:
         sets = [tuple(keys), ()]
     cash = money_values(values)
+    if cash and fine and rolled is None and view.source == "customers":
+        fine = _fine_grouping(view, values, base or reporting_base(view), converted, where,
+                              params, source, rates)  # fmt: skip
+        if fine is not None:
+            return fine
     if cash:
         join, join_params = money.fx_join(base or reporting_base(view))
         source, params = f"{source} {join}", [*join_params, *params]
@@ -1088,8 +1117,17 @@ def compile_grouping(view: View, base: str | None = None, *, converted: bool = F
     if view.pivot:
         select.append(f'grouping({pcol}) AS "{_GP}"')
     grouping = ", ".join("(" + ", ".join(s) + ")" for s in sets)
-    # the small result comes sorted: row groups first, in the view's order (so a page is a
-    # slice), then the totals; a pivot's column totals by pivot value (its labels' order)
+    return Query(
+        f"SELECT {', '.join(select)} FROM {source} WHERE {where} "
+        f"GROUP BY GROUPING SETS ({grouping}) ORDER BY {_grouping_order(view, values)}",
+        list(params),
+    )
+
+
+def _grouping_order(view: View, values: list[tuple[str, str]]) -> str:
+    """The ORDER BY of a grouped scan's small result: row groups first, in the view's
+    order (so a page is a slice), then the totals; a pivot's column totals by pivot value
+    (its labels' order)."""
     allowed = {g: quote(g) for g in view.groups} | {
         value_column(f, a): f'"{value_column(f, a)}"' for f, a in values
     }
@@ -1102,10 +1140,97 @@ def compile_grouping(view: View, base: str | None = None, *, converted: bool = F
             if s[0] not in allowed and s[0] in view.fields and s[0] not in aggregated]  # fmt: skip
     by = view.copy(sort=[s for s in view.sort if s not in leaf]) if leaf else view
     order.append(_order_by(by, allowed, [quote(g) + " ASC NULLS LAST" for g in view.groups]))
+    return ", ".join(o for o in order if o)
+
+
+def _fine_grouping(
+    view: View,
+    values: list[tuple[str, str]],
+    base: str,
+    converted: bool,
+    where: str,
+    params: list[Any],
+    source: str,
+    rates_of: Callable[[str], tuple[str, list[Any]]] | None = None,
+) -> Query | None:
+    """`compile_grouping` of a customers view with money, in two steps: one plain
+    `GROUP BY` of the customers by the group keys, the pivot field and the currency, with
+    each value's parts (sums, counts, minimums), no rates; then, over that small result,
+    the exchange rates joined per currency and the grouping sets rolled up from the parts.
+    Each customer row is read once without a join or a conversion (the costly part of
+    converting per row), and the answer is the one of the one-scan plan: a sum converted
+    is the sum of each currency's sum times its rate, an average the converted sum over
+    the count, a minimum or maximum the converted one of each currency's (rates are
+    positive). None when a value does not roll up (a distinct count, a ratio's average):
+    the one-scan plan answers."""
+    keys = [quote(g) for g in view.groups]
+    inner = [f"{column_sql(g)} AS {quote(g)}" for g in view.groups]
+    pcol = f'"{_P}"'
+    if view.pivot:
+        inner.append(f"{column_sql(view.pivot)} AS {pcol}")
+    if CURRENCY_FIELD in view.groups:
+        cur = quote(CURRENCY_FIELD)
+    elif view.pivot == CURRENCY_FIELD:
+        cur = pcol
+    else:
+        cur = '"_c"'
+        inner.append(f"{money.CURRENCY_SQL} AS {cur}")
+    inner.append('count(*) AS "_n"')
+    rate = money.RATE_SQL
+    # rows (of the customers) that have no rate, and the currency markers, from the parts
+    nofx = f'sum(CASE WHEN {rate} IS NULL THEN "_n" ELSE 0 END)'
+    one = f"hash({cur})"
+    cash = set(money_values(values))
+    outer = [*keys] + ([pcol] if view.pivot else [])
+    for i, (f, a) in enumerate(values):
+        name = f'"{value_column(f, a)}"'
+        if f == "*":
+            outer.append(f'sum("_n")::BIGINT AS {name}')
+            continue
+        fld = get_field(f)
+        if a not in fld.aggregates:
+            raise UserError(f"{fld.label} cannot be aggregated by {a}")
+        if a == "count_distinct" or (fld.ratio and a == "avg"):
+            return None
+        e = fld.type.aggregate_sql(column_sql(f), a)
+        p, c = f'"_v{i}"', f'"_v{i}c"'
+        if a == "avg":
+            inner += [f"sum({e}) AS {p}", f"count({e}) AS {c}"]
+            native = f"(sum({p})::DOUBLE / nullif(sum({c}), 0))"
+            # the converted average counts only the amounts that have a rate
+            conv = (f"(sum({fld.type.converted_sql(p, rate)})::DOUBLE / "
+                    f"nullif(sum(CASE WHEN {rate} IS NOT NULL THEN {c} END), 0))"
+                    if (f, a) in cash else native)  # fmt: skip
+        elif a == "count":
+            inner.append(f"count({e}) AS {p}")
+            native = conv = f"sum({p})::BIGINT"
+        else:  # sum, min, max: of the parts, as of the rows
+            inner.append(f"{a}({e}) AS {p}")
+            native = f"{a}({p})"
+            conv = f"{a}({fld.type.converted_sql(p, rate)})" if (f, a) in cash else native
+        if (f, a) in cash:
+            select = _money_select(view, f, a, converted, (native, conv, one, nofx, cur))
+        else:
+            select = native
+        outer.append(f"{select} AS {name}")
+    outer += [f'any_value({cur}) AS "{_CCY}"',
+              f'CASE WHEN min({one}) = max({one}) THEN any_value({cur}) END AS "{_NCUR}"',
+              f'{nofx}::BIGINT AS "{_NOFX}"']  # fmt: skip
+    if view.pivot:
+        outer.append(f'sum("_n")::BIGINT AS "{_ROWS}"')
+    outer.append(f'grouping({", ".join(keys)}) AS "{_GK}"' if keys else f'1 AS "{_GK}"')
+    if view.pivot:
+        outer.append(f'grouping({pcol}) AS "{_GP}"')
+        sets = [(*keys, pcol), tuple(keys), (pcol,), ()] if keys else [(pcol,), ()]
+    else:
+        sets = [tuple(keys), ()]
+    grouping = ", ".join("(" + ", ".join(s) + ")" for s in sets)
+    rates, rate_params = (rates_of or (lambda c: money.fx_join(base, c)))(f"_f.{cur}")
     return Query(
-        f"SELECT {', '.join(select)} FROM {source} WHERE {where} "
-        f"GROUP BY GROUPING SETS ({grouping}) ORDER BY {', '.join(o for o in order if o)}",
-        list(params),
+        f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(inner)} FROM {source} "
+        f"WHERE {where} GROUP BY ALL) AS _f {rates} "
+        f"GROUP BY GROUPING SETS ({grouping}) ORDER BY {_grouping_order(view, values)}",
+        [*params, *rate_params],
     )
 
 
@@ -1512,7 +1637,7 @@ def run_groups(store: Store, view: View, *, paged: bool = True, converted: bool 
     """A group view from one grouping-sets scan: the page of groups, the grand total and
     the number of groups."""
     base = reporting_base(view) if money_values(_values(view)) else None
-    q = compile_grouping(view, base, converted=converted)
+    q = compile_grouping(view, base, converted=converted, rates=_rates_of(store, base))
     found = q.run(store)
     values = [value_column(f, a) for f, a in _values(view)]
     count = int((found[_GK].to_numpy() == 0).sum())  # the groups come first, sorted
@@ -1530,6 +1655,11 @@ def run_groups(store: Store, view: View, *, paged: bool = True, converted: bool 
         data, totals = _shares(data, totals, {c: c for c in values}, {c: c for c in values}, view)
     return Result(data, count, "groups", totals, labels, [q], customers, units=units,
                   total_units=total_units, total_label=_total_label(units, total_units))  # fmt: skip
+
+
+def _rates_of(store: Store, base: str | None) -> Callable[[str], tuple[str, list[Any]]] | None:
+    """The rates' join of a grouped scan with money, looked up when the plan needs it."""
+    return None if base is None else (lambda currency: money.fx_values(store, base, currency))
 
 
 def _python(value: Any, f: Field) -> Any:
@@ -1575,7 +1705,7 @@ def run_pivot(store: Store, view: View, *, paged: bool = True, converted: bool =
     """A pivot from one grouping-sets scan: labels, cells, row and column totals and the
     grand total all come from it; the page of row groups is spread into columns here."""
     base = reporting_base(view) if money_values(_pivot_values(view)) else None
-    q = compile_grouping(view, base, converted=converted)
+    q = compile_grouping(view, base, converted=converted, rates=_rates_of(store, base))
     found = q.run(store)
     queries = [q]
     pfield = COLUMNS[view.pivot]

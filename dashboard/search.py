@@ -127,12 +127,21 @@ def _fill_sql(cond: str, cond_params: list, theirs: str | None = None) -> tuple[
     sql = (
         f"INSERT INTO {TABLE} "
         f"WITH k AS (SELECT k.customer_id, {', '.join(per_contact)} FROM contacts k "
-        f"WHERE {theirs or f'k.customer_id IN (SELECT c.id FROM customers c WHERE {cond})'} "
+        f"WHERE {theirs or _of_customers(cond)} "
         "GROUP BY k.customer_id) "
         f"SELECT c.id, {', '.join(cols)} FROM customers c "
         f"LEFT JOIN k ON k.customer_id = c.id WHERE {cond}"
     )
     return sql, [*contact_params, *cond_params, *own_params, *cond_params]
+
+
+def _of_customers(cond: str) -> str:
+    """The contacts of the customers `cond` selects (every contact: no join to check)."""
+    return (
+        "TRUE"
+        if cond == "TRUE"
+        else f"k.customer_id IN (SELECT c.id FROM customers c WHERE {cond})"
+    )
 
 
 def create(con: duckdb.DuckDBPyConnection) -> None:
