@@ -1,6 +1,7 @@
 """Exports of customers or of any view's whole result: CSV, XLSX, Parquet, JSON.
 
-Row exports use canonical field names as headers so a file can be imported again. Text
+Row exports use canonical field names as headers so a file can be imported again; an
+amount of money comes with the customer's currency beside it (`FieldType.export_columns`). Text
 cells that a spreadsheet would run as a formula (starting with =, +, -, @, tab or CR) are
 neutralised with a leading apostrophe in CSV and XLSX (OWASP "CSV injection").
 """
@@ -16,7 +17,7 @@ from openpyxl.styles import Font
 
 from . import query
 from .errors import UserError
-from .fields import COLUMNS
+from .fields import COLUMNS, CURRENCY_FIELD, ID_FIELD
 from .query import View
 from .store import Store
 
@@ -44,10 +45,22 @@ def format_of(path: str | Path) -> str:
     return ext
 
 
+def export_columns(view: View) -> list[str]:
+    """The columns a row export of `view` writes: the id, then the view's columns, each as
+    its type exports it (an amount of money with the currency beside it, once)."""
+    shown = view.columns or query.default_columns(view.source)
+    out: list[str] = []
+    for name in [ID_FIELD, *[c for c in shown if c != ID_FIELD]]:
+        for col in COLUMNS[name].type.export_columns(name, CURRENCY_FIELD):
+            if col not in out:
+                out.append(col)
+    return out
+
+
 def _export_select(view: View) -> query.Query:
     """The rows query with text neutralised and tags flattened, for spreadsheet formats."""
     q = query.compile_rows(view, paged=False, key=True)
-    cols = ["id", *[c for c in (view.columns or []) if c != "id"]]
+    cols = view.columns
     exprs = []
     for name in cols:
         f = COLUMNS[name]
@@ -69,6 +82,7 @@ def export_view(store: Store, view: View, out: str | Path) -> int:
         result = query.run(store, view, paged=False)
         table = result.table()
         return write_frame(table, out)
+    view = view.copy(columns=export_columns(view))
     if fmt in ("csv", "xlsx"):
         q = _export_select(view)
     else:

@@ -748,14 +748,24 @@ def _order_by(view: View, allowed: dict[str, str], default: list[str]) -> str:
 UNIT_COLUMN = "_unit"
 
 
-def _select_list(view: View, key: bool = False, with_unit: bool = False) -> str:
+def _selected(view: View, key: bool = False, with_unit: bool = False) -> list[tuple[str, str]]:
+    """The rows' columns as (SQL, name) pairs."""
     cols = view.columns or default_columns(view.source)
     if key and "id" not in cols:
         cols = ["id", *cols]  # the page's selection and editing need the id
-    out = ", ".join(f"{column_sql(c)} AS {quote(c)}" for c in cols)
+    out = [(column_sql(c), c) for c in cols]
     if with_unit and any(COLUMNS[c].type.in_currency for c in cols):
-        out += f', {money.CURRENCY_SQL} AS "{UNIT_COLUMN}"'
+        out.append((money.CURRENCY_SQL, UNIT_COLUMN))
     return out
+
+
+def _select_list(view: View, key: bool = False, with_unit: bool = False) -> str:
+    return ", ".join(f"{sql} AS {_name(name)}" for sql, name in _selected(view, key, with_unit))
+
+
+def _name(name: str) -> str:
+    """A selected column's quoted name: a field's (checked), or the unit column."""
+    return f'"{UNIT_COLUMN}"' if name == UNIT_COLUMN else quote(name)
 
 
 def _money_sort(view: View) -> bool:
@@ -769,19 +779,36 @@ def _rows_order(view: View, allowed: dict[str, str], default: list[str]) -> tupl
     before JPY 1,000); else by currency, then amount (each currency's rows together)."""
     if not _money_sort(view):
         return _order_by(view, allowed, default), []
+    keys, params = _row_keys(view, allowed)
+    order = [f"{col} {'ASC' if asc else 'DESC'} NULLS LAST" for col, asc in keys]
+    return ", ".join(order + default), params
+
+
+def _row_keys(
+    view: View, allowed: dict[str, str], rated: tuple[str, str] | None = None
+) -> tuple[list[tuple[str, bool]], list[Any]]:
+    """The view's row sort as (SQL expression, ascending) keys, NULLs last, and their
+    parameters: an amount of money is three keys, its value in the reporting currency
+    (NULL in every row unless every matching row's currency has a rate), the currency and
+    the amount (see `_rows_order`). `rated`: (the row's rate, whether every matching row
+    has one) as SQL the caller provides, without parameters (by default a lookup per row
+    and a window over the rows)."""
+    if not _money_sort(view):
+        return _sort_keys(view, allowed), []
     keys, params = [], []
     rate, rate_params = money.row_rate(reporting_base(view))
+    every = f"bool_and({rate} IS NOT NULL) OVER ()"
+    if rated is not None:
+        (rate, every), rate_params = rated, []
     for col, asc in _sort_keys(view, allowed):
-        way = "ASC" if asc else "DESC"
         name = next(k for k, c in allowed.items() if c == col)
         if not COLUMNS[name].type.in_currency:
-            keys.append(f"{col} {way} NULLS LAST")
+            keys.append((col, asc))
             continue
-        keys += [f"CASE WHEN bool_and({rate} IS NOT NULL) OVER () THEN {col} * {rate} END "
-                 f"{way} NULLS LAST", f"{money.CURRENCY_SQL} ASC NULLS LAST",
-                 f"{col} {way} NULLS LAST"]  # fmt: skip
+        keys += [(f"CASE WHEN {every} THEN {col} * {rate} END", asc),
+                 (money.CURRENCY_SQL, True), (col, asc)]  # fmt: skip
         params += [*rate_params, *rate_params]
-    return ", ".join(keys + default), params
+    return keys, params
 
 
 def compile_rows(
@@ -1488,8 +1515,8 @@ def _from_earlier(
     its first row (a sort on at most one column, by keyset), or from the end when the count
     is known (any sort: the order reversed). Returns (query, whether it reads backwards:
     the rows then come last first), or None: OFFSET from the start is as good."""
-    if earlier is None or view.source != "customers" or _money_sort(view):
-        return None  # (money sorts by its converted value: no plain keyset, no reversal)
+    if earlier is None or view.source != "customers":
+        return None
     size = view.page_size
     start = (view.page - 1) * size  # the rows OFFSET skips
     ways: list[tuple[int, Any]] = []  # (rows skipped, how to make the query)
@@ -1520,20 +1547,22 @@ def _from_earlier(
     return None
 
 
-def _reversed_order(view: View) -> str:
-    """The view's row order backwards (NULLs, last going forward, come first)."""
-    keys = _sort_keys(view, {name: column_sql(name) for name in view.fields})
-    return ", ".join([f"{col} {'DESC' if asc else 'ASC'} NULLS FIRST" for col, asc in keys]
-                     + ['"id" DESC'])  # fmt: skip
+def _reversed_order(view: View) -> tuple[str, list[Any]]:
+    """The view's row order backwards (NULLs, last going forward, come first), and its
+    parameters."""
+    keys, params = _row_keys(view, {name: column_sql(name) for name in view.fields})
+    order = [f"{col} {'DESC' if asc else 'ASC'} NULLS FIRST" for col, asc in keys]
+    return ", ".join([*order, '"id" DESC']), params
 
 
 def _from_end(view: View, key: bool, rows: int, after: int, with_unit: bool = False) -> Query:
     """The page as the `rows` rows before the last `after` rows, read backwards."""
     where, params = compile_where(view)
+    order, more = _reversed_order(view)
     return Query(
         f"SELECT {_select_list(view, key, with_unit)} FROM {_from(view)} WHERE {where} "
-        f"ORDER BY {_reversed_order(view)} LIMIT ? OFFSET ?",
-        [*params, rows, after],
+        f"ORDER BY {order} LIMIT ? OFFSET ?",
+        [*params, *more, rows, after],
     )
 
 
@@ -1568,12 +1597,16 @@ def _keyset(
     view's order, `skip` rows further on; with `before`, the rows before it, read
     backwards (last first). None when the sort is on more than
     one column or `row` lacks what the keyset needs."""
-    if view.source != "customers" or len(view.sort) > 1 or "id" not in row or _money_sort(view):
-        return None  # (money sorts by its converted value: no plain keyset)
-    where, params = compile_where(view)
+    if view.source != "customers" or "id" not in row:
+        return None
     ok, row_id = _key_value(row["id"])
     if not ok or row_id is None:
         return None
+    if _money_sort(view):
+        return _keyset_by_id(view, row_id, key, skip, before=before, with_unit=with_unit)
+    if len(view.sort) > 1:
+        return None
+    where, params = compile_where(view)
     ident = column_sql("id")
     further = "<" if before else ">"
     if view.sort:
@@ -1595,7 +1628,7 @@ def _keyset(
     else:
         cond, more = f"{ident} {further} ?", [row_id]
     if before:
-        order = _reversed_order(view)
+        order, _ = _reversed_order(view)  # (a sort by money, the one with parameters, is not here)
     else:
         order = _order_by(view, {n: column_sql(n) for n in view.fields}, ['"id"'])
     limit, tail = (
@@ -1605,6 +1638,58 @@ def _keyset(
         f"SELECT {_select_list(view, key, with_unit)} FROM {_from(view)} WHERE ({where}) AND {cond} "
         f"ORDER BY {order} {limit}",
         [*params, *more, *tail],
+    )
+
+
+def _keyset_by_id(
+    view: View, row_id: Any, key: bool, skip: int, *, before: bool = False,
+    with_unit: bool = False,
+) -> Query:  # fmt: skip
+    """`_keyset` for any row sort, from the id of the row to start after (or before): its
+    sort keys are read back from the matching rows (`_at`), not from the earlier page,
+    since a key may be computed (an amount of money in the reporting currency, NULL unless
+    every matching currency has a rate). Each key sorts NULLs last, then the id."""
+    # each row joined to its rate once, and whether all have one computed once (the
+    # ORDER BY's lookup per row and window over every row cost 1.5 s at 1M customers)
+    fx, fx_params = money.fx_join(reporting_base(view))
+    rated = (money.RATE_SQL, '(SELECT "_all" FROM _ok)')
+    keys, more = _row_keys(view, {n: column_sql(n) for n in view.fields}, rated)
+    where, params = compile_where(view)
+    names = [name for _, name in _selected(view, key, with_unit)]
+    inner = ", ".join(f'{col} AS "_k{i}"' for i, (col, _) in enumerate(keys))
+    # row v comes after row a: equal on the keys before one, further on in that one
+    # (nothing follows a NULL but NULLs; going back, every value precedes a NULL)
+    ors, same = [], []
+    for i, (_, asc) in enumerate(keys):
+        v, a = f'_v."_k{i}"', f'_at."_k{i}"'
+        op = "<" if asc == before else ">"
+        further = (f"(({a} IS NULL AND {v} IS NOT NULL) OR {v} {op} {a})" if before
+                   else f"({a} IS NOT NULL AND ({v} {op} {a} OR {v} IS NULL))")  # fmt: skip
+        ors.append(" AND ".join([*same, further]))
+        same.append(f"{v} IS NOT DISTINCT FROM {a}")
+    ors.append(" AND ".join([*same, f'_v."_kid" {"<" if before else ">"} _at."_kid"']))
+    if before:
+        order = [
+            f'_v."_k{i}" {"DESC" if asc else "ASC"} NULLS FIRST' for i, (_, asc) in enumerate(keys)
+        ]
+        order.append('_v."_kid" DESC')
+    else:
+        order = [
+            f'_v."_k{i}" {"ASC" if asc else "DESC"} NULLS LAST' for i, (_, asc) in enumerate(keys)
+        ]
+        order.append('_v."_kid" ASC')
+    limit, tail = (
+        ("LIMIT ? OFFSET ?", [view.page_size, skip]) if skip else ("LIMIT ?", [view.page_size])
+    )
+    return Query(
+        f'WITH _ok AS (SELECT bool_and({money.RATE_SQL} IS NOT NULL) AS "_all" '
+        f"FROM {_from(view)} {fx} WHERE {where}), "
+        f"_v AS (SELECT {_select_list(view, key, with_unit)}, {inner}, "
+        f'{column_sql("id")} AS "_kid" FROM {_from(view)} {fx} WHERE {where}), '
+        f'_at AS (SELECT * FROM _v WHERE "_kid" = ?) '
+        f"SELECT {', '.join(f'_v.{_name(n)}' for n in names)} FROM _v, _at "
+        f"WHERE {' OR '.join(f'({c})' for c in ors)} ORDER BY {', '.join(order)} {limit}",
+        [*fx_params, *params, *more, *fx_params, *params, row_id, *tail],
     )
 
 

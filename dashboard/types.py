@@ -364,6 +364,11 @@ class FieldType:
             f"CASE WHEN regexp_matches({col}, '{_FORMULA_START}') THEN '''' || {col} ELSE {col} END"
         )
 
+    def export_columns(self, name: str, currency: str) -> list[str]:
+        """The columns a row export writes for field `name` of this type, in order;
+        `currency` is the field holding each row's currency."""
+        return [name]
+
     def from_json_sql(self, source: str, name: str) -> str:
         """SQL reading key `name` of JSON column `source` back as this type."""
         if self.many:
@@ -529,6 +534,11 @@ class Money(Number):
 
     def excel_format(self, agg: str) -> str:
         return MONEY_FORMAT
+
+    def export_columns(self, name: str, currency: str) -> list[str]:
+        # an amount read without its currency is a guess: the currency column comes beside
+        # it (once per file, its canonical name, so the file can be imported again)
+        return [name, currency]
 
     def converts(self, agg: str) -> bool:
         """Whether aggregate `agg` of these amounts is an amount too, so customers in

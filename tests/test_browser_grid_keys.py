@@ -62,6 +62,55 @@ def test_a_pinned_column_is_in_the_link_and_a_reload_keeps_it(server, browser):
     page.context.close()
 
 
+#: Each row's cells beside and under the frozen right column, after the grid is scrolled to
+#: its right end; and whether the header lines up with the body.
+RIGHT_END = """(hold) => {
+  const table = hold.closest('.tabulator');
+  const box = (e) => { const r = e.getBoundingClientRect(); return [r.left, r.right]; };
+  const heads = [...table.querySelectorAll('.tabulator-header .tabulator-col[tabulator-field]')]
+    .filter((c) => c.getAttribute('tabulator-field') !== '_index');
+  const free = heads.filter((c) => !c.classList.contains('tabulator-frozen'));
+  const last = free[free.length - 1].getAttribute('tabulator-field');
+  const pinned = heads.find((c) => c.classList.contains('tabulator-frozen-right'));
+  const field = pinned.getAttribute('tabulator-field');
+  const rows = [...hold.querySelectorAll('.tabulator-row')].map((row) => [
+    box(row.querySelector(`.tabulator-cell[tabulator-field="${last}"]`)),
+    box(row.querySelector(`.tabulator-cell[tabulator-field="${field}"]`))]);
+  return {last, rows, head: box(pinned), holder: box(hold)};
+}"""
+
+
+def test_a_column_pinned_right_leaves_every_value_readable(server, browser):
+    # pinned right, Balance sat over the last free column: scrolled to the end, the rows
+    # (wider than the header by Panel's spacer column) left the last values under it, and
+    # a pointed row's see-through colour showed the values under the frozen cells
+    _, url = server
+    for size in ((1280, 720), (1440, 900)):
+        page = open_page(browser, View(pins={"credit": "right"}).url(url + "/"), size)
+        hold = page.locator(".tabulator-tableholder").first
+        hold.evaluate("h => { h.scrollLeft = h.scrollWidth; }")
+        page.wait_for_timeout(300)  # the header follows on the scroll event
+        end = hold.evaluate(RIGHT_END)
+        assert end["rows"], end
+        for free, pinned in end["rows"]:
+            assert free[1] <= pinned[0] + 0.5, (size, end["last"], free, pinned)
+            assert abs(pinned[0] - end["head"][0]) <= 1, (size, "header off its column", end)
+            assert abs(pinned[1] - end["holder"][1]) <= 1, (size, "pinned column off the edge")
+        # a pointed row's frozen cells hide what scrolls under them
+        row = page.locator(".tabulator-row").nth(2)
+        row.locator('.tabulator-cell[tabulator-field="status"]').hover(force=True)
+        frozen = row.locator(".tabulator-cell.tabulator-frozen-right")
+        colour = frozen.evaluate("e => getComputedStyle(e).backgroundColor")
+        probe = frozen.evaluate(
+            "e => { const c = document.createElement('canvas').getContext('2d');"
+            " c.fillStyle = getComputedStyle(e).backgroundColor; c.fillRect(0, 0, 1, 1);"
+            " return c.getImageData(0, 0, 1, 1).data[3]; }"
+        )
+        assert probe == 255, f"see-through frozen cell: {colour}"
+        shot(page, f"grid-pinned-right-end-{size[0]}x{size[1]}")
+        page.context.close()
+
+
 def test_the_header_menu_opens_moves_chooses_and_closes_by_keyboard(server, browser):
     _, url = server
     page = open_page(browser, url, (1440, 900))

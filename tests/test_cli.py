@@ -67,7 +67,7 @@ def test_export_csv_round_trips_canonical_names(db, tmp_path):
     )
     assert r.returncode == 0, r.stderr
     df = pd.read_csv(out)
-    assert list(df.columns) == ["id", "name", "credit"]
+    assert list(df.columns) == ["id", "name", "credit", "currency"]  # an amount has its currency
     assert len(df) == rows(db, "SELECT count(*) FROM customers WHERE country='GB'")[0][0]
 
 

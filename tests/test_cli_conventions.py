@@ -243,7 +243,7 @@ def test_export_to_stdout_and_import_from_stdin(db, tmp_path):
     assert r.returncode == 0, r.stderr
     assert "exported" in r.stderr and "exported" not in r.stdout
     lines = r.stdout.strip().splitlines()
-    assert lines[0] == "id,name,credit" and len(lines) > 1
+    assert lines[0] == "id,name,credit,currency" and len(lines) > 1
     xlsx = cli("export", "-", "--db", str(db), "--format", "xlsx", stdin=b"")  # fmt: skip
     assert xlsx.returncode == 0 and xlsx.stdout[:2] == b"PK"  # a zip: the XLSX itself
 

@@ -27,7 +27,7 @@ def test_csv_has_canonical_headers_and_every_row(demo, tmp_path, evil):
     out = tmp_path / "c.csv"
     assert export_view(demo, ALL, out) == 400
     df = pd.read_csv(out, keep_default_na=False)
-    assert list(df.columns) == ["id", "name", "status", "credit", "tags", "city"]
+    assert list(df.columns) == ["id", "name", "status", "credit", "currency", "tags", "city"]
     assert len(df) == 400
     row = df[df.id == evil].iloc[0]
     assert row["city"].startswith("'=") and row["name"] == "'@SUM(1+1)"
@@ -53,7 +53,7 @@ def test_parquet_and_json_keep_exact_types(demo, tmp_path):
         "SELECT tags FROM customers ORDER BY id LIMIT 1"))  # fmt: skip
     export_view(demo, ALL, tmp_path / "c.json")
     data = json.loads((tmp_path / "c.json").read_text())
-    assert len(data) == 400 and set(data[0]) == set(ALL.columns)
+    assert len(data) == 400 and set(data[0]) == {*ALL.columns, "currency"}
 
 
 def test_grouped_and_pivot_views_export_as_shown(demo, tmp_path):
@@ -71,3 +71,30 @@ def test_unknown_format_is_refused():
 def test_neutralise():
     assert [neutralise(v) for v in ("=1", "+1", "-1", "@a", "\tx", "\rx", "ok", 5)] == [
         "'=1", "'+1", "'-1", "'@a", "'\tx", "'\rx", "ok", 5]  # fmt: skip
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx", "parquet", "json"])
+def test_row_export_gives_each_amount_its_currency(demo, tmp_path, fmt):
+    # customers in several currencies: an amount without its currency means nothing
+    view = View(columns=["name", "credit", "status", "debit_limit"], sort=["id"])
+    out = tmp_path / f"c.{fmt}"
+    export_view(demo, view, out)
+    if fmt == "xlsx":
+        ws = openpyxl.load_workbook(out).active
+        rows = [[c.value for c in r] for r in ws.iter_rows()]
+        got = pd.DataFrame(rows[1:], columns=rows[0])
+    else:
+        got = {"csv": pd.read_csv, "parquet": pd.read_parquet,
+               "json": pd.read_json}[fmt](out)  # fmt: skip
+    assert list(got.columns)[:4] == ["id", "name", "credit", "currency"]
+    want = demo.df("SELECT id, currency, credit FROM customers ORDER BY id")
+    assert want.currency.nunique() > 2
+    assert list(got.id) == list(want.id)
+    assert list(got.currency) == list(want.currency)
+    assert [float(x) for x in got.credit] == [float(x) for x in want.credit]
+
+
+def test_row_export_keeps_a_currency_column_the_view_shows(demo, tmp_path):
+    view = View(columns=["currency", "name", "credit"])
+    export_view(demo, view, tmp_path / "c.csv")
+    assert list(pd.read_csv(tmp_path / "c.csv").columns) == ["id", "currency", "name", "credit"]

@@ -470,3 +470,90 @@ def test_without_rates_rows_sort_by_currency_then_amount(store):
     got = run(store, View(columns=["name", "credit"], sort=[["credit", "asc"]], page_size=300),
               key=True)  # fmt: skip
     assert got.data["id"].tolist() == want["id"].tolist()
+
+
+# --- deep pages of a sort by money: keyset, not OFFSET --------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+#: Few distinct amounts (ties across and within currencies) and NULLs.
+AMOUNTS = [None, Decimal("0"), Decimal("-5.5"), Decimal("10"), Decimal("100"), Decimal("1000")]
+
+
+@pytest.fixture(scope="module")
+def paging_stores(tmp_path_factory):
+    """60 customers in several currencies: one database with a rate for each currency
+    (sorted by the EUR value), one with a currency lacking a rate (by currency, amount)."""
+    out = {}
+    for rated in (True, False):
+        s = Store(tmp_path_factory.mktemp("paging") / "c.duckdb", user="tester")
+        add_demo_customers(s, 60, seed=3)
+        rates = RATES if rated else {c: r for c, r in RATES.items() if c != "USD"}
+        import_rates(s, rates_csv(rates), base="EUR")
+        out[rated] = s
+    yield out
+    for s in out.values():
+        s.close()
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    rated=st.booleans(),
+    amounts=st.lists(st.sampled_from(AMOUNTS), min_size=60, max_size=60),
+    sort=st.sampled_from([[["credit", "asc"]], [["credit", "desc"]], [["debit_limit", "desc"]],
+                          [["status", "asc"], ["credit", "desc"]], [["credit", "asc"], ["name", "desc"]]]),
+    size=st.sampled_from([1, 4, 7]),
+    jumps=st.lists(st.integers(1, 16), min_size=2, max_size=6),
+)  # fmt: skip
+def test_money_sorted_pages_read_by_keyset_are_the_offset_pages(
+    paging_stores, eur_settings, rated, amounts, sort, size, jumps
+):
+    store = paging_stores[rated]
+    ids = [i for (i,) in store.rows("SELECT id FROM customers ORDER BY id")]
+    field = sort[0][0] if sort[0][0] != "status" else sort[1][0]
+    store.execute("BEGIN")
+    for cid, amount in zip(ids, amounts, strict=True):
+        store.execute(f'UPDATE customers SET "{field}" = ? WHERE id = ?', [amount, cid])
+    store.execute("COMMIT")
+    frame = store.df(f'SELECT id, status, name, currency, "{field}" AS amount FROM customers')
+    # the order written out here: EUR value when every currency has one, else currency
+    table = {"EUR": 1.0, **{c: float(r) for c, r in RATES.items()}}
+    if not rated:
+        table.pop("USD")
+    frame["eur"] = frame["amount"].astype(float) * frame["currency"].map(table)
+    if frame["currency"].map(table).isna().any():
+        frame["eur"] = float("nan")
+    keys, ways = [], []
+    for name, way in sort:
+        asc = way == "asc"
+        keys += ["eur", "currency", "amount"] if name == field else [name]
+        ways += [asc, True, asc] if name == field else [asc]
+    want = list(frame.sort_values([*keys, "id"], ascending=[*ways, True], na_position="last",
+                                  kind="mergesort")["id"])  # fmt: skip
+    earlier = None
+    plans = set()
+    for page in jumps:
+        view = View(columns=["id", "name", field], sort=sort, page=page, page_size=size)
+        got = run(store, view, earlier=earlier, key=True, with_unit=True)
+        offset = run(store, view, key=True, with_unit=True)
+        pd.testing.assert_frame_equal(got.data, offset.data)
+        assert got.data["id"].tolist() == want[(page - 1) * size : page * size]
+        if earlier is not None:
+            plans.add("_at" in got.sql)
+        earlier = got
+    if [*jumps[1:]] and any(b == a + 1 for a, b in zip(jumps, jumps[1:], strict=False)):
+        assert True in plans  # the next page was read after the shown one's last row
+
+
+def test_the_page_after_a_money_sorted_one_does_not_skip_rows_by_offset(mixed):
+    view = View(columns=["name", "credit"], sort=[["credit", "desc"]], page_size=20, page=3)
+    shown = run(mixed, view, key=True, with_unit=True)
+    after = run(mixed, view.copy(page=4), key=True, with_unit=True, earlier=shown)
+    assert "OFFSET" not in after.sql and "_at" in after.sql
+    assert after.data.equals(run(mixed, view.copy(page=4), key=True, with_unit=True).data)
+    before = run(mixed, view.copy(page=2), key=True, with_unit=True, earlier=shown)
+    assert "OFFSET" not in before.sql
+    assert before.data.equals(run(mixed, view.copy(page=2), key=True, with_unit=True).data)

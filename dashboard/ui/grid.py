@@ -240,6 +240,20 @@ GRID_CSS = """
 .tabulator .tabulator-col .tabulator-col-sorter .cd-sort-rank { font-size: 11px; font-weight: 700;
   color: #1976d2; margin-left: 3px; }
 """
+#: Frozen columns must hide what scrolls under them. Panel ends every row with a 1 px spacer
+#: column (its select editors' place), which the cell padding above made 24 px in the body
+#: but not in the header: scrolled to the end, the rows ran 23 px past the header, a column
+#: pinned right stood off the edge and its header off its cells. And the theme's colour of a
+#: pointed row is see-through (the primary colour at 75 %), which frozen cells inherit: the
+#: values under them showed through ("1,350.00 INR  INR2,784.98 INR"); mixed with the
+#: background instead, it is the same colour, opaque.
+GRID_CSS += """
+.tabulator .tabulator-row .tabulator-cell.empty { padding: 0 !important; }
+.tabulator .tabulator-tableholder .tabulator-table
+  .tabulator-row.tabulator-selectable:not(.tabulator-selected):hover .tabulator-cell.tabulator-frozen {
+  background-color: color-mix(in srgb, var(--mdc-theme-primary, #1976d2) 75%,
+                              var(--mdc-theme-background, #fff)); }
+"""
 #: On a phone the name column is narrow: names wrap onto a second line instead of being cut
 #: ("Unity Wave Telecor"); rows grow to fit (each drawn row is measured).
 GRID_CSS += f"""
