@@ -45,6 +45,7 @@ import pandas as pd
 import pyarrow as pa
 
 from .access import require
+from .dialect import DUCKDB
 from .errors import UserError
 from .store import Store
 
@@ -472,6 +473,11 @@ START_LIMIT = 60.0
 
 
 def _sandbox(store: Store) -> Sandbox:
+    if store.dialect is not DUCKDB:
+        # PostgreSQL: the server's own walls, a read-only role (dashboard/sqlbox_pg.py)
+        from .sqlbox_pg import PgSandbox
+
+        return store.attached("sqlbox.sandbox", PgSandbox)
     return store.attached("sqlbox.sandbox", Sandbox)
 
 
