@@ -76,7 +76,10 @@ _OUTSIDE = re.compile(
     r"^(read_|pragma_|duckdb_|sniff_|parquet_|glob|getenv|current_setting|query|json_execute|"
     r"json_deserialize|which_secret|load|install|sql_auto|checkpoint|force_checkpoint|"
     r"enable_|disable_|set_|ducklake|iceberg|delta_|sqlite_|postgres_|mysql_|http|"
-    r"nextval$|currval$|setval$|lastval$|setseed$)",
+    r"nextval$|currval$|setval$|lastval$|setseed$|"
+    # PostgreSQL's: files, server control, advisory locks (a query holding the lock that
+    # sends take would stall them), large objects, other databases, queries run from text
+    r"pg_(?!sleep$|typeof$)|lo_|dblink|\w*_to_xml|txid_|xml_)",
     re.IGNORECASE,
 )
 _SHOW = {"SHOW": "SHOW", "SHOW_SPECIAL": "SHOW", "DESCRIBE": "DESCRIBE", "SUMMARY": "SUMMARIZE"}

@@ -171,7 +171,9 @@ def test_the_transaction_is_read_only_even_for_a_role_given_too_much(unchecked, 
     "SET ROLE postgres", "RESET ROLE", "SET SESSION AUTHORIZATION postgres",
     "SELECT set_config('default_transaction_read_only', 'off', false)",
     "SELECT * FROM users", "SELECT * FROM pg_authid", "SELECT * FROM pg_shadow",
-    "SELECT 1; SELECT * FROM users",
+    "SELECT 1; SELECT * FROM users", "SELECT pg_read_file('/etc/passwd')",
+    "SELECT pg_ls_dir('.')", "SELECT pg_advisory_lock(1)", "SELECT lo_import('/etc/passwd')",
+    "SELECT table_to_xml('users', true, false, '')", "SELECT pg_terminate_backend(1)",
 ])  # fmt: skip
 def test_what_the_box_refuses_is_said_in_one_line(pg, sql):
     before = pg.scalar("SELECT count(*) FROM customers")
