@@ -930,6 +930,11 @@ def cmd_restore(args: argparse.Namespace) -> int:
     from .backup import restore
 
     path = args.db or default_db_path()
+    if is_url(path):
+        raise UserError("a PostgreSQL database is restored with Postgres's own tools: "
+                        f"pg_restore --clean -d 'URL' {args.backup} (a pg_dump -Fc file); a "
+                        "DuckDB file is copied in with `customer-dashboard copy --from FILE "
+                        "--to URL`")  # fmt: skip
     if not args.yes:
         if not sys.stdin.isatty():  # a script or a pipe: nobody to ask, so never a guess
             raise UserError(f"would replace {path} with {args.backup}; add --yes to confirm")
