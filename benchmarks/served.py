@@ -1,6 +1,6 @@
 """The served page on N customers (default 1,000,000).
 
-    python benchmarks/served.py [--n 1000000] [--db /tmp/bench-1m.duckdb]
+    python benchmarks/served.py [--n 1000000] [--db /tmp/bench-1m.duckdb | postgresql://...]
 
 Prints: the server time of each page action (filter, sort, page change, group, pivot),
 measured on the page object the server runs; in Chromium, from the request: the page's
@@ -29,14 +29,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import psutil  # noqa: E402
 
 from dashboard import Store, add_demo_customers  # noqa: E402
+from dashboard.demo import add_demo  # noqa: E402
+from dashboard.locations import is_url  # noqa: E402
 from dashboard.ui.app import customers_page  # noqa: E402
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, COUNT_REDRAWS, served  # noqa: E402
 
 
-def ensure_db(path: Path, n: int) -> None:
+def ensure_db(path: Path | str, n: int) -> None:
     with Store(path) as store:
         have = store.scalar("SELECT count(*) FROM customers")
-        if have < n:
+        if have < n and is_url(path):  # Postgres: demo data only into an empty database
+            add_demo(store, n)
+        elif have < n:
             add_demo_customers(store, n - have)
 
 
@@ -92,15 +96,21 @@ def server_times(path: Path, repeat: int = 5) -> None:
               lambda: view.param.update(**blank))  # fmt: skip
 
 
-def browser_figures(path: Path) -> None:
+def browser_figures(path: Path | str) -> None:
+    import tempfile
+
     from playwright.sync_api import sync_playwright
 
     from dashboard.snapshot import published_state, state, wait_for_snapshot
 
-    with Store(path, read_only=True) as store:  # a current snapshot is kept, not copied
-        copies = published_state(path) != state(store)
+    copies, log = False, None
+    if is_url(path):  # no snapshot on Postgres; the server's log goes to a temp folder
+        log = Path(tempfile.mkdtemp(prefix="bench-served-")) / "server.log"
+    else:
+        with Store(path, read_only=True) as store:  # a current snapshot is kept, not copied
+            copies = published_state(path) != state(store)
     started = time.time()
-    with served(path, demo=0) as url, sync_playwright() as p:
+    with served(path, demo=0, log=log) as url, sync_playwright() as p:
         server = _server_process(path)
         if copies:  # time the page without the start snapshot's copy competing for the CPU
             wait_for_snapshot(path, after=started, timeout=600)
@@ -189,9 +199,11 @@ def _server_process(path: Path):
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=1_000_000)
-    ap.add_argument("--db", type=Path, default=Path("/tmp/bench-1m.duckdb"))
+    ap.add_argument("--db", default="/tmp/bench-1m.duckdb", help="a file or postgresql:// URL")
     ap.add_argument("--browser-only", action="store_true", help="skip the server action times")
     args = ap.parse_args()
+    if not is_url(args.db):
+        args.db = Path(args.db)
     ensure_db(args.db, args.n)
     print(f"{args.n:,} customers in {args.db}")
     if not args.browser_only:

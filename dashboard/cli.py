@@ -296,13 +296,12 @@ def _ask(question: str) -> bool:
 
 def cmd_init(args: argparse.Namespace) -> int:
     from . import money
-    from .demo import add_demo_customers, add_demo_rates
+    from .demo import add_demo
 
     with _store(args, write=True) as store:
         print(f"database {store.path} is at schema {store.schema_version()}")
         if args.demo:
-            n = add_demo_customers(store, args.demo, seed=args.seed)
-            add_demo_rates(store, base=money.base_currency())
+            n = add_demo(store, args.demo, seed=args.seed, base=money.base_currency())
             from .undo import last_batch
 
             batch = last_batch(store) or {}
@@ -931,6 +930,11 @@ def cmd_restore(args: argparse.Namespace) -> int:
     from .backup import restore
 
     path = args.db or default_db_path()
+    if is_url(path):
+        raise UserError("a PostgreSQL database is restored with Postgres's own tools: "
+                        f"pg_restore --clean -d 'URL' {args.backup} (a pg_dump -Fc file); a "
+                        "DuckDB file is copied in with `customer-dashboard copy --from FILE "
+                        "--to URL`")  # fmt: skip
     if not args.yes:
         if not sys.stdin.isatty():  # a script or a pipe: nobody to ask, so never a guess
             raise UserError(f"would replace {path} with {args.backup}; add --yes to confirm")

@@ -8,6 +8,7 @@ neutralised with a leading apostrophe in CSV and XLSX (OWASP "CSV injection").
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
-from . import query
+from . import dialect, query
 from .errors import UserError
 from .fields import COLUMNS, CURRENCY_FIELD, ID_FIELD
 from .query import View
@@ -92,6 +93,15 @@ def export_view(store: Store, view: View, out: str | Path) -> int:
         if n > XLSX_MAX_ROWS:
             raise UserError(f"{n} rows do not fit in an XLSX sheet; export to .csv or .parquet")
         return _write_xlsx(store.batches(q.sql, q.params), out)
+    if store.dialect is not dialect.DUCKDB:
+        # Postgres's COPY TO writes on the database's machine: the rows come here instead
+        def empty() -> Any:  # the columns of no rows, from the query itself
+            import pyarrow as pa
+
+            frame = store.df(f"SELECT * FROM ({q.sql}) AS e LIMIT 0", q.params)
+            return pa.Table.from_pandas(frame, preserve_index=False).schema
+
+        return _write_batches(store.batches(q.sql, q.params), out, fmt, empty)
     options = {
         "csv": "FORMAT csv, HEADER true",
         "parquet": "FORMAT parquet",
@@ -100,6 +110,52 @@ def export_view(store: Store, view: View, out: str | Path) -> int:
     # COPY cannot bind its file name; the literal is quoted, and the query part is bound.
     store.execute(f"COPY ({q.sql}) TO {_literal(out.resolve())} ({options})", q.params)
     return _rows(store, view)
+
+
+def _write_batches(batches: Any, out: Path, fmt: str, empty: Any) -> int:
+    """Arrow record batches written to `out` as CSV (with a header), Parquet or a JSON
+    array of records, one batch at a time; returns the rows. `empty()` gives the schema
+    when there is no batch."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    n = 0
+    if fmt in ("json", "csv"):
+        with out.open("w", encoding="utf-8", newline="") as f:
+            f.write("[" if fmt == "json" else "")
+            for batch in itertools.chain(batches, [None]):
+                if batch is None:
+                    if n or f.tell() or fmt == "json":
+                        break
+                    batch = pa.RecordBatch.from_pylist([], schema=empty())  # the header
+                frame = batch.to_pandas()
+                if fmt == "csv":
+                    for col in frame.columns:  # as DuckDB's COPY writes them
+                        if frame[col].dtype == bool:
+                            frame[col] = frame[col].map({True: "true", False: "false"})
+                    frame.to_csv(f, index=False, header=n == 0 and not f.tell())
+                elif batch.num_rows:
+                    records = frame.to_json(orient="records", date_format="iso",
+                                            default_handler=str)[1:-1]  # fmt: skip
+                    f.write(("," if n else "") + records)
+                n += batch.num_rows
+            f.write("]" if fmt == "json" else "")
+        return n
+    writer: Any = None
+    try:
+        for batch in itertools.chain(batches, [None]):
+            if batch is None:
+                if writer is not None:
+                    break
+                batch = pa.RecordBatch.from_pylist([], schema=empty())
+            if writer is None:
+                writer = pq.ParquetWriter(out, batch.schema)
+            writer.write_batch(batch)
+            n += batch.num_rows
+    finally:
+        if writer is not None:
+            writer.close()
+    return n
 
 
 def _rows(store: Store, view: View) -> int:

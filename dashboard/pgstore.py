@@ -436,15 +436,40 @@ class PostgresStore(Store):
             with conn.transaction(), conn.cursor(name="batches") as cur:
                 try:
                     cur.execute(text, [_param(p) for p in params or ()])
+                    schema = None
                     while rows := cur.fetchmany(size):
                         table = pa.Table.from_pandas(
                             frame(rows, cur.description), preserve_index=False
                         )
-                        yield from table.to_batches()
+                        # every batch of one stream has the first's schema (a column all
+                        # NULL in the first gets its type from the column's, not null)
+                        schema = schema or _settled(table.schema, cur.description)
+                        yield from table.cast(schema).to_batches()
                 except psycopg.Error as exc:
                     raise _mapped(exc) from None
         finally:
             conn.close()
+
+
+#: Arrow types for columns whose first batch held only NULLs (by Postgres type oid).
+_NULL_AS = {21: "int16", 23: "int32", 20: "int64", 700: "float64", 701: "float64",
+            1700: "float64", 16: "bool", 1082: "timestamp[us]", 1114: "timestamp[us]"}  # fmt: skip
+_LISTS = {1009, 1015}  # text[], varchar[]
+
+
+def _settled(schema: Any, description: Any) -> Any:
+    import pyarrow as pa
+
+    fields = []
+    for field, col in zip(schema, description, strict=True):
+        if pa.types.is_null(field.type):
+            if col.type_code in _LISTS:
+                kind = pa.list_(pa.string())
+            else:
+                kind = pa.type_for_alias(_NULL_AS.get(col.type_code, "string"))
+            field = field.with_type(kind)
+        fields.append(field)
+    return pa.schema(fields)
 
 
 def _as_duckdb(cur: PgCursor) -> duckdb.DuckDBPyConnection:

@@ -45,6 +45,7 @@ import pandas as pd
 import pyarrow as pa
 
 from .access import require
+from .dialect import DUCKDB
 from .errors import UserError
 from .store import Store
 
@@ -75,7 +76,10 @@ _OUTSIDE = re.compile(
     r"^(read_|pragma_|duckdb_|sniff_|parquet_|glob|getenv|current_setting|query|json_execute|"
     r"json_deserialize|which_secret|load|install|sql_auto|checkpoint|force_checkpoint|"
     r"enable_|disable_|set_|ducklake|iceberg|delta_|sqlite_|postgres_|mysql_|http|"
-    r"nextval$|currval$|setval$|lastval$|setseed$)",
+    r"nextval$|currval$|setval$|lastval$|setseed$|"
+    # PostgreSQL's: files, server control, advisory locks (a query holding the lock that
+    # sends take would stall them), large objects, other databases, queries run from text
+    r"pg_(?!sleep$|typeof$)|lo_|dblink|\w*_to_xml|txid_|xml_)",
     re.IGNORECASE,
 )
 _SHOW = {"SHOW": "SHOW", "SHOW_SPECIAL": "SHOW", "DESCRIBE": "DESCRIBE", "SUMMARY": "SUMMARIZE"}
@@ -472,6 +476,11 @@ START_LIMIT = 60.0
 
 
 def _sandbox(store: Store) -> Sandbox:
+    if store.dialect is not DUCKDB:
+        # PostgreSQL: the server's own walls, a read-only role (dashboard/sqlbox_pg.py)
+        from .sqlbox_pg import PgSandbox
+
+        return store.attached("sqlbox.sandbox", PgSandbox)
     return store.attached("sqlbox.sandbox", Sandbox)
 
 

@@ -30,6 +30,8 @@ from dashboard import (
 )
 from dashboard.ui.app import customers_page
 
+pytestmark = pytest.mark.both_backends
+
 
 def test_three_lines_give_a_dataframe_and_its_sql(demo, tmp_path):
     path = tmp_path / "c.duckdb"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -20,9 +21,32 @@ def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
     )  # fmt: skip
 
 
+_databases = itertools.count(1)
+
+
+@pytest.fixture(scope="module", params=["duckdb", "postgres"])
+def new_db(request, tmp_path_factory):
+    """Makes a new, empty database to name with --db: a DuckDB file's path, or the URL of a
+    new Postgres database (every test here runs on both engines)."""
+    made: list[str] = []
+    server = request.getfixturevalue("pg_server") if request.param == "postgres" else None
+
+    def make():
+        if server is None:
+            return tmp_path_factory.mktemp("cli") / "c.duckdb"
+        name = f"cli{next(_databases)}"
+        server.admin(f"CREATE DATABASE {name}")
+        made.append(name)
+        return server.url(name)
+
+    yield make
+    for name in made:
+        server.admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
 @pytest.fixture(scope="module")
-def db(tmp_path_factory):
-    path = tmp_path_factory.mktemp("cli") / "c.duckdb"
+def db(new_db):
+    path = new_db()
     r = cli("init", "--db", str(path), "--demo", "300")
     assert r.returncode == 0, r.stderr
     assert "added 300 demo customers" in r.stdout
@@ -145,10 +169,10 @@ def test_undo_by_batch_id_and_list_batches(db):
     )
 
 
-def test_pivot_report_over_usage_to_xlsx(tmp_path):
+def test_pivot_report_over_usage_to_xlsx(new_db, tmp_path):
     import openpyxl
 
-    db = tmp_path / "c.duckdb"
+    db = new_db()
     assert main(["init", "--db", str(db), "--demo", "120"]) == 0
     out = tmp_path / "revenue.xlsx"
     code = main(["pivot", "--db", str(db), "--source", "usage", "--rows", "country",
@@ -160,10 +184,10 @@ def test_pivot_report_over_usage_to_xlsx(tmp_path):
     assert ws["A2"].value == "Filters: Status = Active"
 
 
-def test_pivot_and_export_take_a_view_from_the_page(tmp_path, capsys):
+def test_pivot_and_export_take_a_view_from_the_page(new_db, tmp_path, capsys):
     from dashboard import View
 
-    db = tmp_path / "c.duckdb"
+    db = new_db()
     assert main(["init", "--db", str(db), "--demo", "80"]) == 0
     capsys.readouterr()
     view = View(groups=["status"], percent="total")
@@ -176,8 +200,8 @@ def test_pivot_and_export_take_a_view_from_the_page(tmp_path, capsys):
     assert out.read_text().splitlines()[0] == "id,name"
 
 
-def test_sql_command_reads_and_refuses(tmp_path, capsys):
-    db = tmp_path / "c.duckdb"
+def test_sql_command_reads_and_refuses(new_db, tmp_path, capsys):
+    db = new_db()
     assert main(["init", "--db", str(db), "--demo", "50"]) == 0
     capsys.readouterr()
     assert main(["sql", "SELECT count(*) AS n FROM customers", "--db", str(db),
@@ -188,16 +212,19 @@ def test_sql_command_reads_and_refuses(tmp_path, capsys):
 
 
 @pytest.fixture
-def fresh_db(tmp_path):
-    path = tmp_path / "dry.duckdb"
+def fresh_db(new_db):
+    path = new_db()
     r = cli("init", "--db", str(path), "--demo", "200")
     assert r.returncode == 0, r.stderr
     return path
 
 
 def _digest(path) -> str:
+    """The file's bytes' digest (a Postgres database: its customers' row versions)."""
     import hashlib
 
+    if isinstance(path, str):
+        return str(rows(path, "SELECT sum(row_version), count(*) FROM customers"))
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
@@ -235,6 +262,8 @@ def test_edit_dry_run_prints_the_summary_and_writes_nothing(fresh_db):
 
 
 def test_edit_dry_run_reads_a_served_database_without_its_lock(fresh_db):
+    if isinstance(fresh_db, str):
+        pytest.skip("a DuckDB file's lock and snapshot: Postgres has neither")
     from dashboard.snapshot import publish
 
     with Store(fresh_db) as served:  # the dashboard holds the file for writing

@@ -60,19 +60,59 @@ def multipart(data: bytes, name: str = "upload.xlsx") -> tuple[bytes, dict[str, 
     return body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """A served database with a viewer, an editor and an admin, a token each."""
-    db = tmp_path_factory.mktemp("api") / "customers.duckdb"
+@pytest.fixture(scope="module", params=["duckdb", "postgres"])
+def server(request, tmp_path_factory):
+    """A served database with a viewer, an editor and an admin, a token each: a DuckDB file,
+    and a PostgreSQL database (its demo data copied from DuckDB's: the generator's SQL is
+    DuckDB's)."""
+    folder = tmp_path_factory.mktemp("api")
     found = {}
-    with Store(db) as store:
-        add_demo_customers(store, 120, seed=3, usage_days=5, usage_customers=20)
-        add_demo_rates(store)  # money over several currencies is reported in EUR
+
+    def fill(store):
         for role in ROLES:
             add_user(store, role[:3], role, f"{role}'s long password")
             found[role] = add_token(store, role[:3], label="tests")[1]
+
+    def demo(store):
+        add_demo_customers(store, 120, seed=3, usage_days=5, usage_customers=20)
+        add_demo_rates(store)  # money over several currencies is reported in EUR
+
+    if request.param == "postgres":
+        from dashboard.pgstore import copy_tables
+        from tests.conftest import PG_TEMPLATE
+
+        pg_server = request.getfixturevalue("pg_server")
+        pg_server.admin("DROP DATABASE IF EXISTS api_http WITH (FORCE)")
+        pg_server.admin(f"CREATE DATABASE api_http TEMPLATE {PG_TEMPLATE}")
+        db = pg_server.url("api_http")
+        with Store(":memory:") as made, Store(db) as store:
+            demo(made)
+            copy_tables(made, store)
+            fill(store)
+        try:
+            with served(db, demo=0, extra=["--api-rate", "1000"],
+                        log=folder / "server.log") as url:  # fmt: skip
+                yield url, found, db
+        finally:
+            pg_server.admin("DROP DATABASE IF EXISTS api_http WITH (FORCE)")
+        return
+    db = folder / "customers.duckdb"
+    with Store(db) as store:
+        demo(store)
+        fill(store)
     with served(db, demo=0, extra=["--api-rate", "1000"]) as url:
         yield url, found, db
+
+
+def _server_pid(url: str) -> int:
+    """The pid of the server listening at `url`'s port."""
+    import psutil
+
+    port = int(url.rsplit(":", 1)[1])
+    for conn in psutil.net_connections("tcp"):
+        if conn.status == psutil.CONN_LISTEN and conn.laddr.port == port and conn.pid:
+            return conn.pid
+    raise AssertionError(f"nothing listens on port {port}")
 
 
 def test_the_endpoint_file_is_private_and_goes_at_stop(tmp_path):
@@ -428,7 +468,7 @@ def test_import_of_100000_rows_over_http(server, tmp_path):
     path = tmp_path / "big.xlsx"
     _xlsx(path, 100_000)
     body, headers = multipart(path.read_bytes())
-    pid = json.loads(endpoint_file(db).read_text())["pid"]
+    pid = _server_pid(url)
     small, small_headers = multipart(
         b"Customer Name,Status,Currency\nOne More,Active,EUR\n", "x.csv"
     )

@@ -143,7 +143,9 @@ def test_the_cli_copies_a_duckdb_database_into_postgres_and_works_on_it(pg_url, 
     assert got == want
     backup = cli("backup", str(tmp_path / "b.duckdb"), "--db", pg_url)
     assert backup.returncode == 1 and "pg_dump" in backup.stderr
-    assert "Traceback" not in backup.stderr + pivot.stderr + again.stderr
+    restore = cli("restore", str(tmp_path / "b.duckdb"), "--db", pg_url, "--yes")
+    assert restore.returncode == 1 and "pg_restore" in restore.stderr
+    assert "Traceback" not in backup.stderr + pivot.stderr + again.stderr + restore.stderr
 
 
 def test_quick_search_can_read_its_pg_trgm_indexes(pg_server, pg_demo_template):

@@ -69,8 +69,8 @@ class SqlDialog(pn.viewable.Viewer):
         )  # fmt: skip
         self._dialog = pmui.Dialog(
             pmui.Column(
-                Text(f"Read-only: one SELECT over {', '.join(sqlbox.TABLES)}, run on a "
-                                f"private copy of them. Up to {sqlbox.MAX_ROWS:,} rows are shown; "
+                Text(f"Read-only: one SELECT over {', '.join(sqlbox.TABLES)}; nothing else can "
+                                f"be read or changed. Up to {sqlbox.MAX_ROWS:,} rows are shown; "
                                 "downloads hold all.", variant="caption"),  # fmt: skip
                 pmui.TextAreaInput.from_param(self.param.sql, label="SQL", rows=7, sizing_mode="stretch_width",
                                               styles={"font-family": "monospace"}),  # fmt: skip
