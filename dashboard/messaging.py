@@ -502,18 +502,18 @@ def _lock_name(batch_id: str) -> str:
 
 @contextmanager
 def _delivering(store: Store, batch_id: str) -> Iterator[None]:
-    busy = f"batch {batch_id} is being sent right now; wait until it is done"
+    busy = "batch {} is being sent right now{}; wait until it is done"
     d = _deliveries(store)
     with d.lock:
         if batch_id in d.batches:
-            raise UserError(busy)
+            raise UserError(busy.format(batch_id, ""))
         d.batches.add(batch_id)
     try:
         # another server process (or the CLI) on the same Postgres database may be sending it:
         # its message in hand must not be settled as interrupted, nor its queue taken too
         with store.hold(_lock_name(batch_id)) as mine:
             if not mine:
-                raise UserError(busy + " (by another process)")
+                raise UserError(busy.format(batch_id, " by another process"))
             yield
     finally:
         with d.lock:
