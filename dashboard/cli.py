@@ -296,13 +296,12 @@ def _ask(question: str) -> bool:
 
 def cmd_init(args: argparse.Namespace) -> int:
     from . import money
-    from .demo import add_demo_customers, add_demo_rates
+    from .demo import add_demo
 
     with _store(args, write=True) as store:
         print(f"database {store.path} is at schema {store.schema_version()}")
         if args.demo:
-            n = add_demo_customers(store, args.demo, seed=args.seed)
-            add_demo_rates(store, base=money.base_currency())
+            n = add_demo(store, args.demo, seed=args.seed, base=money.base_currency())
             from .undo import last_batch
 
             batch = last_batch(store) or {}

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import audit, search
+from . import audit, dialect, search
 from .access import require
+from .errors import UserError
 from .fields import CONTACT_FIELDS, CUSTOMER_FIELDS, DEMO_CONTACT_VALUES, DEMO_VALUES, STATUSES
 from .store import Rollback, Store, utcnow
 
@@ -307,6 +308,39 @@ WHERE k < 1 + c.h % 3""",
 DEMO_RATES = {"USD": "0.92", "GBP": "1.17", "AUD": "0.60", "CAD": "0.66", "PLN": "0.23",
               "BRL": "0.17", "SGD": "0.69", "JPY": "0.0061", "INR": "0.011", "MXN": "0.050",
               "NGN": "0.00058", "AED": "0.25", "ZAR": "0.050", "SEK": "0.087", "CHF": "1.05"}  # fmt: skip
+
+
+def is_empty(store: Store) -> bool:
+    """Whether nothing was ever written to the database: no customer and no batch."""
+    return (
+        store.scalar("SELECT (SELECT count(*) FROM customers) + (SELECT count(*) FROM batches)")
+        == 0
+    )
+
+
+def add_demo(store: Store, n: int, *, seed: int = 42, base: str = "EUR") -> int:
+    """Add `n` demo customers and the demo rates into `base`; returns how many customers.
+
+    On PostgreSQL the generator's SQL (DuckDB's `hash`, `range`, STRUCT parameters) cannot
+    run, so the demo is made in an in-memory DuckDB and copied across, batch history
+    included (`pgstore.copy_tables`): the database must be empty then, and gets the same
+    customers as DuckDB does for the same seed.
+    """
+    require(store, "import")
+    if store.dialect is dialect.DUCKDB:
+        added = add_demo_customers(store, n, seed=seed)
+        add_demo_rates(store, base=base)
+        return added
+    if not is_empty(store):
+        raise UserError(f"demo data goes into an empty PostgreSQL database only; {store.path} "
+                        "already holds customers or batches")  # fmt: skip
+    from .pgstore import copy_tables
+
+    with Store(":memory:", user=store.user) as made:
+        added = add_demo_customers(made, n, seed=seed)
+        add_demo_rates(made, base=base)
+        copy_tables(made, store)
+    return added
 
 
 def add_demo_rates(store: Store, rates: dict[str, Any] | None = None, *, base: str = "EUR") -> int:

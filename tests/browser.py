@@ -65,14 +65,20 @@ _NO_REDIRECTS = urllib.request.build_opener(_Stay)
 
 @contextlib.contextmanager
 def served(
-    db: Path, *, demo: int = 300, poll_ms: int | None = None, extra: list[str] | None = None
+    db: Path | str,
+    *,
+    demo: int = 300,
+    poll_ms: int | None = None,
+    extra: list[str] | None = None,
+    log: Path | None = None,
 ):
-    """Run `customer-dashboard serve` as a subprocess; yields its base URL."""
+    """Run `customer-dashboard serve` as a subprocess; yields its base URL. The server's
+    log goes to `log`, by default beside the database file (a Postgres URL needs `log`)."""
     port = free_port()
     env = dict(os.environ)
     if poll_ms:
         env["CUSTOMER_DASHBOARD_POLL_MS"] = str(poll_ms)
-    log_path = Path(str(db) + ".server.log")
+    log_path = log or Path(str(db) + ".server.log")
     log = log_path.open("w")
     _LOGS[log_path] = 0
     proc = subprocess.Popen(

@@ -1,4 +1,5 @@
-"""`customer-dashboard serve`: the dashboard on Panel's server, owning the database file."""
+"""`customer-dashboard serve`: the dashboard on Panel's server, owning the database file (a
+DuckDB file) or as one of several servers of one PostgreSQL database."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ import panel as pn
 from tornado.web import GZipContentEncoding
 
 from .. import users
-from ..demo import add_demo_customers, add_demo_rates
+from ..demo import add_demo, is_empty
 from ..errors import UserError
 from ..importer import MAX_BYTES
+from ..locations import is_url
 from ..money import base_currency
 from ..snapshot import Publisher
 from ..store import Store, default_db_path, server_file
@@ -95,40 +97,54 @@ def _auth_options(args, store: Store) -> dict:
 
 
 def serve(args) -> int:
-    path = Path(args.db or default_db_path())
-    fresh = not path.exists()
+    """Serve the page, its side pages and /api/v1 until stopped. On a DuckDB file the server
+    owns it (a marker, a snapshot for readers, an endpoint file through which the CLI
+    writes); on PostgreSQL there is no owner: several servers, the CLI and notebooks all
+    write to the database directly, so none of those files is made."""
+    db = args.db or default_db_path()
+    postgres = is_url(db)
+    path: Path | str = db if postgres else Path(db)
+    existed = not postgres and Path(path).exists()
     store = Store(path, user="server")
+    # a new file, or a Postgres database with nothing ever written to it, gets the demo data
+    fresh = is_empty(store) if postgres else not existed
     auth = _auth_options(args, store)
     origins = _origins(args)
     if getattr(args, "settings", None):
         # the engine reads the reporting currency ([money] base) from the served settings
         os.environ["CUSTOMER_DASHBOARD_SETTINGS"] = str(args.settings)
     if fresh and args.demo:
-        n = add_demo_customers(store, args.demo)
-        add_demo_rates(store, base=base_currency())
-        print(f"created {path} with {n} demo customers", flush=True)
+        n = add_demo(store, args.demo, base=base_currency())
+        print(f"created {store.path} with {n} demo customers", flush=True)
     url = f"http://{args.address}:{args.port}"
-    marker = server_file(path)
-    marker.write_text(json.dumps({"pid": os.getpid(), "url": url}))
+    marker = None if postgres else server_file(path)
+    if marker is not None:
+        marker.write_text(json.dumps({"pid": os.getpid(), "url": url}))
 
-    # notebooks and the CLI read this copy while the server owns the file
-    publisher = Publisher(store).start()
+    # notebooks and the CLI read this copy while the server owns the file (on Postgres
+    # they read the database itself)
+    publisher = None if postgres else Publisher(store).start()
     api = None
+    endpoint = None
     if not getattr(args, "no_api", False):
         from ..api import Api
         from ..remote import write_endpoint
 
         api = Api(store, auth=bool(auth), settings_path=args.settings,
                   rate=getattr(args, "api_rate", 20.0))  # fmt: skip
-        # the CLI and notebooks on this machine write through the server with this
-        endpoint = write_endpoint(path, url, api.local_token)
+        if not postgres:
+            # the CLI and notebooks on this machine write through the server with this
+            endpoint = write_endpoint(path, url, api.local_token)
 
     def cleanup(*_):
-        marker.unlink(missing_ok=True)
-        if api is not None:
+        if marker is not None:
+            marker.unlink(missing_ok=True)
+        if endpoint is not None:
             endpoint.unlink(missing_ok=True)
+        if api is not None:
             api.close()
-        publisher.stop()
+        if publisher is not None:
+            publisher.stop()
         store.close()
 
     atexit.register(cleanup)
@@ -137,7 +153,7 @@ def serve(args) -> int:
     # password sign-in: the provider also checks the session's generation at its start;
     # OAuth: the session's user is pn.state.user
     signed = auth.get("auth_provider") if "auth_provider" in auth else bool(auth)
-    print(f"serving {path} at {url}" + (" (sign-in required)" if signed else ""), flush=True)
+    print(f"serving {store.path} at {url}" + (" (sign-in required)" if signed else ""), flush=True)
     if api is not None:
         print(f"API at {url}/api/v1 (bearer tokens; " + ("every address" if auth else
               "this machine only") + ")", flush=True)  # fmt: skip
