@@ -6,6 +6,11 @@ in one process over one `Store`. When a transaction that wrote a batch commits
 page listens (dashboard/ui/page.py) and reloads what it shows on its own document's next
 tick, instead of finding out at its next poll.
 
+On PostgreSQL several processes write one database (servers, the CLI, notebooks): the
+writing transaction also NOTIFYs (delivered on commit only), and the first listener on a
+store has it LISTEN on one connection of its own, on a thread (`Store.watch`,
+dashboard/pgstore.py `Watcher`), which calls `changed` for other processes' writes.
+
 `CHANGES` is process-wide on purpose, and holds no per-user state: only which callbacks
 listen to which database, each weakly held (a page that is gone stops listening by itself)
 and removed when its session ends. Listeners are called on the writer's thread, so they
@@ -70,6 +75,9 @@ class Changes:
         with self._lock:
             number = next(self._numbers)
             self._listeners[number] = (database_key(store), ref)
+        watch = getattr(store, "watch", None)
+        if watch is not None:  # other processes' writes too (Postgres: LISTEN/NOTIFY)
+            watch()
         return Listening(self, number)
 
     def forget(self, number: int) -> None:

@@ -474,7 +474,9 @@ class _Deliveries:
 
     One loop at a time per batch: a second one (Resume clicked while Send still runs) would
     take the first one's message in hand for one interrupted by a crash. DuckDB lets one
-    process write a file, so the process that holds the database is the only deliverer."""
+    process write a file, so the process that holds the database is the only deliverer; on
+    Postgres several processes may deliver, so the loop also holds the batch's lock on the
+    database (`Store.hold`), which the other processes see."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -489,21 +491,34 @@ def _deliveries(store: Store) -> _Deliveries:
 
 
 def being_sent(store: Store, batch_id: str) -> bool:
-    """Whether this process is delivering the batch right now."""
+    """Whether a process (this one, or another on the same Postgres database) is delivering
+    the batch right now."""
     d = _deliveries(store)
     with d.lock:
-        return batch_id in d.batches
+        if batch_id in d.batches:
+            return True
+    return store.held(_lock_name(batch_id))
+
+
+def _lock_name(batch_id: str) -> str:
+    return f"send {batch_id}"
 
 
 @contextmanager
 def _delivering(store: Store, batch_id: str) -> Iterator[None]:
+    busy = "batch {} is being sent right now{}; wait until it is done"
     d = _deliveries(store)
     with d.lock:
         if batch_id in d.batches:
-            raise UserError(f"batch {batch_id} is being sent right now; wait until it is done")
+            raise UserError(busy.format(batch_id, ""))
         d.batches.add(batch_id)
     try:
-        yield
+        # another server process (or the CLI) on the same Postgres database may be sending it:
+        # its message in hand must not be settled as interrupted, nor its queue taken too
+        with store.hold(_lock_name(batch_id)) as mine:
+            if not mine:
+                raise UserError(busy.format(batch_id, " by another process"))
+            yield
     finally:
         with d.lock:
             d.batches.discard(batch_id)
@@ -861,8 +876,8 @@ def message_page(store: Store, *, batch_id: str | None = None, status: str | Non
 def send_batches(store: Store, *, open_only: bool = False, limit: int = 100) -> pd.DataFrame:
     """Send batches, newest first: channel, when, who, how many messages and how many in
     each status; `open_only`: only those with something left to send or settle (queued,
-    failed temporarily, unconfirmed). `being_sent` says whether this process is delivering
-    it now."""
+    failed temporarily, unconfirmed). `being_sent` says whether a process (this one, or
+    another on the same Postgres database) is delivering it now."""
     per_status = ", ".join(f"count(*) FILTER (WHERE status = '{s}') AS \"{s}\""
                            for s in STATUSES)  # fmt: skip
     # the batches wanted first, then only their messages counted: the log may hold millions

@@ -13,7 +13,11 @@ violation is a `duckdb.ConstraintException` too), so no service needs to know th
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+import hashlib
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any, cast
 
@@ -21,8 +25,10 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from . import dialect, migrations
+from . import dialect, live, migrations
 from .errors import UserError
+
+log = logging.getLogger(__name__)
 
 # --- errors: Postgres's, as the DuckDB classes the services catch -----------------------
 
@@ -360,6 +366,95 @@ def storage_message(path: str, exc: Exception) -> str:
     return f"nothing was written to {path}: {why} ({text})"
 
 
+# --- several processes: change notices and locks ----------------------------------------
+
+#: The channel a committed write is announced on (NOTIFY), and listened to (LISTEN).
+CHANNEL = "customer_dashboard_changes"
+#: Names this process in its notices: its own writes reached its pages already (live.changed).
+PROCESS = uuid.uuid4().hex
+#: The first key of the two-key advisory locks `hold` takes (any constant; see MIGRATION_LOCK).
+LOCKS = 7_311_021
+
+
+def lock_key(name: str) -> int:
+    """The second key of lock `name`'s advisory lock: a stable signed 32-bit hash (two names
+    sharing one only make them wait for each other)."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "big", signed=True)
+
+
+class Watcher:
+    """This process's one listening connection to a database, on a thread of its own: every
+    change notice another process (or another database key here) commits calls `tell()`.
+
+    A dropped connection (a restarted server, pg_terminate_backend) is opened again, with
+    a growing pause while it fails; once it is back `tell()` is called once, since what was
+    committed meanwhile was announced to nobody here. `close()` stops the thread."""
+
+    def __init__(self, url: str, key: str, tell: Callable[[], Any]) -> None:
+        self._url = url
+        self._key = key
+        self._tell = tell
+        self._stop = threading.Event()
+        #: Set while LISTEN is in place (tests wait for it); the backend's pid is `pid`.
+        self.listening = threading.Event()
+        self.pid: int | None = None
+        self._thread = threading.Thread(target=self._run, name="pg-changes", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        import psycopg
+
+        pause, again = 0.1, False
+        while not self._stop.is_set():
+            try:
+                conn = psycopg.connect(self._url, autocommit=True, connect_timeout=5)
+            except psycopg.Error as exc:
+                log.warning("cannot listen for changes (%s); trying again in %.1f s",
+                            str(exc).strip().splitlines()[0] if str(exc).strip() else exc, pause)  # fmt: skip
+                self._stop.wait(pause)
+                pause = min(pause * 2, 5.0)
+                continue
+            try:
+                conn.execute(f"LISTEN {CHANNEL}")
+                self.pid = conn.info.backend_pid
+                self.listening.set()
+                pause = 0.1
+                if again:
+                    self._told()  # notices sent while the connection was down reached nobody
+                again = True
+                while not self._stop.is_set():
+                    # returns after `timeout` to look at the stop flag
+                    for notice in conn.notifies(timeout=0.5):
+                        if not self._own(notice.payload):
+                            self._told()
+            except psycopg.Error as exc:
+                if not self._stop.is_set():
+                    log.warning("the connection listening for changes dropped (%s); "
+                                "opening it again", str(exc).strip().splitlines()[0] if str(exc).strip() else exc)  # fmt: skip
+                    self._stop.wait(pause)
+            finally:
+                self.listening.clear()
+                with contextlib.suppress(Exception):
+                    conn.close()
+
+    def _own(self, payload: str) -> bool:
+        """A notice of this process's write on this key: `live.changed` told its pages."""
+        process, _, key = payload.partition(" ")
+        return process == PROCESS and key == self._key
+
+    def _told(self) -> None:
+        try:
+            self._tell()
+        except Exception:  # the thread must go on listening whatever a listener does
+            log.exception("open pages could not be told of a change")
+
+    def close(self) -> None:
+        """Stop listening (the thread ends within about half a second)."""
+        self._stop.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join(5)
+
+
 # the store class lives here, after its helpers; dashboard.store imports it lazily (a
 # DuckDB-only install never loads psycopg)
 from .store import Store  # noqa: E402
@@ -421,6 +516,58 @@ class PostgresStore(Store):
             for cur in self._cursors:
                 cur.close()
             self._cursors.clear()
+
+    def _announce(self, cur: PgCursor) -> None:
+        """NOTIFY in the writing transaction: Postgres delivers it on commit only."""
+        try:
+            cur._cur.execute("SELECT pg_notify(%s, %s)", [CHANNEL, f"{PROCESS} {self.path}"])
+        except Exception as exc:
+            raise _mapped(exc) from None
+
+    def watch(self) -> None:
+        """LISTEN for other processes' committed writes on one connection of this store
+        (on a thread of its own, `Watcher`), telling this process's pages (live.changed)."""
+        self.watcher()
+
+    def watcher(self) -> Watcher:
+        """The store's `Watcher`, started on first use (closed with the store)."""
+        owner = self
+        return self.attached(
+            "live.watcher", lambda: Watcher(self._url, self.path, lambda: live.changed(owner))
+        )
+
+    @contextlib.contextmanager
+    def hold(self, name: str) -> Iterator[bool]:
+        """A session advisory lock on a connection of its own, for as long as the block
+        runs (a process that dies lets go of it with its connection)."""
+        with self.private_cursor() as cur:
+            try:
+                cur._cur.execute(
+                    "SELECT pg_try_advisory_lock(%s::int4, %s::int4)", [LOCKS, lock_key(name)]
+                )
+                got = bool(cur._cur.fetchone()[0])
+            except Exception as exc:
+                raise _mapped(exc) from None
+            yield got
+            if got:
+                with contextlib.suppress(Exception):
+                    cur._cur.execute(
+                        "SELECT pg_advisory_unlock(%s::int4, %s::int4)", [LOCKS, lock_key(name)]
+                    )
+
+    def held(self, name: str) -> bool:
+        """Whether a session of this database holds lock `name` (see `hold`)."""
+        cur = self.cursor()
+        try:
+            cur._cur.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND "
+                "database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+                "AND classid = %s::oid AND objid = %s::oid AND objsubid = 2",
+                [LOCKS, lock_key(name) & 0xFFFFFFFF],
+            )
+            return bool(cur._cur.fetchone()[0])
+        except Exception as exc:
+            raise _mapped(exc) from None
 
     def batches(
         self, sql: str, params: Sequence[Any] | None = None, size: int = 50_000

@@ -200,6 +200,9 @@ class Store:
                 raise
             else:
                 try:
+                    if _opened.batches:
+                        # other processes' pages are told on commit, never of a rollback
+                        self._announce(cur)
                     cur.execute("COMMIT")
                 except self._commit_errors as exc:
                     with contextlib.suppress(duckdb.Error):
@@ -228,6 +231,30 @@ class Store:
             yield cur
         finally:
             cur.close()
+
+    # --- several processes -------------------------------------------------------------
+
+    def _announce(self, cur: Any) -> None:
+        """Inside a transaction that wrote batches, just before its commit: tell the other
+        processes on this database once it commits. DuckDB: nobody to tell (one process
+        writes a file, and this process's pages are told by `live.changed`)."""
+
+    def watch(self) -> None:
+        """Have this process's open pages told of writes other processes commit to this
+        database (`dashboard.live`), from now until the store closes; idempotent. DuckDB:
+        nothing to do, no other process writes the file while this one holds it."""
+
+    @contextlib.contextmanager
+    def hold(self, name: str) -> Iterator[bool]:
+        """Hold the lock `name` on this database, against other processes, while the block
+        runs; yields False (holding nothing) when another process holds it. DuckDB: always
+        True, only this process writes the file (callers keep their in-process locks)."""
+        yield True
+
+    def held(self, name: str) -> bool:
+        """Whether a process (this one included) holds the lock `name` (see `hold`) now.
+        DuckDB: False, nothing is held between processes."""
+        return False
 
     def batches(
         self, sql: str, params: Sequence[Any] | None = None, size: int = 50_000
