@@ -260,6 +260,22 @@ def _undo_deletes(cur, batch_id: str, new_id: str, at, user: str) -> None:
                       "WHERE batch_id = ? AND action = 'delete'", [batch_id])  # fmt: skip
 
 
+def _headline(action: str, customer_count: int, description: str) -> str:
+    if action == "rates":  # exchange rates touch no customer
+        return f"Exchange {description}"
+    n = f"{customer_count:,} customer{'s' if customer_count != 1 else ''}"
+    return ACTION_WORDS.get(action, action.replace("_", " ").capitalize() + " of {n}").format(n=n)
+
+
+def headline_of(store: Store, batch_id: str) -> str:
+    """Batch `batch_id`'s action in words, as the changes list says it ("Upload of 3
+    customers"); "" for no such batch."""
+    require(store, "read")
+    rows = store.rows("SELECT action, customer_count, coalesce(description, '') FROM batches "
+                      "WHERE batch_id = ?", [batch_id])  # fmt: skip
+    return _headline(*rows[0]) if rows else ""
+
+
 def last_batch(store: Store, *, user: str | None = None) -> dict | None:
     """The newest batch that can still be undone (optionally: written by `user`)."""
     sql = (
@@ -320,12 +336,7 @@ class BatchEntry:
         what it did: "Undo, removing the 3 customers it added"."""
         if self.action == "undo" and self.effect:
             return f"Undo, {self.effect}"
-        if self.action == "rates":  # exchange rates touch no customer
-            return f"Exchange {self.description}"
-        n = f"{self.customer_count:,} customer{'s' if self.customer_count != 1 else ''}"
-        return ACTION_WORDS.get(
-            self.action, self.action.replace("_", " ").capitalize() + " of {n}"
-        ).format(n=n)
+        return _headline(self.action, self.customer_count, self.description)
 
 
 @dataclass(frozen=True)

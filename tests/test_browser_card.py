@@ -109,7 +109,8 @@ def test_delete_three_and_undo(page):
     page.get_by_text(re.compile("^Deleted 3 customers")).wait_for()
     page.get_by_text(f"{total - 3:,} customers", exact=True).wait_for()
     shot(page, "browser-card-03-deleted")
-    button(page, "Undo").click()
+    # the Undo button says what it undoes: it stays after the notice has gone
+    button(page, "Undo: Deleted 3 customers").click()
     page.get_by_text(re.compile("^Undid batch")).wait_for()
     page.get_by_text(f"{total:,} customers", exact=True).wait_for()
 

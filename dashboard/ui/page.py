@@ -158,10 +158,12 @@ class Notices(pn.viewable.Viewer):
         if "alert" in self._made:
             self._alert.visible = False
 
-    def offer_undo(self, show: bool) -> None:
-        """Show or hide the Undo button."""
+    def offer_undo(self, show: bool, what: str = "") -> None:
+        """Show or hide the Undo button; shown, it names what it undoes ("Undo: Upload of
+        3 customers"), since it stays after the notice that said so has gone."""
         if show or "undo" in self._made:
-            self._undo.visible = show
+            label = f"Undo: {what}" if what else "Undo"
+            self._undo.param.update(visible=show, label=label)
 
     def __panel__(self):
         return self._row
@@ -422,8 +424,12 @@ class CustomersPage(pn.viewable.Viewer):
     def _on_width(self, event) -> None:
         self.grid.compact = 0 < event.new < PHONE_PX
 
+    #: Notices about the selection that a new selection makes stale ("Tick the customers
+    #: to delete first" beside "1 customer selected").
+    _SELECTION_NOTICES = ("The filters changed, so the selection", "Tick the customers to ")
+
     def _on_selection_change(self, *_) -> None:
-        if self.notices.message.startswith("The filters changed, so the selection"):
+        if self.notices.message.startswith(self._SELECTION_NOTICES):
             self.notices.clear()
 
     # --- loading ---------------------------------------------------------------------
@@ -593,7 +599,10 @@ class CustomersPage(pn.viewable.Viewer):
     def _remember(self, batch_id: str) -> None:
         if batch_id:  # a save that changed nothing keeps the Undo of the change before it
             self.last_batch = batch_id
-        self.notices.offer_undo(bool(self.last_batch) and allowed(self.store.role, "undo"))
+        from ..undo import headline_of
+
+        show = bool(self.last_batch) and allowed(self.store.role, "undo")
+        self.notices.offer_undo(show, headline_of(self.store, self.last_batch) if show else "")
 
     def _undo(self) -> None:
         if not self.last_batch:
