@@ -562,8 +562,9 @@ def cmd_import(args: argparse.Namespace) -> int:
         print(json.dumps(report, default=str))
     else:
         c = report["counts"]
-        print(f"{c['rows']} rows: {c['new']} new, {c['updated']} updated, {c['unchanged']} unchanged, "
-              f"{c['skipped']} skipped, {c['invalid']} invalid")  # fmt: skip
+        from .importer import counts_text
+
+        print(counts_text(c))
         mapped = ", ".join(f"{h} -> {t}" for h, t in report["mapping"].items() if t)
         print(f"columns: {mapped}")
         for w in report["warnings"]:

@@ -54,6 +54,7 @@ from .fields import (
 )  # fmt: skip
 from .store import Store, utcnow
 from .types import is_blank, with_decimal_point
+from .words import plural
 
 #: Largest upload accepted, in bytes (the server enforces it, not only the browser).
 MAX_BYTES = 50 * 2**20
@@ -1241,3 +1242,14 @@ def import_file(
     if dry_run or (preview.problems and not valid_only):
         return preview, None
     return preview, commit(store, preview, valid_only=valid_only, user=user)
+
+
+def counts_text(counts: dict[str, int]) -> str:
+    """ "3 rows: 1 new, 0 updated, ... · 2 problems · 1 blank row skipped"."""
+    text = (f"{plural(counts['rows'], 'row')}: {counts['new']:,} new, {counts['updated']:,} updated, "
+            f"{counts['unchanged']:,} unchanged, {counts['skipped']:,} skipped, "
+            f"{counts['invalid']:,} invalid · {plural(counts['problems'], 'problem')}")  # fmt: skip
+    blank = counts.get("blank_rows", 0)
+    if blank:
+        text += f" · {blank:,} blank row{'s' if blank != 1 else ''} skipped"
+    return text

@@ -38,7 +38,6 @@ from .display import run_with_progress
 from .safe import Grid, Notice, Text
 from .upload_view import (
     AUTO,
-    counts_text,
     decimal_options,
     encoding_options,
     plan_problem_text,
@@ -300,8 +299,13 @@ class UploadWizard(pn.viewable.Viewer):
         self._counts = Text("", variant="subtitle1")
         self._warnings = Notice(object="", severity="warning", visible=False,
                                 sizing_mode="stretch_width")  # fmt: skip
+        # the value and the problem wrap in their columns: in one line a long value pushed
+        # the Problem column past the dialog's edge
+        wrap = {"type": "textarea"}
         self._problems = Grid(pd.DataFrame(), show_index=False, disabled=True, height=180,
-                              sizing_mode="stretch_width", layout="fit_data_stretch")  # fmt: skip
+                              sizing_mode="stretch_width", layout="fit_columns",
+                              widths={"Row": 76, "Column": 130, "Field": 130, "Value": 200},
+                              formatters={"Value": wrap, "Problem": wrap})  # fmt: skip
         self._rows = Grid(pd.DataFrame(), show_index=False, disabled=True, height=180,
                           sizing_mode="stretch_width", layout="fit_data_table")  # fmt: skip
         self._results = pmui.Tabs(("Problems", self._problems),
@@ -872,7 +876,7 @@ class UploadWizard(pn.viewable.Viewer):
         if preview is None:
             return None
         self._preview = preview
-        self._counts.object = counts_text(preview.counts)
+        self._counts.object = importer.counts_text(preview.counts)
         self.message = self._counts.object
         # the notice reads Markdown: a blank line keeps each warning on a line of its own
         self._warnings.param.update(object=warnings_text(preview.warnings).replace("\n", "\n\n"),

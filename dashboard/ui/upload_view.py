@@ -12,7 +12,6 @@ from .. import importer
 from ..errors import Problem
 from ..fields import CONTACT_PREFIX, CONTACTS, FIELDS
 from ..types import FieldType, is_blank
-from ..words import plural
 
 #: CSV encodings offered: auto (detected), the Unicode ones, and every legacy encoding the
 #: importer detects, named as people know them.
@@ -97,11 +96,23 @@ def rows_frame(preview: importer.Preview, n: int = 20) -> tuple[pd.DataFrame, di
     return pd.DataFrame(data, columns=list(titles)), titles, align
 
 
+#: How much of a bad value the problems list shows: a long one (a 10,000-character cell)
+#: pushed the Problem column out of the window.
+VALUE_SHOWN = 60
+
+
+def bad_value_text(value: object) -> str:
+    """A bad value as the problems list shows it: its start, cut with "…" (the problem
+    itself says how long it is)."""
+    text = "" if value is None else str(value)
+    return text if len(text) <= VALUE_SHOWN else text[: VALUE_SHOWN - 1].rstrip() + "…"
+
+
 def problems_frame(problems: list[Problem], most: int = 1000) -> pd.DataFrame:
     """Every problem (the first `most`) as row, column, field, value and message."""
     return pd.DataFrame(
         [("" if p.row is None else str(p.row), p.column or "", target_label(p.field),
-          "" if p.value is None else str(p.value), p.message) for p in problems[:most]],
+          bad_value_text(p.value), p.message) for p in problems[:most]],
         columns=["Row", "Column", "Field", "Value", "Problem"],
     )  # fmt: skip
 
@@ -115,17 +126,6 @@ def sample_frame(table: importer.Table, n: int = 8) -> tuple[pd.DataFrame, dict]
         data[f"c{i}"] = ["" if is_blank(v) else str(v) for v in head[header].tolist()]
         titles[f"c{i}"] = header
     return pd.DataFrame(data, columns=list(titles)), titles
-
-
-def counts_text(counts: dict[str, int]) -> str:
-    """ "3 rows: 1 new, 0 updated, ... · 2 problems · 1 blank row skipped"."""
-    text = (f"{counts['rows']:,} rows: {counts['new']:,} new, {counts['updated']:,} updated, "
-            f"{counts['unchanged']:,} unchanged, {counts['skipped']:,} skipped, "
-            f"{counts['invalid']:,} invalid · {plural(counts['problems'], 'problem')}")  # fmt: skip
-    blank = counts.get("blank_rows", 0)
-    if blank:
-        text += f" · {blank:,} blank row{'s' if blank != 1 else ''} skipped"
-    return text
 
 
 def warnings_text(warnings: list[Problem]) -> str:
