@@ -55,7 +55,8 @@ from .upload import UploadWizard
 __all__ = ["CustomersPage", "GUIDE_URL", "STATUS_OPTIONS"]
 
 #: Narrower than this (CSS pixels) the page is laid out for a phone: the grid shows only
-#: the fields marked `on_phone`, and the writing actions are left out (toolbar.PHONE_CSS).
+#: the fields marked `on_phone`, and the writing actions move into the More menu
+#: (toolbar.PHONE_CSS, `Toolbar.compact`).
 PHONE_PX = 700
 
 
@@ -420,6 +421,15 @@ class CustomersPage(pn.viewable.Viewer):
 
     def _on_width(self, event) -> None:
         self.grid.compact = 0 < event.new < PHONE_PX
+        if pn.state.curdoc is None or pn.state.loaded:
+            self._toolbar_width()
+        else:
+            # the width arrives while the page is first drawn, and Material UI's More menu,
+            # given its phone items then, kept its first ones: they are given once it is drawn
+            pn.state.onload(self._toolbar_width)
+
+    def _toolbar_width(self) -> None:
+        self.toolbar.compact = 0 < self.viewport.width < PHONE_PX
 
     def _on_selection_change(self, *_) -> None:
         if self.notices.message.startswith("The filters changed, so the selection"):
