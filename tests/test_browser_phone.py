@@ -66,3 +66,60 @@ def test_a_laptop_more_menu_keeps_to_sql_code_and_changes(browser, server, size)
     shot(page, f"phone-01-more-menu-{size[0]}x{size[1]}")
     page.keyboard.press("Escape")
     page.context.close()
+
+
+#: Each header link: its text, box and whether its text is cut (through shadow roots).
+_NAV_LINKS = """() => {
+  const out = [];
+  const walk = (root) => {
+    root.querySelectorAll("nav a").forEach((a) => {
+      const r = a.getBoundingClientRect();
+      if (!r.width || !r.height) return;
+      const x = r.x + r.width / 2, y = r.y + r.height / 2;
+      let at = document.elementFromPoint(x, y);
+      while (at && at.shadowRoot && at.shadowRoot.elementFromPoint(x, y) !== at) {
+        const inner = at.shadowRoot.elementFromPoint(x, y);
+        if (!inner) break;
+        at = inner;
+      }
+      const nav = a.closest("nav").getBoundingClientRect();
+      out.push({text: a.innerText.trim(), x: r.x, right: r.right, cut: a.scrollWidth > a.clientWidth,
+                inNav: r.x >= nav.x - 1 && r.right <= nav.right + 1 && r.y >= nav.y - 1
+                       && r.bottom <= nav.bottom + 1,
+                onTop: at === a || a.contains(at)});
+    });
+    root.querySelectorAll("*").forEach((el) => { if (el.shadowRoot) walk(el.shadowRoot); });
+  };
+  walk(document);
+  return out;
+}"""
+
+TOP_LINKS = {"Customers", "Messages", "Setup › Settings", "Setup › Rates"}
+
+
+def _texts(links: list[dict], width: int) -> set[str]:
+    return {" ".join(w.capitalize() for w in link["text"].split()) for link in links
+            if 0 <= link["x"] and link["right"] <= width and not link["cut"] and link["onTop"]}  # fmt: skip
+
+
+def test_every_top_link_is_reachable_and_whole_on_a_phone(browser, server):
+    """At 390x844 the header's links ran off the screen ("SETUP › SETT", no Rates): they
+    collapse into a Pages menu whose every link shows whole and can be clicked."""
+    page = open_page(browser, server, PHONE)
+    page.get_by_text("Pages", exact=True).first.click()
+    page.wait_for_timeout(300)
+    shown = _texts(page.evaluate(_NAV_LINKS), PHONE[0])
+    shot(page, "phone-02-pages-menu-390x844")
+    assert TOP_LINKS <= shown, shown
+    page.get_by_role("link", name="Setup › Rates").first.click()
+    page.wait_for_url("**/rates")
+    page.context.close()
+
+
+@pytest.mark.parametrize("size", SIZES[:2], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_a_laptop_header_shows_every_top_link_in_a_row(browser, server, size):
+    page = open_page(browser, server, size)
+    assert TOP_LINKS <= _texts(page.evaluate(_NAV_LINKS), size[0])
+    assert not page.get_by_text("Pages", exact=True).first.is_visible()
+    shot(page, f"phone-02-header-{size[0]}x{size[1]}")
+    page.context.close()
