@@ -4,6 +4,8 @@ text whole, and the focus back on the row after the customer card closes."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.browser import chromium, more, open_page, require_chromium, served, shot
@@ -122,4 +124,38 @@ def test_a_laptop_header_shows_every_top_link_in_a_row(browser, server, size):
     assert TOP_LINKS <= _texts(page.evaluate(_NAV_LINKS), size[0])
     assert not page.get_by_text("Pages", exact=True).first.is_visible()
     shot(page, f"phone-02-header-{size[0]}x{size[1]}")
+    page.context.close()
+
+
+#: The focused element, through shadow roots: its accessible name (aria-label or text) and
+#: whether it lies in the grid's row `row` (or any row when `row` is null).
+_FOCUSED = """() => {
+  let el = document.activeElement;
+  while (el && el.shadowRoot && el.shadowRoot.activeElement) el = el.shadowRoot.activeElement;
+  if (!el) return null;
+  const row = el.closest(".tabulator-row");
+  const rows = row ? Array.from(row.parentElement.querySelectorAll(".tabulator-row")) : [];
+  return {tag: el.tagName, name: (el.getAttribute("aria-label") || el.innerText || "").trim(),
+          row: row ? rows.indexOf(row) : null};
+}"""
+
+
+def test_on_a_phone_the_filters_close_by_a_button_and_give_the_focus_back(browser, server):
+    """On a phone the Filters pop-out covered all but a 10 px strip, its only way out by
+    touch: it has a Close filters button, which gives the focus back to Filters."""
+    page = open_page(browser, server, PHONE)
+    filters = page.get_by_role("button", name=re.compile("^Filters")).first
+    filters.focus()
+    page.keyboard.press("Enter")
+    close = page.get_by_role("button", name=re.compile("^Close filters")).first
+    close.wait_for()
+    box = close.bounding_box()
+    assert box and 0 <= box["x"] and box["x"] + box["width"] <= PHONE[0], box
+    page.wait_for_timeout(500)
+    shot(page, "phone-03-filters-close-390x844")
+    close.click()
+    close.wait_for(state="hidden")
+    page.wait_for_timeout(300)
+    focused = page.evaluate(_FOCUSED)
+    assert focused and focused["name"].startswith("Filters"), focused
     page.context.close()

@@ -386,7 +386,16 @@ class CustomersPage(pn.viewable.Viewer):
         if name in self._drawers:
             self._drawers[name].open = True
             return
-        drawer = pmui.Drawer(fill(), anchor="right", size=380, open=True)
+        # a close button of its own: on a phone the drawer covers all but a 10 px strip,
+        # the only other way out by touch (Escape closes it from a keyboard); closed, the
+        # drawer gives the focus back to the button that opened it
+        close = Button(label=f"Close {name}", icon="close", variant="outlined", size="small",
+                       description=f"Close {name}: back to the customers", align="end")  # fmt: skip
+        drawer = pmui.Drawer(
+            pmui.Column(close, fill(), sizing_mode="stretch_width", margin=0),
+            anchor="right", size=380, open=True,
+        )  # fmt: skip
+        close.on_click(lambda _e: setattr(drawer, "open", False))
         self._drawers[name] = drawer
         self._overlays.append(drawer)
 
