@@ -159,3 +159,15 @@ def test_on_a_phone_the_filters_close_by_a_button_and_give_the_focus_back(browse
     focused = page.evaluate(_FOCUSED)
     assert focused and focused["name"].startswith("Filters"), focused
     page.context.close()
+
+
+@pytest.mark.parametrize("size", SIZES[:2], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_the_active_picker_shows_its_whole_text(browser, server, size):
+    """At 1280x720 and 1440x900 the Active picker showed "All custom..." with room beside it."""
+    page = open_page(browser, server, size)
+    active = page.get_by_role("combobox", name=re.compile("^Active")).first
+    assert active.inner_text().strip() == "All customers"
+    fits = active.evaluate("(el) => [el.scrollWidth, el.clientWidth]")
+    assert fits[0] <= fits[1], fits
+    shot(page, f"phone-04-active-{size[0]}x{size[1]}")
+    page.context.close()

@@ -128,7 +128,7 @@ class Toolbar(pn.viewable.Viewer):
         self._status = pmui.Select.from_param(
             # "Active: All" read as a contradiction: the choice says whom it shows
             self.view.param.status, options={("All customers" if s == "All" else s): s
-                                             for s in STATUS_OPTIONS}, label="Active", width=140,
+                                             for s in STATUS_OPTIONS}, label="Active", width=165,
             size="small", description="", margin=(4, 3),
         )  # fmt: skip
         self._search = pmui.TextInput.from_param(
