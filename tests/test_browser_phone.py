@@ -171,3 +171,41 @@ def test_the_active_picker_shows_its_whole_text(browser, server, size):
     assert fits[0] <= fits[1], fits
     shot(page, f"phone-04-active-{size[0]}x{size[1]}")
     page.context.close()
+
+
+def _focus_in_row(page, index: int, timeout: float = 5_000) -> dict:
+    """Wait until the focus is in the grid's row `index`; return where it is."""
+    deadline = page.evaluate("Date.now()") + timeout
+    while True:
+        focused = page.evaluate(_FOCUSED)
+        if focused and focused["row"] == index:
+            return focused
+        assert page.evaluate("Date.now()") < deadline, f"the focus is on {focused}"
+        page.wait_for_timeout(150)
+
+
+def test_the_focus_goes_back_to_the_row_when_the_card_closes(browser, server):
+    """By keyboard alone: a row's tick box focused, Enter opens the card, Escape closes it,
+    and the focus is back in that row (it fell to the page's body)."""
+    page = open_page(browser, server, SIZES[0])
+    page.locator(".tabulator-row").nth(2).get_by_role("checkbox").focus()
+    page.keyboard.press("Enter")
+    card = page.get_by_role("dialog").filter(has_text="Edit customer").first
+    card.wait_for()
+    page.get_by_role("tab", name="Basic").first.wait_for()
+    page.wait_for_timeout(500)
+    page.keyboard.press("Escape")
+    card.wait_for(state="hidden")
+    focused = _focus_in_row(page, 2)
+    assert focused["tag"] == "INPUT", focused
+    # again from the name cell reached by keyboard, closed by Save (the grid reloads)
+    page.keyboard.press("Enter")
+    card.wait_for()
+    save = page.get_by_role("button", name=re.compile("^Save")).first
+    save.wait_for()
+    save.focus()
+    page.keyboard.press("Enter")
+    card.wait_for(state="hidden")
+    _focus_in_row(page, 2)
+    shot(page, "phone-05-focus-back-1280x720")
+    page.context.close()
