@@ -108,6 +108,7 @@ def test_every_top_link_is_reachable_and_whole_on_a_phone(browser, server):
     """At 390x844 the header's links ran off the screen ("SETUP › SETT", no Rates): they
     collapse into a Pages menu whose every link shows whole and can be clicked."""
     page = open_page(browser, server, PHONE)
+    assert not page.get_by_role("link", name="Setup › Rates").first.is_visible()  # folded
     page.get_by_text("Pages", exact=True).first.click()
     page.wait_for_timeout(300)
     shown = _texts(page.evaluate(_NAV_LINKS), PHONE[0])
