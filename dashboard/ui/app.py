@@ -130,18 +130,34 @@ def frame_page(**params) -> pmui.Page:
 
 #: The header's links look like Material UI text buttons on the app bar
 _NAV_CSS = """
-nav { display: flex; align-items: center; gap: 4px; font-family: inherit; }
+nav, .pages-list { display: flex; align-items: center; gap: 4px; font-family: inherit; }
 a, span { color: white; font-size: 0.875rem; font-weight: 500; letter-spacing: 0.03em;
           padding: 6px 8px; border-radius: 4px; white-space: nowrap; }
 a { text-transform: uppercase; text-decoration: none; }
 a:hover { background: rgba(255, 255, 255, 0.12); }
 span { opacity: 0.9; margin: 0 6px; }
+summary { display: none; color: white; font-size: 0.8rem; font-weight: 500;
+          letter-spacing: 0.03em; text-transform: uppercase; padding: 6px 8px;
+          border-radius: 4px; cursor: pointer; list-style: none; white-space: nowrap; }
+summary::-webkit-details-marker { display: none; }
+summary::before { content: "\\2630  " / ""; }  /* a menu mark, not part of its name */
+summary:hover, details[open] summary { background: rgba(255, 255, 255, 0.12); }
+summary:focus-visible, a:focus-visible { outline: 2px solid white; outline-offset: 1px; }
+/* one list of links: in a row on a wide window (the disclosure always open) ... */
+details::details-content { content-visibility: visible; display: contents; }
 @media (max-width: 700px) {
-  /* one line that scrolls sideways: wrapped onto four lines the header grew over the
-     toolbar, and Refresh, ? and More could not be clicked */
-  nav { flex-wrap: nowrap; gap: 0; overflow-x: auto; max-width: calc(100vw - 150px);
-        scrollbar-width: none; }
-  a, span { font-size: 0.75rem; padding: 4px 5px; }
+  /* ... and a Pages menu on a phone: in one line "SETUP › SETT" was cut off and Rates out
+     of reach; wrapped onto four lines the header grew over the toolbar */
+  summary { display: block; }
+  details::details-content { display: block; content-visibility: hidden; }
+  details[open]::details-content { content-visibility: visible; }
+  .pages-list { position: fixed; top: 52px; right: 8px; z-index: 1300; flex-direction: column;
+                align-items: stretch; gap: 0; min-width: 200px; padding: 6px 0;
+                background: white; border-radius: 4px; box-shadow: 0 5px 12px rgba(0, 0, 0, 0.3); }
+  .pages-list a, .pages-list span { color: rgba(0, 0, 0, 0.87); font-size: 0.875rem;
+                                    padding: 10px 16px; margin: 0; border-radius: 0; }
+  .pages-list a:hover { background: rgba(0, 0, 0, 0.06); }
+  .pages-list a:focus-visible { outline: 2px solid #1976d2; outline-offset: -2px; }
 }
 """
 
@@ -193,7 +209,11 @@ def _frame(title: str, main, who: Store | None = None) -> pmui.Page:
     if who is not None:
         links += [html("<span>{user} · {role}</span>", user=who.user, role=who.role),
                   '<a href="/logout">Sign out</a>']  # fmt: skip
-    nav = markup("<nav>{links}</nav>", stylesheets=[_NAV_CSS], links=Markup("".join(links)))
+    nav = markup(
+        '<nav><details class="pages"><summary>Pages</summary>'
+        '<div class="pages-list">{links}</div></details></nav>',
+        stylesheets=[_NAV_CSS], links=Markup("".join(links)),
+    )  # fmt: skip
     return frame_page(title=title, main=[main], theme_toggle=False, header=[nav, KeyboardHelp()])
 
 

@@ -5,7 +5,8 @@
 - Screen readers: Tabulator's scroll box sits between the grid and its rows as a focusable
   box (an invalid grid); Material UI's page bar is a progress bar without a name; a field's
   help icon is a span with a label but no role; number fields' -/+ buttons have no name.
-- Focus goes back to the button that opened a dialog when it closes.
+- Focus goes back to the button that opened a dialog when it closes, or to the grid row
+  (its tick box or cell) that opened the customer card.
 - A searchable select (the currency and country pickers) opened with its first item
   focused, not its search box: typing went nowhere. Here the search box takes the focus
   when the menu opens (and Escape in it closes the menu); Enter picks the option whose code is what was typed ("eur" picks
@@ -242,13 +243,38 @@ function install() {
   // focus back to what opened a dialog when it closes: Material UI gives it back to what
   // had the focus when the dialog opened, which inside the page's shadow roots is a box
   // around the button, so the focus fell to the page's body
-  let activator = null, beforeMenu = null, wasOpen = false;
+  // A grid's row (its tick box or a cell, with Enter or a click) opens the customer card:
+  // the focus goes back to that row, found again by its place if the grid was redrawn
+  // meanwhile (a save reloads the rows)
+  let activator = null, beforeMenu = null, wasOpen = false, spot = null;
+  const rowSpot = (el) => {
+    const row = el.closest(".tabulator-row"), table = el.closest(".tabulator");
+    const cell = el.closest(".tabulator-cell");
+    if (!row || !table || !cell) return null;
+    const rows = Array.from(table.querySelectorAll(".tabulator-row"));
+    // the tick box's column has no field: a cell is known by its place in the row
+    const cells = Array.from(row.querySelectorAll(".tabulator-cell"));
+    return {table, index: rows.indexOf(row), cell: cells.indexOf(cell),
+            input: el.matches("input") ? el.getAttribute("type") : null};
+  };
+  const findSpot = () => {
+    if (!spot) return null;
+    // the grid itself may have been drawn anew: then the page's grid on screen
+    const table = spot.table.isConnected ? spot.table
+      : deepAll(document, ".tabulator").find((t) => shown(t) && t.querySelector(".tabulator-row"));
+    if (!table) return null;
+    const row = table.querySelectorAll(".tabulator-row")[spot.index];
+    const cell = row && row.querySelectorAll(".tabulator-cell")[spot.cell];
+    if (!cell) return row || null;
+    return (spot.input && cell.querySelector(`input[type='${spot.input}']`)) || cell;
+  };
   const remember = (e) => {
     const path = e.composedPath();
     if (path.some((n) => n instanceof Element && n.getAttribute("role") === "dialog")) return;
     const el = path.find((n) => n instanceof Element &&
-      n.matches("button, a[href], [role='button'], [role='menuitem']"));
+      n.matches("button, a[href], [role='button'], [role='menuitem'], .tabulator-row input, .tabulator-row .tabulator-cell"));
     if (!el) return;
+    spot = el.closest(".tabulator-row") ? rowSpot(el) : null;
     if (el.getAttribute("role") === "menuitem") {
       beforeMenu = beforeMenu || activator;  // the menu's own button opened the dialog
     } else {
@@ -266,10 +292,16 @@ function install() {
     return el;
   };
   const shown = (el) => el && el.isConnected && (el.checkVisibility ? el.checkVisibility() : true);
+  // a save reloads the grid just after the card closes: the tick box given the focus back
+  // is then replaced, and the focus falls to the body again; for a moment it is given again
+  let giveBackUntil = 0;
   setInterval(() => {
     const open = deepAll(document, "[role='dialog']").some(shown);
-    if (wasOpen && !open) {
-      const back = shown(activator) ? activator : (shown(beforeMenu) ? beforeMenu : null);
+    if (wasOpen && !open) giveBackUntil = Date.now() + 4000;
+    if (!open && Date.now() < giveBackUntil) {
+      const again = shown(activator) ? null : findSpot();
+      const back = shown(activator) ? activator
+        : (shown(again) ? again : (shown(beforeMenu) ? beforeMenu : null));
       const now = deepActive();
       if (back && (!now || now === document.body)) back.focus();
     }

@@ -55,7 +55,8 @@ from .upload import UploadWizard
 __all__ = ["CustomersPage", "GUIDE_URL", "STATUS_OPTIONS"]
 
 #: Narrower than this (CSS pixels) the page is laid out for a phone: the grid shows only
-#: the fields marked `on_phone`, and the writing actions are left out (toolbar.PHONE_CSS).
+#: the fields marked `on_phone`, and the writing actions move into the More menu
+#: (toolbar.PHONE_CSS, `Toolbar.compact`).
 PHONE_PX = 700
 
 
@@ -388,7 +389,16 @@ class CustomersPage(pn.viewable.Viewer):
         if name in self._drawers:
             self._drawers[name].open = True
             return
-        drawer = pmui.Drawer(fill(), anchor="right", size=380, open=True)
+        # a close button of its own: on a phone the drawer covers all but a 10 px strip,
+        # the only other way out by touch (Escape closes it from a keyboard); closed, the
+        # drawer gives the focus back to the button that opened it
+        close = Button(label=f"Close {name}", icon="close", variant="outlined", size="small",
+                       description=f"Close {name}: back to the customers", align="end")  # fmt: skip
+        drawer = pmui.Drawer(
+            pmui.Column(close, fill(), sizing_mode="stretch_width", margin=0),
+            anchor="right", size=380, open=True,
+        )  # fmt: skip
+        close.on_click(lambda _e: setattr(drawer, "open", False))
         self._drawers[name] = drawer
         self._overlays.append(drawer)
 
@@ -423,6 +433,15 @@ class CustomersPage(pn.viewable.Viewer):
 
     def _on_width(self, event) -> None:
         self.grid.compact = 0 < event.new < PHONE_PX
+        if pn.state.curdoc is None or pn.state.loaded:
+            self._toolbar_width()
+        else:
+            # the width arrives while the page is first drawn, and Material UI's More menu,
+            # given its phone items then, kept its first ones: they are given once it is drawn
+            pn.state.onload(self._toolbar_width)
+
+    def _toolbar_width(self) -> None:
+        self.toolbar.compact = 0 < self.viewport.width < PHONE_PX
 
     #: Notices about the selection that a new selection makes stale ("Tick the customers
     #: to delete first" beside "1 customer selected").

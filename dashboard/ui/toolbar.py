@@ -3,10 +3,12 @@
 Code under More.
 
 It wraps instead of running off the screen: at 1280 px it is one line, narrower it takes
-two, on a phone the writing actions are left out (the phone layout is read-only).
+two; on a phone the writing buttons are left out of the row and offered in the More menu.
 """
 
 from __future__ import annotations
+
+from typing import Any, NamedTuple
 
 import panel as pn
 import panel_material_ui as pmui
@@ -27,16 +29,58 @@ GUIDE_URL = "/guide"
 ROLE_ACTIONS = {"add": "add", "upload": "import", "bulk_edit": "bulk_edit",
                 "delete": "delete", "send": "send"}  # fmt: skip
 
-#: On a phone the page is for looking customers up: writing actions are left out.
+#: On a phone the writing buttons do not fit beside the others: they are hidden here and
+#: offered in the More menu (`Toolbar.compact`, set by the page from the window's width).
 PHONE_CSS = """
 @media (max-width: 700px) { :host(.writes) { display: none !important; } }
 """
+
+
+class Action(NamedTuple):
+    """One toolbar action: the Toolbar event it triggers and how it is shown."""
+
+    key: str
+    label: str
+    help_text: str
+    icon: str | None = None
+    options: dict[str, Any] = {}
+    #: Its name as a More menu item, where a bare "+" says nothing.
+    name: str = ""
+
+    @property
+    def menu_label(self) -> str:
+        """Its label in the More menu."""
+        return self.name or self.label
+
+
+#: The toolbar's buttons, in order: the one list the buttons and (on a phone) the More menu
+#: are made from.
+ACTIONS = (
+    Action("add", "+", "add a customer", "add", # the button says "+" alone
+           {"icon": None, "variant": "contained", "sx": {"minWidth": "44px"}},
+           name="Add customer"),
+    Action("upload", "Bulk Upload", "add or update customers from a spreadsheet", "upload_file"),
+    Action("bulk_edit", "Bulk Edit", "change one field of the selected customers", "edit_note"),
+    Action("refresh", "Refresh", "reload from the database", "refresh"),
+    Action("delete", "Delete", "delete the selected customers", "delete", {"color": "error"}),
+    Action("send", "Send", "email or SMS the selected customers", "send"),
+    Action("columns", "Columns", "choose, group and pivot columns", "view_column"),
+    Action("filters", "Filters", "filter the customers", "filter_list"),
+)  # fmt: skip
+#: What the More menu always offers.
+MORE_ACTIONS = (
+    Action("sql", "SQL", "run a read-only SQL query", "terminal"),
+    Action("code", "Code", "use this view in a notebook", "code"),
+    Action("changes", "Changes", "recent changes, each with Undo", "history"),
+)
 
 
 def action_button(event: param.Parameter, label: str, help_text: str, **options) -> pmui.Button:
     """A toolbar button whose accessible name starts with its visible label (screen readers
     and voice control find it by what it says), with the longer help after it."""
     options = {"variant": "outlined", "size": "small", "margin": (4, 3), **options}
+    if options.get("icon") is None:
+        options.pop("icon", None)
     return Button.from_param(event, label=label, description=f"{label}: {help_text}",
                                   **options)  # fmt: skip
 
@@ -58,67 +102,33 @@ class Toolbar(pn.viewable.Viewer):
     changes = param.Event(doc="Recent changes, each with Undo.")
     columns = param.Event(doc="Open the Columns pop-out.")
     filters = param.Event(doc="Open the Filters pop-out.")
+    compact = param.Boolean(default=False, doc=(
+        "Laid out for a phone: the writing buttons are hidden (PHONE_CSS) and offered in "
+        "the More menu instead."))  # fmt: skip
 
     def __init__(self, **params):
         super().__init__(**params)
-        b = action_button
         self.buttons = {
-            "add": b(
-                self.param.add, "+", "add a customer", variant="contained", sx={"minWidth": "44px"}
-            ),
-            "upload": b(
-                self.param.upload,
-                "Bulk Upload",
-                "add or update customers from a spreadsheet",
-                icon="upload_file",
-            ),  # fmt: skip
-            "bulk_edit": b(
-                self.param.bulk_edit,
-                "Bulk Edit",
-                "change one field of the selected customers",
-                icon="edit_note",
-            ),  # fmt: skip
-            "refresh": b(
-                self.param.refresh, "Refresh", "reload from the database", icon="refresh"
-            ),  # fmt: skip
-            "delete": b(
-                self.param.delete,
-                "Delete",
-                "delete the selected customers",
-                icon="delete",
-                color="error",
-            ),  # fmt: skip
-            "send": b(
-                self.param.send, "Send", "email or SMS the selected customers", icon="send"
-            ),  # fmt: skip
-            "columns": b(
-                self.param.columns, "Columns", "choose, group and pivot columns", icon="view_column"
-            ),  # fmt: skip
-            "filters": b(
-                self.param.filters, "Filters", "filter the customers", icon="filter_list"
-            ),  # fmt: skip
+            a.key: action_button(
+                self.param[a.key], a.label, a.help_text, **{"icon": a.icon, **a.options}
+            )  # fmt: skip
+            for a in ACTIONS
         }
         self.buttons["help"] = Button(
             label="?", href=self.guide_url, target="_blank", variant="outlined", size="small",
             description="? User guide for this page (opens in a new tab)", margin=(4, 3),
             sx={"minWidth": "40px"},
         )  # fmt: skip
-        self._more = Menu(
-            label="More", icon="more_vert", variant="outlined", size="small", margin=(4, 3),
-            description="More: SQL, code for notebooks, recent changes",
-            items=[{"label": "SQL", "icon": "terminal"},
-                   {"label": "Code", "icon": "code"},
-                   {"label": "Changes", "icon": "history"}],
-        )  # fmt: skip
-        self._more.on_click(self._on_more)
+        self._more = self._make_more()
         for key, action in ROLE_ACTIONS.items():
             self.buttons[key].visible = allowed(self.role, action)
             self.buttons[key].css_classes = ["writes"]
-            self.buttons[key].stylesheets = [PHONE_CSS]
+            # beside the button's own (its tooltip's), not instead of them
+            self.buttons[key].stylesheets = [*self.buttons[key].stylesheets, PHONE_CSS]
         self._status = pmui.Select.from_param(
             # "Active: All" read as a contradiction: the choice says whom it shows
             self.view.param.status, options={("All customers" if s == "All" else s): s
-                                             for s in STATUS_OPTIONS}, label="Active", width=140,
+                                             for s in STATUS_OPTIONS}, label="Active", width=165,
             size="small", description="", margin=(4, 3),
         )  # fmt: skip
         self._search = pmui.TextInput.from_param(
@@ -153,9 +163,35 @@ class Toolbar(pn.viewable.Viewer):
         # Enter (or a link, or a saved view) searched already: no second query after it
         self._cancel_typed()
 
+    def _more_items(self) -> list[dict[str, str]]:
+        """The More menu: on a phone first the writing actions its toolbar leaves out."""
+        left_out = [a for a in ACTIONS if a.key in ROLE_ACTIONS] if self.compact else []
+        return [
+            {"label": a.menu_label, "icon": a.icon}
+            for a in (*left_out, *MORE_ACTIONS)
+            if a.key not in ROLE_ACTIONS or allowed(self.role, ROLE_ACTIONS[a.key])
+        ]
+
+    def _make_more(self) -> Menu:
+        more = "the writing actions, SQL" if self.compact else "SQL"
+        menu = Menu(
+            label="More", icon="more_vert", variant="outlined", size="small", margin=(4, 3),
+            description=f"More: {more}, code for notebooks, recent changes",
+            items=self._more_items(),
+        )  # fmt: skip
+        menu.on_click(self._on_more)
+        return menu
+
+    @param.depends("compact", watch=True)
+    def _on_compact(self) -> None:
+        more = "the writing actions, SQL" if self.compact else "SQL"
+        self._more.param.update(items=self._more_items(),
+                                description=f"More: {more}, code for notebooks, recent changes")  # fmt: skip
+
     def _on_more(self, item) -> None:
         label = item["label"] if isinstance(item, dict) else str(item)
-        self.param.trigger({"SQL": "sql", "Code": "code", "Changes": "changes"}[label])
+        by_label = {a.menu_label: a.key for a in (*ACTIONS, *MORE_ACTIONS)}
+        self.param.trigger(by_label[label])
 
     def show_filters(self, active: int) -> None:
         """Say on the Filters button how many filters are in force."""
