@@ -51,3 +51,20 @@ def test_the_columns_drawer_does_not_overlap_at_1280x720(page):
     assert title["y"] + title["height"] <= pick["y"]
     page.keyboard.press("Escape")
     saved.wait_for(state="hidden")
+
+
+def test_typing_a_country_code_lists_that_country_first(page):
+    """The second tour: "DE" in the Country filter's values listed Bangladesh first (its
+    name holds "de")."""
+    page.keyboard.press("Escape")
+    button(page, "Filters").click()
+    choose(page, "Field", "Country")
+    page.get_by_role("combobox", name=re.compile("^Values")).first.click()
+    listbox = page.locator('[role="listbox"]')
+    listbox.wait_for()
+    page.keyboard.type("de")
+    # the options, after the list's "Select N matched items" line
+    first = page.locator('[role="listbox"] li').filter(has_text=re.compile(" — ")).first
+    first.filter(has_text=re.compile("^DE — Germany")).wait_for(timeout=10_000)
+    page.keyboard.press("Escape")
+    page.keyboard.press("Escape")

@@ -50,6 +50,9 @@ class FiltersPanel(pn.viewable.Viewer):
         )
         self._picks = pmui.MultiChoice.from_param(self.param.picks, label="Values", options=[],
                                                   sizing_mode="stretch_width", searchable=True)  # fmt: skip
+        # what is typed into the values' search puts the exact code first ("DE" gives
+        # Germany, not Bangladesh, whose name holds "de"), as the card's pickers do
+        self._picks.param.watch(self._rank_picks, "filter_str")
         self._yes = pmui.RadioButtonGroup.from_param(self.param.yes, label="Value")
         self._add = Button.from_param(self.param.add, label="Add filter", variant="contained",
                                            icon="filter_alt")  # fmt: skip
@@ -87,6 +90,11 @@ class FiltersPanel(pn.viewable.Viewer):
         self._op.options = ops
         self._picks.options = choices_for(self.field)
         self._show_inputs()
+
+    def _rank_picks(self, event) -> None:
+        self._picks.options = COLUMNS[self.field].type.ranked_options(event.new or "")
+        # dicts holding the same items in another order are equal: param sees no change
+        self._picks.param.trigger("options")
 
     @param.depends("op", watch=True)
     def _show_inputs(self):
