@@ -363,6 +363,14 @@ def test_setup_users_has_no_empty_gap(browser, auth_server, size):
     page.context.close()
 
 
+def test_an_empty_table_on_setup_users_says_so(browser, auth_server):
+    """The second tour: the empty tokens table was a blank strip."""
+    page = sign_in(browser, auth_server, "ana")
+    page.goto(auth_server + "/users")
+    page.get_by_text("No API tokens yet.").wait_for()
+    page.context.close()
+
+
 def test_the_code_dialogs_copy_buttons_copy_what_they_stand_beside(browser, server):
     _db, url = server
     view = View(search="Telecom", status="Active", page_size=25)

@@ -37,6 +37,8 @@ class TokensPage(pn.viewable.Viewer):
         self._table = Grid(pd.DataFrame(), show_index=False, disabled=True,
                            sizing_mode="stretch_width", height=rows_height(1),
                            layout="fit_data_table",
+                           # an empty table says so (it was a blank strip)
+                           configuration={"placeholder": "No API tokens yet."},
                            # fixed: the widths fitted to the first rows would cut later dates
                            widths={_SHOWN[k]: 150 for k in ("created_at", "expires_at",
                                                             "last_used_at")})  # fmt: skip

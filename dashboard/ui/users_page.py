@@ -32,7 +32,8 @@ class UsersPage(pn.viewable.Viewer):
         super().__init__(**params)
         self._table = Grid(pd.DataFrame(), show_index=False, disabled=True,
                                            sizing_mode="stretch_width", height=rows_height(1),
-                                           layout="fit_data_table")  # fmt: skip
+                                           layout="fit_data_table",
+                                           configuration={"placeholder": "No users yet."})  # fmt: skip
         self._alert = Notice(object="", severity="info", visible=False,
                                  sizing_mode="stretch_width")  # fmt: skip
         self._load()
