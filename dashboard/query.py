@@ -1116,10 +1116,10 @@ def compile_grouping(
         sets = [tuple(keys), ()]
     cash = money_values(values)
     if cash and fine and rolled is None and view.source == "customers":
-        fine = _fine_grouping(view, values, base or reporting_base(view), converted, where,
-                              params, source, rates)  # fmt: skip
-        if fine is not None:
-            return fine
+        two_steps = _fine_grouping(view, values, base or reporting_base(view), converted,
+                                   where, params, source, rates)  # fmt: skip
+        if two_steps is not None:
+            return two_steps
     if cash:
         join, join_params = money.fx_join(base or reporting_base(view))
         source, params = f"{source} {join}", [*join_params, *params]

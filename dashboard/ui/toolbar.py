@@ -163,7 +163,7 @@ class Toolbar(pn.viewable.Viewer):
         # Enter (or a link, or a saved view) searched already: no second query after it
         self._cancel_typed()
 
-    def _more_items(self) -> list[dict[str, str]]:
+    def _more_items(self) -> list[dict[str, str | None]]:
         """The More menu: on a phone first the writing actions its toolbar leaves out."""
         left_out = [a for a in ACTIONS if a.key in ROLE_ACTIONS] if self.compact else []
         return [
