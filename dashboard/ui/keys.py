@@ -295,6 +295,11 @@ function install() {
   // a save reloads the grid just after the card closes: the tick box given the focus back
   // is then replaced, and the focus falls to the body again; for a moment it is given again
   let giveBackUntil = 0;
+  // ... but only until the person does something: a click or a key of theirs in those
+  // seconds went to where they put it, and the focus was pulled back to the grid under them
+  const stopGivingBack = () => { giveBackUntil = 0; };
+  document.addEventListener("pointerdown", stopGivingBack, true);
+  document.addEventListener("keydown", stopGivingBack, true);
   setInterval(() => {
     const open = deepAll(document, "[role='dialog']").some(shown);
     if (wasOpen && !open) giveBackUntil = Date.now() + 4000;
