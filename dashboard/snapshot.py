@@ -165,9 +165,19 @@ def open_store(path: str | os.PathLike | None = None, *, user: str = "reader") -
                 f"the database {path} is in use by another process and has no snapshot "
                 "to read; run the dashboard with `customer-dashboard serve`, which publishes one"
             ) from None
-        store = Store(copy.resolve(), read_only=True, user=user)
-        store.snapshot_of = str(path)
-        return store
+        # the server may publish a newer copy and remove this one between reading the link
+        # and opening the file: the link then names the newer copy, which is opened instead
+        for attempt in range(5):
+            target = copy.resolve()
+            try:
+                store = Store(target, read_only=True, user=user)
+            except Exception:
+                if attempt == 4 or target.exists():
+                    raise
+                continue
+            store.snapshot_of = str(path)
+            return store
+        raise AssertionError("unreachable")  # the loop returns or raises
 
 
 class Publisher:

@@ -193,15 +193,33 @@ def open_select(pg, label: str) -> None:
     pg.wait_for_timeout(300)
 
 
+def dialog_drawn(pg, name: str | re.Pattern | None = None):
+    """The dialog (called `name`, if given) once its content is drawn: the card and Bulk
+    Upload show an "Opening …" line first and draw their fields a moment later."""
+    dialog = pg.get_by_role("dialog", name=name) if name is not None else pg.get_by_role("dialog")
+    dialog.first.wait_for()
+    dialog.first.get_by_text(re.compile("^Opening .*…$")).wait_for(state="hidden")
+    return dialog.first
+
+
 def close_menu(pg) -> None:
     """Close an open select menu (a multi-select stays open after a pick)."""
     listbox = pg.locator('[role="listbox"]')
-    for _ in range(5):
-        if not any(lb.is_visible() for lb in listbox.all()):
+
+    def open_() -> bool:
+        return any(lb.is_visible() for lb in listbox.all())
+
+    for _ in range(3):
+        if not open_():
             return
         pg.keyboard.press("Escape")
-        pg.wait_for_timeout(400)
-    raise AssertionError("the select menu did not close")
+        # the menu fades out: a second Escape while it still shows would close the pop-out
+        # the select sits in (the Columns drawer) instead
+        deadline = time.monotonic() + 4
+        while open_() and time.monotonic() < deadline:
+            pg.wait_for_timeout(100)
+    if open_():
+        raise AssertionError("the select menu did not close")
 
 
 def choose(pg, label: str, text: str) -> None:

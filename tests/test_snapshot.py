@@ -200,3 +200,37 @@ def test_copies_pause_in_proportion_to_their_cost(db, monkeypatch):
         publisher.stop()
     finally:
         store.close()
+
+
+PUBLISHER = """
+import sys, threading
+from dashboard import Store, add_demo_customers
+from dashboard.snapshot import publish
+store = Store(sys.argv[1])
+add_demo_customers(store, 20, seed=7)
+publish(store)
+done = threading.Event()
+threading.Thread(target=lambda: (sys.stdin.readline(), done.set()), daemon=True).start()
+print("ready", flush=True)
+while not done.is_set():
+    publish(store)  # a new copy replaces the last one, as fast as the machine goes
+store.close()
+"""
+
+
+def test_a_reader_opens_a_copy_while_newer_ones_replace_it(db):
+    """The server replaces its snapshot (and removes the older copy) whenever data changed: a
+    reader that read the link just before must open the newer copy, not fail on the gone
+    one ("Cannot open database ... snapshot.<n> ... does not exist")."""
+    proc = subprocess.Popen([sys.executable, "-c", PUBLISHER, str(db)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        for _ in range(300):
+            with open_store(db) as store:
+                assert store.snapshot_of == str(db)
+                assert store.scalar("SELECT count(*) FROM customers") == 20
+    finally:
+        proc.stdin.write("\n")
+        proc.stdin.flush()
+        proc.wait(timeout=60)

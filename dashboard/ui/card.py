@@ -38,7 +38,7 @@ from ..fields import (
 from ..store import Store
 from ..types import YES_NO, timestamp_text
 from .controls import Button
-from .dialogs import FADING_SX, CloseGuard, typed
+from .dialogs import FADING_SX, CloseGuard, follow_typing, typed
 from .safe import Grid, Notice, Text
 
 
@@ -296,7 +296,7 @@ class CustomerCard(pn.viewable.Viewer):
         if f.type.widget == "code":
             widget.readonly = not self._can_write
         self._dress(f, widget)
-        return widget
+        return follow_typing(widget)
 
     def _dress(self, f: Field, widget: Any) -> None:
         """Show the problem of field `f` (if any) at its widget."""

@@ -26,12 +26,35 @@ def dialog(*objects: Any, title: str, **params: Any) -> pmui.Dialog:
     return pmui.Dialog(*objects, title=title, **params)
 
 
+def follow_typing(widget: Any) -> Any:
+    """Let `typed(widget)` see what the person types into `widget` before they leave it.
+
+    A text box gives its `value` when it is left, but reports each key as `value_input`:
+    Escape pressed in the box closes its dialog before the value comes, so a dirty check
+    reading `value` would let the typing be thrown away without asking. `value_input` itself
+    is no witness of typing: some boxes (the code editor) do not follow `value` set from
+    Python, so a box filled from the database holds a stale `value_input` until the browser
+    echoes it. Only a `value_input` that arrives after the last `value`, and differs from it,
+    is typing."""
+    if "value_input" not in widget.param:
+        return widget
+
+    def keyed(event: Any) -> None:
+        widget._typing = None if event.new == widget.value else event.new
+
+    def left(event: Any) -> None:
+        widget._typing = None
+
+    widget._typing = None
+    widget.param.watch(keyed, "value_input")
+    widget.param.watch(left, "value")
+    return widget
+
+
 def typed(widget: Any) -> Any:
-    """What a box holds as the person typed it. A text box gives its `value` when it is
-    left, but reports each key as `value_input`: Escape pressed in the box closes its
-    dialog before the value comes, so a dirty check reading `value` would let the typing be
-    thrown away without asking."""
-    now = getattr(widget, "value_input", None)
+    """What a box holds as the person typed it (see `follow_typing`): the typing not yet
+    given as its `value`, or its `value`."""
+    now = getattr(widget, "_typing", None)
     return widget.value if now is None else now
 
 

@@ -13,7 +13,7 @@ from ..fields import CUSTOMER_FIELDS, ID_FIELD
 from ..settings import Settings
 from ..store import Store
 from .controls import Button
-from .dialogs import CloseGuard, dialog, typed
+from .dialogs import CloseGuard, dialog, follow_typing, typed
 from .display import plural, run_with_progress
 from .safe import Grid, Notice, Text
 
@@ -37,11 +37,12 @@ class SendDialog(pn.viewable.Viewer):
     def __init__(self, **params):
         super().__init__(**params)
         self._target = None
-        self._subject = pmui.TextInput.from_param(
+        self._subject = follow_typing(pmui.TextInput.from_param(
             self.param.subject, label="Subject", sizing_mode="stretch_width"
-        )
-        self._body = pmui.TextAreaInput.from_param(self.param.body, label="Message", rows=5,
-                                                   sizing_mode="stretch_width")  # fmt: skip
+        ))  # fmt: skip
+        self._body = follow_typing(pmui.TextAreaInput.from_param(
+            self.param.body, label="Message", rows=5, sizing_mode="stretch_width"
+        ))  # fmt: skip
         self._summary = Text("", variant="body1")
         self._first = Text("", variant="body2", styles={"white-space": "pre-wrap"})
         self._skipped = Grid(pd.DataFrame(), show_index=False, disabled=True, height=160,
