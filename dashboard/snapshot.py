@@ -167,17 +167,18 @@ def open_store(path: str | os.PathLike | None = None, *, user: str = "reader") -
             ) from None
         # the server may publish a newer copy and remove this one between reading the link
         # and opening the file: the link then names the newer copy, which is opened instead
-        for attempt in range(5):
+        attempt = 0
+        while True:
             target = copy.resolve()
             try:
                 store = Store(target, read_only=True, user=user)
+                break
             except Exception:
-                if attempt == 4 or target.exists():
+                attempt += 1
+                if attempt == 5 or target.exists():
                     raise
-                continue
-            store.snapshot_of = str(path)
-            return store
-        raise AssertionError("unreachable")  # the loop returns or raises
+        store.snapshot_of = str(path)
+        return store
 
 
 class Publisher:
