@@ -344,7 +344,7 @@ def cmd_pivot(args: argparse.Namespace) -> int:
             raise UserError("--expand prints the group tree; it does not go with --out")
         view = view.copy(expand=[parse_group_path(p) for p in args.expand])
     view.check()
-    if view.expand and view.mode == "groups":
+    if view.expand and view.mode == "groups" and not args.out:  # a report has no open groups
         return _print_tree(args, view)
     with _store(args, write=False) as store:
         if args.out:

@@ -171,21 +171,34 @@ def outline(store: Store, view: View, *, paged: bool = True) -> Outline:
                 opened.append(list(path[:depth]))
     kids: dict[tuple, Result] = {}
     levels: dict[tuple, list[dict[str, Any]]] = {(): result.data.to_dict("records")}
+    # a value as typed may differ in case from the group's ("Yes" for yes): one that
+    # matches a single group but for case names it
+    named: dict[tuple, tuple] = {(): ()}
     for path in sorted(opened, key=len):
-        parent = tuple(path[:-1])
+        parent = named[tuple(path[:-1])]
         rows = {tuple(path_of(view, list(parent), r)): r for r in levels[parent]}
-        if tuple(path) not in rows:
+        key = (*parent, path[-1])
+        if key not in rows and path[-1] is not None:
+            alike = [
+                k for k in rows if k[-1] is not None and k[-1].casefold() == path[-1].casefold()
+            ]
+            key = alike[0] if len(alike) == 1 else key
+        if key not in rows:
             under = f" under {_path_text(list(parent))}" if parent else ""
             field_label = COLUMNS[view.groups[len(parent)]].label
+            shown = ", ".join(_path_text([k[-1]]) for k in list(rows)[:12])
             raise UserError(f"no group {_path_text(path)} to open: {field_label}{under} shows "
-                            f"no {'(blank)' if path[-1] is None else repr(path[-1])}")  # fmt: skip
-        row = rows[tuple(path)]
+                            f"no {'(blank)' if path[-1] is None else repr(path[-1])} (it shows "
+                            f"{shown or 'no groups'}{', ...' if len(rows) > 12 else ''})")  # fmt: skip
+        named[tuple(path)] = key
+        row = rows[key]
         count = None
         if not view.percent and row.get("count") is not None and not pd.isna(row["count"]):
             count = int(row["count"])
-        kid = children(store, view, path, 1, totals=result.totals, count=count, with_unit=True)
-        kids[tuple(path)] = kid
-        levels[tuple(path)] = kid.data.to_dict("records") if not is_leaf(view, path) else []
+        kid = children(store, view, list(key), 1, totals=result.totals, count=count,
+                       with_unit=True)  # fmt: skip
+        kids[key] = kid
+        levels[key] = kid.data.to_dict("records") if not is_leaf(view, list(key)) else []
     cash = [value_column(f, a) for f, a in money_values(list(view.values))]
     at = view.groups.index(CURRENCY_FIELD) if CURRENCY_FIELD in view.groups else None
     nodes: list[dict[str, Any]] = []

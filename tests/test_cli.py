@@ -377,3 +377,12 @@ def test_expand_paths_parse_blanks_and_escapes():
     assert parse_group_path("(blank)/EUR") == [None, "EUR"]
     assert parse_group_path(r"A\/B/C") == ["A/B", "C"]
     assert parse_group_path(r"\(blank)") == ["(blank)"]
+
+
+def test_pivot_expand_matches_a_value_typed_in_another_case(db):
+    out = tree(db, "--rows", "portal_access,status", "--expand", "YES/active")
+    assert [r for r in out if r["path"] == ["yes", "Active"]][0]["kind"] == "group"
+    want = rows(db, "SELECT count(*) FROM customers WHERE portal_access AND status = 'Active'")
+    mine = [r for r in out if r["kind"] == "customer"]
+    more = sum(r["total"] - r["shown"] for r in out if r["kind"] == "more")
+    assert len(mine) + more == want[0][0]
