@@ -337,7 +337,15 @@ def cmd_pivot(args: argparse.Namespace) -> int:
         )
     if args.base:
         view = view.copy(base=args.base)  # the reporting currency of this report only
+    if args.expand:
+        if view.mode != "groups":
+            raise UserError("--expand opens groups of --rows; it does not go with --columns")
+        if args.out:
+            raise UserError("--expand prints the group tree; it does not go with --out")
+        view = view.copy(expand=[parse_group_path(p) for p in args.expand])
     view.check()
+    if view.expand and view.mode == "groups" and not args.out:  # a report has no open groups
+        return _print_tree(args, view)
     with _store(args, write=False) as store:
         if args.out:
             from .reports import pivot_report
@@ -355,6 +363,121 @@ def cmd_pivot(args: argparse.Namespace) -> int:
         _print_json(_records(table, _pivot_scales(view, list(table.columns), result.units)))
     else:
         print(table.to_string(index=False))
+    return 0
+
+
+#: --expand's separator between the group values of a path ("Active/EUR")
+PATH_SEPARATOR = "/"
+
+
+def parse_group_path(text: str) -> list[str | None]:
+    """An --expand path: group values outermost first, joined by "/" ("Active/EUR"); a
+    backslash makes the next character plain ("A\\/B" is the value A/B); an empty value or
+    "(blank)" is a blank group ("Active/" or "Active/(blank)")."""
+    from .types import BLANK
+
+    values: list[str | None] = []
+    part, plain, escaped = "", False, False
+    for ch in text:
+        if escaped:
+            part, plain, escaped = part + ch, True, False
+        elif ch == "\\":
+            escaped = True
+        elif ch == PATH_SEPARATOR:
+            values.append(part if plain or (part and part != BLANK) else None)
+            part, plain = "", False
+        else:
+            part += ch
+    if escaped:
+        raise UserError(f"--expand {text!r}: a path ends with a lone backslash")
+    values.append(part if plain or (part and part != BLANK) else None)
+    return values
+
+
+def _print_tree(args: argparse.Namespace, view: Any) -> int:
+    """pivot --expand: the group tree with the named groups open (`tree.outline`, as the
+    page shows it), one line a group, customer or "more" row, then the Total."""
+    import pandas as pd
+
+    from . import tree
+    from .fields import COLUMNS, ID_FIELD, KEY_FIELD
+    from .query import value_column, value_label
+    from .types import Money, is_blank
+
+    with _store(args, write=False) as store:
+        out = tree.outline(store, view, paged=False)
+    top = out.top
+    first = " › ".join(COLUMNS[g].label for g in view.groups)
+    values = {"count": top.labels.get("count", "Customers")}
+    values.update({value_column(f, a): value_label(f, a) for f, a in view.values})
+    leaf = tree.group_view(view, [None] * len(view.groups))
+    fields = {c: COLUMNS[c].label for c in leaf.columns
+              if c not in (KEY_FIELD, ID_FIELD, *view.groups)}  # fmt: skip
+    exact = _decimal_scales(f for f, _ in view.values)
+    scales = {} if view.percent else {
+        values[value_column(f, a)]: exact[f]
+        for f, a in view.values if f in exact and a in ("sum", "avg", "min", "max")
+    }  # fmt: skip
+    scales.update({fields[k]: v for k, v in _decimal_scales(fields).items()})
+    text = not (args.json or args.format in ("json", "csv"))
+    indent = "  " if text else ""  # JSON and CSV say the level and kind in fields
+
+    def cell(title: str, v: Any, unit: str | None) -> Any:
+        if is_blank(v):
+            return None
+        if text and unit and unit != "per currency":
+            return Money.amount_text(v, unit)
+        if hasattr(v, "tolist") and not isinstance(v, str):
+            v = v.tolist()  # numpy scalars and arrays (a list field's values)
+        if text and isinstance(v, list | tuple):
+            return ", ".join(map(str, v))
+        return v
+
+    records: list[dict[str, Any]] = []
+    for node in out.nodes:
+        level, row, units = node["level"], node["row"], node["units"]
+        rec: dict[str, Any] = {"kind": node["kind"], "level": level, "path": node["path"]}
+        if node["kind"] == "group":
+            field = view.groups[level]
+            rec[first] = indent * level + COLUMNS[field].type.group_label(row.get(field))
+            for col, title in values.items():
+                rec[title] = cell(title, row.get(col), units.get(col))
+        elif node["kind"] == "customer":
+            rec[first] = indent * level + ("• " if text else "") + str(row.get(KEY_FIELD) or "")
+            for name, title in fields.items():
+                rec[title] = cell(title, row.get(name), units.get(name))
+        else:
+            rest = node["total"] - node["shown"]
+            rec[first] = indent * level + (f"… {rest:,} more {node['what']} "
+                                         f"({node['shown']:,} of {node['total']:,} shown)")  # fmt: skip
+            rec.update(shown=node["shown"], total=node["total"])
+        if not text:
+            rec["units"] = {values.get(c) or fields.get(c): u for c, u in units.items() if u}
+        records.append(rec)
+    if top.totals is not None and len(top.totals):
+        total = {"kind": "total", "level": 0, "path": [], first: top.total_label}
+        units = {}
+        for col, title in values.items():
+            unit = top.total_units.get(col) or top.units.get(col)
+            v = top.totals[col].iloc[0] if col in top.totals else None
+            total[title] = cell(title, v, unit)
+            if unit:
+                units[title] = unit
+        if not text:
+            total["units"] = units
+        records.append(total)
+    if args.json or args.format == "json":  # each row its own keys: no customer's on a group
+        _print_json([_records(pd.DataFrame([r], dtype=object), scales)[0] for r in records])
+        return 0
+    frame = pd.DataFrame(records, dtype=object)  # counts stay whole beside blanks
+    columns = [first, *values.values(), *fields.values()]
+    if args.format == "csv":
+        frame[["kind", "level", *columns]].to_csv(sys.stdout, index=False)
+    else:
+        shown = frame[columns].astype(object)
+        shown = shown.where(shown.notna(), "")
+        print(shown.to_string(index=False, justify="left", formatters={
+            first: lambda v: str(v).ljust(max(len(str(x)) for x in shown[first]))}))  # fmt: skip
     return 0
 
 
@@ -994,6 +1117,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="the currency money over several currencies is reported in, for this "
                          "report (default: [money] base in the settings, EUR); rates into it "
                          "must be stored")  # fmt: skip
+    sp.add_argument("--expand", action="append", metavar="PATH",
+                    help="print the group tree with this group open (repeatable): its group "
+                         "values joined by /, e.g. Active/EUR; an empty value or (blank) is a "
+                         "blank group, \\/ a / inside a value; an open last level lists its "
+                         "customers, one page")  # fmt: skip
     sp.add_argument("--out", help="write a report to .xlsx (formatted) or .csv")
     # "json" stays accepted (earlier spelling of --json) but is no longer shown
     sp.add_argument("--format", choices=("table", "csv", "json"), default="table",

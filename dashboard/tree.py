@@ -16,13 +16,23 @@ what is on screen. A group is named by its path: the group values as text, outer
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
 from .errors import UserError
-from .fields import COLUMNS, KEY_FIELD
-from .query import Result, View, _shares, compile_rows, run, value_column
+from .fields import COLUMNS, CURRENCY_FIELD, KEY_FIELD
+from .query import (
+    UNIT_COLUMN,
+    Result,
+    View,
+    _shares,
+    compile_rows,
+    money_values,
+    run,
+    value_column,
+)
 from .store import Store
 
 #: A group's name in the tree: its group values as text, outermost first (None: blank).
@@ -81,12 +91,14 @@ def group_view(view: View, path: Path, page: int = 1) -> View:
     )  # fmt: skip
 
 
-def top(store: Store, view: View, *, earlier: Result | None = None) -> Result:
-    """The tree's top level: the view's page of groups by its first group field, with the
-    grand total (`.totals`) and the number of top-level groups (`.total`)."""
+def top(store: Store, view: View, *, earlier: Result | None = None, paged: bool = True) -> Result:
+    """The tree's top level: the view's page of groups by its first group field (all of
+    them with `paged=False`), with the grand total (`.totals`) and the number of top-level
+    groups (`.total`)."""
     if view.mode != "groups":
         raise UserError("a group tree needs groups=[...] and no pivot")
-    return run(store, level_view(view, [], view.page).copy(percent=view.percent), earlier=earlier)
+    top_view = level_view(view, [], view.page).copy(percent=view.percent)
+    return run(store, top_view, earlier=earlier, paged=paged)
 
 
 def children(
@@ -125,10 +137,103 @@ def children(
     return result
 
 
+@dataclass
+class Outline:
+    """The group tree with the view's open groups, as the rows a person reads top down.
+
+    `top` is the top level's `Result` (its `.totals` the grand total); `nodes` the rows in
+    order, each a dict: "kind" ("group", "customer", or "more": a child page not shown),
+    "level" (0 at the top), "path" (a group's own path; a customer's or a "more" row's
+    group), "row" (the group's or customer's values; none for "more"), "units" (the
+    currency of each money column of the row: a group's aggregates, a customer's own
+    amounts), and for "more" "shown", "total" and "what" ("groups" or "customers")."""
+
+    top: Result
+    nodes: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _path_text(path: Path) -> str:
+    return " › ".join("(blank)" if v is None else v for v in path)
+
+
+def outline(store: Store, view: View, *, paged: bool = True) -> Outline:
+    """The tree as the page shows it with `view.expand` open: the top level (`top`; every
+    top group with `paged=False`), and under each open group the first page of what it
+    opens to (`children`: `view.page_size` groups, or customers at the last level). Naming
+    a group opens its parents too. An open path that is no group on screen (a value no
+    customer has, or not on its parent's first page) is a `UserError` naming it."""
+    view.check()
+    result = top(store, view, paged=paged)
+    opened: list[Path] = []
+    for path in view.expand:
+        for depth in range(1, len(path) + 1):
+            if list(path[:depth]) not in opened:
+                opened.append(list(path[:depth]))
+    kids: dict[tuple, Result] = {}
+    levels: dict[tuple, list[dict[str, Any]]] = {(): result.data.to_dict("records")}
+    # a value as typed may differ in case from the group's ("Yes" for yes): one that
+    # matches a single group but for case names it
+    named: dict[tuple, tuple] = {(): ()}
+    for path in sorted(opened, key=len):
+        parent = named[tuple(path[:-1])]
+        rows = {tuple(path_of(view, list(parent), r)): r for r in levels[parent]}
+        key = (*parent, path[-1])
+        if key not in rows and path[-1] is not None:
+            alike = [
+                k for k in rows if k[-1] is not None and k[-1].casefold() == path[-1].casefold()
+            ]
+            key = alike[0] if len(alike) == 1 else key
+        if key not in rows:
+            under = f" under {_path_text(list(parent))}" if parent else ""
+            field_label = COLUMNS[view.groups[len(parent)]].label
+            shown = ", ".join(_path_text([k[-1]]) for k in list(rows)[:12])
+            raise UserError(f"no group {_path_text(path)} to open: {field_label}{under} shows "
+                            f"no {'(blank)' if path[-1] is None else repr(path[-1])} (it shows "
+                            f"{shown or 'no groups'}{', ...' if len(rows) > 12 else ''})")  # fmt: skip
+        named[tuple(path)] = key
+        row = rows[key]
+        count = None
+        if not view.percent and row.get("count") is not None and not pd.isna(row["count"]):
+            count = int(row["count"])
+        kid = children(store, view, list(key), 1, totals=result.totals, count=count,
+                       with_unit=True)  # fmt: skip
+        kids[key] = kid
+        levels[key] = kid.data.to_dict("records") if not is_leaf(view, list(key)) else []
+    cash = [value_column(f, a) for f, a in money_values(list(view.values))]
+    at = view.groups.index(CURRENCY_FIELD) if CURRENCY_FIELD in view.groups else None
+    nodes: list[dict[str, Any]] = []
+
+    def add(parent: Path, rows: list[dict[str, Any]], units: dict[str, str]) -> None:
+        for row in rows:
+            path = path_of(view, parent, row)
+            # a group at or under a Currency level is in that currency; above it converted
+            own = path[at] if at is not None and len(path) > at else None
+            nodes.append({"kind": "group", "level": len(parent), "path": path, "row": row,
+                          "units": {c: own or units[c] for c in cash if c in units}})  # fmt: skip
+            kid = kids.get(tuple(path))
+            if kid is None:
+                continue
+            if is_leaf(view, path):
+                for r in kid.data.to_dict("records"):
+                    unit = r.pop(UNIT_COLUMN, None)
+                    mine = {f for f, _a in money_values(list(view.values))}
+                    nodes.append({"kind": "customer", "level": len(path), "path": path,
+                                  "row": r, "units": {f: unit for f in mine if f in r}})  # fmt: skip
+            else:
+                add(path, kid.data.to_dict("records"), kid.units)
+            if len(kid.data) < kid.total:
+                nodes.append({"kind": "more", "level": len(path), "path": path, "row": {},
+                              "units": {}, "shown": len(kid.data), "total": kid.total,
+                              "what": "customers" if is_leaf(view, path) else "groups"})  # fmt: skip
+
+    add([], levels[()], result.units)
+    return Outline(result, nodes)
+
+
 def is_leaf(view: View, path: Path) -> bool:
     """Whether the group at `path` opens to customers (the last group level)."""
     return len(path) == len(view.groups)
 
 
-__all__ = ["Path", "children", "group_view", "is_leaf", "level_view", "path_filters",
-           "path_of", "top"]  # fmt: skip
+__all__ = ["Outline", "Path", "children", "group_view", "is_leaf", "level_view", "outline",
+           "path_filters", "path_of", "top"]  # fmt: skip

@@ -6,6 +6,7 @@ import itertools
 import json
 import subprocess
 import sys
+from decimal import Decimal
 
 import pandas as pd
 import pytest
@@ -285,3 +286,103 @@ def test_edit_json_names_the_batch_it_wrote(fresh_db):
     assert data["fields"][0]["kind"] == "tags" and data["fields"][0]["gain"] == data["changed"]
     assert rows(fresh_db, "SELECT count(*) FROM batches WHERE batch_id = ?",
                 [data["batch_id"]])[0][0] == 1  # fmt: skip
+
+
+# --- pivot --expand: the group tree with open groups --------------------------------
+
+
+def tree(db, *args: str) -> list[dict]:
+    r = cli("pivot", "--db", str(db), "--json", *args)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_pivot_expand_one_level_equals_an_independent_query(db):
+    out = tree(db, "--rows", "status,currency", "--values", "credit:sum", "--expand", "Inactive")
+    tops = [r for r in out if r["kind"] == "group" and r["level"] == 0]
+    assert {r["path"][0] for r in tops} == {
+        s for (s,) in rows(db, "SELECT DISTINCT status FROM customers")
+    }
+    kids = [r for r in out if r["level"] == 1]
+    assert all(r["kind"] == "group" and r["path"][0] == "Inactive" for r in kids)
+    # kids sit right under their parent, before the next top group
+    at = next(i for i, r in enumerate(out) if r["path"] == ["Inactive"])
+    assert out[at + 1 : at + 1 + len(kids)] == kids
+    want = rows(db, "SELECT currency, count(*), sum(credit) FROM customers "
+                    "WHERE status = ? GROUP BY currency", ["Inactive"])  # fmt: skip
+    got = {r["path"][1]: (r["Customers"], Decimal(r["Sum of Balance"])) for r in kids}
+    assert got == {c: (n, Decimal(str(s)).normalize()) for c, n, s in want}
+    assert {r["units"]["Sum of Balance"] for r in kids} == set(got)  # each in its currency
+    assert out[-1]["kind"] == "total"
+    assert out[-1]["Customers"] == rows(db, "SELECT count(*) FROM customers")[0][0]
+
+
+def test_pivot_expand_two_levels_lists_the_customers_paged(db):
+    out = tree(db, "--rows", "status,currency", "--values", "credit:sum",
+               "--expand", "Inactive/EUR", "--expand", "Active/EUR")  # fmt: skip
+    for status in ("Inactive", "Active"):
+        want = dict(rows(db, "SELECT name, credit FROM customers WHERE status = ? AND "
+                             "currency = 'EUR'", [status]))  # fmt: skip
+        mine = [r for r in out if r["kind"] == "customer" and r["path"] == [status, "EUR"]]
+        assert all(r["level"] == 2 for r in mine)
+        assert len(mine) == min(len(want), 50)  # one page, as the API and page read it
+        assert {r["Status › Currency"]: Decimal(r["Balance"]) for r in mine} == {
+            r["Status › Currency"]: Decimal(str(want[r["Status › Currency"]])).normalize()
+            for r in mine
+        }
+        more = [r for r in out if r["kind"] == "more" and r["path"] == [status, "EUR"]]
+        if len(want) > 50:
+            assert [(m["shown"], m["total"]) for m in more] == [(50, len(want))]
+        else:
+            assert more == []
+    # the parent opens with its child: Inactive's currencies are listed too
+    assert any(r["path"] == ["Inactive", "AED"] for r in out)
+    text = cli("pivot", "--db", str(db), "--rows", "status,currency", "--expand", "Active/EUR")
+    assert text.returncode == 0, text.stderr
+    lines = text.stdout.splitlines()
+    assert any(line.startswith("  EUR ") for line in lines)
+    assert any(line.startswith("    • ") for line in lines)
+    assert lines[-1].startswith("Total ")
+
+
+def test_pivot_expand_a_blank_group(db):
+    want = {n for (n,) in rows(db, "SELECT name FROM customers WHERE status = 'Active' AND "
+                                   "(region IS NULL OR region = '')")}  # fmt: skip
+    assert want, "the demo has Active customers without a region"
+    for spelling in ("Active/", "Active/(blank)"):
+        out = tree(db, "--rows", "status,region", "--expand", spelling)
+        blank = [r for r in out if r["path"] == ["Active", None]]
+        assert blank[0]["kind"] == "group" and blank[0]["Customers"] == len(want)
+        got = {r["Status › Region"] for r in out if r["kind"] == "customer"}
+        assert got == want
+
+
+def test_pivot_expand_a_bad_path_says_so(db):
+    for path, words in (("Active/XYZ", "no group Active › XYZ"),
+                        ("Nobody", "no group Nobody"),
+                        ("Active/EUR/x", "1 to 2 group values")):  # fmt: skip
+        r = cli("pivot", "--db", str(db), "--rows", "status,currency", "--expand", path)
+        assert r.returncode == 1 and words in r.stderr, r.stderr
+        assert "Traceback" not in r.stderr
+    r = cli("pivot", "--db", str(db), "--rows", "status", "--columns", "currency",
+            "--expand", "Active")  # fmt: skip
+    assert r.returncode == 1 and "--columns" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_expand_paths_parse_blanks_and_escapes():
+    from dashboard.cli import parse_group_path
+
+    assert parse_group_path("Active/EUR") == ["Active", "EUR"]
+    assert parse_group_path("Active/") == ["Active", None]
+    assert parse_group_path("(blank)/EUR") == [None, "EUR"]
+    assert parse_group_path(r"A\/B/C") == ["A/B", "C"]
+    assert parse_group_path(r"\(blank)") == ["(blank)"]
+
+
+def test_pivot_expand_matches_a_value_typed_in_another_case(db):
+    out = tree(db, "--rows", "portal_access,status", "--expand", "YES/active")
+    assert [r for r in out if r["path"] == ["yes", "Active"]][0]["kind"] == "group"
+    want = rows(db, "SELECT count(*) FROM customers WHERE portal_access AND status = 'Active'")
+    mine = [r for r in out if r["kind"] == "customer"]
+    more = sum(r["total"] - r["shown"] for r in out if r["kind"] == "more")
+    assert len(mine) + more == want[0][0]

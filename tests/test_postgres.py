@@ -173,3 +173,91 @@ def test_open_store_reads_a_postgres_database_from_a_notebook(pg_url):
     Store(pg_url).close()
     with open_store(pg_url) as s:
         assert s.scalar("SELECT count(*) FROM customers") == 0 and s.snapshot_of is None
+
+
+# --- rows sorted by money, paged on PostgreSQL ---------------------------------------------
+
+#: Rates into EUR (units of EUR per unit) for the demo's currencies.
+MONEY_RATES = {"USD": "0.92", "GBP": "1.17", "AUD": "0.6", "CAD": "0.66", "PLN": "0.23",
+               "BRL": "0.17", "SGD": "0.69", "JPY": "0.0061", "INR": "0.011", "MXN": "0.05",
+               "NGN": "0.00058", "AED": "0.25", "ZAR": "0.05", "SEK": "0.087"}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def money_pg(pg_server, tmp_path_factory):
+    """Two Postgres databases of 90 customers whose balances tie (few distinct amounts, the
+    same amount in several currencies, NULLs): one with a rate into EUR for every currency,
+    one lacking USD's. Made on DuckDB (the demo's SQL is DuckDB's) and copied."""
+    from decimal import Decimal
+
+    from dashboard import add_demo_customers
+    from dashboard.money import import_rates
+    from dashboard.pgstore import copy_tables
+
+    amounts = [None, Decimal("0"), Decimal("-5.5"), Decimal("10"), Decimal("100")]
+    urls = {}
+    for rated in (True, False):
+        duck = Store(tmp_path_factory.mktemp("money") / "c.duckdb", user="tester")
+        add_demo_customers(duck, 90, seed=3)
+        ids = [i for (i,) in duck.rows("SELECT id FROM customers ORDER BY id")]
+        for n, cid in enumerate(ids):
+            duck.execute("UPDATE customers SET credit = ? WHERE id = ?",
+                         [amounts[(n * 7) % len(amounts)], cid])  # fmt: skip
+        rates = {c: r for c, r in MONEY_RATES.items() if rated or c != "USD"}
+        csv = "currency,rate\n" + "".join(f"{c},{r}\n" for c, r in rates.items())
+        import_rates(duck, csv, base="EUR")
+        name = f"moneysort{int(rated)}"
+        pg_server.admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        pg_server.admin(f"CREATE DATABASE {name} TEMPLATE cd_template")
+        with Store(pg_server.url(name), user="tester") as pg:
+            copy_tables(duck, pg)
+        duck.close()
+        urls[rated] = pg_server.url(name)
+    yield urls
+    for name in ("moneysort0", "moneysort1"):
+        pg_server.admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.mark.parametrize("rated", [True, False])
+@pytest.mark.parametrize("sort", [[["credit", "desc"]], [["credit", "asc"]],
+                                  [["status", "asc"], ["credit", "desc"]]])  # fmt: skip
+def test_money_sorted_pages_on_postgres_follow_an_independent_order_by(
+    money_pg, rated, sort, tmp_path, monkeypatch
+):
+    """Page 1, the next pages (read by keyset after the shown page's last row), the last
+    page (read from the end), and back a page: each is the slice of one ORDER BY written
+    here on Postgres: the balance in EUR when every currency has a rate, else currency
+    then amount; ties by id."""
+    from dashboard import View, run
+
+    settings = tmp_path / "settings.toml"
+    settings.write_text('[money]\nbase = "EUR"\n', encoding="utf-8")
+    monkeypatch.setenv("CUSTOMER_DASHBOARD_SETTINGS", str(settings))
+    with Store(money_pg[rated], user="tester") as store:
+        keys = []
+        for name, way in sort:
+            if name == "credit":
+                eur = "c.credit * r.rate" if rated else "NULL::numeric"
+                keys += [f"{eur} {way} NULLS LAST", "c.currency ASC", f"c.credit {way} NULLS LAST"]
+            else:
+                keys.append(f"c.{name} {way} NULLS LAST")
+        want = [i for (i,) in store.rows(
+            "SELECT c.id FROM customers c LEFT JOIN (SELECT currency, rate FROM rates "
+            "WHERE base = 'EUR' UNION ALL SELECT 'EUR', 1) r ON r.currency = c.currency "
+            f"ORDER BY {', '.join(keys)}, c.id"
+        )]  # fmt: skip
+        assert len(want) == 90
+        ties = store.rows("SELECT count(*) FROM customers GROUP BY credit ORDER BY 1 DESC")
+        assert ties[0][0] > 10  # many equal balances: the id decides among them
+        size = 7
+        last = -(-len(want) // size)
+        view = View(columns=["id", "name", "credit"], sort=sort, page_size=size)
+        earlier, reads = None, []
+        for page in (1, 2, 3, last, last - 1, 5):
+            got = run(store, view.copy(page=page), earlier=earlier, key=True, with_unit=True)
+            assert got.data["id"].tolist() == want[(page - 1) * size : page * size], page
+            assert got.total == len(want)
+            reads.append(got.sql)
+            earlier = got
+        assert "_at" in reads[1] and "_at" in reads[2]  # pages 2 and 3 by keyset
+        assert "_at" in reads[4]  # back a page: by keyset before the shown page's first row
