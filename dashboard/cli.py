@@ -1024,23 +1024,31 @@ def cmd_copy(args: argparse.Namespace) -> int:
     from .pgstore import copy_tables
     from .store import Store
 
-    if not is_url(args.to):
-        raise UserError(
-            f"copy --to takes a postgresql:// URL, not {args.to!r} (copying from PostgreSQL "
-            "back into a DuckDB file is not done yet)"
-        )
     if not is_url(args.source) and not Path(args.source).exists():
         raise UserError(f"no database at {args.source}")
-    with Store(args.source, user="cli", read_only=not is_url(args.source)) as source, \
-            Store(args.to, user="cli") as target:  # fmt: skip
-        there = target.scalar("SELECT (SELECT count(*) FROM customers) + "
-                              "(SELECT count(*) FROM batches)")  # fmt: skip
-        if there:
-            raise UserError(
-                f"{target.path} already holds data; copy into a new, empty database "
-                "(createdb NAME, then --to postgresql://.../NAME)"
-            )
-        counts = copy_tables(source, target)
+    if not is_url(args.to) and Path(args.to).resolve() == Path(args.source).resolve():
+        raise UserError("copy --from and --to name the same file")
+    new_file = not is_url(args.to) and not Path(args.to).exists()
+    try:
+        with Store(args.source, user="cli", read_only=not is_url(args.source)) as source, \
+                Store(args.to, user="cli") as target:  # fmt: skip
+            there = target.scalar("SELECT (SELECT count(*) FROM customers) + "
+                                  "(SELECT count(*) FROM batches)")  # fmt: skip
+            if there:
+                raise UserError(
+                    f"{target.path} already holds data; copy into a new, empty database "
+                    + (
+                        "(createdb NAME, then --to postgresql://.../NAME)"
+                        if is_url(args.to)
+                        else "(a file that does not exist yet)"
+                    )  # fmt: skip
+                )
+            counts = copy_tables(source, target)
+    except BaseException:
+        if new_file:  # a failed copy leaves no half-made file behind
+            for made in (Path(args.to), Path(f"{args.to}.wal")):
+                made.unlink(missing_ok=True)
+        raise
     if args.json:
         _print_json({"from": str(args.source), "to": target.path, "rows": counts})
         return 0
@@ -1350,12 +1358,15 @@ def _add_later_commands(sub: Any, db: Any, json_option: Any) -> None:
     db(sp)
     sp.set_defaults(func=cmd_backup)
     sp = sub.add_parser(
-        "copy", help="copy every table of a DuckDB database into a new PostgreSQL database"
+        "copy",
+        help="copy every table, batch history included, from one database into a new "
+        "one: DuckDB to PostgreSQL or back",
     )
     sp.add_argument("--from", dest="source", required=True, metavar="DB",
-                    help="the database to copy: a DuckDB file")  # fmt: skip
-    sp.add_argument("--to", required=True, metavar="URL",
-                    help="an empty PostgreSQL database: postgresql://user@host:port/name")  # fmt: skip
+                    help="the database to copy: a DuckDB file or a postgresql:// URL")  # fmt: skip
+    sp.add_argument("--to", required=True, metavar="DB",
+                    help="an empty PostgreSQL database (postgresql://user@host:port/name) or a "
+                    "DuckDB file that does not exist yet")  # fmt: skip
     json_option(sp)
     sp.set_defaults(func=cmd_copy)
     sp = sub.add_parser("restore", help="replace the database with a backup (not while served)")

@@ -314,6 +314,25 @@ def _v10_api_tokens(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+#: Step 11's indexes, as released: on PostgreSQL a page of customers sorted by one of these
+#: (the query's `ORDER BY col ASC|DESC NULLS LAST, id`, in the direction people sort them)
+#: reads 50 index entries instead of sorting every row (65 ms at 50,000 customers, growing
+#: with the table). DuckDB sorts a top-N without them and its indexes would only slow writes.
+V11_PG_SQL: tuple[str, ...] = (
+    'CREATE INDEX customers_name_sort ON customers ("name", id)',
+    'CREATE INDEX customers_status_sort ON customers ("status", id)',
+    'CREATE INDEX customers_country_sort ON customers ("country", id)',
+    'CREATE INDEX customers_created_sort ON customers ("created_at" DESC NULLS LAST, id)',
+    'CREATE INDEX customers_updated_sort ON customers ("updated_at" DESC NULLS LAST, id)',
+)
+
+
+def _v11_sort_indexes(con: duckdb.DuckDBPyConnection) -> None:
+    if dialect.of(con) is dialect.POSTGRES:
+        for sql in V11_PG_SQL:
+            con.execute(sql)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "customers, contacts, audit log", _v1_core),
     Migration(2, "saved views", _v2_saved_views),
@@ -325,6 +344,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(8, "quick search words", _v8_search_words),
     Migration(9, "exchange rates", _v9_rates),
     Migration(10, "API tokens", _v10_api_tokens),
+    Migration(11, "sort indexes on PostgreSQL", _v11_sort_indexes),
 )
 
 LATEST = MIGRATIONS[-1].version

@@ -646,18 +646,52 @@ def migrate_db(cur: PgCursor, target: int | None = None) -> list[int]:
 #: Derived tables that `copy_tables` rebuilds on the target instead of copying.
 DERIVED = ("customer_search", "search_token", "search_vocab", "search_state")
 
+#: The id sequences and the tables whose `id` they give (moved past the copied ids).
+SEQUENCES = (("customer_id_seq", "customers"), ("contact_id_seq", "contacts"),
+             ("audit_id_seq", "audit_log"), ("message_id_seq", "messages"))  # fmt: skip
+
+
+def _read_pg(source: Store, sql: str, size: int = 50_000) -> Iterator[Any]:
+    """A Postgres query's rows as Arrow tables with the stored values as they are (NUMERIC
+    as exact decimals, not the floats `frame` gives the services; JSON as its text), by a
+    server-side cursor on a read-only connection of its own."""
+    import psycopg
+    import pyarrow as pa
+    from psycopg.types.numeric import NumericLoader
+    from psycopg.types.string import TextLoader
+
+    conn = connect(source._url, read_only=True)  # type: ignore[attr-defined]
+    conn.adapters.register_loader("numeric", NumericLoader)  # a Decimal always, never an int
+    for name in ("json", "jsonb"):
+        conn.adapters.register_loader(name, TextLoader)
+    try:
+        with conn.transaction(), conn.cursor(name="copy") as cur:
+            try:
+                cur.execute(sql)
+                while rows := cur.fetchmany(size):
+                    names = [c.name for c in cur.description]
+                    yield pa.table({n: pa.array([r[j] for r in rows]) for j, n in enumerate(names)})
+            except psycopg.Error as exc:
+                raise _mapped(exc) from None
+    finally:
+        conn.close()
+
+
+def _columns(store: Store, table: str) -> list[str]:
+    schema = "public" if store.dialect is dialect.POSTGRES else "main"
+    return [c for (c,) in store.rows(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = ? "
+        "AND table_name = ? ORDER BY ordinal_position", [schema, table])]  # fmt: skip
+
 
 def copy_tables(source: Store, target: Store) -> dict[str, int]:
-    """Copy every table of `source` (any engine, at the latest schema) into the empty,
-    migrated Postgres `target` in one transaction: rows by COPY FROM STDIN, sequences moved
-    past the copied ids, the quick search rebuilt. Returns the rows copied per table, and
-    checks them against the target's counts."""
-    import pyarrow as pa
-
+    """Copy every table of `source` into the empty, migrated `target` (either engine, both
+    at the latest schema) in one transaction: Postgres's rows by COPY FROM STDIN, DuckDB's
+    from a registered Arrow table; the id sequences moved past the copied ids, the quick
+    search rebuilt. Returns the rows copied per table, checked against the target's counts."""
     from . import search
 
-    if target.dialect is not dialect.POSTGRES:
-        raise UserError("copying into a DuckDB database is not done yet: --to takes a URL")
+    to_pg = target.dialect is dialect.POSTGRES
     tables = [t for (t,) in source.rows(
         "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' "
         "AND database_name = current_database() ORDER BY table_name")
@@ -665,28 +699,39 @@ def copy_tables(source: Store, target: Store) -> dict[str, int]:
     copied: dict[str, int] = {}
     with target.transaction() as cur:
         for table in tables:
-            cols = [c for (c,) in cur.execute(
-                "SELECT column_name FROM information_schema.columns WHERE table_schema = "
-                "'public' AND table_name = ? ORDER BY ordinal_position", [table]).fetchall()]  # fmt: skip
-            have = {c for (c,) in source.rows(
-                "SELECT column_name FROM information_schema.columns WHERE table_name = ?",
-                [table])}  # fmt: skip
-            cols = [c for c in cols if c in have]
+            have = set(_columns(source, table))
+            cols = [c for c in _columns(target, table) if c in have]
             names = ", ".join('"' + c.replace('"', '""') + '"' for c in cols)
-            read = list(source.batches(f"SELECT {names} FROM {table}"))
-            if not read:  # an empty table (its schema unknown without a batch)
-                copied[table] = 0
-                continue
-            data = pa.Table.from_batches(read)
-            copied[table] = copy_into(cur, table, data)
-        for seq, table in (("customer_id_seq", "customers"), ("contact_id_seq", "contacts"),
-                           ("audit_id_seq", "audit_log"), ("message_id_seq", "messages")):  # fmt: skip
-            cur.execute(
-                f"SELECT setval('{seq}', coalesce((SELECT max(id) FROM {table}), 0) + 1, false)"
-            )
-        search.rebuild(_as_duckdb(cur))
-        for table in copied:  # the planner's statistics now, not when autovacuum comes by
-            cur.execute(f"ANALYZE {table}")
+            sql = f"SELECT {names} FROM {table}"
+            copied[table] = 0
+            if source.dialect is dialect.POSTGRES:
+                read = _read_pg(source, sql)
+            else:
+                import pyarrow as pa
+
+                read = (pa.Table.from_batches([b]) for b in source.batches(sql))
+            for data in read:
+                if to_pg:
+                    copied[table] += copy_into(cur, table, data)
+                else:
+                    # DuckDB casts each column to the table's type (text to JSON, exact
+                    # decimals to DECIMAL) on the way in
+                    cur.register("_copied", data)
+                    cur.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM _copied")
+                    cur.unregister("_copied")
+                    copied[table] += data.num_rows
+        for seq, table in SEQUENCES:
+            if to_pg:
+                cur.execute(
+                    f"SELECT setval('{seq}', coalesce((SELECT max(id) FROM {table}), 0) + 1, false)"
+                )
+            else:  # DuckDB has no setval: the sequence is drawn up to the last copied id
+                last = cur.execute(f"SELECT coalesce(max(id), 0) FROM {table}").fetchall()[0][0]
+                cur.execute(f"SELECT max(nextval('{seq}')) FROM range(?)", [last])
+        search.rebuild(_as_duckdb(cur) if to_pg else cur)
+        if to_pg:
+            for table in copied:  # the planner's statistics now, not when autovacuum comes by
+                cur.execute(f"ANALYZE {table}")
         for table, n in copied.items():
             there = cur.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
             if there != n:

@@ -31,6 +31,7 @@ import re
 import secrets
 import threading
 from collections.abc import Generator, Iterator
+from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
@@ -266,9 +267,11 @@ def _schema(description: list[Any]) -> pa.Schema:
         kind = _ARROW.get(column.type_code)
         if kind is None and column.type_code == 1700:
             precision, scale = column.precision, column.scale
-            # NUMERIC without a declared precision (a sum, say) stays exact as text
+            # NUMERIC without a declared precision (a sum, an average) is a number, as
+            # DuckDB's average is: a double (text would be a text cell in CSV and XLSX, and
+            # a negative one made safe as a formula, "'-12.5")
             kind = (pa.decimal128(precision, scale) if precision and precision <= 38
-                    and scale is not None else pa.string())  # fmt: skip
+                    and scale is not None else pa.float64())  # fmt: skip
         fields.append(pa.field(column.name, kind or pa.string()))
     return pa.schema(fields)
 
@@ -279,6 +282,8 @@ def _batch(rows: list[tuple], schema: pa.Schema) -> pa.RecordBatch:
         values = [row[j] for row in rows]
         if pa.types.is_string(field.type):
             values = [v if v is None or isinstance(v, str) else str(v) for v in values]
+        elif pa.types.is_floating(field.type):  # (Arrow takes no Decimal as a double)
+            values = [float(v) if isinstance(v, Decimal) else v for v in values]
         try:
             arrays.append(pa.array(values, type=field.type))
         except (pa.ArrowException, TypeError, ValueError, OverflowError) as exc:

@@ -223,3 +223,32 @@ def test_a_user_who_may_not_make_the_role_is_told_what_to_do(pg_server, pg, owne
     finally:
         owner.execute("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM plain_owner")
         pg_server.admin("DROP ROLE plain_owner")
+
+
+#: NUMERIC/DECIMAL results of every kind: a column as stored, an aggregate (unconstrained
+#: NUMERIC on Postgres), a negative one (a CSV cell starting "-" is text made safe when it
+#: is text), and a literal.
+DECIMALS = ("SELECT credit, (SELECT sum(credit) FROM customers) AS total, -abs(credit) - 0.5 AS negative, "
+            "CAST(2.25 AS DECIMAL(6,2)) AS literal FROM customers WHERE id = 1")  # fmt: skip
+
+
+@pytest.mark.parametrize("backend", ["duckdb", "postgres"])
+def test_decimal_results_come_back_as_numbers_on_both_engines(demo, tmp_path):
+    import openpyxl
+    import pandas as pd
+
+    credit = float(demo.scalar("SELECT credit FROM customers WHERE id = 1"))
+    total = float(demo.scalar("SELECT sum(credit) FROM customers"))
+    want = [credit, total, -abs(credit) - 0.5, 2.25]
+    shown = run_sql(demo, DECIMALS).data
+    assert [shown[c].dtype.kind for c in shown.columns] == ["f"] * 4
+    assert shown.iloc[0].tolist() == pytest.approx(want)
+    sqlbox.export_sql(demo, DECIMALS, tmp_path / "d.csv")
+    read = pd.read_csv(tmp_path / "d.csv")
+    assert [read[c].dtype.kind for c in read.columns] == ["f"] * 4, (tmp_path / "d.csv").read_text()
+    assert read.iloc[0].tolist() == pytest.approx(want)
+    sqlbox.export_sql(demo, DECIMALS, tmp_path / "d.xlsx")
+    cells = [c.value for c in next(openpyxl.load_workbook(tmp_path / "d.xlsx").active.iter_rows(
+        min_row=2, max_row=2))]  # fmt: skip
+    assert all(isinstance(v, float | int) for v in cells), cells
+    assert cells == pytest.approx(want)
