@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import re
 import sys
 from collections.abc import Iterator, Sequence
@@ -1394,7 +1395,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             "info" if args.command == "serve" else "warning"
         )
         logs.setup(level, json_lines=getattr(args, "log_json", False))
-        return int(args.func(args) or 0)
+        status = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe is found here, not at exit after main returned
+        return status
+    except BrokenPipeError:
+        # the reader stopped early (`| head`): as any Unix tool, stop writing, quietly; the
+        # interpreter's last flush at exit would fail again, so stdout goes nowhere now
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a tool the pipe stopped
     except UsageError as exc:
         # argparse's convention: the command's usage line, then "prog: error: ...", status 2
         shown = exc.parser or getattr(args, "command_parser", None) or parser

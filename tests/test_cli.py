@@ -386,3 +386,19 @@ def test_pivot_expand_matches_a_value_typed_in_another_case(db):
     mine = [r for r in out if r["kind"] == "customer"]
     more = sum(r["total"] - r["shown"] for r in out if r["kind"] == "more")
     assert len(mine) + more == want[0][0]
+
+
+def test_output_piped_into_a_reader_that_stops_early_ends_quietly(db):
+    """`customer-dashboard sql ... | head -1`: the reader closes the pipe after one line;
+    the CLI stops writing without a BrokenPipeError traceback. (The output, 300 customers'
+    every column, is larger than a pipe holds.)"""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dashboard.cli", "sql", "--db", str(db),
+         "SELECT * FROM customers"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdout.readline()
+    proc.stdout.close()  # as `head -1` does
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 141, err  # 128 + SIGPIPE, as a shell reports it
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
