@@ -113,7 +113,9 @@ def problem_of(exc: BaseException) -> tuple[int, dict[str, Any], dict[str, str]]
         status, title = 400, "Bad request"
     else:
         status, title = 500, "Internal error"
-    detail = str(exc) if isinstance(exc, UserError) else "the server failed; see its log"
+    # a bad view's message for Python ends with `dashboard.field_list()`: no use over HTTP
+    detail = (getattr(exc, "for_people", None) or str(exc) if isinstance(exc, UserError)
+              else "the server failed; see its log")  # fmt: skip
     doc = {"type": "about:blank", "title": title or _TITLES.get(status, "Error"),
            "status": status, "detail": detail, **extra}  # fmt: skip
     return status, doc, headers

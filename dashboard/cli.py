@@ -1414,7 +1414,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: {problem.describe()}", file=sys.stderr)
         return 1
     except UserError as exc:
-        for line in str(exc).splitlines():
+        # a bad view's message for Python ends with `dashboard.field_list()`: not a command
+        for line in (getattr(exc, "for_people", None) or str(exc)).splitlines():
             print(f"error: {line}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

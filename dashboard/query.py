@@ -369,31 +369,37 @@ class View(param.Parameterized):
 
     def check(self) -> None:
         """Raise UserError naming every setting that refers to nothing real."""
-        problems = []
+        problems: list[str] = []
+        named: list[str] = []  # names that are no field here: Python users get the list's hint
+
+        def hint(name: Any) -> str:
+            named.append(name)
+            return self._hint(name)
+
         known = self.fields
         where = SOURCES[self.source].lower()
         for name in self.columns:
             if name not in known:
-                problems.append(f"unknown column {name!r} in {where}{self._hint(name)}")
+                problems.append(f"unknown column {name!r} in {where}{hint(name)}")
         for spec in self.filters:
             try:
                 flt = Filter.of(spec)
                 if isinstance(flt.field, str) and flt.field in COLUMNS and flt.field not in known:
                     raise UserError(f"{COLUMNS[flt.field].label} cannot filter {where}"
-                                    f"{self._hint(flt.field)}")  # fmt: skip
+                                    f"{hint(flt.field)}")  # fmt: skip
                 if not isinstance(flt.field, str) or flt.field not in COLUMNS:
-                    raise UserError(f"unknown filter field {flt.field!r}{self._hint(flt.field)}")
+                    raise UserError(f"unknown filter field {flt.field!r}{hint(flt.field)}")
                 _compile_filter(flt)
             except UserError as exc:
                 problems.append(str(exc))
         for name in self.groups:
             if name not in known:
-                problems.append(f"unknown group field {name!r} in {where}{self._hint(name)}")
+                problems.append(f"unknown group field {name!r} in {where}{hint(name)}")
             elif not known[name].groupable:
                 problems.append(f"rows cannot be grouped by {known[name].label}")
         for fname, agg in self.values:
             if fname != "*" and fname not in known:
-                problems.append(f"unknown value field {fname!r} in {where}{self._hint(fname)}")
+                problems.append(f"unknown value field {fname!r} in {where}{hint(fname)}")
             elif fname != "*" and self.source == "usage" and known[fname].source != "usage":
                 problems.append(f"{known[fname].label} is a customer field: over daily usage it "
                                 "would be counted once a day; aggregate usage figures")  # fmt: skip
@@ -402,9 +408,7 @@ class View(param.Parameterized):
                 problems.append(f"{known[fname].label} cannot be aggregated by {agg!r}; "
                                 f"use one of: {allowed}")  # fmt: skip
         if self.pivot and self.pivot not in known:
-            problems.append(
-                f"unknown pivot field {self.pivot!r} in {where}{self._hint(self.pivot)}"
-            )
+            problems.append(f"unknown pivot field {self.pivot!r} in {where}{hint(self.pivot)}")
         elif self.pivot and not known[self.pivot].groupable:
             problems.append(f"{known[self.pivot].label} cannot be pivoted")
         if self.pivot and self.pivot in self.groups:
@@ -423,7 +427,7 @@ class View(param.Parameterized):
             problems.append("percentages add up only for counts and sums; remove other values")
         for name, side in self.pins.items():
             if name not in known:
-                problems.append(f"unknown pinned column {name!r} in {where}{self._hint(name)}")
+                problems.append(f"unknown pinned column {name!r} in {where}{hint(name)}")
             elif side not in PIN_SIDES:
                 problems.append(f"a column is pinned left or right, not {side!r}")
         if self.base is not None:
@@ -432,7 +436,9 @@ class View(param.Parameterized):
             except UserError as exc:
                 problems.append(str(exc))
         if problems:
-            raise UserError("; ".join(problems))
+            people = "; ".join(problems)
+            python = f"{people}; {FIELD_LIST_HINT}" if named else people
+            raise ViewError(python, for_people=people)
 
     def _hint(self, name: str) -> str:
         """What a name that is not a field here probably meant ("" if nothing is close)."""
@@ -444,18 +450,21 @@ class View(param.Parameterized):
         if near:
             hints.append("did you mean " + " or ".join(
                 f"{n!r} ({COLUMNS[n].label})" for n in near) + "?")  # fmt: skip
-        hints.append(FIELD_LIST_HINT)
-        return " (" + "; ".join(hints) + ")"
+        return f" ({'; '.join(hints)})" if hints else ""
 
 
-#: The end of a bad view's message for people writing Python; `for_people` drops it.
+#: The end of a bad view's message for people writing Python (not in `ViewError.for_people`).
 FIELD_LIST_HINT = "dashboard.field_list() lists the names"
 
 
-def for_people(message: str) -> str:
-    """A view's problem as the page says it: without the hint for Python users (someone
-    who opened a link has no `dashboard.field_list()`; the page's Columns list the names)."""
-    return message.replace(f" ({FIELD_LIST_HINT})", "").replace(f"; {FIELD_LIST_HINT}", "")
+class ViewError(UserError):
+    """A view that refers to nothing real. Its message ends, for Python users, with where
+    the field names are listed; `for_people` says the same without it (someone who opened
+    a link has no `dashboard.field_list()`: the page's Columns list the names)."""
+
+    def __init__(self, message: str, *, for_people: str):
+        super().__init__(message)
+        self.for_people = for_people
 
 
 def nearest(name: Any, names: dict[str, Field] | list[str], n: int = 2) -> list[str]:

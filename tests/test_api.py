@@ -28,6 +28,7 @@ from dashboard import (
     to_arrow,
     undo,
 )
+from dashboard.query import FIELD_LIST_HINT, ViewError
 from dashboard.ui.app import customers_page
 
 pytestmark = pytest.mark.both_backends
@@ -189,6 +190,20 @@ def test_field_list_names_labels_types_aggregates_and_operators():
 def test_errors_name_what_is_valid_and_suggest_the_nearest(demo, settings, expected):
     with pytest.raises(UserError, match=expected):
         run(demo, View(**settings))
+
+
+def test_a_bad_views_message_names_the_field_list_for_python_only(demo):
+    """Python users are told where the names are listed; the page, the CLI and HTTP say the
+    same problem without `dashboard.field_list()` (`ViewError.for_people`)."""
+    with pytest.raises(ViewError) as caught:
+        run(demo, View(columns=["name", "countri"], groups=["sttus"]))
+    python, people = str(caught.value), caught.value.for_people
+    assert python == f"{people}; {FIELD_LIST_HINT}"
+    assert "did you mean 'country'" in people and "did you mean 'status'" in people
+    assert "field_list" not in people
+    with pytest.raises(ViewError) as caught:  # nothing misnamed: no list to point at
+        run(demo, View(groups=["status"], percent="row"))
+    assert "field_list" not in str(caught.value)
 
 
 def test_choice_values_are_case_insensitive_everywhere(demo):

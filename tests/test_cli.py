@@ -402,3 +402,9 @@ def test_output_piped_into_a_reader_that_stops_early_ends_quietly(db):
     err = proc.stderr.read()
     assert proc.wait(timeout=120) == 141, err  # 128 + SIGPIPE, as a shell reports it
     assert "Traceback" not in err and "BrokenPipe" not in err, err
+
+
+def test_a_bad_field_is_said_without_pythons_field_list(db):
+    r = cli("pivot", "--db", str(db), "--rows", "countri")
+    assert r.returncode == 1 and "did you mean 'country'" in r.stderr, r.stderr
+    assert "field_list" not in r.stderr and "Traceback" not in r.stderr

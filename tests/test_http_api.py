@@ -253,6 +253,10 @@ def test_list_filters_search_sort_and_paging(server):
     assert one in [r["name"] for r in found["rows"]]
     status, _, got = call(url, "GET", "/customers", v, query={"where": "nosuch=1"})
     assert status == 400 and "nosuch" in got["detail"]
+    # a bad view is said for an HTTP client: no `dashboard.field_list()`, which is Python's
+    status, _, got = call(url, "GET", "/customers", v, query={"columns": "name,countri"})
+    assert status == 400 and "did you mean 'country'" in got["detail"], got
+    assert "field_list" not in got["detail"]
     status, _, got = call(url, "GET", "/customers", v, query={"view": "{not json"})
     assert status == 400 and got["status"] == 400
 

@@ -16,7 +16,7 @@ from panel.util import edit_readonly
 from .. import users
 from ..access import allowed
 from ..errors import UserError
-from ..query import View, for_people
+from ..query import View, ViewError
 from ..store import Store
 from .keys import KeyboardHelp
 from .page import CustomersPage
@@ -171,8 +171,10 @@ def _linked_view() -> tuple[View | None, str]:
         return None, ""
     try:
         return View.from_json(raw[0].decode("utf-8", "replace")), ""
-    except UserError as exc:
-        return None, for_people(str(exc))
+    except ViewError as exc:
+        return None, exc.for_people
+    except UserError as exc:  # not JSON, not a view's settings
+        return None, str(exc)
 
 
 def _linked_extras() -> tuple[str | None, dict | None]:
