@@ -132,12 +132,16 @@ def placeholders(template: str) -> list[str]:
     return names
 
 
-def _shown(name: str, value: Any) -> str:
+def _shown(name: str, record: dict[str, Any]) -> str:
     f = FIELDS[name]
+    value = record.get(name)
     if value is None:
         return ""
-    # money as the page shows it (1,234.50); anything else as it would be typed
-    return f.type.display(value) if f.type.in_currency else f.type.to_text(value)
+    # money as the page shows it, with its currency (1,234.50 EUR: a customer reading a bare
+    # amount cannot tell which currency it is in); anything else as it would be typed
+    if f.type.in_currency:
+        return f.type.amount_text(value, record.get(CURRENCY_FIELD)) or ""
+    return f.type.to_text(value)
 
 
 def render(template: str, record: dict[str, Any]) -> str:
@@ -148,7 +152,7 @@ def render(template: str, record: dict[str, Any]) -> str:
         out.append(literal)
         if name is not None:
             field_name = next(names)
-            out.append(_shown(field_name, record.get(field_name)))
+            out.append(_shown(field_name, record))
     return "".join(out)
 
 

@@ -67,7 +67,7 @@ def test_one_email_per_customer_to_all_its_contacts_and_no_one_else(
     store, customers, smtp, settings
 ):
     inbox, _ = smtp
-    batch_id, plan, result = send(store, customers, "email", "Dear {name}, your balance is {credit} {currency}.",
+    batch_id, plan, result = send(store, customers, "email", "Dear {name}, your balance is {credit}.",
                                   "Balance for {name}", settings=settings)  # fmt: skip
     assert result["sent"] == 2 and result["skipped"] == 1 and plan.opted_out == 1
     assert [s[2] for s in plan.skipped] == ["no contact with a usable email"]
@@ -151,7 +151,7 @@ def test_dry_run_needs_no_server_and_records_what_would_be_sent(store, customers
     batch_id, plan, result = send(store, customers, "sms", "Balance {credit}", dry_run=True,
                                   settings=Settings.load(tmp_path / "none.toml"))  # fmt: skip
     assert result["dry-run"] == 3 and result["sent"] == 0  # Ann, Al, Bo; Opt opted out
-    assert plan.preview.body == "Balance 1,234.50"
+    assert plan.preview.body == "Balance 1,234.50 USD"
 
 
 def test_unreachable_smtp_server_is_a_clear_error(store, customers, tmp_path):
@@ -653,5 +653,9 @@ def test_a_placeholder_may_be_a_fields_label_in_any_case(store, customers):
         placeholders("{saldo}")
     with pytest.raises(UserError, match="not allowed"):
         placeholders("{Balance:>10}")
+    # money goes out with its currency: a bare amount does not say which one it is in
+    assert render("{balance}", {**record, "currency": "JPY"}) == "1,234.50 JPY"
     plan = plan_send(store, customers, "sms", "Your balance is {Balance}")
     assert plan.preview.body.startswith("Your balance is ")
+    ccy = store.scalar("SELECT currency FROM customers WHERE id = ?", [plan.preview.customer_id])
+    assert plan.preview.body.endswith(f" {ccy}"), plan.preview.body

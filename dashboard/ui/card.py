@@ -723,7 +723,7 @@ class CustomerCard(pn.viewable.Viewer):
         self._fix(True)
         # fields shown but not edited here (the balance, kept by billing)
         self._balance.object = " · ".join(
-            f"{f.label}: {record[CURRENCY_FIELD]} {f.type.display(record[f.name] or 0)}"
+            f"{f.label}: {f.type.amount_text(record[f.name] or 0, record[CURRENCY_FIELD])}"
             if f.type.in_currency else f"{f.label}: {f.type.to_text(record[f.name])}"
             for f in READ_ONLY
         )  # fmt: skip
