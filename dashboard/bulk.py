@@ -14,7 +14,7 @@ from typing import Any
 
 from . import dialect
 from .errors import UserError
-from .fields import FIELDS, Field, bulk_editable
+from .fields import CURRENCY_FIELD, FIELDS, Field, bulk_editable
 from .fields import field as get_field
 from .query import quote
 
@@ -213,6 +213,10 @@ class FieldSummary:
     both: int = 0
     moves: tuple[tuple[Any, Any, int], ...] = ()
     move_kinds: int = 0
+    #: Money: how many currencies the changed customers' amounts are in, and the one when
+    #: there is one (a number typed applies to each customer's own currency)
+    currencies: int = 0
+    currency: str | None = None
 
     @property
     def kind(self) -> str:
@@ -233,10 +237,15 @@ class FieldSummary:
                 parts.append(f"{self.emptied:,} emptied")
             parts.append(f"{self.unchanged:,} unchanged")
             line = f"{f.label}: {', '.join(parts)}"
+            unit = f" {self.currency}" if self.currencies == 1 and self.currency else ""
             if self.new_min is not None:
-                line += f"; new values {text(self.new_min)} to {text(self.new_max)}"
+                line += f"; new values {text(self.new_min)} to {text(self.new_max)}{unit}"
                 if self.old_min is not None:
-                    line += f" (were {text(self.old_min)} to {text(self.old_max)})"
+                    line += f" (were {text(self.old_min)} to {text(self.old_max)}{unit})"
+            if self.currencies > 1:
+                # "at most 3000" caps 4,400 EUR and 2,750 AED alike: say so before Apply
+                line += (f"; the customers are in {self.currencies} currencies: each number "
+                         "is in each customer's own currency, not converted")  # fmt: skip
             return line
         if f.type.many:
             parts = [f"{self.gain:,} gain tags", f"{self.lose:,} lose tags"]
@@ -268,6 +277,8 @@ class FieldSummary:
                 out[key] = getattr(self, key)
             for key in ("new_min", "new_max", "old_min", "old_max"):
                 out[key] = _plain(getattr(self, key))
+            if f.type.in_currency:
+                out.update(currencies=self.currencies, currency=self.currency)
         elif f.type.many:
             out.update(gain=self.gain, lose=self.lose, both=self.both)
         else:
@@ -336,6 +347,7 @@ def summary_sql(
     as `new_<i>`) joined to the customers: every count of `Summary`, in one pass (in
     `engine`'s dialect)."""
     cols = ", ".join(f"c.{quote(ch.field)} AS old_{i}, t.new_{i}" for i, ch in enumerate(changes))
+    cols += f", c.{quote(CURRENCY_FIELD)} AS _ccy"
     any_diff = " OR ".join(f"new_{i} IS DISTINCT FROM old_{i}" for i in range(len(changes)))
     aggs = ["count(*)", f"count(*) FILTER (WHERE {any_diff})"]
     for i, ch in enumerate(changes):
@@ -354,6 +366,9 @@ def summary_sql(
                 f"min({old}) FILTER (WHERE {diff})",
                 f"max({old}) FILTER (WHERE {diff})",
             ]
+            if f.type.in_currency:
+                aggs += [f"count(DISTINCT _ccy) FILTER (WHERE {diff})",
+                         f"min(_ccy) FILTER (WHERE {diff})"]  # fmt: skip
         elif f.type.many:
             o, n = f"coalesce({old}, []::VARCHAR[])", f"coalesce({new}, []::VARCHAR[])"
             gains = f"len({engine.list_except(n, o)}) > 0"
@@ -386,9 +401,12 @@ def summarize(cur, changes: list[Change] | tuple[Change, ...], first: list[tuple
         common = {"field": f.name, "changed": n, "unchanged": selected - n}
         if f.type.numeric:
             up, down, filled, emptied, nmin, nmax, omin, omax = (row.pop(0) for _ in range(8))
+            money = {}
+            if f.type.in_currency:
+                money = {"currencies": int(row.pop(0) or 0), "currency": row.pop(0)}
             fields.append(FieldSummary(**common, increases=up, decreases=down, filled=filled,
                                        emptied=emptied, new_min=nmin, new_max=nmax,
-                                       old_min=omin, old_max=omax))  # fmt: skip
+                                       old_min=omin, old_max=omax, **money))  # fmt: skip
         elif f.type.many:
             gain, lose, both = (row.pop(0) for _ in range(3))
             fields.append(FieldSummary(**common, gain=gain, lose=lose, both=both))

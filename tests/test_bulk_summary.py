@@ -9,6 +9,7 @@ again from the table in pandas, independently of the SQL.
 from __future__ import annotations
 
 import json
+import re
 from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
@@ -47,6 +48,29 @@ def test_a_cut_with_a_floor_counts_increases_and_decreases(demo, frame):
     text = fs.describe()
     assert f"{fs.increases} increases, {fs.decreases:,} decreases, {fs.unchanged} unchanged" in text
     assert "new values 1000 to" in text
+
+
+def test_money_says_its_currency_or_that_there_are_several(demo, frame):
+    """A number typed for an amount of money applies to each customer's own currency: the
+    summary names the currency when there is one, and says so when there are several
+    (4,400 EUR and 2,750 AED were both capped to "3000" without a word: second tour)."""
+    one = frame[frame.currency == frame.currency.mode()[0]]
+    ccy = one.currency.iloc[0]
+    (fs,) = _summary(demo, one.id.tolist(), {"debit_limit": "*1.1"}).fields
+    assert (fs.currencies, fs.currency) == (1, ccy)
+    text = fs.describe()
+    assert re.search(rf"new values [\d,.]+ to [\d,.]+ {ccy} \(were [\d,.]+ to [\d,.]+ {ccy}\)",
+                     text), text  # fmt: skip
+    assert "currencies" not in text
+    mixed = frame.groupby("currency").head(1)
+    (fs,) = _summary(demo, mixed.id.tolist(), {"debit_limit": "*1.1"}).fields
+    changed = mixed[mixed.debit_limit.map(_dec) * Decimal("1.1") != mixed.debit_limit.map(_dec)]
+    assert fs.currencies == changed.currency.nunique() > 1
+    assert f"in {fs.currencies} currencies: each number is in each customer's own" in (
+        fs.describe())  # fmt: skip
+    assert fs.to_dict()["currencies"] == fs.currencies
+    (fs,) = _summary(demo, mixed.id.tolist(), {"channels": "+1"}).fields  # not money
+    assert fs.currencies == 0 and "currenc" not in fs.describe()
 
 
 def test_a_selection_by_ids_counts_only_those(demo, frame):
