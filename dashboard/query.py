@@ -1352,6 +1352,9 @@ class Result:
     #: The totals row's name in `table()`: "Total", or "Total (EUR)" when its money is
     #: converted while the groups above it keep their own currencies.
     total_label: str = TOTAL
+    #: A pivot's value columns ("GB · Sum of Balance", "Total") and the value each holds,
+    #: (field, aggregate): how each is formatted is its field's type's
+    value_of: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def value_label(self, fname: str, agg: str) -> str:
         """A value's name with its currency when it is money: "Sum of Balance (EUR)"."""
@@ -1863,15 +1866,18 @@ def run_pivot(store: Store, view: View, *, paged: bool = True, converted: bool =
             row_total[f"total_{v}"] = f"total_{v}"
         data, totals = _shares(data, totals, row_total, {c: c for c in row_total}, view)
     names: dict[str, str] = {}
+    value_of: dict[str, tuple[str, str]] = {}
     single = len(values) == 1
     for i, label in enumerate(labels):
         text = pfield.type.group_label(label)
         for fname, agg in _pivot_values(view):
             vc = value_column(fname, agg)
             names[f"p{i}_{vc}"] = text if single else f"{text} · {value_label(fname, agg)}"
+            value_of[names[f"p{i}_{vc}"]] = (fname, agg)
     for fname, agg in _pivot_values(view):
         vc = value_column(fname, agg)
         names[f"total_{vc}"] = TOTAL if single else f"{TOTAL} · {value_label(fname, agg)}"
+        value_of[names[f"total_{vc}"]] = (fname, agg)
     titles = {g: COLUMNS[g].label for g in view.groups}
     by_currency = view.pivot == CURRENCY_FIELD
     for fname, agg in _pivot_values(view):
@@ -1895,7 +1901,7 @@ def run_pivot(store: Store, view: View, *, paged: bool = True, converted: bool =
     # columns by currency: each total keeps its column's unit (the Total column says EUR)
     name = TOTAL if by_currency else _total_label(units, total_units)
     return Result(data, count, "pivot", totals, titles, queries, customers, units=units,
-                  total_units=total_units, total_label=name)  # fmt: skip
+                  total_units=total_units, total_label=name, value_of=value_of)  # fmt: skip
 
 
 def _total_label(units: dict[str, str], total_units: dict[str, str]) -> str:

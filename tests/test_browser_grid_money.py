@@ -111,3 +111,22 @@ def test_the_tree_by_currency_says_each_currency_and_fits_a_phone(server, browse
             assert count is not None and count["x"] + count["width"] <= 390
         shot(page, f"grid-tree-by-currency-{size}")
         page.context.close()
+
+
+def test_a_pivot_of_two_values_shows_cents_for_money_and_whole_channels(server, browser):
+    """With two values a pivot's columns are named "JPY · Sum of Balance (JPY)": their
+    formatter was not found from that name, and money showed rounded to whole units
+    ("1,116,643" beside "1,116,642.69 AED" in the grouped view: second tour)."""
+    url, facts = server
+    view = {"groups": ["status"], "pivot": "currency",
+            "values": [["credit", "sum"], ["channels", "sum"]]}  # fmt: skip
+    page = open_page(browser, link(url, view))
+    page.locator(".tabulator-row").filter(has_text="Active").first.wait_for(timeout=30_000)
+    titles = header_titles(page)
+    money = titles.index("JPY · Sum of Balance (JPY)")
+    channels = titles.index("JPY · Sum of Channels")
+    row = page.locator(".tabulator-row").filter(has_text="Active").first
+    cell = row.locator(".tabulator-cell").nth(money).inner_text().strip()
+    assert cell == f"{facts['jpy']['Active']:,.2f}", cell
+    assert "." not in row.locator(".tabulator-cell").nth(channels).inner_text()
+    page.context.close()

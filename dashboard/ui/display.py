@@ -113,7 +113,7 @@ def aggregate_display(result: Result, view: View) -> Display:
             f = COLUMNS[name]
             frame[key] = frame[key].map(f.type.group_label)
         else:
-            formatters[key] = _value_formatter(name, view)
+            formatters[key] = _value_formatter(name, view, result.value_of.get(name))
             # empty cells (no customer in that row and column) show blank, not NaN
             frame[key] = frame[key].astype(object).where(frame[key].notna(), None)
     frozen = {k: "left" for k in list(keys)[: len(view.groups)]}
@@ -123,10 +123,18 @@ def aggregate_display(result: Result, view: View) -> Display:
     return Display(frame, titles, formatters, keys, frozen, widths(frame, titles, formatters))
 
 
-def _value_formatter(name: str, view: View) -> dict[str, Any]:
-    """Counts as integers; other aggregates by the field's kind; shares as percentages."""
+def _value_formatter(
+    name: str, view: View, value: tuple[str, str] | None = None
+) -> dict[str, Any]:
+    """Counts as integers; other aggregates by the field's kind; shares as percentages.
+    `value`: the (field, aggregate) a pivot's column holds (its name is a label)."""
     if view.percent:
         return PERCENT
+    if value is not None:
+        fname, agg = value
+        if agg in ("count", "count_distinct") or fname not in COLUMNS:
+            return INTEGER
+        return COLUMNS[fname].type.value_formatter(agg, rate=COLUMNS[fname].rate)
     if name == "count" or name.startswith("count"):
         return INTEGER
     for fname, agg in view.values:
