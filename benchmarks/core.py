@@ -727,6 +727,8 @@ def bench(args) -> None:
             if key == "search" and len(answer) and int(answer["n"].iloc[0]) != result.total:
                 print(f"{label}: the engine found {result.total}, the hand-written SQL "
                       f"{int(answer['n'].iloc[0])}")  # fmt: skip
+        if key == "count" and engine() != hand[key](con):
+            print(f"{label}: the engine counted {engine()}, the hand-written SQL {hand[key](con)}")
         e, h = timed([engine, lambda f=hand[key]: f(con)], args.repeat)
         ce, ch = CPU
         p = timed([pandas[key]], max(1, args.repeat // 2))[0] if key in pandas else None
