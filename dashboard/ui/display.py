@@ -123,9 +123,7 @@ def aggregate_display(result: Result, view: View) -> Display:
     return Display(frame, titles, formatters, keys, frozen, widths(frame, titles, formatters))
 
 
-def _value_formatter(
-    name: str, view: View, value: tuple[str, str] | None = None
-) -> dict[str, Any]:
+def _value_formatter(name: str, view: View, value: tuple[str, str] | None = None) -> dict[str, Any]:
     """Counts as integers; other aggregates by the field's kind; shares as percentages.
     `value`: the (field, aggregate) a pivot's column holds (its name is a label)."""
     if view.percent:
