@@ -286,7 +286,7 @@ def take_problems() -> list[str]:
         starts = [i for i in (new.find("Traceback"), new.find("ERROR:")) if i >= 0]
         if starts:
             first = new.rfind("\n", 0, min(starts)) + 1
-            problems.append(f"server ({path.name}): {new[first:first + 4000]}")
+            problems.append(f"server ({path.name}): {new[first : first + 4000]}")
     return problems
 
 

@@ -47,9 +47,7 @@ def test_send_email_to_two_ticked_customers(tmp_path):
             click_until(pg, button(pg, "Send").first,
                         pg.get_by_text("2 customers selected.", exact=False))  # fmt: skip
             pg.get_by_role("textbox", name=re.compile("^Subject")).fill("Your balance, {name}")
-            pg.get_by_role("textbox", name=re.compile("^Message")).fill(
-                "Balance: {credit}"
-            )
+            pg.get_by_role("textbox", name=re.compile("^Message")).fill("Balance: {credit}")
             button(pg, "Preview").click()
             pg.get_by_text(re.compile("^First message, to")).wait_for()
             shot(pg, "browser-send-01-preview")

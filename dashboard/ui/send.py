@@ -26,7 +26,9 @@ class SendDialog(pn.viewable.Viewer):
     settings_path = param.String(default=None, allow_None=True, doc="The settings file.")
     channel = param.Selector(default="email", objects=["email", "sms"], doc="Email or SMS.")
     subject = param.String(default="", doc="Email subject; {name} and other fields allowed.")
-    body = param.String(default="", doc="Message text; {name}, {credit} (with its currency), {city}... allowed.")
+    body = param.String(
+        default="", doc="Message text; {name}, {credit} (with its currency), {city}... allowed."
+    )
     dry_run = param.Boolean(default=False, doc="Record what would be sent; send nothing.")
     preview = param.Event(doc="Show how many messages, who is skipped, and the first message.")
     send = param.Event(doc="Send the messages (in the background).")
