@@ -57,6 +57,28 @@ class _Stderr(logging.StreamHandler):
         pass
 
 
+#: Exceptions that say a browser went away while the server was still sending to it (a tab
+#: closed during a redraw): normal for a web server, not an error to report with a traceback.
+_CLIENT_GONE = {"WebSocketClosedError", "StreamClosedError"}
+
+
+class _ClientGone(logging.Filter):
+    """Turns Tornado's and Bokeh's "a closed tab's connection" errors into debug lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is None or type(exc).__name__ not in _CLIENT_GONE:
+            return True
+        if logging.getLogger().isEnabledFor(logging.DEBUG):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            record.exc_text = None  # another handler may have formatted it already
+            record.msg, record.args, record.exc_info = (
+                f"a browser closed its connection while it was sent to "
+                f"({type(exc).__name__})", None, None)  # fmt: skip
+            return True
+        return False
+
+
 def setup(level: str = "warning", *, json_lines: bool = False) -> None:
     """Send every logger's records at `level` or above to stderr, as text or JSON lines.
 
@@ -64,6 +86,7 @@ def setup(level: str = "warning", *, json_lines: bool = False) -> None:
     removed, so that all lines share one format and stream."""
     # text lines keep Python's "LEVEL:logger:" shape (what people and tools grep for)
     handler = _Stderr()
+    handler.addFilter(_ClientGone())
     handler.setFormatter(
         JsonFormatter()
         if json_lines
