@@ -251,8 +251,34 @@ def test_escape_while_typing_in_a_box_asks_before_discarding(browser, server):
     message.press_sequentially("Hello {name}", delay=30)
     page.wait_for_timeout(1000)
     message.press("Escape")
-    page.get_by_text("You have changes that are not saved.").wait_for()
+    page.get_by_text("Your message is not sent; close anyway?").wait_for()
     assert message.input_value() == "Hello {name}"
+    page.context.close()
+
+
+def test_sends_question_after_a_preview_is_in_sight(browser, server):
+    """The third tour: Escape after a Preview opened the dialog again at its top, with the
+    question below the fold, out of sight; it is now at the dialog's top."""
+    _db, url = server
+    page = open_page(browser, url)
+    page.locator(".tabulator-row").first.get_by_role("checkbox").check()
+    page.get_by_text("1 customer selected").wait_for()
+    button(page, "Send").first.click()
+    page.get_by_role("textbox", name=re.compile("^Subject")).fill("Hello {name}")
+    page.get_by_role("textbox", name=re.compile("^Message")).fill("Dear {name}, " * 40)
+    button(page, "Preview").click()
+    page.get_by_text(re.compile("^First message, to")).wait_for()
+    page.keyboard.press("Escape")
+    question = page.get_by_text("Your message is not sent; close anyway?")
+    question.wait_for()
+    page.wait_for_timeout(500)  # the dialog's fade back in ends
+    clickable(page, question)
+    keep = button(page, "Keep editing").first
+    clickable(page, keep)
+    keep.click()  # keeps writing: the question goes, the typing stays
+    question.wait_for(state="hidden")
+    assert page.get_by_role("textbox", name=re.compile("^Subject")).input_value() == (
+        "Hello {name}")  # fmt: skip
     page.context.close()
 
 

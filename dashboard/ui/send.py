@@ -69,6 +69,9 @@ class SendDialog(pn.viewable.Viewer):
         self._typed: tuple[str, str] | None = None
         self._dialog = dialog(
             pmui.Column(
+                # the question goes first: Escape after a Preview closes the dialog in the
+                # browser, and opened again it shows its top, the question far below it
+                self._guard_bar,
                 self._summary,
                 pmui.RadioButtonGroup.from_param(self.param.channel, options={"Email": "email", "SMS": "sms"},
                                                  label="Send"),  # fmt: skip
@@ -81,7 +84,6 @@ class SendDialog(pn.viewable.Viewer):
                      variant="caption"),  # fmt: skip
                 pmui.Switch.from_param(self.param.dry_run, label="Dry run (record, do not send)"),
                 self._setup, self._alert, self._warnings, self._first, self._skipped, self._bar,
-                self._guard_bar,
                 pmui.Row(
                     Button.from_param(self.param.cancel, label="Cancel", variant="outlined"),
                     Button.from_param(self.param.preview, label="Preview", variant="outlined", icon="visibility"),
@@ -91,7 +93,9 @@ class SendDialog(pn.viewable.Viewer):
             ),
             title="Send", width_option="md",
         )  # fmt: skip
-        self._guard = CloseGuard(self._dialog, self._has_typing)
+        self._guard = CloseGuard(
+            self._dialog, self._has_typing, question="Your message is not sent; close anyway?"
+        )  # fmt: skip
         self._guard_bar.objects = [self._guard]
 
     def __panel__(self):
