@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from tests.browser import chromium, open_page, require_chromium, served, shot
+from tests.browser import button, chromium, click_until, open_page, require_chromium, served, shot
 
 pytestmark = pytest.mark.browser
 
@@ -54,4 +54,67 @@ def test_escape_closes_the_phone_pages_menu_and_focuses_its_summary(browser, ser
     focused = page.evaluate(_FOCUSED)
     assert focused and focused["tag"] == "SUMMARY", focused
     shot(page, "newuser-01-pages-closed-390x844")
+    page.context.close()
+
+
+#: The focused element's accessible label (through shadow roots: its <label>), whether it
+#: is marked invalid and whether it lies wholly inside the window.
+_FOCUSED_FIELD = """() => {
+  let el = document.activeElement;
+  while (el && el.shadowRoot && el.shadowRoot.activeElement) el = el.shadowRoot.activeElement;
+  if (!el || el === document.body) return null;
+  const box = el.getBoundingClientRect();
+  const labelled = el.id ? el.getRootNode().querySelector(`label[for='${el.id}']`) : null;
+  const by = el.getAttribute("aria-labelledby");
+  const named = by ? el.getRootNode().getElementById(by.split(" ")[0]) : null;
+  return {tag: el.tagName, label: ((labelled || named || {}).textContent || "").trim(),
+          invalid: el.getAttribute("aria-invalid"),
+          inside: box.top >= 0 && box.bottom <= window.innerHeight && box.height > 0};
+}"""
+
+
+def _focused_field(page, label: str, timeout: float = 5_000) -> dict:
+    deadline = page.evaluate("Date.now()") + timeout
+    while True:
+        focused = page.evaluate(_FOCUSED_FIELD)
+        if focused and focused["label"].startswith(label):
+            return focused
+        assert page.evaluate("Date.now()") < deadline, f"the focus is on {focused}"
+        page.wait_for_timeout(150)
+
+
+def test_a_refused_new_customer_goes_to_its_first_bad_field(browser, server):
+    """Save refused (a missing name, then a bad PayPal email on Config): the error showed,
+    but the focus stayed on Save and the bad field out of sight, on another tab."""
+    page = open_page(browser, server, SIZES[0])
+    click_until(page, button(page, "+").first, page.get_by_text("Add customer"))
+    page.get_by_role("textbox", name=re.compile("^Customer Name")).first.wait_for()
+    picker = page.get_by_role("combobox", name=re.compile("^Currency")).first
+    picker.focus()
+    page.keyboard.press("Enter")
+    page.keyboard.type("eur")
+    page.wait_for_timeout(400)
+    page.keyboard.press("Enter")
+    page.get_by_role("listbox").wait_for(state="hidden")
+    page.get_by_role("tab", name="Config").click()
+    email = page.get_by_role("textbox", name=re.compile("^PayPal Email")).first
+    email.fill("nope")
+    # the person scrolls down to Save on the last tab they used
+    button(page, "Save").click()
+    page.get_by_text(re.compile("^2 problems to fix before saving")).wait_for()
+    focused = _focused_field(page, "Customer Name")
+    assert (
+        page.get_by_role("tab", name=re.compile("^Basic")).get_attribute("aria-selected") == "true"
+    )
+    assert focused["inside"] and focused["invalid"] == "true", focused
+    shot(page, "newuser-02-first-bad-field-1280x720")
+    page.keyboard.type("Focus Goes Here Ltd")
+    button(page, "Save").click()
+    page.get_by_text(re.compile("^1 problem to fix before saving")).wait_for()
+    focused = _focused_field(page, "PayPal Email")
+    assert (
+        page.get_by_role("tab", name=re.compile("^Config")).get_attribute("aria-selected") == "true"
+    )
+    assert focused["inside"] and focused["invalid"] == "true", focused
+    shot(page, "newuser-02-bad-email-1280x720")
     page.context.close()
