@@ -118,3 +118,49 @@ def test_a_refused_new_customer_goes_to_its_first_bad_field(browser, server):
     assert focused["inside"] and focused["invalid"] == "true", focused
     shot(page, "newuser-02-bad-email-1280x720")
     page.context.close()
+
+
+LONG_NAME = ("Very Long Name Telecommunications " * 4)[:120]
+
+#: A cell's text: how much of it shows, whether it is cut, and what ends it on screen.
+_CUT = """(cell) => {
+  const inner = cell.querySelector("div") || cell;
+  const s = getComputedStyle(inner);
+  return {cut: inner.scrollWidth > inner.clientWidth, overflow: s.textOverflow,
+          hidden: s.overflow === "hidden" || s.overflowX === "hidden",
+          text: cell.textContent};
+}"""
+
+
+def test_a_cut_name_in_the_grid_ends_with_an_ellipsis(browser, server):
+    """A 120-character name was cut mid-letter at 1280x720, with nothing to say there is
+    more: Panel wraps each value in a box of its own, so the cell's ellipsis never applied."""
+    page = open_page(browser, server, SIZES[0])
+    page.locator('.tabulator-row .tabulator-cell[tabulator-field="name"]').first.click()
+    page.get_by_text(re.compile("^Edit customer")).wait_for()
+    page.get_by_role("textbox", name=re.compile("^Customer Name")).first.fill(LONG_NAME)
+    button(page, "Save").click()
+    page.get_by_text(re.compile("^Saved Very Long")).first.wait_for()
+    cell = (
+        page.locator('.tabulator-row .tabulator-cell[tabulator-field="name"]')
+        .filter(has_text=LONG_NAME)
+        .first
+    )
+    cell.wait_for()
+    got = cell.evaluate(_CUT)
+    assert got["text"] == LONG_NAME  # the whole name is in the page (screen readers read it)
+    assert got["cut"] and got["hidden"] and got["overflow"] == "ellipsis", got
+    # and shows whole when pointed at
+    cell.hover()
+    tip = page.locator(".tabulator-tooltip").first
+    tip.wait_for(timeout=5_000)
+    assert tip.inner_text().strip() == LONG_NAME
+    shot(page, "newuser-03-ellipsis-1280x720")
+    for size in SIZES[1:]:
+        page.set_viewport_size({"width": size[0], "height": size[1]})
+        page.wait_for_timeout(1200)
+        shot(page, f"newuser-03-ellipsis-{size[0]}x{size[1]}")
+    # a phone wraps names, to three lines at most ("…" after): this one took seven
+    height = cell.evaluate("(c) => c.getBoundingClientRect().height")
+    assert height <= 3 * 20 + 16, height
+    page.context.close()

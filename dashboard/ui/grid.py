@@ -254,13 +254,24 @@ GRID_CSS += """
   background-color: color-mix(in srgb, var(--mdc-theme-primary, #1976d2) 75%,
                               var(--mdc-theme-background, #fff)); }
 """
+#: A value too long for its column ends with "…" (its whole text shows when pointed at, as
+#: the cell's tooltip, and stays in the page for screen readers). Tabulator's cells carry the
+#: ellipsis, but Panel puts each value in a box of its own inside the cell, where it did not
+#: apply: a 120-character name was cut mid-letter with nothing to say there was more.
+GRID_CSS += """
+.tabulator .tabulator-row .tabulator-cell[tabulator-field] > div {
+  overflow: hidden; text-overflow: ellipsis; }
+"""
 #: On a phone the name column is narrow: names wrap onto a second line instead of being cut
-#: ("Unity Wave Telecor"); rows grow to fit (each drawn row is measured).
+#: ("Unity Wave Telecor"); rows grow to fit (each drawn row is measured) ...
 GRID_CSS += f"""
 @media (max-width: 699px) {{
   .tabulator .tabulator-header-popup-button {{ display: none; }}
   .tabulator .tabulator-row .tabulator-cell[tabulator-field="{KEY_FIELD}"] {{
     white-space: normal; overflow-wrap: break-word; text-overflow: clip; }}
+  /* ... up to three lines, the rest "…": a 120-character name took seven lines */
+  .tabulator .tabulator-row .tabulator-cell[tabulator-field="{KEY_FIELD}"] > div {{
+    display: -webkit-box; -webkit-box-orient: vertical; -webkit-line-clamp: 3; }}
 }}
 """
 
