@@ -164,3 +164,64 @@ def test_a_cut_name_in_the_grid_ends_with_an_ellipsis(browser, server):
     height = cell.evaluate("(c) => c.getBoundingClientRect().height")
     assert height <= 3 * 20 + 16, height
     page.context.close()
+
+
+#: The colours a row's name cell shows (background, text, outline), through its styles.
+_LOOK = """(row) => {
+  const cell = row.querySelector(".tabulator-cell[tabulator-field='name']");
+  const s = getComputedStyle(cell), r = getComputedStyle(row);
+  return {row: r.backgroundColor, cell: s.backgroundColor, color: s.color,
+          outline: s.outlineStyle === "none" ? "none" : s.outlineColor};
+}"""
+
+
+def _lightness(css: str) -> float:
+    """The mean of a colour's red, green and blue (0-255): higher is lighter."""
+    nums = [float(n) for n in re.findall(r"[\d.]+", css)]
+    if css.startswith("color(srgb"):
+        nums = [n * 255 for n in nums]
+    return sum(nums[:3]) / 3
+
+
+def test_a_pointed_row_looks_unlike_a_ticked_one_and_a_closed_card_leaves_no_blue(browser, server):
+    """The row under the mouse took the ticked rows' blue (75 % of it), so which rows were
+    ticked could not be told with the mouse over them; the cell clicked to open a card
+    stayed blue once the card was closed (the mouse still on it)."""
+    page = open_page(browser, server, SIZES[0])
+    rows = page.locator(".tabulator-row")
+    rows.nth(1).get_by_role("checkbox").check()
+    page.get_by_text("1 customer selected").first.wait_for()
+    rows.nth(2).locator(".tabulator-cell[tabulator-field='status']").hover()
+    page.wait_for_timeout(300)
+    ticked, pointed = rows.nth(1).evaluate(_LOOK), rows.nth(2).evaluate(_LOOK)
+    assert pointed["cell"] != ticked["cell"], (pointed, ticked)
+    assert _lightness(pointed["cell"]) > _lightness(ticked["cell"]) + 60, (pointed, ticked)
+    # the ticked row under the mouse still looks ticked
+    rows.nth(1).locator(".tabulator-cell[tabulator-field='status']").hover()
+    page.wait_for_timeout(300)
+    assert _lightness(rows.nth(1).evaluate(_LOOK)["cell"]) < 160
+    shot(page, "newuser-04-hover-ticked-1280x720")
+    # open a card from a name and close it: the mouse is still on that name
+    name = rows.nth(4).locator(".tabulator-cell[tabulator-field='name']")
+    name.click()
+    card = page.get_by_role("dialog").filter(has_text="Edit customer").first
+    card.wait_for()
+    page.get_by_role("tab", name="Basic").first.wait_for()
+    page.wait_for_timeout(500)
+    page.keyboard.press("Escape")
+    card.wait_for(state="hidden")
+    page.wait_for_timeout(1500)  # the focus is given back to the row meanwhile
+    look = rows.nth(4).evaluate(_LOOK)
+    assert _lightness(look["cell"]) > 200 and look["outline"] == "none", look
+    shot(page, "newuser-04-card-closed-1280x720")
+    page.mouse.move(640, 710)
+    page.wait_for_timeout(300)
+    look = rows.nth(4).evaluate(_LOOK)
+    assert _lightness(look["cell"]) > 200 and look["outline"] == "none", look
+    for size in SIZES[1:]:
+        page.set_viewport_size({"width": size[0], "height": size[1]})
+        page.wait_for_timeout(1000)
+        rows.nth(3).locator(".tabulator-cell[tabulator-field='status']").hover()
+        page.wait_for_timeout(300)
+        shot(page, f"newuser-04-hover-ticked-{size[0]}x{size[1]}")
+    page.context.close()
