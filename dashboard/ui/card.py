@@ -42,6 +42,64 @@ from .dialogs import FADING_SX, CloseGuard, follow_typing, typed
 from .safe import Grid, Notice, Text
 
 
+class FirstProblem(pn.custom.JSComponent):
+    """Takes the person to the first field a refused save marked: a refused Save showed its
+    message, but left the focus on Save and the bad field out of sight (often on another
+    tab, which the card opens). The field is focused and scrolled into view here, in the
+    browser, once its tab has drawn it marked (a field is drawn when its tab first opens)."""
+
+    refused = param.Integer(default=0, doc="Counts refused saves; each one seeks the field.")
+
+    _esm = """
+    function deepAll(root, selector, out) {
+      root.querySelectorAll(selector).forEach((el) => out.push(el));
+      root.querySelectorAll("*").forEach((el) => { if (el.shadowRoot) deepAll(el.shadowRoot, selector, out); });
+      return out;
+    }
+    // the card's dialog: up from this part through the shadow roots around it
+    function dialogOf(el) {
+      let node = el;
+      while (node) {
+        const dialog = node.closest && node.closest("[role='dialog']");
+        if (dialog) return dialog;
+        const root = node.getRootNode();
+        node = root && root.host ? root.host : null;
+      }
+      return null;
+    }
+    // what takes the focus for a marked input: a select's own box (its input is hidden)
+    function focusable(input) {
+      if (input.getAttribute("aria-hidden") === "true" || input.type === "hidden") {
+        const box = input.parentElement && input.parentElement.querySelector("[role='combobox']");
+        return box && box.checkVisibility() ? box : null;
+      }
+      return input.checkVisibility() ? input : null;
+    }
+    export function render({ model, el }) {
+      el.style.display = "none";
+      let timer = null;
+      const seek = () => {
+        clearInterval(timer);
+        const started = performance.now();
+        timer = setInterval(() => {
+          const dialog = dialogOf(el);
+          const marked = dialog ? deepAll(dialog, "[aria-invalid='true']", [])
+            .map(focusable).filter(Boolean) : [];
+          if (marked.length || performance.now() - started > 4000) clearInterval(timer);
+          if (!marked.length) return;
+          // the first as a person reads the tab: top to bottom, then left to right
+          const at = (e) => e.getBoundingClientRect();
+          marked.sort((a, b) => (at(a).top - at(b).top) || (at(a).left - at(b).left));
+          marked[0].scrollIntoView({block: "center"});
+          marked[0].focus({preventScroll: true});
+        }, 100);
+      };
+      model.on("refused", seek);
+      model.on("remove", () => clearInterval(timer));
+    }
+    """
+
+
 def _form_parameter(f: Field) -> param.Parameter:
     doc = f.doc or f.label
     widget = f.type.widget
@@ -482,7 +540,7 @@ class CustomerCard(pn.viewable.Viewer):
     #: The parts of the card's body, made together on first use (`_made_body`).
     _BODY_PARTS = frozenset({
         "_unmark", "_tag_input", "_styled", "_contact_errors", "_balance", "_system", "_boxes",
-        "_tabs", "_alert", "_reload_btn", "_read_only", "_actions", "_foot", "_body", "_guard",
+        "_tabs", "_alert", "_first_problem", "_reload_btn", "_read_only", "_actions", "_foot", "_body", "_guard",
     })  # fmt: skip
 
     def __getattr__(self, name: str) -> Any:
@@ -545,7 +603,9 @@ class CustomerCard(pn.viewable.Viewer):
                 "background": "var(--mui-palette-background-paper, #fff)",
                 "border-top": "1px solid rgba(0, 0, 0, 0.12)"},
         )  # fmt: skip
-        self._body = pmui.Column(self._read_only, self._alert, self._reload_btn, self._tabs,
+        self._first_problem = FirstProblem(height=0, margin=0, sizing_mode="stretch_width")
+        self._body = pmui.Column(self._read_only, self._alert, self._first_problem,
+                                 self._reload_btn, self._tabs,
                                  self._system,
                                  self._foot, sizing_mode="stretch_width",
                                  min_width=280)  # fmt: skip
@@ -1083,6 +1143,8 @@ class CustomerCard(pn.viewable.Viewer):
                 fields[f.name] = problem.message.removeprefix(f.label).strip()
         self._problems, self._contact_marks, self._contacts_note = fields, marks, ""
         self._render_problems(open_first=True)
+        if fields:  # a contact's problem is shown at its cell, which takes no focus
+            self._first_problem.refused += 1
         n = len(exc.problems)
         tabs = [t.split(" (")[0] for t in self.tab_titles if t.endswith(")")]
         where = f" (see {', '.join(tabs)})" if tabs else ""

@@ -245,22 +245,42 @@ GRID_CSS = """
 #: but not in the header: scrolled to the end, the rows ran 23 px past the header, a column
 #: pinned right stood off the edge and its header off its cells. And the theme's colour of a
 #: pointed row is see-through (the primary colour at 75 %), which frozen cells inherit: the
-#: values under them showed through ("1,350.00 INR  INR2,784.98 INR"); mixed with the
-#: background instead, it is the same colour, opaque.
+#: values under them showed through ("1,350.00 INR  INR2,784.98 INR"): it is mixed with the
+#: background instead, opaque (below).
 GRID_CSS += """
 .tabulator .tabulator-row .tabulator-cell.empty { padding: 0 !important; }
+"""
+#: The row under the mouse is a light tint with dark text, the ticked rows solid blue with
+#: white text: the theme gave a pointed row the ticked rows' blue (at 75 %), so with the
+#: mouse over the grid a person could not tell which rows were ticked, and the row whose
+#: name opened a card stayed blue once the card closed (the mouse still on it).
+GRID_CSS += """
+.tabulator .tabulator-tableholder .tabulator-table
+  .tabulator-row.tabulator-selectable:not(.tabulator-selected):hover,
 .tabulator .tabulator-tableholder .tabulator-table
   .tabulator-row.tabulator-selectable:not(.tabulator-selected):hover .tabulator-cell.tabulator-frozen {
-  background-color: color-mix(in srgb, var(--mdc-theme-primary, #1976d2) 75%,
-                              var(--mdc-theme-background, #fff)); }
+  background-color: color-mix(in srgb, var(--mdc-theme-primary, #1976d2) 16%,
+                              var(--mdc-theme-background, #fff));
+  color: rgba(0, 0, 0, 0.87); }
+"""
+#: A value too long for its column ends with "…" (its whole text shows when pointed at, as
+#: the cell's tooltip, and stays in the page for screen readers). Tabulator's cells carry the
+#: ellipsis, but Panel puts each value in a box of its own inside the cell, where it did not
+#: apply: a 120-character name was cut mid-letter with nothing to say there was more.
+GRID_CSS += """
+.tabulator .tabulator-row .tabulator-cell[tabulator-field] > div {
+  overflow: hidden; text-overflow: ellipsis; }
 """
 #: On a phone the name column is narrow: names wrap onto a second line instead of being cut
-#: ("Unity Wave Telecor"); rows grow to fit (each drawn row is measured).
+#: ("Unity Wave Telecor"); rows grow to fit (each drawn row is measured) ...
 GRID_CSS += f"""
 @media (max-width: 699px) {{
   .tabulator .tabulator-header-popup-button {{ display: none; }}
   .tabulator .tabulator-row .tabulator-cell[tabulator-field="{KEY_FIELD}"] {{
     white-space: normal; overflow-wrap: break-word; text-overflow: clip; }}
+  /* ... up to three lines, the rest "…": a 120-character name took seven lines */
+  .tabulator .tabulator-row .tabulator-cell[tabulator-field="{KEY_FIELD}"] > div {{
+    display: -webkit-box; -webkit-box-orient: vertical; -webkit-line-clamp: 3; }}
 }}
 """
 

@@ -18,6 +18,7 @@
   sorts (Shift adds a sort key, as Shift-click does). Enter on a row's tick box (or a cell)
   opens the customer, as a click on the name does. A header focused off screen brings the
   rows along (the browser scrolled the header alone, over other columns' values).
+- Escape closes the header's Pages menu on a phone and gives the focus to its summary.
 """
 
 from __future__ import annotations
@@ -168,6 +169,20 @@ function focusSearchSoon() {
   setTimeout(tick, 0);
 }
 
+// The header's Pages menu on a phone is a <details>: the browser closes it on a click of its
+// summary only, and Escape left it open over the page. Closed here, the focus back on its
+// summary (as a menu button's menu gives it back); true when there was one to close.
+function closePagesMenu() {
+  const open = deepAll(document, "details.pages[open]").find((d) => {
+    const summary = d.querySelector("summary");
+    return summary && summary.checkVisibility();  // a wide window shows no menu to close
+  });
+  if (!open) return false;
+  open.open = false;
+  open.querySelector("summary").focus();
+  return true;
+}
+
 function install() {
   if (window.__cdKeys) return;
   window.__cdKeys = true;
@@ -196,6 +211,11 @@ function install() {
   };
   let spaceOn = null;
   document.addEventListener("keydown", (e) => {
+    if (e.key === "Escape" && closePagesMenu()) {
+      e.preventDefault();
+      e.stopPropagation();
+      return;
+    }
     const select = closedSelect(e);
     if (select && (e.key === "Enter" || e.key === "ArrowDown" || e.key === "ArrowUp")) {
       e.preventDefault();
