@@ -113,13 +113,6 @@ class _KeptRates:
         self._rows.clear()
 
 
-def row_rate(base: str) -> tuple[str, list[Any]]:
-    """A scalar SQL expression (and its parameters) of a customer row's rate into `base`
-    (NULL: none), for an ORDER BY: the rates of `fx_join`, looked up by the row's currency."""
-    return (f"(SELECT _r._rate FROM {_rates_sql()} AS _r WHERE _r._ccy = {CURRENCY_SQL})",
-            [base] * 6)  # fmt: skip
-
-
 def _rates_sql() -> str:
     """Each currency's rate into the base (six `?`, each the base): `fx_join`'s table."""
     return (

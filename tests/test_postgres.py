@@ -352,3 +352,37 @@ def test_money_sorted_pages_on_postgres_follow_an_independent_order_by(
             earlier = got
         assert "_at" in reads[1] and "_at" in reads[2]  # pages 2 and 3 by keyset
         assert "_at" in reads[4]  # back a page: by keyset before the shown page's first row
+
+
+@pytest.mark.parametrize("rated", [True, False])
+def test_money_sorted_pages_on_postgres_read_the_rates_once_not_per_row(
+    money_pg, rated, tmp_path, monkeypatch
+):
+    """A page sorted by money (the first, one by keyset after and before a row, the last
+    from the end) joins the rates once: no subplan run for each customer row (PostgreSQL
+    ran the ORDER BY's rate lookup once a row, 1 s at 50,000 customers) and no part of the
+    plan read again for each row (the keyset's start row, as a second read of its rows,
+    made PostgreSQL rescan them all per row: minutes at 50,000)."""
+    import re
+
+    from dashboard import View
+    from dashboard.query import _from_end, _keyset, compile_after, compile_rows
+
+    settings = tmp_path / "settings.toml"
+    settings.write_text('[money]\nbase = "EUR"\n', encoding="utf-8")
+    monkeypatch.setenv("CUSTOMER_DASHBOARD_SETTINGS", str(settings))
+    view = View(columns=["id", "name", "credit"], sort=[["credit", "desc"]], page_size=7)
+    with Store(money_pg[rated], user="tester") as store:
+        row = {"id": store.scalar("SELECT min(id) FROM customers")}
+        queries = {
+            "page": compile_rows(view, key=True, with_unit=True),
+            "after": compile_after(view.copy(page=2), row, key=True, with_unit=True),
+            "before": _keyset(view, row, True, 0, before=True, with_unit=True),
+            "end": _from_end(view.copy(page=13), True, 7, 0, True),
+        }
+        rows = store.scalar("SELECT count(*) FROM customers")
+        for name, q in queries.items():
+            plan = "\n".join(r[0] for r in store.rows(f"EXPLAIN ANALYZE {q.sql}", q.params))
+            assert "SubPlan" not in plan, (name, plan)
+            loops = [int(n) for n in re.findall(r"loops=(\d+)", plan)]
+            assert max(loops) < rows / 2, (name, plan)
