@@ -50,6 +50,8 @@ TREE_CSS = """
 .tabulator .tabulator-frozen-rows-holder .tabulator-row { font-weight: 700;
   background: #f3f6fa; }
 .tabulator .tabulator-frozen-rows-holder .tabulator-row input[type="checkbox"] { visibility: hidden; }
+.tabulator .tabulator-row:has(.tabulator-cell[tabulator-field="c0"][style*="italic"])
+  input[type="checkbox"] { display: none; }
 @media (max-width: 699px) {
   .tabulator .tabulator-col[tabulator-field="c0"],
   .tabulator .tabulator-row .tabulator-cell[tabulator-field="c0"] { width: 150px !important;
@@ -158,6 +160,10 @@ class GroupTree(pn.viewable.Viewer):
             "No group: change the filters or the search.", height=200,
             stylesheets=[GRID_CSS, TREE_CSS]))  # fmt: skip
         self.table.selectable_rows = self._selectable
+        # a "Show N more" row is in italics, and TREE_CSS hides the tick box of a row so
+        # marked: Tabulator decides a row's tick box when the row is drawn, and Panel
+        # sends the tickable rows only after the rows, so every row drew one
+        self.table.style.apply(self._more_styles, axis=None)
         self.table.param.watch(self._on_sorters, "sorters")
         self.table.param.watch(self._on_ticks, "selection")
         self.table.on_click(self._on_click)
@@ -402,6 +408,14 @@ class GroupTree(pn.viewable.Viewer):
             )  # fmt: skip
         finally:
             self._syncing = False
+
+    def _more_styles(self, frame: pd.DataFrame) -> pd.DataFrame:
+        styles = pd.DataFrame("", index=frame.index, columns=frame.columns)
+        if "c0" in styles.columns:
+            for i, node in enumerate(self._nodes[: len(frame)]):
+                if node["kind"] == "more":
+                    styles.iloc[i, styles.columns.get_loc("c0")] = "font-style: italic"
+        return styles
 
     def _selectable(self, frame: pd.DataFrame) -> list[int]:
         return [i for i, n in enumerate(self._nodes[: len(frame)])
