@@ -393,8 +393,14 @@ class GroupTree(pn.viewable.Viewer):
                 formatters[back[name]] = MONEY_TEXT
             elif fm := _formatter(name):
                 formatters[back[name]] = fm
-        display = Display(frame, titles, formatters, keys, {"c0": "left"},
-                          widths(frame, titles, formatters))  # fmt: skip
+        sized = widths(frame, titles, formatters)
+        if self._display is not None and self._display.titles == titles:
+            # the same columns: each keeps its width unless its values grew wider. A new
+            # width is a new Tabulator configuration, which Panel draws as a new table; a
+            # write changed the values, and the table was rebuilt while it drew the
+            # ticked rows ("reading 'rowManager'", the grid blank for seconds)
+            sized = {k: max(w, self._display.widths.get(k, 0)) for k, w in sized.items()}
+        display = Display(frame, titles, formatters, keys, {"c0": "left"}, sized)
         hidden = [NAME_FIELD]
         self._display, self._nodes = display, nodes
         self._syncing = True
@@ -560,6 +566,7 @@ class AggregatePanel(pn.viewable.Viewer):
         self._chart_box = pmui.Column(self._kind, self._chart, sizing_mode="stretch_width",
                                       min_width=380)  # fmt: skip
         self._table_box = pn.Column(self.table, margin=0, sizing_mode="stretch_width")
+        self._tree_box: Any = None  # the tree's layout, made when first shown
 
     def show(self, result: Result) -> None:
         """Show a page of groups (the tree's top level, `tree.top`) or pivot rows, with its
@@ -567,10 +574,17 @@ class AggregatePanel(pn.viewable.Viewer):
         if result.mode == "groups":
             self._result, self._display = result, None
             self.tree.show(result)
-            self._table_box.objects = [self.tree]
+            # the tree is put in the box once, then updated in place: the box holds the
+            # tree's layout (a new one from each `[self.tree]`), and a new layout drew a
+            # new table, taken down while it drew the ticked rows ("reading 'rowManager'")
+            if self._tree_box is None:
+                self._tree_box = self.tree.__panel__()
+            if self._table_box.objects != [self._tree_box]:
+                self._table_box.objects = [self._tree_box]
             self._draw()
             return
-        self._table_box.objects = [self.table]
+        if self._table_box.objects != [self.table]:
+            self._table_box.objects = [self.table]
         display = aggregate_display(result, self.view)
         self._result, self._display = result, display
         self._syncing = True
