@@ -79,3 +79,22 @@ def test_a_ticked_open_group_is_bulk_edited_in_place(browser, server):
     page.get_by_text(re.compile(f"^{n:,} selected")).first.wait_for()
     shot(page, "browser-tree-write-02-after-bulk-edit-1280x720")
     page.context.close()
+
+
+def test_ticking_a_group_open_to_its_customers_does_not_scroll(browser, server):
+    db, url = server
+    with open_store(db) as store:
+        status, n = store.rows(
+            "SELECT status, count(*) FROM customers GROUP BY 1 ORDER BY 2 DESC LIMIT 1"
+        )[0]
+    assert n > 30  # its customers run past the screen
+    page = open_page(browser, View(groups=["status"], expand=[[status]]).url(url + "/"))
+    wait_cells(page, "c0", lambda got: any(BULLET in t for t in got))
+    before = _top(page)
+    _group_row(page, status).get_by_role("checkbox").check()
+    page.get_by_text(re.compile(f"^{n:,} selected")).first.wait_for()
+    page.wait_for_timeout(800)  # the server's ticks of its customers came back
+    assert _top(page) == before
+    assert _group_row(page, status).get_by_role("checkbox").is_checked()
+    shot(page, "browser-tree-write-03-ticked-in-place-1280x720")
+    page.context.close()

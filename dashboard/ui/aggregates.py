@@ -158,7 +158,8 @@ class GroupTree(pn.viewable.Viewer):
         self._syncing = False
         self.table = EngineGrid(pd.DataFrame(), selectable="checkbox", **grid_options(
             "No group: change the filters or the search.", height=200,
-            stylesheets=[GRID_CSS, TREE_CSS]))  # fmt: skip
+            # cd-tree: the page's script keeps this grid still when rows are ticked (keys.py)
+            stylesheets=[GRID_CSS, TREE_CSS], css_classes=["cd-tree"]))  # fmt: skip
         self.table.selectable_rows = self._selectable
         # a "Show N more" row is in italics, and TREE_CSS hides the tick box of a row so
         # marked: Tabulator decides a row's tick box when the row is drawn, and Panel
