@@ -50,6 +50,8 @@ TREE_CSS = """
 .tabulator .tabulator-frozen-rows-holder .tabulator-row { font-weight: 700;
   background: #f3f6fa; }
 .tabulator .tabulator-frozen-rows-holder .tabulator-row input[type="checkbox"] { visibility: hidden; }
+.tabulator .tabulator-row:has(.tabulator-cell[tabulator-field="c0"][style*="italic"])
+  input[type="checkbox"] { display: none; }
 @media (max-width: 699px) {
   .tabulator .tabulator-col[tabulator-field="c0"],
   .tabulator .tabulator-row .tabulator-cell[tabulator-field="c0"] { width: 150px !important;
@@ -156,8 +158,13 @@ class GroupTree(pn.viewable.Viewer):
         self._syncing = False
         self.table = EngineGrid(pd.DataFrame(), selectable="checkbox", **grid_options(
             "No group: change the filters or the search.", height=200,
-            stylesheets=[GRID_CSS, TREE_CSS]))  # fmt: skip
+            # cd-tree: the page's script keeps this grid still when rows are ticked (keys.py)
+            stylesheets=[GRID_CSS, TREE_CSS], css_classes=["cd-tree"]))  # fmt: skip
         self.table.selectable_rows = self._selectable
+        # a "Show N more" row is in italics, and TREE_CSS hides the tick box of a row so
+        # marked: Tabulator decides a row's tick box when the row is drawn, and Panel
+        # sends the tickable rows only after the rows, so every row drew one
+        self.table.style.apply(self._more_styles, axis=None)
         self.table.param.watch(self._on_sorters, "sorters")
         self.table.param.watch(self._on_ticks, "selection")
         self.table.on_click(self._on_click)
@@ -387,8 +394,14 @@ class GroupTree(pn.viewable.Viewer):
                 formatters[back[name]] = MONEY_TEXT
             elif fm := _formatter(name):
                 formatters[back[name]] = fm
-        display = Display(frame, titles, formatters, keys, {"c0": "left"},
-                          widths(frame, titles, formatters))  # fmt: skip
+        sized = widths(frame, titles, formatters)
+        if self._display is not None and self._display.titles == titles:
+            # the same columns: each keeps its width unless its values grew wider. A new
+            # width is a new Tabulator configuration, which Panel draws as a new table; a
+            # write changed the values, and the table was rebuilt while it drew the
+            # ticked rows ("reading 'rowManager'", the grid blank for seconds)
+            sized = {k: max(w, self._display.widths.get(k, 0)) for k, w in sized.items()}
+        display = Display(frame, titles, formatters, keys, {"c0": "left"}, sized)
         hidden = [NAME_FIELD]
         self._display, self._nodes = display, nodes
         self._syncing = True
@@ -402,6 +415,14 @@ class GroupTree(pn.viewable.Viewer):
             )  # fmt: skip
         finally:
             self._syncing = False
+
+    def _more_styles(self, frame: pd.DataFrame) -> pd.DataFrame:
+        styles = pd.DataFrame("", index=frame.index, columns=frame.columns)
+        if "c0" in styles.columns:
+            for i, node in enumerate(self._nodes[: len(frame)]):
+                if node["kind"] == "more":
+                    styles.iloc[i, styles.columns.get_loc("c0")] = "font-style: italic"
+        return styles
 
     def _selectable(self, frame: pd.DataFrame) -> list[int]:
         return [i for i, n in enumerate(self._nodes[: len(frame)])
@@ -546,6 +567,7 @@ class AggregatePanel(pn.viewable.Viewer):
         self._chart_box = pmui.Column(self._kind, self._chart, sizing_mode="stretch_width",
                                       min_width=380)  # fmt: skip
         self._table_box = pn.Column(self.table, margin=0, sizing_mode="stretch_width")
+        self._tree_box: Any = None  # the tree's layout, made when first shown
 
     def show(self, result: Result) -> None:
         """Show a page of groups (the tree's top level, `tree.top`) or pivot rows, with its
@@ -553,10 +575,17 @@ class AggregatePanel(pn.viewable.Viewer):
         if result.mode == "groups":
             self._result, self._display = result, None
             self.tree.show(result)
-            self._table_box.objects = [self.tree]
+            # the tree is put in the box once, then updated in place: the box holds the
+            # tree's layout (a new one from each `[self.tree]`), and a new layout drew a
+            # new table, taken down while it drew the ticked rows ("reading 'rowManager'")
+            if self._tree_box is None:
+                self._tree_box = self.tree.__panel__()
+            if self._table_box.objects != [self._tree_box]:
+                self._table_box.objects = [self._tree_box]
             self._draw()
             return
-        self._table_box.objects = [self.table]
+        if self._table_box.objects != [self.table]:
+            self._table_box.objects = [self.table]
         display = aggregate_display(result, self.view)
         self._result, self._display = result, display
         self._syncing = True

@@ -344,8 +344,25 @@ function install() {
   schedule();
 }
 
+// The group tree (a grid with the class cd-tree) stays where it is when rows are ticked:
+// Panel scrolls a grid to each row the server ticks, and ticking a group ticks its
+// customers, so the tree jumped to the group's last customer and the ticked row left the
+// screen (issue 18's tour).
+function keepTreeStill() {
+  const T = window.Tabulator;
+  if (!T || T.prototype.cdTreeStill) return;
+  const scrollToRow = T.prototype.scrollToRow;
+  T.prototype.cdTreeStill = true;
+  T.prototype.scrollToRow = function (...args) {
+    const root = this.element && this.element.getRootNode();
+    if (root && root.host && root.host.classList.contains("cd-tree")) return Promise.resolve();
+    return scrollToRow.apply(this, args);
+  };
+}
+
 export function render({ model, el }) {
   window.__cdRowName = model.row_name_field;
+  keepTreeStill();
   install();
   el.style.display = "none";
 }

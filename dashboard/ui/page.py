@@ -213,6 +213,7 @@ class CustomersPage(pn.viewable.Viewer):
         # the group/pivot panel and the pop-outs' panels are made on first use: a session
         # showing rows never needs them, and its start is what a busy server spends most on
         self._aggregates: AggregatePanel | None = None
+        self._aggregates_box: pn.Column | None = None  # holds it on the page
         self._columns_panel: ColumnsPanel | None = None
         self._filters_panel: FiltersPanel | None = None
         self._dialogs: dict[str, Any] = {}
@@ -551,13 +552,21 @@ class CustomersPage(pn.viewable.Viewer):
             shown.loading = False
         self._result = result
         customers = result.customers or 0
+        # the body's content is replaced only when the mode changes: a new holder at each
+        # load (after every write) took the grid down and drew it anew, and Tabulator,
+        # still drawing the tree's rows in the old one, failed ("reading 'rowManager'")
+        # with the grid blank for seconds
         if result.mode == "rows":
             self.grid.show(rows_display(result))
-            self._body.objects = [self.grid]
+            if self._body.objects != [self.grid]:
+                self._body.objects = [self.grid]
         else:
             self.aggregates.show(result)
-            self._body.objects = [pn.Column(self.aggregates, scroll=True, margin=0,
-                                            sizing_mode="stretch_both")]  # fmt: skip
+            if self._aggregates_box is None:
+                self._aggregates_box = pn.Column(self.aggregates, scroll=True, margin=0,
+                                                 sizing_mode="stretch_both")  # fmt: skip
+            if self._body.objects != [self._aggregates_box]:
+                self._body.objects = [self._aggregates_box]
         self.selection.param.update(matching=customers, rows=result.mode == "rows")
         self.footer.show(result, customers)
         self.toolbar.show_filters(active_filters(self.view))
