@@ -260,10 +260,12 @@ def _stacked(frame, rows, cells, options, title):
     for key, col in zip(keys, cells, strict=True):
         data[key] = _numbers(frame[col])
     colors = (
-        (Category20[20] * 4)[: len(cells)]
+        list(Category20[20] * 4)[: len(cells)]
         if len(cells) > 2
         else ["#1f6fb2", "#ff7f0e"][: len(cells)]
     )
+    if cells and cells[-1] == OTHER:
+        colors[-1] = "#bdbdbd"  # the rest added up: apart from the named series
     fig = figure(x_range=rows, title=title, **options)
     renderers = fig.vbar_stack(keys, x="row", width=0.8, color=colors,
                                source=ColumnDataSource(data),
