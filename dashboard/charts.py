@@ -72,6 +72,10 @@ def _title(view: View, spread: bool, result: Result | None = None) -> str:
     if spread and view.pivot:
         by.append(COLUMNS[view.pivot].label)
     text = values[0] + (" by " + " and ".join(by) if by else "")
+    unit = (units or {}).get(query.value_column(*view.values[0])) if view.values else None
+    if spread and unit and unit != query.PER_CURRENCY and query.native_split(view):
+        # the table keeps each currency's own amounts: say the chart's are not those
+        text += ", each currency converted"
     return text + (f" ({query.PERCENTAGES[view.percent]})" if view.percent else "")
 
 

@@ -147,7 +147,9 @@ def test_charts_spread_the_second_group_level_and_a_pivots_first_value(demo):
     assert list(bars.renderers[0].data_source.data["value"]) == pytest.approx(
         [float(x) for x in result.data["Total · Sum of Balance"]])  # fmt: skip
     stacked = chart(result, two, "stacked")
-    assert stacked.title.text == "Sum of Balance (EUR) by Status and Currency"
+    assert stacked.title.text == (
+        "Sum of Balance (EUR) by Status and Currency, each currency converted"
+    )
     currencies = [c[: -len(" · Sum of Balance")] for c in result.data.columns
                   if c.endswith(" · Sum of Balance") and not c.startswith("Total")]  # fmt: skip
     labels = [item.label.value for item in stacked.legend[0].items]
