@@ -5,6 +5,7 @@ notebook and the page draw the same figure.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
@@ -71,6 +72,10 @@ def _title(view: View, spread: bool, result: Result | None = None) -> str:
     if spread and view.pivot:
         by.append(COLUMNS[view.pivot].label)
     text = values[0] + (" by " + " and ".join(by) if by else "")
+    unit = (units or {}).get(query.value_column(*view.values[0])) if view.values else None
+    if spread and unit and unit != query.PER_CURRENCY and query.native_split(view):
+        # the table keeps each currency's own amounts: say the chart's are not those
+        text += ", each currency converted"
     return text + (f" ({query.PERCENTAGES[view.percent]})" if view.percent else "")
 
 
@@ -91,13 +96,84 @@ def _numbers(series: pd.Series) -> list[float]:
     return [0.0 if pd.isna(v) else float(v) for v in pd.to_numeric(series, errors="coerce")]
 
 
+def kind_problem(view: View, kind: str) -> str | None:
+    """Why a chart of `kind` cannot show `view` (None: it can), in words for people: stacked
+    bars and a heatmap need a second dimension (a second group level or a pivot), and
+    stacks only add up counts and sums."""
+    if kind == "bar" or view.mode == "rows":
+        return None
+    name = "Stacked bars" if kind == "stacked" else "A heatmap"
+    if not view.pivot and len(view.groups) < 2:
+        return f"{name} need{'s' * (kind == 'heatmap')} a second group level or a pivot"
+    if kind == "stacked" and not _additive(view):
+        return "Stacked bars add values up: only counts and sums stack (try Heatmap)"
+    return None
+
+
+def spread(result: Result, view: View) -> tuple[Result, View] | None:
+    """`result` as rows × series of one value: a pivot's columns of its first value (with
+    its row total as `query.TOTAL`), or the second group level's groups under the first;
+    and the view whose `groups` label its rows. None when there is no second dimension."""
+    data = result.data
+    groups = list(view.groups)
+    if result.mode == "pivot":
+        cols = list(data.columns[len(groups) :])
+        if len(view.values) > 1:
+            # several values: each column is "<pivot value> · <value>"; chart the first
+            suffix = " · " + query.value_label(*view.values[0])
+            mine = [c for c in cols if str(c).endswith(suffix)]
+            names = {c: str(c)[: -len(suffix)] for c in mine}
+            frame = data[groups + mine].rename(columns=names)
+        else:
+            frame = data[groups + cols]
+        if query.TOTAL not in frame.columns:
+            cells = list(frame.columns[len(groups) :])
+            frame = frame.assign(**{query.TOTAL: frame[cells].apply(
+                pd.to_numeric, errors="coerce").sum(axis=1)})  # fmt: skip
+        return replace(result, data=frame.reset_index(drop=True)), view
+    if len(groups) < 2 or len(data) == 0:
+        return None
+    first, rest = groups[0], groups[1:]
+    cols = list(data.columns[len(groups) :])
+    value = cols[1] if view.values and len(cols) > 1 else cols[0]
+    row_of = [COLUMNS[first].type.group_label(v) for v in data[first]]
+    col_of = [" · ".join(COLUMNS[g].type.group_label(row[g]) for g in rest)
+              for _, row in data[rest].iterrows()]  # fmt: skip
+    long = pd.DataFrame({"r": row_of, "c": col_of, "v": _numbers(data[value])})
+    wide = long.pivot_table(index="r", columns="c", values="v", aggfunc="sum", sort=False,
+                            fill_value=0 if _additive(view) else None)  # fmt: skip
+    wide.columns = [str(c) for c in wide.columns]
+    raw = dict(zip(row_of, data[first], strict=True))
+    wide[query.TOTAL] = wide.sum(axis=1)
+    wide.insert(0, first, [raw[r] for r in wide.index])
+    return replace(result, data=wide.reset_index(drop=True), mode="pivot"), view.copy(
+        groups=[first], expand=[]
+    )
+
+
+def _top_cells(frame: pd.DataFrame, cells: list, additive: bool, n: int = TOP_N):
+    """The `n` largest series of `frame` (the rest added up as Other when values add up)."""
+    if len(cells) <= n:
+        return frame, cells
+    sums = {c: pd.to_numeric(frame[c], errors="coerce").fillna(0).abs().sum() for c in cells}
+    big = sorted(cells, key=lambda c: -sums[c])[: n - 1 if additive else n]
+    keep = [c for c in cells if c in big]
+    out = frame[keep].copy()
+    if not additive:
+        return out, keep
+    out[OTHER] = frame[[c for c in cells if c not in keep]].apply(
+        pd.to_numeric, errors="coerce").sum(axis=1)  # fmt: skip
+    return out, [*keep, OTHER]
+
+
 def chart(result: Result, view: View, kind: str = "bar", **figure_options: Any):
     """A Bokeh figure of `result`, the result of `run(store, view)` for a group or pivot
     view (one page of it: 50 rows unless `page_size` says otherwise).
 
-    bar: the first value (the row total in a pivot) per row; stacked: each pivot column
-    stacked per row; heatmap: rows × pivot columns coloured by value. In a notebook set up
-    with `dashboard.notebook()`, the figure displays itself.
+    bar: the first value (the row total in a pivot) per row; stacked: the pivot's columns
+    (or the second group level's groups) of the first value stacked per row; heatmap: rows ×
+    those columns coloured by value. Beyond `TOP_N` rows or series the rest is "Other". In a
+    notebook set up with `dashboard.notebook()`, the figure displays itself.
     """
     if not isinstance(kind, str) or kind.lower() not in KINDS:
         raise UserError(f"chart kind must be one of {', '.join(map(repr, KINDS))}; not {kind!r}")
@@ -110,6 +186,9 @@ def chart(result: Result, view: View, kind: str = "bar", **figure_options: Any):
     if result.mode != view.mode:
         raise UserError(f"this result is a {result.mode} result but the view is a {view.mode} "
                         "view: chart a result with the view that produced it")  # fmt: skip
+    problem = kind_problem(view, kind)
+    if problem:
+        raise UserError(problem)
     mixed = [c for c, u in result.units.items() if u == query.PER_CURRENCY]
     if mixed:
         # bars of yen beside bars of euros on one axis compare nothing
@@ -121,63 +200,76 @@ def chart(result: Result, view: View, kind: str = "bar", **figure_options: Any):
                "import exchange rates (customer-dashboard rates import FILE, or Setup › "
                "Rates) or filter by one Currency")
         )  # fmt: skip
+    options = {"height": 360, "sizing_mode": "stretch_width", "toolbar_location": "above",
+               "tools": "pan,wheel_zoom,box_zoom,reset,save", **figure_options}  # fmt: skip
+    wide = spread(result, view)
+    if wide is not None and (kind != "bar" or view.percent == "row"):
+        # shares of each row's total are bars stacked to 100 %, never identical 100-bars
+        cut, count = top_rows(*wide)
+        rows = _row_labels(cut, wide[1])
+        cells = [c for c in cut.data.columns[len(wide[1].groups) :] if c != query.TOTAL]
+        title = _title(view, True, result) + _shown(rows, cut, count)
+        if kind == "heatmap":
+            frame, cells = _top_cells(cut.data, cells, _additive(view), 2 * TOP_N)
+            options["height"] = max(options["height"], 60 + 22 * len(rows))
+            return _heatmap(frame, rows, cells, options, title)
+        frame, cells = _top_cells(cut.data, cells, _additive(view))
+        return _stacked(frame, rows, cells, options, title)
+    if result.mode == "pivot" and wide is not None:
+        result = wide[0]  # the row totals of the first value
     result, count = top_rows(result, view)
     rows = _row_labels(result, view)
     groups = len(view.groups)
     value_cols = list(result.data.columns[groups:])
-    single = len(view.values) <= 1
-    if result.mode == "pivot" and single:
-        cells = [c for c in value_cols if c != query.TOTAL]
+    total = value_cols[0] if value_cols else None
+    if result.mode == "pivot":
         total = query.TOTAL
-    else:
-        cells, total = [], value_cols[0] if value_cols else None
-        if result.mode == "groups" and view.values:
-            total = value_cols[1]  # the first chosen value, not the customer count
-    options = {"height": 360, "sizing_mode": "stretch_width", "toolbar_location": "above",
-               "tools": "pan,wheel_zoom,box_zoom,reset,save", **figure_options}  # fmt: skip
-    drawn = len(rows) - int(bool(getattr(result, "other", False)))
-    shown = f" (largest {drawn} of {count:,})" if drawn < count else ""
-    if kind == "heatmap" and cells:
-        options["height"] = max(options["height"], 60 + 22 * len(rows))
-        return _heatmap(result, rows, cells, options, _title(view, True, result) + shown)
-    if cells and (kind == "stacked" or view.percent == "row"):
-        # shares of each row's total: bars stacked to 100 %, never identical 100-bars
-        return _stacked(result, rows, cells, options, _title(view, True, result) + shown)
+    elif view.values and len(value_cols) > 1:
+        total = value_cols[1]  # the first chosen value, not the customer count
     values = _numbers(result.data[total]) if total in result.data else []
-    source = ColumnDataSource({"row": rows, "value": values})
-    title = (
-        _title(view, False, result)
-        if total == query.TOTAL or result.mode == "groups"
-        else str(result.labels.get(total, total))  # "Total · Sum of Balance (EUR)"
-    )
-    title += shown
+    title = _title(view, False, result) + _shown(rows, result, count)
+    other = bool(getattr(result, "other", False))
+    colors = ["#1f6fb2"] * (len(rows) - other) + ["#9e9e9e"] * other
+    source = ColumnDataSource({"row": rows, "value": values, "color": colors})
     fig = figure(x_range=rows, title=title, **options)
-    fig.vbar(x="row", top="value", width=0.8, source=source, color="#1f6fb2")
+    fig.vbar(x="row", top="value", width=0.8, source=source, color="color")
     fig.add_tools(HoverTool(tooltips=[("", "@row"), ("value", "@value{0,0.[00]}")]))
     _style(fig)
+    if other and len(values) > 1:
+        _clip_other(fig, rows[-1], values)
     return fig
 
 
-def _stacked(result, rows, cells, options, title):
-    if len(cells) > TOP_N:  # the largest series, the rest added up as Other
-        sums = {
-            c: pd.to_numeric(result.data[c], errors="coerce").fillna(0).abs().sum() for c in cells
-        }
-        keep = [c for c in cells if c in sorted(cells, key=lambda c: -sums[c])[: TOP_N - 1]]
-        frame = result.data[keep].copy()
-        frame[OTHER] = result.data[[c for c in cells if c not in keep]].apply(
-            pd.to_numeric, errors="coerce").sum(axis=1)  # fmt: skip
-        result = Result(frame, result.total, result.mode)
-        cells = [*keep, OTHER]
+def _shown(rows: list[str], result: Result, count: int) -> str:
+    drawn = len(rows) - int(bool(getattr(result, "other", False)))
+    return f" (largest {drawn} of {count:,})" if drawn < count else ""
+
+
+def _clip_other(fig, label: str, values: list[float]) -> None:
+    """Keep the named bars readable when Other (the rest added up) dwarfs them: the axis
+    ends above the largest named bar, and Other's cut bar says its value."""
+    named, rest = max(values[:-1], default=0), values[-1]
+    if named <= 0 or rest <= 2 * named:
+        return
+    end = named * 1.25
+    fig.y_range.end = end
+    fig.text(x=[label], y=[end * 0.97], text=[f"{rest:,.0f} ↑"], text_align="center",
+             text_baseline="top", text_font_size="11px", text_color="#333333",
+             background_fill_color="white", background_fill_alpha=0.85)  # fmt: skip
+
+
+def _stacked(frame, rows, cells, options, title):
     data = {"row": rows}
     keys = [f"k{i}" for i in range(len(cells))]
     for key, col in zip(keys, cells, strict=True):
-        data[key] = _numbers(result.data[col])
+        data[key] = _numbers(frame[col])
     colors = (
-        (Category20[20] * 4)[: len(cells)]
+        list(Category20[20] * 4)[: len(cells)]
         if len(cells) > 2
         else ["#1f6fb2", "#ff7f0e"][: len(cells)]
     )
+    if cells and cells[-1] == OTHER:
+        colors[-1] = "#bdbdbd"  # the rest added up: apart from the named series
     fig = figure(x_range=rows, title=title, **options)
     renderers = fig.vbar_stack(keys, x="row", width=0.8, color=colors,
                                source=ColumnDataSource(data),
@@ -194,13 +286,13 @@ def _stacked(result, rows, cells, options, title):
     return fig
 
 
-def _heatmap(result, rows, cells, options, title):
+def _heatmap(frame, rows, cells, options, title):
     xs, ys, vs = [], [], []
     for i, row in enumerate(rows):
         for col in cells:
             xs.append(str(col))
             ys.append(row)
-            vs.append(_numbers(result.data[col].iloc[[i]])[0])
+            vs.append(_numbers(frame[col].iloc[[i]])[0])
     mapper = LinearColorMapper(palette=list(reversed(Blues256)), low=min(vs, default=0),
                                high=max(vs, default=1))  # fmt: skip
     fig = figure(x_range=[str(c) for c in cells], y_range=list(reversed(rows)),

@@ -410,7 +410,7 @@ def test_reports_charts_cli_and_api_keep_currency_columns_in_their_currency(mixe
     with pytest.raises(UserError, match="different currencies"):
         chart(run(mixed, view), view, "stacked")
     fig = chart(run(mixed, view, converted=True), view, "stacked")
-    assert fig.title.text == "Sum of Balance (EUR) by Status and Currency"
+    assert fig.title.text == "Sum of Balance (EUR) by Status and Currency, each currency converted"
     # the HTTP API's JSON says which unit the cells and the totals are in
     from dashboard.api import Call, run_view
 

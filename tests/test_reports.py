@@ -101,3 +101,73 @@ def test_charts_draw_the_result(demo):
     assert len(heat.renderers[0].data_source.data["v"]) == len(currencies) * len(result.data)
     with pytest.raises(UserError, match="chart kind"):
         chart(result, view, "pie")
+
+
+def test_charts_spread_the_second_group_level_and_a_pivots_first_value(demo):
+    """Issue 18: stacked bars and a heatmap of two group levels; a pivot of two values
+    charts the pivot's columns of the first value; a kind that cannot apply says why."""
+    from bokeh.models import ColorBar
+
+    from dashboard.charts import OTHER, kind_problem
+
+    view = View(groups=["status", "country"], values=[["credit", "sum"]])
+    result = run(demo, view, paged=False, converted=True)
+    stacked = chart(result, view, "stacked")
+    assert {type(r.glyph).__name__ for r in stacked.renderers} == {"VBar"}
+    statuses = sorted(set(result.data["status"]))
+    assert sorted(stacked.x_range.factors) == statuses  # the first level: one stacked bar each
+    series = [item.label.value for item in stacked.legend[0].items]
+    countries = set(result.data["country"])
+    assert len(series) == min(len(countries), TOP_N)
+    assert series[-1] == (OTHER if len(countries) > TOP_N else series[-1])
+    # each stack adds up to its status's sum: no customer lost to Other
+    source = stacked.renderers[0].data_source.data
+    keys = [k for k in source if k.startswith("k")]
+    for i, status in enumerate(source["row"]):
+        want = float(result.data.loc[result.data["status"] == status, "sum_credit"].sum())
+        assert sum(source[k][i] for k in keys) == pytest.approx(want, abs=0.01)
+    heat = chart(result, view, "heatmap")
+    assert [type(r.glyph).__name__ for r in heat.renderers] == ["Rect"]
+    assert any(isinstance(x, ColorBar) for x in heat.right)
+    # one level: no second dimension, said in words (the page draws bars under it)
+    one = View(groups=["status"])
+    assert "second group level or a pivot" in kind_problem(one, "heatmap")
+    with pytest.raises(UserError, match="second group level"):
+        chart(run(demo, one), one, "stacked")
+    avg = View(groups=["status", "country"], values=[["credit", "avg"]])
+    assert "only counts and sums stack" in kind_problem(avg, "stacked")
+    assert kind_problem(avg, "heatmap") is None
+
+    two = View(groups=["status"], pivot="currency",
+               values=[["credit", "sum"], ["debit_limit", "sum"]])  # fmt: skip
+    result = run(demo, two, paged=False, converted=True)
+    bars = chart(result, two, "bar")
+    # the row totals of the first value, titled with the unit they are in
+    assert bars.title.text == "Sum of Balance (EUR) by Status"
+    assert list(bars.renderers[0].data_source.data["value"]) == pytest.approx(
+        [float(x) for x in result.data["Total · Sum of Balance"]])  # fmt: skip
+    stacked = chart(result, two, "stacked")
+    assert stacked.title.text == (
+        "Sum of Balance (EUR) by Status and Currency, each currency converted"
+    )
+    currencies = [c[: -len(" · Sum of Balance")] for c in result.data.columns
+                  if c.endswith(" · Sum of Balance") and not c.startswith("Total")]  # fmt: skip
+    labels = [item.label.value for item in stacked.legend[0].items]
+    assert len(labels) == min(len(currencies), TOP_N)
+    assert set(labels) - {OTHER} <= set(currencies)
+
+
+def test_a_bar_of_other_does_not_flatten_the_named_bars(demo):
+    """Issue 18: Other (the rest added up) is drawn apart, cut at the axis with its value
+    written on it, when it would dwarf the named bars."""
+    view = View(groups=["city"])
+    result = run(demo, view, paged=False)
+    fig = chart(result, view, "bar")
+    data = fig.renderers[0].data_source.data
+    assert data["row"][-1] == "Other"
+    named, other = max(data["value"][:-1]), data["value"][-1]
+    assert other > 2 * named  # the demo's many cities
+    assert fig.y_range.end < other  # the axis fits the named bars
+    assert data["color"][-1] != data["color"][0]
+    text = [r for r in fig.renderers if type(r.glyph).__name__ == "Text"]
+    assert text and text[0].data_source.data["text"] == [f"{other:,.0f} ↑"]

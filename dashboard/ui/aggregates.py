@@ -12,7 +12,7 @@ import panel_material_ui as pmui
 import param
 
 from .. import query, tree
-from ..charts import KINDS, chart
+from ..charts import KINDS, chart, kind_problem
 from ..errors import UserError
 from ..fields import COLUMNS, CURRENCY_FIELD, ID_FIELD, KEY_FIELD
 from ..query import Result, View
@@ -32,7 +32,7 @@ from .display import (
     widths,
 )
 from .grid import GRID_CSS, NAME_FIELD, EngineGrid, grid_options, show_sorters
-from .safe import Text
+from .safe import Notice, Text
 
 #: Height of one grid row and of the header, in pixels (GRID_CSS's padding, 14 px text):
 #: a table of a few groups is as tall as its rows, never a tall empty box.
@@ -647,12 +647,18 @@ class AggregatePanel(pn.viewable.Viewer):
             # bars on one axis compare them in the reporting currency
             self._whole = (r, query.run(self.store, whole, paged=False, converted=True), whole)
         _, full, view = self._whole
+        kind, why = self.chart_kind, kind_problem(self.view, self.chart_kind)
+        # a kind that cannot apply says why above the bars, never silently draws bars
+        head = (
+            [Notice(object=f"{why}: showing bars", severity="info", margin=(4, 10))] if why else []
+        )
         try:
-            figure = chart(full, view, self.chart_kind, sizing_mode="stretch_width", height=360)
+            figure = chart(full, view, "bar" if why else kind, sizing_mode="stretch_width",
+                           height=360)  # fmt: skip
         except UserError as exc:
             self._chart.objects = [Text(str(exc), margin=(10, 10))]
             return
-        self._chart.objects = [pn.pane.Bokeh(figure, sizing_mode="stretch_width")]
+        self._chart.objects = [*head, pn.pane.Bokeh(figure, sizing_mode="stretch_width")]
 
     def close_group(self) -> None:
         """Close the opened group (the groups changed)."""
