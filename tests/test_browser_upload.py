@@ -233,7 +233,16 @@ def test_a_long_bad_value_leaves_the_problem_readable(page, tmp_path):
     paper = dialog.bounding_box()
     for field in ("Value", "Problem"):
         cell = dialog.locator(f'.tabulator-cell[tabulator-field="{field}"]').first
+        # the problems' table may be drawn again as the step settles (CI saw no box for a
+        # moment): its cell as it is once shown again
+        cell.wait_for(state="visible")
         box = cell.bounding_box()
+        for _ in range(20):
+            if box is not None:
+                break
+            page.wait_for_timeout(250)
+            box = cell.bounding_box()
+        assert box is not None, f"the {field} cell is not shown"
         assert box["x"] + box["width"] <= paper["x"] + paper["width"] + 1, (field, box, paper)
         assert cell.evaluate("el => el.scrollWidth <= el.clientWidth + 1"), field
     value = dialog.locator('.tabulator-cell[tabulator-field="Value"]').first.inner_text()
