@@ -545,7 +545,8 @@ def test_money_sorted_pages_read_by_keyset_are_the_offset_pages(
             plans.add("_at" in got.sql)
         earlier = got
     if [*jumps[1:]] and any(b == a + 1 for a, b in zip(jumps, jumps[1:], strict=False)):
-        assert True in plans  # the next page was read after the shown one's last row
+        # some next page was read after the shown one's last row (by keyset), not by OFFSET
+        assert any(plans), "no page was read by keyset"
 
 
 def test_the_page_after_a_money_sorted_one_does_not_skip_rows_by_offset(mixed):
