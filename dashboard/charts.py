@@ -119,10 +119,12 @@ def spread(result: Result, view: View) -> tuple[Result, View] | None:
     if result.mode == "pivot":
         cols = list(data.columns[len(groups) :])
         if len(view.values) > 1:
-            # several values: each column is "<pivot value> · <value>"; chart the first
-            suffix = " · " + query.value_label(*view.values[0])
-            mine = [c for c in cols if str(c).endswith(suffix)]
-            names = {c: str(c)[: -len(suffix)] for c in mine}
+            # several values: chart the first one's columns (the result says which value
+            # each column holds), named by their pivot value ("GB · Sum of ..." is "GB")
+            first = tuple(view.values[0])
+            mine = [c for c in cols if tuple(result.value_of.get(c, ())) == first]
+            suffix = " · " + query.value_label(*first)
+            names = {c: str(c).removesuffix(suffix) for c in mine}
             frame = data[groups + mine].rename(columns=names)
         else:
             frame = data[groups + cols]

@@ -402,7 +402,7 @@ def _print_tree(args: argparse.Namespace, view: Any) -> int:
 
     from . import tree
     from .fields import COLUMNS, ID_FIELD, KEY_FIELD
-    from .query import value_column, value_label
+    from .query import PER_CURRENCY, value_column, value_label
     from .types import Money, is_blank
 
     with _store(args, write=False) as store:
@@ -426,7 +426,7 @@ def _print_tree(args: argparse.Namespace, view: Any) -> int:
     def cell(title: str, v: Any, unit: str | None) -> Any:
         if is_blank(v):
             return None
-        if text and unit and unit != "per currency":
+        if text and unit and unit != PER_CURRENCY:
             return Money.amount_text(v, unit)
         if hasattr(v, "tolist") and not isinstance(v, str):
             v = v.tolist()  # numpy scalars and arrays (a list field's values)

@@ -200,6 +200,7 @@ def outline(store: Store, view: View, *, paged: bool = True) -> Outline:
         kids[key] = kid
         levels[key] = kid.data.to_dict("records") if not is_leaf(view, list(key)) else []
     cash = [value_column(f, a) for f, a in money_values(list(view.values))]
+    own_money = {f for f, _a in money_values(list(view.values))}  # a customer's own amounts
     at = view.groups.index(CURRENCY_FIELD) if CURRENCY_FIELD in view.groups else None
     nodes: list[dict[str, Any]] = []
 
@@ -216,9 +217,8 @@ def outline(store: Store, view: View, *, paged: bool = True) -> Outline:
             if is_leaf(view, path):
                 for r in kid.data.to_dict("records"):
                     unit = r.pop(UNIT_COLUMN, None)
-                    mine = {f for f, _a in money_values(list(view.values))}
                     nodes.append({"kind": "customer", "level": len(path), "path": path,
-                                  "row": r, "units": {f: unit for f in mine if f in r}})  # fmt: skip
+                                  "row": r, "units": {f: unit for f in own_money if f in r}})  # fmt: skip
             else:
                 add(path, kid.data.to_dict("records"), kid.units)
             if len(kid.data) < kid.total:

@@ -39,6 +39,7 @@ from ..store import Store
 from ..types import YES_NO, timestamp_text
 from .controls import Button
 from .dialogs import FADING_SX, CloseGuard, follow_typing, typed
+from .keys import DEEP_ALL_JS
 from .safe import Grid, Notice, Text
 
 
@@ -50,12 +51,9 @@ class FirstProblem(pn.custom.JSComponent):
 
     refused = param.Integer(default=0, doc="Counts refused saves; each one seeks the field.")
 
-    _esm = """
-    function deepAll(root, selector, out) {
-      root.querySelectorAll(selector).forEach((el) => out.push(el));
-      root.querySelectorAll("*").forEach((el) => { if (el.shadowRoot) deepAll(el.shadowRoot, selector, out); });
-      return out;
-    }
+    _esm = (
+        DEEP_ALL_JS
+        + """
     // the card's dialog: up from this part through the shadow roots around it
     function dialogOf(el) {
       let node = el;
@@ -98,6 +96,7 @@ class FirstProblem(pn.custom.JSComponent):
       model.on("remove", () => clearInterval(timer));
     }
     """
+    )
 
 
 def _form_parameter(f: Field) -> param.Parameter:

@@ -28,13 +28,20 @@ from panel.custom import JSComponent
 
 from ..fields import KEY_FIELD
 
-_SCRIPT = r"""
+#: Every element matching a selector under `root`, inside shadow roots too (each Panel
+#: component draws in a shadow root of its own): one home for the page's scripts.
+DEEP_ALL_JS = r"""
 function deepAll(root, selector, out) {
   out = out || [];
   root.querySelectorAll(selector).forEach((el) => out.push(el));
   root.querySelectorAll("*").forEach((el) => { if (el.shadowRoot) deepAll(el.shadowRoot, selector, out); });
   return out;
 }
+"""
+
+_SCRIPT = (
+    DEEP_ALL_JS
+    + r"""
 
 // A header that takes the focus off screen is scrolled into sight by the browser, which
 // scrolls the header's box and not the rows' (Tabulator keeps them together only when the
@@ -367,6 +374,7 @@ export function render({ model, el }) {
   el.style.display = "none";
 }
 """
+)
 
 
 class KeyboardHelp(JSComponent):
