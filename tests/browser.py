@@ -195,11 +195,77 @@ def open_select(pg, label: str) -> None:
 
 def dialog_drawn(pg, name: str | re.Pattern | None = None):
     """The dialog (called `name`, if given) once its content is drawn: the card and Bulk
-    Upload show an "Opening …" line first and draw their fields a moment later."""
+    Upload say "Opening …" first (under their content, dialogs.Opening) and draw their
+    fields a moment later."""
     dialog = pg.get_by_role("dialog", name=name) if name is not None else pg.get_by_role("dialog")
     dialog.first.wait_for()
-    dialog.first.get_by_text(re.compile("^Opening .*…$")).wait_for(state="hidden")
+    dialog.first.locator(".MuiDialogContent-root > div > *").first.wait_for(state="visible")
     return dialog.first
+
+
+#: Records, at every frame the browser paints, what the open dialog's or drawer's content
+#: box shows (`window.cdFrames`, [ms since the start, what]): "line" where it says
+#: "Opening …" (dialogs.Opening's line, or a text of that form), "content" where other text
+#: is drawn (a button's label aside: a drawer's Close button is there from the start),
+#: "blank" where neither, and "+bar" with a progress bar in it. `window.cdLine` keeps the
+#: last line read.
+WATCH_OPENING = """() => {
+  const deep = (root, sel) => {
+    const out = [...root.querySelectorAll(sel)];
+    root.querySelectorAll('*').forEach((e) => { if (e.shadowRoot) out.push(...deep(e.shadowRoot, sel)); });
+    return out;
+  };
+  const shown = (e) => { const r = e.getBoundingClientRect(); return r.width > 0 && r.height > 0; };
+  const texts = (root, out) => {
+    const walk = document.createTreeWalker(root, NodeFilter.SHOW_ELEMENT | NodeFilter.SHOW_TEXT);
+    for (let n = walk.currentNode; n; n = walk.nextNode()) {
+      if (n.nodeType === 3) {
+        const t = n.textContent.trim(), p = n.parentElement;
+        if (t && p && !p.closest('button, style, script') && shown(p)) out.push(t);
+      } else if (n.shadowRoot) texts(n.shadowRoot, out);
+    }
+    return out;
+  };
+  const OPENING = /^Opening .*\u2026$/;
+  window.cdFrames = [];
+  window.cdLine = null;
+  const t0 = performance.now();
+  const tick = () => {
+    const papers = deep(document, '.MuiDialog-paper, .MuiDrawer-paper').filter(shown);
+    const paper = papers[papers.length - 1];
+    if (paper) {
+      const box = paper.querySelector('.MuiDialogContent-root') || paper;
+      const made = (getComputedStyle(box, '::before').content || '').match(/^"(.*?)"/);
+      const words = texts(box, []);
+      const line = (made && OPENING.test(made[1]) && made[1]) || words.find((t) => OPENING.test(t));
+      if (line) window.cdLine = line;
+      const seen = [];
+      if (line) seen.push('line');
+      if (words.some((t) => !OPENING.test(t))) seen.push('content');
+      let what = seen.join('+') || 'blank';
+      if (deep(box, '[role=progressbar]').some(shown)) what += '+bar';
+      window.cdFrames.push([Math.round(performance.now() - t0), what]);
+    }
+    if (window.cdFrames.length < 4000) requestAnimationFrame(tick);
+  };
+  requestAnimationFrame(tick);
+}"""
+
+
+def opening_frames(pg) -> list[tuple[int, str]]:
+    """What the open dialog or drawer showed, frame by frame, since `WATCH_OPENING` ran."""
+    return [tuple(f) for f in pg.evaluate("window.cdFrames")]
+
+
+def never_blank(frames: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    """Assert that a dialog or drawer, from its first frame on screen, showed its opening
+    line or its content, never an empty box; returns the story (each change of what it
+    showed), which a failure shows too."""
+    story = [f for i, f in enumerate(frames) if i == 0 or f[1] != frames[i - 1][1]]
+    assert frames, "the dialog never showed"
+    assert not frames[0][1].startswith("blank"), ("its first frame was empty", story)
+    assert not [f for f in frames if f[1].startswith("blank")], ("an empty box for a while", story)
+    return story
 
 
 def close_menu(pg) -> None:

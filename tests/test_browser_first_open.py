@@ -9,7 +9,18 @@ import urllib.request
 
 import pytest
 
-from tests.browser import button, chromium, goto_ready, open_page, require_chromium, served, shot
+from tests.browser import (
+    WATCH_OPENING,
+    button,
+    chromium,
+    goto_ready,
+    never_blank,
+    open_page,
+    opening_frames,
+    require_chromium,
+    served,
+    shot,
+)  # fmt: skip
 
 pytestmark = pytest.mark.browser
 
@@ -30,70 +41,51 @@ def browser(url):
         yield b
 
 
-#: Records, at every frame the browser paints, what its open dialog shows: "bar" when a
-#: progress bar is in it, else the texts matched by `window.cdWatch` (a {name: regexp}).
-_WATCH = """(patterns) => {
-  const deep = (root, sel) => {
-    const out = [...root.querySelectorAll(sel)];
-    root.querySelectorAll('*').forEach((e) => { if (e.shadowRoot) out.push(...deep(e.shadowRoot, sel)); });
-    return out;
-  };
-  const shown = (e) => { const r = e.getBoundingClientRect(); return r.width > 0 && r.height > 0; };
-  const has = (re) => deep(document, '*').some((e) => shown(e)
-    && [...e.childNodes].some((n) => n.nodeType === 3 && re.test(n.textContent)));
-  window.cdFrames = [];
-  const t0 = performance.now();
-  const tick = () => {
-    const papers = deep(document, '.MuiDialog-paper').filter(shown);
-    if (papers.length) {
-      const seen = Object.entries(patterns).filter(([, re]) => has(new RegExp(re))).map(([k]) => k);
-      if (papers.some((p) => deep(p.getRootNode(), '.MuiDialog-paper [role=progressbar]').some(shown)))
-        seen.push('bar');
-      window.cdFrames.push([Math.round(performance.now() - t0), seen.join('+')]);
-    }
-    if (window.cdFrames.length < 4000) requestAnimationFrame(tick);
-  };
-  requestAnimationFrame(tick);
-}"""
-
-
-def _frames(pg) -> list[tuple[int, str]]:
-    return [tuple(f) for f in pg.evaluate("window.cdFrames")]
-
-
 def test_the_cards_first_open_says_whom_it_opens_at_once_and_nothing_moves(browser, url):
     pg = open_page(browser, url, (1280, 720))
     name = pg.locator(".tabulator-row .tabulator-cell[tabulator-field='name']").first
     who = name.inner_text().strip()
-    pg.evaluate(_WATCH, {"opening": f"^Opening {re.escape(who)}…$"})
+    pg.evaluate(WATCH_OPENING)
     name.click()
     dialog = pg.get_by_role("dialog", name=re.compile(f"^Edit customer: {re.escape(who)}"))
     dialog.wait_for(timeout=15_000)
     button(dialog, "Save").wait_for(timeout=20_000)
-    frames = _frames(pg)
+    pg.wait_for_timeout(300)
+    frames = opening_frames(pg)
     shot(pg, "first-open-card-1280x720")
     # a still line names the customer while the card is made: no animated bar (it kept
     # the browser repainting while it had the whole form to draw)
-    assert not [f for f in frames if "bar" in f[1]], frames
-    assert any("opening" in seen for _, seen in frames), frames
+    story = never_blank(frames)
+    assert not [f for f in frames if "bar" in f[1]], story
+    assert any("line" in seen for _, seen in frames), story
+    assert pg.evaluate("window.cdLine") == f"Opening {who}…"
+    assert "content" in frames[-1][1], story
     pg.keyboard.press("Escape")
     pg.context.close()
 
 
-def test_bulk_uploads_first_open_shows_a_line_in_its_frame(browser, url):
+def test_bulk_uploads_first_open_shows_a_line_then_its_steps_never_an_empty_frame(browser, url):
     pg = open_page(browser, url, (1280, 720))
-    pg.evaluate(_WATCH, {"opening": "^Opening Bulk Upload…$", "content": "Choose a spreadsheet"})
+    pg.evaluate(WATCH_OPENING)
     button(pg, "Bulk Upload").first.click()
     dialog = pg.get_by_role("dialog")
+    # what a person sees while the wizard's steps are made: the frame saying what opens
+    dialog.wait_for(timeout=20_000)
+    pg.wait_for_timeout(150)
+    shot(pg, "first-open-upload-opening-1280x720")
     dialog.get_by_text("Choose a spreadsheet").first.wait_for(timeout=20_000)
-    frames = _frames(pg)
+    pg.wait_for_timeout(300)
+    frames = opening_frames(pg)
     shot(pg, "first-open-upload-1280x720")
-    # the frame says what is opening while the wizard's steps are made (about a second
-    # of the server's time, and nothing but an empty frame showed)
-    # the whole story of the frames in the message: what showed, from when to when
-    story = [f for i, f in enumerate(frames) if i == 0 or f[1] != frames[i - 1][1]]
-    assert any("opening" in seen for _, seen in frames), story
+    # the frame says what is opening from its first frame while the wizard's steps are
+    # made (about a second of the server's time) and drawn (a second more in the browser):
+    # the line, drawn as a component of its own, came a second after the frame, and the
+    # steps replaced it in one update, leaving the frame empty until they were drawn
+    story = never_blank(frames)
+    assert frames[0][1] == "line", story
+    assert pg.evaluate("window.cdLine") == "Opening Bulk Upload…"
     assert not [f for f in frames if "bar" in f[1]], story
+    assert "content" in frames[-1][1], story
     pg.keyboard.press("Escape")
     pg.context.close()
 

@@ -38,7 +38,7 @@ from ..fields import (
 from ..store import Store
 from ..types import YES_NO, timestamp_text
 from .controls import Button
-from .dialogs import FADING_SX, CloseGuard, follow_typing, typed
+from .dialogs import FADING_SX, CloseGuard, Opening, follow_typing, typed
 from .keys import DEEP_ALL_JS
 from .safe import Grid, Notice, Text
 
@@ -511,14 +511,9 @@ class CustomerCard(pn.viewable.Viewer):
         made here it held the first click's dialog back by 0.4-0.5 s at 1,000 customers."""
         # a viewer reads the card: every field read-only, no Save (the service checks too)
         self._can_write = allowed(self.store.role, "edit")
-        # what the card shows while it is first made and drawn: a still line, sized like a
-        # short form (an animated progress bar here kept the browser repainting while it
-        # had the whole form to draw)
-        self._opening = Text("", variant="body1", min_height=160, margin=(16, 24),
-                             sizing_mode="stretch_width", min_width=280)  # fmt: skip
         self._drawn = False
         self._dialog = pmui.Dialog(
-            self._opening, title="Add customer", open=False, width_option="md",
+            title="Add customer", open=False, width_option="md",
             close_on_click=True, show_close_button=True, sizing_mode="stretch_width",
             # on a phone the card takes the screen's width less a thin margin (Material's
             # 32 px margins left 326 of 390 px, and the fields ran off its right edge)
@@ -530,11 +525,15 @@ class CustomerCard(pn.viewable.Viewer):
                     "@media (max-width: 599.95px)": {"fontSize": "1.15rem", "padding": "12px 16px"}},
                 **FADING_SX},
         )  # fmt: skip
+        # what the card shows while it is first made and drawn: a still line, sized like a
+        # short form (an animated progress bar here kept the browser repainting while it
+        # had the whole form to draw)
+        self._opening = Opening(self._dialog, min_height=160)
         self._snapshot: Any = None
         doc = pn.state.curdoc
         if doc is None or doc.session_context is None:
             # no browser waiting (a notebook, a test): the whole card at once, as before
-            self._dialog.objects = [self._made_body()]
+            self._opening.made(self._made_body())
 
     #: The parts of the card's body, made together on first use (`_made_body`).
     _BODY_PARTS = frozenset({
@@ -685,10 +684,10 @@ class CustomerCard(pn.viewable.Viewer):
             try:
                 fill()
             except UserError as exc:  # the database went away in between
-                self._dialog.objects = [body]
+                self._opening.made(body)
                 self._show_error(str(exc))
                 return
-            self._dialog.objects = [body]
+            self._opening.made(body)
             if waiting and not self._dialog.open:
                 return  # closed while it was loading
             self._show(title)
@@ -700,15 +699,9 @@ class CustomerCard(pn.viewable.Viewer):
             show()
             return
         self._drawn = True
-        self._opening.object = f"Opening {what}…"
-        self._dialog.objects = [self._opening]
+        self._opening.say(f"Opening {what}…")
         self._dialog.param.update(title=title, open=True)
-
-        def later() -> None:
-            with set_curdoc(doc):  # so that the changes go out as this session's
-                show()
-
-        doc.add_next_tick_callback(later)
+        Opening.soon(show)
 
     def _show(self, title: str) -> None:
         self._snapshot = self._state()

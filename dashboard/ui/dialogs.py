@@ -1,5 +1,6 @@
 """Dialogs that close as people expect (Escape, their close button, Cancel) but ask first
-while they hold typed data that would be lost."""
+while they hold typed data that would be lost, and that say what is opening while their
+content is made."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 import panel as pn
 import panel_material_ui as pmui
 import param
+from panel.io.state import set_curdoc
 
 from .controls import Button
 from .safe import Notice
@@ -24,6 +26,92 @@ def dialog(*objects: Any, title: str, **params: Any) -> pmui.Dialog:
               "sizing_mode": "stretch_width", **params}  # fmt: skip
     params["sx"] = {**FADING_SX, **(params.get("sx") or {})}
     return pmui.Dialog(*objects, title=title, **params)
+
+
+#: What a box's content is painted on, so that the line under it does not show through.
+_PAPER = "var(--mui-palette-background-paper, #fff)"
+
+
+def css_string(text: str) -> str:
+    """`text` as a CSS string: every character but ASCII letters, digits and spaces
+    escaped (a customer's name is anybody's text, and it goes into a style sheet)."""
+    kept = (c if (c.isascii() and c.isalnum()) or c == " " else f"\\{ord(c):x} " for c in text)
+    return '"' + "".join(kept) + '"'
+
+
+class Opening:
+    """One home of what a dialog or a drawer shows while its content is made: a line saying
+    what is opening ("Opening Bulk Upload…"), drawn with the dialog's own frame, and the
+    content drawn over it once made.
+
+    The line is the content box's own `::before` (Material UI draws it with the dialog,
+    in the same frame): a component of its own was drawn a second after the dialog's
+    frame, which stood empty meanwhile. The line and the content share one cell of a CSS
+    grid, the content on top on the paper's colour, so the line is under the content until
+    the content is drawn, and there is no moment between the two with nothing in the box:
+    replaced by the content in one update, the line went at once and the content came
+    seconds later (an empty dialog; a CI flake). A drawn content covers it for good; the
+    line is then left out of what screen readers read.
+
+    `holder` is a `pmui.Dialog` (its content box is the dialog's content) or a
+    `pmui.Drawer` (its paper); the first `head` of its objects (a drawer's Close button)
+    stand above the line and are kept when the content is put in (`made`)."""
+
+    def __init__(self, holder: pmui.Dialog | pmui.Drawer, *, head: int = 0, min_height: int = 120):
+        self._holder = holder
+        self._head = head
+        self._min_height = min_height
+        self._sx = dict(holder.sx or {})
+        self._box = "& .MuiDialogContent-root" if isinstance(holder, pmui.Dialog) else "&"
+        self.text = ""
+        self._read = True  # whether screen readers read the line (until content is made)
+        holder.sx = self._style()
+
+    def _style(self) -> dict:
+        row = f"{self._head + 1} / 1"
+        line = {"gridArea": row, "minHeight": f"{self._min_height}px", "padding": "16px 8px",
+                "fontSize": "1rem", "lineHeight": 1.5, "color": "text.primary", "boxSizing": "border-box"}  # fmt: skip
+        if self.text:
+            # read while the content is made; "/ ''" leaves it out once the content is on it
+            line["content"] = css_string(self.text) + ("" if self._read else ' / ""')
+        box = {
+            "display": "grid", "gridTemplateColumns": "minmax(0, 1fr)", "alignContent": "start",
+            "&::before": line,
+            # every child after the head: in the line's cell, on top of it, as tall as it is
+            # drawn (stretched, a child not drawn yet would cover the line with nothing)
+            f"& > div:nth-child(n + {self._head + 1}) > *": {
+                "gridArea": row, "alignSelf": "start", "background": _PAPER, "zIndex": 1},
+        }  # fmt: skip
+        return {**self._sx, **({self._box: box} if self._box != "&" else box)}
+
+    def say(self, text: str) -> None:
+        """The line says `text` (until content is drawn over it)."""
+        self.text, self._read = text, True
+        self._holder.sx = self._style()
+
+    def made(self, *content: Any) -> None:
+        """Put `content` in the holder, over the line (kept under it, out of screen readers'
+        way)."""
+        self._read = False
+        head = list(self._holder.objects[: self._head])
+        self._holder.param.update(sx=self._style(), objects=[*head, *content])
+
+    @staticmethod
+    def soon(make: Callable[[], None]) -> bool:
+        """Run `make` in the next tick of the session's document, once what is on screen
+        now (the frame and its line) has gone out to the browser; at once when no browser
+        waits (a notebook, a test). Whether it was put off."""
+        doc = pn.state.curdoc
+        if doc is None or doc.session_context is None:
+            make()
+            return False
+
+        def later() -> None:
+            with set_curdoc(doc):  # so that the changes go out as this session's
+                make()
+
+        doc.add_next_tick_callback(later)
+        return True
 
 
 def follow_typing(widget: Any) -> Any:

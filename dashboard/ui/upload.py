@@ -23,7 +23,6 @@ import pandas as pd
 import panel as pn
 import panel_material_ui as pmui
 import param
-from panel.io.state import set_curdoc
 
 from .. import importer
 from ..access import allowed
@@ -33,7 +32,7 @@ from ..fields import FIELDS, STATUS_FIELD, TAGS_FIELD, importable
 from ..store import Store
 from ..words import plural
 from .controls import TOOLTIP_CSS, Button, Download
-from .dialogs import FADING_SX, CloseGuard
+from .dialogs import FADING_SX, CloseGuard, Opening
 from .display import run_with_progress
 from .safe import Grid, Notice, Text
 from .upload_view import (
@@ -198,14 +197,13 @@ class UploadWizard(pn.viewable.Viewer):
     def _build_frame(self) -> None:
         """The wizard's dialog, saying what is opening: it is on screen at the first click,
         while the wizard's steps are made (about a second) and drawn."""
-        self._opening = Text("Opening Bulk Upload…", variant="body1", min_height=320,
-                             margin=(16, 24), sizing_mode="stretch_width")  # fmt: skip
         self._dialog = pmui.Dialog(
-            self._opening,
             title="Bulk Upload", open=False, width_option="lg", scroll="paper",
             close_on_click=True, show_close_button=True, sizing_mode="stretch_width",
             sx=FADING_SX,
         )  # fmt: skip
+        self._opening = Opening(self._dialog, min_height=320)
+        self._opening.say("Opening Bulk Upload…")
         # Escape, the close button and Cancel ask first while a file is in the wizard
         self._asker = CloseGuard(
             self._dialog, self._holds_file, question="Close and forget this file? Nothing has been written.",
@@ -219,7 +217,7 @@ class UploadWizard(pn.viewable.Viewer):
             self._content = self._build()
             self._on_set_field()
             self._show_step()
-            self._dialog.objects = [self._content]
+            self._opening.made(self._content)
         return self._content
 
     # --- layout ----------------------------------------------------------------------
@@ -397,14 +395,8 @@ class UploadWizard(pn.viewable.Viewer):
         as "Use last settings")."""
         if self._content is None:
             # the first open in a browser: the frame now, the steps in the next tick
-            doc = pn.state.curdoc
             self._dialog.open = True
-
-            def later() -> None:
-                with set_curdoc(doc):  # so that the changes go out as this session's
-                    self._made_content()
-
-            doc.add_next_tick_callback(later)
+            Opening.soon(self._made_content)
             return
         if not self._busy and not self._clean:
             # a new file button only where a file was chosen (the browser keeps its name);
