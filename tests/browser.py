@@ -205,10 +205,10 @@ def dialog_drawn(pg, name: str | re.Pattern | None = None):
 
 #: Records, at every frame the browser paints, what the open dialog's or drawer's content
 #: box shows (`window.cdFrames`, [ms since the start, what]): "line" where it says
-#: "Opening …" (dialogs.Opening's line, or a text of that form), "content" where other text
-#: is drawn (a button's label aside: a drawer's Close button is there from the start),
-#: "blank" where neither, and "+bar" with a progress bar in it. `window.cdLine` keeps the
-#: last line read.
+#: "Opening …" (dialogs.Opening's line, or a text of that form), "covered" where that line
+#: is under content not drawn yet, "content" where other text is drawn (a button's label
+#: aside: a drawer's Close button is there from the start), "blank" where none of these,
+#: and "+bar" with a progress bar in it. `window.cdLine` keeps the last line read.
 WATCH_OPENING = """() => {
   const deep = (root, sel) => {
     const out = [...root.querySelectorAll(sel)];
@@ -239,8 +239,16 @@ WATCH_OPENING = """() => {
       const words = texts(box, []);
       const line = (made && OPENING.test(made[1]) && made[1]) || words.find((t) => OPENING.test(t));
       if (line) window.cdLine = line;
+      let covered = false;
+      if (made && line === made[1]) {
+        // the box's own line (its ::before) is seen where nothing lies on its first words
+        const r = box.getBoundingClientRect(), rows = getComputedStyle(box).gridTemplateRows.split(' ');
+        const above = rows.slice(0, rows.length - 1).reduce((a, h) => a + parseFloat(h), 0);
+        const x = r.left + parseFloat(getComputedStyle(box).paddingLeft) + 20;
+        covered = box.getRootNode().elementFromPoint(x, r.top + above + 28) !== box;
+      }
       const seen = [];
-      if (line) seen.push('line');
+      if (line) seen.push(covered ? 'covered' : 'line');
       if (words.some((t) => !OPENING.test(t))) seen.push('content');
       let what = seen.join('+') || 'blank';
       if (deep(box, '[role=progressbar]').some(shown)) what += '+bar';

@@ -41,6 +41,7 @@ from .changes import ChangesPanel
 from .columns import ColumnsPanel
 from .confirm import DeleteDialog
 from .controls import Button
+from .dialogs import Opening
 from .display import rows_display
 from .filters import FiltersPanel, active_filters
 from .footer import Footer
@@ -396,12 +397,17 @@ class CustomersPage(pn.viewable.Viewer):
         close = Button(label=f"Close {name}", icon="close", variant="outlined", size="small",
                        description=f"Close {name}: back to the customers", align="end")  # fmt: skip
         drawer = pmui.Drawer(
-            pmui.Column(close, fill(), sizing_mode="stretch_width", margin=0),
+            pmui.Column(close, sizing_mode="stretch_width", margin=0),
             anchor="right", size=380, open=True,
         )  # fmt: skip
         close.on_click(lambda _e: setattr(drawer, "open", False))
         self._drawers[name] = drawer
+        # the drawer says what is opening at once, and its panel is made in the next tick:
+        # made first, the drawer stood closed (or empty) for 2-5 s after the click
+        opening = Opening(drawer, head=1)
+        opening.say(f"Opening {name}…")
         self._overlays.append(drawer)
+        Opening.soon(lambda: opening.made(fill()))
 
     @property
     def _columns_drawer(self) -> pmui.Drawer | None:
