@@ -1,6 +1,7 @@
 """Issue 18 in Chromium: a pinned column is kept in the view's link (a reload keeps it);
 the header menu works from the keyboard alone; the group tree's tick boxes are named for
-the group they tick."""
+the group they tick. Issue 14: the card opened by a click on a name gives the focus back
+to that row when it closes."""
 
 from __future__ import annotations
 
@@ -13,10 +14,12 @@ import pytest
 from dashboard import View, open_store
 from tests.browser import (
     demo_server,
+    dialog_drawn,
     goto_ready,
     open_page,
     shot,
 )  # fmt: skip
+from tests.test_browser_phone import _FOCUSED, _focus_in_row
 
 pytestmark = pytest.mark.browser
 
@@ -169,4 +172,27 @@ def test_group_tick_boxes_are_named_for_their_group(server, browser):
     assert page.get_by_role("checkbox", name="Select Row").count() == 0
     assert page.get_by_role("checkbox", name="Select all rows on this page").count() == 1
     shot(page, "grid-tree-named-ticks-1280x720")
+    page.context.close()
+
+
+def test_escape_after_a_click_on_a_name_gives_the_focus_back_to_its_row(server, browser):
+    """A click on a customer's name opens the card; Escape closes it and the focus is back
+    in that row (its tick box), as after Enter on the row: it fell to the page's body, so
+    Tab started again from the top of the page."""
+    _, url = server
+    page = open_page(browser, url, (1280, 720))
+    row = page.locator(".tabulator-row").nth(3)
+    name = row.locator(".tabulator-cell[tabulator-field='name']")
+    who = name.inner_text().strip()
+    name.click()
+    dialog_drawn(page, re.compile(f"^Edit customer: {re.escape(who)}"))
+    page.get_by_role("tab", name="Basic").first.wait_for()
+    page.wait_for_timeout(500)
+    page.keyboard.press("Escape")
+    page.get_by_role("dialog").first.wait_for(state="hidden")
+    focused = _focus_in_row(page, 3)
+    assert focused["tag"] == "INPUT" and focused["name"] == f"Select {who}", focused
+    page.wait_for_timeout(1000)  # and it stays there
+    assert page.evaluate(_FOCUSED) == focused
+    shot(page, "grid-focus-back-after-click-1280x720")
     page.context.close()

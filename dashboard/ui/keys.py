@@ -6,7 +6,7 @@
   box (an invalid grid); Material UI's page bar is a progress bar without a name; a field's
   help icon is a span with a label but no role; number fields' -/+ buttons have no name.
 - Focus goes back to the button that opened a dialog when it closes, or to the grid row
-  (its tick box or cell) that opened the customer card.
+  that opened the customer card (its tick box, also after a click on the name).
 - A searchable select (the currency and country pickers) opened with its first item
   focused, not its search box: typing went nowhere. Here the search box takes the focus
   when the menu opens (and Escape in it closes the menu); Enter picks the option whose code is what was typed ("eur" picks
@@ -298,9 +298,14 @@ function install() {
   const remember = (e) => {
     const path = e.composedPath();
     if (path.some((n) => n instanceof Element && n.getAttribute("role") === "dialog")) return;
-    const el = path.find((n) => n instanceof Element &&
+    let el = path.find((n) => n instanceof Element &&
       n.matches("button, a[href], [role='button'], [role='menuitem'], .tabulator-row input, .tabulator-row .tabulator-cell"));
     if (!el) return;
+    // a cell clicked (a customer's name) gives the focus back to its row's tick box, as Enter
+    // on the tick box does: Tabulator blurs a focused cell it cannot edit, and the focus
+    // given back to the name fell to the page's body
+    const box = el.matches(".tabulator-cell") && el.closest(".tabulator-row").querySelector("input[type='checkbox']");
+    if (box) el = box;
     spot = el.closest(".tabulator-row") ? rowSpot(el) : null;
     if (el.getAttribute("role") === "menuitem") {
       beforeMenu = beforeMenu || activator;  // the menu's own button opened the dialog
