@@ -1,0 +1,48 @@
+"""Words a person reads (issue 14): filters as said aloud, money with its currency, a
+refused setting named by its form label, the settings file beside its database."""
+
+from __future__ import annotations
+
+from dashboard.query import Filter, View
+
+
+def test_a_filter_reads_as_a_person_says_it():
+    assert Filter("status", "=", "active").describe() == "Status = Active"
+    assert Filter("credit", ">", "100").describe() == "Balance > 100.00"
+    assert Filter("name", "contains", "harper").describe() == "Customer Name contains harper"
+    assert Filter("channels", ">=", 1000).describe() == "Channels ≥ 1,000"
+    assert Filter("credit", "between", ["1", "2000"]).describe() == (
+        "Balance between 1.00 and 2,000.00"
+    )
+    # a value the type cannot read is shown as given (the filter is refused elsewhere)
+    assert Filter("credit", ">", "lots").describe() == "Balance > lots"
+
+
+def test_each_restriction_comes_with_the_view_without_it():
+    view = View(status="Active", search=" acme ", filters=[["credit", ">", "100"]], page=3)
+    found = view.restrictions()
+    assert [label for label, _ in found] == ["Status = Active", "Balance > 100.00", "Search: acme"]
+    assert view.describe() == [label for label, _ in found]
+    no_status, no_credit, no_search = (without for _, without in found)
+    assert (no_status.status, no_status.filters, no_status.search) == (
+        "All",
+        view.filters,
+        " acme ",
+    )
+    assert no_credit.filters == [] and no_credit.status == "Active"
+    assert no_search.search == "" and no_search.filters == view.filters
+    assert {no_status.page, no_credit.page, no_search.page} == {1}
+    assert View().restrictions() == []
+
+
+def test_the_filters_chips_remove_the_status_and_the_search_too():
+    from dashboard.ui.filters import FiltersPanel
+
+    view = View(status="Inactive", search="x", filters=[["channels", ">", "5"]])
+    panel = FiltersPanel(view=view)
+    assert len(panel._chips.objects) == 3
+    panel.remove(0)  # Status = Inactive
+    assert view.status == "All" and view.search == "x" and len(view.filters) == 1
+    panel.remove(1)  # the search, now second
+    assert view.search == "" and len(view.filters) == 1
+    assert len(panel._chips.objects) == 1
