@@ -250,6 +250,11 @@ class FieldType:
             return grouped(value)
         return self.to_text(value)
 
+    def display_in(self, value: Any, currency: Any = None) -> str:
+        """The value as the page shows it, said in `currency` when it is an amount of money
+        ("2,500.00 AED": a customer's own currency); other values as `display` does."""
+        return self.display(value)
+
     def group_label(self, value: Any) -> str:
         """The label of a group, a pivot column or a chart bar holding stored `value` (the
         totals row's label and an empty label stay as they are)."""
@@ -555,6 +560,9 @@ class Money(Number):
     def unit_label(label: str, currency: str | None) -> str:
         """A money aggregate's label with its currency: "Sum of Balance (EUR)"."""
         return f"{label} ({currency})" if currency else label
+
+    def display_in(self, value: Any, currency: Any = None) -> str:
+        return self.amount_text(value, currency) or ""
 
     @staticmethod
     def amount_text(value: Any, currency: Any) -> str | None:

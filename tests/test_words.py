@@ -46,3 +46,27 @@ def test_the_filters_chips_remove_the_status_and_the_search_too():
     panel.remove(1)  # the search, now second
     assert view.search == "" and len(view.filters) == 1
     assert len(panel._chips.objects) == 1
+
+
+def test_money_is_shown_in_its_currency_by_its_type():
+    from decimal import Decimal
+
+    from dashboard.fields import FIELDS
+
+    money, count = FIELDS["debit_limit"].type, FIELDS["channels"].type
+    assert money.display_in(Decimal("2500"), "AED") == "2,500.00 AED"
+    assert money.display_in(None, "AED") == ""
+    assert money.display_in(Decimal("2500")) == "2,500.00"  # several currencies: no unit
+    assert count.display_in(2500, "AED") == "2,500"  # not money: the currency is not its
+
+
+def test_a_bulk_edit_of_money_says_each_customers_currency(store):
+    from dashboard import add_customer, bulk_edit
+
+    ids = [add_customer(store, {"name": n, "currency": c, "debit_limit": "1000"}).ids[0]
+           for n, c in (("Aa Dirham", "AED"), ("Bb Yen", "JPY"))]  # fmt: skip
+    summary = bulk_edit(store, ids, {"debit_limit": "2500"}, dry_run=True).details["summary"]
+    lines = "\n".join(summary.lines())
+    assert "Aa Dirham (id" in lines and "Debit Limit 1,000.00 AED → 2,500.00 AED" in lines
+    assert "Debit Limit 1,000.00 JPY → 2,500.00 JPY" in lines
+    assert [f["currency"] for f in summary.to_dict()["first"]] == ["AED", "JPY"]
