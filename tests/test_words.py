@@ -70,3 +70,19 @@ def test_a_bulk_edit_of_money_says_each_customers_currency(store):
     assert "Aa Dirham (id" in lines and "Debit Limit 1,000.00 AED → 2,500.00 AED" in lines
     assert "Debit Limit 1,000.00 JPY → 2,500.00 JPY" in lines
     assert [f["currency"] for f in summary.to_dict()["first"]] == ["AED", "JPY"]
+
+
+def test_a_refused_setting_is_named_by_its_form_label(tmp_path):
+    import pytest
+
+    from dashboard.errors import ValidationError
+    from dashboard.settings import Settings
+
+    settings = Settings.load(tmp_path / "settings.toml")
+    with pytest.raises(ValidationError) as caught:
+        settings.update({"email": {"from": "x", "port": 0}, "money": {"base": "ABC"}})
+    said = str(caught.value).splitlines()
+    assert said[0].startswith("From address: 'x' is not a valid email address")
+    assert "Port: 0 must be a positive number" in said
+    assert "Base (reporting) currency: 'ABC' is not an ISO 4217 currency code" in said[-1]
+    assert not any("field " in line for line in said)
