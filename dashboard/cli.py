@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 # Only light modules here: `--help` and `--version` must not load pandas, DuckDB or Bokeh
 # (seconds of CPU); each command imports what it needs.
 from .errors import UserError, ValidationError
-from .locations import default_db_path, is_url
+from .locations import default_db_path, is_url, settings_path
 from .words import plural
 
 if TYPE_CHECKING:
@@ -1081,6 +1081,32 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return 0
 
 
+#: The --settings option's help: where the file is unless it is given.
+SETTINGS_HELP = ("settings file (default: settings.toml beside the database, or "
+                 "$CUSTOMER_DASHBOARD_SETTINGS)")  # fmt: skip
+
+
+@contextlib.contextmanager
+def _settings_of(args: argparse.Namespace) -> Iterator[None]:
+    """While a command runs, $CUSTOMER_DASHBOARD_SETTINGS names its database's settings
+    file (`locations.settings_path`: --settings, else beside --db), so that everything
+    reading settings without being handed a path (the engine's reporting currency, demo
+    rates, Send) reads that one; restored afterwards (a test may run several commands)."""
+    if not hasattr(args, "db"):
+        yield
+        return
+    key = "CUSTOMER_DASHBOARD_SETTINGS"
+    before = os.environ.get(key)
+    os.environ[key] = str(settings_path(args.db, getattr(args, "settings", None)))
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = before
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="customer-dashboard", description="The customer back office from the command "
                 "line: the same service functions as the page.")  # fmt: skip
@@ -1216,7 +1242,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="send what batch BATCH has not sent yet (queued, failed temporarily)")  # fmt: skip
     again.add_argument("--discard", metavar="BATCH",
                        help="mark what batch BATCH has left as discarded; nothing is sent")  # fmt: skip
-    sp.add_argument("--settings", help="settings file (default data/settings.toml)")
+    sp.add_argument("--settings", help=SETTINGS_HELP)
     sp.add_argument(
         "--dry-run", action="store_true", help="record what would be sent; send nothing"
     )
@@ -1255,7 +1281,7 @@ def _add_later_commands(sub: Any, db: Any, json_option: Any) -> None:
     sp.add_argument("--show", action="store_true", help="open a browser")
     sp.add_argument("--demo", type=int, default=1000, metavar="N",
                     help="demo customers to create when the database does not exist")  # fmt: skip
-    sp.add_argument("--settings", help="settings file (default data/settings.toml)")
+    sp.add_argument("--settings", help=SETTINGS_HELP)
     sp.add_argument(
         "--auth",
         action="store_true",
@@ -1327,7 +1353,7 @@ def _add_later_commands(sub: Any, db: Any, json_option: Any) -> None:
             metavar="CCY",
             help="the base currency (default: [money] base in the settings, EUR)",
         )
-        each.add_argument("--settings", help="settings file (default data/settings.toml)")
+        each.add_argument("--settings", help=SETTINGS_HELP)
         db(each)
         json_option(each)
         each.set_defaults(func=cmd_rates)
@@ -1395,7 +1421,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "info" if args.command == "serve" else "warning"
         )
         logs.setup(level, json_lines=getattr(args, "log_json", False))
-        status = int(args.func(args) or 0)
+        with _settings_of(args):
+            status = int(args.func(args) or 0)
         sys.stdout.flush()  # a closed pipe is found here, not at exit after main returned
         return status
     except BrokenPipeError:

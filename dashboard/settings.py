@@ -26,9 +26,10 @@ import tomlkit
 
 from .access import require
 from .errors import Problem, UserError, ValidationError
+from .locations import DEFAULT_SETTINGS, settings_path
 from .types import Currency, Email, Phone
 
-DEFAULT_PATH = Path("data") / "settings.toml"
+DEFAULT_PATH = DEFAULT_SETTINGS
 SECURITY = ("none", "starttls", "tls")
 
 #: The file's keys (a public contract) with their defaults.
@@ -62,8 +63,9 @@ SECRET_ENV = {
 }
 
 
-def default_path() -> Path:
-    return Path(os.environ.get("CUSTOMER_DASHBOARD_SETTINGS") or DEFAULT_PATH)
+def default_path(db: object = None) -> Path:
+    """The settings file of database `db` (None: the default one): `locations.settings_path`."""
+    return settings_path(db)
 
 
 @dataclass

@@ -1,5 +1,6 @@
-"""Words a person reads, on screen (issue 14): a refused setting named by its form label,
-and on a phone a long "Saved …" notice wrapped above its Undo, both whole."""
+"""Words a person reads, on screen (issue 14): a refused setting named by its form label
+(and the settings saved beside the database), and on a phone a long "Saved …" notice
+wrapped above its Undo, both whole."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ pytestmark = pytest.mark.browser
 
 PHONE = (390, 844)
 #: A name as long as carriers' names get: its "Saved …" notice is wider than a phone.
+#: The database each served url shows.
+DBS: dict = {}
 LONG_NAME = "Northern Lights International Telecommunications Wholesale Carrier Services Ltd"
 
 
@@ -25,6 +28,7 @@ def server(tmp_path_factory):
         add_customer(store, {"name": LONG_NAME, "currency": "EUR"})
         add_demo_customers(store, 40, seed=3)
     with served(db, demo=0) as url:
+        DBS[url] = db
         yield url
 
 
@@ -50,6 +54,13 @@ def test_a_refused_setting_is_named_by_its_label(browser, server):
     page.set_viewport_size({"width": PHONE[0], "height": PHONE[1]})
     page.wait_for_timeout(500)
     shot(page, "settings-refused-390x844")
+    # a good value is saved beside the database (--db's folder), not under data/
+    box.fill("ops@example.com")
+    box.press("Tab")
+    button(page, "Save settings").first.click()
+    beside = DBS[server].parent / "settings.toml"
+    page.get_by_text(f"Saved to {beside}.").wait_for()
+    assert 'from = "ops@example.com"' in beside.read_text(encoding="utf-8")
     page.context.close()
 
 

@@ -86,3 +86,50 @@ def test_a_refused_setting_is_named_by_its_form_label(tmp_path):
     assert "Port: 0 must be a positive number" in said
     assert "Base (reporting) currency: 'ABC' is not an ISO 4217 currency code" in said[-1]
     assert not any("field " in line for line in said)
+
+
+def test_the_settings_file_lives_beside_its_database(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from dashboard.locations import settings_path
+    from dashboard.settings import default_path
+
+    monkeypatch.delenv("CUSTOMER_DASHBOARD_SETTINGS", raising=False)
+    monkeypatch.delenv("CUSTOMER_DASHBOARD_DB", raising=False)
+    db = tmp_path / "a" / "customers.duckdb"
+    assert settings_path(db) == tmp_path / "a" / "settings.toml"
+    assert settings_path() == default_path() == Path("data") / "settings.toml"
+    assert settings_path("postgresql://u@h/x") == Path("data") / "settings.toml"
+    assert settings_path(db, "mine.toml") == Path("mine.toml")  # --settings wins
+    monkeypatch.setenv("CUSTOMER_DASHBOARD_DB", str(db))
+    assert default_path() == tmp_path / "a" / "settings.toml"  # the default database's
+    monkeypatch.setenv("CUSTOMER_DASHBOARD_SETTINGS", str(tmp_path / "s.toml"))
+    assert settings_path(db) == tmp_path / "s.toml"
+
+
+def test_a_command_reads_the_settings_beside_its_db(tmp_path):
+    """`--db /srv/a/customers.duckdb` reads /srv/a/settings.toml (it read data/settings.toml
+    under the current folder, another database's)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    folder = tmp_path / "a"
+    folder.mkdir()
+    (folder / "settings.toml").write_text('[money]\nbase = "USD"\n', encoding="utf-8")
+    db = folder / "customers.duckdb"
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("CUSTOMER_DASHBOARD_SETTINGS", "CUSTOMER_DASHBOARD_DB")}  # fmt: skip
+    env["PYTHONPATH"] = os.pathsep.join([os.getcwd(), env.get("PYTHONPATH", "")])
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "dashboard.cli", *args], cwd=tmp_path,
+                              env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+
+    r = cli("init", "--db", str(db), "--demo", "10")
+    assert r.returncode == 0, r.stderr
+    r = cli("rates", "list", "--db", str(db), "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["base"] == "USD"
+    assert not (tmp_path / "data").exists()
