@@ -352,7 +352,7 @@ def cmd_pivot(args: argparse.Namespace) -> int:
             from .reports import pivot_report
 
             n = pivot_report(store, view, args.out)
-            print(f"wrote {n} rows and a totals row to {args.out}")
+            print(f"wrote {plural(n, 'row')} and a totals row to {args.out}")
             return 0
         result = query.run(store, view, paged=False)
     table = result.table()
@@ -489,7 +489,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
     with _store(args, write=False) as store:
         if args.out:  # streamed to the file: every row, whole cells
             n = export_sql(store, text, args.out)
-            print(f"wrote {n} rows to {args.out}")
+            print(f"wrote {plural(n, 'row')} to {args.out}")
             return 0
         result = run_sql(store, text, limit=args.limit)
     if args.json:
@@ -579,9 +579,9 @@ def cmd_edit(args: argparse.Namespace) -> int:
         print(json.dumps(result, default=str))
         return 0
     if args.dry_run:
-        print(f"would change {count:,} customers (dry run, nothing written)")
+        print(f"would change {plural(count, 'customer')} (dry run, nothing written)")
     else:
-        print(f"changed {count:,} customers; batch {result['batch_id'] or '(none)'}")
+        print(f"changed {plural(count, 'customer')}; batch {result['batch_id'] or '(none)'}")
     for line in lines:
         print(line if line.startswith("  ") else f"  {line}")
     return 0
@@ -938,9 +938,13 @@ def cmd_rates(args: argparse.Namespace) -> int:
                      "warnings": found.warnings,
                      "rates": [{"currency": c, "rate": r, "date": d} for c, r, d in found.rates]})  # fmt: skip
     elif args.dry_run:
-        print(f"would import {len(found.rates)} rates into {found.base} (dry run: nothing written)")
+        print(
+            f"would import {plural(len(found.rates), 'rate')} into {found.base} (dry run: nothing written)"
+        )
     else:
-        print(f"imported {len(found.rates)} rates into {found.base}; batch {found.batch_id}")
+        print(
+            f"imported {plural(len(found.rates), 'rate')} into {found.base}; batch {found.batch_id}"
+        )
     return 0
 
 

@@ -133,3 +133,12 @@ def test_a_command_reads_the_settings_beside_its_db(tmp_path):
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["base"] == "USD"
     assert not (tmp_path / "data").exists()
+
+
+def test_one_of_a_thing_is_said_in_the_singular():
+    import datetime as dt
+
+    from dashboard.money import RatesImport
+
+    assert str(RatesImport("EUR", [("USD", 1, dt.date(2026, 1, 1))])) == "1 rate into EUR"
+    assert str(RatesImport("EUR", [("USD", 1, dt.date(2026, 1, 1))] * 2)) == "2 rates into EUR"
