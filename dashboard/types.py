@@ -1120,6 +1120,14 @@ class Currency(FieldType):
     def known_values(self) -> list[Any]:
         return sorted(c.alpha_3 for c in pycountry.currencies)
 
+    def new_problem(self, code: Any) -> str | None:
+        """Why a new customer may not be billed in `code` (None: it may): an ISO code that
+        is no money a customer pays in (XXX "no currency", XAU gold, XDR, fund codes)."""
+        if is_blank(code) or billing_currency(str(code)):
+            return None
+        return ("is not a currency customers are billed in (fund codes, metals, units of "
+                "account and XXX, 'no currency', are not)")  # fmt: skip
+
     def option_label(self, value: Any) -> str:
         found = pycountry.currencies.get(alpha_3=str(value or "").upper())
         return f"{found.alpha_3} — {found.name}" if found else self.to_text(value)

@@ -142,3 +142,16 @@ def test_one_of_a_thing_is_said_in_the_singular():
 
     assert str(RatesImport("EUR", [("USD", 1, dt.date(2026, 1, 1))])) == "1 rate into EUR"
     assert str(RatesImport("EUR", [("USD", 1, dt.date(2026, 1, 1))] * 2)) == "2 rates into EUR"
+
+
+def test_a_new_customer_is_billed_in_money(store):
+    import pytest
+
+    from dashboard import add_customer
+    from dashboard.errors import ValidationError
+
+    for code in ("XXX", "XAU", "ABC"):
+        with pytest.raises(ValidationError, match="Currency") as caught:
+            add_customer(store, {"name": f"Co {code}", "currency": code})
+        assert caught.value.problems[0].field == "currency"
+    assert add_customer(store, {"name": "Co XOF", "currency": "xof"}).ids  # a union's money
