@@ -54,6 +54,7 @@ from .errors import ConflictError, DatabaseBusyError, StorageError, UserError, V
 from .fields import CONTACT_FIELDS, CUSTOMER_FIELDS, ID_FIELD
 from .query import View
 from .store import Store
+from .words import plural
 
 log = logging.getLogger(__name__)
 
@@ -485,7 +486,7 @@ def delete_many(call: Call) -> Reply:
         return Reply({"deleted": 0, "batch_id": None, "ids": []})
     if confirm != n:
         shown = ", ".join(names) + (" ..." if n > len(names) else "")
-        raise ApiError(409, f"would delete {n} customers ({shown}); repeat with confirm={n}",
+        raise ApiError(409, f"would delete {plural(n, 'customer')} ({shown}); repeat with confirm={n}",
                        title="Confirm the count", count=n, first=names)  # fmt: skip
     return _deleted(customers.delete_customers(call.store, target))
 

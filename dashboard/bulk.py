@@ -230,6 +230,13 @@ class FieldSummary:
         f = FIELDS[self.field]
         text = f.type.to_text
         if f.type.numeric:
+            # amounts in one currency are said in it ("2,500.00 AED"); over several, each
+            # number is in each customer's own currency, said below
+            unit = self.currency if self.currencies == 1 else None
+
+            def shown(value: Any) -> str:
+                return f.type.display_in(value, unit)
+
             parts = [_count(self.increases, "increase"), _count(self.decreases, "decrease")]
             if self.filled:
                 parts.append(f"{self.filled:,} set where empty")
@@ -237,11 +244,10 @@ class FieldSummary:
                 parts.append(f"{self.emptied:,} emptied")
             parts.append(f"{self.unchanged:,} unchanged")
             line = f"{f.label}: {', '.join(parts)}"
-            unit = f" {self.currency}" if self.currencies == 1 and self.currency else ""
             if self.new_min is not None:
-                line += f"; new values {text(self.new_min)} to {text(self.new_max)}{unit}"
+                line += f"; new values {shown(self.new_min)} to {shown(self.new_max)}"
                 if self.old_min is not None:
-                    line += f" (were {text(self.old_min)} to {text(self.old_max)}{unit})"
+                    line += f" (were {shown(self.old_min)} to {shown(self.old_max)})"
             if self.currencies > 1:
                 # "at most 3000" caps 4,400 EUR and 2,750 AED alike: say so before Apply
                 line += (f"; the customers are in {self.currencies} currencies: each number "
@@ -290,7 +296,7 @@ class FieldSummary:
 @dataclass(frozen=True)
 class Summary:
     """What a bulk edit does: how many selected, how many change, and each field's counts,
-    plus the first changes as (id, name, field label, old, new)."""
+    plus the first changes as (id, name, field label, old, new, the customer's currency)."""
 
     selected: int
     changed: int
@@ -313,10 +319,10 @@ class Summary:
         """The headline, one line per field, and the first `first` old -> new."""
         out = [self.headline(), *(fs.describe() for fs in self.fields)]
         by_label = {FIELDS[fs.field].label: FIELDS[fs.field] for fs in self.fields}
-        for cid, name, label, old, new in self.first[:first]:
-            show = by_label[label].type.to_text if label in by_label else str
-            out.append(f"  {name} (id {cid}): {label} {show(old) or '(empty)'} → "
-                       f"{show(new) or '(empty)'}")  # fmt: skip
+        for cid, name, label, old, new, ccy in self.first[:first]:
+            f = by_label.get(label)
+            was, now = (f.type.display_in(v, ccy) if f else str(v) for v in (old, new))
+            out.append(f"  {name} (id {cid}): {label} {was or '(empty)'} → {now or '(empty)'}")
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -327,7 +333,8 @@ class Summary:
             "unchanged": self.unchanged,
             "fields": [fs.to_dict() for fs in self.fields],
             "first": [{"id": cid, "name": name, "field": label, "old": _plain(old),
-                       "new": _plain(new)} for cid, name, label, old, new in self.first],
+                       "new": _plain(new), "currency": ccy}
+                      for cid, name, label, old, new, ccy in self.first],
         }  # fmt: skip
 
 

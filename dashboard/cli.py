@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 # Only light modules here: `--help` and `--version` must not load pandas, DuckDB or Bokeh
 # (seconds of CPU); each command imports what it needs.
 from .errors import UserError, ValidationError
-from .locations import default_db_path, is_url
+from .locations import default_db_path, is_url, settings_path
 from .words import plural
 
 if TYPE_CHECKING:
@@ -352,7 +352,7 @@ def cmd_pivot(args: argparse.Namespace) -> int:
             from .reports import pivot_report
 
             n = pivot_report(store, view, args.out)
-            print(f"wrote {n} rows and a totals row to {args.out}")
+            print(f"wrote {plural(n, 'row')} and a totals row to {args.out}")
             return 0
         result = query.run(store, view, paged=False)
     table = result.table()
@@ -489,7 +489,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
     with _store(args, write=False) as store:
         if args.out:  # streamed to the file: every row, whole cells
             n = export_sql(store, text, args.out)
-            print(f"wrote {n} rows to {args.out}")
+            print(f"wrote {plural(n, 'row')} to {args.out}")
             return 0
         result = run_sql(store, text, limit=args.limit)
     if args.json:
@@ -579,9 +579,9 @@ def cmd_edit(args: argparse.Namespace) -> int:
         print(json.dumps(result, default=str))
         return 0
     if args.dry_run:
-        print(f"would change {count:,} customers (dry run, nothing written)")
+        print(f"would change {plural(count, 'customer')} (dry run, nothing written)")
     else:
-        print(f"changed {count:,} customers; batch {result['batch_id'] or '(none)'}")
+        print(f"changed {plural(count, 'customer')}; batch {result['batch_id'] or '(none)'}")
     for line in lines:
         print(line if line.startswith("  ") else f"  {line}")
     return 0
@@ -938,9 +938,13 @@ def cmd_rates(args: argparse.Namespace) -> int:
                      "warnings": found.warnings,
                      "rates": [{"currency": c, "rate": r, "date": d} for c, r, d in found.rates]})  # fmt: skip
     elif args.dry_run:
-        print(f"would import {len(found.rates)} rates into {found.base} (dry run: nothing written)")
+        print(
+            f"would import {plural(len(found.rates), 'rate')} into {found.base} (dry run: nothing written)"
+        )
     else:
-        print(f"imported {len(found.rates)} rates into {found.base}; batch {found.batch_id}")
+        print(
+            f"imported {plural(len(found.rates), 'rate')} into {found.base}; batch {found.batch_id}"
+        )
     return 0
 
 
@@ -1081,6 +1085,32 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return 0
 
 
+#: The --settings option's help: where the file is unless it is given.
+SETTINGS_HELP = ("settings file (default: settings.toml beside the database, or "
+                 "$CUSTOMER_DASHBOARD_SETTINGS)")  # fmt: skip
+
+
+@contextlib.contextmanager
+def _settings_of(args: argparse.Namespace) -> Iterator[None]:
+    """While a command runs, $CUSTOMER_DASHBOARD_SETTINGS names its database's settings
+    file (`locations.settings_path`: --settings, else beside --db), so that everything
+    reading settings without being handed a path (the engine's reporting currency, demo
+    rates, Send) reads that one; restored afterwards (a test may run several commands)."""
+    if not hasattr(args, "db"):
+        yield
+        return
+    key = "CUSTOMER_DASHBOARD_SETTINGS"
+    before = os.environ.get(key)
+    os.environ[key] = str(settings_path(args.db, getattr(args, "settings", None)))
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = before
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="customer-dashboard", description="The customer back office from the command "
                 "line: the same service functions as the page.")  # fmt: skip
@@ -1216,7 +1246,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="send what batch BATCH has not sent yet (queued, failed temporarily)")  # fmt: skip
     again.add_argument("--discard", metavar="BATCH",
                        help="mark what batch BATCH has left as discarded; nothing is sent")  # fmt: skip
-    sp.add_argument("--settings", help="settings file (default data/settings.toml)")
+    sp.add_argument("--settings", help=SETTINGS_HELP)
     sp.add_argument(
         "--dry-run", action="store_true", help="record what would be sent; send nothing"
     )
@@ -1255,7 +1285,7 @@ def _add_later_commands(sub: Any, db: Any, json_option: Any) -> None:
     sp.add_argument("--show", action="store_true", help="open a browser")
     sp.add_argument("--demo", type=int, default=1000, metavar="N",
                     help="demo customers to create when the database does not exist")  # fmt: skip
-    sp.add_argument("--settings", help="settings file (default data/settings.toml)")
+    sp.add_argument("--settings", help=SETTINGS_HELP)
     sp.add_argument(
         "--auth",
         action="store_true",
@@ -1327,7 +1357,7 @@ def _add_later_commands(sub: Any, db: Any, json_option: Any) -> None:
             metavar="CCY",
             help="the base currency (default: [money] base in the settings, EUR)",
         )
-        each.add_argument("--settings", help="settings file (default data/settings.toml)")
+        each.add_argument("--settings", help=SETTINGS_HELP)
         db(each)
         json_option(each)
         each.set_defaults(func=cmd_rates)
@@ -1395,7 +1425,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "info" if args.command == "serve" else "warning"
         )
         logs.setup(level, json_lines=getattr(args, "log_json", False))
-        status = int(args.func(args) or 0)
+        with _settings_of(args):
+            status = int(args.func(args) or 0)
         sys.stdout.flush()  # a closed pipe is found here, not at exit after main returned
         return status
     except BrokenPipeError:

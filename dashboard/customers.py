@@ -24,6 +24,7 @@ from .fields import (
     CONTACTS,
     COUNTRY_FIELD,
     CREATED_FIELD,
+    CURRENCY_FIELD,
     CUSTOMER_FIELDS,
     FIELDS,
     KEY_FIELD,
@@ -194,6 +195,11 @@ def add_customer(
     user = user or store.user
     given = {k: v for k, v in values.items() if k != "contacts"}
     clean, problems = validate(given)
+    # any ISO code is read (older data loads), but a new customer is billed in money
+    why = FIELDS[CURRENCY_FIELD].type.new_problem(clean.get(CURRENCY_FIELD))
+    if why:
+        label = FIELDS[CURRENCY_FIELD].label
+        problems.append(Problem(CURRENCY_FIELD, clean[CURRENCY_FIELD], f"{label} {why}"))
     record = {**_defaults(), **{k: v for k, v in clean.items() if v is not None or k in given}}
     for f in writable():
         if (
@@ -427,7 +433,8 @@ def bulk_edit(
     `changes` maps field names to values as people type them ("10", "+5", "*1.2, at most
     50", "+=vip") or is a list of `Change`. Refuses fields that are not bulk-editable, and
     results outside a field's bounds (naming the first customers affected).
-    `details["preview"]` lists the first changes as (id, name, field, old, new);
+    `details["preview"]` lists the first changes as (id, name, field, old, new, the
+    customer's currency);
     `details["summary"]` is a `bulk.Summary` (increases, decreases, ranges, moves), counted
     by the database. `expect`: the number of changes a person confirmed; if the data moved
     since and another number would change, nothing is written.
@@ -543,16 +550,18 @@ def _bulk_range_problems(
 
 def _bulk_preview(cur, changes: Sequence[Change], differs: str) -> list[tuple]:
     cols = ", ".join(f"c.{quote(ch.field)}, t.new_{i}" for i, ch in enumerate(changes))
+    # the customer's currency last: an amount is shown in it ("2,500.00 AED")
     rows = cur.execute(
-        f"SELECT c.id, c.name, {cols} FROM temp._target t JOIN customers c USING (id) "
-        f"WHERE {differs} ORDER BY c.name LIMIT ?",
+        f"SELECT c.id, c.name, {cols}, c.{quote(CURRENCY_FIELD)} FROM temp._target t "
+        f"JOIN customers c USING (id) WHERE {differs} ORDER BY c.name LIMIT ?",
         [SHOW_FIRST * 2],
     ).fetchall()
     out = []
     for r in rows:
         for i, ch in enumerate(changes):
             if r[2 + 2 * i] != r[3 + 2 * i]:  # of several changes, only those that change
-                out.append((r[0], r[1], FIELDS[ch.field].label, r[2 + 2 * i], r[3 + 2 * i]))
+                out.append((r[0], r[1], FIELDS[ch.field].label, r[2 + 2 * i], r[3 + 2 * i],
+                            r[-1]))  # fmt: skip
     return out
 
 

@@ -20,7 +20,8 @@ class Problem:
     """One thing wrong with one value.
 
     `row` is the 1-based data row (for imports and batches); `column` is the spreadsheet
-    header or CLI argument the value came from, when that differs from the field.
+    header or CLI argument the value came from, when that differs from the field; `label`
+    is what a form calls the value ("From address"), when a person set it in one.
     """
 
     field: str
@@ -28,9 +29,16 @@ class Problem:
     message: str
     row: int | None = None
     column: str | None = None
+    label: str | None = None
 
     def describe(self) -> str:
-        """A single line naming where the problem is, the value and what is wrong."""
+        """A single line naming where the problem is, the value and what is wrong: by its
+        form label when it has one ("From address: 'x' is not a valid email address"),
+        else by row, column and field."""
+        if self.label:
+            if self.value in (None, ""):
+                return f"{self.label} {self.message}"
+            return f"{self.label}: {self.value!r} {self.message}"
         where = []
         if self.row is not None:
             where.append(f"row {self.row}")

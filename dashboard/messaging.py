@@ -55,7 +55,7 @@ from .fields import (
     named,
 )
 from .query import quote
-from .settings import Settings, api_url_problem
+from .settings import Settings, api_url_problem, default_path
 from .store import Store, utcnow
 from .words import plural
 
@@ -932,6 +932,12 @@ def send_test(
     return f"accepted by the server ({provider_id})"
 
 
+def _db_of(store: Store) -> str | None:
+    """The database `store` opened, for finding its settings (None: in memory)."""
+    path = getattr(store, "path", None)  # a PostgreSQL store's is its (redacted) URL
+    return None if path in (None, ":memory:") else str(path)
+
+
 def send(store: Store, target: Target, channel: str, body: str, subject: str | None = None, *,
          settings: Settings | None = None, dry_run: bool = False, user: str | None = None,
          transport: Any = None, progress: Callable[[int, int], None] | None = None,
@@ -941,7 +947,8 @@ def send(store: Store, target: Target, channel: str, body: str, subject: str | N
     total)` is called as messages go out."""
     plan = plan_send(store, target, channel, body, subject)
     if not dry_run:
-        settings = settings or Settings.load()
+        # a notebook's store: the settings beside its database (locations.settings_path)
+        settings = settings or Settings.load(default_path(_db_of(store)))
         problem = channel_problem(settings, channel)
         if problem:
             raise UserError(f"{problem}; nothing was queued")

@@ -29,6 +29,7 @@ from .errors import Problem, UserError, ValidationError
 from .fields import CURRENCY_FIELD
 from .store import Store
 from .types import Currency, Date, ExchangeRate, is_blank
+from .words import plural
 
 #: The reporting currency when the settings name none.
 DEFAULT_BASE = "EUR"
@@ -161,7 +162,7 @@ class RatesImport:
     batch_id: str | None = None
 
     def __str__(self) -> str:
-        what = f"{len(self.rates)} rates into {self.base}"
+        what = f"{plural(len(self.rates), 'rate')} into {self.base}"
         return f"{what}, batch {self.batch_id}" if self.batch_id else what
 
 

@@ -107,20 +107,30 @@ class Filter:
         return {"field": self.field, "op": self.op, "value": _jsonable(self.value)}
 
     def describe(self) -> str:
+        """The condition as a person would say it, each value as the page shows it:
+        "Status = Active", "Balance > 100.00", "Customer Name contains harper"."""
         f = COLUMNS.get(self.field)
         label = f.label if f else self.field
         if self.op in t.NULLARY_OPS:
             return f"{label} {OP_LABELS[self.op]}"
-        value = self.value
+        value = self._shown(f)
         if isinstance(value, list | tuple):
-            value = (
-                " and ".join(map(str, value))
-                if self.op == "between"
-                else ", ".join(map(str, value))
-            )
-        elif isinstance(value, bool):
-            value = "yes" if value else "no"
+            value = (" and " if self.op == "between" else ", ").join(map(str, value))
         return f"{label} {OP_LABELS.get(self.op, self.op)} {value}"
+
+    def _shown(self, f: Field | None) -> Any:
+        """The value (or values) as the field's type displays them ("100" typed: "100.00");
+        text searched for as typed; a value the type does not read as it was given."""
+        value = self.value
+        if f is None or self.op in ("contains", "starts_with"):
+            return "yes" if value is True else "no" if value is False else value
+        try:
+            parsed = f.type.operand(self.op, value)
+        except (ValueError, TypeError, ArithmeticError):
+            return value
+        if isinstance(parsed, list | tuple) and not f.type.many:
+            return [f.type.display(v) for v in parsed]
+        return f.type.display(parsed) if parsed is not None else value
 
 
 def _jsonable(value: Any) -> Any:
@@ -354,12 +364,21 @@ class View(param.Parameterized):
 
     def describe(self) -> list[str]:
         """What restricts this view, in words: "Status = Active", "Search: acme"."""
+        return [label for label, _without in self.restrictions()]
+
+    def restrictions(self) -> list[tuple[str, View]]:
+        """What restricts this view's rows, each in words with this view without it (from
+        its first page): the status quick filter, each filter, the quick search. The one
+        home of these words: the Filters pop-out's chips, reports and the CLI say them."""
         out = []
         if self.status != "All":
-            out.append(f"{COLUMNS[STATUS_FIELD].label} = {self.status}")
-        out.extend(Filter.of(f).describe() for f in self.filters)
+            out.append((Filter(STATUS_FIELD, "=", self.status).describe(),
+                        self.copy(status="All", page=1)))  # fmt: skip
+        for i, spec in enumerate(self.filters):
+            rest = [*self.filters[:i], *self.filters[i + 1 :]]
+            out.append((Filter.of(spec).describe(), self.copy(filters=rest, page=1)))
         if self.search.strip():
-            out.append(f"Search: {self.search.strip()}")
+            out.append((f"Search: {self.search.strip()}", self.copy(search="", page=1)))
         return out
 
     def to_python(self) -> str:

@@ -29,6 +29,7 @@ from .types import (  # noqa: F401  (the formats are the types'; re-exported)
     PERCENT_FORMAT,
     timestamp_text,
 )
+from .words import plural
 
 HEADER_FILL = PatternFill("solid", fgColor="DDE7F3")
 
@@ -117,7 +118,9 @@ def _write_xlsx(result: Result, view: View, out: Path, title: str) -> None:
     filters = view.describe()
     ws.append(["Filters: " + ("; ".join(neutralise(x) for x in filters) if filters else "none")])
     stamp = timestamp_text(dt.datetime.now(dt.UTC)) + " UTC"
-    ws.append([f"Source: {SOURCES[view.source]} · {result.customers or 0:,} customers · {stamp}"])
+    ws.append(
+        [f"Source: {SOURCES[view.source]} · {plural(result.customers or 0, 'customer')} · {stamp}"]
+    )
     ws.append([])
     ws.append([neutralise(str(c)) for c in table.columns])
     header_row = ws.max_row

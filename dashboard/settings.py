@@ -26,9 +26,10 @@ import tomlkit
 
 from .access import require
 from .errors import Problem, UserError, ValidationError
+from .locations import DEFAULT_SETTINGS, settings_path
 from .types import Currency, Email, Phone
 
-DEFAULT_PATH = Path("data") / "settings.toml"
+DEFAULT_PATH = DEFAULT_SETTINGS
 SECURITY = ("none", "starttls", "tls")
 
 #: The file's keys (a public contract) with their defaults.
@@ -46,14 +47,25 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     # the reporting currency: money over several currencies is converted into it
     "money": {"base": "EUR"},
 }
+#: What Setup › Settings calls each setting: a refused value is named by it, on the page
+#: and in the CLI alike (`Problem.label`).
+LABELS = {
+    ("email", "from"): "From address", ("email", "host"): "SMTP server", ("email", "port"): "Port",
+    ("email", "security"): "Security", ("email", "username"): "Username (empty: no login)",
+    ("email", "rate"): "Emails per second", ("sms", "from"): "SMS origination number (E.164)",
+    ("sms", "account_sid"): "Twilio account SID", ("sms", "rate"): "SMS per second",
+    ("sms", "api_url"): "Twilio API address", ("docs", "url"): "Documentation link for ?",
+    ("money", "base"): "Base (reporting) currency",
+}  # fmt: skip
 SECRET_ENV = {
     ("email", "password"): "CUSTOMER_DASHBOARD_SMTP_PASSWORD",
     ("sms", "auth_token"): "CUSTOMER_DASHBOARD_TWILIO_AUTH_TOKEN",
 }
 
 
-def default_path() -> Path:
-    return Path(os.environ.get("CUSTOMER_DASHBOARD_SETTINGS") or DEFAULT_PATH)
+def default_path(db: object = None) -> Path:
+    """The settings file of database `db` (None: the default one): `locations.settings_path`."""
+    return settings_path(db)
 
 
 @dataclass
@@ -135,6 +147,12 @@ class Settings:
         return None
 
 
+def problem(section: str, key: str, value: Any, message: str) -> Problem:
+    """A refused setting, named by what Setup › Settings calls it; `message` says what is
+    wrong after the value ("is not ...", "must be ...")."""
+    return Problem(f"{section}.{key}", value, message, label=LABELS.get((section, key)))
+
+
 def validate(values: dict[str, dict[str, Any]]) -> list[Problem]:
     """Every problem with a set of settings."""
     problems = []
@@ -143,10 +161,10 @@ def validate(values: dict[str, dict[str, Any]]) -> list[Problem]:
         try:
             Email().parse(e["from"])
         except ValueError as exc:
-            problems.append(Problem("email.from", e["from"], f"From address {exc}"))
+            problems.append(problem("email", "from", e["from"], str(exc)))
     if e["security"] not in SECURITY:
         problems.append(
-            Problem("email.security", e["security"], f"must be one of {', '.join(SECURITY)}")
+            problem("email", "security", e["security"], f"must be one of {', '.join(SECURITY)}")
         )
     for section, key in (("email", "port"), ("email", "rate"), ("sms", "rate")):
         v = values[section][key]
@@ -156,19 +174,20 @@ def validate(values: dict[str, dict[str, Any]]) -> list[Problem]:
             or v <= 0
             or (key == "port" and v > 65535)
         ):
-            problems.append(Problem(f"{section}.{key}", v, "must be a positive number"))
+            problems.append(problem(section, key, v, "must be a positive number"))
     if s["from"]:
         try:
             if Phone().parse(s["from"]) != s["from"]:
                 raise ValueError("must be written in E.164, e.g. +15005550006")
         except ValueError as exc:
-            problems.append(Problem("sms.from", s["from"], f"SMS origination number {exc}"))
+            problems.append(problem("sms", "from", s["from"], str(exc)))
     if s["account_sid"] and not (s["account_sid"].startswith("AC") and len(s["account_sid"]) == 34):
         problems.append(
-            Problem(
-                "sms.account_sid",
+            problem(
+                "sms",
+                "account_sid",
                 s["account_sid"],
-                "a Twilio account SID starts with AC and has 34 characters",
+                "is not a Twilio account SID (it starts with AC and has 34 characters)",
             )
         )
     base = values.get("money", {}).get("base", "EUR")
@@ -176,10 +195,10 @@ def validate(values: dict[str, dict[str, Any]]) -> list[Problem]:
         if Currency().parse(base) is None:
             raise ValueError("is required")
     except (ValueError, TypeError) as exc:
-        problems.append(Problem("money.base", base, f"the base currency {exc}"))
+        problems.append(problem("money", "base", base, str(exc)))
     why = api_url_problem(s["api_url"])
     if why:
-        problems.append(Problem("sms.api_url", s["api_url"], why))
+        problems.append(problem("sms", "api_url", s["api_url"], why))
     return problems
 
 

@@ -250,6 +250,11 @@ class FieldType:
             return grouped(value)
         return self.to_text(value)
 
+    def display_in(self, value: Any, currency: Any = None) -> str:
+        """The value as the page shows it, said in `currency` when it is an amount of money
+        ("2,500.00 AED": a customer's own currency); other values as `display` does."""
+        return self.display(value)
+
     def group_label(self, value: Any) -> str:
         """The label of a group, a pivot column or a chart bar holding stored `value` (the
         totals row's label and an empty label stay as they are)."""
@@ -555,6 +560,9 @@ class Money(Number):
     def unit_label(label: str, currency: str | None) -> str:
         """A money aggregate's label with its currency: "Sum of Balance (EUR)"."""
         return f"{label} ({currency})" if currency else label
+
+    def display_in(self, value: Any, currency: Any = None) -> str:
+        return self.amount_text(value, currency) or ""
 
     @staticmethod
     def amount_text(value: Any, currency: Any) -> str | None:
@@ -1111,6 +1119,14 @@ class Currency(FieldType):
 
     def known_values(self) -> list[Any]:
         return sorted(c.alpha_3 for c in pycountry.currencies)
+
+    def new_problem(self, code: Any) -> str | None:
+        """Why a new customer may not be billed in `code` (None: it may): an ISO code that
+        is no money a customer pays in (XXX "no currency", XAU gold, XDR, fund codes)."""
+        if is_blank(code) or billing_currency(str(code)):
+            return None
+        return ("is not a currency customers are billed in (fund codes, metals, units of "
+                "account and XXX, 'no currency', are not)")  # fmt: skip
 
     def option_label(self, value: Any) -> str:
         found = pycountry.currencies.get(alpha_3=str(value or "").upper())

@@ -243,10 +243,10 @@ def _undo_deletes(cur, batch_id: str, new_id: str, at, user: str) -> None:
     ).fetchall()
     if clash:
         names = ", ".join(r[0] for r in clash)
-        raise ConflictError(
-            f"cannot undo {batch_id}: the name(s) {names} now belong to other customers; "
-            "rename those first"
-        )
+        which = (f"the name {names} now belongs to another customer; rename it first"
+                 if len(clash) == 1 else
+                 f"the names {names} now belong to other customers; rename those first")  # fmt: skip
+        raise ConflictError(f"cannot undo {batch_id}: {which}")
     cur.execute(
         dialect.of(cur).insert_from_json(
             "customers", _customer_columns(), "before->'customer'",

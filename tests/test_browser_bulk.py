@@ -134,3 +134,28 @@ def test_a_value_typed_then_tab_at_once_keeps_the_focus(page):
     assert button(page, "Apply").is_disabled()
     button(page, "Cancel").click()
     page.get_by_role("dialog").wait_for(state="hidden")
+
+
+def test_money_in_the_preview_and_the_question_is_in_each_customers_currency(page):
+    """Issue 14: a new Debit Limit showed as "2500" in the preview's table and the
+    question, with no currency; each amount now says the customer's own ("2,500.00 AED")."""
+    currencies = [c.strip() for c in cells(page, "currency")[:2]]
+    assert len(currencies) == 2 and all(len(c) == 3 for c in currencies), currencies
+    button(page, "Bulk Edit").first.click()
+    page.get_by_text("2 customers selected.").wait_for()
+    page.get_by_role("combobox", name=re.compile("^Field")).click()
+    page.locator("li").filter(has_text=re.compile("^Debit Limit$")).first.click()
+    page.get_by_role("textbox", name=re.compile("^Value")).fill("2500.5")
+    button(page, "Preview").click()
+    dialog = page.get_by_role("dialog")
+    for ccy in currencies:
+        dialog.get_by_text(f"2,500.50 {ccy}", exact=True).first.wait_for(timeout=10_000)
+    shot(page, "bulk-money-preview-1280x720")
+    button(page, "Apply").click()
+    page.get_by_text("Change Debit Limit for").wait_for()
+    for ccy in currencies:  # the question's "First:" lines
+        dialog.get_by_text(f"→ 2,500.50 {ccy}").first.wait_for(timeout=10_000)
+    shot(page, "bulk-money-confirm-1280x720")
+    button(page, "Back").click()
+    button(page, "Cancel").click()
+    page.get_by_role("dialog").wait_for(state="hidden")

@@ -11,6 +11,7 @@ from tests.browser import (
     WATCH_OPENING,
     button,
     choose,
+    goto_ready,
     never_blank,
     open_page,
     opening_frames,
@@ -104,4 +105,38 @@ def test_typing_a_country_code_lists_that_country_first(page):
     first = page.locator('[role="listbox"] li').filter(has_text=re.compile(" — ")).first
     first.filter(has_text=re.compile("^DE — Germany")).wait_for(timeout=10_000)
     page.keyboard.press("Escape")
+    page.keyboard.press("Escape")
+
+
+def test_each_restriction_is_a_chip_in_words_removed_by_its_named_x(page):
+    """Issue 14: the chips read as a person says them ("Balance > 100.00", not "Balance >
+    100  ✕"); the Active quick filter and the search are chips too, and each chip's ✕ is
+    a button named "Remove filter <the chip's words>" that takes that one away."""
+    from dashboard.query import View
+
+    page.keyboard.press("Escape")
+    base = page.url.split("?", 1)[0]
+    view = View(status="Active", search="a", filters=[["credit", ">", "100"],
+                                                      ["name", "contains", "a"]])  # fmt: skip
+    goto_ready(page, view.url(base))
+    button(page, "Filters").first.click()
+    words = ["Status = Active", "Balance > 100.00", "Customer Name contains a", "Search: a"]
+    for text in words:
+        page.get_by_text(text, exact=True).wait_for(timeout=10_000)
+        assert page.get_by_role("button", name=f"Remove filter {text}", exact=True).count() == 1
+    assert page.get_by_text(re.compile("✕|Active button")).count() == 0
+    shot(page, "filters-chips-1280x720")
+    page.get_by_role("button", name="Remove filter Status = Active", exact=True).click()
+    page.get_by_text("Status = Active", exact=True).wait_for(state="hidden", timeout=10_000)
+    for text in words[1:]:
+        page.get_by_text(text, exact=True).wait_for()
+    page.get_by_role("button", name="Remove filter Balance > 100.00", exact=True).click()
+    page.get_by_text("Balance > 100.00", exact=True).wait_for(state="hidden", timeout=10_000)
+    page.get_by_text("Customer Name contains a", exact=True).wait_for()
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.wait_for_timeout(800)
+    shot(page, "filters-chips-390x844")
+    page.set_viewport_size({"width": 1280, "height": 720})
+    button(page, "Clear all").first.click()
+    page.get_by_text("No filters: every customer is shown.").wait_for()
     page.keyboard.press("Escape")

@@ -47,7 +47,7 @@ def test_a_cut_with_a_floor_counts_increases_and_decreases(demo, frame):
     assert all_customers(demo).debit_limit.tolist() == frame.debit_limit.tolist()
     text = fs.describe()
     assert f"{fs.increases} increases, {fs.decreases:,} decreases, {fs.unchanged} unchanged" in text
-    assert "new values 1000 to" in text
+    assert "new values 1,000.00 to" in text  # several currencies: the amounts alone
 
 
 def test_money_says_its_currency_or_that_there_are_several(demo, frame):
@@ -59,8 +59,8 @@ def test_money_says_its_currency_or_that_there_are_several(demo, frame):
     (fs,) = _summary(demo, one.id.tolist(), {"debit_limit": "*1.1"}).fields
     assert (fs.currencies, fs.currency) == (1, ccy)
     text = fs.describe()
-    assert re.search(rf"new values [\d,.]+ to [\d,.]+ {ccy} \(were [\d,.]+ to [\d,.]+ {ccy}\)",
-                     text), text  # fmt: skip
+    amount = rf"[\d,]+\.\d\d {ccy}"  # "2,500.00 AED": each amount in its currency
+    assert re.search(rf"new values {amount} to {amount} \(were {amount} to {amount}\)", text), text
     assert "currencies" not in text
     mixed = frame.groupby("currency").head(1)
     (fs,) = _summary(demo, mixed.id.tolist(), {"debit_limit": "*1.1"}).fields
@@ -150,7 +150,7 @@ def test_several_changes_count_each_field_and_customers_once(demo, frame):
     channels, status = summary.fields
     assert channels.changed == int((frame.channels != 10).sum())
     assert status.changed == int((frame.status != "Active").sum())
-    for _cid, _name, _label, old, new in summary.first:
+    for _cid, _name, _label, old, new, _ccy in summary.first:
         assert old != new  # of two changes, the one that changes nothing is not listed
 
 

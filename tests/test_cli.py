@@ -245,7 +245,7 @@ def test_edit_dry_run_prints_the_summary_and_writes_nothing(fresh_db):
         f"{len(active)} customers selected: {up + down} will change, {same} unchanged" in r.stdout
     )
     assert f"Debit Limit: {up} increases, {down} decreases, {same} unchanged" in r.stdout
-    assert f"new values 1000 to {new.max():g}" in r.stdout
+    assert f"new values 1,000.00 to {new.max():,.2f}" in r.stdout
     assert "→" in r.stdout
     r = cli(*args, "--json")
     assert r.returncode == 0, r.stderr

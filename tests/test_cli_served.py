@@ -36,7 +36,7 @@ def test_edit_and_undo_through_the_server_in_a_subprocess(db):
         before = client.get_customer(7)["channels"]
         done = cli("edit", "--db", str(db), "--ids", "7", "--set", "channels=+3")
         assert done.returncode == 0, done.stderr
-        assert done.stdout.startswith("changed 1 customers; batch b-")
+        assert done.stdout.startswith("changed 1 customer; batch b-")
         batch = done.stdout.split("batch ")[1].split()[0]
         assert client.get_customer(7)["channels"] == before + 3
         listed = client.batches(1)["batches"][0]

@@ -93,7 +93,7 @@ def test_apply_asks_naming_the_count_and_direction_then_writes_and_undoes(page, 
     question = dialog.question
     assert f"Change Debit Limit for {changed} customers?" in question
     assert f"{up} increases, {down} decreases, {same} unchanged" in question
-    assert "new values 1000 to" in question and "First:" in question and "→" in question
+    assert "new values 1,000.00 to" in question and "First:" in question and "→" in question
     assert dialog._confirm.label == f"Yes, change {changed} customers"
     assert _written(demo) == 0  # asking writes nothing
     dialog.param.trigger("back")

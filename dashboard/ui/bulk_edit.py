@@ -233,8 +233,9 @@ class BulkEditDialog(pn.viewable.Viewer):
             self._forget_preview()
             return
         summary: Summary = batch.details["summary"]
-        show = FIELDS[self.field].type.to_text
-        rows = [(cid, name, show(old), show(new)) for cid, name, _label, old, new in summary.first]
+        show = FIELDS[self.field].type.display_in  # money in each customer's currency
+        rows = [(cid, name, show(old, ccy), show(new, ccy))
+                for cid, name, _label, old, new, ccy in summary.first]  # fmt: skip
         frame = pd.DataFrame(rows, columns=["ID", "Customer Name", "Old", "New"])
         self._table.param.update(value=frame.astype(str), visible=bool(rows))
         lines = self._lines = summary.lines(first=0)
@@ -258,8 +259,9 @@ class BulkEditDialog(pn.viewable.Viewer):
         f = FIELDS[self.field]
         shown = 3
         first = [
-            f"{name}: {f.type.to_text(old) or '(empty)'} → {f.type.to_text(new) or '(empty)'}"
-            for _cid, name, _label, old, new in s.first[:shown]
+            f"{name}: {f.type.display_in(old, ccy) or '(empty)'} → "
+            f"{f.type.display_in(new, ccy) or '(empty)'}"
+            for _cid, name, _label, old, new, ccy in s.first[:shown]
         ]
         if s.changed > shown:
             first.append(f"and {s.changed - shown:,} more")

@@ -13,6 +13,17 @@ from ..types import LIST_OPS, NULLARY_OPS
 from .controls import Button
 from .safe import Notice, Text
 
+#: The view's settings that restrict its rows (each chip takes one of them away).
+RESTRICTING = ("status", "filters", "search")
+
+#: A chip: an outlined pill around the restriction's words and its ✕, as wide as they are;
+#: long words wrap inside it (a phone's pop-out is 390 px).
+CHIP_CSS = """
+:host { width: fit-content !important; max-width: 100%; border: 1px solid
+  var(--mui-palette-primary-main, #1976d2); border-radius: 16px; align-items: center; }
+"""
+CHIP_TEXT_CSS = ":host { overflow-wrap: anywhere; min-width: 0; flex: 0 1 auto; }"
+
 
 def choices_for(name: str) -> dict[str, str]:
     """The values offered for choice-like fields (label -> value), from the field's type."""
@@ -154,28 +165,30 @@ class FiltersPanel(pn.viewable.Viewer):
         self.view.param.update(filters=[], search="", status="All", page=1)
 
     def remove(self, index: int) -> None:
-        """Remove the filter at `index` (a chip's ×)."""
-        filters = list(self.view.filters)
-        if 0 <= index < len(filters):
-            del filters[index]
-            self.view.param.update(filters=filters, page=1)
+        """Remove restriction number `index` of `View.restrictions()` (a chip's ✕): a
+        filter, the status quick filter or the search."""
+        found = self.view.restrictions()
+        if 0 <= index < len(found):
+            self._lift(found[index][1])
+
+    def _lift(self, without: View) -> None:
+        """Take one restriction away: the view becomes `without` as to what it restricts."""
+        self.view.param.update(**{k: getattr(without, k) for k in RESTRICTING}, page=1)
 
     def _render_chips(self):
-        chips = []
-        for i, spec in enumerate(self.view.filters):
-            chip = pmui.Chip(label=Filter.of(spec).describe() + "  ✕", color="primary", size="small",
-                             variant="outlined", description="Remove this filter")  # fmt: skip
-            chip.param.watch(lambda _e, i=i: self.remove(i), "clicks")
-            chips.append(chip)
-        if self.view.status != "All":
-            chips.append(
-                pmui.Chip(label=f"Status: {self.view.status} (Active button)", size="small")
-            )
-        if self.view.search:
-            chips.append(pmui.Chip(label=f"Search: {self.view.search}", size="small"))
+        chips = [self._chip(label, without) for label, without in self.view.restrictions()]
         if not chips:
             chips = [Text("No filters: every customer is shown.", variant="body2")]
         self._chips.objects = chips
+
+    def _chip(self, label: str, without: View) -> pn.viewable.Viewable:
+        """A restriction as a chip: its words, and a ✕ named "Remove filter <words>"."""
+        remove = pmui.IconButton(icon="close", size="small", margin=0,
+                                 description=f"Remove filter {label}")  # fmt: skip
+        remove.on_click(lambda _e: self._lift(without))
+        words = Text(label, variant="body2", margin=(0, 0, 0, 10), align="center",
+                     stylesheets=[CHIP_TEXT_CSS])  # fmt: skip
+        return pn.Row(words, remove, margin=(3, 10), stylesheets=[CHIP_CSS])
 
     @property
     def active_count(self) -> int:

@@ -89,6 +89,15 @@ CATCH_UP_GAP = 0.3
 FADE_MS = 6000
 
 
+#: The page's notice shares a line with Undo while both fit (320 px for the notice at
+#: least), else takes a line of its own; a long word (a batch id) breaks rather than being
+#: cut off at the notice's edge.
+NOTICE_CSS = """
+:host { flex: 1 1 320px !important; min-width: 0 !important; }
+.MuiAlert-message { min-width: 0; overflow-wrap: anywhere; }
+"""
+
+
 class Notices(pn.viewable.Viewer):
     """The last notice (what happened, or why not) and Undo for this session's last change.
     What went well fades after a few seconds (it piled up beside the state it described);
@@ -102,7 +111,10 @@ class Notices(pn.viewable.Viewer):
         # the notice and Undo are made when first needed: most sessions start with neither,
         # and each Material UI component is drawn in the browser whether it shows or not
         self._made: dict[str, Any] = {}
-        self._row = pn.Row(sizing_mode="stretch_width", margin=0)
+        # wrapping: on a phone a long notice takes the whole width and Undo goes below it
+        # (in a row the notice was squeezed beside Undo and its words cut off)
+        self._row = pn.FlexBox(flex_wrap="wrap", align_items="center", margin=0,
+                               sizing_mode="stretch_width")  # fmt: skip
         self._said = 0  # how many notices were shown: a fade only takes its own away
 
     @property
@@ -116,7 +128,8 @@ class Notices(pn.viewable.Viewer):
         # changed in the same one now and then kept its first state (a send's "Sent: ..."
         # never showed in one CI run of 1,218 tests)
         self._made["alert"] = Notice(object=text, severity=severity, visible=visible,
-                                     closeable=True, sizing_mode="stretch_width")  # fmt: skip
+                                     closeable=True, sizing_mode="stretch_width",
+                                     stylesheets=[NOTICE_CSS])  # fmt: skip
         self._row.insert(0, self._made["alert"])
         return self._made["alert"]
 

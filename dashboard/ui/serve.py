@@ -18,7 +18,7 @@ from .. import users
 from ..demo import add_demo, is_empty
 from ..errors import UserError
 from ..importer import MAX_BYTES
-from ..locations import is_url
+from ..locations import is_url, settings_path
 from ..money import base_currency
 from ..snapshot import Publisher
 from ..store import Store, default_db_path, server_file
@@ -139,9 +139,11 @@ def serve(args) -> int:
     fresh = is_empty(store) if postgres else not existed
     auth = _auth_options(args, store)
     origins = _origins(args)
-    if getattr(args, "settings", None):
-        # the engine reads the reporting currency ([money] base) from the served settings
-        os.environ["CUSTOMER_DASHBOARD_SETTINGS"] = str(args.settings)
+    # the settings beside the database unless given; the engine reads the reporting
+    # currency ([money] base) from the served settings, named in the environment
+    given = getattr(args, "settings", None)
+    args.settings = str(settings_path(db, given))
+    os.environ["CUSTOMER_DASHBOARD_SETTINGS"] = args.settings
     if fresh and args.demo:
         n = add_demo(store, args.demo, base=base_currency())
         print(f"created {store.path} with {n} demo customers", flush=True)
@@ -159,7 +161,9 @@ def serve(args) -> int:
         from ..api import Api
         from ..remote import write_endpoint
 
-        api = Api(store, auth=bool(auth), settings_path=args.settings,
+        # only a file named outright: an API dry run needs no settings otherwise (those it
+        # reads are found through the environment, as above)
+        api = Api(store, auth=bool(auth), settings_path=given,
                   rate=getattr(args, "api_rate", 20.0))  # fmt: skip
         if not postgres:
             # the CLI and notebooks on this machine write through the server with this

@@ -13,22 +13,13 @@ import param
 from .. import messaging, money
 from ..access import ROLES, Actor, allowed
 from ..errors import UserError, ValidationError
-from ..settings import DEFAULTS, SECURITY, Settings
+from ..settings import DEFAULTS, LABELS, SECURITY, Settings
 from ..store import Store
 from ..types import timestamp_text
 from .controls import Button
 from .display import plural, run_with_progress
 from .grid import grid_options
 from .safe import Grid, Notice, Text, rows_height
-
-LABELS = {
-    ("email", "from"): "From address", ("email", "host"): "SMTP server", ("email", "port"): "Port",
-    ("email", "security"): "Security", ("email", "username"): "Username (empty: no login)",
-    ("email", "rate"): "Emails per second", ("sms", "from"): "SMS origination number (E.164)",
-    ("sms", "account_sid"): "Twilio account SID", ("sms", "rate"): "SMS per second",
-    ("sms", "api_url"): "Twilio API address", ("docs", "url"): "Documentation link for ?",
-    ("money", "base"): "Base (reporting) currency",
-}  # fmt: skip
 
 
 def _param(section: str, key: str, default) -> param.Parameter:
