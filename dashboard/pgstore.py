@@ -569,6 +569,22 @@ class PostgresStore(Store):
         except Exception as exc:
             raise _mapped(exc) from None
 
+    def settle(self, tables: Sequence[str]) -> None:
+        """`VACUUM (ANALYZE)` of `tables` on a connection of its own (VACUUM runs outside a
+        transaction): fresh statistics for the planner, and the visibility map set, so that
+        an index answers a page or a count without reading the table's rows (index-only
+        scans), which autovacuum would do only minutes later."""
+        from .store import _known_tables
+
+        names = ", ".join(f'"{t}"' for t in _known_tables(tables))
+        if not names or self.read_only:
+            return
+        with self.private_cursor() as cur:
+            try:
+                cur._cur.execute(f"VACUUM (ANALYZE) {names}")
+            except Exception as exc:
+                raise _mapped(exc) from None
+
     def batches(
         self, sql: str, params: Sequence[Any] | None = None, size: int = 50_000
     ) -> Iterator[Any]:
@@ -643,8 +659,10 @@ def migrate_db(cur: PgCursor, target: int | None = None) -> list[int]:
         cur._cur.execute("SELECT pg_advisory_unlock(%s)", [MIGRATION_LOCK])
 
 
-#: Derived tables that `copy_tables` rebuilds on the target instead of copying.
-DERIVED = ("customer_search", "search_token", "search_vocab", "search_state")
+#: Tables of a database that `copy_tables` leaves behind: the migrations' record (the
+#: target has its own), the SQL box's reader password on Postgres (the target makes its own)
+#: and the quick search's tables (`search.TABLES`: rebuilt on the target instead).
+NOT_COPIED = ("schema_migrations", "sqlbox_reader")
 
 #: The id sequences and the tables whose `id` they give (moved past the copied ids).
 SEQUENCES = (("customer_id_seq", "customers"), ("contact_id_seq", "contacts"),
@@ -692,10 +710,20 @@ def copy_tables(source: Store, target: Store) -> dict[str, int]:
     from . import search
 
     to_pg = target.dialect is dialect.POSTGRES
-    tables = [t for (t,) in source.rows(
+    found = [t for (t,) in source.rows(
         "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' "
         "AND database_name = current_database() ORDER BY table_name")
-        if t not in DERIVED and t != "schema_migrations"]  # fmt: skip
+        if t not in NOT_COPIED and t not in search.TABLES]  # fmt: skip
+    # only the schema's own tables are copied (their names are the only ones written into
+    # SQL): a table this version does not know is refused, not copied half-way or skipped
+    unknown = [t for t in found if t not in migrations.TABLES]
+    if unknown:
+        raise UserError(
+            f"cannot copy {source.path}: it holds a table customer-dashboard does not know "
+            f"({', '.join(repr(t) for t in unknown)}); it copies only its own tables "
+            f"({', '.join(migrations.TABLES)}): drop or rename the others in the source first"
+        )
+    tables = [t for t in migrations.TABLES if t in found]
     copied: dict[str, int] = {}
     with target.transaction() as cur:
         for table in tables:
@@ -728,12 +756,15 @@ def copy_tables(source: Store, target: Store) -> dict[str, int]:
             else:  # DuckDB has no setval: the sequence is drawn up to the last copied id
                 last = cur.execute(f"SELECT coalesce(max(id), 0) FROM {table}").fetchall()[0][0]
                 cur.execute(f"SELECT max(nextval('{seq}')) FROM range(?)", [last])
-        search.rebuild(_as_duckdb(cur) if to_pg else cur)
         if to_pg:
-            for table in copied:  # the planner's statistics now, not when autovacuum comes by
+            # the planner's statistics before the search tables are built from the copied
+            # rows (an empty table's estimates would plan their joins for no rows)
+            for table in copied:
                 cur.execute(f"ANALYZE {table}")
+        search.rebuild(_as_duckdb(cur) if to_pg else cur)
         for table, n in copied.items():
             there = cur.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
             if there != n:
                 raise UserError(f"copying {table}: {n} rows read but {there} written")
+    target.settle([*copied, *search.TABLES])
     return copied

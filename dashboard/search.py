@@ -50,6 +50,8 @@ SEPARATOR = "\n"
 TOKENS = "search_token"
 VOCAB = "search_vocab"
 STATE = "search_state"
+#: The search's tables, all derived from the customers and contacts (rebuilt, never copied).
+TABLES = (TABLE, TOKENS, VOCAB, STATE)
 #: Characters that end a word in `search_token` (replaced by a space, then split on spaces).
 #: ASCII only, so Python and DuckDB agree on them whatever lower() does to other letters.
 #: A few common ones: a break character missing here only makes words longer.
@@ -316,7 +318,9 @@ def _listed(column: str, values: list) -> tuple[str, list]:
     groups whose range of that column holds none of them), else as one bound list."""
     if len(values) <= MAX_LISTED:
         return f"{column} IN ({', '.join('?' * len(values)) or 'NULL'})", list(values)
-    return f"{column} IN (SELECT unnest(?))", [list(values)]
+    # typed: PostgreSQL cannot tell which unnest a bare list of text is for
+    kind = "VARCHAR[]" if isinstance(values[0], str) else "BIGINT[]"
+    return f"{column} IN (SELECT unnest(?::{kind}))", [list(values)]
 
 
 _BREAK = re.compile("[" + re.escape("".join(BREAKS)) + "]+")
