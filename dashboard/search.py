@@ -3,7 +3,7 @@
 Searching eight customer columns and every contact with ILIKE costs a scan of all of them
 (half a second at a million customers). Instead `customer_search` holds one row per
 customer: for each way of searching a value (see `groups`), the lower-cased values of the
-customer's searchable fields and of its contacts' fields, joined by a newline (which no
+customer's searchable fields and of its contacts' fields (in no set order), joined by a newline (which no
 stored value contains, so a search never matches across two values). One `contains` over
 one column answers a search.
 
@@ -119,10 +119,10 @@ def _fill_sql(cond: str, cond_params: list, theirs: str | None = None) -> tuple[
     DuckDB can check against the contacts' row groups."""
     per_contact, cols, contact_params, own_params = [], [], [], []
     for g in groups():
-        per_contact.append(
-            f"string_agg({_joined(g.contact_fields, 'k')}, ? ORDER BY k.position, k.id) "
-            f'AS "{g.column}"'
-        )
+        # in no particular order: the text is a bag of values, each between separators,
+        # which a search matches one at a time (an ORDER BY cost the build a sort of
+        # every contact)
+        per_contact.append(f'string_agg({_joined(g.contact_fields, "k")}, ?) AS "{g.column}"')
         contact_params += [SEPARATOR] * (2 if g.contact_fields else 1)
         cols.append(f'concat_ws(?, {_joined(g.fields, "c")}, k."{g.column}") AS "{g.column}"')
         own_params += [SEPARATOR] * (2 if g.fields else 1)
