@@ -108,3 +108,19 @@ def test_settle_names_only_the_schemas_tables(store):
     store.settle(["customers", "contacts", "search_token"])  # (DuckDB: nothing to do)
     with pytest.raises(UserError, match="unknown table 'pg_authid'"):
         store.settle(["customers", "pg_authid"])
+
+
+def test_lists_of_text_reach_postgres_whole_by_copy(pg_url):
+    """Lists of text (tags) go to COPY as array literals: quotes, backslashes, commas,
+    braces, spaces, NULL elements, empty and NULL lists all arrive as they were, in a
+    slice of a table as in a whole one."""
+    import pyarrow as pa
+
+    lists = [["a", "b"], None, [], ['x"y', "back\\slash", None, "c,d", "{e}", " sp ", "NULL"],
+             ["é, ü"], ["last"]]  # fmt: skip
+    table = pa.table({"n": list(range(len(lists))), "tags": pa.array(lists, pa.list_(pa.string()))})
+    with Store(pg_url, user="tester") as s:
+        cur = s.cursor()
+        cur.register("_lists", table.slice(1))  # (a slice: its offsets do not start at 0)
+        got = cur.execute("SELECT n, tags FROM _lists ORDER BY n").fetchall()
+    assert got == [(n, lists[n]) for n in range(1, len(lists))]
