@@ -29,19 +29,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import psutil  # noqa: E402
 
 from dashboard import Store, add_demo_customers  # noqa: E402
-from dashboard.demo import add_demo  # noqa: E402
+from dashboard.demo import add_demo, add_demo_rates  # noqa: E402
 from dashboard.locations import is_url  # noqa: E402
+from dashboard.money import base_currency  # noqa: E402
 from dashboard.ui.app import customers_page  # noqa: E402
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, COUNT_REDRAWS, served  # noqa: E402
 
 
 def ensure_db(path: Path | str, n: int) -> None:
+    """At least `n` customers in the database, and exchange rates: the demo's when it has
+    none (a file made before rates were demo data), so that money columns, sums and sorts
+    are shown converted into the reporting currency, as people's databases are."""
     with Store(path) as store:
         have = store.scalar("SELECT count(*) FROM customers")
         if have < n and is_url(path):  # Postgres: demo data only into an empty database
-            add_demo(store, n)
+            add_demo(store, n, base=base_currency())
         elif have < n:
             add_demo_customers(store, n - have)
+        if not store.scalar("SELECT count(*) FROM rates"):
+            add_demo_rates(store, base=base_currency())
 
 
 def server_times(path: Path, repeat: int = 5) -> None:

@@ -54,6 +54,10 @@ class Dialect:
     name: str
     #: DuckDB refuses `ADD COLUMN ... NOT NULL` on an indexed table: migrations rebuild it.
     rebuilds_for_required_column: bool
+    #: Whether a deep page (past `query.SEEK_PAST` rows) is read by seeking (`query`'s
+    #: `_deep_page`): Postgres reads every row an OFFSET skips, whole, through its index;
+    #: DuckDB's top-N of the rows' sort keys is already as cheap as a seek.
+    seeks_deep_pages: bool = False
 
     def translate(self, sql: str) -> list[str]:
         """`sql` (DuckDB's dialect, `?` parameters) as the statements to run here."""
@@ -192,7 +196,7 @@ class _Postgres(Dialect):
         )
 
 
-POSTGRES = _Postgres("postgresql", rebuilds_for_required_column=False)
+POSTGRES = _Postgres("postgresql", rebuilds_for_required_column=False, seeks_deep_pages=True)
 
 
 #: Postgres's type names (format_type) as DuckDB spells the same type.

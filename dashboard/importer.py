@@ -52,7 +52,7 @@ from .fields import (
     importable,
     match_header,
 )  # fmt: skip
-from .store import Store, utcnow
+from .store import SETTLE_ROWS, Store, utcnow
 from .types import is_blank, with_decimal_point
 from .words import plural
 
@@ -1178,6 +1178,8 @@ def commit(
             say(0.9, "updates written")
         search.refresh_batch(cur, batch_id)
         count = audit.close_batch(cur, batch_id)
+    if len(new) + len(upd) >= SETTLE_ROWS:  # a bulk write: the planner's statistics now
+        store.settle(["customers", "contacts", "audit_log", "batches", *search.TABLES])
     say(1.0, "done")
     return audit.Batch(batch_id, "import", count, details={"counts": preview.counts})
 

@@ -349,6 +349,12 @@ MIGRATIONS: tuple[Migration, ...] = (
 
 LATEST = MIGRATIONS[-1].version
 
+#: The tables the migrations make that hold data of their own: what `copy` copies and
+#: `Store.settle` may analyse, the only table names either writes into SQL. (The quick
+#: search's tables are derived from them: `dashboard.search.TABLES`.)
+TABLES = ("customers", "contacts", "batches", "audit_log", "saved_views", "messages",
+          "usage_daily", "users", "rates", "api_tokens")  # fmt: skip
+
 
 def applied(con: duckdb.DuckDBPyConnection) -> list[int]:
     """Versions already applied to this database, in order."""

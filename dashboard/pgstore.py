@@ -281,6 +281,31 @@ def _csv_safe(schema: Any) -> bool:
     )  # fmt: skip
 
 
+def _text_list(arrow_type: Any) -> bool:
+    import pyarrow as pa
+
+    return (pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type)) and (
+        pa.types.is_string(arrow_type.value_type) or pa.types.is_large_string(arrow_type.value_type)
+    )
+
+
+def _array_literals(column: Any) -> Any:
+    """A column of lists of text as Postgres array literals (`{"a","b\\"c",NULL}`), made by
+    Arrow in C: COPY's csv format then reads them into a text[] column, instead of psycopg
+    adapting every list in Python (the customers' tags: most of a million-row copy)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    first, last = column.offsets[0].as_py(), column.offsets[-1].as_py()
+    values = column.values.slice(first, last - first)
+    escaped = pc.replace_substring(pc.replace_substring(values, "\\", "\\\\"), '"', '\\"')
+    quoted = pc.fill_null(pc.binary_join_element_wise('"', escaped, '"', ""), "NULL")
+    offsets = pc.subtract(column.offsets, pa.scalar(first, column.offsets.type))
+    lists = type(column).from_arrays(offsets, quoted, mask=column.is_null())
+    return pc.binary_join_element_wise("{", pc.binary_join(lists, ","), "}", "")
+
+
 def _csv(batch: Any) -> bytes:
     """A record batch as CSV without a header: NULL unquoted and empty, text quoted when it
     needs to be (so an empty string stays an empty string, as COPY's csv format reads it)."""
@@ -300,15 +325,20 @@ def copy_into(cur: PgCursor, table: str, data: Any, *, temporary: bool = False) 
 
     arrow = data if isinstance(data, pa.Table) else pa.Table.from_pandas(data, preserve_index=False)
     names = [str(n) for n in arrow.column_names]
+    kinds = {f.name: f.type for f in arrow.schema}  # (a temporary table's columns keep theirs)
     cols = ", ".join('"' + n.replace('"', '""') + '"' for n in names)
     target = '"' + table.replace('"', '""') + '"'
     try:
         if temporary:
             defs = ", ".join(
-                '"' + f.name.replace('"', '""') + '" ' + _sql_type(f.type) for f in arrow.schema
+                '"' + f.name.replace('"', '""') + '" ' + _sql_type(kinds[f.name])
+                for f in arrow.schema
             )
             cur._cur.execute(f"DROP TABLE IF EXISTS pg_temp.{target}")
             cur._cur.execute(f"CREATE TEMP TABLE {target} ({defs})")
+        for i, f in enumerate(arrow.schema):
+            if _text_list(f.type):
+                arrow = arrow.set_column(i, f.name, _array_literals(arrow.column(i)))
         if _csv_safe(arrow.schema):
             # flat columns: Arrow writes the CSV in C, a chunk at a time (~10x the rows/s
             # of adapting each value in Python)
@@ -569,6 +599,22 @@ class PostgresStore(Store):
         except Exception as exc:
             raise _mapped(exc) from None
 
+    def settle(self, tables: Sequence[str]) -> None:
+        """`VACUUM (ANALYZE)` of `tables` on a connection of its own (VACUUM runs outside a
+        transaction): fresh statistics for the planner, and the visibility map set, so that
+        an index answers a page or a count without reading the table's rows (index-only
+        scans), which autovacuum would do only minutes later."""
+        from .store import _known_tables
+
+        names = ", ".join(f'"{t}"' for t in _known_tables(tables))
+        if not names or self.read_only:
+            return
+        with self.private_cursor() as cur:
+            try:
+                cur._cur.execute(f"VACUUM (ANALYZE) {names}")
+            except Exception as exc:
+                raise _mapped(exc) from None
+
     def batches(
         self, sql: str, params: Sequence[Any] | None = None, size: int = 50_000
     ) -> Iterator[Any]:
@@ -643,8 +689,10 @@ def migrate_db(cur: PgCursor, target: int | None = None) -> list[int]:
         cur._cur.execute("SELECT pg_advisory_unlock(%s)", [MIGRATION_LOCK])
 
 
-#: Derived tables that `copy_tables` rebuilds on the target instead of copying.
-DERIVED = ("customer_search", "search_token", "search_vocab", "search_state")
+#: Tables of a database that `copy_tables` leaves behind: the migrations' record (the
+#: target has its own), the SQL box's reader password on Postgres (the target makes its own)
+#: and the quick search's tables (`search.TABLES`: rebuilt on the target instead).
+NOT_COPIED = ("schema_migrations", "sqlbox_reader")
 
 #: The id sequences and the tables whose `id` they give (moved past the copied ids).
 SEQUENCES = (("customer_id_seq", "customers"), ("contact_id_seq", "contacts"),
@@ -692,10 +740,20 @@ def copy_tables(source: Store, target: Store) -> dict[str, int]:
     from . import search
 
     to_pg = target.dialect is dialect.POSTGRES
-    tables = [t for (t,) in source.rows(
+    found = [t for (t,) in source.rows(
         "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' "
         "AND database_name = current_database() ORDER BY table_name")
-        if t not in DERIVED and t != "schema_migrations"]  # fmt: skip
+        if t not in NOT_COPIED and t not in search.TABLES]  # fmt: skip
+    # only the schema's own tables are copied (their names are the only ones written into
+    # SQL): a table this version does not know is refused, not copied half-way or skipped
+    unknown = [t for t in found if t not in migrations.TABLES]
+    if unknown:
+        raise UserError(
+            f"cannot copy {source.path}: it holds a table customer-dashboard does not know "
+            f"({', '.join(repr(t) for t in unknown)}); it copies only its own tables "
+            f"({', '.join(migrations.TABLES)}): drop or rename the others in the source first"
+        )
+    tables = [t for t in migrations.TABLES if t in found]
     copied: dict[str, int] = {}
     with target.transaction() as cur:
         for table in tables:
@@ -728,12 +786,15 @@ def copy_tables(source: Store, target: Store) -> dict[str, int]:
             else:  # DuckDB has no setval: the sequence is drawn up to the last copied id
                 last = cur.execute(f"SELECT coalesce(max(id), 0) FROM {table}").fetchall()[0][0]
                 cur.execute(f"SELECT max(nextval('{seq}')) FROM range(?)", [last])
-        search.rebuild(_as_duckdb(cur) if to_pg else cur)
         if to_pg:
-            for table in copied:  # the planner's statistics now, not when autovacuum comes by
+            # the planner's statistics before the search tables are built from the copied
+            # rows (an empty table's estimates would plan their joins for no rows)
+            for table in ("customers", "contacts"):
                 cur.execute(f"ANALYZE {table}")
+        search.rebuild(_as_duckdb(cur) if to_pg else cur)
         for table, n in copied.items():
             there = cur.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
             if there != n:
                 raise UserError(f"copying {table}: {n} rows read but {there} written")
+    target.settle([*copied, *search.TABLES])
     return copied

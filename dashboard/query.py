@@ -16,6 +16,7 @@ import datetime as dt
 import decimal
 import difflib
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,7 +26,7 @@ import numpy as np
 import pandas as pd
 import param
 
-from . import money, search
+from . import migrations, money, search
 from . import types as t
 from .errors import UserError
 from .fields import (
@@ -1513,6 +1514,8 @@ def run_rows(
     backwards = False
     if both is None and paged:
         q, backwards = _from_earlier(view, counts, key, c, with_unit) or (q, False)
+    if q is page_query and paged and store.dialect.seeks_deep_pages:
+        q = _deep_page(view, key, with_unit) or q
     data = both.run(store) if both is not None else q.run(store)
     if backwards:  # read in the reverse order, from the end or before a later page
         data = data.iloc[::-1].reset_index(drop=True)
@@ -1604,6 +1607,60 @@ def _from_end(view: View, key: bool, rows: int, after: int, with_unit: bool = Fa
         f"SELECT {_select_list(view, key, with_unit)} FROM {_from(view)}{rates} WHERE {where} "
         f"ORDER BY {_reversed_order(view)} LIMIT ? OFFSET ?",
         [*rate_params, *params, rows, after],
+    )
+
+
+#: A page further than this many rows from the start is read by seeking where the engine
+#: gains by it (`Dialect.seeks_deep_pages`, `_deep_page`); nearer pages by OFFSET.
+SEEK_PAST = 20_000
+
+
+def _indexed_sorts() -> set[str]:
+    """The customer fields an index holds in order, then by id (migration 11's indexes)."""
+    return {m for sql in migrations.V11_PG_SQL for m in re.findall(r'ON customers \("(\w+)"', sql)}
+
+
+def _deep_page(view: View, key: bool = False, with_unit: bool = False) -> Query | None:
+    """A page past `SEEK_PAST` rows as a seek: the first row of the page found by OFFSET
+    over the sort key and id alone (an index-only scan where the table is vacuumed, see
+    `Store.settle`: no row is read whole), then the page read from that row on by the
+    index. The same rows as `compile_rows`'s OFFSET, which reads every skipped row whole.
+    For customers in id order or sorted by one indexed field (`_indexed_sorts`); None for
+    any other view (OFFSET then)."""
+    skip = (view.page - 1) * view.page_size
+    if view.source != "customers" or skip < SEEK_PAST or len(view.sort) > 1:
+        return None
+    if view.sort and (view.sort[0][0] not in _indexed_sorts() or _money_sort(view)):
+        return None
+    where, params = compile_where(view)
+    frm, ident, size = _from(view), column_sql("id"), view.page_size
+    cols = _select_list(view, key, with_unit)
+    if not view.sort:
+        return Query(
+            f"SELECT {cols} FROM {frm} WHERE ({where}) AND {ident} >= (SELECT {ident} "
+            f"FROM {frm} WHERE {where} ORDER BY {ident} LIMIT 1 OFFSET ?) "
+            f"ORDER BY {ident} LIMIT ?",
+            [*params, *params, skip, size],
+        )
+    ((col, asc),) = _sort_keys(view, {n: column_sql(n) for n in view.fields})
+    way, reach, beyond = ("ASC", ">=", ">") if asc else ("DESC", "<=", "<")
+    names = ", ".join(f"_s.{_name(n)}" for _, n in _selected(view, key, with_unit))
+    # the page's first row (k, i); then the rows from it on: those with a value, in the
+    # index's order from k (the `reach` bound is what the index seeks to), and the NULLs,
+    # which sort last (all of them when k has a value, else those from id i on)
+    return Query(
+        f"WITH _b AS MATERIALIZED (SELECT {col} AS k, {ident} AS i FROM {frm} WHERE {where} "
+        f"ORDER BY {col} {way} NULLS LAST, {ident} LIMIT 1 OFFSET ?) "
+        f"SELECT {names} FROM ("
+        f'(SELECT {cols}, {col} AS "_k", {ident} AS "_kid" FROM {frm} WHERE ({where}) '
+        f"AND {col} {reach} (SELECT k FROM _b) "
+        f"AND ({col} {beyond} (SELECT k FROM _b) OR {ident} >= (SELECT i FROM _b)) "
+        f"ORDER BY {col} {way} NULLS LAST, {ident} LIMIT ?) UNION ALL "
+        f"(SELECT {cols}, {col}, {ident} FROM {frm} WHERE ({where}) AND {col} IS NULL "
+        f"AND ((SELECT k FROM _b) IS NOT NULL OR {ident} >= (SELECT i FROM _b)) "
+        f"ORDER BY {ident} LIMIT ?)) AS _s "
+        f'ORDER BY _s."_k" {way} NULLS LAST, _s."_kid" LIMIT ?',
+        [*params, skip, *params, size, *params, size, size],
     )
 
 

@@ -3,7 +3,7 @@
 Searching eight customer columns and every contact with ILIKE costs a scan of all of them
 (half a second at a million customers). Instead `customer_search` holds one row per
 customer: for each way of searching a value (see `groups`), the lower-cased values of the
-customer's searchable fields and of its contacts' fields, joined by a newline (which no
+customer's searchable fields and of its contacts' fields (in no set order), joined by a newline (which no
 stored value contains, so a search never matches across two values). One `contains` over
 one column answers a search.
 
@@ -50,6 +50,8 @@ SEPARATOR = "\n"
 TOKENS = "search_token"
 VOCAB = "search_vocab"
 STATE = "search_state"
+#: The search's tables, all derived from the customers and contacts (rebuilt, never copied).
+TABLES = (TABLE, TOKENS, VOCAB, STATE)
 #: Characters that end a word in `search_token` (replaced by a space, then split on spaces).
 #: ASCII only, so Python and DuckDB agree on them whatever lower() does to other letters.
 #: A few common ones: a break character missing here only makes words longer.
@@ -117,10 +119,10 @@ def _fill_sql(cond: str, cond_params: list, theirs: str | None = None) -> tuple[
     DuckDB can check against the contacts' row groups."""
     per_contact, cols, contact_params, own_params = [], [], [], []
     for g in groups():
-        per_contact.append(
-            f"string_agg({_joined(g.contact_fields, 'k')}, ? ORDER BY k.position, k.id) "
-            f'AS "{g.column}"'
-        )
+        # in no particular order: the text is a bag of values, each between separators,
+        # which a search matches one at a time (an ORDER BY cost the build a sort of
+        # every contact)
+        per_contact.append(f'string_agg({_joined(g.contact_fields, "k")}, ?) AS "{g.column}"')
         contact_params += [SEPARATOR] * (2 if g.contact_fields else 1)
         cols.append(f'concat_ws(?, {_joined(g.fields, "c")}, k."{g.column}") AS "{g.column}"')
         own_params += [SEPARATOR] * (2 if g.fields else 1)
@@ -316,7 +318,9 @@ def _listed(column: str, values: list) -> tuple[str, list]:
     groups whose range of that column holds none of them), else as one bound list."""
     if len(values) <= MAX_LISTED:
         return f"{column} IN ({', '.join('?' * len(values)) or 'NULL'})", list(values)
-    return f"{column} IN (SELECT unnest(?))", [list(values)]
+    # typed: PostgreSQL cannot tell which unnest a bare list of text is for
+    kind = "VARCHAR[]" if isinstance(values[0], str) else "BIGINT[]"
+    return f"{column} IN (SELECT unnest(?::{kind}))", [list(values)]
 
 
 _BREAK = re.compile("[" + re.escape("".join(BREAKS)) + "]+")

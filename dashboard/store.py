@@ -71,6 +71,22 @@ def utcnow() -> dt.datetime:
 _CLOSED = object()
 
 
+#: A write of at least this many rows is a bulk write: `Store.settle` follows it.
+SETTLE_ROWS = 10_000
+
+
+def _known_tables(tables: Sequence[str]) -> list[str]:
+    """`tables`, each checked to be one of the schema's own (the only names written into
+    SQL by `settle` and `copy`)."""
+    from . import search
+
+    known = (*migrations.TABLES, *search.TABLES)
+    unknown = [t for t in tables if t not in known]
+    if unknown:
+        raise UserError(f"unknown table {unknown[0]!r}: the tables are {', '.join(known)}")
+    return list(tables)
+
+
 class Rollback(Exception):  # noqa: N818 - a signal, not an error
     """Raised inside `Store.transaction()` to roll back quietly (dry runs, previews)."""
 
@@ -340,6 +356,16 @@ class Store:
         """One write statement in its own transaction."""
         with self.transaction() as cur:
             cur.execute(sql, list(params or []))
+
+    # --- after bulk writes -------------------------------------------------------------
+
+    def settle(self, tables: Sequence[str]) -> None:
+        """Bring the planner's view of `tables` up to date after a bulk write (a copy, demo
+        data, an import of `SETTLE_ROWS` rows or more), outside any transaction: the next
+        query is planned for the rows there are now, not for the empty tables they were.
+        DuckDB: nothing to do (it keeps its statistics as it writes). Only the schema's own
+        tables are named (`migrations.TABLES`, `search.TABLES`)."""
+        _known_tables(tables)
 
     # --- facts -----------------------------------------------------------------------
 

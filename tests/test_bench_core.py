@@ -32,3 +32,29 @@ def test_core_benchmark_on_postgres_agrees_with_the_engine(pg_server, pg_demo_te
     assert "differs" not in out and "the engine found" not in out, out
     assert "the engine counted" not in out, out
     assert "the Postgres cluster" in out, out  # the server's CPU was counted
+
+
+def test_the_served_benchmark_gives_a_database_without_rates_the_demo_rates(tmp_path):
+    """benchmarks/served.py on a database without exchange rates adds the demo's, once, so
+    that its money columns are shown converted (a sum over currencies in the base
+    currency, not "per currency")."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import served
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    from dashboard import Store, View, add_demo_customers, run
+    from dashboard.money import base_currency
+
+    db = tmp_path / "bench.duckdb"
+    with Store(db) as store:
+        add_demo_customers(store, 40, seed=3, usage_days=0)  # customers, no rates
+    served.ensure_db(db, 40)
+    served.ensure_db(db, 40)
+    base = base_currency()
+    with Store(db, read_only=True) as store:
+        currencies = {c for (c,) in store.rows("SELECT DISTINCT currency FROM customers")}
+        rated = dict(store.rows("SELECT currency, count(*) FROM rates GROUP BY 1"))
+        assert currencies - {base} <= set(rated) and set(rated.values()) == {1}
+        result = run(store, View(groups=["status"], values=[["credit", "sum"]]))
+        assert result.units["sum_credit"] == base, result.units
