@@ -33,6 +33,7 @@ built (`fingerprint`, recorded in `search_state`).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 from collections.abc import Iterable
@@ -205,7 +206,7 @@ def _rebuild_tokens(con: duckdb.DuckDBPyConnection) -> None:
         "CREATE TEMP TABLE _grouped_words AS SELECT g, token, list(customer_id) AS ids "
         f"FROM ({_words_sql('TRUE')}) GROUP BY g, token ORDER BY g, token"
     )
-    try:
+    with _scratch(con, "_grouped_words"):
         con.execute(
             # (no ORDER BY: the table is read in the order written, which unnest keeps)
             f"CREATE TABLE {TOKENS} AS SELECT g, token, unnest(ids) AS customer_id "
@@ -214,8 +215,6 @@ def _rebuild_tokens(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(
             f"CREATE TABLE {VOCAB} AS SELECT g, token FROM temp._grouped_words ORDER BY g, token"
         )
-    finally:
-        con.execute("DROP TABLE temp._grouped_words")
     dialect.of(con).index_search(con, TABLE, TOKENS, VOCAB, [g.column for g in groups()])
 
 
@@ -295,7 +294,7 @@ def refresh(
         some, some_params = _listed("token", old)
         cur.execute(f"DELETE FROM {TOKENS} WHERE {some} AND {in_ids}", [*some_params, *id_params])
     cur.execute(f"CREATE TEMP TABLE _words AS {_words_sql(in_ids)}", id_params * worded)
-    try:
+    with _scratch(cur, "_words"):
         cur.execute(f"INSERT INTO {TOKENS} SELECT * FROM temp._words")
         # a word nobody holds any more stays in the vocabulary: it finds no customer, and
         # the next rebuild drops it
@@ -309,8 +308,15 @@ def refresh(
                 f"INSERT INTO {VOCAB} SELECT unnest(?::UTINYINT[]), unnest(?::VARCHAR[])",
                 [[g for g, _ in missing], [t for _, t in missing]],
             )
-    finally:
-        cur.execute("DROP TABLE temp._words")
+
+
+@contextlib.contextmanager
+def _scratch(cur, table: str):
+    """Drop the temp `table` once the block is done. After a failure the block's own error
+    is the one raised: the transaction is aborted then (a drop would fail with "current
+    transaction is aborted" and hide it), and its rollback drops the table anyway."""
+    yield
+    cur.execute(f"DROP TABLE temp.{table}")
 
 
 def _listed(column: str, values: list) -> tuple[str, list]:
