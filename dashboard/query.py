@@ -1032,19 +1032,20 @@ def _money_units_of(
         unit, total = PER_CURRENCY, base if rated else None
     elif rated:
         unit = total = base
-    elif _split_by_currency(view):
+    elif _split_by_currency(view) and not converted_only:
         unit, total = PER_CURRENCY, None
     else:
+        # converted (a chart's figures on one axis) cannot be without every rate
         f, a = wanted[0]
-        raise UserError(_missing_rates(store, view, value_label(f, a), base))
+        raise UserError(_missing_rates(store, view, value_label(f, a), base, converted_only))
     units = {value_column(f, a): unit for f, a in wanted}
     totals = {value_column(f, a): total for f, a in wanted if total}
     return units, totals
 
 
-def _missing_rates(store: Store, view: View, label: str, base: str) -> str:
+def _missing_rates(store: Store, view: View, label: str, base: str, chart: bool = False) -> str:
     """The refusal of money over currencies without rates, naming them (a second look at
-    the data, on this error path only)."""
+    the data, on this error path only); `chart`: of a chart's converted figures."""
     where, params = compile_where(view)
     join, join_params = money.fx_join(base)
     cur = money.CURRENCY_SQL
@@ -1054,7 +1055,7 @@ def _missing_rates(store: Store, view: View, label: str, base: str) -> str:
         [*join_params, *params],
     )
     missing = [c for c, lacking in found if lacking]
-    return money.missing_rates_message(label, len(found), missing, base)
+    return money.missing_rates_message(label, len(found), missing, base, chart=chart)
 
 
 def _split_by_currency(view: View) -> bool:
@@ -1431,7 +1432,8 @@ def run(
     reporting currency (`view.base`), except in a view split by currency (groups or pivot
     columns by Currency), whose cells keep their own currency (`.units` says "per
     currency") and only the totals across currencies are converted (`.total_units`).
-    `converted=True` converts those cells too (a chart compares them on one axis).
+    `converted=True` converts those cells too (a chart compares them on one axis), and
+    refuses, naming them, when rates are missing.
     `with_unit=True`: rows showing an amount of money carry their currency (`UNIT_COLUMN`),
     so the amount is shown with it. Rows sorted by an amount of money are sorted by its
     value in the reporting currency when every currency has a rate, else by currency and
@@ -1899,15 +1901,16 @@ def run_pivot(store: Store, view: View, *, paged: bool = True, converted: bool =
         for col, name in names.items():
             if not unit or not col.endswith(f"_{vc}"):
                 continue
-            # the column titles say the currency: "Total (EUR)", "GB · Sum of ... (EUR)";
-            # a currency's own column ("JPY") holds that currency's amounts
+            # every column title says the currency, as the Total's does: "Total (EUR)",
+            # "GB (EUR)", "GB · Sum of ... (EUR)"; a currency's own column holds that
+            # currency's amounts: its code is its unit ("JPY", "JPY · Sum of ... (JPY)")
             if col.startswith("total_"):
                 cur = total_units.get(vc, unit) if by_currency else unit
                 titles[name] = t.Money.unit_label(name, cur)
-            elif not single:
-                cur = unit
-                if by_currency and unit == PER_CURRENCY:
-                    cur = labels[int(col[1:].split("_", 1)[0])] or unit
+                continue
+            label = labels[int(col[1:].split("_", 1)[0])]
+            cur = label if by_currency and unit == PER_CURRENCY and label else unit
+            if not (single and by_currency and cur == label):
                 titles[name] = t.Money.unit_label(name, cur)
     data = data.rename(columns=names)
     totals = totals.rename(columns=names)

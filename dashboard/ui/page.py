@@ -272,7 +272,8 @@ class CustomersPage(pn.viewable.Viewer):
     def aggregates(self) -> AggregatePanel:
         """The group or pivot table, its chart and an opened group (made on first use)."""
         if self._aggregates is None:
-            self._aggregates = AggregatePanel(store=self.store, view=self.view)
+            self._aggregates = AggregatePanel(store=self.store, view=self.view,
+                                              compact=self.grid.compact)  # fmt: skip
             # page state a link keeps beside the view: the chart and the open group
             self._aggregates.param.watch(lambda _e: self._to_url(), ["chart_kind", "opened"])
         return self._aggregates
@@ -434,6 +435,8 @@ class CustomersPage(pn.viewable.Viewer):
 
     def _on_width(self, event) -> None:
         self.grid.compact = 0 < event.new < PHONE_PX
+        if self._aggregates is not None:
+            self._aggregates.compact = self.grid.compact
         if pn.state.curdoc is None or pn.state.loaded:
             self._toolbar_width()
         else:
