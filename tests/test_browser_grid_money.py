@@ -130,3 +130,18 @@ def test_a_pivot_of_two_values_shows_cents_for_money_and_whole_channels(server, 
     assert cell == f"{facts['jpy']['Active']:,.2f}", cell
     assert "." not in row.locator(".tabulator-cell").nth(channels).inner_text()
     page.context.close()
+
+
+def test_every_pivot_column_of_money_says_its_currency(server, browser):
+    """Issue 18: a pivot of Balance by country said "Total (EUR)" but each country's
+    column only "GB": its euros read as the customers' own amounts."""
+    url, _facts = server
+    view = {"groups": ["status"], "pivot": "country", "values": [["credit", "sum"]]}
+    for size in ("1280x720", "390x844"):
+        page = open_page(browser, link(url, view), SIZES[size])
+        page.get_by_text("Total (EUR)").first.wait_for(timeout=30_000)
+        titles = header_titles(page)
+        countries = [t for t in titles if t not in ("Status", "Total (EUR)")]
+        assert countries and all(t.endswith(" (EUR)") for t in countries), titles
+        shot(page, f"grid-pivot-by-country-{size}")
+        page.context.close()

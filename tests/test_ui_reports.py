@@ -54,7 +54,9 @@ def test_only_the_chart_kinds_that_cannot_draw_are_disabled_saying_why(page):
     assert not any(b.disabled for b in kinds.values()) and kinds["heatmap"].variant == "contained"
     # averages do not stack: Stacked alone is disabled
     page.view.param.update(values=[["credit", "avg"]])
-    assert kinds["stacked"].disabled and "only counts and sums stack" in kinds["stacked"].description
+    assert (
+        kinds["stacked"].disabled and "only counts and sums stack" in kinds["stacked"].description
+    )
     assert not kinds["heatmap"].disabled and not kinds["bar"].disabled
 
 

@@ -435,8 +435,6 @@ class CustomersPage(pn.viewable.Viewer):
 
     def _on_width(self, event) -> None:
         self.grid.compact = 0 < event.new < PHONE_PX
-        if self._aggregates is not None:
-            self._aggregates.compact = self.grid.compact
         if pn.state.curdoc is None or pn.state.loaded:
             self._toolbar_width()
         else:
@@ -446,6 +444,9 @@ class CustomersPage(pn.viewable.Viewer):
 
     def _toolbar_width(self) -> None:
         self.toolbar.compact = 0 < self.viewport.width < PHONE_PX
+        # the chart too: a figure replaced while the page was first drawn never showed
+        if self._aggregates is not None:
+            self._aggregates.compact = self.toolbar.compact
 
     #: Notices about the selection that a new selection makes stale ("Tick the customers
     #: to delete first" beside "1 customer selected").
