@@ -93,9 +93,7 @@ def test_a_kind_that_cannot_draw_is_disabled_alone_saying_why(browser, server):
     heat = pg.get_by_role("button", name=re.compile("^Heatmap: .*needs a second group level"))
     heat.wait_for()
     assert heat.is_disabled()
-    assert pg.get_by_role(
-        "button", name=re.compile("^Stacked.*need a second group")
-    ).is_disabled()
+    assert pg.get_by_role("button", name=re.compile("^Stacked.*need a second group")).is_disabled()
     assert button(pg, "Bars").first.is_enabled()
     assert "chart=heatmap" in pg.url
     pg.locator(".bk-Canvas, canvas").first.scroll_into_view_if_needed()

@@ -141,7 +141,7 @@ def test_every_pivot_column_of_money_says_its_currency(server, browser):
         page = open_page(browser, link(url, view), SIZES[size])
         page.get_by_text("Total (EUR)").first.wait_for(timeout=30_000)
         titles = header_titles(page)
-        countries = [t for t in titles if t not in ("Status", "Total (EUR)")]
+        countries = [t for t in titles if t not in ("", "Status", "Total (EUR)")]
         assert countries and all(t.endswith(" (EUR)") for t in countries), titles
         shot(page, f"grid-pivot-by-country-{size}")
         page.context.close()
