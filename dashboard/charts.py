@@ -5,11 +5,13 @@ notebook and the page draw the same figure.
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from typing import Any
 
 import pandas as pd
 from bokeh.models import (
+    BasicTicker,
     ColorBar,
     ColumnDataSource,
     HoverTool,
@@ -26,6 +28,12 @@ from .fields import COLUMNS
 from .query import Result, View
 
 KINDS = {"bar": "Bars", "stacked": "Stacked", "heatmap": "Heatmap"}
+#: What each kind draws, in words for people (the kind's button says it).
+KIND_HELP = {
+    "bar": "bars of the totals",
+    "stacked": "bars stacked by the pivot columns or the second group level",
+    "heatmap": "rows by columns, coloured by value",
+}
 #: Most bars (rows) and stacked series (pivot columns) a chart draws: the largest, and the
 #: rest added up as "Other" (where values add up: counts and sums).
 TOP_N = 12
@@ -168,14 +176,16 @@ def _top_cells(frame: pd.DataFrame, cells: list, additive: bool, n: int = TOP_N)
     return out, [*keep, OTHER]
 
 
-def chart(result: Result, view: View, kind: str = "bar", **figure_options: Any):
+def chart(result: Result, view: View, kind: str = "bar", *, small: bool = False,
+          **figure_options: Any):  # fmt: skip
     """A Bokeh figure of `result`, the result of `run(store, view)` for a group or pivot
     view (one page of it: 50 rows unless `page_size` says otherwise).
 
     bar: the first value (the row total in a pivot) per row; stacked: the pivot's columns
     (or the second group level's groups) of the first value stacked per row; heatmap: rows ×
     those columns coloured by value. Beyond `TOP_N` rows or series the rest is "Other". In a
-    notebook set up with `dashboard.notebook()`, the figure displays itself.
+    notebook set up with `dashboard.notebook()`, the figure displays itself. `small`: for a
+    phone's narrow screen (smaller labels, upright column names, a narrow colour bar).
     """
     if not isinstance(kind, str) or kind.lower() not in KINDS:
         raise UserError(f"chart kind must be one of {', '.join(map(repr, KINDS))}; not {kind!r}")
@@ -214,7 +224,7 @@ def chart(result: Result, view: View, kind: str = "bar", **figure_options: Any):
         if kind == "heatmap":
             frame, cells = _top_cells(cut.data, cells, _additive(view), 2 * TOP_N)
             options["height"] = max(options["height"], 60 + 22 * len(rows))
-            return _heatmap(frame, rows, cells, options, title)
+            return _heatmap(frame, rows, cells, options, title, small)
         frame, cells = _top_cells(cut.data, cells, _additive(view))
         return _stacked(frame, rows, cells, options, title)
     if result.mode == "pivot" and wide is not None:
@@ -288,7 +298,7 @@ def _stacked(frame, rows, cells, options, title):
     return fig
 
 
-def _heatmap(frame, rows, cells, options, title):
+def _heatmap(frame, rows, cells, options, title, small=False):
     xs, ys, vs = [], [], []
     for i, row in enumerate(rows):
         for col in cells:
@@ -304,9 +314,20 @@ def _heatmap(frame, rows, cells, options, title):
     fig.add_tools(HoverTool(tooltips=[("", "@y · @x"), ("value", "@v{0,0.[00]}")]))
     fig.grid.grid_line_color = None
     fig.xaxis.major_label_orientation = 0.8 if len(cells) > 6 else 0
+    bar = ColorBar(color_mapper=mapper, width=12, label_standoff=6,
+                   formatter=NumeralTickFormatter(format="0,0.[00]"))  # fmt: skip
+    if small:
+        # a phone: column names upright and row names smaller, so neither runs into the
+        # next; the colour bar narrower, with few ticks in short numbers ("1.2m")
+        fig.xaxis.major_label_orientation = math.pi / 2 if len(cells) > 3 else 0
+        for axis in (fig.xaxis, fig.yaxis):
+            axis.major_label_text_font_size = "10px"
+        fig.min_border_left = fig.min_border_right = 4
+        bar.update(width=8, label_standoff=4, major_label_text_font_size="10px",
+                   ticker=BasicTicker(desired_num_ticks=4),
+                   formatter=NumeralTickFormatter(format="0.[0]a"))  # fmt: skip
     # the colour scale: which value a shade means
-    fig.add_layout(ColorBar(color_mapper=mapper, width=12, formatter=NumeralTickFormatter(
-        format="0,0.[00]"), label_standoff=6), "right")  # fmt: skip
+    fig.add_layout(bar, "right")
     return fig
 
 

@@ -135,12 +135,20 @@ RATE_SQL = "_fx._rate"
 CURRENCY_SQL = f'customers."{CURRENCY_FIELD}"'
 
 
-def missing_rates_message(label: str, currencies: int, missing: list[str], base: str) -> str:
-    """Why an aggregate over several currencies is refused: which rates are missing and
-    what to do."""
+def missing_rates_message(
+    label: str, currencies: int, missing: list[str], base: str, *, chart: bool = False
+) -> str:
+    """Why an aggregate over several currencies is refused (`chart`: why a chart of it
+    cannot compare them on one axis): which rates are missing and what to do."""
     shown = ", ".join(missing[:20]) + (
         f" and {len(missing) - 20} more" if len(missing) > 20 else ""
     )
+    if chart:
+        return (
+            f"A chart of {label} compares amounts in {currencies} currencies on one axis, and "
+            f"there is no exchange rate into {base} for {shown}: import them (customer-"
+            "dashboard rates import FILE, or Setup › Rates) or filter by one Currency"
+        )
     return (
         f"{label} adds up amounts in {currencies} currencies, and there is no exchange "
         f"rate into {base} for {shown}: import them (customer-dashboard rates import FILE, "

@@ -174,7 +174,8 @@ class View(param.Parameterized):
     - search: quick search text (names, addresses, contacts' emails and mobiles)
     - status: "All", "Active", "Inactive" or "Pending Approval" (any case)
     - sort: [[key, "asc" | "desc"], ...] or ["-credit", "name"]; keys are fields, or in a
-      group or pivot view the value columns ("count", "sum_revenue")
+      group or pivot view the value columns ("count", "sum_revenue"), in a pivot also one
+      pivot column's cells ("sum_revenue@2026-05": value column @ the column's label)
     - page, page_size: which page of how many rows (or groups); 1 and 50 by default
     - groups: row-group fields, e.g. ["status", "country"]
     - values: aggregated values, each [field, aggregate] or "field:aggregate", e.g.
@@ -1052,19 +1053,20 @@ def _money_units_of(
         unit, total = PER_CURRENCY, base if rated else None
     elif rated:
         unit = total = base
-    elif _split_by_currency(view):
+    elif _split_by_currency(view) and not converted_only:
         unit, total = PER_CURRENCY, None
     else:
+        # converted (a chart's figures on one axis) cannot be without every rate
         f, a = wanted[0]
-        raise UserError(_missing_rates(store, view, value_label(f, a), base))
+        raise UserError(_missing_rates(store, view, value_label(f, a), base, converted_only))
     units = {value_column(f, a): unit for f, a in wanted}
     totals = {value_column(f, a): total for f, a in wanted if total}
     return units, totals
 
 
-def _missing_rates(store: Store, view: View, label: str, base: str) -> str:
+def _missing_rates(store: Store, view: View, label: str, base: str, chart: bool = False) -> str:
     """The refusal of money over currencies without rates, naming them (a second look at
-    the data, on this error path only)."""
+    the data, on this error path only); `chart`: of a chart's converted figures."""
     where, params = compile_where(view)
     join, join_params = money.fx_join(base)
     cur = money.CURRENCY_SQL
@@ -1074,7 +1076,7 @@ def _missing_rates(store: Store, view: View, label: str, base: str) -> str:
         [*join_params, *params],
     )
     missing = [c for c, lacking in found if lacking]
-    return money.missing_rates_message(label, len(found), missing, base)
+    return money.missing_rates_message(label, len(found), missing, base, chart=chart)
 
 
 def _split_by_currency(view: View) -> bool:
@@ -1204,6 +1206,8 @@ def _grouping_order(view: View, values: list[tuple[str, str]]) -> str:
     aggregated = {f for f, _ in view.values}
     leaf = [s for s in view.sort
             if s[0] not in allowed and s[0] in view.fields and s[0] not in aggregated]  # fmt: skip
+    # a pivot column's cells are another grouping set's rows: `run_pivot` sorts by them
+    leaf += [s for s in view.sort if view.pivot and _cell_key(s[0], allowed)]
     by = view.copy(sort=[s for s in view.sort if s not in leaf]) if leaf else view
     order.append(_order_by(by, allowed, [quote(g) + " ASC NULLS LAST" for g in view.groups]))
     return ", ".join(o for o in order if o)
@@ -1335,6 +1339,60 @@ def _summed_usage(view: View, values: list[tuple[str, str]]) -> str | None:
     )
 
 
+#: Between a value column and a pivot label in the sort key of one pivot column's cells:
+#: "sum_credit@GB" sorts the rows by their GB cells of Sum of Balance.
+CELL_KEY = "@"
+
+
+def pivot_cell_key(column: str, label: str) -> str:
+    """The sort key of a pivot column's cells: its value column and its label as shown."""
+    return f"{column}{CELL_KEY}{label}"
+
+
+def _cell_key(name: str, allowed: dict[str, str]) -> bool:
+    """Whether a sort key names a pivot column's cells (of a value among `allowed`)."""
+    column, at, _label = name.partition(CELL_KEY)
+    return bool(at) and column in allowed
+
+
+def _sort_by_cells(
+    rows: pd.DataFrame, cells: pd.DataFrame, view: View, text_of: dict[Any, str]
+) -> pd.DataFrame:
+    """The pivot's row groups sorted by the view's sort where it names a pivot column's
+    cells (`pivot_cell_key`): those are rows of another grouping set, so the sort is done
+    here, over every row group (before the page is cut). The other keys sort as in SQL
+    (NULLS LAST), and ties keep the scan's order."""
+    names = [value_column(f, a) for f, a in _pivot_values(view)]
+    allowed = {n: n for n in names}
+    if not any(_cell_key(name, allowed) for name, _ in view.sort):
+        return rows
+    frame = rows.copy()
+    label = cells[_P].map(lambda v: text_of.get(None if pd.isna(v) else v))
+    where = _keys(rows, view.groups)
+    by, ascending = [], []
+    for i, (name, direction) in enumerate(view.sort):
+        column, _at, text = name.partition(CELL_KEY)
+        if _cell_key(name, allowed):
+            mine = cells[label == text]
+            held = dict(zip(_keys(mine, view.groups), mine[column], strict=True))
+            key = pd.Series([held.get(k) for k in where], index=frame.index, dtype=object)
+            if _counted(column):
+                key = key.fillna(0)  # no customer there: the cell shows 0
+            if view.percent == "row":  # a share of its row's total, as shown
+                key = pd.to_numeric(key, errors="coerce") / pd.to_numeric(
+                    frame[column], errors="coerce")  # fmt: skip
+        elif name in frame.columns:
+            key = frame[name]
+        else:
+            continue
+        numbers = pd.to_numeric(key, errors="coerce")
+        frame[f"_by{i}"] = numbers if numbers.notna().sum() == key.notna().sum() else key
+        by.append(f"_by{i}")
+        ascending.append(direction == "asc")
+    frame = frame.sort_values(by, ascending=ascending, na_position="last", kind="stable")
+    return frame.drop(columns=by)
+
+
 def _pivot_values(view: View) -> list[tuple[str, str]]:
     return [tuple(v) for v in view.values] or [("*", "count")]
 
@@ -1385,6 +1443,9 @@ class Result:
     #: A pivot's value columns ("GB · Sum of Balance", "Total") and the value each holds,
     #: (field, aggregate): how each is formatted is its field's type's
     value_of: dict[str, tuple[str, str]] = field(default_factory=dict)
+    #: A pivot's value columns and the sort key each sorts by: a row total its value
+    #: ("sum_credit"), a pivot column its cells ("sum_credit@GB", `pivot_cell_key`)
+    sorts_by: dict[str, str] = field(default_factory=dict)
 
     def value_label(self, fname: str, agg: str) -> str:
         """A value's name with its currency when it is money: "Sum of Balance (EUR)"."""
@@ -1451,7 +1512,8 @@ def run(
     reporting currency (`view.base`), except in a view split by currency (groups or pivot
     columns by Currency), whose cells keep their own currency (`.units` says "per
     currency") and only the totals across currencies are converted (`.total_units`).
-    `converted=True` converts those cells too (a chart compares them on one axis).
+    `converted=True` converts those cells too (a chart compares them on one axis), and
+    refuses, naming them, when rates are missing.
     `with_unit=True`: rows showing an amount of money carry their currency (`UNIT_COLUMN`),
     so the amount is shown with it. Rows sorted by an amount of money are sorted by its
     value in the reporting currency when every currency has a rate, else by currency and
@@ -1911,8 +1973,11 @@ def run_pivot(store: Store, view: View, *, paged: bool = True, converted: bool =
         store, found, grand, view, _pivot_values(view), base or "", converted
     )
     totals_of = {f"total_{v}": v for v in values}
+    text_of = {(None if pd.isna(v) else v): pfield.type.group_label(label)
+               for v, label in zip(raw, labels, strict=True)}  # fmt: skip
     if view.groups:
         rows = found.loc[~gk & gp, [*view.groups, *values]]  # sorted as the view says
+        rows = _sort_by_cells(rows, found[~gk & ~gp], view, text_of)
         page = _plain(_page(rows, view, paged))
         count = len(rows)
         cells = found[~gk & ~gp]
@@ -1956,6 +2021,7 @@ def run_pivot(store: Store, view: View, *, paged: bool = True, converted: bool =
         data, totals = _shares(data, totals, row_total, {c: c for c in row_total}, view)
     names: dict[str, str] = {}
     value_of: dict[str, tuple[str, str]] = {}
+    sorts_by: dict[str, str] = {}
     single = len(values) == 1
     for i, label in enumerate(labels):
         text = pfield.type.group_label(label)
@@ -1963,10 +2029,12 @@ def run_pivot(store: Store, view: View, *, paged: bool = True, converted: bool =
             vc = value_column(fname, agg)
             names[f"p{i}_{vc}"] = text if single else f"{text} · {value_label(fname, agg)}"
             value_of[names[f"p{i}_{vc}"]] = (fname, agg)
+            sorts_by[names[f"p{i}_{vc}"]] = pivot_cell_key(vc, text)
     for fname, agg in _pivot_values(view):
         vc = value_column(fname, agg)
         names[f"total_{vc}"] = TOTAL if single else f"{TOTAL} · {value_label(fname, agg)}"
         value_of[names[f"total_{vc}"]] = (fname, agg)
+        sorts_by[names[f"total_{vc}"]] = vc
     titles = {g: COLUMNS[g].label for g in view.groups}
     by_currency = view.pivot == CURRENCY_FIELD
     for fname, agg in _pivot_values(view):
@@ -1975,22 +2043,24 @@ def run_pivot(store: Store, view: View, *, paged: bool = True, converted: bool =
         for col, name in names.items():
             if not unit or not col.endswith(f"_{vc}"):
                 continue
-            # the column titles say the currency: "Total (EUR)", "GB · Sum of ... (EUR)";
-            # a currency's own column ("JPY") holds that currency's amounts
+            # every column title says the currency, as the Total's does: "Total (EUR)",
+            # "GB (EUR)", "GB · Sum of ... (EUR)"; a currency's own column holds that
+            # currency's amounts: its code is its unit ("JPY", "JPY · Sum of ... (JPY)")
             if col.startswith("total_"):
                 cur = total_units.get(vc, unit) if by_currency else unit
                 titles[name] = t.Money.unit_label(name, cur)
-            elif not single:
-                cur = unit
-                if by_currency and unit == PER_CURRENCY:
-                    cur = labels[int(col[1:].split("_", 1)[0])] or unit
+                continue
+            label = labels[int(col[1:].split("_", 1)[0])]
+            cur = label if by_currency and unit == PER_CURRENCY and label else unit
+            if not (single and by_currency and cur == label):
                 titles[name] = t.Money.unit_label(name, cur)
     data = data.rename(columns=names)
     totals = totals.rename(columns=names)
     # columns by currency: each total keeps its column's unit (the Total column says EUR)
     name = TOTAL if by_currency else _total_label(units, total_units)
     return Result(data, count, "pivot", totals, titles, queries, customers, units=units,
-                  total_units=total_units, total_label=name, value_of=value_of)  # fmt: skip
+                  total_units=total_units, total_label=name, value_of=value_of,
+                  sorts_by=sorts_by)  # fmt: skip
 
 
 def _total_label(units: dict[str, str], total_units: dict[str, str]) -> str:

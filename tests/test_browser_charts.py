@@ -33,6 +33,16 @@ MODELS = """() => {
 }"""
 
 
+#: The width of the heatmap's colour bar (the last one drawn), or null.
+BAR_WIDTH = """(() => {
+  let width = null;
+  for (const doc of window.Bokeh.documents)
+    for (const m of doc.all_models)
+      if (m.constructor.__name__ === "ColorBar") width = m.width;
+  return width;
+})()"""
+
+
 def _models(pg, want, timeout: float = 15_000) -> dict:
     """The page's chart models once `want(models)` holds (or the last seen, to assert on)."""
     deadline = pg.evaluate("Date.now()") + timeout
@@ -71,3 +81,51 @@ def test_stacked_and_heatmap_draw_other_charts_than_bars(browser, server):
     pg.locator(".bk-Canvas, canvas").first.scroll_into_view_if_needed()
     shot(pg, "browser-charts-03-one-level-1280x720")
     pg.close()
+
+
+def test_a_kind_that_cannot_draw_is_disabled_alone_saying_why(browser, server):
+    """Issue 18: with one group level Stacked and Heatmap cannot draw: each is disabled,
+    its reason its accessible name (and tooltip); Bars stays; the chosen kind stays in
+    the link."""
+    _db, url = server
+    pg = browser.new_page(viewport={"width": 1280, "height": 720})
+    goto_ready(pg, View(groups=["status"]).url(url + "/") + "&chart=heatmap")
+    heat = pg.get_by_role("button", name=re.compile("^Heatmap: .*needs a second group level"))
+    heat.wait_for()
+    assert heat.is_disabled()
+    assert pg.get_by_role("button", name=re.compile("^Stacked.*need a second group")).is_disabled()
+    assert button(pg, "Bars").first.is_enabled()
+    assert "chart=heatmap" in pg.url
+    pg.locator(".bk-Canvas, canvas").first.scroll_into_view_if_needed()
+    shot(pg, "browser-charts-04-kinds-disabled-1280x720")
+    # two levels: every kind can draw them
+    goto_ready(pg, View(groups=["status", "country"]).url(url + "/"))
+    button(pg, "Heatmap").first.wait_for()
+    pg.wait_for_function("() => [...document.querySelectorAll('button')].filter(b => "
+                         "/^(Bars|Stacked|Heatmap)/.test(b.getAttribute('aria-label') || ''))"
+                         ".every(b => !b.disabled)")  # fmt: skip
+    pg.close()
+
+
+def test_on_a_phone_the_title_wraps_above_the_chart(browser, server):
+    """Issue 18: on a phone the chart's title (drawn on the canvas, one line) was cut at
+    the screen's edge: it is text above the chart, wrapped; the heatmap fits."""
+    _db, url = server
+    for w, h in ((390, 844), (1280, 720)):
+        pg = browser.new_page(viewport={"width": w, "height": h})
+        view = View(groups=["status"], pivot="country", values=[["credit", "sum"]])
+        goto_ready(pg, view.url(url + "/") + "&chart=heatmap")
+        title = pg.get_by_text(re.compile(r"^Sum of Balance \(\w+\) by Status and Country"))
+        title.first.wait_for()
+        title.first.scroll_into_view_if_needed()
+        box = title.first.bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= w, box
+        assert title.first.evaluate("e => e.scrollWidth <= e.clientWidth + 1")
+        _models(pg, lambda m: m.get("glyph:Rect", 0) >= 1)
+        if w < 700:
+            # a phone's heatmap: upright column names, a narrow colour bar with few ticks
+            pg.wait_for_function(BAR_WIDTH + " === 8", timeout=15_000)
+        pg.locator(".bk-Canvas, canvas").first.scroll_into_view_if_needed()
+        pg.wait_for_timeout(500)
+        shot(pg, f"browser-charts-05-heatmap-title-{w}x{h}")
+        pg.close()

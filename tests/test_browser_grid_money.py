@@ -5,7 +5,7 @@ currency's amounts in it and only the row Total in EUR; amounts show with their 
 from __future__ import annotations
 
 import json
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import pytest
 
@@ -129,4 +129,50 @@ def test_a_pivot_of_two_values_shows_cents_for_money_and_whole_channels(server, 
     cell = row.locator(".tabulator-cell").nth(money).inner_text().strip()
     assert cell == f"{facts['jpy']['Active']:,.2f}", cell
     assert "." not in row.locator(".tabulator-cell").nth(channels).inner_text()
+    page.context.close()
+
+
+def test_every_pivot_column_of_money_says_its_currency(server, browser):
+    """Issue 18: a pivot of Balance by country said "Total (EUR)" but each country's
+    column only "GB": its euros read as the customers' own amounts."""
+    url, _facts = server
+    view = {"groups": ["status"], "pivot": "country", "values": [["credit", "sum"]]}
+    for size in ("1280x720", "390x844"):
+        page = open_page(browser, link(url, view), SIZES[size])
+        page.get_by_text("Total (EUR)").first.wait_for(timeout=30_000)
+        titles = header_titles(page)
+        countries = [t for t in titles if t not in ("", "Status", "Total (EUR)")]
+        assert countries and all(t.endswith(" (EUR)") for t in countries), titles
+        shot(page, f"grid-pivot-by-country-{size}")
+        page.context.close()
+
+
+def test_a_click_on_a_pivot_columns_header_sorts_by_its_cells(server, browser):
+    """Issue 18: a click on a pivot column's header (one country) drew a sort arrow and
+    sorted nothing; now the rows are sorted by that column's cells, by the database."""
+    url, _facts = server
+    view = {"groups": ["country"], "pivot": "status", "values": [["credit", "sum"]]}
+    page = open_page(browser, link(url, view))
+    page.get_by_text("Total (EUR)").first.wait_for(timeout=30_000)
+    header = page.locator(".tabulator-col").filter(has_text="Active (EUR)").first
+    field = header.get_attribute("tabulator-field")
+
+    def amounts() -> list[float]:
+        texts = page.locator(f'.tabulator-row .tabulator-cell[tabulator-field="{field}"]')
+        shown = [t.strip().replace(",", "") for t in texts.all_inner_texts()][:-1]  # no Total
+        return [float(t) for t in shown if t]
+
+    assert amounts() != sorted(amounts(), reverse=True)  # by country at first
+    header.locator(".tabulator-col-title").click()
+    page.wait_for_url(lambda u: "Active" in unquote(u) and "sum_credit@" in unquote(u))
+    deadline = page.evaluate("Date.now()") + 15_000
+    while amounts() != sorted(amounts()) and page.evaluate("Date.now()") < deadline:
+        page.wait_for_timeout(200)
+    assert amounts() == sorted(amounts()) and len(amounts()) > 3, amounts()
+    header.locator(".tabulator-col-title").click()
+    deadline = page.evaluate("Date.now()") + 15_000
+    while amounts() != sorted(amounts(), reverse=True) and page.evaluate("Date.now()") < deadline:
+        page.wait_for_timeout(200)
+    assert amounts() == sorted(amounts(), reverse=True), amounts()
+    shot(page, "grid-pivot-sorted-by-a-column-1280x720")
     page.context.close()

@@ -108,6 +108,27 @@ def test_a_pivot_converts_cells_row_and_column_totals(mixed):
     assert result.table().columns[-1] == "Total (EUR)"
 
 
+def test_every_pivot_column_title_says_its_currency_as_the_total_does(mixed, tmp_path):
+    """Issue 18: a pivot of money over several currencies said "Total (EUR)" but its
+    country columns only "GB": converted euros read as the customers' own amounts. The
+    title is the result's (`labels`), so the grid, the CSV and the XLSX say the same."""
+    view = View(groups=["status"], pivot="country", values=[["credit", "sum"]])
+    table = run(mixed, view).table()
+    assert "GB (EUR)" in table.columns and table.columns[-1] == "Total (EUR)"
+    assert "GB" not in table.columns
+    pivot_report(mixed, view, tmp_path / "report.csv")
+    assert "GB (EUR)" in pd.read_csv(tmp_path / "report.csv").columns
+    # a pivot by currency: each column's code is its unit; one currency: it says so too
+    by_ccy = run(mixed, View(groups=["status"], pivot="currency", values=[["credit", "sum"]]))
+    assert {"JPY", "Total (EUR)"} <= set(by_ccy.table().columns)
+    usd = View(groups=["status"], pivot="country", values=[["credit", "sum"]],
+               filters=[["currency", "=", "USD"]])  # fmt: skip
+    assert run(mixed, usd).table().columns[-1] == "Total (USD)"
+    assert all(c.endswith("(USD)") for c in run(mixed, usd).table().columns[1:])
+    # counts are no money: their titles stay as they were
+    assert "GB" in run(mixed, View(groups=["status"], pivot="country")).table().columns
+
+
 def test_usage_revenue_and_cost_are_converted_too(mixed):
     view = View(source="usage", groups=["status"], values=[["revenue", "sum"], ["cost", "sum"]])
     result = run(mixed, view)

@@ -72,3 +72,29 @@ def test_percentages_refused_where_they_do_not_add_up(demo):
         run(demo, View(percent="row"))
     with pytest.raises(UserError, match="only for counts and sums"):
         run(demo, View(groups=["status"], values=[["credit", "avg"]], percent="total"))
+
+
+def test_sorting_by_one_pivot_columns_cells_sorts_every_row_group(demo):
+    """Issue 18: a header click on a pivot column (one status, one currency) sorted
+    nothing (only row totals and group fields were sort keys). Its cells are a key now,
+    "count@Active", over every row group: the second page continues the first."""
+    frame = all_customers(demo)
+    active = frame[frame.status == "Active"].groupby("country").size()
+    want = active.reindex(frame.country.unique(), fill_value=0)
+    view = View(groups=["country"], pivot="status", sort=[["count@Active", "desc"],
+                ["country", "asc"]], page_size=5)  # fmt: skip
+    whole = run(demo, view, paged=False)
+    got = [int(x) for x in whole.data["Active"]]
+    assert got == sorted(want.values, reverse=True)
+    assert got == [int(want[c]) for c in whole.data["country"]]
+    # ties by country, as the second key says; a page is a slice of the whole
+    ties = whole.data.assign(n=got).groupby("n", sort=False)["country"].apply(list)
+    assert all(c == sorted(c) for c in ties)
+    second = run(demo, view.copy(page=2)).data
+    assert list(second["country"]) == list(whole.data["country"][5:10])
+    assert whole.sorts_by["Active"] == "count@Active" and whole.sorts_by["Total"] == "count"
+    # ascending, with a money value: the cells as shown (converted or not, the same figure)
+    money = View(groups=["country"], pivot="status", values=[["credit", "sum"]],
+                 sort=[["sum_credit@Inactive", "asc"]])  # fmt: skip
+    cells = [float(x) for x in run(demo, money, paged=False).data["Inactive"] if x == x]
+    assert cells == sorted(cells)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 
 import openpyxl
+import panel as pn
 import pytest
 from bokeh.document import Document
 
@@ -21,16 +22,61 @@ def page(demo):
     return p
 
 
+def figure_of(page):
+    """The Bokeh figure beside the table (below its title)."""
+    return next(o.object for o in page.aggregates._chart.objects if isinstance(o, pn.pane.Bokeh))
+
+
 def test_chart_beside_groups_and_pivots_only(page):
     assert page._body.objects == [page.grid.table]
     page.view.param.update(groups=["status"], pivot="currency")
-    charts = page.aggregates._chart
-    bars = charts.objects[0].object.renderers[0].data_source.data
+    bars = figure_of(page).renderers[0].data_source.data
     assert list(bars["row"]) == list(page._result.data["status"])
     page.aggregates.chart_kind = "heatmap"
-    assert "v" in charts.objects[0].object.renderers[0].data_source.data
+    assert "v" in figure_of(page).renderers[0].data_source.data
     page.view.param.update(groups=[], pivot=None)
     assert page._body.objects == [page.grid.table]
+
+
+def test_only_the_chart_kinds_that_cannot_draw_are_disabled_saying_why(page):
+    """Issue 18: a kind that cannot draw the result is disabled alone, its reason its
+    name (and tooltip); the chosen kind is kept for when it can draw again."""
+    page.view.param.update(groups=["status"])
+    page.aggregates.chart_kind = "heatmap"
+    kinds = page.aggregates._kinds
+    assert not kinds["bar"].disabled and kinds["bar"].variant == "contained"  # drawn
+    for k in ("stacked", "heatmap"):
+        assert kinds[k].disabled
+        assert "need" in kinds[k].description and "second group level or a pivot" in (
+            kinds[k].description)  # fmt: skip
+    assert page.aggregates.chart_kind == "heatmap"  # kept (the link keeps it too)
+    page.view.param.update(groups=["status", "country"])
+    assert not any(b.disabled for b in kinds.values()) and kinds["heatmap"].variant == "contained"
+    # averages do not stack: Stacked alone is disabled
+    page.view.param.update(values=[["credit", "avg"]])
+    assert (
+        kinds["stacked"].disabled and "only counts and sums stack" in kinds["stacked"].description
+    )
+    assert not kinds["heatmap"].disabled and not kinds["bar"].disabled
+
+
+def test_a_chart_without_rates_names_the_missing_currencies(store):
+    """Issue 18: a chart compares every currency converted: without some rates it cannot,
+    and it names them (it said "import exchange rates", not which)."""
+    from dashboard import add_demo_customers
+    from dashboard.money import import_rates
+
+    add_demo_customers(store, 200, seed=7)
+    have = {"USD": "0.92", "GBP": "1.17", "AUD": "0.6", "CAD": "0.66", "PLN": "0.23",
+            "BRL": "0.17", "SGD": "0.69", "INR": "0.011", "MXN": "0.05", "NGN": "0.00058",
+            "ZAR": "0.05", "SEK": "0.087", "CHF": "1.05"}  # fmt: skip
+    import_rates(store, "".join(f"{c},{r}\n" for c, r in have.items()), base="EUR")
+    page = customers_page(store, view=View(groups=["status"], pivot="currency",
+                                           values=[["credit", "sum"]]))  # fmt: skip
+    page.__panel__().get_root(Document())
+    said = page.aggregates._chart.objects[0].object
+    assert "no exchange rate into EUR for AED, JPY" in said and "Setup › Rates" in said, said
+    assert all("AED, JPY" in b.description for b in page.aggregates._kinds.values())
 
 
 def test_switching_to_usage_keeps_what_makes_sense(page, demo):

@@ -12,7 +12,7 @@ import panel_material_ui as pmui
 import param
 
 from .. import query, tree
-from ..charts import KINDS, chart, kind_problem
+from ..charts import KIND_HELP, KINDS, chart, kind_problem
 from ..errors import UserError
 from ..fields import COLUMNS, CURRENCY_FIELD, ID_FIELD, KEY_FIELD
 from ..query import Result, View
@@ -544,6 +544,8 @@ class AggregatePanel(pn.viewable.Viewer):
                                 doc="How groups and pivots are charted beside the table.")  # fmt: skip
     opened = param.Dict(default=None, allow_None=True,
                         doc="The open group: each group field's value as text (None: blank).")  # fmt: skip
+    compact = param.Boolean(default=False,
+                            doc="A phone-sized screen: the chart's labels are made to fit.")  # fmt: skip
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -557,10 +559,15 @@ class AggregatePanel(pn.viewable.Viewer):
         self.tree = GroupTree(store=self.store, view=self.view)
         self.group = OpenedGroup(store=self.store)
         self.group.param.watch(lambda _e: setattr(self, "opened", None), "close")
-        self._kind = pmui.RadioButtonGroup.from_param(
-            self.param.chart_kind, options={v: k for k, v in KINDS.items()}, label="Chart",
-            size="small",
-        )  # fmt: skip
+        # one button a kind, so a kind that cannot draw this result is disabled alone and
+        # says why (its name and tooltip); the chosen kind is kept (and in the link)
+        self._kinds = {k: Button(label=label, size="small", variant="outlined",
+                                 sx={"&.Mui-disabled": {"pointerEvents": "auto"}})
+                       for k, label in KINDS.items()}  # fmt: skip
+        for k, b in self._kinds.items():
+            b.on_click(lambda _e, k=k: setattr(self, "chart_kind", k))
+        self._kind = pmui.Row(Text("Chart", variant="body2", align="center", margin=(0, 8)),
+                              *self._kinds.values(), margin=(0, 0, 4, 0))  # fmt: skip
         # a new chart replaces the pane that holds it: Bokeh's view of a figure swapped
         # inside one pane can be redrawn after it was taken down ("reading 'top_panel'")
         self._chart = pn.Column(sizing_mode="stretch_width", min_height=380)
@@ -634,31 +641,52 @@ class AggregatePanel(pn.viewable.Viewer):
         self.group.open(view, "Customers with " + words)
         self.opened = key
 
-    @param.depends("chart_kind", watch=True)
+    @param.depends("chart_kind", "compact", watch=True)
     def _draw(self) -> None:
         r = self._result
         if r is None or r.mode == "rows" or len(r.data) == 0:
             self._chart.objects = []
             return
-        if self._whole is None or self._whole[0] is not r:
-            # the chart is of the whole result (every group, all levels), not the page
-            whole = self.view.copy(page=1, expand=[])
-            # converted: groups by Currency keep their own currencies in the table, but
-            # bars on one axis compare them in the reporting currency
-            self._whole = (r, query.run(self.store, whole, paged=False, converted=True), whole)
-        _, full, view = self._whole
         kind, why = self.chart_kind, kind_problem(self.view, self.chart_kind)
+        drawn = "bar" if why else kind
+        try:
+            if self._whole is None or self._whole[0] is not r:
+                # the chart is of the whole result (every group, all levels), not the page
+                whole = self.view.copy(page=1, expand=[])
+                # converted: groups by Currency keep their own currencies in the table, but
+                # bars on one axis compare them in the reporting currency (refused, naming
+                # the missing rates, when some are missing)
+                self._whole = (r, query.run(self.store, whole, paged=False, converted=True),
+                               whole)  # fmt: skip
+            _, full, view = self._whole
+            figure = chart(full, view, drawn, sizing_mode="stretch_width", height=360,
+                           small=self.compact)  # fmt: skip
+        except UserError as exc:
+            # no kind can draw it: each says why, and so does the chart's place
+            self._show_kinds(drawn, refused=str(exc))
+            self._chart.objects = [Notice(object=str(exc), severity="warning", margin=(4, 10))]
+            return
+        self._show_kinds(drawn)
         # a kind that cannot apply says why above the bars, never silently draws bars
         head = (
             [Notice(object=f"{why}: showing bars", severity="info", margin=(4, 10))] if why else []
         )
-        try:
-            figure = chart(full, view, "bar" if why else kind, sizing_mode="stretch_width",
-                           height=360)  # fmt: skip
-        except UserError as exc:
-            self._chart.objects = [Text(str(exc), margin=(10, 10))]
-            return
-        self._chart.objects = [*head, pn.pane.Bokeh(figure, sizing_mode="stretch_width")]
+        # the title as text above the figure: it wraps on a phone, where Bokeh's title (one
+        # line drawn on the canvas) was cut at the screen's edge
+        title = Text(figure.title.text, variant="subtitle2", margin=(4, 10),
+                     sizing_mode="stretch_width")  # fmt: skip
+        figure.title.text = ""
+        self._chart.objects = [*head, title, pn.pane.Bokeh(figure, sizing_mode="stretch_width")]
+
+    def _show_kinds(self, drawn: str, refused: str | None = None) -> None:
+        """Each kind's button: the drawn kind stands out; a kind that cannot draw this
+        view is disabled, its reason its name and tooltip (`refused`: why none can)."""
+        for k, b in self._kinds.items():
+            why = refused or kind_problem(self.view, k)
+            b.param.update(
+                disabled=bool(why), variant="contained" if k == drawn else "outlined",
+                description=why or f"Chart {KIND_HELP[k]}",
+            )  # fmt: skip
 
     def close_group(self) -> None:
         """Close the opened group (the groups changed)."""

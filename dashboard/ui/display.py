@@ -32,6 +32,9 @@ class Display:
     keys: dict[str, str] = field(default_factory=dict)
     frozen: dict[str, str] = field(default_factory=dict)
     widths: dict[str, int] = field(default_factory=dict)
+    #: A pivot's value columns by key and the view's sort key each sorts by (its row total's
+    #: value, or its own cells: `Result.sorts_by`)
+    sorts: dict[str, str] = field(default_factory=dict)
 
     @property
     def align(self) -> dict[str, str]:
@@ -92,7 +95,9 @@ def rows_display(result: Result) -> Display:
             formatters[col] = MONEY_TEXT
     frozen = {c: "left" for c in (ID_FIELD, KEY_FIELD) if c in frame.columns}
     keys = {c: c for c in frame.columns}
-    return Display(frame, titles, formatters, keys, frozen, widths(frame, titles, formatters))
+    sorts = {k: result.sorts_by[name] for k, name in keys.items() if name in result.sorts_by}
+    return Display(frame, titles, formatters, keys, frozen, widths(frame, titles, formatters),
+                   sorts)  # fmt: skip
 
 
 def aggregate_display(result: Result, view: View) -> Display:
@@ -120,7 +125,9 @@ def aggregate_display(result: Result, view: View) -> Display:
     if result.mode == "pivot":
         # the row totals stay in sight however many pivot columns there are
         frozen.update({k: "right" for k, name in keys.items() if str(name).startswith("Total")})
-    return Display(frame, titles, formatters, keys, frozen, widths(frame, titles, formatters))
+    sorts = {k: result.sorts_by[name] for k, name in keys.items() if name in result.sorts_by}
+    return Display(frame, titles, formatters, keys, frozen, widths(frame, titles, formatters),
+                   sorts)  # fmt: skip
 
 
 def _value_formatter(name: str, view: View, value: tuple[str, str] | None = None) -> dict[str, Any]:
@@ -147,17 +154,20 @@ def _value_formatter(name: str, view: View, value: tuple[str, str] | None = None
 def sort_keys(display: Display, view: View, sorters: list[dict]) -> list[list[str]]:
     """The view's sort keys (most significant first) for the grid's header sorters:
     customer fields, group fields and value columns ("sum_credit"); in a pivot also the row
-    totals. Pivot label columns (one month, one currency) are not sort keys and are left
-    out. Panel holds Tabulator's sorters least significant first (a shift-click puts the
-    new key in front), so they are read from the end."""
+    totals and each pivot column's cells ("sum_credit@GB"). Panel holds Tabulator's sorters
+    least significant first (a shift-click puts the new key in front), so they are read
+    from the end."""
     totals = pivot_total_keys(view) if view.mode == "pivot" else {}
     sort = []
     for s in reversed(sorters or []):
-        name = display.keys.get(s.get("field"))
+        key = s.get("field")
+        name = display.keys.get(key)
         if name is None or s.get("dir") not in ("asc", "desc"):
             continue
         if view.mode == "pivot":
-            if name in totals:
+            if key in display.sorts:
+                name = display.sorts[key]
+            elif name in totals:
                 name = totals[name]
             elif name not in view.groups:
                 continue
@@ -170,10 +180,13 @@ def sorters_for(display: Display, view: View) -> list[dict[str, str]]:
     `sort_keys`)."""
     totals = {k: t for t, k in pivot_total_keys(view).items()} if view.mode == "pivot" else {}
     back = {name: key for key, name in display.keys.items()}
+    sorted_by = {name: key for key, name in display.sorts.items()}
     out = []
     for name, direction in reversed(view.sort):
         column = totals.get(name, name)
-        if column in back:
+        if name in sorted_by:
+            out.append({"field": sorted_by[name], "dir": direction})
+        elif column in back:
             out.append({"field": back[column], "dir": direction})
     return out
 

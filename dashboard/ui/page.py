@@ -286,7 +286,8 @@ class CustomersPage(pn.viewable.Viewer):
     def aggregates(self) -> AggregatePanel:
         """The group or pivot table, its chart and an opened group (made on first use)."""
         if self._aggregates is None:
-            self._aggregates = AggregatePanel(store=self.store, view=self.view)
+            self._aggregates = AggregatePanel(store=self.store, view=self.view,
+                                              compact=self.grid.compact)  # fmt: skip
             # page state a link keeps beside the view: the chart and the open group
             self._aggregates.param.watch(lambda _e: self._to_url(), ["chart_kind", "opened"])
         return self._aggregates
@@ -462,6 +463,9 @@ class CustomersPage(pn.viewable.Viewer):
 
     def _toolbar_width(self) -> None:
         self.toolbar.compact = 0 < self.viewport.width < PHONE_PX
+        # the chart too: a figure replaced while the page was first drawn never showed
+        if self._aggregates is not None:
+            self._aggregates.compact = self.toolbar.compact
 
     #: Notices about the selection that a new selection makes stale ("Tick the customers
     #: to delete first" beside "1 customer selected").
