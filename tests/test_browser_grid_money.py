@@ -176,3 +176,25 @@ def test_a_click_on_a_pivot_columns_header_sorts_by_its_cells(server, browser):
     assert amounts() == sorted(amounts(), reverse=True), amounts()
     shot(page, "grid-pivot-sorted-by-a-column-1280x720")
     page.context.close()
+
+
+def test_a_pivot_of_one_column_shows_it_beside_its_total_on_a_phone(server, browser):
+    """Issue 18: a pivot with one pivot column (Active customers by country) froze its
+    Total to the right edge, over the one column's last digits, on a phone."""
+    url, _facts = server
+    view = {"groups": ["country"], "pivot": "status", "values": [["credit", "sum"]],
+            "status": "Active"}  # fmt: skip
+    for size in ("390x844", "1280x720"):
+        page = open_page(browser, link(url, view), SIZES[size])
+        page.get_by_text("Total (EUR)").first.wait_for(timeout=30_000)
+        fields = {t: page.locator(".tabulator-col").filter(has_text=t).first.get_attribute(
+            "tabulator-field") for t in ("Active (EUR)", "Total (EUR)")}  # fmt: skip
+        row = page.locator(".tabulator-row").nth(0)
+        one = row.locator(f'.tabulator-cell[tabulator-field="{fields["Active (EUR)"]}"]')
+        total = row.locator(f'.tabulator-cell[tabulator-field="{fields["Total (EUR)"]}"]')
+        a, b = one.bounding_box(), total.bounding_box()
+        assert a is not None and b is not None
+        assert a["x"] + a["width"] <= b["x"] + 1, (a, b)  # side by side, not under it
+        assert one.inner_text().strip() == total.inner_text().strip()  # the whole figure
+        shot(page, f"grid-pivot-one-column-{size}")
+        page.context.close()

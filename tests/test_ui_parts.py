@@ -159,7 +159,11 @@ def test_a_pivot_sorts_by_its_row_totals(demo):
     eur = next(k for k, t in display.titles.items() if t == "EUR")
     panel._on_sorters(type("E", (), {"new": [{"field": eur, "dir": "asc"},
                                              {"field": total, "dir": "desc"}]})())  # fmt: skip
-    assert view.sort == [["sum_credit", "desc"]]  # one currency's column is not a sort key
+    # one currency's column sorts by its cells (issue 18: it was no sort key, so its
+    # header's arrow sorted nothing); the arrows follow the view's keys
+    assert view.sort == [["sum_credit", "desc"], ["sum_credit@EUR", "asc"]]
+    assert sorters_for(display, view) == [{"field": eur, "dir": "asc"},
+                                          {"field": total, "dir": "desc"}]  # fmt: skip
 
 
 # --- footer ----------------------------------------------------------------------------

@@ -122,9 +122,12 @@ def aggregate_display(result: Result, view: View) -> Display:
             # empty cells (no customer in that row and column) show blank, not NaN
             frame[key] = frame[key].astype(object).where(frame[key].notna(), None)
     frozen = {k: "left" for k in list(keys)[: len(view.groups)]}
-    if result.mode == "pivot":
-        # the row totals stay in sight however many pivot columns there are
-        frozen.update({k: "right" for k, name in keys.items() if str(name).startswith("Total")})
+    totals = {k for k, name in keys.items() if str(name).startswith("Total")}
+    cells = [k for k, name in keys.items() if name in result.value_of and k not in totals]
+    if result.mode == "pivot" and len(cells) > len(totals):
+        # the row totals stay in sight however many pivot columns there are; one pivot
+        # column is beside its total anyway, and a frozen total covered it on a phone
+        frozen.update({k: "right" for k in totals})
     sorts = {k: result.sorts_by[name] for k, name in keys.items() if name in result.sorts_by}
     return Display(frame, titles, formatters, keys, frozen, widths(frame, titles, formatters),
                    sorts)  # fmt: skip
