@@ -1255,7 +1255,8 @@ def _fine_grouping(
     for i, (f, a) in enumerate(values):
         name = f'"{value_column(f, a)}"'
         if f == "*":
-            outer.append(f'sum("_n")::BIGINT AS {name}')
+            # (a count of no rows is 0: the grand total of an empty result has no parts)
+            outer.append(f'coalesce(sum("_n"), 0)::BIGINT AS {name}')
             continue
         fld = get_field(f)
         if a not in fld.aggregates:
@@ -1273,7 +1274,7 @@ def _fine_grouping(
                     if (f, a) in cash else native)  # fmt: skip
         elif a == "count":
             inner.append(f"count({e}) AS {p}")
-            native = conv = f"sum({p})::BIGINT"
+            native = conv = f"coalesce(sum({p}), 0)::BIGINT"
         else:  # sum, min, max: of the parts, as of the rows
             inner.append(f"{a}({e}) AS {p}")
             native = f"{a}({p})"
@@ -1287,7 +1288,7 @@ def _fine_grouping(
               f'CASE WHEN min({one}) = max({one}) THEN any_value({cur}) END AS "{_NCUR}"',
               f'{nofx}::BIGINT AS "{_NOFX}"']  # fmt: skip
     if view.pivot:
-        outer.append(f'sum("_n")::BIGINT AS "{_ROWS}"')
+        outer.append(f'coalesce(sum("_n"), 0)::BIGINT AS "{_ROWS}"')
     outer.append(f'grouping({", ".join(keys)}) AS "{_GK}"' if keys else f'1 AS "{_GK}"')
     if view.pivot:
         outer.append(f'grouping({pcol}) AS "{_GP}"')

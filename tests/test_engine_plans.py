@@ -16,7 +16,7 @@ import re
 
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from dashboard import (
@@ -115,6 +115,11 @@ def _missing(value) -> bool:
 
 @PLANS
 @given(view=views(), paged=st.booleans())
+# found by hypothesis: a group view that matches no customer (its grand total's count was
+# NULL, a sum of no parts, and run_groups failed on it)
+@example(view=View(filters=[{"field": "country", "op": "in", "value": ["GB", "DE", "US"]}],
+                   search="harper", status="Inactive", page_size=1, groups=["status"],
+                   values=[["debit_limit", "avg"]]), paged=False)  # fmt: skip
 def test_one_scan_answers_as_the_old_plans_did(demo, view, paged):
     try:
         want = reference_plans.run(demo, view, paged=paged)
