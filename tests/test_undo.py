@@ -95,7 +95,9 @@ def test_undo_refuses_twice_unknown_and_restored_name_clashes(store):
     batch = add_customer(store, {"name": "Once", "currency": "EUR"})
     deleted = delete_customers(store, batch.ids)
     add_customer(store, {"name": "ONCE", "currency": "USD"})
-    with pytest.raises(ConflictError, match="the name ONCE now belongs to another customer; rename it first"):
+    with pytest.raises(
+        ConflictError, match="the name ONCE now belongs to another customer; rename it first"
+    ):
         undo(store, deleted.batch_id)
     with pytest.raises(UserError, match="no batch"):
         undo(store, "b-nope")
