@@ -119,9 +119,9 @@ def test_a_refusal_met_on_click_is_shown_on_its_row(store):
     panel = _panel(store)
     assert gone.batch_id in _undo_buttons(panel)
     panel.undo_batch(gone.batch_id)
-    assert "now belong to other customers" in panel.message
+    assert "now belongs to another customer" in panel.message
     assert panel._alert.severity == "error"
-    assert "now belong to other customers" in _row_text(panel, gone.batch_id)
+    assert "now belongs to another customer" in _row_text(panel, gone.batch_id)
     assert store.scalar("SELECT count(*) FROM customers") == 1
 
 
