@@ -119,6 +119,16 @@ def duckdb_demo():
     s.close()
 
 
+@pytest.fixture
+def pg_url(pg_server, request):
+    """A new, empty (not migrated) database on the session's server, named after the test."""
+    name = "e" + request.node.name.lower().replace("[", "_").replace("]", "")[:40]
+    pg_server.admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    pg_server.admin(f"CREATE DATABASE {name}")
+    yield pg_server.url(name)
+    pg_server.admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
 @pytest.fixture(scope="session")
 def pg_demo_template(pg_server, duckdb_demo):
     """A Postgres database holding the demo data (copied from DuckDB's once), which the

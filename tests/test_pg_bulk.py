@@ -14,16 +14,6 @@ from dashboard import Store, add_demo_customers
 from dashboard.errors import UserError
 
 
-@pytest.fixture
-def pg_url(pg_server, request):
-    """A new, empty (not migrated) database on the session's server."""
-    name = "b" + request.node.name.lower().replace("[", "_").replace("]", "")[:40]
-    pg_server.admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    pg_server.admin(f"CREATE DATABASE {name}")
-    yield pg_server.url(name)
-    pg_server.admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
-
 def cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "dashboard.cli", *args], capture_output=True,
                           text=True, timeout=300)  # fmt: skip

@@ -58,16 +58,6 @@ def test_duckdb_only_sql_is_refused_by_name_not_sent(sql):
 # --- on a server --------------------------------------------------------------------------
 
 
-@pytest.fixture
-def pg_url(pg_server, request):
-    """A new, empty (not migrated) database on the session's server."""
-    name = "e" + request.node.name.lower().replace("[", "_").replace("]", "")[:40]
-    pg_server.admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    pg_server.admin(f"CREATE DATABASE {name}")
-    yield pg_server.url(name)
-    pg_server.admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
-
 def test_a_url_opens_a_postgres_store_behind_the_same_interface(pg_url):
     from dashboard.pgstore import PostgresStore
 
