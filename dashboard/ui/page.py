@@ -573,26 +573,30 @@ class CustomersPage(pn.viewable.Viewer):
             return
         finally:
             shown.loading = False
-        self._result = result
-        customers = result.customers or 0
-        # the body's content is replaced only when the mode changes: a new holder at each
-        # load (after every write) took the grid down and drew it anew, and Tabulator,
-        # still drawing the tree's rows in the old one, failed ("reading 'rowManager'")
-        # with the grid blank for seconds
-        if result.mode == "rows":
-            self.grid.show(rows_display(result))
-            if self._body.objects != [self.grid]:
-                self._body.objects = [self.grid]
-        else:
-            self.aggregates.show(result)
-            if self._aggregates_box is None:
-                self._aggregates_box = pn.Column(self.aggregates, scroll=True, margin=0,
-                                                 sizing_mode="stretch_both")  # fmt: skip
-            if self._body.objects != [self._aggregates_box]:
-                self._body.objects = [self._aggregates_box]
-        self.selection.param.update(matching=customers, rows=result.mode == "rows")
-        self.footer.show(result, customers)
-        self.toolbar.show_filters(active_filters(self.view))
+        # one message for the rows, the count and the pager: sent one by one, the browser
+        # showed the new rows under the old count for a moment ("300 customers" over the
+        # Inactive ones)
+        with pn.io.hold():
+            self._result = result
+            customers = result.customers or 0
+            # the body's content is replaced only when the mode changes: a new holder at each
+            # load (after every write) took the grid down and drew it anew, and Tabulator,
+            # still drawing the tree's rows in the old one, failed ("reading 'rowManager'")
+            # with the grid blank for seconds
+            if result.mode == "rows":
+                self.grid.show(rows_display(result))
+                if self._body.objects != [self.grid]:
+                    self._body.objects = [self.grid]
+            else:
+                self.aggregates.show(result)
+                if self._aggregates_box is None:
+                    self._aggregates_box = pn.Column(self.aggregates, scroll=True, margin=0,
+                                                     sizing_mode="stretch_both")  # fmt: skip
+                if self._body.objects != [self._aggregates_box]:
+                    self._body.objects = [self._aggregates_box]
+            self.selection.param.update(matching=customers, rows=result.mode == "rows")
+            self.footer.show(result, customers)
+            self.toolbar.show_filters(active_filters(self.view))
         self._to_url()
         self._token = token
 
