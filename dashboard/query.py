@@ -186,6 +186,8 @@ class View(param.Parameterized):
     - widths: column widths in pixels set in the page, e.g. {"name": 240}
     - pins: columns pinned (frozen) to the left or right from a header's menu, e.g.
       {"credit": "right"}
+    - hidden: columns of the group or pivot table hidden from a header's menu, named as
+      their sort keys: value columns ("sum_credit") or pivot columns ("sum_credit@GB")
     - expand: the open groups of the page's group tree, each a path of group values as
       text, outermost first (None: blank), e.g. [["Active"], ["Active", "GB"]]; a path as
       long as `groups` lists its customers (`dashboard.tree.children` runs one level)
@@ -241,6 +243,10 @@ class View(param.Parameterized):
     pins = param.Dict(
         default={}, doc="Columns pinned from a header's menu: field -> 'left' or 'right'."
     )
+    hidden = param.List(
+        default=[], item_type=str,
+        doc="Columns of the group or pivot table hidden from a header's menu (sort keys).",
+    )  # fmt: skip
     base = param.String(
         default=None, allow_None=True,
         doc="The reporting currency money over several currencies is converted into (an "
@@ -255,7 +261,7 @@ class View(param.Parameterized):
 
     _STATE = ("source", "columns", "filters", "search", "status", "sort", "page", "page_size",
               "groups", "values", "pivot", "percent", "expand", "widths", "pins",
-              "base")  # fmt: skip
+              "hidden", "base")  # fmt: skip
 
     def __init__(self, **params: Any):
         for name, choices in (("status", ["All", *STATUSES]), ("source", list(SOURCES)),
@@ -543,6 +549,7 @@ _SHAPES: dict[str, tuple[type | tuple[type, ...], str]] = {
     "expand": (list, "a list of group paths, each a list of group values (text or null)"),
     "widths": (dict, "an object of column names and widths in pixels (20 to 2000)"),
     "pins": (dict, 'an object of column names and "left" or "right"'),
+    "hidden": (list, "a list of column names"),
     "base": ((str, type(None)), "a currency code such as EUR, or null"),
 }
 
@@ -593,6 +600,8 @@ def _check_shapes(data: dict[str, Any]) -> None:
             ok = len(value) <= 200 and all(
                 isinstance(k, str) and v in PIN_SIDES for k, v in value.items()
             )  # fmt: skip
+        elif ok and name == "hidden":
+            ok = len(value) <= 200 and all(isinstance(v, str) for v in value)
         elif ok and name == "expand":
             ok = len(value) <= MAX_EXPANDED and all(
                 isinstance(p, list) and all(v is None or isinstance(v, str) for v in p)

@@ -26,12 +26,14 @@ from .display import (
     _formatter,
     _value_formatter,
     aggregate_display,
+    column_name,
     rows_display,
     sort_keys,
     sorters_for,
     widths,
 )
 from .grid import GRID_CSS, NAME_FIELD, EngineGrid, grid_options, show_sorters
+from .menus import MENU_PX, HeaderMenus, item
 from .safe import Notice, Text
 
 #: Height of one grid row and of the header, in pixels (GRID_CSS's padding, 14 px text):
@@ -60,6 +62,61 @@ TREE_CSS = """
     overflow-wrap: anywhere; text-overflow: clip; }
 }
 """
+
+
+def menu_items(
+    display: Display, view: View, groups: dict[str, list[str]], hideable: set[str]
+) -> dict[str, list]:
+    """What each header's menu of a group tree or pivot offers: sorting by the column (as a
+    click on its header does), hiding it (`hideable`: value and pivot columns), removing
+    a grouping (`groups`: the group fields a column shows) and showing hidden columns back.
+    Only what applies: a column the view cannot sort by offers no sorting."""
+    out: dict[str, list] = {}
+    for key in display.keys:
+        choices: list = []
+        if sort_keys(display, view, [{"field": key, "dir": "asc"}]):
+            choices += ["asc", "desc"]
+        if key in hideable:
+            choices.append("hide")
+        fields = groups.get(key) or []
+        # a pivot needs a row group (its rows); a tree without groups is the customers grid
+        if view.mode != "pivot" or len(view.groups) > 1:
+            for name in fields:
+                label = ("Remove grouping" if len(view.groups) == 1
+                         else f"Remove grouping by {COLUMNS[name].label}")  # fmt: skip
+                choices.append(item(f"ungroup:{name}", label))
+        if view.hidden:
+            choices += ["-", "show"] if choices else ["show"]
+        out[key] = choices
+    return out
+
+
+def hidden_keys(display: Display, view: View) -> list[str]:
+    """The grid's columns the view hides (from their header menus)."""
+    hidden = set(view.hidden)
+    return [k for k in display.keys if hidden and column_name(display, view, k) in hidden]
+
+
+def act_on_menu(display: Display, view: View, choice: str, key: str) -> None:
+    """A group tree's or pivot's header menu choice, on the view: a sort by the column (by
+    the same keys a header click gives), a hidden column, a grouping removed."""
+    if key not in display.keys:
+        return
+    what, _, arg = choice.partition(":")
+    if what in ("asc", "desc"):
+        sort = sort_keys(display, view, [{"field": key, "dir": what}])
+        if sort and sort != view.sort:
+            view.param.update(sort=sort, page=1)
+    elif what == "hide":
+        name = column_name(display, view, key)
+        if name and name not in view.hidden:
+            view.hidden = [*view.hidden, name]  # the page keeps it in the link; no reload
+    elif what == "show" and view.hidden:
+        view.hidden = []
+    elif what == "ungroup" and arg in view.groups:
+        # a sort by the field's column means nothing once it is no group
+        view.param.update(groups=[g for g in view.groups if g != arg], page=1,
+                          sort=[s for s in view.sort if s[0] != arg])  # fmt: skip
 
 
 class OpenedGroup(pn.viewable.Viewer):
@@ -148,6 +205,8 @@ class GroupTree(pn.viewable.Viewer):
                         "{'id': n} for a customer.")  # fmt: skip
     expand_all = param.Event(label="Expand all", doc="Open every group level on this page.")
     collapse_all = param.Event(label="Collapse all", doc="Close every open group.")
+    compact = param.Boolean(default=False,
+                            doc="A phone-sized screen: headers have no menu button.")  # fmt: skip
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -156,10 +215,16 @@ class GroupTree(pn.viewable.Viewer):
         self._nodes: list[dict[str, Any]] = []
         self._display: Display | None = None
         self._syncing = False
-        self.table = EngineGrid(pd.DataFrame(), selectable="checkbox", **grid_options(
+        options = grid_options(
             "No group: change the filters or the search.", height=200,
             # cd-tree: the page's script keeps this grid still when rows are ticked (keys.py)
-            stylesheets=[GRID_CSS, TREE_CSS], css_classes=["cd-tree"]))  # fmt: skip
+            stylesheets=[GRID_CSS, TREE_CSS], css_classes=["cd-tree"])  # fmt: skip
+        # each header's menu: sort, hide a value column, remove a grouping (menus.py)
+        self.menus = HeaderMenus(self)
+        options["configuration"] = self.menus.configure(options["configuration"])
+        self.menus.state.param.watch(self._on_menu, "value")
+        self.view.param.watch(self._on_hidden, "hidden")
+        self.table = EngineGrid(pd.DataFrame(), selectable="checkbox", **options)
         self.table.selectable_rows = self._selectable
         # a "Show N more" row is in italics, and TREE_CSS hides the tick box of a row so
         # marked: Tabulator decides a row's tick box when the row is drawn, and Panel
@@ -402,19 +467,49 @@ class GroupTree(pn.viewable.Viewer):
             # ticked rows ("reading 'rowManager'", the grid blank for seconds)
             sized = {k: max(w, self._display.widths.get(k, 0)) for k, w in sized.items()}
         display = Display(frame, titles, formatters, keys, {"c0": "left"}, sized)
-        hidden = [NAME_FIELD]
         self._display, self._nodes = display, nodes
+        self._offer()
         self._syncing = True
         try:
             show_sorters(self.table, sorters_for(display, view))
             self.table.param.update(
                 value=frame, titles=titles, formatters=formatters, text_align=display.align,
-                widths=display.widths, frozen_columns={"c0": "left"}, hidden_columns=hidden,
+                widths=self._widths(display), frozen_columns={"c0": "left"},
+                hidden_columns=self._hidden(),
                 frozen_rows=[0], selection=self._ticked_rows(),
                 height=min(TREE_MAX_PX, HEADER_PX + ROW_PX * len(frame) + 40),
             )  # fmt: skip
         finally:
             self._syncing = False
+
+    def _widths(self, display: Display) -> dict[str, int]:
+        # room for each header's menu button beside its title (none on a phone)
+        return dict(display.widths) if self.compact else {
+            k: w + MENU_PX for k, w in display.widths.items()}  # fmt: skip
+
+    def _hidden(self) -> list[str]:
+        return [NAME_FIELD, *(hidden_keys(self._display, self.view) if self._display else [])]
+
+    # --- header menus --------------------------------------------------------------------
+
+    def _offer(self) -> None:
+        """Say what each header's menu offers: the label column removes groupings, a value
+        column hides; every column sorts (customer columns sort the customers)."""
+        values, _customers = self._columns()
+        back = {name: key for key, name in self._display.keys.items()}
+        hideable = {back[n] for n in values if n in back}
+        self.menus.offer(menu_items(self._display, self.view, {"c0": list(self.view.groups)},
+                                    hideable))  # fmt: skip
+
+    def _on_menu(self, event) -> None:
+        got = HeaderMenus.choice(event.new)
+        if got is not None and self._display is not None and self.view.mode == "groups":
+            act_on_menu(self._display, self.view, *got)
+
+    def _on_hidden(self, _event) -> None:
+        if self._display is not None and self.view.mode == "groups":
+            self._offer()
+            self.table.hidden_columns = self._hidden()
 
     def _more_styles(self, frame: pd.DataFrame) -> pd.DataFrame:
         styles = pd.DataFrame("", index=frame.index, columns=frame.columns)
@@ -532,7 +627,8 @@ class GroupTree(pn.viewable.Viewer):
             self.view.param.update(sort=sort, page=1)
 
     def __panel__(self):
-        return pmui.Column(self._buttons, self.table, sizing_mode="stretch_width", margin=0)
+        return pmui.Column(self._buttons, self.table, *self.menus.parts,
+                           sizing_mode="stretch_width", margin=0)  # fmt: skip
 
 
 class AggregatePanel(pn.viewable.Viewer):
@@ -553,10 +649,17 @@ class AggregatePanel(pn.viewable.Viewer):
         self._whole: tuple[Result, Result, View] | None = None
         self._display: Display | None = None
         self._syncing = False
-        self.table = EngineGrid(pd.DataFrame(), selectable=False, **grid_options(height=200))
+        options = grid_options(height=200)
+        # each header's menu: sort, hide a pivot or total column, remove a grouping
+        self.menus = HeaderMenus(self)
+        options["configuration"] = self.menus.configure(options["configuration"])
+        self.menus.state.param.watch(self._on_menu, "value")
+        self.view.param.watch(self._on_hidden, "hidden")
+        self.table = EngineGrid(pd.DataFrame(), selectable=False, **options)
         self.table.param.watch(self._on_sorters, "sorters")
         self.table.on_click(self._on_click)
-        self.tree = GroupTree(store=self.store, view=self.view)
+        self.tree = GroupTree(store=self.store, view=self.view, compact=self.compact)
+        self.param.watch(lambda e: setattr(self.tree, "compact", e.new), "compact")
         self.group = OpenedGroup(store=self.store)
         self.group.param.watch(lambda _e: setattr(self, "opened", None), "close")
         # one button a kind, so a kind that cannot draw this result is disabled alone and
@@ -595,12 +698,16 @@ class AggregatePanel(pn.viewable.Viewer):
             self._table_box.objects = [self.table]
         display = aggregate_display(result, self.view)
         self._result, self._display = result, display
+        self._offer()
         self._syncing = True
         try:
             show_sorters(self.table, sorters_for(display, self.view))
             self.table.param.update(
                 value=display.frame, titles=display.titles, formatters=display.formatters,
-                text_align=display.align, frozen_columns=display.frozen, widths=display.widths,
+                text_align=display.align, frozen_columns=display.frozen,
+                widths=display.widths if self.compact else {
+                    k: w + MENU_PX for k, w in display.widths.items()},
+                hidden_columns=hidden_keys(display, self.view),
                 height=HEADER_PX + ROW_PX * max(1, len(display.frame)) + 16,
             )  # fmt: skip
         finally:
@@ -613,6 +720,26 @@ class AggregatePanel(pn.viewable.Viewer):
         sort = sort_keys(self._display, self.view, event.new)
         if sort != self.view.sort:
             self.view.param.update(sort=sort, page=1)
+
+    # --- header menus (the pivot's; the tree has its own) ---------------------------------
+
+    def _offer(self) -> None:
+        """Say what each pivot header's menu offers: a row-group column removes its
+        grouping, a pivot or total column hides; every column sorts."""
+        display, view = self._display, self.view
+        groups = {k: [n] for k, n in display.keys.items() if n in view.groups}
+        hideable = {k for k in display.keys if k not in groups}
+        self.menus.offer(menu_items(display, view, groups, hideable))
+
+    def _on_menu(self, event) -> None:
+        got = HeaderMenus.choice(event.new)
+        if got is not None and self._display is not None and self.view.mode == "pivot":
+            act_on_menu(self._display, self.view, *got)
+
+    def _on_hidden(self, _event) -> None:
+        if self._display is not None and self.view.mode == "pivot":
+            self._offer()
+            self.table.hidden_columns = hidden_keys(self._display, self.view)
 
     def _on_click(self, event) -> None:
         r = self._result
@@ -703,5 +830,6 @@ class AggregatePanel(pn.viewable.Viewer):
                 sizing_mode="stretch_width",
             ),  # fmt: skip
             self.group,
+            *self.menus.parts,
             sizing_mode="stretch_width",
         )

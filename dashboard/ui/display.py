@@ -178,6 +178,13 @@ def sort_keys(display: Display, view: View, sorters: list[dict]) -> list[list[st
     return sort
 
 
+def column_name(display: Display, view: View, key: str) -> str | None:
+    """The name the view gives the grid's column `key`: its sort key where it has one
+    (a pivot column's cells, "sum_credit@GB"; a row total), else its result column."""
+    sort = sort_keys(display, view, [{"field": key, "dir": "asc"}])
+    return sort[0][0] if sort else display.keys.get(key)
+
+
 def sorters_for(display: Display, view: View) -> list[dict[str, str]]:
     """The view's sort as Tabulator's sorters: the arrows in the headers (the inverse of
     `sort_keys`)."""

@@ -22,6 +22,7 @@ from ..query import View
 from ..words import plural
 from .controls import Button
 from .display import Display, sort_keys, sorters_for
+from .menus import MENU_CSS, MENU_PX, ROWS_MENU, HeaderMenus
 from .safe import Grid, Text
 
 #: Tabulator's remote sort mode was made for data loaded by Ajax: a header click reloads the
@@ -70,142 +71,6 @@ ENGINE_SORT_MARK = """function(column, dir) {
 #: Active › GB (12 customers)"); ENGINE_SORT_MARK puts it on the box.
 NAME_FIELD = "cd_name"
 ENGINE_SORT_MARK = ENGINE_SORT_MARK.replace("NAME_FIELD", NAME_FIELD)
-#: Dragged and resized headers are reported to the server through a hidden text input of the
-#: page (found by its placeholder, `{mark}`): Panel's Tabulator reports neither. The order of
-#: the fields and the widths a person set are sent as JSON; the view keeps them (its link).
-COLUMN_EVENTS = """
-  if (!table.cdColumns) {
-    table.cdColumns = true;
-    table.cdWidths = {};
-    const report = (extra) => {
-      const order = table.getColumns().map((c) => c.getField())
-        .filter((f) => f && f !== "_index");
-      const text = JSON.stringify({order: order, widths: table.cdWidths, ...(extra || {})});
-      for (const doc of window.Bokeh.documents) {
-        for (const m of doc.all_models) {
-          if (m.placeholder === "{mark}" && m.value !== text) { m.value = text; }
-        }
-      }
-    };
-    table.cdReport = report;
-    table.on("columnMoved", () => report());
-    table.on("columnResized", (column) => {
-      table.cdWidths[column.getField()] = Math.round(column.getWidth());
-      report();
-    });
-    // the header menu by keyboard: Enter or Space on a header's menu button, or Alt+Down,
-    // the context-menu key or Shift+F10 on a focused header open it on its first item;
-    // Up/Down/Home/End move, Enter chooses, Escape (or Tab) closes; the focus goes back
-    // to the header
-    const items = (menu) => Array.from(menu.querySelectorAll(".tabulator-menu-item"));
-    const back = () => {
-      const field = table.cdMenuField;
-      const col = field && table.element.querySelector(`.tabulator-col[tabulator-field="${field}"]`);
-      if (col) { col.focus(); }
-    };
-    const openMenu = (col) => {
-      const button = col.querySelector(".tabulator-header-popup-button");
-      if (!button) { return; }
-      table.cdMenuField = col.getAttribute("tabulator-field");
-      // a click where the button is: Tabulator places its menu at the click (0, 0 else)
-      const at = button.getBoundingClientRect();
-      button.dispatchEvent(new MouseEvent("click", {bubbles: true, cancelable: true,
-        composed: true, clientX: at.left + at.width / 2, clientY: at.top + at.height / 2}));
-      setTimeout(() => {
-        const menu = table.element.querySelector(".tabulator-menu");
-        if (!menu) { return; }
-        menu.setAttribute("role", "menu");
-        for (const item of items(menu)) {
-          item.setAttribute("role", "menuitem");
-          item.setAttribute("tabindex", "-1");
-        }
-        if (items(menu).length) { items(menu)[0].focus(); }
-      }, 0);
-    };
-    table.element.addEventListener("keydown", (e) => {
-      const menu = e.target.closest && e.target.closest(".tabulator-menu");
-      if (menu) {
-        const list = items(menu), i = list.indexOf(e.target), n = list.length;
-        if (e.key === "ArrowDown" || e.key === "ArrowUp") {
-          list[(i + (e.key === "ArrowDown" ? 1 : n - 1) + n) % n].focus();
-        } else if (e.key === "Home" || e.key === "End") {
-          list[e.key === "Home" ? 0 : n - 1].focus();
-        } else if (e.key === "Enter" || e.key === " ") {
-          e.target.click();
-          back();
-          // a pin or a sort draws the headers anew once the server answers: a focus lost
-          // with the old header is given to the new one
-          const until = Date.now() + 4000;
-          const keep = () => {
-            const lost = !document.activeElement || document.activeElement === document.body;
-            if (lost) { back(); }
-            if (Date.now() < until) { setTimeout(keep, 150); }
-          };
-          setTimeout(keep, 150);
-        } else if (e.key === "Escape" || e.key === "Tab") {
-          document.body.click();  // how Tabulator's menu closes: a click elsewhere
-          if (menu.isConnected) { menu.remove(); }
-          back();
-        } else { return; }
-        e.preventDefault();
-        e.stopPropagation();
-        return;
-      }
-      const col = e.target.closest && e.target.closest(".tabulator-col");
-      if (!col) { return; }
-      const onButton = e.target.classList && e.target.classList.contains("cd-menu-button");
-      if ((onButton && (e.key === "Enter" || e.key === " ")) || (e.altKey && e.key === "ArrowDown")
-          || e.key === "ContextMenu" || (e.shiftKey && e.key === "F10")) {
-        e.preventDefault();
-        e.stopPropagation();
-        openMenu(col);
-      }
-    }, true);
-  }
-"""
-#: Each header's menu (the ⋮ beside its title): what it chooses is reported like a drag.
-HEADER_MENU = """function(e, column) {
-  const table = column.getTable(), field = column.getField();
-  const go = (menu) => () => table.cdReport && table.cdReport({menu: menu, field: field, at: Date.now()});
-  return [
-    {label: "Sort ascending", action: go("asc")},
-    {label: "Sort descending", action: go("desc")},
-    {label: "Filter by this column…", action: go("filter")},
-    {label: "Group by this column", action: go("group")},
-    {separator: true},
-    {label: "Pin left", action: go("left")},
-    {label: "Pin right", action: go("right")},
-    {label: "Unpin", action: go("unpin")},
-    {label: "Hide column", action: go("hide")},
-  ];
-}"""
-
-
-#: Each header's menu button: a focusable button named for its column (Tabulator's own is a
-#: bare span a keyboard never reaches).
-HEADER_MENU_ICON = """function(column) {
-  const b = document.createElement("span");
-  b.textContent = "\u22ee";
-  b.className = "cd-menu-button";
-  b.setAttribute("role", "button");
-  b.setAttribute("tabindex", "0");
-  b.setAttribute("aria-haspopup", "menu");
-  b.setAttribute("aria-label", "Column menu: " + (column.getDefinition().title || column.getField()));
-  return b;
-}"""
-
-
-def column_sort_mark(mark: str) -> JSCode:
-    """ENGINE_SORT_MARK that also reports dragged and resized headers to the hidden input
-    whose placeholder is `mark`."""
-    body = ENGINE_SORT_MARK.replace(
-        "const table = this, sort = table.modules.sort;",
-        "const table = this, sort = table.modules.sort;" + COLUMN_EVENTS.replace("{mark}", mark),
-        1,
-    )
-    return JSCode(body)
-
-
 #: Tabulator sorts the rows it holds whenever a header is clicked or data arrives. Rows come
 #: sorted by the database (which sorts the whole result, not one page, by the same rules as
 #: the CSV and the notebook, with the Total row last), so the grid sorts nothing itself: in
@@ -232,14 +97,10 @@ GRID_CSS = """
   outline-offset: -2px; }
 .tabulator-row > .tabulator-col-resize-handle { display: none; }
 .tabulator .tabulator-placeholder .tabulator-placeholder-contents { color: #555 !important; }
-.tabulator .tabulator-col:not([tabulator-field]) .tabulator-header-popup-button,
-.tabulator .tabulator-col[tabulator-field="_index"] .tabulator-header-popup-button { display: none; }
-.tabulator .cd-menu-button:focus-visible { outline: 2px solid #1976d2; outline-offset: 1px; }
-.tabulator-menu .tabulator-menu-item:focus { outline: 2px solid #1976d2; outline-offset: -2px;
-  background: #e3f0fb; }
 .tabulator .tabulator-col .tabulator-col-sorter .cd-sort-rank { font-size: 11px; font-weight: 700;
   color: #1976d2; margin-left: 3px; }
 """
+GRID_CSS += MENU_CSS  # the header menus' look (menus.py)
 #: Frozen columns must hide what scrolls under them. Panel ends every row with a 1 px spacer
 #: column (its select editors' place), which the cell padding above made 24 px in the body
 #: but not in the header: scrolled to the end, the rows ran 23 px past the header, a column
@@ -298,9 +159,6 @@ def grid_options(empty: str = "Nothing to show.", **extra: Any) -> dict[str, Any
     options.update(extra)
     return options
 
-
-#: What each header's menu button (beside its title) takes, in pixels.
-MENU_PX = 24
 
 #: Column widths on a phone: the name, and each of the other few columns (narrow enough
 #: that the tick box, name, status and a balance with its currency, "16,943.75 EUR", fit
@@ -428,24 +286,21 @@ class CustomerGrid(pn.viewable.Viewer):
         self._syncing = False
         options = grid_options("No customer matches: change the filters or the search.",
                                sizing_mode="stretch_both", min_height=200)  # fmt: skip
-        # headers drag to reorder (frozen ones excepted) and resize; both kept in the view
-        mark = f"cd-columns-{id(self)}"
+        # headers drag to reorder (frozen ones excepted) and resize; both kept in the view,
+        # as what each header's menu chooses is acted on (menus.py)
+        self.menus = HeaderMenus(self)
+        self.menus.offer({"*": ROWS_MENU})
         # autoResize off: Tabulator's own resize observer redrew every row at each change of
         # the grid's box, and the box changes with every part of the page drawn around it
         # (4-7 full redraws, 0.2-0.5 s each, before the page was usable at 50 rows); Panel
         # redraws it itself once a resize has settled. Only this grid: one in a dialog is
         # drawn while the dialog opens and needs Tabulator's observer to fill its rows.
         config = options["configuration"]
-        options["configuration"] = {
-            **config, "headerSortElement": column_sort_mark(mark), "autoResize": False,
-            "columnDefaults": {**config["columnDefaults"], "headerMenu": JSCode(HEADER_MENU),
-                               "headerMenuIcon": JSCode(HEADER_MENU_ICON)},
-        }  # fmt: skip
+        options["configuration"] = {**self.menus.configure(config), "autoResize": False}
         self.table = EngineGrid(pd.DataFrame(), selectable="checkbox", movable_columns=True,
                                 **options)  # fmt: skip
         #: where the browser reports dragged and resized headers (hidden; on the page)
-        self.column_state = pn.widgets.TextInput(value="", placeholder=mark, visible=False,
-                                                 width=0, height=0, margin=0)  # fmt: skip
+        self.column_state = self.menus.state
         self.column_state.param.watch(self._on_column_state, "value")
         self.table.param.watch(self._on_sorters, "sorters")
         self.table.param.watch(self._on_ticks, "selection")

@@ -448,7 +448,7 @@ class CustomersPage(pn.viewable.Viewer):
             "sizing_mode": "stretch_both"}  # fmt: skip
         return pn.Column(
             self.toolbar, self.notices, self._body, self.footer, self._overlays, self.viewport,
-            self.grid.column_state, *CustomerCard.page_parts(),
+            *self.grid.menus.parts, *CustomerCard.page_parts(),
             margin=0, **sizing,
         )  # fmt: skip
 
@@ -517,9 +517,10 @@ class CustomersPage(pn.viewable.Viewer):
 
     def _on_view(self, *events) -> None:
         names = {e.name for e in events}
-        if names <= {"expand", "widths", "pins"}:
+        if names <= {"expand", "widths", "pins", "hidden"}:
             # the tree opened or closed a group itself (one query); a header was resized or
-            # pinned (the grid froze it already)
+            # pinned (the grid froze it already), a group or pivot column hidden (the table
+            # hid it already)
             if "widths" in names and self.grid._display is not None:
                 self.grid.table.widths = self.grid._widths(self.grid._display)
             self._to_url()
