@@ -294,3 +294,43 @@ def test_a_header_menu_sorts_filters_groups_hides_and_pins(page):
     assert page._filters_drawer.open and page.filters_panel.field == "country"
     menu("group", "status")
     assert page.view.groups == ["status"]
+
+
+def test_tree_and_pivot_header_menus_sort_hide_and_ungroup(page):
+    import json
+
+    def menu(menus, choice, key):
+        menus.state.value = json.dumps({"menu": choice, "field": key, "at": choice})
+
+    def offered(menus, key):
+        return [c for c, _label in json.loads(menus.items.value)[key]]
+
+    page.view.param.update(groups=["status", "country"], values=[["credit", "sum"]])
+    tree = page.aggregates.tree
+    keys = {name: key for key, name in tree._display.keys.items()}
+    # a value column sorts and hides; the label column removes either grouping
+    assert offered(tree.menus, keys["sum_credit"]) == ["asc", "desc", "hide"]
+    assert offered(tree.menus, "c0")[-2:] == ["ungroup:status", "ungroup:country"]
+    menu(tree.menus, "desc", keys["sum_credit"])
+    assert page.view.sort == [["sum_credit", "desc"]]
+    menu(tree.menus, "hide", keys["sum_credit"])
+    assert page.view.hidden == ["sum_credit"] and keys["sum_credit"] in tree.table.hidden_columns
+    assert View.from_url("?" + page.link_query()).hidden == ["sum_credit"]
+    assert offered(tree.menus, "c0")[-1] == "show"
+    menu(tree.menus, "show", "c0")
+    assert page.view.hidden == [] and keys["sum_credit"] not in tree.table.hidden_columns
+    menu(tree.menus, "ungroup:country", "c0")
+    assert page.view.groups == ["status"]
+
+    page.view.param.update(pivot="country", hidden=[])
+    panel = page.aggregates
+    display = panel._display
+    cells = {key for key, name in display.keys.items() if name in panel._result.value_of}
+    key = sorted(cells)[0]
+    # one row group: a pivot keeps it (its rows); a pivot column sorts by its cells and hides
+    assert offered(panel.menus, "c0") == ["asc", "desc"]
+    assert offered(panel.menus, key) == ["asc", "desc", "hide"]
+    menu(panel.menus, "desc", key)
+    assert "@" in page.view.sort[0][0] and page.view.sort[0][1] == "desc"
+    menu(panel.menus, "hide", key)
+    assert page.view.hidden and key in panel.table.hidden_columns
