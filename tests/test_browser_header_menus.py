@@ -63,6 +63,9 @@ def test_a_tree_measure_sorts_descending_from_its_menu_by_keyboard(server, brows
             page.keyboard.press("Alt+ArrowDown")
         assert focused_item(page) == "Sort ascending"
         assert page.get_by_role("menu").count() == 1
+        # at its header (on a phone too, where no button is drawn: not under the app bar)
+        menu, head = page.get_by_role("menu").bounding_box(), header(page, key).bounding_box()
+        assert menu["y"] >= head["y"] and abs(menu["x"] - head["x"]) < head["width"] + 40
         # a measure sorts and hides; it removes no grouping (the label column's menu does)
         items = page.locator(".tabulator-menu-item").all_inner_texts()
         assert items == ["Sort ascending", "Sort descending", "Hide column"], items

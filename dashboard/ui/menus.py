@@ -84,8 +84,13 @@ COLUMN_EVENTS = """
       const button = col.querySelector(".tabulator-header-popup-button");
       if (!button) { return; }
       table.cdMenuField = col.getAttribute("tabulator-field");
-      // a click where the button is: Tabulator places its menu at the click (0, 0 else)
-      const at = button.getBoundingClientRect();
+      // a click where the button is: Tabulator places its menu at the click (0, 0 else,
+      // under the page's app bar); on a phone the button is not drawn: under the header
+      let at = button.getBoundingClientRect();
+      if (!at.width) {
+        const box = col.getBoundingClientRect();
+        at = {left: box.left, top: box.bottom - 8, width: 16, height: 0};
+      }
       button.dispatchEvent(new MouseEvent("click", {bubbles: true, cancelable: true,
         composed: true, clientX: at.left + at.width / 2, clientY: at.top + at.height / 2}));
       setTimeout(() => {
