@@ -27,6 +27,8 @@ MALFORMED = [
     ({"percent": "half"}, 'percent should be null, "row"'),
     ({"groups": ["<img src=x onerror=alert(1)>"]}, "unknown group field"),
     ({"colour": "red"}, "unknown view settings: colour"),
+    ({"hidden": "sum_credit"}, "hidden should be a list of column names"),
+    ({"hidden": [1]}, "hidden should be a list of column names"),
 ]
 
 

@@ -240,7 +240,7 @@ function install() {
     }
     const target = e.composedPath()[0];
     const header = target instanceof Element && target.closest(".tabulator-col.tabulator-sortable");
-    // (a header's menu button opens its menu instead: grid.py's COLUMN_EVENTS)
+    // (a header's menu button opens its menu instead: menus.py's COLUMN_EVENTS)
     if (header && (e.key === "Enter" || e.key === " ") && !target.closest(".cd-menu-button")) {
       e.preventDefault();
       const title = header.querySelector(".tabulator-col-title") || header;
