@@ -80,3 +80,27 @@ def test_notices_and_clear_all_leave_the_grid_where_it_is(server, size):
         pg.get_by_text(re.compile("^The filters changed")).first.wait_for(
             state="hidden", timeout=10_000)  # fmt: skip
         assert grid_top(pg) == top, "the notice's fading moved the grid"
+
+
+def test_a_toolbar_button_is_disabled_until_a_click_on_it_works(server):
+    """A click on + in the page's first seconds, before the page had told the server it
+    was ready, never left the browser, and + looked ready. The toolbar's buttons are
+    disabled until then: from the moment + is drawn it is disabled, or a click on it opens
+    the card."""
+    from tests.browser import chromium, watch
+
+    _db, url = server
+    with chromium() as browser:
+        pg = browser.new_context(viewport={"width": 1280, "height": 720}).new_page()
+        watch(pg)
+        pg.goto(url + "/", wait_until="commit")
+        add = button(pg, "+").first
+        add.wait_for(state="attached", timeout=30_000)
+        disabled = add.evaluate("(e) => e.disabled")
+        if disabled:
+            shot(pg, "still-loading-1280x720")
+            add.click(timeout=30_000)  # Playwright waits, as a person does, until + works
+        else:
+            add.evaluate("(e) => e.click()")  # at once, as soon as it is there
+        pg.get_by_role("dialog", name=re.compile("^Add customer")).wait_for(timeout=20_000)
+        pg.context.close()
