@@ -10,6 +10,7 @@ from typing import Any
 import panel as pn
 import panel_material_ui as pmui
 import param
+from panel.custom import JSComponent
 from panel.io.state import set_curdoc
 
 from .controls import Button
@@ -39,6 +40,65 @@ def css_string(text: str) -> str:
     return '"' + "".join(kept) + '"'
 
 
+#: Watches a dialog's or drawer's content box until its content has text on screen, then
+#: marks the box (`data-cd-drawn`, which shows the content at once, in that same frame) and
+#: tells the server (`drawn`), which then styles the content shown for good (Material UI
+#: makes the box afresh at each open, without the mark).
+_DRAWN_JS = r"""
+function boxOf(el) {
+  let node = el;
+  while (node) {
+    const box = node.closest && node.closest(".MuiDialogContent-root, .MuiDrawer-paper");
+    if (box) return box;
+    const root = node.getRootNode();
+    node = root && root.host ? root.host : null;
+  }
+  return null;
+}
+function hasText(root) {
+  const walk = document.createTreeWalker(root, NodeFilter.SHOW_ELEMENT | NodeFilter.SHOW_TEXT);
+  for (let n = walk.currentNode; n; n = walk.nextNode()) {
+    if (n.nodeType === 3) {
+      const p = n.parentElement;
+      if (n.textContent.trim() && p && !p.closest("button, style, script")) {
+        const r = p.getBoundingClientRect();
+        if (r.width > 0 && r.height > 0) return true;
+      }
+    } else if (n.shadowRoot && hasText(n.shadowRoot)) return true;
+  }
+  return false;
+}
+export function render({ model, el }) {
+  el.style.display = "none";
+  if (model.drawn) return;
+  const host = el.getRootNode().host;
+  const t0 = performance.now();
+  const look = () => {
+    const box = boxOf(el);
+    const parts = box ? [...box.children].slice(model.head).filter((c) => !c.contains(host)) : [];
+    // at most 5 s: content that never shows text is shown all the same
+    if (parts.some(hasText) || performance.now() - t0 > 5000) {
+      if (box) box.setAttribute("data-cd-drawn", "");
+      model.drawn = true;
+      return;
+    }
+    requestAnimationFrame(look);
+  };
+  requestAnimationFrame(look);
+}
+"""
+
+
+class ContentDrawn(JSComponent):
+    """An invisible part of an `Opening`'s content that says when the content has text on
+    screen (see `_DRAWN_JS`)."""
+
+    head = param.Integer(default=0, doc="How many of the box's first children are its head.")
+    drawn = param.Boolean(default=False, doc="Whether the content has shown text.")
+
+    _esm = _DRAWN_JS
+
+
 class Opening:
     """One home of what a dialog or a drawer shows while its content is made: a line saying
     what is opening ("Opening Bulk Upload…"), drawn with the dialog's own frame, and the
@@ -50,8 +110,10 @@ class Opening:
     grid, the content on top on the paper's colour, so the line is under the content until
     the content is drawn, and there is no moment between the two with nothing in the box:
     replaced by the content in one update, the line went at once and the content came
-    seconds later (an empty dialog; a CI flake). A drawn content covers it for good; the
-    line is then left out of what screen readers read.
+    seconds later (an empty dialog; a CI flake). The content is hidden until it has text on
+    screen (`ContentDrawn` says when): drawn in parts, it covered the line with its first,
+    textless parts for 45-700 ms, a blank box to the eye. A drawn content covers it for
+    good; the line is then left out of what screen readers read.
 
     `holder` is a `pmui.Dialog` (its content box is the dialog's content) or a
     `pmui.Drawer` (its paper); the first `head` of its objects (a drawer's Close button)
@@ -65,6 +127,8 @@ class Opening:
         self._box = "& .MuiDialogContent-root" if isinstance(holder, pmui.Dialog) else "&"
         self.text = ""
         self._read = True  # whether screen readers read the line (until content is made)
+        self._drawn = ContentDrawn(head=head)
+        self._drawn.param.watch(lambda _e: self._restyle(), "drawn")
         holder.sx = self._style()
 
     def _style(self) -> dict:
@@ -74,15 +138,23 @@ class Opening:
         if self.text:
             # read while the content is made; "/ ''" leaves it out once the content is on it
             line["content"] = css_string(self.text) + ("" if self._read else ' / ""')
+        content = f"& > div:nth-child(n + {self._head + 1}) > *"
         box = {
             "display": "grid", "gridTemplateColumns": "minmax(0, 1fr)", "alignContent": "start",
             "&::before": line,
             # every child after the head: in the line's cell, on top of it, as tall as it is
             # drawn (stretched, a child not drawn yet would cover the line with nothing)
-            f"& > div:nth-child(n + {self._head + 1}) > *": {
-                "gridArea": row, "alignSelf": "start", "background": _PAPER, "zIndex": 1},
+            content: {"gridArea": row, "alignSelf": "start", "background": _PAPER, "zIndex": 1},
         }  # fmt: skip
+        if not self._drawn.drawn:
+            # hidden (not hit, the line seen through it) until it has text on screen: the
+            # browser marks the box in the very frame the text comes
+            box[f"&:not([data-cd-drawn]) > div:nth-child(n + {self._head + 1}) > *"] = {
+                "visibility": "hidden"}  # fmt: skip
         return {**self._sx, **({self._box: box} if self._box != "&" else box)}
+
+    def _restyle(self) -> None:
+        self._holder.sx = self._style()
 
     def say(self, text: str) -> None:
         """The line says `text` (until content is drawn over it)."""
@@ -91,10 +163,10 @@ class Opening:
 
     def made(self, *content: Any) -> None:
         """Put `content` in the holder, over the line (kept under it, out of screen readers'
-        way)."""
+        way), shown once it has text on screen."""
         self._read = False
         head = list(self._holder.objects[: self._head])
-        self._holder.param.update(sx=self._style(), objects=[*head, *content])
+        self._holder.param.update(sx=self._style(), objects=[*head, *content, self._drawn])
 
     @staticmethod
     def soon(make: Callable[[], None]) -> bool:

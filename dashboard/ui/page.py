@@ -94,7 +94,27 @@ FADE_MS = 6000
 #: cut off at the notice's edge.
 NOTICE_CSS = """
 :host { flex: 1 1 320px !important; min-width: 0 !important; }
+.MuiAlert-root { box-shadow: 0 2px 8px rgba(0, 0, 0, 0.25) !important;
+                 background-color: var(--mui-palette-background-paper, #fff) !important; }
 .MuiAlert-message { min-width: 0; overflow-wrap: anywhere; }
+"""
+
+#: The notices' line lies over the grid's foot, just above the footer, instead of taking a
+#: line of the page: shown above the grid it pushed the grid down, and it pulled the grid
+#: up again when it faded or was replaced (after a write, an Undo, Clear all), moving the
+#: rows under the mouse. Only the notice and Undo take clicks; beside them the grid does.
+NOTICES_CSS = """
+:host { position: absolute !important; left: 0; right: 0; bottom: 100%; z-index: 20;
+        max-height: none !important; padding: 0 8px 8px; box-sizing: border-box;
+        pointer-events: none; }
+[id^="flexbox"] { height: auto !important; }
+[id^="flex-item"] > * { pointer-events: auto; }
+"""
+
+#: Undo over the grid's rows: on the paper's colour (an outlined button is see-through).
+UNDO_CSS = """
+.MuiButton-root { background: var(--mui-palette-background-paper, #fff) !important;
+                  box-shadow: 0 2px 8px rgba(0, 0, 0, 0.25); }
 """
 
 
@@ -114,7 +134,8 @@ class Notices(pn.viewable.Viewer):
         # wrapping: on a phone a long notice takes the whole width and Undo goes below it
         # (in a row the notice was squeezed beside Undo and its words cut off)
         self._row = pn.FlexBox(flex_wrap="wrap", align_items="center", margin=0,
-                               sizing_mode="stretch_width")  # fmt: skip
+                               justify_content="flex-end", gap="4px 8px", sizing_mode="stretch_width",
+                               stylesheets=[NOTICES_CSS])  # fmt: skip
         self._said = 0  # how many notices were shown: a fade only takes its own away
 
     @property
@@ -138,7 +159,7 @@ class Notices(pn.viewable.Viewer):
         if "undo" not in self._made:
             self._made["undo"] = Button.from_param(self.param.undo, icon="undo",
                                                    variant="outlined", size="small",
-                                                   visible=False,
+                                                   visible=False, stylesheets=[UNDO_CSS],
                                                    description="Undo the last change")  # fmt: skip
             self._row.append(self._made["undo"])
         return self._made["undo"]
@@ -446,8 +467,12 @@ class CustomersPage(pn.viewable.Viewer):
     def __panel__(self):
         sizing = {"height": self.height, "sizing_mode": "stretch_width"} if self.height else {
             "sizing_mode": "stretch_both"}  # fmt: skip
+        # the notices lie over the grid's foot, on the footer (NOTICES_CSS), so that they
+        # come and go without moving the grid
+        foot = pn.Column(self.notices, self.footer, margin=0, sizing_mode="stretch_width",
+                         styles={"position": "relative"})  # fmt: skip
         return pn.Column(
-            self.toolbar, self.notices, self._body, self.footer, self._overlays, self.viewport,
+            self.toolbar, self._body, foot, self._overlays, self.viewport,
             *self.grid.menus.parts, *CustomerCard.page_parts(),
             margin=0, **sizing,
         )  # fmt: skip

@@ -125,6 +125,7 @@ class Toolbar(pn.viewable.Viewer):
             self.buttons[key].css_classes = ["writes"]
             # beside the button's own (its tooltip's), not instead of them
             self.buttons[key].stylesheets = [*self.buttons[key].stylesheets, PHONE_CSS]
+        self._wire_on_load()
         self._status = pmui.Select.from_param(
             # "Active: All" read as a contradiction: the choice says whom it shows
             self.view.param.status, options={("All customers" if s == "All" else s): s
@@ -139,6 +140,24 @@ class Toolbar(pn.viewable.Viewer):
         self._typed_timer = None
         self._search.param.watch(self._on_typing, "value_input")
         self.view.param.watch(self._on_searched, "search")
+
+    def _wire_on_load(self) -> None:
+        """Disable the buttons that act through the server until the page has told the
+        server it is ready: a click made before (the page's first seconds, longer on a busy
+        server) never left the browser, on a button that looked ready. They are enabled as
+        the server hears the page is ready, from which moment clicks reach it."""
+        doc = pn.state.curdoc
+        if doc is None or doc.session_context is None or pn.state.loaded:
+            return  # not served (a notebook, a test), or loaded already: they work now
+        waiting = [b for key, b in self.buttons.items() if key != "help"] + [self._more]
+        for b in waiting:
+            b.disabled = True
+
+        def wired() -> None:
+            for b in waiting:
+                b.disabled = False
+
+        pn.state.onload(wired)
 
     def _on_typing(self, event) -> None:
         self._cancel_typed()

@@ -1,0 +1,106 @@
+"""Issue 14, keyboard and page part, in a real Chromium: the grid stays where it is while
+notices come and go, and the focus stays where the person left it."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.browser import (
+    button,
+    choose,
+    close_drawer,
+    demo_server,
+    open_page,
+    shot,
+)  # fmt: skip
+
+pytestmark = pytest.mark.browser
+
+server = demo_server("still", demo=120)
+
+PHONE = (390, 844)
+
+
+def grid_top(pg) -> float:
+    """Where the grid's top edge is on screen."""
+    return pg.locator(".tabulator").first.bounding_box()["y"]
+
+
+@pytest.mark.parametrize("size", [(1280, 720), PHONE], ids=["1280x720", "390x844"])
+def test_notices_and_clear_all_leave_the_grid_where_it_is(server, size):
+    """A write's "Deleted … / Undo", the Undo's own notice and Clear all's "the selection
+    was cleared" each pushed the grid down or pulled it up, under the mouse: the notices
+    now lie over the page's foot, and the grid never moves."""
+    from tests.browser import chromium
+
+    _db, url = server
+    name = "x".join(map(str, size))
+    with chromium() as browser:
+        pg = open_page(browser, url, size)
+        top = grid_top(pg)
+        rows = pg.locator(".tabulator-row")
+        for i in range(2):
+            rows.nth(i).get_by_role("checkbox").check()
+        pg.get_by_text(re.compile("^2 customers selected")).first.wait_for()
+        assert grid_top(pg) == top
+        if size == PHONE:
+            button(pg, "More").first.click()
+            pg.get_by_role("menuitem", name=re.compile("^Delete")).click()
+        else:
+            button(pg, "Delete").first.click()
+        pg.get_by_role("button", name="Delete the customers").click()
+        pg.get_by_text(re.compile("^Deleted 2 customers")).first.wait_for()
+        undo = button(pg, "Undo: Deleted 2 customers").first
+        undo.wait_for()
+        pg.wait_for_timeout(300)
+        shot(pg, f"still-deleted-{name}")
+        assert grid_top(pg) == top, "the write's notice moved the grid"
+        undo.click()
+        pg.get_by_text(re.compile("^Undid batch")).first.wait_for()
+        undo.wait_for(state="hidden")
+        pg.wait_for_timeout(300)
+        shot(pg, f"still-undone-{name}")
+        assert grid_top(pg) == top, "the undo moved the grid"
+
+        # a status filter and a ticked row, then Filters › Clear all: the selection goes,
+        # and a notice says so
+        choose(pg, "Active", "Inactive")
+        pg.locator(".tabulator-row").first.get_by_role("checkbox").check()
+        pg.get_by_text(re.compile("^1 customer selected")).first.wait_for()
+        button(pg, "Filters").first.click()
+        button(pg, "Clear all").first.click()
+        pg.get_by_text("No filters: every customer is shown.").wait_for()
+        pg.get_by_text(re.compile("^The filters changed")).first.wait_for()
+        close_drawer(pg) if size != PHONE else pg.keyboard.press("Escape")
+        pg.wait_for_timeout(500)
+        shot(pg, f"still-cleared-{name}")
+        assert grid_top(pg) == top, "Clear all moved the grid"
+        pg.get_by_text(re.compile("^The filters changed")).first.wait_for(
+            state="hidden", timeout=10_000)  # fmt: skip
+        assert grid_top(pg) == top, "the notice's fading moved the grid"
+
+
+def test_a_toolbar_button_is_disabled_until_a_click_on_it_works(server):
+    """A click on + in the page's first seconds, before the page had told the server it
+    was ready, never left the browser, and + looked ready. The toolbar's buttons are
+    disabled until then: from the moment + is drawn it is disabled, or a click on it opens
+    the card."""
+    from tests.browser import chromium, watch
+
+    _db, url = server
+    with chromium() as browser:
+        pg = browser.new_context(viewport={"width": 1280, "height": 720}).new_page()
+        watch(pg)
+        pg.goto(url + "/", wait_until="commit")
+        add = button(pg, "+").first
+        add.wait_for(state="attached", timeout=30_000)
+        disabled = add.evaluate("(e) => e.disabled")
+        if disabled:
+            shot(pg, "still-loading-1280x720")
+            add.click(timeout=30_000)  # Playwright waits, as a person does, until + works
+        else:
+            add.evaluate("(e) => e.click()")  # at once, as soon as it is there
+        pg.get_by_role("dialog", name=re.compile("^Add customer")).wait_for(timeout=20_000)
+        pg.context.close()
