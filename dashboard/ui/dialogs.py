@@ -82,7 +82,10 @@ class Opening:
             f"& > div:nth-child(n + {self._head + 1}) > *": {
                 "gridArea": row, "alignSelf": "start", "background": _PAPER, "zIndex": 1},
         }  # fmt: skip
-        return {**self._sx, **({self._box: box} if self._box != "&" else box)}
+        if self._box == "&":
+            return {**self._sx, **box}
+        # the holder's own rules for the content box (the card's scroll padding) are kept
+        return {**self._sx, self._box: {**self._sx.get(self._box, {}), **box}}
 
     def say(self, text: str) -> None:
         """The line says `text` (until content is drawn over it)."""
