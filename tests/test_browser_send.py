@@ -225,9 +225,10 @@ def test_send_asks_in_words_before_anything_goes_out(tmp_path):
             dialog.get_by_text("Your message is not sent; close anyway?").wait_for()
             button(dialog, "Discard changes").click()
             dialog.wait_for(state="hidden")
-            # Escape closes the confirmation too (the same message again: nothing to ask)
-            # Escape closes the confirmation too
+            # Escape closes the confirmation too (the same message again: nothing to ask),
+            # pressed once the focus is in it (on the body, no dialog hears a key)
             ask()
+            expect(send).to_be_focused()
             pg.keyboard.press("Escape")
             dialog.wait_for(state="hidden")
             pg.wait_for_timeout(1000)
