@@ -60,6 +60,8 @@ from .store import Store, utcnow
 from .words import plural
 
 CHANNELS = ("email", "sms")
+#: Each channel's message and address in words, as the confirmation before a send says them.
+CHANNEL_WORDS = {"email": ("this email", "email address"), "sms": ("this SMS", "mobile number")}
 PHONE_FIELD = MOBILE_FIELD
 OPT_OUT = OPT_OUT_FIELDS
 PERMANENT_TWILIO = {21211: "not a valid phone number", 21610: "the number has unsubscribed (STOP)",
@@ -185,6 +187,43 @@ class SendPlan:
         return (f"{plural(len(self.messages), f'{self.channel} message')}; "
                 f"{plural(len(self.skipped), 'customer')} with no usable contact skipped; "
                 f"{plural(self.opted_out, 'opted-out contact')} skipped")  # fmt: skip
+
+    @property
+    def customers(self) -> int:
+        """How many customers get a message (an SMS goes to each of a customer's mobiles)."""
+        return len({m.customer_id for m in self.messages})
+
+    def question(self, *, dry_run: bool = False) -> str:
+        """The confirmation asked before anything is sent, in words: to how many customers,
+        who is skipped and why ("Send this email to 12 customers? 3 have no email address
+        and will be skipped.")."""
+        what, address = CHANNEL_WORDS[self.channel]
+        n, k = self.customers, len(self.skipped)
+        if not n:
+            return (f"None of the {plural(k, 'selected customer')} has a {address} to send to: "
+                    "nothing to send.")  # fmt: skip
+        # an SMS goes to every mobile of a customer: say how many messages that is
+        each = (f" ({plural(len(self.messages), address)})"
+                if len(self.messages) != n else "")  # fmt: skip
+        words = [f"Record {what} for {plural(n, 'customer')}{each} as a dry run? Nothing is sent."
+                 if dry_run else f"Send {what} to {plural(n, 'customer')}{each}?"]  # fmt: skip
+        if k:
+            only = " (or only opted-out ones)" if self.opted_out else ""
+            words.append(f"{k:,} {'has' if k == 1 else 'have'} no {address}{only} "
+                         "and will be skipped.")  # fmt: skip
+        if self.opted_out:
+            words.append(f"{plural(self.opted_out, 'contact')} opted out of {self.channel_name} "
+                         f"{'is' if self.opted_out == 1 else 'are'} left out.")  # fmt: skip
+        return " ".join(words)
+
+    def action(self, *, dry_run: bool = False) -> str:
+        """The confirmation's button, named by what it does ("Send to 12 customers")."""
+        return f"{'Record for' if dry_run else 'Send to'} {plural(self.customers, 'customer')}"
+
+    @property
+    def channel_name(self) -> str:
+        """The channel as people say it: "email", "SMS"."""
+        return "SMS" if self.channel == "sms" else self.channel
 
 
 def plan_send(

@@ -56,6 +56,21 @@ def test_the_drawers_say_what_opens_at_once_and_are_never_empty(page):
     pg.context.close()
 
 
+def test_the_drawers_are_dialogs_named_filters_and_columns(page):
+    """Screen readers and axe found the Filters and Columns pop-outs nameless boxes: each
+    is now a dialog named for what it holds, and Escape still closes it."""
+    from playwright.sync_api import expect
+
+    for label, drawn in (("Filters", "Add filter"), ("Columns", "Reset columns")):
+        button(page, label).first.click()
+        drawer = page.get_by_role("dialog", name=label)
+        expect(drawer).to_be_visible(timeout=20_000)
+        expect(button(drawer, drawn).first).to_be_visible(timeout=20_000)
+        assert drawer.get_attribute("aria-modal") == "true"
+        page.keyboard.press("Escape")
+        expect(drawer).to_be_hidden(timeout=5_000)
+
+
 def test_escape_closes_the_values_list_then_the_drawer(page):
     """The open Values list covers Add filter: the first Escape closes the list (its
     search box kept Escape from the menu), the second the drawer."""

@@ -10,6 +10,7 @@ import re
 from urllib.parse import quote
 
 import pytest
+from playwright.sync_api import expect
 
 from dashboard import View, open_store, run
 from tests.browser import (
@@ -213,6 +214,50 @@ def test_every_dialog_closes_with_escape_and_a_close_button(browser, server):
     }  # fmt: skip
     for title, opener in openers.items():
         _dialog_closes(page, opener, title)
+    page.context.close()
+
+
+#: Whether what is drawn at a form field's lower left corner is the field itself (not the
+#: dialog's sticky foot over it): the point's element, followed into shadow roots.
+_UNCOVERED = """(el) => {
+  const r = el.getBoundingClientRect(), x = r.left + 6, y = r.bottom - 4;
+  let hit = document.elementFromPoint(x, y);
+  while (hit && hit.shadowRoot) {
+    const inner = hit.shadowRoot.elementFromPoint(x, y);
+    if (!inner || inner === hit) break;
+    hit = inner;
+  }
+  const field = el.closest(".MuiInputBase-root, .MuiFormControl-root") || el;
+  return !!hit && field.contains(hit);
+}"""
+
+
+@pytest.mark.parametrize("size", [LAPTOPS[0], PHONE])
+def test_every_field_of_add_customer_comes_into_sight(browser, server, size):
+    """At 1280x720 Currency, the Basic tab's last field, stayed under the card's sticky
+    Cancel and Save, cut at the dialog's bottom: brought into view (Tab, a scroll) it went
+    no further, as it was inside the scrolling box."""
+    _db, url = server
+    page = open_page(browser, url, size)
+    if size == PHONE:  # + is under More on a phone
+        more(page, "Add customer", page.get_by_role("dialog"))
+    else:
+        button(page, "+").first.click()
+    dialog = dialog_drawn(page, re.compile("^Add customer"))
+    # the Basic tab's fields are drawn one after another: Currency is the last
+    dialog.get_by_role("combobox", name=re.compile("^Currency")).wait_for(timeout=20_000)
+    fields = dialog.locator(".MuiInputBase-root")
+    assert fields.count() >= 8
+    for i in range(fields.count()):
+        field = fields.nth(i)
+        field.scroll_into_view_if_needed()
+        page.wait_for_timeout(100)
+        expect(field).to_be_in_viewport(ratio=1)
+        assert field.evaluate(_UNCOVERED), f"field {i} is under the dialog's foot"
+    for label in ("Save", "Cancel"):
+        expect(button(dialog, label)).to_be_in_viewport(ratio=1)
+    shot(page, f"browser-add-customer-end-{size[0]}")
+    page.keyboard.press("Escape")
     page.context.close()
 
 

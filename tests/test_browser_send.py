@@ -51,7 +51,8 @@ def test_send_email_to_two_ticked_customers(tmp_path):
             button(pg, "Preview").click()
             pg.get_by_text(re.compile("^First message, to")).wait_for()
             shot(pg, "browser-send-01-preview")
-            pg.get_by_role("dialog").get_by_role("button", name=re.compile("^Send")).click()
+            button(pg.get_by_role("dialog"), "Send…").click()
+            button(pg.get_by_role("dialog"), "Send to 2 customers").click()
             pg.get_by_text(re.compile(r"^Sent: 2 sent")).first.wait_for(timeout=20000)
             pg.keyboard.press("Escape")
             pg.get_by_role("dialog").wait_for(state="hidden")
@@ -105,7 +106,7 @@ def test_send_not_set_up_then_stopped_then_resumed_from_the_messages_page(tmp_pa
             dialog = pg.get_by_role("dialog")
             dialog.get_by_text(re.compile(
                 "^Email is not set up: no SMTP server, no From address")).wait_for()  # fmt: skip
-            send = dialog.get_by_role("button", name=re.compile("^Send"))
+            send = button(dialog, "Send…")
             expect(send).to_be_disabled()
             shot(pg, "browser-send-02-not-set-up-1280")
 
@@ -117,6 +118,8 @@ def test_send_not_set_up_then_stopped_then_resumed_from_the_messages_page(tmp_pa
             button(pg, "Preview").click()
             expect(dialog.get_by_text(re.compile("^Email is not set up"))).to_be_hidden()
             expect(send).to_be_enabled()
+            send.click()
+            send = button(dialog, "Send to 2 customers")  # the confirmation's
             send.click()
             stopped = dialog.get_by_text(re.compile("cannot reach the SMTP server"))
             stopped.wait_for(timeout=20000)
@@ -151,3 +154,92 @@ def test_send_not_set_up_then_stopped_then_resumed_from_the_messages_page(tmp_pa
         if smtp.loop.is_running():
             smtp.stop()
     assert len(inbox.messages) == 2 and len({tuple(r) for r, _ in inbox.messages}) == 2
+
+
+def test_send_asks_in_words_before_anything_goes_out(tmp_path):
+    """Send went out at once: now a confirmation says to how many customers and who is
+    skipped (counted by the plan the send uses), its button named by the action; Back and
+    Cancel (and Escape) send nothing, the button sends."""
+    require_chromium()
+    from playwright.sync_api import expect, sync_playwright
+
+    from dashboard import add_customer
+    from dashboard.store import Store
+
+    db = tmp_path / "c.duckdb"
+    with Store(db) as store:
+        for i in range(3):
+            add_customer(store, {"name": f"Mailable {i}", "currency": "EUR"},
+                         [{"name": "Ops", "email": f"ops{i}@mailable.example"}])  # fmt: skip
+        add_customer(store, {"name": "Phone Only", "currency": "EUR"},
+                     [{"name": "Ops", "mobile": "+447831000001"}])  # fmt: skip
+        add_customer(store, {"name": "Nobody Home", "currency": "EUR"})
+    inbox, port = Inbox(), free_port()
+    smtp = Controller(inbox, hostname="127.0.0.1", port=port)
+    smtp.start()
+    settings = tmp_path / "settings.toml"
+    settings.write_text(f'[email]\nfrom = "noc@carrier.example"\nhost = "127.0.0.1"\nport = {port}\n'
+                        'security = "none"\nrate = 100\n')  # fmt: skip
+    question = "Send this email to 3 customers? 2 have no email address and will be skipped."
+    try:
+        with (
+            served(db, demo=0, extra=["--settings", str(settings)]) as url,
+            sync_playwright() as p,
+        ):
+            b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            pg = b.new_page(viewport={"width": 1280, "height": 720})
+            goto_ready(pg, url)
+            for i in range(5):
+                pg.locator(".tabulator-row").nth(i).get_by_role("checkbox").check()
+            pg.get_by_text("5 customers selected").wait_for()
+            dialog = pg.get_by_role("dialog")
+
+            def ask() -> None:
+                click_until(pg, button(pg, "Send").first,
+                            pg.get_by_text("5 customers selected.", exact=False))  # fmt: skip
+                pg.get_by_role("textbox", name=re.compile("^Subject")).fill("Your balance, {name}")
+                pg.get_by_role("textbox", name=re.compile("^Message")).fill("Balance: {credit}")
+                button(dialog, "Send…").click()
+                dialog.get_by_text(question).wait_for()
+
+            ask()
+            send = button(dialog, "Send to 3 customers")
+            expect(send).to_be_focused()  # Enter confirms; Tab reaches Cancel and Back
+            expect(button(dialog, "Back")).to_be_visible()
+            expect(button(dialog, "Cancel")).to_be_visible()
+            shot(pg, "browser-send-04-confirm-1280")
+            pg.set_viewport_size({"width": 390, "height": 844})
+            pg.wait_for_timeout(500)
+            expect(send).to_be_in_viewport(ratio=1)  # whole, not cut at the dialog's edge
+            shot(pg, "browser-send-05-confirm-390")
+            pg.set_viewport_size({"width": 1280, "height": 720})
+            # Back: the message as written, nothing sent
+            button(dialog, "Back").click()
+            expect(pg.get_by_role("textbox", name=re.compile("^Message"))).to_have_value(
+                "Balance: {credit}")  # fmt: skip
+            expect(button(dialog, "Send…")).to_be_focused()
+            # Cancel sends nothing (and asks first, as every close of a typed message does)
+            button(dialog, "Send…").click()
+            dialog.get_by_text(question).wait_for()
+            button(dialog, "Cancel").click()
+            dialog.get_by_text("Your message is not sent; close anyway?").wait_for()
+            button(dialog, "Discard changes").click()
+            dialog.wait_for(state="hidden")
+            # Escape closes the confirmation too (the same message again: nothing to ask),
+            # pressed once the focus is in it (on the body, no dialog hears a key)
+            ask()
+            expect(send).to_be_focused()
+            pg.keyboard.press("Escape")
+            dialog.wait_for(state="hidden")
+            pg.wait_for_timeout(1000)
+            assert inbox.messages == []
+            # confirmed with Enter on the focused button: sent
+            ask()
+            expect(send).to_be_focused()
+            pg.keyboard.press("Enter")
+            pg.get_by_text(re.compile(r"^Sent: 3 sent")).first.wait_for(timeout=20000)
+            b.close()
+    finally:
+        smtp.stop()
+    assert sorted(r for rs, _ in inbox.messages for r in rs) == [
+        f"ops{i}@mailable.example" for i in range(3)]  # fmt: skip

@@ -123,6 +123,45 @@ def test_send_is_off_while_the_channel_is_not_set_up(demo, tmp_path, smtp, monke
     assert d.send_now() is not None and "Sent: 2 sent" in page.message
 
 
+def test_send_asks_in_words_counted_by_the_plan_and_sends_nothing_before(store, tmp_path):
+    from dashboard import add_customer
+
+    for name, contacts in [
+        ("Two Mobiles", [{"name": "A", "mobile": "+447831000001"},
+                         {"name": "B", "mobile": "+447831000002"}]),
+        ("One Mobile", [{"name": "C", "mobile": "+447831000003", "email": "c@x.example"}]),
+        ("Stopped", [{"name": "D", "mobile": "+447831000004", "sms_opt_out": True}]),
+        ("Nothing", []),
+    ]:  # fmt: skip
+        add_customer(store, {"name": name, "currency": "EUR"}, contacts)
+    page = customers_page(store, settings_path=str(tmp_path / "none.toml"))
+    page.__panel__().get_root(Document())
+    page.selection.param.trigger("select_all")
+    page.toolbar.param.trigger("send")
+    d = page.send_dialog
+    d.param.update(channel="sms", body="Hi {name}", dry_run=True)
+    d.param.trigger("send")
+    assert d.asking and d.question == (
+        "Record this SMS for 2 customers (3 mobile numbers) as a dry run? Nothing is sent. "
+        "2 have no mobile number (or only opted-out ones) and will be skipped. "
+        "1 contact opted out of SMS is left out.")  # fmt: skip
+    assert d._confirm_button.label == "Record for 2 customers"
+    assert store.scalar("SELECT count(*) FROM messages") == 0
+    d.param.trigger("back")
+    assert not d.asking and d._compose.visible
+    d.param.update(channel="email", subject="Hi {name}")
+    d.param.trigger("send")
+    assert d.question == (
+        "Record this email for 1 customer as a dry run? Nothing is sent. "
+        "3 have no email address and will be skipped."
+    )
+    d.dry_run = False  # email is not set up: the button is off, and says why
+    d.param.trigger("back")
+    d.param.trigger("send")
+    assert not d.asking and "Email is not set up" in d.message
+    assert store.scalar("SELECT count(*) FROM messages") == 0
+
+
 def test_send_preview_warns_how_many_sms_go_to_india(store, tmp_path):
     from dashboard import add_customer
 
@@ -154,6 +193,7 @@ def test_a_stopped_send_says_where_to_resume_and_the_messages_page_resumes_it(de
             'security = "none"\nrate = 500\n')  # fmt: skip
     path.write_text(text.format(free_port()))  # set up, but nothing answers there
     page, d = _open_send(demo, path, channel="email", subject="Hi {name}", body="Hello")
+    d.param.trigger("send")  # the confirmation: "Send this email to 2 customers?"
     asyncio.run(d._send())
     assert d.is_open and d._alert.visible and "cannot reach the SMTP server" in d.message
     assert "Messages page (/messages)" in d.message and "send again" not in d.message

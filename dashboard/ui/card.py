@@ -245,6 +245,10 @@ class _Made(dict):
 _NO_HELPER_TEXT = ("switch", "code")
 
 
+#: How tall the card's sticky foot (Cancel and Save) is, in CSS pixels, with a margin.
+FOOT_HEIGHT = 72
+
+
 class CustomerCard(pn.viewable.Viewer):
     """Add or edit one customer and its contacts; shows its history."""
 
@@ -523,6 +527,10 @@ class CustomerCard(pn.viewable.Viewer):
                     "margin": "8px", "width": "calc(100% - 16px)", "maxHeight": "calc(100% - 16px)"}},
                 "& .MuiDialogTitle-root": {"minWidth": 0, "flex": "1 1 auto", "overflowWrap": "anywhere",
                     "@media (max-width: 599.95px)": {"fontSize": "1.15rem", "padding": "12px 16px"}},
+                # Cancel and Save stick to the box's foot (`_foot`): a field brought into
+                # view (Tab, a refused save's first problem) stops above them, not under
+                # them (at 1280x720 Currency stayed under Save, cut at the dialog's bottom)
+                "& .MuiDialogContent-root": {"scrollPaddingBottom": f"{FOOT_HEIGHT}px"},
                 **FADING_SX},
         )  # fmt: skip
         # what the card shows while it is first made and drawn: a still line, sized like a

@@ -151,7 +151,10 @@ class Opening:
             # browser marks the box in the very frame the text comes
             box[f"&:not([data-cd-drawn]) > div:nth-child(n + {self._head + 1}) > *"] = {
                 "visibility": "hidden"}  # fmt: skip
-        return {**self._sx, **({self._box: box} if self._box != "&" else box)}
+        if self._box == "&":
+            return {**self._sx, **box}
+        # the holder's own rules for the content box (the card's scroll padding) are kept
+        return {**self._sx, self._box: {**self._sx.get(self._box, {}), **box}}
 
     def _restyle(self) -> None:
         self._holder.sx = self._style()

@@ -19,6 +19,12 @@
   opens the customer, as a click on the name does. A header focused off screen brings the
   rows along (the browser scrolled the header alone, over other columns' values).
 - Escape closes the header's Pages menu on a phone and gives the focus to its summary.
+- The Filters and Columns pop-outs (Material UI drawers) had no name: each is a dialog
+  named after its Close button ("Filters", "Columns").
+- A dialog's step replaced by the next (Send's message by its confirmation) hides the
+  button that had the focus, and Material UI's focus trap puts it on the dialog's frame,
+  where Enter does nothing and Tab starts over. The next step's button marked `AUTOFOCUS`
+  takes it then (Panel's `focus()` of a Material UI button did not reach the browser).
 """
 
 from __future__ import annotations
@@ -27,6 +33,10 @@ import param
 from panel.custom import JSComponent
 
 from ..fields import KEY_FIELD
+
+#: The CSS class of the button that takes the focus when a dialog's step is replaced and
+#: the focus fell to the dialog's frame (see the module's docstring).
+AUTOFOCUS = "cd-autofocus"
 
 #: Every element matching a selector under `root`, inside shadow roots too (each Panel
 #: component draws in a shadow root of its own): one home for the page's scripts.
@@ -71,6 +81,16 @@ function alignHeader(e) {
 }
 
 function tidyGrids() {
+  // a pop-out (Material UI's Drawer) is a dialog without a name: named here after its own
+  // Close button ("Close filters": the dialog "Filters")
+  for (const paper of deepAll(document, ".MuiDrawer-paper:not([aria-label])")) {
+    const close = deepAll(paper, "button[aria-label^='Close ']")[0];
+    const name = close && close.getAttribute("aria-label").match(/^Close (\w+)/);
+    if (!name) continue;
+    paper.setAttribute("role", "dialog");
+    paper.setAttribute("aria-modal", "true");
+    paper.setAttribute("aria-label", name[1][0].toUpperCase() + name[1].slice(1));
+  }
   // a progress bar needs a name (Material UI's page bar has none)
   for (const bar of deepAll(document, "[role='progressbar']:not([aria-label])")) {
     bar.setAttribute("aria-label", "Activity");
@@ -353,6 +373,18 @@ function install() {
   };
   document.addEventListener("focusin", schedule, true);
   setInterval(tidyGrids, 1000);
+  // a step replaced by the next: the focus fell from its hidden button to the dialog's
+  // frame; the next step's own button takes it. Never taken from anything
+  // a person focused.
+  setInterval(() => {
+    const now = deepActive();
+    // (not the body: a click beside any field puts the focus there, and a look through
+    // every shadow root each time would cost the page)
+    if (!now || !now.matches(".MuiDialog-container")) return;
+    const next = deepAll(document, ".cd-autofocus")
+      .map((host) => (host.shadowRoot || host).querySelector("button")).find(shown);
+    if (next) next.focus();
+  }, 150);
   schedule();
 }
 

@@ -1,4 +1,5 @@
-"""Send: email or SMS to the selected customers, previewed, then sent in the background."""
+"""Send: email or SMS to the selected customers, previewed, confirmed in words, then sent in
+the background."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from ..store import Store
 from .controls import Button
 from .dialogs import CloseGuard, dialog, follow_typing, typed
 from .display import plural, run_with_progress
+from .keys import AUTOFOCUS
 from .safe import Grid, Notice, Text
 
 
@@ -31,7 +33,9 @@ class SendDialog(pn.viewable.Viewer):
     )
     dry_run = param.Boolean(default=False, doc="Record what would be sent; send nothing.")
     preview = param.Event(doc="Show how many messages, who is skipped, and the first message.")
-    send = param.Event(doc="Send the messages (in the background).")
+    send = param.Event(doc="Ask before sending: to how many customers, who is skipped.")
+    confirm = param.Event(doc="Send what the confirmation names (in the background).")
+    back = param.Event(label="Back", doc="Not yet: back to the message.")
     cancel = param.Event(doc="Close without sending.")
     done_batch = param.String(default="", doc="The batch id of the last send.")
     message = param.String(default="", doc="The last message shown.")
@@ -63,32 +67,59 @@ class SendDialog(pn.viewable.Viewer):
         # a send that stopped keeps its batch: Send stays off until the dialog is opened
         # again, so that a second click does not queue the same messages in a new batch
         self._stopped = False
-        self._send_button = Button.from_param(self.param.send, label="Send", variant="contained",
+        # Send asks first (the confirmation step), hence the ellipsis
+        self._send_button = Button.from_param(self.param.send, label="Send…", variant="contained",
                                               icon="send")  # fmt: skip
+        #: The plan the confirmation names: what its button sends, not a plan made again
+        self._asked: messaging.SendPlan | None = None
+        self._question = Text("", variant="body1", styles={"white-space": "pre-wrap"})
+        self._confirm_button = Button.from_param(self.param.confirm, label="Send", variant="contained",
+                                                 icon="send", description="Send the messages counted above")  # fmt: skip
+        self._back_button = Button.from_param(self.param.back, variant="outlined", icon="arrow_back",
+                                              description="Back: to the message, nothing sent")  # fmt: skip
+        self._asking = pmui.Column(
+            self._question,
+            # the buttons wrap on a phone: in one row "Send to 3 customers" ran off the dialog
+            pn.FlexBox(
+                self._back_button,
+                Button.from_param(self.param.cancel, label="Cancel", variant="outlined",
+                                  description="Cancel: close, nothing sent"),
+                self._confirm_button,
+                flex_wrap="wrap", align_items="center", sizing_mode="stretch_width", margin=0,
+            ),
+            visible=False, sizing_mode="stretch_width", margin=0,
+        )  # fmt: skip
         self._guard_bar = pmui.Column(sizing_mode="stretch_width", margin=0)
         self._typed: tuple[str, str] | None = None
+        self._compose = pmui.Column(
+            self._summary,
+            pmui.RadioButtonGroup.from_param(self.param.channel, options={"Email": "email", "SMS": "sms"},
+                                             label="Send"),  # fmt: skip
+            self._subject,
+            self._body,
+            Text("Placeholders: any field, by its label as the grid shows it or by its "
+                 "name, in any case: " + ", ".join(["{" + f.label + "}" for f in CUSTOMER_FIELDS
+                                                    if f.default_visible and f.name != ID_FIELD
+                                                    and "(" not in f.label][:5]) + "…",
+                 variant="caption"),  # fmt: skip
+            pmui.Switch.from_param(self.param.dry_run, label="Dry run (record, do not send)"),
+            self._setup, self._warnings, self._first, self._skipped,
+            pmui.Row(
+                Button.from_param(self.param.cancel, label="Cancel", variant="outlined"),
+                Button.from_param(self.param.preview, label="Preview", variant="outlined", icon="visibility"),
+                self._send_button,
+            ),
+            sizing_mode="stretch_width", margin=0,
+        )  # fmt: skip
         self._dialog = dialog(
             pmui.Column(
                 # the question goes first: Escape after a Preview closes the dialog in the
                 # browser, and opened again it shows its top, the question far below it
                 self._guard_bar,
-                self._summary,
-                pmui.RadioButtonGroup.from_param(self.param.channel, options={"Email": "email", "SMS": "sms"},
-                                                 label="Send"),  # fmt: skip
-                self._subject,
-                self._body,
-                Text("Placeholders: any field, by its label as the grid shows it or by its "
-                     "name, in any case: " + ", ".join(["{" + f.label + "}" for f in CUSTOMER_FIELDS
-                                                        if f.default_visible and f.name != ID_FIELD
-                                                        and "(" not in f.label][:5]) + "…",
-                     variant="caption"),  # fmt: skip
-                pmui.Switch.from_param(self.param.dry_run, label="Dry run (record, do not send)"),
-                self._setup, self._alert, self._warnings, self._first, self._skipped, self._bar,
-                pmui.Row(
-                    Button.from_param(self.param.cancel, label="Cancel", variant="outlined"),
-                    Button.from_param(self.param.preview, label="Preview", variant="outlined", icon="visibility"),
-                    self._send_button,
-                ),
+                # one step at a time: the message, then the confirmation in its place (its
+                # buttons on screen without scrolling); what a send says and its progress
+                # under either
+                self._compose, self._asking, self._alert, self._bar,
                 sizing_mode="stretch_width", min_width=300,
             ),
             title="Send", width_option="md",
@@ -116,6 +147,8 @@ class SendDialog(pn.viewable.Viewer):
         self._skipped.visible = False
         self._bar.visible = False
         self._stopped = False
+        self._send_button.css_classes = []  # a new dialog: Material UI places the focus
+        self._show_question(False)
         self._typed = (self.subject, self.body)
         self._guard.reset()
         self._check_setup()
@@ -149,9 +182,10 @@ class SendDialog(pn.viewable.Viewer):
         text = (f"{problem}. Send stays off until it is set up; a dry run needs no server."
                 if problem else "")  # fmt: skip
         self._setup.param.update(object=text, visible=bool(problem))
-        self._send_button.disabled = (
-            self._busy or self._stopped or bool(problem and not self.dry_run)
-        )
+        off = self._busy or self._stopped or bool(problem and not self.dry_run)
+        self._send_button.disabled = off
+        self._confirm_button.disabled = off or not (self._asked and self._asked.messages)
+        self._back_button.disabled = self._busy
         return problem
 
     def _plan(self) -> messaging.SendPlan | None:
@@ -181,10 +215,54 @@ class SendDialog(pn.viewable.Viewer):
         self._skipped.param.update(value=skipped, visible=bool(len(skipped)))
         return plan
 
+    @property
+    def asking(self) -> bool:
+        """Whether the confirmation (what will happen, then Back / Cancel / Send to N) is on
+        screen."""
+        return self._asking.visible
+
+    @property
+    def question(self) -> str:
+        """The confirmation's words."""
+        return self._question.object
+
     @param.depends("send", watch=True)
-    async def _send(self) -> None:
+    def _ask(self) -> None:
+        """The confirmation in place of the message: counted by the plan the send uses."""
         plan = self._ready_plan()
         if plan is None:
+            return
+        self._asked = plan
+        self._question.object = "\n".join([plan.question(dry_run=self.dry_run), *plan.warnings])
+        self._confirm_button.label = plan.action(dry_run=self.dry_run)
+        self.message = self._question.object
+        self._show_question(True)
+        # the focus was on Send…, hidden now: it goes to the button that does what is asked
+        # (Enter confirms, Tab reaches Cancel and Back; see AUTOFOCUS)
+        self._send_button.css_classes = []
+        self._confirm_button.css_classes = [AUTOFOCUS] if plan.messages else []
+        self._back_button.css_classes = [] if plan.messages else [AUTOFOCUS]
+
+    def _show_question(self, asking: bool) -> None:
+        self._asking.visible = asking
+        self._compose.visible = not asking
+        if not asking:
+            self._asked = None
+        self._check_setup()
+
+    @param.depends("back", watch=True)
+    def _back(self) -> None:
+        self._alert.visible = False
+        self._show_question(False)
+        self._send_button.css_classes = [AUTOFOCUS]  # the focus, on Back, hidden now
+
+    @param.depends("confirm", watch=True)
+    async def _send(self) -> None:
+        plan = self._asked
+        if plan is None or not self.asking:
+            self._error("Nothing was sent: confirm the send first.")
+            return
+        if not self._sendable():
             return
         self._set_busy(True)
         try:
@@ -215,19 +293,24 @@ class SendDialog(pn.viewable.Viewer):
     def _ready_plan(self) -> messaging.SendPlan | None:
         """The previewed plan if it may be sent now; else None, with the reason shown."""
         plan = self._preview()
-        if plan is None:
+        if plan is None or not self._sendable():
             return None
+        return plan
+
+    def _sendable(self) -> bool:
+        """Whether a send may start now; else the reason is shown."""
+        self._check_setup()
         if self._problem and not self.dry_run:
             self._error(f"{self._problem}. Nothing was sent.")
-            return None
+            return False
         if self._busy:
             self._error("A send is already running; wait until it is done.")
-            return None
+            return False
         if self._stopped:
             self._error("This send stopped: resume or discard its batch on the Messages page "
                         "(/messages).")  # fmt: skip
-            return None
-        return plan
+            return False
+        return True
 
     def _set_busy(self, busy: bool) -> None:
         # Send is off while sending: a second click would queue the same messages again
@@ -235,8 +318,9 @@ class SendDialog(pn.viewable.Viewer):
         self._check_setup()
 
     def send_now(self):
-        """Send synchronously (API and tests; the page sends in the background); the batch
-        id, or None when nothing could be sent (the reason is in `message`)."""
+        """Send synchronously, as if confirmed (API and tests; the page asks first and sends
+        in the background); the batch id, or None when nothing could be sent (the reason is
+        in `message`)."""
         plan = self._ready_plan()
         if plan is None:
             return None
