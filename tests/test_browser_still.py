@@ -82,6 +82,44 @@ def test_notices_and_clear_all_leave_the_grid_where_it_is(server, size):
         assert grid_top(pg) == top, "the notice's fading moved the grid"
 
 
+def overlap(a: dict, b: dict) -> bool:
+    """Whether two boxes on screen cover each other."""
+    return (a["x"] < b["x"] + b["width"] and b["x"] < a["x"] + a["width"]
+            and a["y"] < b["y"] + b["height"] and b["y"] < a["y"] + a["height"])  # fmt: skip
+
+
+@pytest.mark.parametrize("size", [(1280, 720), PHONE], ids=["1280x720", "390x844"])
+def test_the_last_row_scrolls_clear_of_undo(server, size):
+    """Undo stays over the grid's foot as long as it is offered: scrolled to the end, the
+    page's last row comes out from under it (the rows end with room for it)."""
+    from tests.browser import chromium
+
+    _db, url = server
+    with chromium() as browser:
+        pg = open_page(browser, url, size)
+        pg.locator(".tabulator-row").first.get_by_role("checkbox").check()
+        pg.get_by_text(re.compile("^1 customer selected")).first.wait_for()
+        if size == PHONE:
+            button(pg, "More").first.click()
+            pg.get_by_role("menuitem", name=re.compile("^Delete")).click()
+        else:
+            button(pg, "Delete").first.click()
+        pg.get_by_role("button", name="Delete the customers").click()
+        undo = button(pg, "Undo: Deleted 1 customer").first
+        undo.wait_for()
+        pg.get_by_text(re.compile("^Deleted 1 customer")).first.wait_for(
+            state="hidden", timeout=15_000)  # the notice fades; Undo stays  # fmt: skip
+        holder = pg.locator(".tabulator-tableholder").first
+        for _ in range(3):  # the virtual renderer draws the rows near the end as it goes
+            holder.evaluate("(h) => { h.scrollTop = h.scrollHeight; }")
+            pg.wait_for_timeout(400)
+        last = pg.locator(".tabulator-row").last
+        shot(pg, "still-last-row-{}x{}".format(*size))
+        assert not overlap(last.bounding_box(), undo.bounding_box()), "Undo covers the last row"
+        undo.click()
+        pg.get_by_text(re.compile("^Undid batch")).first.wait_for()
+
+
 def test_a_toolbar_button_is_disabled_until_a_click_on_it_works(server):
     """A click on + in the page's first seconds, before the page had told the server it
     was ready, never left the browser, and + looked ready. The toolbar's buttons are

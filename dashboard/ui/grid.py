@@ -111,6 +111,11 @@ GRID_CSS += MENU_CSS  # the header menus' look (menus.py)
 GRID_CSS += """
 .tabulator .tabulator-row .tabulator-cell.empty { padding: 0 !important; }
 """
+#: The rows end with room for Undo, which lies over the grid's foot while it is offered
+#: (page.NOTICES_CSS): scrolled to the end, the last row comes out from under it.
+GRID_CSS += """
+.tabulator .tabulator-tableholder .tabulator-table { margin-bottom: 56px; }
+"""
 #: The row under the mouse is a light tint with dark text, the ticked rows solid blue with
 #: white text: the theme gave a pointed row the ticked rows' blue (at 75 %), so with the
 #: mouse over the grid a person could not tell which rows were ticked, and the row whose
