@@ -401,6 +401,12 @@ def goto_ready(page, url: str) -> None:
     while not any("document_ready" in frame for frame in sent):
         assert time.monotonic() < deadline, "the page never told the server it was ready"
         page.wait_for_timeout(50)
+    # the server then enables the toolbar (disabled until then: toolbar._wire_on_load); a
+    # focus() and a key pressed before its answer came reached a disabled button
+    columns = button(page, "Columns").first
+    while columns.is_disabled():
+        assert time.monotonic() < deadline, "the toolbar stayed disabled"
+        page.wait_for_timeout(50)
 
 
 def demo_server(name: str, demo: int = 300):
