@@ -12,6 +12,7 @@ from tests.browser import (
     choose,
     close_drawer,
     demo_server,
+    more,
     open_page,
     shot,
 )  # fmt: skip
@@ -26,6 +27,16 @@ PHONE = (390, 844)
 def grid_top(pg) -> float:
     """Where the grid's top edge is on screen."""
     return pg.locator(".tabulator").first.bounding_box()["y"]
+
+
+def delete_ticked(pg, size) -> None:
+    """Delete the ticked customers from the toolbar (from More on a phone) and confirm."""
+    confirm = pg.get_by_role("button", name="Delete the customers")
+    if size == PHONE:
+        more(pg, re.compile("^Delete"), confirm)
+    else:
+        button(pg, "Delete").first.click()
+    confirm.click()
 
 
 @pytest.mark.parametrize("size", [(1280, 720), PHONE], ids=["1280x720", "390x844"])
@@ -45,12 +56,7 @@ def test_notices_and_clear_all_leave_the_grid_where_it_is(server, size):
             rows.nth(i).get_by_role("checkbox").check()
         pg.get_by_text(re.compile("^2 customers selected")).first.wait_for()
         assert grid_top(pg) == top
-        if size == PHONE:
-            button(pg, "More").first.click()
-            pg.get_by_role("menuitem", name=re.compile("^Delete")).click()
-        else:
-            button(pg, "Delete").first.click()
-        pg.get_by_role("button", name="Delete the customers").click()
+        delete_ticked(pg, size)
         pg.get_by_text(re.compile("^Deleted 2 customers")).first.wait_for()
         undo = button(pg, "Undo: Deleted 2 customers").first
         undo.wait_for()
@@ -99,12 +105,7 @@ def test_the_last_row_scrolls_clear_of_undo(server, size):
         pg = open_page(browser, url, size)
         pg.locator(".tabulator-row").first.get_by_role("checkbox").check()
         pg.get_by_text(re.compile("^1 customer selected")).first.wait_for()
-        if size == PHONE:
-            button(pg, "More").first.click()
-            pg.get_by_role("menuitem", name=re.compile("^Delete")).click()
-        else:
-            button(pg, "Delete").first.click()
-        pg.get_by_role("button", name="Delete the customers").click()
+        delete_ticked(pg, size)
         undo = button(pg, "Undo: Deleted 1 customer").first
         undo.wait_for()
         pg.get_by_text(re.compile("^Deleted 1 customer")).first.wait_for(
