@@ -120,6 +120,14 @@ def test_the_grid_shows_markup_as_text(page):
     search(page, "img src")
     page.locator(".tabulator-cell[tabulator-field='name']").filter(has_text=IMG).wait_for()
     assert page.locator(".tabulator-cell[tabulator-field='city']").filter(has_text=SCRIPT).count()
+    # pointed at, a cell's tooltip shows its value as text (Tabulator's own tooltip put the
+    # value into the page as HTML, and the name's script ran for whoever hovered it)
+    for field, value in (("name", IMG), ("city", SCRIPT)):
+        page.locator(f".tabulator-cell[tabulator-field='{field}']").filter(has_text=value).hover()
+        tip = page.locator(".tabulator-tooltip").filter(has_text=value).last
+        tip.wait_for()
+        assert tip.inner_text() == value
+        assert page.locator(".tabulator-tooltip").locator("img, script, svg").count() == 0
     for value in (SVG, RTL, ZERO):
         search(page, value[2:8])
         page.locator(".tabulator-cell[tabulator-field='name']").filter(has_text=value).wait_for()

@@ -27,6 +27,7 @@ from typing import Any
 
 import panel as pn
 import panel_material_ui as pmui
+from panel.io.model import JSCode
 
 # every ASCII punctuation character may be backslash-escaped in CommonMark, and is then
 # shown as itself (markdown-it escapes <, > and & in its output): no emphasis, no links, no
@@ -83,9 +84,38 @@ class Notice(pmui.Alert):
         return super()._process_param_change(params)
 
 
+#: A cell's (or header's) tooltip: what it shows, as text. Tabulator's own (`tooltip: true`)
+#: puts the cell's raw value into the page as HTML: a customer named
+#: `<img src=x onerror=...>` ran its script for whoever pointed at the name. Reading what the
+#: cell shows also keeps the tip in step with the cell (a tree label's mark, a formatted
+#: amount), and a blank cell has none.
+TEXT_TOOLTIP = """function(e, component, onRendered) {
+  const text = component.getElement().innerText;
+  if (!text || !text.trim()) return "";
+  const tip = document.createElement("div");
+  tip.textContent = text;
+  return tip;
+}"""
+
+
+def _text_tooltips(definition: dict[str, Any]) -> dict[str, Any]:
+    """`definition` (a column's or the defaults' settings) with Tabulator's HTML tooltips
+    replaced by text ones, its sub-columns too."""
+    definition = dict(definition)
+    for key in ("tooltip", "headerTooltip"):
+        if definition.get(key) is True:
+            definition[key] = JSCode(TEXT_TOOLTIP)
+    if isinstance(definition.get("columns"), list):
+        definition["columns"] = [
+            _text_tooltips(c) if isinstance(c, dict) else c for c in definition["columns"]
+        ]
+    return definition
+
+
 class Grid(pn.widgets.Tabulator):
-    """A Tabulator whose column titles are plain text (Tabulator puts titles into the page as
-    HTML; cells use its text formatter, which escapes, unless a formatter says otherwise)."""
+    """A Tabulator whose column titles and tooltips are plain text (Tabulator puts titles and
+    a `tooltip: true`'s value into the page as HTML; cells use its text formatter, which
+    escapes, unless a formatter says otherwise)."""
 
     def _get_column_definitions(self, col_names: list[str], df: Any) -> list[Any]:
         columns = super()._get_column_definitions(col_names, df)
@@ -93,6 +123,18 @@ class Grid(pn.widgets.Tabulator):
             if column.title is not None:
                 column.title = escape(column.title)
         return columns
+
+    def _get_configuration(self, columns: list[Any]) -> dict[str, Any]:
+        # the one place a grid's settings reach the browser: no HTML tooltip gets past it,
+        # whichever screen asked for `tooltip: True`
+        configuration = super()._get_configuration(columns)
+        if isinstance(configuration.get("columnDefaults"), dict):
+            configuration["columnDefaults"] = _text_tooltips(configuration["columnDefaults"])
+        configuration["columns"] = [
+            _text_tooltips(c) if isinstance(c, dict) else c
+            for c in configuration.get("columns") or []
+        ]
+        return configuration
 
 
 def rows_height(rows: int, most: int = 12) -> int:
