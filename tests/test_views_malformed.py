@@ -72,3 +72,9 @@ def test_a_saved_view_gone_bad_opens_nothing_and_says_why(demo):
     page.saved = "broken"
     assert "groups should be a list" in page.message
     assert page.view.mode == "rows" and len(page.grid.table.value) == 50  # the grid stays
+
+
+def test_a_link_takes_a_status_as_view_does():
+    # the README's examples write status="active"; a link typed the same way was refused
+    for text in ("active", " INACTIVE ", "all"):
+        assert View.from_json(json.dumps({"status": text})).status == View(status=text).status
