@@ -141,6 +141,18 @@ def test_a_two_level_tree_and_a_ticked_group_is_the_selection(page, frame):
     assert country
 
 
+def test_a_tree_without_its_count_column_still_counts_a_ticked_group(page, frame):
+    """The engine leaves a hidden Customers column out of the tree's rows: a ticked group
+    is then counted by the database, not taken as 0 customers."""
+    page.view.param.update(groups=["status"], values=[["credit", "sum"]], hidden=["count"])
+    tree = page.aggregates.tree
+    assert "Customers" not in tree.table.titles.values()
+    first = tree.table.value["c0"].iloc[1].lstrip("\u25b8 ").strip()
+    assert tree.table.value["cd_name"].iloc[1] == f"Select group {first}"  # no count to say
+    tree.table.selection = [1]
+    assert page.selection.count == int((frame.status == first).sum()) > 0
+
+
 def test_pivot_mode_from_the_columns_panel(page, frame):
     panel = page.columns_panel
     page.view.groups = ["status"]
