@@ -57,7 +57,7 @@ def top_rows(result: Result, view: View, n: int = TOP_N) -> tuple[Result, int]:
     if result.mode == "pivot":
         key = query.TOTAL if query.TOTAL in data.columns else cols[-1]
     else:
-        key = cols[1] if view.values and len(cols) > 1 else cols[0]
+        key = _charted(view)
     size = pd.to_numeric(data[key], errors="coerce").fillna(0).abs()
     keep = sorted(size.sort_values(ascending=False, kind="stable").index[:n])
     top = data.loc[keep]
@@ -71,6 +71,29 @@ def top_rows(result: Result, view: View, n: int = TOP_N) -> tuple[Result, int]:
                  result.labels, result.queries, result.customers, units=result.units)  # fmt: skip
     cut.other = _additive(view) and not view.percent  # type: ignore[attr-defined]
     return cut, len(data)
+
+
+def _charted(view: View) -> str:
+    """The result column a group chart draws: the first value, else the customer count."""
+    return query.value_column(*view.values[0]) if view.values else "count"
+
+
+def _as_shown(result: Result, view: View) -> View:
+    """The view as its result shows it: without the values whose every column the view
+    hides (`View.hidden`: the engine left them out of the result), so the chart draws, and
+    its title names, the first value still shown."""
+    if not view.hidden:
+        return view
+    columns = set(result.data.columns)
+    held = set(result.value_of.values())
+    kept = [v for v in view.values
+            if (tuple(v) in held if result.mode == "pivot" else query.value_column(*v) in columns)]  # fmt: skip
+    if (view.values and not kept and result.mode == "pivot") or (
+        result.mode == "groups" and not kept and "count" not in columns
+    ):
+        raise UserError("every value column of this view is hidden, so there is nothing to "
+                        "chart: show a hidden column back (Show hidden columns)")  # fmt: skip
+    return view if kept == [list(v) for v in view.values] else view.copy(values=kept)
 
 
 def _title(view: View, spread: bool, result: Result | None = None) -> str:
@@ -144,8 +167,7 @@ def spread(result: Result, view: View) -> tuple[Result, View] | None:
     if len(groups) < 2 or len(data) == 0:
         return None
     first, rest = groups[0], groups[1:]
-    cols = list(data.columns[len(groups) :])
-    value = cols[1] if view.values and len(cols) > 1 else cols[0]
+    value = _charted(view)
     row_of = [COLUMNS[first].type.group_label(v) for v in data[first]]
     col_of = [" · ".join(COLUMNS[g].type.group_label(row[g]) for g in rest)
               for _, row in data[rest].iterrows()]  # fmt: skip
@@ -198,6 +220,7 @@ def chart(result: Result, view: View, kind: str = "bar", *, small: bool = False,
     if result.mode != view.mode:
         raise UserError(f"this result is a {result.mode} result but the view is a {view.mode} "
                         "view: chart a result with the view that produced it")  # fmt: skip
+    view = _as_shown(result, view)
     problem = kind_problem(view, kind)
     if problem:
         raise UserError(problem)
@@ -231,13 +254,7 @@ def chart(result: Result, view: View, kind: str = "bar", *, small: bool = False,
         result = wide[0]  # the row totals of the first value
     result, count = top_rows(result, view)
     rows = _row_labels(result, view)
-    groups = len(view.groups)
-    value_cols = list(result.data.columns[groups:])
-    total = value_cols[0] if value_cols else None
-    if result.mode == "pivot":
-        total = query.TOTAL
-    elif view.values and len(value_cols) > 1:
-        total = value_cols[1]  # the first chosen value, not the customer count
+    total = query.TOTAL if result.mode == "pivot" else _charted(view)
     values = _numbers(result.data[total]) if total in result.data else []
     title = _title(view, False, result) + _shown(rows, result, count)
     other = bool(getattr(result, "other", False))

@@ -338,6 +338,9 @@ def cmd_pivot(args: argparse.Namespace) -> int:
         )
     if args.base:
         view = view.copy(base=args.base)  # the reporting currency of this report only
+    if args.hide:
+        # as a header menu's Hide column does: the engine leaves these columns out
+        view = view.copy(hidden=[*view.hidden, *(h for h in args.hide if h not in view.hidden)])
     if args.expand:
         if view.mode != "groups":
             raise UserError("--expand opens groups of --rows; it does not go with --columns")
@@ -411,13 +414,16 @@ def _print_tree(args: argparse.Namespace, view: Any) -> int:
     first = " › ".join(COLUMNS[g].label for g in view.groups)
     values = {"count": top.labels.get("count", "Customers")}
     values.update({value_column(f, a): value_label(f, a) for f, a in view.values})
+    # the columns the engine gave (a hidden one it left out: --hide, the view's hidden)
+    values = {c: title for c, title in values.items() if c in top.data.columns}
     leaf = tree.group_view(view, [None] * len(view.groups))
     fields = {c: COLUMNS[c].label for c in leaf.columns
               if c not in (KEY_FIELD, ID_FIELD, *view.groups)}  # fmt: skip
     exact = _decimal_scales(f for f, _ in view.values)
     scales = {} if view.percent else {
         values[value_column(f, a)]: exact[f]
-        for f, a in view.values if f in exact and a in ("sum", "avg", "min", "max")
+        for f, a in view.values
+        if f in exact and a in ("sum", "avg", "min", "max") and value_column(f, a) in values
     }  # fmt: skip
     scales.update({fields[k]: v for k, v in _decimal_scales(fields).items()})
     text = not (args.json or args.format in ("json", "csv"))
@@ -1161,6 +1167,10 @@ def build_parser() -> argparse.ArgumentParser:
                          "values joined by /, e.g. Active/EUR; an empty value or (blank) is a "
                          "blank group, \\/ a / inside a value; an open last level lists its "
                          "customers, one page")  # fmt: skip
+    sp.add_argument("--hide", action="append", metavar="COLUMN",
+                    help="leave this value column out (repeatable), named as --view's hidden "
+                         "and sort keys: count, sum_credit; a pivot column as "
+                         "VALUE@LABEL (sum_credit@GB), its row total as VALUE")  # fmt: skip
     sp.add_argument("--out", help="write a report to .xlsx (formatted) or .csv")
     # "json" stays accepted (earlier spelling of --json) but is no longer shown
     sp.add_argument("--format", choices=("table", "csv", "json"), default="table",

@@ -1531,13 +1531,50 @@ def run(
     """
     view = _with_search_ids(store, view, earlier)
     if view.mode == "pivot":
-        result = run_pivot(store, view, paged=paged, converted=converted)
+        result = _without_hidden(run_pivot(store, view, paged=paged, converted=converted), view)
     elif view.mode == "groups":
-        result = run_groups(store, view, paged=paged, converted=converted)
+        result = _without_hidden(run_groups(store, view, paged=paged, converted=converted), view)
     else:
         result = run_rows(store, view, paged=paged, counts=earlier, key=key, with_unit=with_unit)
     result.search = (view.search.strip(), view.search_ids)
     return result
+
+
+def _without_hidden(result: Result, view: View) -> Result:
+    """A group or pivot result without the columns the view hides (`View.hidden`, each
+    named as its sort key: "sum_credit", "sum_credit@GB"). The one place they are dropped,
+    after the sort, the shares and the totals were made of every column: the page, the
+    chart, the CSV and XLSX report, `to_arrow` and `customer-dashboard pivot` all read
+    this result, so a hidden column is hidden from each of them alike."""
+    hidden = set(view.hidden)
+    if not hidden:
+        return result
+    drop = [c for c in result.data.columns
+            if c not in view.groups and result.sorts_by.get(c, c) in hidden]  # fmt: skip
+    if not drop:
+        return result
+    result.data = result.data.drop(columns=drop)
+    if result.totals is not None:
+        result.totals = result.totals.drop(columns=[c for c in drop if c in result.totals])
+    for name in drop:
+        for kept in (result.labels, result.value_of, result.sorts_by):
+            kept.pop(name, None)
+    return result
+
+
+def hidden_title(view: View, name: str) -> str:
+    """A hidden column's title as its header read (`View.hidden` names it by its sort
+    key): "Sum of Balance" for "sum_credit"; in a pivot "GB" for "sum_credit@GB" and
+    "Total" for "sum_credit" ("GB · Sum of Balance" with several values)."""
+    column, at, label = name.partition(CELL_KEY)
+    values = _pivot_values(view) if view.mode == "pivot" else _values(view)
+    spec = next(((f, a) for f, a in values if value_column(f, a) == column), None)
+    if spec is None:
+        return name
+    if view.mode != "pivot":
+        return value_label(*spec)
+    place = label if at else TOTAL
+    return place if len(values) == 1 else f"{place} · {value_label(*spec)}"
 
 
 #: A quick search matching more customers than this is not kept as ids (a long list to bind)

@@ -38,7 +38,11 @@ def title_of(view: View, result: Result | None = None) -> str:
     """ "Sum of Revenue by Country and Month" for a report's first line; with the view's
     `result`, money says its currency: "Sum of Revenue (EUR) by Country and Month"."""
     units = result.units if result is not None else None
-    values = [query.value_label(f, a, units) for f, a in view.values] or ["Customers"]
+    specs = view.values
+    if result is not None and result.mode == "groups" and view.hidden:
+        # a value whose column the view hides is not in the report: nor in its title
+        specs = [v for v in specs if query.value_column(*v) in result.data.columns]
+    values = [query.value_label(f, a, units) for f, a in specs] or ["Customers"]
     by = [COLUMNS[g].label for g in view.groups]
     if view.pivot:
         by.append(COLUMNS[view.pivot].label)
@@ -51,16 +55,13 @@ def title_of(view: View, result: Result | None = None) -> str:
 
 
 def number_formats(result: Result, view: View) -> list[str | None]:
-    """The Excel number format of each column of `result.data` (None: a label column)."""
+    """The Excel number format of each column of `result.data` (None: a label column), by
+    the value each column holds (a hidden column is not in the result: no place counts)."""
     groups = len(view.groups)
-    values = [tuple(v) for v in view.values]
-    if result.mode == "groups":
-        values = [("*", "count"), *values]
-    elif not values:
-        values = [("*", "count")]
+    by_column = {query.value_column(f, a): (f, a) for f, a in [("*", "count"), *view.values]}
     formats: list[str | None] = [None] * groups
-    for k in range(len(result.data.columns) - groups):
-        fname, agg = values[k % len(values)]
+    for col in result.data.columns[groups:]:
+        fname, agg = result.value_of.get(col) or by_column.get(col, ("*", "count"))
         formats.append(_format_of(fname, agg, view))
     return formats
 

@@ -141,6 +141,18 @@ def test_a_two_level_tree_and_a_ticked_group_is_the_selection(page, frame):
     assert country
 
 
+def test_a_tree_without_its_count_column_still_counts_a_ticked_group(page, frame):
+    """The engine leaves a hidden Customers column out of the tree's rows: a ticked group
+    is then counted by the database, not taken as 0 customers."""
+    page.view.param.update(groups=["status"], values=[["credit", "sum"]], hidden=["count"])
+    tree = page.aggregates.tree
+    assert "Customers" not in tree.table.titles.values()
+    first = tree.table.value["c0"].iloc[1].lstrip("\u25b8 ").strip()
+    assert tree.table.value["cd_name"].iloc[1] == f"Select group {first}"  # no count to say
+    tree.table.selection = [1]
+    assert page.selection.count == int((frame.status == first).sum()) > 0
+
+
 def test_pivot_mode_from_the_columns_panel(page, frame):
     panel = page.columns_panel
     page.view.groups = ["status"]
@@ -314,11 +326,13 @@ def test_tree_and_pivot_header_menus_sort_hide_and_ungroup(page):
     menu(tree.menus, "desc", keys["sum_credit"])
     assert page.view.sort == [["sum_credit", "desc"]]
     menu(tree.menus, "hide", keys["sum_credit"])
-    assert page.view.hidden == ["sum_credit"] and keys["sum_credit"] in tree.table.hidden_columns
+    # the engine leaves it out: the tree has no such column (the title is gone)
+    assert page.view.hidden == ["sum_credit"] and "sum_credit" not in tree._display.keys.values()
+    assert "Sum of Balance" not in tree.table.titles.values()
     assert View.from_url("?" + page.link_query()).hidden == ["sum_credit"]
     assert offered(tree.menus, "c0")[-1] == "show"
     menu(tree.menus, "show", "c0")
-    assert page.view.hidden == [] and keys["sum_credit"] not in tree.table.hidden_columns
+    assert page.view.hidden == [] and "sum_credit" in tree._display.keys.values()
     menu(tree.menus, "ungroup:country", "c0")
     assert page.view.groups == ["status"]
 
@@ -332,5 +346,15 @@ def test_tree_and_pivot_header_menus_sort_hide_and_ungroup(page):
     assert offered(panel.menus, key) == ["asc", "desc", "hide"]
     menu(panel.menus, "desc", key)
     assert "@" in page.view.sort[0][0] and page.view.sort[0][1] == "desc"
+    title = panel.table.titles[key]
     menu(panel.menus, "hide", key)
-    assert page.view.hidden and key in panel.table.hidden_columns
+    assert page.view.hidden and title not in panel.table.titles.values()
+    # the Columns pop-out lists it, and shows it back
+    columns = page.columns_panel
+    named = page.view.hidden[0].partition("@")[2]  # as the header read it, "AE (EUR)"
+    assert title.startswith(named)
+    shows = [b for b in columns._hidden.objects if getattr(b, "label", "") == f"Show {named}"]
+    assert columns._hidden.visible and len(shows) == 1
+    shows[0].clicks += 1
+    assert page.view.hidden == [] and title in panel.table.titles.values()
+    assert not columns._hidden.visible

@@ -91,12 +91,6 @@ def menu_items(
     return out
 
 
-def hidden_keys(display: Display, view: View) -> list[str]:
-    """The grid's columns the view hides (from their header menus)."""
-    hidden = set(view.hidden)
-    return [k for k in display.keys if hidden and column_name(display, view, k) in hidden]
-
-
 def act_on_menu(display: Display, view: View, choice: str, key: str) -> None:
     """A group tree's or pivot's header menu choice, on the view: a sort by the column (by
     the same keys a header click gives), a hidden column, a grouping removed."""
@@ -117,6 +111,31 @@ def act_on_menu(display: Display, view: View, choice: str, key: str) -> None:
         # a sort by the field's column means nothing once it is no group
         view.param.update(groups=[g for g in view.groups if g != arg], page=1,
                           sort=[s for s in view.sort if s[0] != arg])  # fmt: skip
+
+
+class MenuGrid(pn.viewable.Viewer):
+    """What the group tree and the pivot table share: header menus whose choices act on
+    the view (`act_on_menu`). A hidden column needs nothing more here: the page runs the
+    view again, and the engine leaves the column out of the result (`query.run`)."""
+
+    view = param.ClassSelector(class_=View, doc="The view the menus' choices change.")
+
+    #: The view's mode this grid shows ("groups": the tree; "pivot": the pivot table).
+    mode = "groups"
+
+    def _with_menus(self, options: dict[str, Any]) -> dict[str, Any]:
+        """The grid's options with a menu on each header: sort, hide a value or pivot
+        column, remove a grouping (menus.py); on a phone a tap on a header opens it."""
+        self._display: Display | None = None
+        self.menus = HeaderMenus(self, tap=True)
+        options["configuration"] = self.menus.configure(options["configuration"])
+        self.menus.state.param.watch(self._on_menu, "value")
+        return options
+
+    def _on_menu(self, event) -> None:
+        got = HeaderMenus.choice(event.new)
+        if got is not None and self._display is not None and self.view.mode == self.mode:
+            act_on_menu(self._display, self.view, *got)
 
 
 class OpenedGroup(pn.viewable.Viewer):
@@ -188,7 +207,7 @@ class OpenedGroup(pn.viewable.Viewer):
         return self._box
 
 
-class GroupTree(pn.viewable.Viewer):
+class GroupTree(MenuGrid):
     """A group view as a tree in one grid: the page's top-level groups with their
     aggregates, each opening in place (a click on its name) to its sub-groups and, at the
     last level, to its customers, a page at a time. Each opening is one query; the grid
@@ -206,24 +225,19 @@ class GroupTree(pn.viewable.Viewer):
     expand_all = param.Event(label="Expand all", doc="Open every group level on this page.")
     collapse_all = param.Event(label="Collapse all", doc="Close every open group.")
     compact = param.Boolean(default=False,
-                            doc="A phone-sized screen: headers have no menu button.")  # fmt: skip
+                            doc="A phone-sized screen: no menu button beside a header (a tap "
+                            "on the header opens its menu).")  # fmt: skip
 
     def __init__(self, **params):
         super().__init__(**params)
         self._top: Result | None = None
         self._kids: dict[tuple, dict[str, Any]] = {}
         self._nodes: list[dict[str, Any]] = []
-        self._display: Display | None = None
         self._syncing = False
-        options = grid_options(
+        options = self._with_menus(grid_options(
             "No group: change the filters or the search.", height=200,
             # cd-tree: the page's script keeps this grid still when rows are ticked (keys.py)
-            stylesheets=[GRID_CSS, TREE_CSS], css_classes=["cd-tree"])  # fmt: skip
-        # each header's menu: sort, hide a value column, remove a grouping (menus.py)
-        self.menus = HeaderMenus(self)
-        options["configuration"] = self.menus.configure(options["configuration"])
-        self.menus.state.param.watch(self._on_menu, "value")
-        self.view.param.watch(self._on_hidden, "hidden")
+            stylesheets=[GRID_CSS, TREE_CSS], css_classes=["cd-tree"]))  # fmt: skip
         self.table = EngineGrid(pd.DataFrame(), selectable="checkbox", **options)
         self.table.selectable_rows = self._selectable
         # a "Show N more" row is in italics, and TREE_CSS hides the tick box of a row so
@@ -284,8 +298,8 @@ class GroupTree(pn.viewable.Viewer):
         if frame is None or self.view.percent:
             return None  # a share is no count
         for row in self._rows(frame):
-            if tree.path_of(self.view, parent, row) == path:
-                return int(row["count"])
+            if tree.path_of(self.view, parent, row) == path and row.get("count") is not None:
+                return int(row["count"])  # (not when the count column is hidden)
         return None
 
     @staticmethod
@@ -337,6 +351,8 @@ class GroupTree(pn.viewable.Viewer):
         """The value columns (count, then the view's values) and the customer columns
         shown after them on customers' rows."""
         values = ["count", *(query.value_column(f, a) for f, a in self.view.values)]
+        if self._top is not None:  # a hidden one is not in the result (query.run)
+            values = [v for v in values if v in self._top.data.columns]
         own = {f for f, _ in self.view.values}
         leaf = tree.group_view(self.view, [None] * len(self.view.groups))
         customers = [c for c in leaf.columns
@@ -384,11 +400,12 @@ class GroupTree(pn.viewable.Viewer):
                 for name in values:
                     cells[back[name]] = amount(name, row.get(name), own or units.get(name))
                 count = row.get("count")
-                n = int(count) if count is not None and not pd.isna(count) else 0
+                # no count: a share, or the count column hidden (the database counts)
+                n = None if count is None or pd.isna(count) or view.percent else int(count)
                 nodes.append({"kind": "group", "path": path, "count": n})
                 # what a screen reader says of its tick box (a share is no count)
                 named = " › ".join(query.BLANK if p is None else p for p in path)
-                customers_of = "" if view.percent else f" ({plural(n, 'customer')})"
+                customers_of = "" if n is None else f" ({plural(n, 'customer')})"
                 cells[NAME_FIELD] = f"Select group {named}{customers_of}"
                 rows.append(cells)
                 if opened:
@@ -411,7 +428,7 @@ class GroupTree(pn.viewable.Viewer):
                     cells[back[name]] = None
                 for fname, agg in view.values:  # the customer's own value
                     col = query.value_column(fname, agg)
-                    if fname in raw and agg != "count_distinct":
+                    if fname in raw and agg != "count_distinct" and col in back:
                         cells[back[col]] = amount(col, raw[fname], raw.get(query.UNIT_COLUMN))
                 for name in customers:
                     v = row.get(name)
@@ -475,7 +492,7 @@ class GroupTree(pn.viewable.Viewer):
             self.table.param.update(
                 value=frame, titles=titles, formatters=formatters, text_align=display.align,
                 widths=self._widths(display), frozen_columns={"c0": "left"},
-                hidden_columns=self._hidden(),
+                hidden_columns=[NAME_FIELD],
                 frozen_rows=[0], selection=self._ticked_rows(),
                 height=min(TREE_MAX_PX, HEADER_PX + ROW_PX * len(frame) + 40),
             )  # fmt: skip
@@ -487,9 +504,6 @@ class GroupTree(pn.viewable.Viewer):
         return dict(display.widths) if self.compact else {
             k: w + MENU_PX for k, w in display.widths.items()}  # fmt: skip
 
-    def _hidden(self) -> list[str]:
-        return [NAME_FIELD, *(hidden_keys(self._display, self.view) if self._display else [])]
-
     # --- header menus --------------------------------------------------------------------
 
     def _offer(self) -> None:
@@ -500,16 +514,6 @@ class GroupTree(pn.viewable.Viewer):
         hideable = {back[n] for n in values if n in back}
         self.menus.offer(menu_items(self._display, self.view, {"c0": list(self.view.groups)},
                                     hideable))  # fmt: skip
-
-    def _on_menu(self, event) -> None:
-        got = HeaderMenus.choice(event.new)
-        if got is not None and self._display is not None and self.view.mode == "groups":
-            act_on_menu(self._display, self.view, *got)
-
-    def _on_hidden(self, _event) -> None:
-        if self._display is not None and self.view.mode == "groups":
-            self._offer()
-            self.table.hidden_columns = self._hidden()
 
     def _more_styles(self, frame: pd.DataFrame) -> pd.DataFrame:
         styles = pd.DataFrame("", index=frame.index, columns=frame.columns)
@@ -587,7 +591,7 @@ class GroupTree(pn.viewable.Viewer):
         view shows shares, not counts) counted by the database."""
         if not self.view.percent and self.view.source == "customers":
             for n in self._nodes:
-                if n["kind"] == "group" and tuple(n["path"]) == path:
+                if n["kind"] == "group" and tuple(n["path"]) == path and n["count"] is not None:
                     return n["count"]
         return query.count(self.store, tree.group_view(self.view, list(path)))
 
@@ -631,7 +635,7 @@ class GroupTree(pn.viewable.Viewer):
                            sizing_mode="stretch_width", margin=0)  # fmt: skip
 
 
-class AggregatePanel(pn.viewable.Viewer):
+class AggregatePanel(MenuGrid):
     """The group or pivot table of the view's current page, its chart, an opened group."""
 
     store = param.ClassSelector(class_=Store, doc="The database gateway.")
@@ -643,18 +647,15 @@ class AggregatePanel(pn.viewable.Viewer):
     compact = param.Boolean(default=False,
                             doc="A phone-sized screen: the chart's labels are made to fit.")  # fmt: skip
 
+    mode = "pivot"  # its table shows pivots; groups show in its tree (MenuGrid)
+
     def __init__(self, **params):
         super().__init__(**params)
         self._result: Result | None = None
         self._whole: tuple[Result, Result, View] | None = None
-        self._display: Display | None = None
         self._syncing = False
-        options = grid_options(height=200)
         # each header's menu: sort, hide a pivot or total column, remove a grouping
-        self.menus = HeaderMenus(self)
-        options["configuration"] = self.menus.configure(options["configuration"])
-        self.menus.state.param.watch(self._on_menu, "value")
-        self.view.param.watch(self._on_hidden, "hidden")
+        options = self._with_menus(grid_options(height=200))
         self.table = EngineGrid(pd.DataFrame(), selectable=False, **options)
         self.table.param.watch(self._on_sorters, "sorters")
         self.table.on_click(self._on_click)
@@ -707,7 +708,6 @@ class AggregatePanel(pn.viewable.Viewer):
                 text_align=display.align, frozen_columns=display.frozen,
                 widths=display.widths if self.compact else {
                     k: w + MENU_PX for k, w in display.widths.items()},
-                hidden_columns=hidden_keys(display, self.view),
                 height=HEADER_PX + ROW_PX * max(1, len(display.frame)) + 16,
             )  # fmt: skip
         finally:
@@ -721,7 +721,7 @@ class AggregatePanel(pn.viewable.Viewer):
         if sort != self.view.sort:
             self.view.param.update(sort=sort, page=1)
 
-    # --- header menus (the pivot's; the tree has its own) ---------------------------------
+    # --- header menus (the pivot's; what a choice does is MenuGrid's) ----------------------
 
     def _offer(self) -> None:
         """Say what each pivot header's menu offers: a row-group column removes its
@@ -730,16 +730,6 @@ class AggregatePanel(pn.viewable.Viewer):
         groups = {k: [n] for k, n in display.keys.items() if n in view.groups}
         hideable = {k for k in display.keys if k not in groups}
         self.menus.offer(menu_items(display, view, groups, hideable))
-
-    def _on_menu(self, event) -> None:
-        got = HeaderMenus.choice(event.new)
-        if got is not None and self._display is not None and self.view.mode == "pivot":
-            act_on_menu(self._display, self.view, *got)
-
-    def _on_hidden(self, _event) -> None:
-        if self._display is not None and self.view.mode == "pivot":
-            self._offer()
-            self.table.hidden_columns = hidden_keys(self._display, self.view)
 
     def _on_click(self, event) -> None:
         r = self._result

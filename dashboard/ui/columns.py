@@ -7,7 +7,7 @@ import panel_material_ui as pmui
 import param
 
 from ..fields import SOURCES, columns_for, default_columns
-from ..query import PERCENTAGES, Filter, View, value_label
+from ..query import PERCENTAGES, Filter, View, hidden_title, value_label
 from .controls import Button
 from .safe import Text
 
@@ -96,7 +96,43 @@ class ColumnsPanel(pn.viewable.Viewer):
             label="Show", sizing_mode="stretch_width",
         )  # fmt: skip
         self._reset = Button.from_param(self.param.reset, label="Reset columns", variant="outlined")
+        #: the group or pivot columns hidden from a header's menu, each shown back by a button
+        self._hidden = pmui.Column(sizing_mode="stretch_width", margin=0, visible=False)
+        self._hidden_shown: tuple = ()
+        self._list_hidden()
         self.view.param.watch(self._from_view_event, ["values", "pivot", "source", "percent"])
+        self.view.param.watch(self._list_hidden, ["hidden", "groups", "pivot", "values"])
+
+    def _list_hidden(self, *_) -> None:
+        """List the columns the view hides (a group tree's or pivot's, from a header's
+        menu) by their titles, each with a button showing it back; Show all for several."""
+        view = self.view
+        hidden = tuple(view.hidden) if view.mode != "rows" else ()
+        shown = (hidden, view.mode, tuple(view.groups), view.pivot, str(view.values))
+        if shown == self._hidden_shown:
+            return
+        self._hidden_shown = shown
+        parts: list = []
+        for name in hidden:
+            title = hidden_title(view, name)
+            show = Button(label=f"Show {title}", size="small", variant="text",
+                          icon="visibility", description=f"Show the hidden column {title}")  # fmt: skip
+            show.on_click(lambda _e, name=name: self._unhide([name]))
+            parts.append(show)
+        if len(hidden) > 1:
+            every = Button(label="Show all", size="small", variant="outlined",
+                           description="Show every hidden column")  # fmt: skip
+            every.on_click(lambda _e: self._unhide(list(hidden)))
+            parts.append(every)
+        heading = [Text("Hidden columns", variant="subtitle1")] if parts else []
+        self._hidden.param.update(objects=[pmui.Divider(), *heading, *parts] if parts else [],
+                                  visible=bool(parts))  # fmt: skip
+
+    def _unhide(self, names: list[str]) -> None:
+        """Show hidden columns back (the page runs the view again with them)."""
+        left = [h for h in self.view.hidden if h not in names]
+        if left != self.view.hidden:
+            self.view.hidden = left
 
     def _from_view(self) -> None:
         if hasattr(self, "_columns") and self.source != self.view.source:
@@ -188,6 +224,7 @@ class ColumnsPanel(pn.viewable.Viewer):
             self._pivot,
             self._pivot_field,
             self._percent,
+            self._hidden,
             self._reset,
             sizing_mode="stretch_width",
         )

@@ -22,7 +22,7 @@ from ..query import View
 from ..words import plural
 from .controls import Button
 from .display import Display, sort_keys, sorters_for
-from .menus import MENU_CSS, MENU_PX, ROWS_MENU, HeaderMenus
+from .menus import MENU_CSS, MENU_PX, PHONE_MAX_PX, ROWS_MENU, HeaderMenus
 from .safe import Grid, Text
 
 #: Tabulator's remote sort mode was made for data loaded by Ajax: a header click reloads the
@@ -140,7 +140,7 @@ GRID_CSS += """
 #: On a phone the name column is narrow: names wrap onto a second line instead of being cut
 #: ("Unity Wave Telecor"); rows grow to fit (each drawn row is measured) ...
 GRID_CSS += f"""
-@media (max-width: 699px) {{
+@media (max-width: {PHONE_MAX_PX}px) {{
   .tabulator .tabulator-header-popup-button {{ display: none; }}
   .tabulator .tabulator-row .tabulator-cell[tabulator-field="{KEY_FIELD}"] {{
     white-space: normal; overflow-wrap: break-word; text-overflow: clip; }}

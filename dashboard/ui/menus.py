@@ -32,6 +32,8 @@ ROWS_MENU = ["asc", "desc", "filter", "group", "-", "left", "right", "unpin", "h
 
 #: What each header's menu button (beside its title) takes, in pixels.
 MENU_PX = 24
+#: The widest window laid out as a phone, where no ⋮ is drawn (grid.GRID_CSS's media query).
+PHONE_MAX_PX = 699
 
 #: Dragged and resized headers are reported to the server through a hidden text input of the
 #: page (found by its placeholder, `{mark}`): Panel's Tabulator reports neither. The order of
@@ -80,7 +82,7 @@ COLUMN_EVENTS = """
       const col = field && table.element.querySelector(`.tabulator-col[tabulator-field="${field}"]`);
       if (col) { col.focus(); }
     };
-    const openMenu = (col) => {
+    const openMenu = (col, focus = true) => {
       const button = col.querySelector(".tabulator-header-popup-button");
       if (!button) { return; }
       table.cdMenuField = col.getAttribute("tabulator-field");
@@ -101,9 +103,25 @@ COLUMN_EVENTS = """
           item.setAttribute("role", "menuitem");
           item.setAttribute("tabindex", "-1");
         }
-        if (items(menu).length) { items(menu)[0].focus(); }
+        if (focus && items(menu).length) { items(menu)[0].focus(); }
       }, 0);
     };
+    // a phone has no room for the ⋮ beside a group tree's or pivot's titles: a tap on a
+    // header opens its menu (which sorts too) instead of sorting. Only a person's tap
+    // (trusted): Enter on a focused header clicks its title to sort (keys.py), and
+    // openMenu clicks the button; a wider window's click sorts as ever
+    if ({tap}) {
+      table.element.addEventListener("click", (e) => {
+        if (!e.isTrusted || !window.matchMedia("(max-width: {phone}px)").matches) { return; }
+        const col = e.target.closest && e.target.closest(".tabulator-header .tabulator-col");
+        const field = col && col.getAttribute("tabulator-field");
+        if (!field || field === "_index" || e.target.closest(".tabulator-col-resize-handle")
+            || !col.querySelector(".tabulator-header-popup-button")) { return; }
+        e.preventDefault();
+        e.stopPropagation();
+        openMenu(col, false);
+      }, true);
+    }
     table.element.addEventListener("keydown", (e) => {
       const menu = e.target.closest && e.target.closest(".tabulator-menu");
       if (menu) {
@@ -203,8 +221,10 @@ class HeaderMenus:
     choice (and dragged or resized headers) and the server says what each menu offers.
     Both must be on the page (`parts`)."""
 
-    def __init__(self, owner: Any):
+    def __init__(self, owner: Any, *, tap: bool = False):
         self.mark = f"cd-columns-{id(owner)}"
+        #: on a phone (no ⋮ drawn) a tap on a header opens its menu instead of sorting
+        self.tap = tap
         #: where the browser reports dragged and resized headers and menu choices
         self.state = pn.widgets.TextInput(value="", placeholder=self.mark, visible=False,
                                           width=0, height=0, margin=0)  # fmt: skip
@@ -233,8 +253,11 @@ class HeaderMenus:
         sort_mark = config["headerSortElement"].js_code
         assert _TABLE_AT_HAND in sort_mark
         body = sort_mark.replace(
-            _TABLE_AT_HAND, _TABLE_AT_HAND + COLUMN_EVENTS.replace("{mark}", self.mark), 1
-        )
+            _TABLE_AT_HAND,
+            _TABLE_AT_HAND + COLUMN_EVENTS.replace("{mark}", self.mark)
+            .replace("{tap}", "true" if self.tap else "false")
+            .replace("{phone}", str(PHONE_MAX_PX)), 1,
+        )  # fmt: skip
         defaults = config.get("columnDefaults", {})
         return {**config, "headerSortElement": JSCode(body),
                 "columnDefaults": {**defaults, "headerMenu": JSCode(HEADER_MENU),

@@ -542,10 +542,10 @@ class CustomersPage(pn.viewable.Viewer):
 
     def _on_view(self, *events) -> None:
         names = {e.name for e in events}
-        if names <= {"expand", "widths", "pins", "hidden"}:
+        if names <= {"expand", "widths", "pins"}:
             # the tree opened or closed a group itself (one query); a header was resized or
-            # pinned (the grid froze it already), a group or pivot column hidden (the table
-            # hid it already)
+            # pinned (the grid froze it already). A group or pivot column hidden or shown
+            # back loads: the engine leaves hidden columns out of the result (query.run)
             if "widths" in names and self.grid._display is not None:
                 self.grid.table.widths = self.grid._widths(self.grid._display)
             self._to_url()
