@@ -87,6 +87,8 @@ def test_a_typed_number_is_saved_by_the_first_save(browser, server):
     text = _file(server)
     assert re.search(r"(?m)^rate = 7$", text), text
     assert re.search(r"(?m)^port = 2525$", text), text
+    page.wait_for_timeout(500)
+    shot(page, "settings-saved-1280x720")
     assert _in_view(page, saved)  # beside Save
     page.context.close()
 
@@ -130,6 +132,13 @@ def test_the_test_buttons_are_named_by_their_label(browser, server):
 
 @pytest.mark.parametrize("size", [(1280, 720), (1440, 900), (390, 844)])
 def test_settings_screenshots(browser, server, size):
+    """The screen, then a Save's answer, in sight (on a phone, under the button)."""
     page = _settings(browser, server, size)
     shot(page, f"settings-{size[0]}x{size[1]}")
+    button(page, "Save settings").first.click()
+    saved = page.get_by_text(re.compile("^Saved to ")).first
+    saved.wait_for()
+    page.wait_for_timeout(600)
+    shot(page, f"settings-saved-{size[0]}x{size[1]}")
+    assert _in_view(page, saved), saved.bounding_box()
     page.context.close()
