@@ -47,7 +47,9 @@ class FirstProblem(pn.custom.JSComponent):
     """Takes the person to the first field a refused save marked: a refused Save showed its
     message, but left the focus on Save and the bad field out of sight (often on another
     tab, which the card opens). The field is focused and scrolled into view here, in the
-    browser, once its tab has drawn it marked (a field is drawn when its tab first opens)."""
+    browser, once its tab has drawn it marked (a field is drawn when its tab first opens).
+    Inside a dialog it seeks that dialog's fields; on a page of its own (Setup › Settings),
+    the page's."""
 
     refused = param.Integer(default=0, doc="Counts refused saves; each one seeks the field.")
 
@@ -80,9 +82,8 @@ class FirstProblem(pn.custom.JSComponent):
         clearInterval(timer);
         const started = performance.now();
         timer = setInterval(() => {
-          const dialog = dialogOf(el);
-          const marked = dialog ? deepAll(dialog, "[aria-invalid='true']", [])
-            .map(focusable).filter(Boolean) : [];
+          const scope = dialogOf(el) || document;
+          const marked = deepAll(scope, "[aria-invalid='true']", []).map(focusable).filter(Boolean);
           if (marked.length || performance.now() - started > 4000) clearInterval(timer);
           if (!marked.length) return;
           // the first as a person reads the tab: top to bottom, then left to right

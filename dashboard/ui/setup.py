@@ -9,6 +9,7 @@ import pandas as pd
 import panel as pn
 import panel_material_ui as pmui
 import param
+from panel.io.state import set_curdoc
 
 from .. import messaging, money
 from ..access import ROLES, Actor, allowed
@@ -16,6 +17,7 @@ from ..errors import UserError, ValidationError
 from ..settings import DEFAULTS, LABELS, SECURITY, Settings
 from ..store import Store
 from ..types import timestamp_text
+from .card import FirstProblem
 from .controls import Button
 from .display import plural, run_with_progress
 from .grid import grid_options
@@ -35,6 +37,34 @@ def _param(section: str, key: str, default) -> param.Parameter:
     return param.String(default=default, doc=doc)
 
 
+#: How long Save and the tests wait before reading the form, in ms. A number field sends
+#: its typed value when it loses the focus, a moment after the click on Save that took the
+#: focus has reached the server (panel-material-ui sets it in an effect, after the render
+#: the blur causes); Panel then applies a change after 50 ms. Read at once, the form still
+#: held the old number: Save wrote 5 where 7 was typed, and a second Save wrote 7.
+SETTLE_MS = 250
+
+
+#: An answer's notice: right of its button, taking the rest of the line; below it when less
+#: than 280 px is left (a phone).
+ANSWER = dict(sizing_mode="stretch_width", min_width=280, styles={"flex": "1 1 280px"})
+
+
+class Reveal(pn.custom.JSComponent):
+    """Scrolls the page, as little as it takes, to bring this point into sight each time
+    `shown` counts up: placed under a button's row, its answer beside it is seen whole
+    (a Save at the window's foot had its answer drawn half below it)."""
+
+    shown = param.Integer(default=0, doc="Counts the answers to bring into sight.")
+
+    _esm = """
+    export function render({ model, el }) {
+      // after the answer is drawn: it may make the row taller
+      model.on("shown", () => setTimeout(() => el.scrollIntoView({block: "nearest"}), 150));
+    }
+    """
+
+
 #: One parameter per setting, named section_key, made from the settings' public keys.
 SettingsForm = param.parameterized_class(
     "SettingsForm",
@@ -52,8 +82,8 @@ class SettingsPage(pn.viewable.Viewer):
                                     "local operator with `role`).")  # fmt: skip
     save = param.Event(doc="Check and save the settings.")
     test_to = param.String(default="", doc="Where to send a test message.")
-    test_email = param.Event(doc="Send a test email to test_to.")
-    test_sms = param.Event(doc="Send a test SMS to test_to.")
+    test_email = param.Event(doc="Send a test email to the address given beside it.")
+    test_sms = param.Event(doc="Send a test SMS to the number given beside it.")
     message = param.String(default="", doc="The last message shown.")
 
     def __init__(self, **params):
@@ -63,7 +93,16 @@ class SettingsPage(pn.viewable.Viewer):
         self.form.param.update(
             **{f"{s}_{k}": v for s, d in self.settings.as_dict().items() for k, v in d.items()}
         )
-        self._alert = Notice(object="", severity="info", visible=False, sizing_mode="stretch_width")
+        # each answer beside the button it answers: at the top of the page it was out of
+        # sight of a person who had scrolled down to Save
+        self._saved = Notice(object="", severity="info", visible=False, **ANSWER)
+        self._tested = Notice(object="", severity="info", visible=False, **ANSWER)
+        self._answer = self._saved  # where `_say` speaks: beside the button last used
+        #: The form's widgets by (section, key), marked with their problem when refused.
+        self._widgets: dict[tuple[str, str], pn.widgets.Widget] = {}
+        self._first_problem = FirstProblem(height=0, margin=0, sizing_mode="stretch_width")
+        self._reveals = {self._saved: Reveal(height=0, margin=0, sizing_mode="stretch_width"),
+                         self._tested: Reveal(height=0, margin=0, sizing_mode="stretch_width")}  # fmt: skip
 
     def _section(self, section: str, title: str):
         widgets = []
@@ -79,6 +118,7 @@ class SettingsPage(pn.viewable.Viewer):
                 widgets.append(pmui.FloatInput.from_param(p, label=label, width=300))
             else:
                 widgets.append(pmui.TextInput.from_param(p, label=label, width=300))
+            self._widgets[(section, key)] = widgets[-1]
         return pmui.Column(
             Text(title, variant="h6"),
             pmui.FlexBox(*widgets),
@@ -90,19 +130,25 @@ class SettingsPage(pn.viewable.Viewer):
                    "CUSTOMER_DASHBOARD_SMTP_PASSWORD and CUSTOMER_DASHBOARD_TWILIO_AUTH_TOKEN, or "
                    "a secrets file named by CUSTOMER_DASHBOARD_SECRETS.")  # fmt: skip
         return pmui.Column(
-            self._alert,
+            self._first_problem,
             self._section("email", "Email (outbound server)"),
             self._section("sms", "SMS (Twilio)"),
             self._section("docs", "Documentation"),
             self._section("money", "Money"),
             Text(secrets, variant="caption"),
-            Button.from_param(self.param.save, label="Save settings", variant="contained", icon="save"),
+            pn.FlexBox(
+                Button.from_param(self.param.save, label="Save settings", variant="contained", icon="save"),
+                self._saved, align_items="center", sizing_mode="stretch_width", margin=0,
+            ),
+            self._reveals[self._saved],
             pmui.Divider(),
-            pmui.Row(
+            pn.FlexBox(
                 pmui.TextInput.from_param(self.param.test_to, label="Send a test to (email or +number)", width=320),
                 Button.from_param(self.param.test_email, label="Test Email", variant="outlined"),
                 Button.from_param(self.param.test_sms, label="Test SMS", variant="outlined"),
+                self._tested, align_items="center", sizing_mode="stretch_width", margin=0,
             ),
+            self._reveals[self._tested],
             sizing_mode="stretch_width", max_width=1100,
         )  # fmt: skip
 
@@ -120,8 +166,26 @@ class SettingsPage(pn.viewable.Viewer):
                 out.setdefault(s, {})[k] = v
         return out
 
+    def _when_typed(self, action) -> None:
+        """Run `action` once what was typed has reached the server (see SETTLE_MS); at
+        once outside a served page (a notebook, tests)."""
+        doc = pn.state.curdoc
+        if doc is None or doc.session_context is None:
+            action()
+            return
+
+        def later() -> None:
+            with set_curdoc(doc):
+                action()
+
+        doc.add_timeout_callback(later, SETTLE_MS)
+
     @param.depends("save", watch=True)
     def _save(self) -> None:
+        self._when_typed(self._save_now)
+
+    def _save_now(self) -> None:
+        self._answer = self._saved
         if not allowed(self.role, "settings"):
             self._say("Only admins may change the settings.", "error")
             return
@@ -129,12 +193,33 @@ class SettingsPage(pn.viewable.Viewer):
             self.settings.update(self.values())
             path = self.settings.save(by=self._actor())
         except ValidationError as exc:
-            self._say("; ".join(p.describe() for p in exc.problems), "error")
+            self._refused(exc)
             return
         except UserError as exc:
             self._say(str(exc), "error")
             return
+        self._mark({})
         self._say(f"Saved to {path}.", "success")
+
+    def _refused(self, exc: ValidationError) -> None:
+        """Say what was refused, and mark each refused field with its problem and take the
+        person to the first (as the customer card does)."""
+        marks = {}
+        for p in exc.problems:
+            where = tuple(str(p.field).split(".", 1))
+            if where in self._widgets:
+                marks[where] = p.describe().removeprefix(p.label or "").lstrip(": ").strip()
+        self._mark(marks)
+        # a marked field, its problem under it, is brought into sight (not the answer)
+        self._say("; ".join(p.describe() for p in exc.problems), "error", reveal=not marks)
+        if marks:
+            self._first_problem.refused += 1
+
+    def _mark(self, marks: dict[tuple[str, str], str]) -> None:
+        """Show each field's problem under it (none: every mark cleared)."""
+        for where, widget in self._widgets.items():
+            text = marks.get(where, "")
+            widget.param.update(error_state=bool(text), helper_text=text)
 
     def _actor(self):
         """Who the service functions check: the session's store, else the local operator."""
@@ -142,13 +227,14 @@ class SettingsPage(pn.viewable.Viewer):
 
     @param.depends("test_email", watch=True)
     def _test_email(self) -> None:
-        self._test("email")
+        self._when_typed(lambda: self._test("email"))
 
     @param.depends("test_sms", watch=True)
     def _test_sms(self) -> None:
-        self._test("sms")
+        self._when_typed(lambda: self._test("sms"))
 
     def _test(self, channel: str) -> None:
+        self._answer = self._tested
         if not allowed(self.role, "send"):
             self._say("Only admins may send test messages.", "error")
             return
@@ -156,16 +242,23 @@ class SettingsPage(pn.viewable.Viewer):
             self.settings.update(self.values())
             answer = messaging.send_test(self.settings, channel, self.test_to, by=self._actor())
         except ValidationError as exc:
-            self._say("; ".join(p.describe() for p in exc.problems), "error")
+            self._refused(exc)
             return
         except UserError as exc:
             self._say(str(exc), "error")
             return
         self._say(f"Test {channel}: {answer}.", "success")
 
-    def _say(self, text: str, severity: str) -> None:
+    def _say(self, text: str, severity: str, reveal: bool = True) -> None:
+        """Show `text` beside the button just used (`_answer`), brought into sight unless
+        not `reveal`; the other answer goes."""
         self.message = text
-        self._alert.param.update(object=text, severity=severity, visible=True)
+        for notice in (self._saved, self._tested):
+            if notice is not self._answer:
+                notice.visible = False
+        self._answer.param.update(object=text, severity=severity, visible=True)
+        if reveal:
+            self._reveals[self._answer].shown += 1
 
 
 #: The log's columns as the Messages page shows them, in order.
