@@ -64,7 +64,7 @@ def test_notices_and_clear_all_leave_the_grid_where_it_is(server, size):
         shot(pg, f"still-deleted-{name}")
         assert grid_top(pg) == top, "the write's notice moved the grid"
         undo.click()
-        pg.get_by_text(re.compile("^Undid batch")).first.wait_for()
+        pg.get_by_text(re.compile("^Undone: ")).first.wait_for()
         undo.wait_for(state="hidden")
         pg.wait_for_timeout(300)
         shot(pg, f"still-undone-{name}")
@@ -118,7 +118,7 @@ def test_the_last_row_scrolls_clear_of_undo(server, size):
         shot(pg, "still-last-row-{}x{}".format(*size))
         assert not overlap(last.bounding_box(), undo.bounding_box()), "Undo covers the last row"
         undo.click()
-        pg.get_by_text(re.compile("^Undid batch")).first.wait_for()
+        pg.get_by_text(re.compile("^Undone: ")).first.wait_for()
 
 
 def test_a_toolbar_button_is_disabled_until_a_click_on_it_works(server):

@@ -258,7 +258,7 @@ def test_the_check_step_speaks_the_pages_language(page):
     w.valid_only = True
     w.upload_now()
     assert w.is_open and w.step == DONE and w._stepper.active == DONE
-    assert w._done_text.object.startswith("Imported 1 new and 0 updated customers (batch ")
+    assert w._done_text.object.startswith("Imported 1 new and 0 updated customers. ")
     assert "1 row with problems was left out" in w._done_text.object
     assert page.message == w._done_text.object
 
@@ -347,7 +347,10 @@ def test_done_step_undoes_its_own_batch_and_the_page_forgets_its_undo(page, demo
     assert w._undo_btn.visible and page.last_batch == batch.batch_id
     w.param.trigger("undo")
     assert demo.scalar("SELECT count(*) FROM customers") == before
-    assert w.message.startswith(f"Undid batch {batch.batch_id}") and not w._undo_btn.visible
+    assert (
+        w.message == "Undone: Upload of 3 customers, removing the 3 customers it added."
+        and not w._undo_btn.visible
+    )
     assert page.message == w.message and page.last_batch == "" and not page.notices._undo.visible
 
 
@@ -361,5 +364,5 @@ def test_an_editor_undoes_their_own_upload_from_the_done_step(demo):
     w.upload_now()
     assert w._undo_btn.visible
     w.param.trigger("undo")
-    assert w.message.startswith("Undid batch"), w.message
+    assert w.message.startswith("Undone: Upload of "), w.message
     assert find_by_name(demo, "Beta Euro Ltd") is None

@@ -985,7 +985,7 @@ class CustomerCard(pn.viewable.Viewer):
         self._conflict = None
         self.close()
         self.message = f"Saved {values.get(KEY_FIELD)}" + (
-            f" (batch {batch.batch_id})." if batch.batch_id else " (no changes)."
+            "." if batch.batch_id else " (no changes)."
         )
         self.saved_batch = batch.batch_id or ""
         self.param.trigger("saved_batch")
