@@ -366,3 +366,21 @@ def test_an_editor_undoes_their_own_upload_from_the_done_step(demo):
     w.param.trigger("undo")
     assert w.message.startswith("Undone: Upload of "), w.message
     assert find_by_name(demo, "Beta Euro Ltd") is None
+
+
+def test_a_spreadsheets_whole_numbers_show_as_their_field_shows_them(page):
+    """A spreadsheet gives its numbers as floats: the Table step's sample and the Columns
+    step's "e.g." showed Channels' 20 as "20.0". Under a field they are shown by that
+    field's type (20 for a whole number, 2.50 for an amount); a column under no field and
+    text as the file holds them."""
+    w = opened(page)
+    w.load(xlsx_bytes([["Company", "Currency", "Channels", "CPS", "Remarks"],
+                       ["Whole Number Ltd", "EUR", 20, 2.5, 7.0],
+                       ["Text Number Ltd", "EUR", "30", "x", "note"]], title_rows=0),
+           "numbers.xlsx")  # fmt: skip
+    sample = w._sample.value
+    column = {t: sample[k].tolist() for k, t in w._sample.titles.items()}
+    assert column["Channels"] == ["20", "30"]
+    assert column["CPS"] == ["2.50", "x"]
+    assert column["Remarks"] == ["7.0", "note"]  # under no field: as the file holds it
+    assert w._mapping_widgets["Channels"].description == "e.g. 20"

@@ -39,6 +39,7 @@ from .upload_view import (
     AUTO,
     decimal_options,
     encoding_options,
+    file_value,
     plan_problem_text,
     problems_frame,
     rows_frame,
@@ -631,7 +632,8 @@ class UploadWizard(pn.viewable.Viewer):
         options = {IGNORE: IGNORE, **importer.targets()}
         selects, self._mapping_widgets = [], {}
         for header in table.headers:
-            sample = next((str(v) for v in table.frame[header].head(20) if v not in (None, "")), "")
+            sample = next((text for v in table.frame[header].head(20)
+                           if (text := file_value(guessed[header], v))), "")  # fmt: skip
             select = pmui.Select(options=options, value=guessed[header] or IGNORE, label=header,
                                  description=f"e.g. {sample[:40]}" if sample else None, width=260)  # fmt: skip
             select.param.watch(lambda _e: self._after_change(), "value")
