@@ -1542,7 +1542,7 @@ def run(
     value in the reporting currency when every currency has a rate, else by currency and
     then amount.
     """
-    view = with_base(store, _with_search_ids(store, view, earlier))
+    view = _with_search_ids(store, view, earlier)
     if view.mode == "pivot":
         result = run_pivot(store, view, paged=paged, converted=converted)
     elif view.mode == "groups":
@@ -1592,7 +1592,6 @@ def run_rows(
     """The rows of a view; `counts`: an earlier result whose counts hold if its count
     query is this one; `key`: add the customer id; `with_unit`: each row's currency
     (see `run`)."""
-    view = with_base(store, view)
     q = page_query = compile_rows(view, paged=paged, key=key, with_unit=with_unit)
     c = compile_count(view)
     both = (compile_found(view, key=key, with_unit=with_unit)
