@@ -769,7 +769,8 @@ def undo_batch(call: Call) -> Reply:
 def _settings(call: Call) -> Any:
     from .settings import Settings
 
-    return Settings.load(call.api.settings_path)
+    # the file the server was given, else the database's own
+    return Settings.load(call.api.settings_path or call.store.settings_file())
 
 
 def send(call: Call) -> Reply:

@@ -146,15 +146,21 @@ def _store(args: argparse.Namespace, *, write: bool) -> Store:
     if is_url(path):
         # Postgres: no snapshot and no owning server; a reader opens it without migrating
         # (it may create temporary tables, which a READ ONLY transaction forbids)
-        return Store(path, user="cli", migrate=write)
+        return _with_settings(Store(path, user="cli", migrate=write), args)
     if not write:
         if not Path(path).exists():
             raise UserError(f"no database at {path}; create it with `customer-dashboard init`")
         from .snapshot import open_store
 
         # while the dashboard serves the file, its snapshot (seconds old) is read instead
-        return open_store(path, user="cli")
-    return Store(path, user="cli")
+        return _with_settings(open_store(path, user="cli"), args)
+    return _with_settings(Store(path, user="cli"), args)
+
+
+def _with_settings(store: Store, args: argparse.Namespace) -> Store:
+    """`store`, holding the command's settings file (`_settings_of`)."""
+    store.settings_given = getattr(args, "settings_file", None)
+    return store
 
 
 def _served(args: argparse.Namespace) -> Any:
@@ -302,7 +308,9 @@ def cmd_init(args: argparse.Namespace) -> int:
     with _store(args, write=True) as store:
         print(f"database {store.path} is at schema {store.schema_version()}")
         if args.demo:
-            n = add_demo(store, args.demo, seed=args.seed, base=money.base_currency())
+            n = add_demo(
+                store, args.demo, seed=args.seed, base=money.base_currency(args.settings_file)
+            )
             from .undo import last_batch
 
             batch = last_batch(store) or {}
@@ -729,7 +737,7 @@ def cmd_send(args: argparse.Namespace) -> int:
         got = client.send(_target_body(target), args.channel, args.body, args.subject,
                           dry_run=args.dry_run)  # fmt: skip
     else:
-        settings = Settings.load(args.settings) if not args.dry_run or args.settings else None
+        settings = Settings.load(args.settings_file) if not args.dry_run or args.settings else None
         with _store(args, write=True) as store:
             with _progress("send", unit="msg") as step:
                 batch_id, plan, counts = messaging.send(
@@ -790,7 +798,7 @@ def _send_again(args: argparse.Namespace) -> int:
         with _store(args, write=True) as store:
             if args.resume:
                 with _progress("send", unit="msg") as step:
-                    counts = messaging.resume(store, batch_id, Settings.load(args.settings),
+                    counts = messaging.resume(store, batch_id, Settings.load(args.settings_file),
                                               progress=step)  # fmt: skip
             else:
                 counts = messaging.discard(store, batch_id)
@@ -904,7 +912,7 @@ def cmd_rates(args: argparse.Namespace) -> int:
 
     from . import money
 
-    base = money.check_base(args.base) if args.base else money.base_currency(args.settings)
+    base = money.check_base(args.base) if args.base else money.base_currency(args.settings_file)
     if args.rates_command == "list":
         with _store(args, write=False) as store:
             frame = money.list_rates(store, base)
@@ -1096,25 +1104,14 @@ SETTINGS_HELP = ("settings file (default: settings.toml beside the database, or 
                  "$CUSTOMER_DASHBOARD_SETTINGS)")  # fmt: skip
 
 
-@contextlib.contextmanager
-def _settings_of(args: argparse.Namespace) -> Iterator[None]:
-    """While a command runs, $CUSTOMER_DASHBOARD_SETTINGS names its database's settings
-    file (`locations.settings_path`: --settings, else beside --db), so that everything
-    reading settings without being handed a path (the engine's reporting currency, demo
-    rates, Send) reads that one; restored afterwards (a test may run several commands)."""
-    if not hasattr(args, "db"):
-        yield
-        return
-    key = "CUSTOMER_DASHBOARD_SETTINGS"
-    before = os.environ.get(key)
-    os.environ[key] = str(settings_path(args.db, getattr(args, "settings", None)))
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = before
+def _settings_of(args: argparse.Namespace) -> None:
+    """Name a command's settings file in `args.settings_file` (`locations.settings_path`:
+    --settings, else $CUSTOMER_DASHBOARD_SETTINGS, else beside --db); the command passes it
+    on, and its stores hold it (`_store`), so the engine's reporting currency, demo rates
+    and Send read that file. Passed, not put in the environment: a process running several
+    commands (a test, a notebook calling `main`) keeps its own."""
+    db = getattr(args, "db", None)
+    args.settings_file = str(settings_path(db, getattr(args, "settings", None)))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -1435,8 +1432,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "info" if args.command == "serve" else "warning"
         )
         logs.setup(level, json_lines=getattr(args, "log_json", False))
-        with _settings_of(args):
-            status = int(args.func(args) or 0)
+        _settings_of(args)
+        status = int(args.func(args) or 0)
         sys.stdout.flush()  # a closed pipe is found here, not at exit after main returned
         return status
     except BrokenPipeError:

@@ -55,7 +55,7 @@ from .fields import (
     named,
 )
 from .query import quote
-from .settings import Settings, api_url_problem, default_path
+from .settings import Settings, api_url_problem
 from .store import Store, utcnow
 from .words import plural
 
@@ -987,7 +987,7 @@ def send(store: Store, target: Target, channel: str, body: str, subject: str | N
     plan = plan_send(store, target, channel, body, subject)
     if not dry_run:
         # a notebook's store: the settings beside its database (locations.settings_path)
-        settings = settings or Settings.load(default_path(_db_of(store)))
+        settings = settings or Settings.load(store.settings_file())
         problem = channel_problem(settings, channel)
         if problem:
             raise UserError(f"{problem}; nothing was queued")

@@ -283,7 +283,7 @@ def list_rates(store: Store, base: str | None = None) -> pd.DataFrame:
     """The rates in use into `base` (default: the settings' base), one row per currency:
     currency, rate, day, who imported it, when and in which batch."""
     require(store, "read")
-    base = check_base(base or base_currency())
+    base = check_base(base or base_currency(store.settings_file()))
     return store.df(
         'SELECT currency, rate, "day", user_name, imported_at, batch_id FROM rates '
         "WHERE base = ? AND currency <> ? QUALIFY row_number() OVER "

@@ -969,8 +969,21 @@ def money_values(values: list[tuple[str, str]]) -> list[tuple[str, str]]:
 
 
 def reporting_base(view: View) -> str:
-    """The currency a view's money over several currencies is reported in."""
+    """The currency a view's money over several currencies is reported in: its own (a view
+    that is run has it, `with_base`), else the default settings' base."""
     return money.check_base(view.base) if view.base else money.base_currency()
+
+
+def with_base(store: Store, view: View) -> View:
+    """`view` with its reporting currency settled when it is run: its own, else the
+    `[money] base` of the settings of the database it runs on (`Store.settings_file`), not
+    of whatever settings file the process would find (a notebook on /srv/a/customers.duckdb
+    reports in /srv/a/settings.toml's base)."""
+    if view.base:
+        return view
+    settled = view.copy(base=money.base_currency(store.settings_file()))
+    settled.search_ids = view.search_ids
+    return settled
 
 
 #: The markers a grouped scan with money adds: a currency code of each row's customers, the
@@ -1931,6 +1944,7 @@ def _plain(frame: pd.DataFrame) -> pd.DataFrame:
 def run_groups(store: Store, view: View, *, paged: bool = True, converted: bool = False) -> Result:
     """A group view from one grouping-sets scan: the page of groups, the grand total and
     the number of groups."""
+    view = with_base(store, view)
     base = reporting_base(view) if money_values(_values(view)) else None
     q = compile_grouping(view, base, converted=converted, rates=_rates_of(store, base))
     found = q.run(store)
@@ -1999,6 +2013,7 @@ def _column(cells: np.ndarray) -> Any:
 def run_pivot(store: Store, view: View, *, paged: bool = True, converted: bool = False) -> Result:
     """A pivot from one grouping-sets scan: labels, cells, row and column totals and the
     grand total all come from it; the page of row groups is spread into columns here."""
+    view = with_base(store, view)
     base = reporting_base(view) if money_values(_pivot_values(view)) else None
     q = compile_grouping(view, base, converted=converted, rates=_rates_of(store, base))
     found = q.run(store)

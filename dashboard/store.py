@@ -147,6 +147,9 @@ class Store:
         self._owner = True  # False for acting_as() copies, which must not close the connection
         #: The database file this is a read-only snapshot of (None: the file itself).
         self.snapshot_of = None
+        #: The settings file named outright (serve's and the CLI's --settings); None: the
+        #: database's own (`settings_file`).
+        self.settings_given: str | None = None
         self._write_lock = threading.RLock()
         self._local = threading.local()
         self._cursors: list[Any] = []
@@ -277,6 +280,14 @@ class Store:
     ) -> Iterator[Any]:
         """Stream a large result as Arrow record batches."""
         raise NotImplementedError
+
+    def settings_file(self) -> Path:
+        """This database's settings file (its reporting currency, Send's servers): the one
+        named outright, else $CUSTOMER_DASHBOARD_SETTINGS, else settings.toml beside the
+        database file (a snapshot's: beside the file it copies); `locations.settings_path`."""
+        from .locations import settings_path
+
+        return settings_path(self.snapshot_of or self.path, self.settings_given)
 
     def acting_as(self, user: str, role: str, generation: int | None = None) -> Store:
         """This store as `user` with `role`: the same connection, cursors and write lock,

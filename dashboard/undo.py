@@ -276,6 +276,14 @@ def headline_of(store: Store, batch_id: str) -> str:
     return _headline(*rows[0]) if rows else ""
 
 
+def undone_text(store: Store, batch_id: str, done: audit.Batch, by: str = "") -> str:
+    """What undoing batch `batch_id` (by the undo `done`) did, as a person reads it:
+    "Undone: Deleted 2 customers, putting back the 2 customers it deleted." No batch ids:
+    the changes list, where someone looks a batch up, shows them."""
+    what = headline_of(store, batch_id) or "the change"
+    return f"Undone: {what}{by}, {done.details.get('effect') or 'changing nothing'}."
+
+
 def last_batch(store: Store, *, user: str | None = None) -> dict | None:
     """The newest batch that can still be undone (optionally: written by `user`)."""
     sql = (

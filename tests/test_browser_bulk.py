@@ -72,7 +72,7 @@ def test_bulk_edit_previews_asks_then_applies_and_undoes(page):
     wait_cells(page, "channels", lambda got: _channels(page) == [b + 7 for b in before])
     assert cells(page, "id")[:2] == ids
     button(page, "Undo").first.click()
-    page.get_by_text(re.compile(r"^Undid batch")).wait_for()
+    page.get_by_text(re.compile(r"^Undone: ")).wait_for()
     wait_cells(page, "channels", lambda got: _channels(page) == before)
 
 
@@ -92,8 +92,8 @@ def test_a_bulk_edit_is_undone_from_the_changes_panel(page):
     dialog.get_by_text("Channels × 2").first.wait_for()
     shot(page, "browser-bulk-04-changes")
     dialog.get_by_role("button", name=re.compile(r"^Undo bulk edit of 2")).first.click()
-    dialog.get_by_text(re.compile(r"^Undid batch .*bulk edit of 2 customers")).wait_for()
-    page.get_by_text(re.compile(r"^Undid batch")).first.wait_for()
+    dialog.get_by_text(re.compile(r"^Undone: Bulk edit of 2 customers")).wait_for()
+    page.get_by_text(re.compile(r"^Undone: ")).first.wait_for()
     wait_cells(page, "channels", lambda got: _channels(page) == before)
     dialog.get_by_text(re.compile(r"^Undone by operator just now")).first.wait_for()
     dialog.get_by_text(

@@ -111,7 +111,7 @@ def test_delete_three_and_undo(page):
     shot(page, "browser-card-03-deleted")
     # the Undo button says what it undoes: it stays after the notice has gone
     button(page, "Undo: Deleted 3 customers").click()
-    page.get_by_text(re.compile("^Undid batch")).wait_for()
+    page.get_by_text(re.compile("^Undone: ")).wait_for()
     page.get_by_text(f"{total:,} customers", exact=True).wait_for()
 
 

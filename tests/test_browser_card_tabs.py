@@ -65,3 +65,34 @@ def test_every_tab_shows_its_content_the_first_time_it_is_chosen(page):
     dialog.get_by_text("No messages sent yet.").wait_for(timeout=10_000)
     shot(page, "browser-card-tabs-messages")
     page.keyboard.press("Escape")
+
+
+def test_the_tab_row_stays_in_sight_while_the_fields_scroll(page):
+    """At 1280x720 the card is taller than the window: scrolled to its later fields, the
+    tab row (Basic, Contacts, History, Messages...) went up with them, out of sight. It
+    stays at the top of the card's scrolling box while the fields scroll under it."""
+    page.set_viewport_size({"width": 1280, "height": 720})
+    try:
+        open_first_customer(page)
+        dialog = page.get_by_role("dialog")
+        tabs = dialog.get_by_role("tablist").first
+        page.get_by_role("tab", name=re.compile("^Basic")).click()  # the longest tab
+        dialog.get_by_text(re.compile("^Customer Name")).first.wait_for()
+        box = dialog.locator(".MuiDialogContent-root").first
+        before = tabs.bounding_box()
+        scrolled = box.evaluate("(b) => { b.scrollTop = 400; return b.scrollTop; }")
+        assert scrolled > 100, "the card's fields do not scroll at 1280x720"
+        page.wait_for_timeout(300)
+        top = box.bounding_box()["y"]
+        after = tabs.bounding_box()
+        shot(page, "browser-card-tabs-scrolled-1280x720")
+        assert (
+            after["y"] >= top - 1 and after["y"] + after["height"] <= top + before["height"] + 40
+        ), f"the tab row went with the fields: at {after['y']:.0f}, the card's box at {top:.0f}"
+        # what is on screen under it is the fields scrolled, not hidden behind it
+        label = dialog.get_by_text(re.compile("^Customer Name")).first
+        assert label.bounding_box()["y"] < before["y"] + 10 or not label.is_visible()
+        page.keyboard.press("Escape")
+        dialog.wait_for(state="hidden")
+    finally:
+        page.set_viewport_size({"width": 1500, "height": 900})

@@ -103,7 +103,7 @@ def test_undo_in_changes_is_disabled_at_once(browser, server):
         more(page, "Changes", undo)
         name = undo.get_attribute("aria-label")  # names its batch: one button only
         clicked = dialog.get_by_role("button", name=name, exact=True)
-        done = dialog.get_by_text(re.compile("^Undid batch"))
+        done = dialog.get_by_text(re.compile("^Undone: "))
         clicked.click()
         seen_disabled_first = False
         for _ in range(600):

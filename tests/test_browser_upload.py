@@ -154,7 +154,7 @@ def test_done_step_undo_rejected_rows_and_no_second_upload(page, tmp_path):
     assert button(dialog, "Upload to Server").is_disabled()
     dialog.get_by_text(re.compile("fix them in the file, or switch on")).wait_for()
     dialog.get_by_text("Import only the valid rows", exact=True).click()
-    upload(page, dialog, r"^Imported 1 new and 0 updated customers \(batch ")
+    upload(page, dialog, r"^Imported 1 new and 0 updated customers\.")
     dialog.get_by_text("1 row with problems was left out.", exact=False).first.wait_for()
     assert button(dialog, "Upload to Server").count() == 0  # written: no second upload
     page.get_by_text(f"{before + 1:,} customers", exact=True).wait_for()
@@ -167,7 +167,7 @@ def test_done_step_undo_rejected_rows_and_no_second_upload(page, tmp_path):
     sheet = openpyxl.load_workbook(rejected).active
     assert sheet.max_row == 2 and sheet.cell(2, 2).value == "Done Beta"
     button(dialog, "Undo this upload").click()
-    dialog.get_by_text(re.compile(r"^Undid batch")).first.wait_for()
+    dialog.get_by_text(re.compile(r"^Undone: ")).first.wait_for()
     page.get_by_text(f"{before:,} customers", exact=True).wait_for()
     # the page's Undo was for this batch: it goes too
     assert page.get_by_role("button", name=re.compile("^Undo: ")).count() == 0
@@ -212,7 +212,7 @@ def test_every_step_fits_the_screen(page, tmp_path):
             upload(page, dialog, r"^Imported 1 new")
             fits(page, dialog, "Done")
             button(dialog, "Undo this upload").click()
-            dialog.get_by_text(re.compile(r"^Undid batch")).first.wait_for()
+            dialog.get_by_text(re.compile(r"^Undone: ")).first.wait_for()
             close(page, dialog)
     finally:
         page.set_viewport_size(wide)

@@ -105,7 +105,7 @@ def test_a_batch_a_later_change_touched_shows_why_and_comes_back_when_that_is_un
     assert f"a later change (bulk_edit batch {later.batch_id} by tester)" in text
     assert "touched 1 of its customers" in text
     panel.undo_batch(later.batch_id)
-    assert "Undid batch" in panel.message
+    assert "Undone: Bulk edit of 1 customer by tester" in panel.message
     assert first.batch_id in _undo_buttons(panel) and later.batch_id not in _undo_buttons(panel)
     assert "Undone by operator just now" in _row_text(panel, later.batch_id)
     with pytest.raises(Exception, match="already undone"):
@@ -142,7 +142,7 @@ def test_undo_in_the_panel_reloads_the_page_and_says_what(demo, frame):
     assert panel.is_open and panel.entries[0].batch_id == done
     assert _undo_buttons(panel)[0] == done
     panel.undo_batch(done)
-    assert page.message.startswith(f"Undid batch {done} (bulk edit of 2 customers by ann)")
+    assert page.message.startswith("Undone: Bulk edit of 2 customers by ann, restoring")
     assert not page.notices._undo.visible and page.last_batch == ""
     shown = page.grid.table.value.set_index("id").channels  # the grid was reloaded
     assert shown.to_dict() == frame.set_index("id").channels.loc[shown.index].to_dict()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import subprocess
 import sys
 from decimal import Decimal
@@ -408,3 +409,30 @@ def test_a_bad_field_is_said_without_pythons_field_list(db):
     r = cli("pivot", "--db", str(db), "--rows", "countri")
     assert r.returncode == 1 and "did you mean 'country'" in r.stderr, r.stderr
     assert "field_list" not in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_command_passes_its_settings_file_instead_of_setting_the_environment(
+    tmp_path, monkeypatch, capsys
+):
+    """The CLI named a command's settings file in $CUSTOMER_DASHBOARD_SETTINGS while it ran
+    (a process-wide change, seen by every thread); it passes the path: the command and its
+    stores hold it, and the environment stays as it was throughout."""
+    from dashboard import money
+
+    monkeypatch.delenv("CUSTOMER_DASHBOARD_SETTINGS", raising=False)
+    settings = tmp_path / "elsewhere.toml"
+    settings.write_text('[money]\nbase = "USD"\n')
+    db = tmp_path / "c.duckdb"
+    assert main(["init", "--db", str(db)]) == 0
+    capsys.readouterr()
+    seen = []
+    real = money.base_currency
+
+    def base_currency(path=None):
+        seen.append((os.environ.get("CUSTOMER_DASHBOARD_SETTINGS"), path and str(path)))
+        return real(path)
+
+    monkeypatch.setattr(money, "base_currency", base_currency)
+    assert main(["rates", "list", "--db", str(db), "--settings", str(settings), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["base"] == "USD"
+    assert seen and all(env is None and path == str(settings) for env, path in seen), seen

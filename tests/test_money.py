@@ -579,3 +579,26 @@ def test_the_page_after_a_money_sorted_one_does_not_skip_rows_by_offset(mixed):
     before = run(mixed, view.copy(page=2), key=True, with_unit=True, earlier=shown)
     assert "OFFSET" not in before.sql
     assert before.data.equals(run(mixed, view.copy(page=2), key=True, with_unit=True).data)
+
+
+def test_a_notebook_view_reports_in_its_own_databases_base(tmp_path, monkeypatch):
+    """A View run in a notebook on /srv/a/customers.duckdb took the reporting currency from
+    $CUSTOMER_DASHBOARD_SETTINGS or data/settings.toml (wherever the notebook runs), not
+    from the settings beside the database: it is now settled from the store when run."""
+    monkeypatch.delenv("CUSTOMER_DASHBOARD_SETTINGS", raising=False)
+    elsewhere = tmp_path / "notebooks"
+    (elsewhere / "data").mkdir(parents=True)
+    (elsewhere / "data" / "settings.toml").write_text('[money]\nbase = "EUR"\n')
+    monkeypatch.chdir(elsewhere)
+    home = tmp_path / "srv"
+    home.mkdir()
+    (home / "settings.toml").write_text('[money]\nbase = "USD"\n')
+    with Store(home / "customers.duckdb") as store:
+        add_demo_customers(store, 100, seed=7)
+        import_rates(store, rates_csv({**{c: r for c, r in RATES.items() if c != "USD"}, "EUR": "1.08"}),
+                     base="USD")  # fmt: skip
+        assert store.settings_file() == home / "settings.toml"
+        result = run(store, View(groups=["status"], values=[["credit", "sum"]]))
+        assert result.units == {"sum_credit": "USD"}
+        assert run(store, View(groups=["status"], values=[["credit", "sum"]], base="EUR")
+                   ).units == {"sum_credit": "EUR"}  # fmt: skip

@@ -167,9 +167,12 @@ def test_undo_from_the_page_after_a_delete(page, demo):
     page.toolbar.param.trigger("delete")
     page.delete_dialog.param.trigger("confirm")
     assert demo.scalar("SELECT count(*) FROM customers") == before - 3
+    # plain sentences: the batch ids are in More › Changes, for whoever looks one up
+    assert page.message == "Deleted 3 customers."
     page.notices.param.trigger("undo")
     assert demo.scalar("SELECT count(*) FROM customers") == before
-    assert "Undid batch" in page.message and page.total == before
+    assert page.message == "Undone: Deleted 3 customers, putting back the 3 customers it deleted."
+    assert page.total == before
 
 
 # --- problems at their cells, tab markers, the currency picker, conflicts (issue #15) ---

@@ -258,7 +258,7 @@ def test_the_check_step_speaks_the_pages_language(page):
     w.valid_only = True
     w.upload_now()
     assert w.is_open and w.step == DONE and w._stepper.active == DONE
-    assert w._done_text.object.startswith("Imported 1 new and 0 updated customers (batch ")
+    assert w._done_text.object.startswith("Imported 1 new and 0 updated customers. ")
     assert "1 row with problems was left out" in w._done_text.object
     assert page.message == w._done_text.object
 
@@ -347,7 +347,10 @@ def test_done_step_undoes_its_own_batch_and_the_page_forgets_its_undo(page, demo
     assert w._undo_btn.visible and page.last_batch == batch.batch_id
     w.param.trigger("undo")
     assert demo.scalar("SELECT count(*) FROM customers") == before
-    assert w.message.startswith(f"Undid batch {batch.batch_id}") and not w._undo_btn.visible
+    assert (
+        w.message == "Undone: Upload of 3 customers, removing the 3 customers it added."
+        and not w._undo_btn.visible
+    )
     assert page.message == w.message and page.last_batch == "" and not page.notices._undo.visible
 
 
@@ -361,5 +364,23 @@ def test_an_editor_undoes_their_own_upload_from_the_done_step(demo):
     w.upload_now()
     assert w._undo_btn.visible
     w.param.trigger("undo")
-    assert w.message.startswith("Undid batch"), w.message
+    assert w.message.startswith("Undone: Upload of "), w.message
     assert find_by_name(demo, "Beta Euro Ltd") is None
+
+
+def test_a_spreadsheets_whole_numbers_show_as_their_field_shows_them(page):
+    """A spreadsheet gives its numbers as floats: the Table step's sample and the Columns
+    step's "e.g." showed Channels' 20 as "20.0". Under a field they are shown by that
+    field's type (20 for a whole number, 2.50 for an amount); a column under no field and
+    text as the file holds them."""
+    w = opened(page)
+    w.load(xlsx_bytes([["Company", "Currency", "Channels", "CPS", "Remarks"],
+                       ["Whole Number Ltd", "EUR", 20, 2.5, 7.0],
+                       ["Text Number Ltd", "EUR", "30", "x", "note"]], title_rows=0),
+           "numbers.xlsx")  # fmt: skip
+    sample = w._sample.value
+    column = {t: sample[k].tolist() for k, t in w._sample.titles.items()}
+    assert column["Channels"] == ["20", "30"]
+    assert column["CPS"] == ["2.50", "x"]
+    assert column["Remarks"] == ["7.0", "note"]  # under no field: as the file holds it
+    assert w._mapping_widgets["Channels"].description == "e.g. 20"

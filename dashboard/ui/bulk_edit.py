@@ -304,9 +304,7 @@ class BulkEditDialog(pn.viewable.Viewer):
             return
         self._dialog.open = False
         how = batch.details["summary"].fields[0].describe()
-        self.message = (
-            f"Changed {plural(batch.count, 'customer')}: {how} (batch {batch.batch_id or 'none'})."
-        )
+        self.message = f"Changed {plural(batch.count, 'customer')}: {how}."
         self._previewed = None
         self._stale()
         self._forget_preview()

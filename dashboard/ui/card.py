@@ -248,6 +248,8 @@ _NO_HELPER_TEXT = ("switch", "code")
 
 #: How tall the card's sticky foot (Cancel and Save) is, in CSS pixels, with a margin.
 FOOT_HEIGHT = 72
+#: How tall the card's sticky tab row is, in CSS pixels, with a margin.
+TABS_HEIGHT = 56
 
 
 class CustomerCard(pn.viewable.Viewer):
@@ -530,8 +532,10 @@ class CustomerCard(pn.viewable.Viewer):
                     "@media (max-width: 599.95px)": {"fontSize": "1.15rem", "padding": "12px 16px"}},
                 # Cancel and Save stick to the box's foot (`_foot`): a field brought into
                 # view (Tab, a refused save's first problem) stops above them, not under
-                # them (at 1280x720 Currency stayed under Save, cut at the dialog's bottom)
-                "& .MuiDialogContent-root": {"scrollPaddingBottom": f"{FOOT_HEIGHT}px"},
+                # them (at 1280x720 Currency stayed under Save, cut at the dialog's bottom);
+                # likewise below the sticky tab row at the top
+                "& .MuiDialogContent-root": {"scrollPaddingBottom": f"{FOOT_HEIGHT}px",
+                                             "scrollPaddingTop": f"{TABS_HEIGHT}px"},
                 **FADING_SX},
         )  # fmt: skip
         # what the card shows while it is first made and drawn: a still line, sized like a
@@ -579,7 +583,12 @@ class CustomerCard(pn.viewable.Viewer):
         # then fails on later updates ("reading 'rowManager'")
         # on a phone the tabs scroll with their arrows shown (Material UI hides them on
         # small screens: the tabs were cut at "VERIFIC", Contacts and History out of reach)
+        # the tab row stays at the top of the card's scrolling box while the fields scroll
+        # under it (at 1280x720 the card is taller than the window: scrolled, the tabs went
+        # out of sight with the first fields); painted, so no field shows through it
         self._tabs = pmui.Tabs(*tabs, sizing_mode="stretch_width", dynamic=True, sx={
+            "& .MuiTabs-root": {"position": "sticky", "top": 0, "zIndex": 2,
+                                "background": "var(--mui-palette-background-paper, #fff)"},
             "& .MuiTabs-root .MuiTabs-scrollButtons.MuiTabs-scrollButtonsHideMobile": {
                 "@media (max-width: 599.95px)": {"display": "flex", "width": 28}},
             "& .MuiTab-root": {"@media (max-width: 599.95px)": {"minWidth": 0, "px": 1.5}}})  # fmt: skip
@@ -977,7 +986,7 @@ class CustomerCard(pn.viewable.Viewer):
         self._conflict = None
         self.close()
         self.message = f"Saved {values.get(KEY_FIELD)}" + (
-            f" (batch {batch.batch_id})." if batch.batch_id else " (no changes)."
+            "." if batch.batch_id else " (no changes)."
         )
         self.saved_batch = batch.batch_id or ""
         self.param.trigger("saved_batch")

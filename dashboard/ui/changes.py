@@ -20,7 +20,7 @@ from panel.io.state import set_curdoc
 from ..errors import UserError
 from ..store import Store, utcnow
 from ..types import timestamp_text
-from ..undo import BatchEntry, BatchPage, recent_batches, undo
+from ..undo import BatchEntry, BatchPage, recent_batches, undo, undone_text
 from .controls import Button
 from .dialogs import FADING_SX
 from .safe import Notice, Text
@@ -197,11 +197,8 @@ class ChangesPanel(pn.viewable.Viewer):
             self.load()
             return
         self._refused.pop(batch_id, None)
-        what = f"{entry.headline().lower()} by {entry.user_name}" if entry else "the change"
-        self._say(
-            f"Undid batch {batch_id} ({what}), {batch.details['effect']} (batch {batch.batch_id}).",
-            "success",
-        )
+        by = f" by {entry.user_name}" if entry else ""
+        self._say(undone_text(self.store, batch_id, batch, by), "success")
         self.load()
         self.undone = batch_id
         self.param.trigger("undone")

@@ -70,7 +70,7 @@ class DeleteDialog(pn.viewable.Viewer):
             self._alert.param.update(object=str(exc), visible=True)
             return
         self._dialog.open = False
-        self.message = f"Deleted {plural(batch.count, 'customer')} (batch {batch.batch_id})."
+        self.message = f"Deleted {plural(batch.count, 'customer')}."
         self.done_batch = batch.batch_id
         self.param.trigger("done_batch")
 

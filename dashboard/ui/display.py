@@ -54,16 +54,21 @@ def is_number(formatter: dict[str, Any] | None) -> bool:
 
 async def run_with_progress(work: Callable[[Callable[[float], None]], Any], bar: Any) -> Any:
     """Run `work(report)` on a worker thread while the page stays usable; `report(fraction)`
-    moves the progress bar. Returns work's result, or raises what it raised."""
+    moves the progress bar. Returns work's result, or raises what it raised, the bar hidden
+    then: a run that stopped leaves no empty bar beside the message saying why."""
     state = {"fraction": 0.0}
     bar.param.update(visible=True, value=0)
     task = asyncio.get_running_loop().run_in_executor(
         None, lambda: work(lambda fraction: state.update(fraction=fraction))
     )
-    while not task.done():
-        bar.value = int(100 * state["fraction"])
-        await asyncio.sleep(0.1)
-    result = task.result()
+    try:
+        while not task.done():
+            bar.value = int(100 * state["fraction"])
+            await asyncio.sleep(0.1)
+        result = task.result()
+    except BaseException:
+        bar.visible = False
+        raise
     bar.value = 100
     return result
 

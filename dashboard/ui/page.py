@@ -689,7 +689,7 @@ class CustomersPage(pn.viewable.Viewer):
         if not self.last_batch:
             self.notices.say("Nothing to undo.", "info")
             return
-        from ..undo import undo
+        from ..undo import undo, undone_text
 
         try:
             batch = undo(self.store, self.last_batch, user=self.user)
@@ -700,8 +700,7 @@ class CustomersPage(pn.viewable.Viewer):
         self.last_batch = ""
         self.notices.offer_undo(False)
         self._load()
-        self.notices.say(f"Undid batch {done}, {batch.details['effect']} "
-                         f"(batch {batch.batch_id}).", "success")  # fmt: skip
+        self.notices.say(undone_text(self.store, done, batch), "success")
 
     def _on_changes(self) -> None:
         self._with("changes", lambda panel: panel.open())

@@ -347,7 +347,9 @@ class SendDialog(pn.viewable.Viewer):
         rest = (f" {left:,} left to send: resume or discard them on the Messages page "
                 "(/messages)." if left else "")  # fmt: skip
         what = "Dry run" if self.dry_run else "Not all sent" if left else "Sent"
-        self.message = f"{what}: {shown} (batch {batch_id}).{rest}"
+        # the batch is named only where someone needs it: to resume what is left
+        batch = f" (batch {batch_id})" if left else ""
+        self.message = f"{what}: {shown}{batch}.{rest}"
         self._guard.close()
         self.done_batch = batch_id
         self.param.trigger("done_batch")

@@ -140,12 +140,12 @@ def serve(args) -> int:
     auth = _auth_options(args, store)
     origins = _origins(args)
     # the settings beside the database unless given; the engine reads the reporting
-    # currency ([money] base) from the served settings, named in the environment
+    # currency ([money] base) from the served settings, which the store names
     given = getattr(args, "settings", None)
     args.settings = str(settings_path(db, given))
-    os.environ["CUSTOMER_DASHBOARD_SETTINGS"] = args.settings
+    store.settings_given = args.settings
     if fresh and args.demo:
-        n = add_demo(store, args.demo, base=base_currency())
+        n = add_demo(store, args.demo, base=base_currency(args.settings))
         print(f"created {store.path} with {n} demo customers", flush=True)
     url = f"http://{args.address}:{args.port}"
     marker = None if postgres else server_file(path)
@@ -162,7 +162,7 @@ def serve(args) -> int:
         from ..remote import write_endpoint
 
         # only a file named outright: an API dry run needs no settings otherwise (those it
-        # reads are found through the environment, as above)
+        # reads are the store's, as above)
         api = Api(store, auth=bool(auth), settings_path=given,
                   rate=getattr(args, "api_rate", 20.0))  # fmt: skip
         if not postgres:

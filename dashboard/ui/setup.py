@@ -604,13 +604,13 @@ class RatesPage(pn.viewable.Viewer):
         self.text = ""
         self._load()
         extra = f" ({'; '.join(found.warnings)})" if found.warnings else ""
-        self._say(f"Imported {plural(len(found.rates), 'rate')} into {self.base}; "
-                  f"batch {found.batch_id}{extra}.", "success")  # fmt: skip
+        self._say(f"Imported {plural(len(found.rates), 'rate')} into {self.base}{extra}.",
+                  "success")  # fmt: skip
         self._undo.visible = True
 
     @param.depends("undo_last", watch=True)
     def _undo_last(self) -> None:
-        from ..undo import undo
+        from ..undo import undo, undone_text
 
         if not self._last:
             return
@@ -619,7 +619,7 @@ class RatesPage(pn.viewable.Viewer):
         except UserError as exc:
             self._say(str(exc), "error")
             return
-        self._say(f"Undone batch {self._last}: {done.details.get('effect', '')}.", "info")
+        self._say(undone_text(self.store, self._last, done), "info")
         self._last = None
         self._undo.visible = False
         self._load()

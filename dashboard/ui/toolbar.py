@@ -125,7 +125,6 @@ class Toolbar(pn.viewable.Viewer):
             self.buttons[key].css_classes = ["writes"]
             # beside the button's own (its tooltip's), not instead of them
             self.buttons[key].stylesheets = [*self.buttons[key].stylesheets, PHONE_CSS]
-        self._wire_on_load()
         self._status = pmui.Select.from_param(
             # "Active: All" read as a contradiction: the choice says whom it shows
             self.view.param.status, options={("All customers" if s == "All" else s): s
@@ -140,16 +139,20 @@ class Toolbar(pn.viewable.Viewer):
         self._typed_timer = None
         self._search.param.watch(self._on_typing, "value_input")
         self.view.param.watch(self._on_searched, "search")
+        self._wire_on_load()
 
     def _wire_on_load(self) -> None:
-        """Disable the buttons that act through the server until the page has told the
-        server it is ready: a click made before (the page's first seconds, longer on a busy
-        server) never left the browser, on a button that looked ready. They are enabled as
-        the server hears the page is ready, from which moment clicks reach it."""
+        """Disable the controls that act through the server (the buttons, the Active select
+        and the quick search) until the page has told the server it is ready: a click, a
+        choice or typing made before (the page's first seconds, longer on a busy server)
+        never left the browser, or was lost or half-applied, on a control that looked
+        ready. They are enabled as the server hears the page is ready, from which moment
+        what a person does reaches it."""
         doc = pn.state.curdoc
         if doc is None or doc.session_context is None or pn.state.loaded:
             return  # not served (a notebook, a test), or loaded already: they work now
-        waiting = [b for key, b in self.buttons.items() if key != "help"] + [self._more]
+        waiting = [b for key, b in self.buttons.items() if key != "help"]
+        waiting += [self._more, self._status, self._search]
         for b in waiting:
             b.disabled = True
 

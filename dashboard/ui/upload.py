@@ -39,6 +39,7 @@ from .upload_view import (
     AUTO,
     decimal_options,
     encoding_options,
+    file_value,
     plan_problem_text,
     problems_frame,
     rows_frame,
@@ -631,7 +632,8 @@ class UploadWizard(pn.viewable.Viewer):
         options = {IGNORE: IGNORE, **importer.targets()}
         selects, self._mapping_widgets = [], {}
         for header in table.headers:
-            sample = next((str(v) for v in table.frame[header].head(20) if v not in (None, "")), "")
+            sample = next((text for v in table.frame[header].head(20)
+                           if (text := file_value(guessed[header], v))), "")  # fmt: skip
             select = pmui.Select(options=options, value=guessed[header] or IGNORE, label=header,
                                  description=f"e.g. {sample[:40]}" if sample else None, width=260)  # fmt: skip
             select.param.watch(lambda _e: self._after_change(), "value")
@@ -752,7 +754,7 @@ class UploadWizard(pn.viewable.Viewer):
     def _why_no_upload(self) -> str:
         """Why Upload to Server is not possible now ("" when it is)."""
         if self._written is not None:
-            return f"Written as batch {self._written.batch_id}."
+            return "Written to the database already."
         if self._busy:
             return "Writing..."
         p = self._preview
@@ -956,8 +958,7 @@ class UploadWizard(pn.viewable.Viewer):
         self._undone = False
         self._last = UploadSettings(self.filename, self.mapping(), dict(self._sets),
                                     self.on_duplicate, self.valid_only, self.decimal)  # fmt: skip
-        text = (f"Imported {c.get('new', 0):,} new and {c.get('updated', 0):,} updated customers "
-                f"(batch {batch.batch_id or 'none'}).")  # fmt: skip
+        text = f"Imported {c.get('new', 0):,} new and {c.get('updated', 0):,} updated customers."
         left_out = c.get("invalid", 0) if self.valid_only else 0
         if left_out:
             text += f" {plural(left_out, 'row')} with problems {'was' if left_out == 1 else 'were'} left out."
@@ -985,7 +986,7 @@ class UploadWizard(pn.viewable.Viewer):
     def _undo(self) -> None:
         if self._written is None or self._undone or not self._written.batch_id:
             return
-        from ..undo import undo
+        from ..undo import undo, undone_text
 
         batch_id = self._written.batch_id
         undone = self._guard("undoing the upload",
@@ -993,8 +994,7 @@ class UploadWizard(pn.viewable.Viewer):
         if undone is None:
             return
         self._undone = True
-        self.message = (f"Undid batch {batch_id}, {undone.details['effect']} "
-                        f"(batch {undone.batch_id}).")  # fmt: skip
+        self.message = undone_text(self.store, batch_id, undone)
         self._alert.visible = False
         self._show_done()
         self.undone_batch = batch_id

@@ -67,6 +67,22 @@ def shown_value(target: str, value: Any) -> str:
     return (f.type if f is not None else FieldType()).display(value)
 
 
+def file_value(target: str | None, raw: Any) -> str:
+    """A cell of the file as the wizard shows it before the upload. Under a field, a value
+    the file holds typed (a spreadsheet's number, date or flag) is shown as that field's
+    type shows it: Channels' 20, which a spreadsheet gives as 20.0, is "20". Text, what the
+    type cannot read and cells under no field are shown as the file holds them."""
+    if raw is None or (not isinstance(raw, list | tuple) and is_blank(raw)):
+        return ""
+    f = _field_of(target) if target else None
+    if f is not None and not isinstance(raw, str):
+        try:
+            return shown_value(target, f.type.parse(raw))
+        except (ValueError, TypeError, ArithmeticError):
+            pass  # the check step says what is wrong with it
+    return str(raw)
+
+
 def _numeric(target: str) -> bool:
     f = _field_of(target)
     return f is not None and f.type.numeric
@@ -117,13 +133,18 @@ def problems_frame(problems: list[Problem], most: int = 1000) -> pd.DataFrame:
     )  # fmt: skip
 
 
-def sample_frame(table: importer.Table, n: int = 8) -> tuple[pd.DataFrame, dict]:
-    """The table's first rows as the file holds them, under its own column titles."""
+def sample_frame(
+    table: importer.Table, n: int = 8, mapping: dict[str, str | None] | None = None
+) -> tuple[pd.DataFrame, dict]:
+    """The table's first rows as the file holds them, under its own column titles; typed
+    values under the field their column goes to (`mapping`, else the guessed one) as that
+    field shows them (`file_value`)."""
+    mapping = mapping or importer.guess_mapping(table.headers)
     head = table.frame.head(n)
     data = {"c0": [str(table.row_number(i)) for i in range(len(head))]}
     titles = {"c0": "Row"}
     for i, header in enumerate(table.headers, start=1):
-        data[f"c{i}"] = ["" if is_blank(v) else str(v) for v in head[header].tolist()]
+        data[f"c{i}"] = [file_value(mapping.get(header), v) for v in head[header].tolist()]
         titles[f"c{i}"] = header
     return pd.DataFrame(data, columns=list(titles)), titles
 
