@@ -708,7 +708,8 @@ class AggregatePanel(pn.viewable.Viewer):
         """Show a page of groups (the tree's top level, `tree.top`) or pivot rows, with its
         Total row, and chart it."""
         self._chart_box.visible = True
-        self.table.css_classes = []
+        if self.table.css_classes:  # no longer refused (`refuse`)
+            self.table.css_classes = []
         if result.mode == "groups":
             self._result, self._display = result, None
             self.tree.show(result)
