@@ -30,6 +30,7 @@ from .fields import (
     KEY_FIELD,
     TAGS_FIELD,
     UPDATED_FIELD,
+    new_problems,
     validate,
     writable,
 )  # fmt: skip
@@ -196,10 +197,7 @@ def add_customer(
     given = {k: v for k, v in values.items() if k != "contacts"}
     clean, problems = validate(given)
     # any ISO code is read (older data loads), but a new customer is billed in money
-    why = FIELDS[CURRENCY_FIELD].type.new_problem(clean.get(CURRENCY_FIELD))
-    if why:
-        label = FIELDS[CURRENCY_FIELD].label
-        problems.append(Problem(CURRENCY_FIELD, clean[CURRENCY_FIELD], f"{label} {why}"))
+    problems += new_problems(clean)
     record = {**_defaults(), **{k: v for k, v in clean.items() if v is not None or k in given}}
     for f in writable():
         if (

@@ -676,6 +676,32 @@ def validate(
     return clean, problems
 
 
+def new_problems(
+    clean: dict[str, Any],
+    registry: dict[str, Field] = FIELDS,
+    *,
+    row: int | None = None,
+    columns: dict[str, str] | None = None,
+) -> list[Problem]:
+    """The parsed values of a new record that a new record may not take, each type's
+    `new_problem` (a currency nobody is billed in): Add customer, the API and imports all
+    check a new customer here, so the rule has one home."""
+    columns = columns or {}
+    problems = []
+    for name, value in clean.items():
+        f = registry.get(name)
+        why = f.type.new_problem(value) if f is not None else None
+        if why:
+            problems.append(Problem(name, value, f"{f.label} {why}", row, columns.get(name)))
+    return problems
+
+
+def with_new_rule(registry: dict[str, Field] = FIELDS) -> list[Field]:
+    """The fields whose type refuses some parsed values for a new record (`new_problem`)."""
+    base = t.FieldType.new_problem
+    return [f for f in registry.values() if type(f.type).new_problem is not base]
+
+
 def require_valid(values: dict[str, Any], **kw: Any) -> dict[str, Any]:
     """`validate`, raising ValidationError with every problem when there is one."""
     clean, problems = validate(values, **kw)

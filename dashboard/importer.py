@@ -51,6 +51,7 @@ from .fields import (
     UPDATED_FIELD,
     importable,
     match_header,
+    with_new_rule,
 )  # fmt: skip
 from .store import SETTLE_ROWS, Store, utcnow
 from .types import is_blank, with_decimal_point
@@ -837,6 +838,7 @@ def prepare(store: Store, table: Table, plan: Plan) -> Preview:
     records["_status"] = "new"
     records["_id"] = pd.NA
     _match_existing(store, plan, records, problems, bad)
+    _refuse_new(plan, records, problems, bad)
     records.loc[bad, "_status"] = "invalid"
     problems.sort(key=lambda p: (p.row or 0, p.column or ""))
     counts = {
@@ -1053,6 +1055,32 @@ def _match_existing(store: Store, plan: Plan, records: pd.DataFrame, problems, b
             elif _norm(v) != _norm(current[n]):
                 changed = True
         records.at[i, "_status"] = "updated" if changed else "unchanged"
+
+
+def _refuse_new(plan: Plan, records: pd.DataFrame, problems, bad) -> None:
+    """Mark the new rows holding a value a new customer may not take though it parses (a
+    currency nobody is billed in: XAU, XXX, CHE), by the field type's own rule, the one Add
+    customer and the API apply; rows matching an existing customer are left to
+    `_match_existing` (what is already stored stays readable)."""
+    new = (records["_status"] == "new") & ~bad
+    for f in with_new_rule():
+        if f.name not in records or not new.any():
+            continue
+        values = records.loc[new, f.name]
+        whys = {}
+        for value in pd.unique(values.map(_hashable)):
+            why = None if is_blank(value) else f.type.new_problem(value)
+            if why:
+                whys[value] = why
+        if not whys:
+            continue
+        column = _column_of(plan, f.name)
+        for i, value in values.items():
+            why = whys.get(_hashable(value)) if not is_blank(value) else None
+            if why:
+                bad[i] = True
+                problems.append(Problem(f.name, _shown(value), f"{f.label} {why}",
+                                        int(records.at[i, "_row"]), column))  # fmt: skip
 
 
 def _norm(v: Any) -> Any:

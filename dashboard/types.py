@@ -384,6 +384,12 @@ class FieldType:
         """Where typed `text` goes wrong, for an editor that marks the place (None: fine)."""
         return None
 
+    def new_problem(self, value: Any) -> str | None:
+        """Why a new record may not take parsed `value` (None: it may), after the field's
+        label. Parsing accepts what older data holds; this is the stricter rule for what
+        is written anew, applied by every path that creates a record (`fields.new_problems`)."""
+        return None
+
 
 @dataclass(frozen=True)
 class Text(FieldType):

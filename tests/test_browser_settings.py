@@ -103,7 +103,9 @@ def test_a_refused_save_is_shown_beside_save_and_marks_the_field(browser, server
     page.mouse.wheel(0, 2000)
     page.wait_for_timeout(500)
     button(page, "Save settings").first.click()
-    page.get_by_text(re.compile(r"^From address: 'x' is not a valid email address")).first.wait_for()
+    page.get_by_text(
+        re.compile(r"^From address: 'x' is not a valid email address")
+    ).first.wait_for()
     # the field is marked, its problem under it in sight, and it has the focus
     under = page.get_by_text(re.compile(r"^'x' is not a valid email address")).first
     under.wait_for()

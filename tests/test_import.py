@@ -135,6 +135,30 @@ def test_existing_customers_error_skip_or_update(store, tmp_path):
     assert "cannot be changed" in p.problems[0].message
 
 
+def test_a_new_customer_in_a_metal_fund_code_or_no_currency_is_refused_like_add_customer(store):
+    # XAU, XXX and CHE parse (older data may hold them) but nobody is billed in them: the
+    # Currency type's rule for a new customer, the one Add customer applies (ZZZ: no ISO code)
+    data = (b"Customer Name,Currency\r\nGold Co,XAU\r\nNobody Co,xxx\r\nWir Co,CHE\r\n"
+            b"Zed Co,ZZZ\r\nFine Co,CHF\r\n")  # fmt: skip
+    table = read_table(data)
+    preview = prepare(store, table, plan_for(table))
+    assert preview.counts["invalid"] == 4 and preview.counts["new"] == 1
+    found = {(p.row, p.column, p.field, p.value): p.message for p in preview.problems}
+    assert set(found) == {(2, "Currency", "currency", "XAU"), (3, "Currency", "currency", "XXX"),
+                          (4, "Currency", "currency", "CHE"), (5, "Currency", "currency", "ZZZ")}  # fmt: skip
+    assert "is not a currency customers are billed in" in found[2, "Currency", "currency", "XAU"]
+    assert "is not an ISO 4217 currency" in found[5, "Currency", "currency", "ZZZ"]
+    with pytest.raises(ValidationError):
+        commit(store, preview)
+    assert store.scalar("SELECT count(*) FROM customers") == 0
+    commit(store, preview, valid_only=True)  # the good row only
+    assert store.scalar("SELECT list(currency) FROM customers") == ["CHF"]
+    # set for every row, the same rule
+    table = read_table(b"Customer Name,City\r\nGold Two,Leeds\r\n")
+    preview = prepare(store, table, plan_for(table, set_values={"currency": "XAU"}))
+    assert [(p.row, p.field, p.value) for p in preview.problems] == [(2, "currency", "XAU")]
+
+
 @pytest.mark.parametrize(
     ("encoding", "delimiter", "bom"),
     [("utf-8", ",", False), ("utf-8", ";", True), ("cp1252", ";", False), ("utf-8", "\t", False),

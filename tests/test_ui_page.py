@@ -358,3 +358,19 @@ def test_tree_and_pivot_header_menus_sort_hide_and_ungroup(page):
     shows[0].clicks += 1
     assert page.view.hidden == [] and title in panel.table.titles.values()
     assert not columns._hidden.visible
+
+
+def test_a_group_view_lacking_a_rate_says_so_under_its_headers_and_recovers(page, demo):
+    # a customer in a currency without a rate: the total over currencies cannot be made
+    add_customer(demo, {"name": "Fjord Telecom AS", "currency": "NOK", "credit": "100"})
+    page.view.param.update(groups=["status"], values=[["credit", "sum"]])
+    aggregates = page.aggregates
+    assert page._body.objects[0] is not page.grid  # not the rows' "No customer matches"
+    assert aggregates._refusal in aggregates._table_box.objects
+    assert "no exchange rate into EUR for NOK" in aggregates._refusal.object
+    assert list(aggregates.table.titles.values()) == ["Status", "Customers", "Sum of Balance"]
+    assert aggregates.table.value.empty
+    # one currency: computed again, the reason gone
+    page.view.param.update(filters=[["currency", "=", "USD"]])
+    assert aggregates._refusal not in aggregates._table_box.objects
+    assert page.aggregates.tree.table.value.iloc[0]["c0"] == "Total"

@@ -679,10 +679,38 @@ class AggregatePanel(MenuGrid):
                                       min_width=380)  # fmt: skip
         self._table_box = pn.Column(self.table, margin=0, sizing_mode="stretch_width")
         self._tree_box: Any = None  # the tree's layout, made when first shown
+        #: why the view could not be computed (a total needs a rate nobody stored), shown
+        #: under the view's headers in place of its rows (`refuse`)
+        self._refusal = Notice("", severity="error", margin=(4, 0), css_classes=["cd-refusal"])
+
+    def refuse(self, message: str) -> None:
+        """Show that the view cannot be computed and why (the engine's UserError, such as
+        the rates a total lacks): the view's headers without rows, the reason beneath them.
+        The empty table's own text ("Nothing to show") would tell that nothing matched."""
+        view = self.view
+        titles = {f"g{i}": COLUMNS[g].label for i, g in enumerate(view.groups)}
+        for i, (f, a) in enumerate([("*", "count"), *view.values]):
+            titles[f"v{i}"] = query.value_label(f, a)
+        self._result, self._display = None, None
+        self._table_box.objects = [self.table, self._refusal]
+        self._syncing = True
+        try:
+            self.table.param.update(
+                value=pd.DataFrame(columns=list(titles)), titles=titles, formatters={},
+                text_align={}, frozen_columns={}, hidden_columns=[], widths={},
+                height=HEADER_PX + 8, css_classes=["cd-refused"],
+            )  # fmt: skip
+        finally:
+            self._syncing = False
+        self._refusal.object = message
+        self._chart_box.visible = False
 
     def show(self, result: Result) -> None:
         """Show a page of groups (the tree's top level, `tree.top`) or pivot rows, with its
         Total row, and chart it."""
+        self._chart_box.visible = True
+        if self.table.css_classes:  # no longer refused (`refuse`)
+            self.table.css_classes = []
         if result.mode == "groups":
             self._result, self._display = result, None
             self.tree.show(result)

@@ -89,6 +89,7 @@ ROWS_NEAR_SCREEN = {"renderVertical": "virtual", "renderVerticalBuffer": 2400}
 #: screen), and no stray dot beside the tick boxes (the resize handle Tabulator puts in every row
 #: beside a frozen column; headers keep theirs).
 GRID_CSS = """
+:host(.cd-refused) .tabulator-placeholder { display: none; }
 .tabulator { font-size: 14px !important; }
 .tabulator .tabulator-row .tabulator-cell { padding: 7px 12px !important; line-height: 20px; }
 .tabulator .tabulator-header .tabulator-col .tabulator-col-content { padding: 9px 12px !important; }

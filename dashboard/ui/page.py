@@ -596,6 +596,11 @@ class CustomersPage(pn.viewable.Viewer):
                 return
         except UserError as exc:
             self.notices.say(str(exc), "error")
+            if self.view.mode != "rows":
+                # said where the groups would be, under the view's headers: left to the
+                # grid, the page showed the rows' "No customer matches" and no header
+                self.aggregates.refuse(str(exc))
+                self._show_aggregates()
             return
         finally:
             shown.loading = False
@@ -615,16 +620,20 @@ class CustomersPage(pn.viewable.Viewer):
                     self._body.objects = [self.grid]
             else:
                 self.aggregates.show(result)
-                if self._aggregates_box is None:
-                    self._aggregates_box = pn.Column(self.aggregates, scroll=True, margin=0,
-                                                     sizing_mode="stretch_both")  # fmt: skip
-                if self._body.objects != [self._aggregates_box]:
-                    self._body.objects = [self._aggregates_box]
+                self._show_aggregates()
             self.selection.param.update(matching=customers, rows=result.mode == "rows")
             self.footer.show(result, customers)
             self.toolbar.show_filters(active_filters(self.view))
         self._to_url()
         self._token = token
+
+    def _show_aggregates(self) -> None:
+        """Put the groups or pivot in the page's body (made once, then kept)."""
+        if self._aggregates_box is None:
+            self._aggregates_box = pn.Column(self.aggregates, scroll=True, margin=0,
+                                             sizing_mode="stretch_both")  # fmt: skip
+        if self._body.objects != [self._aggregates_box]:
+            self._body.objects = [self._aggregates_box]
 
     def _on_select_all(self, event) -> None:
         if event.new and self._result is not None and self._result.mode != "rows":
