@@ -183,8 +183,10 @@ def batch(store: Store, batch_id: str) -> dict[str, Any] | None:
     return None if df.empty else df.iloc[0].to_dict()
 
 
-def history(store: Store, customer_id: int) -> pd.DataFrame:
-    """A customer's changes, newest first: one row per field changed (who, when, old, new)."""
+def history(store: Store, customer_id: int, *, shown: bool = False) -> pd.DataFrame:
+    """A customer's changes, newest first: one row per field changed (who, when, old, new).
+    `shown`: old and new as the page shows a value of their field ("1,234.50", "Yes": the
+    type's display text), not as stored ("1234.5000", "yes")."""
     raw = store.rows(
         "SELECT a.happened_at, a.user_name, a.action, b.action AS batch_action, a.batch_id, "
         "a.before, a.after FROM audit_log a JOIN batches b USING (batch_id) "
@@ -211,8 +213,8 @@ def history(store: Store, customer_id: int) -> pd.DataFrame:
                     "user": rec.user_name,
                     "action": rec.batch_action,
                     "field": label,
-                    "old": _show(old),
-                    "new": _show(new),
+                    "old": _text(name, old, shown),
+                    "new": _text(name, new, shown),
                     "batch_id": rec.batch_id,
                 }
             )
@@ -227,6 +229,12 @@ class _Entry(NamedTuple):
     batch_id: str
     before: str | None
     after: str | None
+
+
+def _text(name: str, value: Any, shown: bool) -> str:
+    if shown and name in FIELDS and value is not None:
+        return FIELDS[name].type.display(value)
+    return _show(value)
 
 
 def _show(value: Any) -> str:

@@ -184,7 +184,7 @@ class SendPlan:
         return self.messages[0] if self.messages else None
 
     def summary(self) -> str:
-        return (f"{plural(len(self.messages), f'{self.channel} message')}; "
+        return (f"{plural(len(self.messages), f'{self.channel_name} message')}; "
                 f"{plural(len(self.skipped), 'customer')} with no usable contact skipped; "
                 f"{plural(self.opted_out, 'opted-out contact')} skipped")  # fmt: skip
 

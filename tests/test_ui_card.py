@@ -87,7 +87,7 @@ def test_edit_from_a_click_on_the_name_keeps_currency_fixed(page, card, demo):
     cid = int(page.grid.table.value["id"].iloc[0])
     assert card.is_open and card.customer_id == cid and card._widgets["currency"].disabled
     page.view.page = 2  # the user's page and sort survive the save
-    fill(card, channels="77", currency="XXX")
+    fill(card, channels="77", debit_limit="1234.5", currency="XXX")
     card.param.trigger("save")
     assert get_customer(demo, cid)["channels"] == 77
     assert get_customer(demo, cid)["currency"] != "XXX"
@@ -95,6 +95,8 @@ def test_edit_from_a_click_on_the_name_keeps_currency_fixed(page, card, demo):
     card.open_customer(cid)  # history is read when the card opens
     history = card._history.value
     assert "Channels" in set(history["field"]) and "ann" in set(history["user"])
+    # as the page shows a Debit Limit ("1,234.50"), not as stored ("1234.5000")
+    assert history.loc[history["field"] == "Debit Limit", "new"].iloc[0] == "1,234.50"
 
 
 def test_a_second_editor_is_refused_and_can_reload(page, card, demo):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from bokeh.document import Document
 
@@ -112,6 +114,8 @@ def test_send_is_off_while_the_channel_is_not_set_up(demo, tmp_path, smtp, monke
     assert demo.scalar("SELECT count(*) FROM messages") == 0
     d.dry_run = True
     assert d.can_send and d.send_now() is not None  # a dry run needs no server
+    # said in words: not "Dry run: 2 dry run"
+    assert re.match(r"Dry run: \d+ messages? recorded, nothing sent\.$", d.message), d.message
     d.dry_run = False
     d.channel = "sms"
     assert "SMS is not set up" in d._setup.object and not d.can_send
@@ -140,6 +144,8 @@ def test_send_asks_in_words_counted_by_the_plan_and_sends_nothing_before(store, 
     page.toolbar.param.trigger("send")
     d = page.send_dialog
     d.param.update(channel="sms", body="Hi {name}", dry_run=True)
+    d.param.trigger("preview")
+    assert d.message.startswith("3 SMS messages;"), d.message  # not "3 sms messages"
     d.param.trigger("send")
     assert d.asking and d.question == (
         "Record this SMS for 2 customers (3 mobile numbers) as a dry run? Nothing is sent. "

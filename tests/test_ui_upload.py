@@ -104,6 +104,8 @@ def test_wizard_maps_previews_and_refuses_until_problems_are_fixed(page, demo):
     assert not w._upload_btn.disabled
     batch = w.upload_now()
     assert batch.count == 1 and w.step == DONE and w._rejected.visible
+    # Close is named for what it does once rows are written
+    assert w._cancel_btn.description == "Close Bulk Upload"
     data = w._rejected_file().getvalue()
     ws = openpyxl.load_workbook(io.BytesIO(data)).active
     assert ws.max_row == 3 and ws.cell(1, ws.max_column).value == "Problems"

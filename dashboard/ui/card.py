@@ -806,7 +806,7 @@ class CustomerCard(pn.viewable.Viewer):
 
     def _read_history(self, customer_id: int) -> None:
         """The History and Messages tabs of customer `customer_id`, read now."""
-        history = audit.history(self.store, customer_id).assign(
+        history = audit.history(self.store, customer_id, shown=True).assign(
             at=lambda d: d["at"].map(timestamp_text)
         )[list(HISTORY_TITLES)]
         self._put_rows("history", history)

@@ -349,6 +349,11 @@ class SendDialog(pn.viewable.Viewer):
         what = "Dry run" if self.dry_run else "Not all sent" if left else "Sent"
         # the batch is named only where someone needs it: to resume what is left
         batch = f" (batch {batch_id})" if left else ""
+        if self.dry_run:  # "2 messages recorded, nothing sent", not "Dry run: 2 dry run"
+            others = messaging.describe_counts({k: n for k, n in counts.items() if k != "dry-run"})
+            shown = f"{plural(counts.get('dry-run', 0), 'message')} recorded, nothing sent" + (
+                f"; {others}" if others else ""
+            )
         self.message = f"{what}: {shown}{batch}.{rest}"
         self._guard.close()
         self.done_batch = batch_id

@@ -827,8 +827,12 @@ class UploadWizard(pn.viewable.Viewer):
         self._back_btn.disabled = self._busy
         self._next_btn.visible = step < CHECK
         self._upload_btn.visible = step == CHECK
-        self._cancel_btn.param.update(label="Close" if done else "Cancel",
-                                      variant="contained" if done else "text")  # fmt: skip
+        # its name says what it does now: once written, closing writes nothing more (it
+        # was still named "Close without writing anything" over the written rows)
+        self._cancel_btn.param.update(
+            label="Close" if done else "Cancel", variant="contained" if done else "text",
+            description="Close Bulk Upload." if done else self.param.cancel.doc,
+        )  # fmt: skip
         if step < CHECK:
             why = self._why_not(step)
             self._next_btn.disabled = bool(why) or self._busy
