@@ -209,7 +209,7 @@ def test_a_change_in_another_session_appears_by_itself(page, browser):
     button(other, "Delete").click()
     other.get_by_text(re.compile("^Delete 1 customer ")).wait_for()
     other.get_by_role("button", name="Delete the customers").click()
-    other.get_by_text(re.compile("^Deleted 1 customer ")).wait_for()
+    other.get_by_text(re.compile(r"^Deleted 1 customer\b")).wait_for()
     wait_count(page, f"^{before - 1:,} customers")
     other.close()
 
