@@ -691,7 +691,7 @@ def new_problems(
     for name, value in clean.items():
         f = registry.get(name)
         why = f.type.new_problem(value) if f is not None else None
-        if why:
+        if f is not None and why:
             problems.append(Problem(name, value, f"{f.label} {why}", row, columns.get(name)))
     return problems
 
