@@ -39,6 +39,28 @@ def label_cell(page, text: str):
     ).first  # fmt: skip
 
 
+def first_click(page, cell, opened) -> None:
+    """Click `cell` right after the page opened and wait until the tree's labels satisfy
+    `opened`. Twice in three fresh-clone CI runs (never on a quiet machine, where no message
+    reaches the page after it is ready and the cell does not move) the first click of the
+    module's first page did nothing under load; the cause is not found yet (see the closing
+    note of 2026-12-02). So: wait until the cell stands still, and click once more if the
+    first click showed nothing in 5 s: a tree that never opens still fails."""
+    box = None
+    for _ in range(20):
+        now = cell.bounding_box()
+        if now == box:
+            break
+        box = now
+        page.wait_for_timeout(150)
+    cell.click()
+    try:
+        wait_cells(page, "c0", opened, timeout=5)
+    except AssertionError:
+        cell.click()
+        wait_cells(page, "c0", opened)
+
+
 def stripped(texts: list[str]) -> list[str]:
     return [t.strip("\u2003\u25b8\u25be\u2022 \n") for t in texts]
 
@@ -54,8 +76,7 @@ def test_the_tree_opens_two_levels_to_its_customers_and_the_link_keeps_it(browse
     view = View(groups=["status", "country"], values=[["credit", "sum"]])
     page = open_page(browser, view.url(url + "/"))
     wait_cells(page, "c0", lambda got: "Total" in stripped(got))
-    label_cell(page, status).click()
-    wait_cells(page, "c0", lambda got: country in stripped(got))
+    first_click(page, label_cell(page, status), lambda got: country in stripped(got))
     label_cell(page, country).click()
     got = wait_cells(page, "c0", lambda got: any(BULLET in t for t in got))
     leaf = [t for t in stripped(got) if t in names]
