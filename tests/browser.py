@@ -409,15 +409,22 @@ def goto_ready(page, url: str) -> None:
         page.wait_for_timeout(50)
 
 
-def demo_server(name: str, demo: int = 300):
+def demo_server(name: str, demo: int = 300, prepare=None):
     """A module-scoped `server` fixture for a test module: `demo` demo customers served
-    from a database of its own; yields (database path, url)."""
+    from a database of its own; yields (database path, url). `prepare(store)`, if given,
+    fills the database instead (before the server starts), e.g. with customers a test
+    needs beside demo ones."""
 
     @pytest.fixture(scope="module")
     def server(tmp_path_factory):
         require_chromium()
         db = tmp_path_factory.mktemp(name) / "customers.duckdb"
-        with served(db, demo=demo) as url:
+        if prepare is not None:
+            from dashboard import Store
+
+            with Store(db) as store:
+                prepare(store)
+        with served(db, demo=0 if prepare is not None else demo) as url:
             yield db, url
 
     return server

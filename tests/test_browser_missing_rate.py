@@ -8,9 +8,9 @@ import re
 
 import pytest
 
-from dashboard import Store, View, add_customer
+from dashboard import View, add_customer
 from dashboard.demo import add_demo
-from tests.browser import open_page, require_chromium, served, shot
+from tests.browser import demo_server, open_page, shot
 
 pytestmark = pytest.mark.browser
 
@@ -18,15 +18,17 @@ pytestmark = pytest.mark.browser
 NO_RATE = "NOK"
 
 
+def _customers(store) -> None:
+    add_demo(store, 60)
+    add_customer(store, {"name": "Fjord Telecom AS", "currency": NO_RATE, "credit": "100"})
+
+
+served_db = demo_server("norate", prepare=_customers)
+
+
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    require_chromium()
-    db = tmp_path_factory.mktemp("norate") / "customers.duckdb"
-    with Store(db) as store:
-        add_demo(store, 60)
-        add_customer(store, {"name": "Fjord Telecom AS", "currency": NO_RATE, "credit": "100"})
-    with served(db, demo=0) as url:
-        yield url
+def server(served_db):
+    return served_db[1]
 
 
 def test_a_group_view_without_a_rate_says_which_rate_is_missing(server, browser):

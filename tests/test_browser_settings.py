@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from dashboard import Store, add_demo_customers
-from tests.browser import button, chromium, require_chromium, served, shot
+from dashboard import add_demo_customers
+from tests.browser import button, chromium, demo_server, shot
 
 pytestmark = pytest.mark.browser
 
@@ -17,15 +17,14 @@ pytestmark = pytest.mark.browser
 DBS: dict = {}
 
 
+served_db = demo_server("settings", prepare=lambda store: add_demo_customers(store, 5, seed=3))
+
+
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    require_chromium()
-    db = tmp_path_factory.mktemp("settings") / "customers.duckdb"
-    with Store(db) as store:
-        add_demo_customers(store, 5, seed=3)
-    with served(db, demo=0) as url:
-        DBS[url] = db
-        yield url
+def server(served_db):
+    db, url = served_db
+    DBS[url] = db
+    return url
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from dashboard import Store, add_customer, add_demo_customers
-from tests.browser import button, chromium, open_page, require_chromium, served, shot
+from dashboard import add_customer, add_demo_customers
+from tests.browser import button, chromium, demo_server, open_page, shot
 
 pytestmark = pytest.mark.browser
 
@@ -20,16 +20,19 @@ DBS: dict = {}
 LONG_NAME = "Northern Lights International Telecommunications Wholesale Carrier Services Ltd"
 
 
+def _customers(store) -> None:
+    add_customer(store, {"name": LONG_NAME, "currency": "EUR"})
+    add_demo_customers(store, 40, seed=3)
+
+
+served_db = demo_server("words", prepare=_customers)
+
+
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    require_chromium()
-    db = tmp_path_factory.mktemp("words") / "customers.duckdb"
-    with Store(db) as store:
-        add_customer(store, {"name": LONG_NAME, "currency": "EUR"})
-        add_demo_customers(store, 40, seed=3)
-    with served(db, demo=0) as url:
-        DBS[url] = db
-        yield url
+def server(served_db):
+    db, url = served_db
+    DBS[url] = db
+    return url
 
 
 @pytest.fixture(scope="module")
