@@ -584,8 +584,11 @@ def _check_shapes(data: dict[str, Any]) -> None:
             )  # fmt: skip
         elif ok and name == "page":
             ok = 1 <= value <= MAX_PAGE
-        elif ok and name == "status":  # as View() takes it: "active" is Active
-            ok = " ".join(value.split()).lower() in {s.lower() for s in ("All", *STATUSES)}
+        elif ok and name == "status":  # matched as View() matches it: "active" is Active
+            try:
+                _choice(name, value, ["All", *STATUSES])
+            except UserError:
+                ok = False
             words = f"one of {', '.join(('All', *STATUSES))}"
         elif ok and name == "percent":
             ok = value is None or value in PERCENTAGES
